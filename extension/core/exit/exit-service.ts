@@ -1,0 +1,91 @@
+import { PeerlaneError, toPeerlaneError } from '../errors';
+import type { RequestHead, ResponseHead } from '../protocol/frames';
+import type { ExitHandler } from '../peers/session';
+import { checkDestination, DEFAULT_EXIT_POLICY, type ExitPolicyOptions } from './policy';
+
+/**
+ * The exit's request handler: policy first, then the host's fetcher (which owns the browser-specific
+ * connected-IP check), then the body streamed back under the stream's credit.
+ */
+export interface ExitFetchRequest {
+  url: string;
+  method: string;
+  headers: [string, string][];
+}
+
+export interface ExitFetchResponse {
+  head: ResponseHead;
+  body: AsyncIterable<Uint8Array> | null;
+}
+
+/** Host-provided: fetch without credentials, reject with `destination_refused` if the connected IP is private. */
+export type ExitFetcher = (request: ExitFetchRequest, signal: AbortSignal, policy: ExitPolicyOptions) => Promise<ExitFetchResponse>;
+
+export interface ExitEvents {
+  served(bytes: number): void;
+  bytesSent(bytes: number): void;
+  refused(error: PeerlaneError): void;
+}
+
+/** Request headers an exit forwards; everything else (cookies, auth, proxy-*, host) is dropped. */
+const FORWARDED_REQUEST_HEADERS = new Set([
+  'accept',
+  'accept-language',
+  'cache-control',
+  'if-match',
+  'if-modified-since',
+  'if-none-match',
+  'if-range',
+  'range',
+]);
+
+/** Response headers never sent back to the requester. */
+const DROPPED_RESPONSE_HEADERS = new Set(['set-cookie', 'set-cookie2']);
+
+export function forwardableRequestHeaders(headers: readonly (readonly [string, string])[]): [string, string][] {
+  return headers.filter(([name]) => FORWARDED_REQUEST_HEADERS.has(name.toLowerCase())).map(([name, value]) => [name, value]);
+}
+
+export function forwardableResponseHeaders(headers: readonly (readonly [string, string])[]): [string, string][] {
+  return headers.filter(([name]) => !DROPPED_RESPONSE_HEADERS.has(name.toLowerCase())).map(([name, value]) => [name, value]);
+}
+
+export function createExitHandler(
+  fetcher: ExitFetcher,
+  policy: () => ExitPolicyOptions,
+  events: ExitEvents,
+): ExitHandler {
+  return (request: RequestHead, responder, signal) => {
+    const options = { ...DEFAULT_EXIT_POLICY, ...policy() };
+    const verdict = checkDestination(request.url, request.method, options);
+    if (!verdict.allowed) {
+      events.refused(verdict.error);
+      responder.error(verdict.error);
+      return;
+    }
+    void (async () => {
+      let sent = 0;
+      try {
+        const response = await fetcher(
+          { url: verdict.url.href, method: request.method.toUpperCase(), headers: forwardableRequestHeaders(request.headers) },
+          signal,
+          options,
+        );
+        responder.head({ ...response.head, headers: forwardableResponseHeaders(response.head.headers) });
+        if (response.body) {
+          for await (const chunk of response.body) {
+            await responder.write(chunk);
+            sent += chunk.byteLength;
+            events.bytesSent(chunk.byteLength);
+          }
+        }
+        responder.end();
+        events.served(sent);
+      } catch (error) {
+        const typed = signal.aborted ? toPeerlaneError(signal.reason, 'cancelled') : toPeerlaneError(error, 'exit_fetch_failed');
+        if (typed.category === 'destination_refused') events.refused(typed);
+        responder.error(typed);
+      }
+    })();
+  };
+}

@@ -1,0 +1,321 @@
+import { PeerlaneError, toPeerlaneError } from '../errors';
+import { decodeFrame, encodeFrame } from '../protocol/codec';
+import {
+  FLAG_END_STREAM,
+  MAX_PAYLOAD_BYTES,
+  PROTOCOL_VERSION,
+  type Frame,
+  type Hello,
+  type RequestHead,
+  type ResponseHead,
+} from '../protocol/frames';
+
+/**
+ * One multiplexed conversation with one peer over one data channel: stream ids, per-stream credit
+ * windows and the request/response state machines of both roles. Pure: bytes in through `receive`,
+ * bytes out through `send`; the host owns the channel and its bufferedAmount backpressure.
+ */
+export const DEFAULT_STREAM_WINDOW = 256 * 1024;
+
+export interface ResponseStream {
+  readonly head: ResponseHead;
+  /** Next body chunk, or null at the end. Reading grants the exit credit to send more. */
+  read(): Promise<Uint8Array | null>;
+  /** Settles when the response has ended (resolve) or failed/was cancelled (reject). */
+  readonly done: Promise<void>;
+}
+
+export interface ExitResponder {
+  head(head: ResponseHead): void;
+  /** Sends body bytes, waiting for credit; rejects with `cancelled` if the requester went away. */
+  write(chunk: Uint8Array): Promise<void>;
+  end(): void;
+  error(error: PeerlaneError): void;
+}
+
+export type ExitHandler = (request: RequestHead, responder: ExitResponder, signal: AbortSignal) => void;
+
+export interface PeerSessionOptions {
+  send(frame: Uint8Array): void;
+  /** Present when this side serves requests (the local browser shares its connection). */
+  exitHandler?: ExitHandler;
+  hello: Hello;
+  streamWindow?: number;
+  onProtocolError?(error: PeerlaneError): void;
+  onHello?(hello: Hello): void;
+}
+
+interface RequesterStream {
+  kind: 'requester';
+  id: number;
+  chunks: Uint8Array[];
+  ended: boolean;
+  failure: PeerlaneError | null;
+  wake: (() => void) | null;
+  unacknowledged: number;
+  onHead: (head: ResponseHead) => void;
+  onFail: (error: PeerlaneError) => void;
+  finish: (error: PeerlaneError | null) => void;
+}
+
+interface ExitStream {
+  kind: 'exit';
+  id: number;
+  credit: number;
+  creditWaiters: (() => void)[];
+  controller: AbortController;
+  closed: boolean;
+}
+
+export class PeerSession {
+  private readonly requesterStreams = new Map<number, RequesterStream>();
+  private readonly exitStreams = new Map<number, ExitStream>();
+  private readonly window: number;
+  private nextStreamId = 1;
+  private closedWith: PeerlaneError | null = null;
+  remoteHello: Hello | null = null;
+
+  constructor(private readonly options: PeerSessionOptions) {
+    this.window = options.streamWindow ?? DEFAULT_STREAM_WINDOW;
+    this.sendFrame({ type: 'HELLO', streamId: 0, flags: 0, hello: options.hello });
+  }
+
+  get openStreams(): number {
+    return this.requesterStreams.size + this.exitStreams.size;
+  }
+
+  private sendFrame(frame: Frame): void {
+    if (this.closedWith) return;
+    this.options.send(encodeFrame(frame));
+  }
+
+  /** Requester role: sends a request and resolves with the response head (body streams after). */
+  open(request: RequestHead, signal: AbortSignal): Promise<ResponseStream> {
+    if (this.closedWith) return Promise.reject(this.closedWith);
+    if (signal.aborted) return Promise.reject(toPeerlaneError(signal.reason, 'cancelled'));
+    const id = this.nextStreamId++;
+    return new Promise<ResponseStream>((resolveHead, rejectHead) => {
+      let resolveDone: () => void = () => undefined;
+      let rejectDone: (error: PeerlaneError) => void = () => undefined;
+      const done = new Promise<void>((resolve, reject) => {
+        resolveDone = resolve;
+        rejectDone = reject;
+      });
+      done.catch(() => undefined); // observed through read() as well; never an unhandled rejection
+      const stream: RequesterStream = {
+        kind: 'requester',
+        id,
+        chunks: [],
+        ended: false,
+        failure: null,
+        wake: null,
+        unacknowledged: 0,
+        onHead: (head) => resolveHead(this.responseStream(stream, head, done)),
+        onFail: (error) => rejectHead(error),
+        finish: (error) => {
+          this.requesterStreams.delete(id);
+          signal.removeEventListener('abort', onAbort);
+          if (error) {
+            stream.failure = error;
+            stream.onFail(error);
+            rejectDone(error);
+          } else {
+            stream.ended = true;
+            resolveDone();
+          }
+          stream.wake?.();
+        },
+      };
+      const onAbort = (): void => {
+        if (!this.requesterStreams.has(id)) return;
+        this.sendFrame({ type: 'CANCEL', streamId: id, flags: 0 });
+        stream.finish(toPeerlaneError(signal.reason, 'cancelled'));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.requesterStreams.set(id, stream);
+      this.sendFrame({ type: 'REQUEST_HEAD', streamId: id, flags: FLAG_END_STREAM, head: request });
+    });
+  }
+
+  private responseStream(stream: RequesterStream, head: ResponseHead, done: Promise<void>): ResponseStream {
+    return {
+      head,
+      done,
+      read: async () => {
+        for (;;) {
+          const chunk = stream.chunks.shift();
+          if (chunk) {
+            this.acknowledge(stream, chunk.byteLength);
+            return chunk;
+          }
+          if (stream.failure) throw stream.failure;
+          if (stream.ended) return null;
+          await new Promise<void>((resolve) => {
+            stream.wake = resolve;
+          });
+          stream.wake = null;
+        }
+      },
+    };
+  }
+
+  /** Credit goes back in batches of half a window, so CREDIT frames stay rare. */
+  private acknowledge(stream: RequesterStream, bytes: number): void {
+    stream.unacknowledged += bytes;
+    if (stream.unacknowledged >= this.window / 2 && this.requesterStreams.has(stream.id)) {
+      this.sendFrame({ type: 'CREDIT', streamId: stream.id, flags: 0, bytes: stream.unacknowledged });
+      stream.unacknowledged = 0;
+    }
+  }
+
+  /** Feeds one data-channel message. Malformed input is answered with ERROR, never thrown. */
+  receive(bytes: Uint8Array): void {
+    if (this.closedWith) return;
+    let frame: Frame;
+    try {
+      frame = decodeFrame(bytes);
+    } catch (error) {
+      const typed = toPeerlaneError(error, 'frame_malformed');
+      this.options.onProtocolError?.(typed);
+      this.sendFrame({ type: 'ERROR', streamId: 0, flags: 0, error: { category: typed.category, message: typed.message } });
+      return;
+    }
+    this.dispatch(frame);
+  }
+
+  private protocolError(message: string): void {
+    const error = new PeerlaneError('protocol_error', message);
+    this.options.onProtocolError?.(error);
+  }
+
+  private dispatch(frame: Frame): void {
+    switch (frame.type) {
+      case 'HELLO':
+        if (frame.hello.version !== PROTOCOL_VERSION) {
+          this.close(new PeerlaneError('frame_version', `peer speaks protocol ${frame.hello.version}`));
+          return;
+        }
+        // A second HELLO means the peer's background restarted: its old streams are gone.
+        if (this.remoteHello) this.abortExitStreams(new PeerlaneError('peer_lost', 'peer restarted'));
+        this.remoteHello = frame.hello;
+        this.options.onHello?.(frame.hello);
+        return;
+      case 'PING':
+        this.sendFrame({ type: 'PONG', streamId: 0, flags: 0, nonce: frame.nonce });
+        return;
+      case 'PONG':
+        return;
+      case 'REQUEST_HEAD':
+        this.startExitStream(frame.streamId, frame.head);
+        return;
+      case 'CANCEL': {
+        const stream = this.exitStreams.get(frame.streamId);
+        if (stream) this.closeExitStream(stream, new PeerlaneError('cancelled', 'requester cancelled'));
+        return;
+      }
+      case 'CREDIT': {
+        const stream = this.exitStreams.get(frame.streamId);
+        if (!stream) return; // late credit for a finished stream
+        stream.credit += frame.bytes;
+        for (const waiter of stream.creditWaiters.splice(0)) waiter();
+        return;
+      }
+      case 'RESPONSE_HEAD': {
+        const stream = this.requesterStreams.get(frame.streamId);
+        if (stream) stream.onHead(frame.head);
+        return;
+      }
+      case 'BODY': {
+        const stream = this.requesterStreams.get(frame.streamId);
+        if (!stream) return; // late body after a cancel
+        const pending = stream.chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0) + frame.data.byteLength;
+        if (pending > this.window) {
+          this.sendFrame({ type: 'CANCEL', streamId: stream.id, flags: 0 });
+          stream.finish(new PeerlaneError('protocol_error', 'peer sent more than the credit window'));
+          return;
+        }
+        stream.chunks.push(frame.data.slice());
+        stream.wake?.();
+        return;
+      }
+      case 'END': {
+        this.requesterStreams.get(frame.streamId)?.finish(null);
+        return;
+      }
+      case 'ERROR': {
+        if (frame.streamId === 0) {
+          this.protocolError(`peer reported ${frame.error.category}: ${frame.error.message}`);
+          return;
+        }
+        this.requesterStreams.get(frame.streamId)?.finish(new PeerlaneError(frame.error.category, frame.error.message));
+        return;
+      }
+    }
+  }
+
+  private startExitStream(id: number, request: RequestHead): void {
+    const handler = this.options.exitHandler;
+    if (!handler) {
+      this.sendFrame({ type: 'ERROR', streamId: id, flags: 0, error: { category: 'sharing_off', message: 'this peer does not share its connection' } });
+      return;
+    }
+    if (this.exitStreams.has(id)) {
+      this.protocolError(`stream ${id} opened twice`);
+      return;
+    }
+    const stream: ExitStream = { kind: 'exit', id, credit: this.window, creditWaiters: [], controller: new AbortController(), closed: false };
+    this.exitStreams.set(id, stream);
+    let headSent = false;
+    const responder: ExitResponder = {
+      head: (head) => {
+        if (stream.closed || headSent) return;
+        headSent = true;
+        this.sendFrame({ type: 'RESPONSE_HEAD', streamId: id, flags: 0, head });
+      },
+      write: async (chunk) => {
+        for (let offset = 0; offset < chunk.byteLength; ) {
+          if (stream.closed) throw stream.controller.signal.reason ?? new PeerlaneError('cancelled', 'stream closed');
+          if (stream.credit <= 0) {
+            await new Promise<void>((resolve) => stream.creditWaiters.push(resolve));
+            continue;
+          }
+          const size = Math.min(MAX_PAYLOAD_BYTES, stream.credit, chunk.byteLength - offset);
+          this.sendFrame({ type: 'BODY', streamId: id, flags: 0, data: chunk.subarray(offset, offset + size) });
+          stream.credit -= size;
+          offset += size;
+        }
+      },
+      end: () => {
+        if (stream.closed) return;
+        this.sendFrame({ type: 'END', streamId: id, flags: 0 });
+        this.closeExitStream(stream, null);
+      },
+      error: (error) => {
+        if (stream.closed) return;
+        this.sendFrame({ type: 'ERROR', streamId: id, flags: 0, error: { category: error.category, message: error.message } });
+        this.closeExitStream(stream, error);
+      },
+    };
+    handler(request, responder, stream.controller.signal);
+  }
+
+  private closeExitStream(stream: ExitStream, error: PeerlaneError | null): void {
+    if (stream.closed) return;
+    stream.closed = true;
+    this.exitStreams.delete(stream.id);
+    stream.controller.abort(error ?? new PeerlaneError('cancelled', 'stream finished'));
+    for (const waiter of stream.creditWaiters.splice(0)) waiter();
+  }
+
+  private abortExitStreams(error: PeerlaneError): void {
+    for (const stream of [...this.exitStreams.values()]) this.closeExitStream(stream, error);
+  }
+
+  /** The channel is gone: every stream of both roles fails with `error` (usually peer_lost). */
+  close(error: PeerlaneError): void {
+    if (this.closedWith) return;
+    this.abortExitStreams(error);
+    for (const stream of [...this.requesterStreams.values()]) stream.finish(error);
+    this.closedWith = error;
+  }
+}

@@ -1,0 +1,75 @@
+import { z } from 'zod';
+import { ERROR_CATEGORIES } from '../errors';
+
+/**
+ * Wire frames on a peer data channel. One data-channel message carries exactly one frame (SCTP keeps
+ * message boundaries), so the decoder never reassembles. Frames stay ≤ 16 KiB by default for Firefox
+ * interop and fair interleaving of streams (DESIGN.md §4).
+ *
+ * Header (12 bytes, big endian): version u8 · type u8 · flags u16 · stream id u32 · payload length u32.
+ */
+export const PROTOCOL_VERSION = 1;
+export const HEADER_BYTES = 12;
+export const MAX_FRAME_BYTES = 16 * 1024;
+export const MAX_PAYLOAD_BYTES = MAX_FRAME_BYTES - HEADER_BYTES;
+
+export const FrameType = {
+  HELLO: 1,
+  REQUEST_HEAD: 2,
+  BODY: 3,
+  END: 4,
+  RESPONSE_HEAD: 5,
+  CANCEL: 6,
+  ERROR: 7,
+  CREDIT: 8,
+  PING: 9,
+  PONG: 10,
+} as const;
+export type FrameTypeName = keyof typeof FrameType;
+
+/** Flag on REQUEST_HEAD: no BODY frames follow (GET/HEAD). */
+export const FLAG_END_STREAM = 0x1;
+
+const headerListSchema = z.array(z.tuple([z.string().max(256), z.string().max(8192)])).max(200);
+
+export const helloSchema = z.object({
+  version: z.number().int(),
+  role: z.enum(['requester', 'exit']),
+  capabilities: z.array(z.string().max(64)).max(32),
+  exitCapacity: z.number().int().min(0).max(10_000),
+});
+export const requestHeadSchema = z.object({
+  method: z.string().min(1).max(16),
+  url: z.string().min(1).max(8192),
+  headers: headerListSchema,
+});
+export const responseHeadSchema = z.object({
+  status: z.number().int().min(100).max(599),
+  statusText: z.string().max(256),
+  headers: headerListSchema,
+});
+export const errorPayloadSchema = z.object({
+  category: z.enum(ERROR_CATEGORIES),
+  message: z.string().max(2048),
+});
+
+export type Hello = z.infer<typeof helloSchema>;
+export type RequestHead = z.infer<typeof requestHeadSchema>;
+export type ResponseHead = z.infer<typeof responseHeadSchema>;
+export type ErrorPayload = z.infer<typeof errorPayloadSchema>;
+
+interface FrameBase {
+  streamId: number;
+  flags: number;
+}
+export type Frame =
+  | (FrameBase & { type: 'HELLO'; hello: Hello })
+  | (FrameBase & { type: 'REQUEST_HEAD'; head: RequestHead })
+  | (FrameBase & { type: 'BODY'; data: Uint8Array })
+  | (FrameBase & { type: 'END' })
+  | (FrameBase & { type: 'RESPONSE_HEAD'; head: ResponseHead })
+  | (FrameBase & { type: 'CANCEL' })
+  | (FrameBase & { type: 'ERROR'; error: ErrorPayload })
+  | (FrameBase & { type: 'CREDIT'; bytes: number })
+  | (FrameBase & { type: 'PING'; nonce: number })
+  | (FrameBase & { type: 'PONG'; nonce: number });

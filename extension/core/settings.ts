@@ -1,0 +1,65 @@
+import { z } from 'zod';
+
+/**
+ * The one settings object, stored in `storage.local` under `settings`. Every context reads it through
+ * `parseSettings`, so a damaged or partial stored value falls back to defaults field by field.
+ */
+export const SETTINGS_STORAGE_KEY = 'settings';
+
+export const DEFAULT_SETTINGS: Settings = {
+  signalingUrl: 'ws://127.0.0.1:8787',
+  share: false,
+  routedOrigins: [],
+  allowPrivateTargets: false,
+};
+
+const originSchema = z.string().transform((value, ctx) => {
+  const origin = normalizeOrigin(value);
+  if (origin === null) {
+    ctx.addIssue({ code: 'custom', message: `not an http(s) origin: ${value}` });
+    return z.NEVER;
+  }
+  return origin;
+});
+
+export const settingsSchema = z.object({
+  signalingUrl: z
+    .string()
+    .refine((value) => /^wss?:\/\/[^/\s]+/.test(value), 'signaling URL must start with ws:// or wss://'),
+  share: z.boolean(),
+  routedOrigins: z.array(originSchema).max(500),
+  /** Tests and development only: lets an exit fetch loopback/private targets. Never on by default. */
+  allowPrivateTargets: z.boolean(),
+});
+
+export type Settings = z.infer<typeof settingsSchema>;
+
+/** Returns `scheme://host[:port]` for an http(s) URL or origin, or null. */
+export function normalizeOrigin(value: string): string | null {
+  try {
+    const url = new URL(value.trim());
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return null;
+    return url.origin;
+  } catch {
+    return null;
+  }
+}
+
+/** Tolerant read: each valid stored field is kept, each invalid or missing one takes its default. */
+export function parseSettings(stored: unknown): Settings {
+  const record = typeof stored === 'object' && stored !== null ? (stored as Record<string, unknown>) : {};
+  const result: Settings = { ...DEFAULT_SETTINGS, routedOrigins: [...DEFAULT_SETTINGS.routedOrigins] };
+  for (const key of Object.keys(settingsSchema.shape) as (keyof Settings)[]) {
+    const parsed = settingsSchema.shape[key].safeParse(record[key]);
+    if (parsed.success) (result as Record<keyof Settings, unknown>)[key] = parsed.data;
+  }
+  result.routedOrigins = [...new Set(result.routedOrigins)];
+  return result;
+}
+
+/** Strict check for what a person typed in the options page: every problem, with its field. */
+export function validateSettings(candidate: unknown): { ok: true; settings: Settings } | { ok: false; problems: string[] } {
+  const parsed = settingsSchema.safeParse(candidate);
+  if (parsed.success) return { ok: true, settings: { ...parsed.data, routedOrigins: [...new Set(parsed.data.routedOrigins)] } };
+  return { ok: false, problems: parsed.error.issues.map((issue) => `${issue.path.join('.') || 'settings'}: ${issue.message}`) };
+}

@@ -1,0 +1,184 @@
+import { describe, expect, it } from 'vitest';
+import { PeerlaneError } from '../../extension/core/errors';
+import { createExitHandler, type ExitFetcher } from '../../extension/core/exit/exit-service';
+import { DEFAULT_EXIT_POLICY } from '../../extension/core/exit/policy';
+import { PeerSession, type ExitHandler } from '../../extension/core/peers/session';
+import { decodeFrame } from '../../extension/core/protocol/codec';
+import { flush } from '../helpers/fake-clock';
+
+const hello = (role: 'requester' | 'exit') => ({ version: 1, role, capabilities: [], exitCapacity: 6 });
+
+/** Two sessions joined back to back; every frame crosses on a microtask, like a channel message. */
+function pair(exitHandler: ExitHandler, streamWindow = 64 * 1024) {
+  const toExit: Uint8Array[] = [];
+  const wire = { requesterSent: 0, exitSent: 0 };
+  let exit: PeerSession | null = null;
+  let requester: PeerSession | null = null;
+  requester = new PeerSession({
+    hello: hello('requester'),
+    streamWindow,
+    send: (frame) => {
+      wire.requesterSent += 1;
+      if (exit) queueMicrotask(() => exit?.receive(frame));
+      else toExit.push(frame);
+    },
+  });
+  exit = new PeerSession({
+    hello: hello('exit'),
+    streamWindow,
+    exitHandler,
+    send: (frame) => {
+      wire.exitSent += frame.byteLength;
+      queueMicrotask(() => requester?.receive(frame));
+    },
+  });
+  for (const frame of toExit.splice(0)) exit.receive(frame);
+  return { requester, exit, wire };
+}
+
+async function readAll(stream: { read(): Promise<Uint8Array | null> }): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for (let chunk = await stream.read(); chunk; chunk = await stream.read()) parts.push(chunk);
+  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.byteLength, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.byteLength;
+  }
+  return out;
+}
+
+describe('peer session', () => {
+  it('carries a request and a 1 MB streamed body split into ≤16 KiB frames', async () => {
+    const body = new Uint8Array(1_000_000).map((_, index) => index % 251);
+    const { requester } = pair(async (request, responder) => {
+      responder.head({ status: 200, statusText: 'OK', headers: [['x-url', request.url]] });
+      for (let offset = 0; offset < body.length; offset += 100_000) await responder.write(body.subarray(offset, offset + 100_000));
+      responder.end();
+    });
+    const response = await requester.open({ method: 'GET', url: 'https://example.com/', headers: [] }, new AbortController().signal);
+    expect(response.head.headers).toEqual([['x-url', 'https://example.com/']]);
+    expect(await readAll(response)).toEqual(body);
+    await expect(response.done).resolves.toBeUndefined();
+  });
+
+  it('a reader that stops reading stops the exit after one credit window', async () => {
+    const window = 64 * 1024;
+    let written = 0;
+    const { requester, wire } = pair(async (_request, responder) => {
+      responder.head({ status: 200, statusText: 'OK', headers: [] });
+      for (let i = 0; i < 100; i += 1) {
+        await responder.write(new Uint8Array(8 * 1024));
+        written += 8 * 1024;
+      }
+      responder.end();
+    }, window);
+    const response = await requester.open({ method: 'GET', url: 'https://example.com/', headers: [] }, new AbortController().signal);
+    for (let i = 0; i < 20; i += 1) await flush();
+    expect(written).toBe(window);
+    expect(wire.exitSent).toBeLessThan(window + 4096);
+    await response.read();
+    for (let i = 0; i < 20; i += 1) await flush();
+    expect(written).toBe(window); // one 8 KiB read is under half a window: no credit yet
+    for (let i = 0; i < 4; i += 1) await response.read();
+    for (let i = 0; i < 20; i += 1) await flush();
+    expect(written).toBeGreaterThan(window);
+  });
+
+  it('cancellation reaches the exit handler as an aborted signal', async () => {
+    let exitSignal: AbortSignal | null = null;
+    const { requester } = pair((_request, responder, signal) => {
+      exitSignal = signal;
+      responder.head({ status: 200, statusText: 'OK', headers: [] });
+    });
+    const controller = new AbortController();
+    const response = await requester.open({ method: 'GET', url: 'https://example.com/', headers: [] }, controller.signal);
+    controller.abort(new PeerlaneError('cancelled', 'page went away'));
+    await flush();
+    expect(exitSignal!.aborted).toBe(true);
+    await expect(response.read()).rejects.toMatchObject({ category: 'cancelled' });
+  });
+
+  it('an exit error arrives typed, with its message', async () => {
+    const { requester } = pair((_request, responder) => responder.error(new PeerlaneError('destination_refused', 'private address 127.0.0.1 is refused')));
+    await expect(requester.open({ method: 'GET', url: 'http://x/', headers: [] }, new AbortController().signal)).rejects.toMatchObject({
+      category: 'destination_refused',
+      message: 'private address 127.0.0.1 is refused',
+    });
+  });
+
+  it('a peer that does not share answers sharing_off', async () => {
+    const sent: Uint8Array[] = [];
+    const notSharing = new PeerSession({ hello: hello('requester'), send: (frame) => sent.push(frame) });
+    const requester = new PeerSession({ hello: hello('requester'), send: (frame) => notSharing.receive(frame) });
+    const opened = requester.open({ method: 'GET', url: 'http://x/', headers: [] }, new AbortController().signal);
+    for (const frame of sent.splice(0)) requester.receive(frame);
+    await expect(opened).rejects.toMatchObject({ category: 'sharing_off' });
+  });
+
+  it('garbage is answered with a typed ERROR frame and the session keeps working', async () => {
+    const replies: Uint8Array[] = [];
+    const errors: string[] = [];
+    const session = new PeerSession({ hello: hello('exit'), send: (frame) => replies.push(frame), onProtocolError: (error) => errors.push(error.category) });
+    replies.length = 0;
+    session.receive(new Uint8Array([1, 99, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]));
+    session.receive(new Uint8Array([7]));
+    expect(errors).toEqual(['frame_unknown_type', 'frame_truncated']);
+    expect(replies.map((frame) => decodeFrame(frame).type)).toEqual(['ERROR', 'ERROR']);
+  });
+
+  it('closing the session fails open streams with peer_lost and aborts served ones', async () => {
+    let exitSignal: AbortSignal | null = null;
+    const { requester, exit } = pair((_request, responder, signal) => {
+      exitSignal = signal;
+      responder.head({ status: 200, statusText: 'OK', headers: [] });
+    });
+    const response = await requester.open({ method: 'GET', url: 'https://example.com/', headers: [] }, new AbortController().signal);
+    requester.close(new PeerlaneError('peer_lost', 'data channel closed'));
+    exit.close(new PeerlaneError('peer_lost', 'data channel closed'));
+    await expect(response.read()).rejects.toMatchObject({ category: 'peer_lost' });
+    expect(exitSignal!.aborted).toBe(true);
+    await expect(requester.open({ method: 'GET', url: 'https://example.com/', headers: [] }, new AbortController().signal)).rejects.toMatchObject({
+      category: 'peer_lost',
+    });
+  });
+});
+
+describe('exit service', () => {
+  const okFetcher = (seen: { url?: string; headers?: [string, string][] }): ExitFetcher => async (request) => {
+    seen.url = request.url;
+    seen.headers = request.headers;
+    return {
+      head: { status: 200, statusText: 'OK', headers: [['content-type', 'text/plain'], ['set-cookie', 'a=b']] },
+      body: (async function* () {
+        yield new TextEncoder().encode('hello');
+      })(),
+    };
+  };
+
+  it('forwards only allow-listed request headers and never Set-Cookie', async () => {
+    const seen: { url?: string; headers?: [string, string][] } = {};
+    const served: number[] = [];
+    const handler = createExitHandler(okFetcher(seen), () => DEFAULT_EXIT_POLICY, { served: (bytes) => served.push(bytes), bytesSent: () => undefined, refused: () => undefined });
+    const { requester } = pair(handler);
+    const response = await requester.open(
+      { method: 'GET', url: 'https://example.com/a', headers: [['Accept', 'text/plain'], ['Cookie', 'secret'], ['Authorization', 'Bearer x'], ['Host', 'evil']] },
+      new AbortController().signal,
+    );
+    expect(new TextDecoder().decode(await readAll(response))).toBe('hello');
+    expect(seen.headers).toEqual([['Accept', 'text/plain']]);
+    expect(response.head.headers).toEqual([['content-type', 'text/plain']]);
+    expect(served).toEqual([5]);
+  });
+
+  it('refuses by policy before fetching and counts the refusal', async () => {
+    const seen: { url?: string } = {};
+    const refused: string[] = [];
+    const handler = createExitHandler(okFetcher(seen), () => DEFAULT_EXIT_POLICY, { served: () => undefined, bytesSent: () => undefined, refused: (error) => refused.push(error.category) });
+    const { requester } = pair(handler);
+    await expect(requester.open({ method: 'GET', url: 'http://127.0.0.1/', headers: [] }, new AbortController().signal)).rejects.toMatchObject({ category: 'destination_refused' });
+    await expect(requester.open({ method: 'POST', url: 'https://example.com/', headers: [] }, new AbortController().signal)).rejects.toMatchObject({ category: 'method_refused' });
+    expect(seen.url).toBeUndefined();
+    expect(refused).toEqual(['destination_refused', 'method_refused']);
+  });
+});
