@@ -1,0 +1,59 @@
+import { WebSocket } from 'ws';
+import { serverMessageSchema, type ClientMessage, type ServerMessage } from '../../signaling-server/protocol';
+
+/** A real ws client that collects server messages and lets a test await the next one of a type. */
+export class TestClient {
+  readonly socket: WebSocket;
+  private readonly inbox: ServerMessage[] = [];
+  private waiters: (() => void)[] = [];
+  closed: Promise<{ code: number; reason: string }>;
+
+  constructor(url: string) {
+    this.socket = new WebSocket(url);
+    this.socket.on('message', (raw) => {
+      this.inbox.push(serverMessageSchema.parse(JSON.parse(raw.toString())));
+      for (const waiter of this.waiters.splice(0)) waiter();
+    });
+    this.closed = new Promise((resolve) => this.socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  }
+
+  opened(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.socket.readyState === WebSocket.OPEN) return resolve();
+      this.socket.once('open', () => resolve());
+      this.socket.once('error', reject);
+    });
+  }
+
+  send(message: ClientMessage | Record<string, unknown>): void {
+    this.socket.send(JSON.stringify(message));
+  }
+
+  /** Resolves with the first (oldest) unread message of `type`, waiting up to `timeoutMs`. */
+  async next<T extends ServerMessage['type']>(type: T, timeoutMs = 5000): Promise<Extract<ServerMessage, { type: T }>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const index = this.inbox.findIndex((message) => message.type === type);
+      if (index >= 0) return this.inbox.splice(index, 1)[0] as Extract<ServerMessage, { type: T }>;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no ${type} message within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  async register(exit: boolean, capacity = 6, load = 0): Promise<string> {
+    await this.opened();
+    this.send({ type: 'register', protocol: 1, exit, capacity, load });
+    return (await this.next('registered')).peerId;
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}
