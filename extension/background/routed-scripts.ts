@@ -1,0 +1,28 @@
+import browser from 'webextension-polyfill';
+
+/**
+ * Registers the page hook (MAIN world) and its bridge (ISOLATED world) on the routed origins, live.
+ * Match patterns carry no port in Firefox, so scripts match the host and the bridge checks the exact
+ * origin before routing anything.
+ */
+const SCRIPT_IDS = ['peerlane-page-hook', 'peerlane-bridge'];
+
+export function matchPatternsFor(origins: readonly string[]): string[] {
+  const patterns = new Set<string>();
+  for (const origin of origins) {
+    const url = new URL(origin);
+    patterns.add(`${url.protocol}//${url.hostname}/*`);
+  }
+  return [...patterns];
+}
+
+export async function syncRoutedScripts(origins: readonly string[]): Promise<void> {
+  const existing = await browser.scripting.getRegisteredContentScripts({ ids: SCRIPT_IDS });
+  if (existing.length > 0) await browser.scripting.unregisterContentScripts({ ids: existing.map((script) => script.id) });
+  const matches = matchPatternsFor(origins);
+  if (matches.length === 0) return;
+  await browser.scripting.registerContentScripts([
+    { id: 'peerlane-page-hook', matches, js: ['content/page-hook.js'], runAt: 'document_start', world: 'MAIN', persistAcrossSessions: true },
+    { id: 'peerlane-bridge', matches, js: ['content/bridge.js'], runAt: 'document_start', persistAcrossSessions: true },
+  ]);
+}

@@ -1,0 +1,298 @@
+import { BRIDGE_READY, bridgeToPageSchema, PAGE_HANDSHAKE, parseMessage, type BridgeToPage, type PageToBridge } from '../core/messages';
+
+/**
+ * MAIN-world hook on routed origins: wraps `window.fetch` and `XMLHttpRequest` so the page's own
+ * requests travel through peers. Responses stream (pull-based: the background sends more only as the
+ * page reads). Runs at document_start, before page scripts, and talks only over a private MessageChannel.
+ */
+type Handlers = {
+  head(message: Extract<BridgeToPage, { type: 'head' }>): void;
+  chunk(data: ArrayBuffer): void;
+  end(): void;
+  error(error: { category: string; message: string }): void;
+};
+
+const nativeFetch = window.fetch.bind(window);
+const pending = new Map<number, Handlers>();
+let nextId = 1;
+let port: MessagePort | null = null;
+let setRouted: (routed: boolean) => void = () => undefined;
+const routed = new Promise<boolean>((resolve) => {
+  setRouted = resolve;
+});
+const BRIDGE_TIMEOUT_MS = 5000;
+let bridgeTimer: ReturnType<typeof setTimeout> | null = null;
+
+function send(message: PageToBridge): void {
+  port?.postMessage(message);
+}
+
+function onBridgeMessage(this: MessagePort, event: MessageEvent): void {
+  const parsed = parseMessage(bridgeToPageSchema, event.data);
+  if (!parsed.ok) return;
+  const message = parsed.message;
+  if (message.type === 'config') {
+    port = this;
+    if (bridgeTimer) clearTimeout(bridgeTimer);
+    setRouted(message.routed);
+    return;
+  }
+  const handlers = pending.get(message.id);
+  if (!handlers) return;
+  switch (message.type) {
+    case 'head':
+      return handlers.head(message);
+    case 'chunk':
+      return handlers.chunk(message.data);
+    case 'end':
+      pending.delete(message.id);
+      return handlers.end();
+    case 'error':
+      pending.delete(message.id);
+      return handlers.error(message.error);
+  }
+}
+
+function hello(): void {
+  const channel = new MessageChannel();
+  channel.port1.onmessage = onBridgeMessage;
+  window.postMessage({ peerlane: PAGE_HANDSHAKE }, '*', [channel.port2]);
+}
+
+window.addEventListener('message', (event: MessageEvent) => {
+  const data: unknown = event.data;
+  if (event.source === window && !port && typeof data === 'object' && data !== null && (data as { peerlane?: unknown }).peerlane === BRIDGE_READY) hello();
+});
+hello();
+
+/** The page should never silently go direct on a routed site: without a bridge, requests fail. */
+let bridgeMissing = false;
+bridgeTimer = setTimeout(() => {
+  bridgeMissing = true;
+  setRouted(true);
+}, BRIDGE_TIMEOUT_MS);
+
+export class PeerlaneRoutingError extends TypeError {
+  constructor(
+    readonly category: string,
+    detail: string,
+  ) {
+    super(`Peerlane could not route this request (${category}): ${detail}`);
+    this.name = 'TypeError';
+  }
+}
+
+const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
+
+function abortError(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException('The operation was aborted.', 'AbortError');
+}
+
+function routeThroughPeers(request: Request): Promise<Response> {
+  if (bridgeMissing) return Promise.reject(new PeerlaneRoutingError('internal', 'the Peerlane extension bridge is not responding'));
+  if (request.signal.aborted) return Promise.reject(abortError(request.signal));
+  const id = nextId++;
+  return new Promise<Response>((resolve, reject) => {
+    const buffered: Uint8Array[] = [];
+    let ended = false;
+    let failure: unknown = null;
+    let wake: (() => void) | null = null;
+    let headSeen = false;
+    const onAbort = (): void => {
+      send({ type: 'cancel', id });
+      pending.delete(id);
+      failure = abortError(request.signal);
+      if (!headSeen) reject(failure);
+      wake?.();
+    };
+    request.signal.addEventListener('abort', onAbort, { once: true });
+    const body = new ReadableStream<Uint8Array>(
+      {
+        pull: async (controller) => {
+          while (buffered.length === 0 && !ended && !failure) {
+            await new Promise<void>((resolveWake) => {
+              wake = resolveWake;
+            });
+            wake = null;
+          }
+          const chunk = buffered.shift();
+          if (chunk) {
+            controller.enqueue(chunk);
+            send({ type: 'consumed', id, bytes: chunk.byteLength });
+          } else if (failure) controller.error(failure);
+          else controller.close();
+        },
+        cancel: () => {
+          send({ type: 'cancel', id });
+          pending.delete(id);
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    pending.set(id, {
+      head: (head) => {
+        headSeen = true;
+        const nullBody = request.method === 'HEAD' || NULL_BODY_STATUSES.has(head.status);
+        const response = new Response(nullBody ? null : body, { status: head.status, statusText: head.statusText, headers: head.headers });
+        Object.defineProperty(response, 'url', { value: request.url });
+        resolve(response);
+      },
+      chunk: (data) => {
+        buffered.push(new Uint8Array(data));
+        wake?.();
+      },
+      end: () => {
+        ended = true;
+        request.signal.removeEventListener('abort', onAbort);
+        wake?.();
+      },
+      error: (error) => {
+        request.signal.removeEventListener('abort', onAbort);
+        failure = new PeerlaneRoutingError(error.category, error.message);
+        if (!headSeen) reject(failure);
+        wake?.();
+      },
+    });
+    send({ type: 'request', id, method: request.method, url: request.url, headers: [...request.headers] });
+  });
+}
+
+async function peerlaneFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+  const request = new Request(input, init);
+  if (!/^https?:$/.test(new URL(request.url).protocol) || !(await routed)) return nativeFetch(input, init);
+  return routeThroughPeers(request);
+}
+window.fetch = peerlaneFetch;
+
+/**
+ * XMLHttpRequest over the routed fetch: the common surface (open/send/abort, headers, readyState,
+ * status, response types, load/error/abort/timeout/loadend events). Synchronous XHR cannot be routed
+ * and is refused with an error, not silently sent direct.
+ */
+class PeerlaneXMLHttpRequest extends EventTarget {
+  static readonly UNSENT = 0;
+  static readonly OPENED = 1;
+  static readonly HEADERS_RECEIVED = 2;
+  static readonly LOADING = 3;
+  static readonly DONE = 4;
+  readonly UNSENT = 0;
+  readonly OPENED = 1;
+  readonly HEADERS_RECEIVED = 2;
+  readonly LOADING = 3;
+  readonly DONE = 4;
+  readyState = 0;
+  status = 0;
+  statusText = '';
+  responseURL = '';
+  responseType: XMLHttpRequestResponseType = '';
+  timeout = 0;
+  withCredentials = false;
+  onreadystatechange: ((event: Event) => void) | null = null;
+  onload: ((event: Event) => void) | null = null;
+  onerror: ((event: Event) => void) | null = null;
+  onabort: ((event: Event) => void) | null = null;
+  ontimeout: ((event: Event) => void) | null = null;
+  onloadend: ((event: Event) => void) | null = null;
+  onloadstart: ((event: Event) => void) | null = null;
+  onprogress: ((event: Event) => void) | null = null;
+  readonly upload = new EventTarget();
+  private method = 'GET';
+  private url = '';
+  private readonly requestHeaders = new Headers();
+  private responseHeaders = new Headers();
+  private bytes: Uint8Array = new Uint8Array(0);
+  private controller: AbortController | null = null;
+
+  open(method: string, url: string | URL, async = true): void {
+    if (!async) throw new DOMException('Peerlane cannot route synchronous XMLHttpRequest', 'InvalidAccessError');
+    this.method = method.toUpperCase();
+    this.url = new URL(String(url), location.href).href;
+    this.setState(1);
+  }
+
+  setRequestHeader(name: string, value: string): void {
+    this.requestHeaders.append(name, value);
+  }
+
+  getResponseHeader(name: string): string | null {
+    return this.readyState >= 2 ? this.responseHeaders.get(name) : null;
+  }
+
+  getAllResponseHeaders(): string {
+    if (this.readyState < 2) return '';
+    return [...this.responseHeaders].map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  }
+
+  overrideMimeType(): void {}
+
+  get responseText(): string {
+    return new TextDecoder().decode(this.bytes);
+  }
+
+  get response(): unknown {
+    if (this.readyState !== 4) return this.responseType === '' || this.responseType === 'text' ? this.responseText : null;
+    switch (this.responseType) {
+      case 'arraybuffer':
+        return this.bytes.slice().buffer;
+      case 'blob':
+        return new Blob([this.bytes.slice()], { type: this.responseHeaders.get('content-type') ?? '' });
+      case 'json':
+        try {
+          return JSON.parse(this.responseText);
+        } catch {
+          return null;
+        }
+      default:
+        return this.responseText;
+    }
+  }
+
+  send(body?: BodyInit | null): void {
+    const controller = new AbortController();
+    this.controller = controller;
+    const timer = this.timeout > 0 ? setTimeout(() => controller.abort(new DOMException('timeout', 'TimeoutError')), this.timeout) : null;
+    this.fire('loadstart');
+    void (async () => {
+      try {
+        const response = await peerlaneFetch(this.url, { method: this.method, headers: this.requestHeaders, body: body ?? null, signal: controller.signal });
+        this.status = response.status;
+        this.statusText = response.statusText;
+        this.responseURL = response.url || this.url;
+        this.responseHeaders = response.headers;
+        this.setState(2);
+        this.bytes = new Uint8Array(await response.arrayBuffer());
+        this.setState(3);
+        this.fire('progress');
+        this.setState(4);
+        this.fire('load');
+      } catch (error) {
+        this.status = 0;
+        this.setState(4);
+        const reason = controller.signal.reason as unknown;
+        this.fire(controller.signal.aborted ? (reason instanceof DOMException && reason.name === 'TimeoutError' ? 'timeout' : 'abort') : 'error');
+        if (!controller.signal.aborted) console.warn('[peerlane]', error);
+      } finally {
+        if (timer) clearTimeout(timer);
+        this.fire('loadend');
+      }
+    })();
+  }
+
+  abort(): void {
+    this.controller?.abort();
+  }
+
+  private setState(state: number): void {
+    this.readyState = state;
+    this.fire('readystatechange');
+  }
+
+  private fire(type: string): void {
+    const event = new Event(type);
+    this.dispatchEvent(event);
+    const handler = (this as unknown as Record<string, unknown>)[`on${type}`];
+    if (typeof handler === 'function') (handler as (event: Event) => void).call(this, event);
+  }
+}
+
+window.XMLHttpRequest = PeerlaneXMLHttpRequest as unknown as typeof XMLHttpRequest;

@@ -1,0 +1,32 @@
+import { defineManifest } from '@crxjs/vite-plugin';
+import packageJson from '../package.json' with { type: 'json' };
+
+export type TargetBrowser = 'chrome' | 'firefox';
+
+/** One manifest source, two browsers: Chrome gets a service worker + offscreen; Firefox a background page. */
+export function manifestFor(browser: TargetBrowser) {
+  const common = {
+    manifest_version: 3 as const,
+    name: 'Peerlane',
+    description: packageJson.description,
+    version: packageJson.version,
+    action: { default_title: 'Peerlane', default_popup: 'extension/ui/popup.html' },
+    options_ui: { page: 'extension/ui/options.html', open_in_tab: true },
+    host_permissions: ['<all_urls>'],
+  };
+  if (browser === 'chrome') {
+    return defineManifest({
+      ...common,
+      permissions: ['storage', 'scripting', 'offscreen', 'webRequest', 'tabs'],
+      background: { service_worker: 'extension/hosts/chrome-service-worker.ts', type: 'module' },
+    });
+  }
+  return defineManifest({
+    ...common,
+    permissions: ['storage', 'scripting', 'webRequest', 'tabs', 'dns'],
+    background: { scripts: ['extension/hosts/firefox-background.ts'], type: 'module' },
+    browser_specific_settings: { gecko: { id: 'peerlane@peerlane.dev', strict_min_version: '128.0' } },
+    // Firefox's default MV3 CSP adds upgrade-insecure-requests, which blocked ws:// signaling (DESIGN.md §8).
+    content_security_policy: { extension_pages: "script-src 'self'" },
+  } as unknown as Parameters<typeof defineManifest>[0]);
+}

@@ -1,0 +1,135 @@
+import type { ServerMessage } from '../../signaling-server/protocol';
+import type { FromTransport, ToTransport, TransportConfig, TransportStatus } from '../core/messages';
+import { PeerMesh } from './peer-mesh';
+import { SignalingClient } from './signaling-client';
+
+/**
+ * The transport host: signaling plus the peer mesh, driven by ToTransport messages and reporting
+ * FromTransport ones. Chrome runs it in the offscreen document (the service worker has no
+ * RTCPeerConnection); Firefox runs it in the background page. Same class, different wiring.
+ */
+const TARGET_EXITS = 3;
+const FIND_EXITS_EVERY_MS = 3000;
+/** After a request found no peer, keep looking for exits this long even if no site is routed. */
+const DEMAND_WINDOW_MS = 60_000;
+
+export class TransportHost {
+  private config: TransportConfig | null = null;
+  private status: TransportStatus = { signaling: 'offline', selfId: null, availableExits: 0 };
+  private demandUntil = 0;
+  private findTimer: ReturnType<typeof setInterval> | null = null;
+  private readonly signaling: SignalingClient;
+  private readonly mesh: PeerMesh;
+
+  constructor(private readonly emit: (message: FromTransport, transfer?: ArrayBuffer[]) => void) {
+    this.mesh = new PeerMesh({
+      signal: (peerId, data) => this.signaling.send({ type: 'signal', to: peerId, data }),
+      peerUp: (peerId, remoteRole) => {
+        this.emit({ type: 'peer-up', peerId, remoteRole });
+        this.reportLoad();
+      },
+      peerDown: (peerId, reason) => {
+        this.emit({ type: 'peer-down', peerId, reason });
+        this.reportLoad();
+      },
+      frame: (peerId, data) => {
+        // Copy into a fresh ArrayBuffer we can transfer (the received view may share a pool).
+        const buffer = data.slice().buffer as ArrayBuffer;
+        this.emit({ type: 'frame', peerId, data: buffer }, [buffer]);
+      },
+    });
+    this.signaling = new SignalingClient({
+      onOpen: () => this.register(),
+      onMessage: (message) => this.onSignalingMessage(message),
+      onStatus: (signaling) => this.setStatus({ signaling, ...(signaling !== 'connected' ? { selfId: null } : {}) }),
+      onInvalid: (reason) => console.warn('[peerlane] signaling:', reason),
+    });
+  }
+
+  handle(message: ToTransport): void {
+    switch (message.type) {
+      case 'configure':
+        this.configure(message.config);
+        return;
+      case 'need-exits':
+        this.demandUntil = Date.now() + DEMAND_WINDOW_MS;
+        this.findExits();
+        return;
+      case 'frame':
+        this.mesh.send(message.peerId, new Uint8Array(message.data));
+        return;
+      case 'close-peer':
+        this.mesh.close(message.peerId, message.reason);
+        return;
+    }
+  }
+
+  private configure(config: TransportConfig): void {
+    const previous = this.config;
+    this.config = config;
+    // Report the current peers so a restarted background (Chrome SW) rebuilds its sessions.
+    this.emit({ type: 'status', status: this.status });
+    for (const { peerId, remoteRole } of this.mesh.connectedPeers()) this.emit({ type: 'peer-up', peerId, remoteRole });
+    if (previous?.share && !config.share) this.closeRole('requester', 'sharing turned off');
+    if (previous && previous.signalingUrl !== config.signalingUrl) this.signaling.disconnect();
+    this.signaling.connect(config.signalingUrl);
+    if (previous && this.signaling.connected) this.register();
+    if (!this.findTimer) this.findTimer = setInterval(() => this.findExits(), FIND_EXITS_EVERY_MS);
+  }
+
+  private closeRole(remoteRole: 'requester' | 'exit', reason: string): void {
+    for (const peer of this.mesh.connectedPeers()) if (peer.remoteRole === remoteRole) this.mesh.close(peer.peerId, reason);
+  }
+
+  private register(): void {
+    const config = this.config;
+    if (!config) return;
+    this.signaling.send({ type: 'register', protocol: 1, exit: config.share, capacity: config.exitCapacity, load: this.mesh.count('requester') });
+  }
+
+  private reportLoad(): void {
+    const config = this.config;
+    if (!config || this.status.selfId === null) return;
+    this.signaling.send({ type: 'update', exit: config.share, capacity: config.exitCapacity, load: this.mesh.count('requester') });
+  }
+
+  private wantsExits(): boolean {
+    return Boolean(this.config?.wantExits) || Date.now() < this.demandUntil;
+  }
+
+  private findExits(): void {
+    if (!this.wantsExits() || this.status.selfId === null) return;
+    const have = this.mesh.count('exit');
+    if (have >= TARGET_EXITS) return;
+    const exclude = this.mesh.connectedPeers().map((peer) => peer.peerId);
+    this.signaling.send({ type: 'find-exits', count: TARGET_EXITS - have, exclude });
+  }
+
+  private onSignalingMessage(message: ServerMessage): void {
+    switch (message.type) {
+      case 'registered':
+        this.setStatus({ selfId: message.peerId });
+        this.findExits();
+        return;
+      case 'exits':
+        this.setStatus({ availableExits: message.exits.length + this.mesh.count('exit', false) });
+        for (const exit of message.exits) this.mesh.connectToExit(exit.peerId);
+        return;
+      case 'signal':
+        this.mesh.handleSignal(message.from, message.data, Boolean(this.config?.share));
+        return;
+      case 'peer-gone':
+        // The data channel may outlive signaling; only a peer that never connected is dropped here.
+        if (!this.mesh.connectedPeers().some((peer) => peer.peerId === message.peerId)) this.mesh.close(message.peerId, 'peer left signaling');
+        return;
+      case 'error':
+        console.warn('[peerlane] signaling error', message.code, message.message);
+        return;
+    }
+  }
+
+  private setStatus(change: Partial<TransportStatus>): void {
+    this.status = { ...this.status, ...change };
+    this.emit({ type: 'status', status: this.status });
+  }
+}

@@ -1,0 +1,43 @@
+import browser from 'webextension-polyfill';
+import { DEFAULT_SETTINGS, parseSettings, SETTINGS_STORAGE_KEY, validateSettings, type Settings } from '../core/settings';
+
+/** Options page: every setting, validated with clear messages; saving applies live (no reload). */
+const form = document.querySelector<HTMLFormElement>('#settings-form')!;
+const field = <T extends HTMLInputElement | HTMLTextAreaElement>(name: string): T => form.querySelector<T>(`[name="${name}"]`)!;
+
+function fill(settings: Settings): void {
+  field<HTMLInputElement>('signalingUrl').value = settings.signalingUrl;
+  field<HTMLInputElement>('share').checked = settings.share;
+  field<HTMLTextAreaElement>('routedOrigins').value = settings.routedOrigins.join('\n');
+  field<HTMLInputElement>('allowPrivateTargets').checked = settings.allowPrivateTargets;
+}
+
+function read(): unknown {
+  return {
+    signalingUrl: field<HTMLInputElement>('signalingUrl').value.trim(),
+    share: field<HTMLInputElement>('share').checked,
+    routedOrigins: field<HTMLTextAreaElement>('routedOrigins').value.split('\n').map((line) => line.trim()).filter(Boolean),
+    allowPrivateTargets: field<HTMLInputElement>('allowPrivateTargets').checked,
+  };
+}
+
+async function save(settings: Settings, note: string): Promise<void> {
+  await browser.storage.local.set({ [SETTINGS_STORAGE_KEY]: settings });
+  fill(settings);
+  document.querySelector('#problems')!.textContent = '';
+  document.querySelector('#saved')!.textContent = note;
+}
+
+form.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const result = validateSettings(read());
+  if (!result.ok) {
+    document.querySelector('#problems')!.textContent = result.problems.join('\n');
+    document.querySelector('#saved')!.textContent = '';
+    return;
+  }
+  void save(result.settings, 'Saved. Applied without a reload.');
+});
+document.querySelector('#reset')!.addEventListener('click', () => void save(DEFAULT_SETTINGS, 'Defaults restored.'));
+
+void browser.storage.local.get(SETTINGS_STORAGE_KEY).then((stored) => fill(parseSettings(stored[SETTINGS_STORAGE_KEY])));

@@ -1,0 +1,134 @@
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
+import { launchWithExtension, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
+import { SMALL_TEXT, startOriginServer, type OriginServer } from '../helpers/origin-server';
+
+/**
+ * The walking skeleton's story: Alice shares her connection; Bob routes a site; Bob's page fetches
+ * from a host only Alice's browser can resolve, and gets the bytes through her.
+ */
+let origin: OriginServer;
+let signaling: SignalingServer;
+let exit: ExtensionBrowser;
+let requester: ExtensionBrowser;
+let appOrigin: string;
+let dataOrigin: string;
+
+beforeAll(async () => {
+  origin = await startOriginServer();
+  signaling = await startSignalingServer({ port: 0 });
+  appOrigin = `http://app.peerlane.test:${origin.port}`;
+  dataOrigin = `http://origin.peerlane.test:${origin.port}`;
+  exit = await launchWithExtension(['MAP origin.peerlane.test 127.0.0.1']);
+  await exit.setSettings({ signalingUrl: signaling.url, share: true, allowPrivateTargets: true });
+  requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1', 'MAP other.peerlane.test 127.0.0.1']);
+  await requester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });
+  await waitForRoutedScripts(requester);
+}, 60_000);
+
+afterAll(async () => {
+  await requester?.close();
+  await exit?.close();
+  await signaling?.close();
+  await origin?.close();
+});
+
+describe('a routed page request travels through a peer', () => {
+  it('small text arrives with the exit peer named, and without the origin cookie', async () => {
+    const page = await requester.context.newPage();
+    await page.goto(`${appOrigin}/app`);
+    const result = await page.evaluate(async (url) => {
+      const response = await fetch(url);
+      return { status: response.status, text: await response.text(), peer: response.headers.get('x-peerlane-peer'), cookie: response.headers.get('set-cookie'), custom: response.headers.get('x-origin') };
+    }, `${dataOrigin}/small.txt`);
+    expect(result).toMatchObject({ status: 200, text: SMALL_TEXT, custom: 'yes', cookie: null });
+    expect(result.peer).toMatch(/^[A-Za-z0-9_-]{8}$/);
+    // The origin saw the exit's extension fetch (no Origin header), not Bob's page.
+    const seen = origin.requests.filter((request) => request.path === '/small.txt');
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.every((request) => request.headers.origin === undefined && request.headers.cookie === undefined)).toBe(true);
+    await page.close();
+  }, 90_000);
+
+  it('a 5 MB body arrives intact (SHA-256) by fetch and by XMLHttpRequest', async () => {
+    const page = await requester.context.newPage();
+    await page.goto(`${appOrigin}/app`);
+    const viaFetch = await page.evaluate(async (url) => {
+      const response = await fetch(url);
+      const bytes = new Uint8Array(await response.arrayBuffer());
+      // crypto.subtle is unavailable on this plain-http fixture origin: hand the bytes to Node to hash.
+      let binary = '';
+      for (let offset = 0; offset < bytes.length; offset += 0x8000) binary += String.fromCharCode(...bytes.subarray(offset, offset + 0x8000));
+      return { base64: btoa(binary), peer: response.headers.get('x-peerlane-peer') };
+    }, `${dataOrigin}/big.bin`);
+    const received = Buffer.from(viaFetch.base64, 'base64');
+    expect(received.length).toBe(origin.bigBody.length);
+    expect(createHash('sha256').update(received).digest('hex')).toBe(origin.bigSha256);
+    expect(viaFetch.peer).not.toBeNull();
+    const viaXhr = await page.evaluate(
+      (url) =>
+        new Promise<{ status: number; size: number; peer: string | null }>((resolve, reject) => {
+          const xhr = new XMLHttpRequest();
+          xhr.open('GET', url);
+          xhr.responseType = 'arraybuffer';
+          xhr.onload = () => resolve({ status: xhr.status, size: (xhr.response as ArrayBuffer).byteLength, peer: xhr.getResponseHeader('x-peerlane-peer') });
+          xhr.onerror = () => reject(new Error('xhr failed'));
+          xhr.send();
+        }),
+      `${dataOrigin}/big.bin`,
+    );
+    expect(viaXhr).toMatchObject({ status: 200, size: origin.bigBody.length });
+    expect(viaXhr.peer).not.toBeNull();
+    await page.close();
+  }, 90_000);
+
+  it('a page on a site that is not routed cannot reach the same URL', async () => {
+    const page = await requester.context.newPage();
+    await page.goto(`http://other.peerlane.test:${origin.port}/app`);
+    const outcome = await page.evaluate(async (url) => {
+      try {
+        await fetch(url);
+        return 'fetched';
+      } catch (error) {
+        return `failed: ${String(error)}`;
+      }
+    }, `${dataOrigin}/small.txt`);
+    expect(outcome).toMatch(/^failed/);
+    await page.close();
+  }, 30_000);
+
+  it('the popup counts the completed requests and shows the peer', async () => {
+    const page = await requester.context.newPage();
+    await page.goto(`chrome-extension://${requester.extensionId}/extension/ui/popup.html`);
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="completed"]')?.textContent) >= 3, undefined, { timeout: 10_000 });
+    expect(Number(await page.getByTestId('peers').textContent())).toBeGreaterThanOrEqual(1);
+    expect(await page.getByTestId('failed').textContent()).toBe('0');
+    const exitPopup = await exit.context.newPage();
+    await exitPopup.goto(`chrome-extension://${exit.extensionId}/extension/ui/popup.html`);
+    await exitPopup.waitForFunction(() => Number(document.querySelector('[data-testid="shared-requests"]')?.textContent) >= 3, undefined, { timeout: 10_000 });
+    await exitPopup.close();
+    await page.close();
+  }, 30_000);
+
+  it('with allowPrivateTargets off, the exit refuses a name that resolves to loopback and the page learns why', async () => {
+    await exit.setSettings({ allowPrivateTargets: false });
+    const page = await requester.context.newPage();
+    await page.goto(`${appOrigin}/app`);
+    const outcome = await page.evaluate(async (url) => {
+      try {
+        const response = await fetch(url);
+        return `fetched ${response.status}`;
+      } catch (error) {
+        return String(error);
+      }
+    }, `${dataOrigin}/big.bin`);
+    expect(outcome).toMatch(/destination_refused/);
+    expect(outcome).toMatch(/127\.0\.0\.1/);
+    const popup = await requester.context.newPage();
+    await popup.goto(`chrome-extension://${requester.extensionId}/extension/ui/popup.html`);
+    await popup.waitForFunction(() => /destination refused 1/.test(document.querySelector('[data-testid="failures"]')?.textContent ?? ''), undefined, { timeout: 10_000 });
+    await popup.close();
+    await page.close();
+  }, 60_000);
+});

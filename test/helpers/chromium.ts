@@ -1,0 +1,70 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium, type BrowserContext, type Worker } from 'playwright-core';
+import type { Settings } from '../../extension/core/settings';
+
+/**
+ * Debian's Chromium with the built extension, headless, per DESIGN.md §8. Host names are mapped
+ * per browser so a test can prove which browser reached the origin.
+ */
+export const CHROME_EXTENSION_DIR = resolve('dist/chrome');
+
+export interface ExtensionBrowser {
+  context: BrowserContext;
+  worker: Worker;
+  extensionId: string;
+  setSettings(settings: Partial<Settings>): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function launchWithExtension(hostRules: string[], extraArgs: string[] = []): Promise<ExtensionBrowser> {
+  const userDataDir = await mkdtemp(join(tmpdir(), 'peerlane-chromium-'));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      `--disable-extensions-except=${CHROME_EXTENSION_DIR}`,
+      `--load-extension=${CHROME_EXTENSION_DIR}`,
+      `--host-resolver-rules=${hostRules.join(', ')}`,
+      ...extraArgs,
+    ],
+  });
+  const worker = context.serviceWorkers()[0] ?? (await context.waitForEvent('serviceworker', { timeout: 20_000 }));
+  const extensionId = new URL(worker.url()).host;
+  return {
+    context,
+    worker,
+    extensionId,
+    setSettings: async (change) => {
+      await worker.evaluate(async (partial) => {
+        const stored = (await chrome.storage.local.get('settings')).settings ?? {};
+        await chrome.storage.local.set({ settings: { ...stored, ...partial } });
+      }, change);
+    },
+    close: async () => {
+      await context.close();
+      await rm(userDataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Waits (bounded) until the background has registered the routed-site scripts. */
+export async function waitForRoutedScripts(browser: ExtensionBrowser, timeoutMs = 10_000): Promise<void> {
+  await browser.worker.evaluate(async (deadlineMs) => {
+    const deadline = Date.now() + deadlineMs;
+    while (Date.now() < deadline) {
+      const scripts = await chrome.scripting.getRegisteredContentScripts();
+      if (scripts.length >= 2) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error('routed scripts were not registered');
+  }, timeoutMs);
+}

@@ -1,0 +1,53 @@
+import { crx } from '@crxjs/vite-plugin';
+import { resolve } from 'node:path';
+import { build, defineConfig, type Plugin } from 'vite';
+import { nodePolyfills } from 'vite-plugin-node-polyfills';
+import { manifestFor, type TargetBrowser } from './extension/manifest.config.ts';
+
+/**
+ * `vite build --mode chrome|firefox` writes dist/<browser>/. Content scripts registered at run time
+ * (scripting.registerContentScripts) are built here as classic IIFE files: a MAIN-world script cannot
+ * use crxjs's module loader (no chrome.runtime there).
+ */
+const CONTENT_SCRIPTS = { 'page-hook': 'extension/content/page-hook.ts', bridge: 'extension/content/bridge.ts' };
+
+function contentScripts(outDir: string): Plugin {
+  return {
+    name: 'peerlane-content-scripts',
+    apply: 'build',
+    async closeBundle() {
+      for (const [name, entry] of Object.entries(CONTENT_SCRIPTS)) {
+        await build({
+          configFile: false,
+          logLevel: 'warn',
+          build: {
+            outDir: resolve(outDir, 'content'),
+            emptyOutDir: false,
+            minify: false,
+            lib: { entry: resolve(entry), formats: ['iife'], name: `peerlane_${name.replace('-', '_')}`, fileName: () => `${name}.js` },
+          },
+        });
+      }
+    },
+  };
+}
+
+export default defineConfig(({ mode }) => {
+  const browser: TargetBrowser = mode === 'firefox' ? 'firefox' : 'chrome';
+  const outDir = resolve('dist', browser);
+  return {
+    plugins: [
+      // simple-peer needs Node's events/buffer/process/stream in the browser (DESIGN.md §8).
+      nodePolyfills({ include: ['buffer', 'events', 'process', 'stream', 'util'], globals: { Buffer: true, process: true, global: true } }),
+      crx({ manifest: manifestFor(browser), browser }),
+      contentScripts(outDir),
+    ],
+    build: {
+      outDir,
+      emptyOutDir: true,
+      minify: false,
+      sourcemap: false,
+      rollupOptions: browser === 'chrome' ? { input: { offscreen: 'extension/hosts/chrome-offscreen.html' } } : {},
+    },
+  };
+});
