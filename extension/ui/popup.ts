@@ -33,6 +33,10 @@ function render(state: PopupState): void {
   text('shared-bytes', formatBytes(stats.sharedBytes));
   const failures = Object.entries(stats.failedByCategory).map(([category, count]) => `${category.replace(/_/g, ' ')} ${count}`);
   text('failures', failures.length ? `Failed: ${failures.join(' · ')}` : '');
+  text('requesters', String(state.peers.filter((peer) => peer.remoteRole === 'requester').length));
+  const refusals = Object.entries(stats.refusedByCategory).map(([category, count]) => `${category.replace(/_/g, ' ')} ${count}`);
+  text('refusals', refusals.length ? `Refused: ${refusals.join(' · ')}` : '');
+  $('#peers-label').textContent = stats.peers === 1 ? 'exit peer connected' : 'exit peers connected';
   $('#peer-list').textContent = state.peers.filter((peer) => peer.remoteRole === 'exit').map((peer) => peer.peerId).join(', ');
   const signaling = $('#signaling');
   signaling.textContent = transport.signaling === 'connected' ? 'online' : transport.signaling;

@@ -104,9 +104,13 @@ describe('a routed page request travels through a peer', () => {
     await page.waitForFunction(() => Number(document.querySelector('[data-testid="completed"]')?.textContent) >= 3, undefined, { timeout: 10_000 });
     expect(Number(await page.getByTestId('peers').textContent())).toBeGreaterThanOrEqual(1);
     expect(await page.getByTestId('failed').textContent()).toBe('0');
+    await page.setViewportSize({ width: 340, height: 600 });
+    await page.screenshot({ path: 'test/artifacts/popup-requester.png', fullPage: true });
     const exitPopup = await exit.context.newPage();
     await exitPopup.goto(`chrome-extension://${exit.extensionId}/extension/ui/popup.html`);
     await exitPopup.waitForFunction(() => Number(document.querySelector('[data-testid="shared-requests"]')?.textContent) >= 3, undefined, { timeout: 10_000 });
+    await exitPopup.setViewportSize({ width: 340, height: 600 });
+    await exitPopup.screenshot({ path: 'test/artifacts/popup-exit.png', fullPage: true });
     await exitPopup.close();
     await page.close();
   }, 30_000);
