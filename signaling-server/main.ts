@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { pino } from 'pino';
 import { startSignalingServer } from './server';
 
@@ -10,6 +11,18 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 }
 const server = await startSignalingServer({ host: process.env.PEERLANE_HOST ?? '127.0.0.1', port, logger });
 logger.info(`Peerlane signaling on ${server.url} (health: ${server.url.replace(/^ws/, 'http')}/healthz)`);
+const dist = resolve('dist');
+process.stdout.write(
+  [
+    '',
+    `Peerlane signaling server: ${server.url}   (Ctrl+C to stop)`,
+    'Load the unpacked extension:',
+    `  Chrome/Chromium: chrome://extensions → Developer mode → Load unpacked → ${resolve(dist, 'chrome')}`,
+    `  Firefox:         about:debugging#/runtime/this-firefox → Load Temporary Add-on → ${resolve(dist, 'firefox', 'manifest.json')}`,
+    `The extension's default signaling URL is ws://127.0.0.1:8787; change it in Peerlane's settings if you moved the server.`,
+    '',
+  ].join('\n') + '\n',
+);
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
