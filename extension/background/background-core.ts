@@ -269,7 +269,8 @@ export class Background {
             this.stats.bytesReceived(chunk.byteLength);
             pending.push(chunk);
             pendingBytes += chunk.byteLength;
-            if (pendingBytes >= PAGE_CHUNK_BYTES) flush();
+            // Batch what is already here, but never hold bytes back waiting for more.
+            if (pendingBytes >= PAGE_CHUNK_BYTES || stream.bufferedChunks === 0) flush();
           }
           flush();
           post({ type: 'end' });

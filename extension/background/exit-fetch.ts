@@ -17,25 +17,32 @@ async function* bodyOf(response: Response, signal: AbortSignal): AsyncIterable<U
   const reader = response.body.getReader();
   const onAbort = (): void => void reader.cancel(signal.reason).catch(() => undefined);
   signal.addEventListener('abort', onAbort, { once: true });
+  let finished = false;
   try {
     for (;;) {
       const { done, value } = await reader.read();
-      if (done) return;
+      if (done) {
+        finished = true;
+        return;
+      }
       yield value;
     }
   } finally {
     signal.removeEventListener('abort', onAbort);
+    // Leaving early (the requester cancelled, a write failed) must close the origin connection.
+    if (!finished) await reader.cancel().catch(() => undefined);
     reader.releaseLock();
   }
 }
 
 export function createExitFetcher(check: AddressCheck): ExitFetcher {
   return async (request, signal, policy): Promise<ExitFetchResponse> => {
+    // Lives as long as the stream: a CANCEL that arrives while the body streams must abort the fetch.
     const controller = new AbortController();
     const forward = (): void => controller.abort(signal.reason);
     if (signal.aborted) forward();
     signal.addEventListener('abort', forward, { once: true });
-    try {
+    {
       const connectedAddress = await check.before(request.url, controller.signal);
       let response: Response;
       try {
@@ -68,8 +75,6 @@ export function createExitFetcher(check: AddressCheck): ExitFetcher {
         head: { status: response.status, statusText: response.statusText.slice(0, 256), headers: [...response.headers] },
         body: request.method === 'HEAD' ? null : bodyOf(response, controller.signal),
       };
-    } finally {
-      signal.removeEventListener('abort', forward);
     }
   };
 }

@@ -31,8 +31,11 @@ function render(state: PopupState): void {
   text('peers', String(stats.peers));
   text('shared-requests', String(stats.sharedRequests));
   text('shared-bytes', formatBytes(stats.sharedBytes));
-  const failures = Object.entries(stats.failedByCategory).map(([category, count]) => `${category.replace(/_/g, ' ')} ${count}`);
-  text('failures', failures.length ? `Failed: ${failures.join(' · ')}` : '');
+  const failures = Object.entries(stats.failedByCategory)
+    .filter(([category]) => category !== 'cancelled')
+    .map(([category, count]) => `${category.replace(/_/g, ' ')} ${count}`);
+  const cancelled = stats.failedByCategory.cancelled ?? 0;
+  text('failures', [failures.length ? `Failed: ${failures.join(' · ')}` : '', cancelled ? `Cancelled by the page: ${cancelled}` : ''].filter(Boolean).join('. '));
   text('requesters', String(state.peers.filter((peer) => peer.remoteRole === 'requester').length));
   const refusals = Object.entries(stats.refusedByCategory).map(([category, count]) => `${category.replace(/_/g, ' ')} ${count}`);
   text('refusals', refusals.length ? `Refused: ${refusals.join(' · ')}` : '');

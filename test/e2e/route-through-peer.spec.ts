@@ -83,6 +83,22 @@ describe('a routed page request travels through a peer', () => {
     await page.close();
   }, 90_000);
 
+  it('aborting the page fetch cancels the exit fetch: the origin sees the connection closed', async () => {
+    const page = await requester.context.newPage();
+    await page.goto(`${appOrigin}/app`);
+    const firstChunk = await page.evaluate(async (url) => {
+      const controller = new AbortController();
+      const response = await fetch(url, { signal: controller.signal });
+      const reader = response.body!.getReader();
+      const { value } = await reader.read();
+      controller.abort();
+      return value?.byteLength ?? 0;
+    }, `${dataOrigin}/slow`);
+    expect(firstChunk).toBeGreaterThan(0);
+    await expect(Promise.race([origin.slowClientGone.then(() => 'closed'), new Promise((resolve) => setTimeout(() => resolve('still open'), 15_000))])).resolves.toBe('closed');
+    await page.close();
+  }, 30_000);
+
   it('a page on a site that is not routed cannot reach the same URL', async () => {
     const page = await requester.context.newPage();
     await page.goto(`http://other.peerlane.test:${origin.port}/app`);

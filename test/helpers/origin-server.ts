@@ -17,6 +17,8 @@ export interface OriginServer {
   requests: OriginRequest[];
   bigBody: Buffer;
   bigSha256: string;
+  /** Resolves when a client of `/slow` hangs up before the endless body ends. */
+  slowClientGone: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -36,6 +38,10 @@ export function deterministicBytes(size: number): Buffer {
 export async function startOriginServer(bigBytes = 5 * 1024 * 1024): Promise<OriginServer> {
   const bigBody = deterministicBytes(bigBytes);
   const requests: OriginRequest[] = [];
+  let markSlowGone: () => void = () => undefined;
+  const slowClientGone = new Promise<void>((resolve) => {
+    markSlowGone = resolve;
+  });
   const server = createServer((request, response) => {
     const path = request.url ?? '/';
     requests.push({ host: request.headers.host ?? '', path, headers: request.headers });
@@ -54,6 +60,16 @@ export async function startOriginServer(bigBytes = 5 * 1024 * 1024): Promise<Ori
       response.end(bigBody);
       return;
     }
+    if (path.startsWith('/slow')) {
+      // An endless trickle: only a cancelled fetch ends it.
+      response.writeHead(200, { 'content-type': 'application/octet-stream' });
+      const timer = setInterval(() => response.write(Buffer.alloc(1024, 120)), 50);
+      response.on('close', () => {
+        clearInterval(timer);
+        markSlowGone();
+      });
+      return;
+    }
     if (path.startsWith('/bytes/')) {
       const size = Math.min(64 * 1024 * 1024, Number(path.slice('/bytes/'.length)) || 0);
       response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(size) });
@@ -69,6 +85,7 @@ export async function startOriginServer(bigBytes = 5 * 1024 * 1024): Promise<Ori
     requests,
     bigBody,
     bigSha256: createHash('sha256').update(bigBody).digest('hex'),
+    slowClientGone,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

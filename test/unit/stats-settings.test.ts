@@ -38,6 +38,15 @@ describe('stats', () => {
     expect(snapshot.latencyMs.p50).toBeLessThan(21);
   });
 
+  it('counts a cancellation by category but not as a failure', () => {
+    const stats = new Stats();
+    stats.requestFailed('cancelled');
+    stats.requestFailed('timeout');
+    const snapshot = stats.snapshot({ queued: 0, inflight: 0, peers: 0 });
+    expect(snapshot.failed).toBe(1);
+    expect(snapshot.failedByCategory).toEqual({ cancelled: 1, timeout: 1 });
+  });
+
   it('restores from garbage as empty stats', () => {
     expect(Stats.restore('nonsense').snapshot({ queued: 0, inflight: 0, peers: 0 }).completed).toBe(0);
     expect(Stats.restore({ completed: -5, latency: 'x' }).snapshot({ queued: 0, inflight: 0, peers: 0 }).completed).toBe(0);

@@ -21,6 +21,8 @@ export interface ResponseStream {
   readonly head: ResponseHead;
   /** Next body chunk, or null at the end. Reading grants the exit credit to send more. */
   read(): Promise<Uint8Array | null>;
+  /** Chunks that `read()` would return without waiting: lets a consumer batch without adding latency. */
+  readonly bufferedChunks: number;
   /** Settles when the response has ended (resolve) or failed/was cancelled (reject). */
   readonly done: Promise<void>;
 }
@@ -141,6 +143,9 @@ export class PeerSession {
     return {
       head,
       done,
+      get bufferedChunks() {
+        return stream.chunks.length;
+      },
       read: async () => {
         for (;;) {
           const chunk = stream.chunks.shift();

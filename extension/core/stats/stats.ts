@@ -73,8 +73,9 @@ export class Stats {
     this.latency.record(latencyMs);
   }
 
+  /** A request the page itself cancelled is counted under `cancelled`, not as a failure. */
   requestFailed(category: ErrorCategory): void {
-    this.failed += 1;
+    if (category !== 'cancelled') this.failed += 1;
     bump(this.failedByCategory, category);
   }
 
