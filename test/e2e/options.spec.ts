@@ -1,0 +1,59 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchWithExtension, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
+
+/** A person edits every setting on the options page; bad input is named, good input applies live. */
+let browser: ExtensionBrowser;
+
+beforeAll(async () => {
+  browser = await launchWithExtension([]);
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+const storedSettings = () => browser.worker.evaluate(async () => (await chrome.storage.local.get('settings')).settings as unknown);
+
+describe('options page', () => {
+  it('shows the defaults, refuses invalid values with named problems, and saves nothing then', async () => {
+    const page = await browser.context.newPage();
+    await page.goto(`chrome-extension://${browser.extensionId}/extension/ui/options.html`);
+    await expect.poll(() => page.getByTestId('signalingUrl').inputValue(), { timeout: 5000 }).toBe('ws://127.0.0.1:8787');
+    expect(await page.getByTestId('share').isChecked()).toBe(false);
+    expect(await page.getByTestId('allowPrivateTargets').isChecked()).toBe(false);
+    await page.getByTestId('signalingUrl').fill('http://wrong.example');
+    await page.getByTestId('routedOrigins').fill('ftp://files.example');
+    await page.getByTestId('save').click();
+    const problems = page.getByTestId('problems');
+    await expect.poll(() => problems.textContent(), { timeout: 5000 }).toMatch(/signalingUrl/);
+    expect(await problems.textContent()).toMatch(/routedOrigins/);
+    expect(await storedSettings()).toBeUndefined();
+    await page.close();
+  });
+
+  it('saves every setting, and a routed site gets its scripts without a reload; reset restores defaults', async () => {
+    const page = await browser.context.newPage();
+    await page.goto(`chrome-extension://${browser.extensionId}/extension/ui/options.html`);
+    await page.getByTestId('signalingUrl').fill('ws://127.0.0.1:9999');
+    await page.getByTestId('share').check();
+    await page.getByTestId('routedOrigins').fill('https://Example.com/some/path\nhttp://app.peerlane.test:8080');
+    await page.getByTestId('allowPrivateTargets').check();
+    await page.getByTestId('save').click();
+    await expect.poll(() => page.getByTestId('saved').textContent(), { timeout: 5000 }).toMatch(/Saved/);
+    expect(await storedSettings()).toEqual({
+      signalingUrl: 'ws://127.0.0.1:9999',
+      share: true,
+      routedOrigins: ['https://example.com', 'http://app.peerlane.test:8080'],
+      allowPrivateTargets: true,
+    });
+    await waitForRoutedScripts(browser);
+    const matches = await browser.worker.evaluate(async () => (await chrome.scripting.getRegisteredContentScripts()).flatMap((script) => script.matches ?? []));
+    expect(new Set(matches)).toEqual(new Set(['https://example.com/*', 'http://app.peerlane.test/*']));
+    await page.getByTestId('reset').click();
+    await expect.poll(() => page.getByTestId('saved').textContent(), { timeout: 5000 }).toMatch(/Defaults/);
+    expect(await storedSettings()).toEqual({ signalingUrl: 'ws://127.0.0.1:8787', share: false, routedOrigins: [], allowPrivateTargets: false });
+    await page.setViewportSize({ width: 800, height: 720 });
+    await page.screenshot({ path: 'test/artifacts/options.png', fullPage: true });
+    await page.close();
+  });
+});
