@@ -2,9 +2,11 @@ import { parseMessage, toTransportSchema, type FromTransport } from '../core/mes
 import { TransportHost } from '../transport/transport-host';
 
 /** Chrome offscreen document: hosts the transport and relays with the service worker by postMessage. */
+/** Resolved once; posting to it wakes a stopped service worker, so the reference stays valid. */
+const worker = navigator.serviceWorker.ready.then((registration) => registration.active);
+
 async function toServiceWorker(message: FromTransport, transfer: ArrayBuffer[] = []): Promise<void> {
-  const registration = await navigator.serviceWorker.ready;
-  registration.active?.postMessage(message, transfer);
+  (await worker)?.postMessage(message, transfer);
 }
 
 const transport = new TransportHost((message, transfer) => void toServiceWorker(message, transfer));

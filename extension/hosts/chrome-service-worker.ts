@@ -75,9 +75,11 @@ const background = new Background({
   },
 });
 
+// Only the offscreen document speaks the transport channel; other extension pages are ignored here.
 self.addEventListener('message', (event: ExtendableMessageEvent) => {
   const source = event.source;
-  if (source && 'url' in source && source.url.endsWith(OFFSCREEN_PATH)) {
+  if (!source || !('url' in source) || !source.url.endsWith(OFFSCREEN_PATH)) return;
+  if (offscreenClient?.id !== (source as Client).id) {
     offscreenClient = source as Client;
     flushPending();
   }
