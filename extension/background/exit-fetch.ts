@@ -42,39 +42,37 @@ export function createExitFetcher(check: AddressCheck): ExitFetcher {
     const forward = (): void => controller.abort(signal.reason);
     if (signal.aborted) forward();
     signal.addEventListener('abort', forward, { once: true });
-    {
-      const connectedAddress = await check.before(request.url, controller.signal);
-      let response: Response;
-      try {
-        response = await fetch(request.url, {
-          method: request.method,
-          headers: request.headers,
-          credentials: 'omit',
-          cache: 'no-store',
-          redirect: 'manual',
-          referrerPolicy: 'no-referrer',
-          signal: controller.signal,
-        });
-      } catch (error) {
-        if (controller.signal.aborted) throw controller.signal.reason;
-        throw new PeerlaneError('exit_fetch_failed', `exit could not fetch: ${error instanceof Error ? error.message : String(error)}`);
-      }
-      const address = await connectedAddress();
-      if (!policy.allowPrivateTargets && (address === null || isPrivateAddress(address))) {
-        controller.abort();
-        throw new PeerlaneError(
-          'destination_refused',
-          address === null ? 'exit could not verify the address it connected to' : `${new URL(request.url).hostname} resolved to private address ${address}`,
-        );
-      }
-      if (response.type === 'opaqueredirect') {
-        controller.abort();
-        throw new PeerlaneError('exit_fetch_failed', 'the destination redirected; exits do not follow redirects yet');
-      }
-      return {
-        head: { status: response.status, statusText: response.statusText.slice(0, 256), headers: [...response.headers] },
-        body: request.method === 'HEAD' ? null : bodyOf(response, controller.signal),
-      };
+    const connectedAddress = await check.before(request.url, controller.signal);
+    let response: Response;
+    try {
+      response = await fetch(request.url, {
+        method: request.method,
+        headers: request.headers,
+        credentials: 'omit',
+        cache: 'no-store',
+        redirect: 'manual',
+        referrerPolicy: 'no-referrer',
+        signal: controller.signal,
+      });
+    } catch (error) {
+      if (controller.signal.aborted) throw controller.signal.reason;
+      throw new PeerlaneError('exit_fetch_failed', `exit could not fetch: ${error instanceof Error ? error.message : String(error)}`);
     }
+    const address = await connectedAddress();
+    if (!policy.allowPrivateTargets && (address === null || isPrivateAddress(address))) {
+      controller.abort();
+      throw new PeerlaneError(
+        'destination_refused',
+        address === null ? 'exit could not verify the address it connected to' : `${new URL(request.url).hostname} resolved to private address ${address}`,
+      );
+    }
+    if (response.type === 'opaqueredirect') {
+      controller.abort();
+      throw new PeerlaneError('exit_fetch_failed', 'the destination redirected; exits do not follow redirects yet');
+    }
+    return {
+      head: { status: response.status, statusText: response.statusText.slice(0, 256), headers: [...response.headers] },
+      body: request.method === 'HEAD' ? null : bodyOf(response, controller.signal),
+    };
   };
 }

@@ -3,6 +3,7 @@ import { base64ToBytes } from '../background/base64';
 import {
   backgroundToBridgeSchema,
   BRIDGE_READY,
+  isHandshake,
   PAGE_HANDSHAKE,
   pageToBridgeSchema,
   parseMessage,
@@ -85,8 +86,7 @@ function onPageMessage(event: MessageEvent): void {
 
 window.addEventListener('message', (event: MessageEvent) => {
   if (event.source !== window || pagePort) return;
-  const data: unknown = event.data;
-  if (typeof data !== 'object' || data === null || (data as { peerlane?: unknown }).peerlane !== PAGE_HANDSHAKE) return;
+  if (!isHandshake(event.data, PAGE_HANDSHAKE)) return;
   const port = event.ports[0];
   if (!port) return;
   pagePort = port;

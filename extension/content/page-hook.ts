@@ -1,4 +1,4 @@
-import { BRIDGE_READY, bridgeToPageSchema, PAGE_HANDSHAKE, parseMessage, type BridgeToPage, type PageToBridge } from '../core/messages';
+import { BRIDGE_READY, bridgeToPageSchema, isHandshake, PAGE_HANDSHAKE, parseMessage, type BridgeToPage, type PageToBridge } from '../core/messages';
 
 /**
  * MAIN-world hook on routed origins: wraps `window.fetch` and `XMLHttpRequest` so the page's own
@@ -60,8 +60,7 @@ function hello(): void {
 }
 
 window.addEventListener('message', (event: MessageEvent) => {
-  const data: unknown = event.data;
-  if (event.source === window && !port && typeof data === 'object' && data !== null && (data as { peerlane?: unknown }).peerlane === BRIDGE_READY) hello();
+  if (event.source === window && !port && isHandshake(event.data, BRIDGE_READY)) hello();
 });
 hello();
 

@@ -102,6 +102,10 @@ export type BackgroundToPopup = z.infer<typeof backgroundToPopupSchema>;
 /** window.postMessage marker of the one-time MessageChannel handshake between page hook and bridge. */
 export const PAGE_HANDSHAKE = 'peerlane-page-hook-hello';
 export const BRIDGE_READY = 'peerlane-bridge-ready';
+/** True for a window message carrying one of the handshake markers above. */
+export function isHandshake(data: unknown, marker: typeof PAGE_HANDSHAKE | typeof BRIDGE_READY): boolean {
+  return typeof data === 'object' && data !== null && (data as { peerlane?: unknown }).peerlane === marker;
+}
 export const REQUEST_PORT_NAME = 'peerlane-request';
 export const POPUP_PORT_NAME = 'peerlane-popup';
 

@@ -48,9 +48,10 @@ export interface PeerSessionOptions {
 }
 
 interface RequesterStream {
-  kind: 'requester';
   id: number;
   chunks: Uint8Array[];
+  /** Sum of `chunks` byte lengths, kept rather than re-summed on every BODY frame. */
+  bufferedBytes: number;
   ended: boolean;
   failure: PeerlaneError | null;
   wake: (() => void) | null;
@@ -61,7 +62,6 @@ interface RequesterStream {
 }
 
 interface ExitStream {
-  kind: 'exit';
   id: number;
   credit: number;
   creditWaiters: (() => void)[];
@@ -105,9 +105,9 @@ export class PeerSession {
       });
       done.catch(() => undefined); // observed through read() as well; never an unhandled rejection
       const stream: RequesterStream = {
-        kind: 'requester',
         id,
         chunks: [],
+        bufferedBytes: 0,
         ended: false,
         failure: null,
         wake: null,
@@ -150,6 +150,7 @@ export class PeerSession {
         for (;;) {
           const chunk = stream.chunks.shift();
           if (chunk) {
+            stream.bufferedBytes -= chunk.byteLength;
             this.acknowledge(stream, chunk.byteLength);
             return chunk;
           }
@@ -233,13 +234,13 @@ export class PeerSession {
       case 'BODY': {
         const stream = this.requesterStreams.get(frame.streamId);
         if (!stream) return; // late body after a cancel
-        const pending = stream.chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0) + frame.data.byteLength;
-        if (pending > this.window) {
+        if (stream.bufferedBytes + frame.data.byteLength > this.window) {
           this.sendFrame({ type: 'CANCEL', streamId: stream.id, flags: 0 });
           stream.finish(new PeerlaneError('protocol_error', 'peer sent more than the credit window'));
           return;
         }
         stream.chunks.push(frame.data.slice());
+        stream.bufferedBytes += frame.data.byteLength;
         stream.wake?.();
         return;
       }
@@ -268,7 +269,7 @@ export class PeerSession {
       this.protocolError(`stream ${id} opened twice`);
       return;
     }
-    const stream: ExitStream = { kind: 'exit', id, credit: this.window, creditWaiters: [], controller: new AbortController(), closed: false };
+    const stream: ExitStream = { id, credit: this.window, creditWaiters: [], controller: new AbortController(), closed: false };
     this.exitStreams.set(id, stream);
     let headSent = false;
     const responder: ExitResponder = {
