@@ -5,6 +5,8 @@
 export const ERROR_CATEGORIES = [
   'queue_full',
   'timeout',
+  'attempt_timeout',
+  'background_restarted',
   'cancelled',
   'no_peers',
   'peer_lost',
@@ -13,6 +15,7 @@ export const ERROR_CATEGORIES = [
   'sharing_off',
   'exit_fetch_failed',
   'exit_cap_size',
+  'exit_busy',
   'frame_truncated',
   'frame_oversize',
   'frame_unknown_type',

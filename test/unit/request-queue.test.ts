@@ -1,62 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { PeerlaneError } from '../../extension/core/errors';
-import { RequestQueue, type Execution, type QueueEvent } from '../../extension/core/queue/request-queue';
-import { FakeClock, flush } from '../helpers/fake-clock';
+import { flush } from '../helpers/fake-clock';
+import { categoryOf, queueHarness } from '../helpers/queue-harness';
 
-interface Call {
-  task: string;
-  peerId: string;
-  signal: AbortSignal;
-  answer(result: string): void;
-  finishBody(): void;
-  failBody(error: PeerlaneError): void;
-  fail(error: PeerlaneError): void;
-}
+const lost = () => new PeerlaneError('peer_lost', 'channel closed');
 
-function harness(options = { maxQueued: 3, perPeerConcurrency: 2, timeoutMs: 1000 }) {
-  const clock = new FakeClock();
-  const calls: Call[] = [];
-  const queue = new RequestQueue<string, string>(
-    (task, peerId, signal) =>
-      new Promise<Execution<string>>((resolve, reject) => {
-        let settle: () => void = () => undefined;
-        let settleFail: (error: PeerlaneError) => void = () => undefined;
-        const settled = new Promise<void>((res, rej) => {
-          settle = res;
-          settleFail = rej;
-        });
-        settled.catch(() => undefined);
-        signal.addEventListener('abort', () => settleFail(signal.reason as PeerlaneError));
-        calls.push({
-          task,
-          peerId,
-          signal,
-          answer: (result) => resolve({ result, settled }),
-          finishBody: () => settle(),
-          failBody: (error) => settleFail(error),
-          fail: (error) => reject(error),
-        });
-      }),
-    clock,
-    options,
-  );
-  const events: QueueEvent[] = [];
-  queue.subscribe((event) => events.push(event));
-  return { clock, calls, queue, events };
-}
-
-async function categoryOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return 'resolved';
-  } catch (error) {
-    return error instanceof PeerlaneError ? error.category : `untyped ${String(error)}`;
-  }
-}
-
-describe('request queue v1', () => {
-  it('serves in FIFO order and never exceeds per-peer concurrency', async () => {
-    const { calls, queue } = harness({ maxQueued: 10, perPeerConcurrency: 2, timeoutMs: 1000 });
+describe('request queue: admission, order and slots', () => {
+  it('serves in order and never exceeds per-peer concurrency; the slot is held until the body ends', async () => {
+    const { calls, queue } = queueHarness({ maxQueued: 10, perPeerConcurrency: 2 });
     queue.addPeer('a');
     const results = ['1', '2', '3', '4'].map((task) => queue.submit(task));
     await flush();
@@ -66,52 +17,59 @@ describe('request queue v1', () => {
     calls[0]!.answer('r1');
     expect(await results[0]).toBe('r1');
     await flush();
-    expect(calls).toHaveLength(2); // slot held until the body is done
+    expect(calls).toHaveLength(2);
     calls[0]!.finishBody();
     await flush();
     expect(calls.map((call) => call.task)).toEqual(['1', '2', '3']);
   });
 
-  it('spreads over peers by least outstanding', async () => {
-    const { calls, queue } = harness({ maxQueued: 10, perPeerConcurrency: 5, timeoutMs: 1000 });
-    queue.addPeer('a');
-    queue.addPeer('b');
-    for (const task of ['1', '2', '3', '4']) void queue.submit(task).catch(() => undefined);
-    await flush();
-    expect(calls.map((call) => call.peerId).sort()).toEqual(['a', 'a', 'b', 'b']);
-  });
-
-  it('rejects at once with queue_full over the bound, and keeps what it admitted', async () => {
-    const { queue, events } = harness();
+  it('rejects at once with queue_full over the count bound, and keeps what it admitted', async () => {
+    const { queue, events } = queueHarness();
     const admitted = [queue.submit('1'), queue.submit('2'), queue.submit('3')];
     admitted.forEach((promise) => promise.catch(() => undefined));
     expect(await categoryOf(queue.submit('4'))).toBe('queue_full');
     expect(queue.queued).toBe(3);
-    expect(events.filter((event) => event.type === 'failed' && event.category === 'queue_full')).toHaveLength(1);
+    expect(events.filter((event) => event.type === 'rejected')).toHaveLength(1);
+  });
+
+  it('rejects over the byte bound and admits again once bytes are released', async () => {
+    const { queue, calls } = queueHarness({ maxQueued: 10, maxQueuedBytes: 1000 });
+    queue.addPeer('a');
+    const big = queue.submit('big', { sizeBytes: 800 });
+    expect(await categoryOf(queue.submit('more', { sizeBytes: 300 }))).toBe('queue_full');
+    expect(queue.bytesAdmitted).toBe(800);
+    await flush();
+    calls[0]!.answer('ok');
+    await big;
+    calls[0]!.finishBody();
+    await flush();
+    expect(queue.bytesAdmitted).toBe(0);
+    const again = queue.submit('more', { sizeBytes: 300 });
+    await flush();
+    calls[1]!.answer('ok');
+    expect(await again).toBe('ok');
   });
 
   it('times out a request waiting with no peers as no_peers, and one carried by a peer as timeout', async () => {
-    const { clock, calls, queue } = harness();
+    const { clock, calls, queue } = queueHarness({ attemptTimeoutMs: 5000 });
     const waiting = queue.submit('lonely');
     clock.advance(999);
     await flush();
     expect(queue.queued).toBe(1);
     clock.advance(1);
     expect(await categoryOf(waiting)).toBe('no_peers');
-    expect(queue.queued).toBe(0);
-
     queue.addPeer('a');
     const carried = queue.submit('slow');
     await flush();
     clock.advance(1000);
     expect(await categoryOf(carried)).toBe('timeout');
-    expect(calls[0]!.signal.aborted).toBe(true); // the transport is told to cancel
-    await flush();
+    expect(calls[0]!.signal.aborted).toBe(true);
     expect(queue.inflight).toBe(0);
+    expect(queue.attemptsRunning).toBe(0);
   });
 
   it('times out a streaming body and aborts its transport', async () => {
-    const { clock, calls, queue, events } = harness();
+    const { clock, calls, queue, finished } = queueHarness();
     queue.addPeer('a');
     const pending = queue.submit('big');
     await flush();
@@ -120,17 +78,17 @@ describe('request queue v1', () => {
     clock.advance(1000);
     await flush();
     expect(calls[0]!.signal.aborted).toBe(true);
-    expect(events.some((event) => event.type === 'failed' && event.category === 'timeout')).toBe(true);
+    expect(finished()[0]).toMatchObject({ ok: false, category: 'timeout' });
     expect(queue.inflight).toBe(0);
   });
 
   it('cancels by AbortSignal, both queued and in flight, releasing the slot', async () => {
-    const { calls, queue } = harness({ maxQueued: 5, perPeerConcurrency: 1, timeoutMs: 1000 });
+    const { calls, queue } = queueHarness({ maxQueued: 5, perPeerConcurrency: 1 });
     queue.addPeer('a');
     const first = new AbortController();
     const second = new AbortController();
-    const inflight = queue.submit('1', first.signal);
-    const queued = queue.submit('2', second.signal);
+    const inflight = queue.submit('1', { signal: first.signal });
+    const queued = queue.submit('2', { signal: second.signal });
     await flush();
     second.abort();
     expect(await categoryOf(queued)).toBe('cancelled');
@@ -146,38 +104,333 @@ describe('request queue v1', () => {
     expect(await third).toBe('ok');
   });
 
-  it('reports transport failures with their category and frees the peer', async () => {
-    const { calls, queue, events } = harness();
+  it('records queue wait, time to first byte and transfer on the injected clock', async () => {
+    const { clock, calls, queue, finished } = queueHarness({ perPeerConcurrency: 1 });
     queue.addPeer('a');
-    const request = queue.submit('x');
+    const first = queue.submit('1');
+    const second = queue.submit('2');
     await flush();
-    calls[0]!.fail(new PeerlaneError('peer_lost', 'channel closed'));
-    expect(await categoryOf(request)).toBe('peer_lost');
-    expect(queue.inflight).toBe(0);
-    expect(events.at(-1)).toMatchObject({ type: 'failed', category: 'peer_lost', peerId: 'a' });
-  });
-
-  it('records completion with total latency measured on the injected clock', async () => {
-    const { clock, calls, queue, events } = harness();
-    queue.addPeer('a');
-    const request = queue.submit('x');
-    await flush();
-    clock.advance(40);
+    clock.advance(30);
     calls[0]!.answer('ok');
-    await request;
-    clock.advance(60);
+    await first;
+    clock.advance(20);
     calls[0]!.finishBody();
     await flush();
-    expect(events.find((event) => event.type === 'completed')).toMatchObject({ totalMs: 100, peerId: 'a' });
+    clock.advance(40);
+    calls[1]!.answer('ok');
+    await second;
+    clock.advance(60);
+    calls[1]!.finishBody();
+    await flush();
+    expect(finished()[0]).toMatchObject({ ok: true, peerId: 'a', queueWaitMs: 0, ttfbMs: 30, transferMs: 20, totalMs: 50 });
+    expect(finished()[1]).toMatchObject({ queueWaitMs: 50, ttfbMs: 40, transferMs: 60, totalMs: 150 });
+  });
+});
+
+describe('request queue: priorities and aging', () => {
+  it('serves document before interactive before background', async () => {
+    const { calls, queue } = queueHarness({ maxQueued: 10, perPeerConcurrency: 1 });
+    for (const [task, priority] of [
+      ['bg', 'background'],
+      ['int', 'interactive'],
+      ['doc', 'document'],
+    ] as const)
+      void queue.submit(task, { priority }).catch(() => undefined);
+    queue.addPeer('a');
+    await flush();
+    for (let served = 1; served < 3; served += 1) {
+      calls.at(-1)!.answer('ok');
+      await flush();
+      calls.at(-1)!.finishBody();
+      await flush();
+    }
+    expect(calls.map((call) => call.task)).toEqual(['doc', 'int', 'bg']);
   });
 
-  it('a removed peer gets no new work', async () => {
-    const { calls, queue } = harness();
+  it('a background request is served within the aging bound under a continuous interactive flood', async () => {
+    const agingMs = 500;
+    const { clock, calls, queue, finished } = queueHarness({ maxQueued: 1000, perPeerConcurrency: 1, agingMs, timeoutMs: 60_000 });
     queue.addPeer('a');
-    queue.removePeer('a');
-    queue.addPeer('b');
-    void queue.submit('x').catch(() => undefined);
+    // Keep the interactive lane non-empty for the whole test: 2 new requests per 10 ms served.
+    void queue.submit('flood-0').catch(() => undefined);
+    void queue.submit('low', { priority: 'background' }).catch(() => undefined);
+    let served = 0;
+    for (let step = 0; step < 300 && !calls.some((call) => call.task === 'low'); step += 1) {
+      void queue.submit(`flood-${step}-a`).catch(() => undefined);
+      void queue.submit(`flood-${step}-b`).catch(() => undefined);
+      clock.advance(10);
+      await flush();
+      const current = calls[served]!;
+      current.answer('ok');
+      await flush();
+      current.finishBody();
+      await flush();
+      served += 1;
+    }
+    const low = calls.findIndex((call) => call.task === 'low');
+    expect(low).toBeGreaterThan(0);
+    const record = finished().find((entry) => entry.priority === 'background');
+    const lowWait = record ? record.queueWaitMs : null;
+    // Dispatched the first time a slot freed after aging (one 10 ms service time of slack).
+    expect(lowWait ?? clock.now()).toBeLessThanOrEqual(agingMs + 10);
+  });
+});
+
+describe('request queue: peer choice and ejection', () => {
+  it('prefers the peer with the lower EWMA time to first byte (power of two choices)', async () => {
+    const { clock, calls, queue } = queueHarness({ maxQueued: 100, perPeerConcurrency: 50, warmupMs: 0, timeoutMs: 60_000 });
+    queue.addPeer('fast');
+    queue.addPeer('slow');
+    // Teach the EWMA: fast answers in 5 ms, slow in 200 ms.
+    for (let round = 0; round < 6; round += 1) {
+      const requests = [queue.submit(`warm-${round}-1`), queue.submit(`warm-${round}-2`)];
+      await flush();
+      // Both attempts started together: answer each when its peer's latency has passed.
+      const pending = calls.slice(-2).sort((x, y) => (x.peerId === 'fast' ? -1 : 1) - (y.peerId === 'fast' ? -1 : 1));
+      let elapsed = 0;
+      for (const call of pending) {
+        const due = call.peerId === 'fast' ? 5 : 200;
+        clock.advance(due - elapsed);
+        elapsed = due;
+        call.answer('ok');
+        await flush();
+        call.finishBody();
+      }
+      await Promise.all(requests);
+      await flush();
+    }
+    const before = calls.length;
+    for (let index = 0; index < 20; index += 1) void queue.submit(`measure-${index}`).catch(() => undefined);
     await flush();
-    expect(calls[0]!.peerId).toBe('b');
+    const chosen = calls.slice(before).map((call) => call.peerId);
+    expect(chosen.filter((peer) => peer === 'fast').length).toBeGreaterThanOrEqual(14);
+    expect(queue.peers().find((peer) => peer.peerId === 'fast')!.ewmaTtfbMs).toBeLessThan(50);
+  });
+
+  it('ejects a peer after consecutive failures, for a growing time, and brings it back warming', async () => {
+    const { clock, calls, queue, events } = queueHarness({
+      maxQueued: 100,
+      perPeerConcurrency: 4,
+      ejectAfterFailures: 2,
+      ejectBaseMs: 1000,
+      ejectMaxMs: 10_000,
+      warmupMs: 0,
+      timeoutMs: 60_000,
+      maxAttempts: 1,
+    });
+    queue.addPeer('bad');
+    queue.addPeer('good');
+    const failBad = async (count: number) => {
+      for (let index = 0; index < count; index += 1) {
+        void queue.submit(`x${clock.now()}-${index}`).catch(() => undefined);
+        await flush();
+        const call = calls.at(-1)!;
+        if (call.peerId === 'bad') call.fail(lost());
+        else {
+          call.answer('ok');
+          await flush();
+          call.finishBody();
+        }
+        await flush();
+      }
+    };
+    for (let tries = 0; tries < 40 && !events.some((event) => event.type === 'peer_ejected'); tries += 1) await failBad(1);
+    const firstEjection = events.find((event) => event.type === 'peer_ejected');
+    expect(firstEjection).toMatchObject({ peerId: 'bad', untilMs: clock.now() + 1000 });
+    expect(queue.peers().find((peer) => peer.peerId === 'bad')!.health).toBe('ejected');
+    // While ejected, every request goes to the good peer.
+    const start = calls.length;
+    await failBad(5);
+    expect(calls.slice(start).every((call) => call.peerId === 'good')).toBe(true);
+    clock.advance(1000);
+    expect(queue.peers().find((peer) => peer.peerId === 'bad')!.health).not.toBe('ejected');
+    for (let tries = 0; tries < 40 && events.filter((event) => event.type === 'peer_ejected').length < 2; tries += 1) await failBad(1);
+    const second = events.filter((event) => event.type === 'peer_ejected')[1];
+    expect(second).toMatchObject({ peerId: 'bad', untilMs: clock.now() + 2000 });
+  });
+
+  it('never ejects the only peer', async () => {
+    const { calls, queue } = queueHarness({ maxQueued: 10, ejectAfterFailures: 1, maxAttempts: 1 });
+    queue.addPeer('only');
+    for (let index = 0; index < 3; index += 1) {
+      const request = queue.submit(`x${index}`);
+      await flush();
+      calls.at(-1)!.fail(lost());
+      expect(await categoryOf(request)).toBe('peer_lost');
+    }
+    expect(queue.peers()[0]!.health).not.toBe('ejected');
+  });
+
+  it('a warming peer gets a small share while a healthy peer exists, and full traffic alone', async () => {
+    const { clock, calls, queue } = queueHarness({ maxQueued: 100, perPeerConcurrency: 100, warmupMs: 10_000, timeoutMs: 60_000 });
+    queue.addPeer('old');
+    clock.advance(10_000);
+    queue.addPeer('new');
+    for (let index = 0; index < 40; index += 1) void queue.submit(`x${index}`).catch(() => undefined);
+    await flush();
+    const toNew = calls.filter((call) => call.peerId === 'new').length;
+    expect(toNew).toBeLessThan(10);
+    expect(toNew).toBeGreaterThan(0);
+    queue.removePeer('old');
+    const before = calls.length;
+    for (let index = 0; index < 5; index += 1) void queue.submit(`y${index}`).catch(() => undefined);
+    await flush();
+    expect(calls.slice(before).every((call) => call.peerId === 'new')).toBe(true);
+  });
+});
+
+describe('request queue: retries, attempt timeouts and hedging', () => {
+  it('retries an idempotent request on a different peer after a peer loss', async () => {
+    const { clock, calls, queue, events, finished } = queueHarness({ maxQueued: 10, retryBaseMs: 100 });
+    queue.addPeer('a');
+    queue.addPeer('b');
+    const request = queue.submit('get', { idempotent: true });
+    await flush();
+    const first = calls[0]!;
+    first.fail(lost());
+    await flush();
+    expect(events.find((event) => event.type === 'attempt_failed')).toMatchObject({ next: 'retry', category: 'peer_lost' });
+    clock.advance(100);
+    await flush();
+    const second = calls[1]!;
+    expect(second.peerId).not.toBe(first.peerId);
+    expect(second.context).toMatchObject({ attempt: 2, kind: 'retry' });
+    second.answer('ok');
+    expect(await request).toBe('ok');
+    second.finishBody();
+    await flush();
+    expect(finished()[0]).toMatchObject({ ok: true, attempts: 2 });
+  });
+
+  it('never retries a non-idempotent request', async () => {
+    const { clock, calls, queue } = queueHarness({ maxQueued: 10 });
+    queue.addPeer('a');
+    queue.addPeer('b');
+    const post = queue.submit('post', { idempotent: false });
+    await flush();
+    calls[0]!.fail(lost());
+    expect(await categoryOf(post)).toBe('peer_lost');
+    clock.advance(5000);
+    await flush();
+    expect(calls).toHaveLength(1);
+  });
+
+  it('does not retry a refusal (not retryable) and stops at maxAttempts', async () => {
+    const { clock, calls, queue } = queueHarness({ maxQueued: 10, maxAttempts: 2, retryCapMs: 10 });
+    queue.addPeer('a');
+    queue.addPeer('b');
+    const refused = queue.submit('r', { idempotent: true });
+    await flush();
+    calls[0]!.fail(new PeerlaneError('destination_refused', 'private'));
+    expect(await categoryOf(refused)).toBe('destination_refused');
+    const flaky = queue.submit('f', { idempotent: true });
+    await flush();
+    calls[1]!.fail(lost());
+    await flush();
+    clock.advance(10);
+    await flush();
+    calls[2]!.fail(lost());
+    expect(await categoryOf(flaky)).toBe('peer_lost');
+    expect(calls).toHaveLength(3);
+  });
+
+  it('an attempt with no response head within attemptTimeoutMs is aborted and retried elsewhere', async () => {
+    const { clock, calls, queue } = queueHarness({ maxQueued: 10, attemptTimeoutMs: 300, retryCapMs: 1 });
+    queue.addPeer('a');
+    queue.addPeer('b');
+    const request = queue.submit('x', { idempotent: true });
+    await flush();
+    clock.advance(300);
+    await flush();
+    expect(calls[0]!.signal.aborted).toBe(true);
+    expect((calls[0]!.signal.reason as PeerlaneError).category).toBe('attempt_timeout');
+    clock.advance(1);
+    await flush();
+    expect(calls[1]!.peerId).not.toBe(calls[0]!.peerId);
+    calls[1]!.answer('ok');
+    expect(await request).toBe('ok');
+  });
+
+  it('the retry budget caps retries at the floor plus a ratio of recent requests', async () => {
+    const { clock, calls, queue, events } = queueHarness({
+      maxQueued: 500,
+      perPeerConcurrency: 500,
+      retryBudgetFloor: 2,
+      retryBudgetRatio: 0.2,
+      retryBudgetWindowMs: 10_000,
+      retryCapMs: 1,
+      ejectAfterFailures: 1000,
+    });
+    queue.addPeer('a');
+    queue.addPeer('b');
+    const requests = Array.from({ length: 50 }, (_, index) => queue.submit(`x${index}`, { idempotent: true }));
+    requests.forEach((promise) => promise.catch(() => undefined));
+    await flush();
+    for (let round = 0; round < 5; round += 1) {
+      for (const call of calls.filter((candidate) => !candidate.signal.aborted)) call.fail(lost());
+      await flush();
+      clock.advance(2);
+      await flush();
+    }
+    const retries = events.filter((event) => event.type === 'attempt_failed' && event.next === 'retry').length;
+    expect(retries).toBe(2 + 0.2 * 50);
+    expect(events.filter((event) => event.type === 'attempt_failed' && event.next === 'budget_exhausted').length).toBeGreaterThan(0);
+  });
+
+  it('hedges a slow idempotent GET after the recent p95 TTFB; the first head wins and the loser is cancelled', async () => {
+    const { clock, calls, queue, events, finished } = queueHarness({
+      maxQueued: 100,
+      perPeerConcurrency: 50,
+      hedging: true,
+      hedgeMinSamples: 10,
+      hedgeMinDelayMs: 10,
+      timeoutMs: 60_000,
+      warmupMs: 0,
+    });
+    queue.addPeer('a');
+    queue.addPeer('b');
+    for (let index = 0; index < 10; index += 1) {
+      const request = queue.submit(`warm${index}`, { idempotent: true, hedgeable: true });
+      await flush();
+      clock.advance(20);
+      calls.at(-1)!.answer('ok');
+      await request;
+      calls.at(-1)!.finishBody();
+      await flush();
+    }
+    expect(queue.hedgeDelayMs()).toBe(20);
+    const slow = queue.submit('slow', { idempotent: true, hedgeable: true });
+    await flush();
+    const primary = calls.at(-1)!;
+    clock.advance(20);
+    await flush();
+    const hedge = calls.at(-1)!;
+    expect(hedge).not.toBe(primary);
+    expect(hedge.context.kind).toBe('hedge');
+    expect(hedge.peerId).not.toBe(primary.peerId);
+    hedge.answer('from hedge');
+    expect(await slow).toBe('from hedge');
+    expect(primary.signal.aborted).toBe(true);
+    hedge.finishBody();
+    await flush();
+    expect(events.find((event) => event.type === 'hedge')).toMatchObject({ won: true });
+    expect(finished().at(-1)).toMatchObject({ ok: true, hedged: true, hedgeWon: true, attempts: 2 });
+    expect(queue.attemptsRunning).toBe(0);
+  });
+
+  it('does not hedge non-hedgeable requests', async () => {
+    const { clock, calls, queue } = queueHarness({ maxQueued: 100, perPeerConcurrency: 50, hedging: true, hedgeMinSamples: 1, hedgeMinDelayMs: 5, timeoutMs: 60_000 });
+    queue.addPeer('a');
+    queue.addPeer('b');
+    const warm = queue.submit('w');
+    await flush();
+    calls[0]!.answer('ok');
+    await warm;
+    const post = queue.submit('post', { idempotent: false, hedgeable: true });
+    post.catch(() => undefined);
+    await flush();
+    clock.advance(500);
+    await flush();
+    expect(calls).toHaveLength(2);
   });
 });

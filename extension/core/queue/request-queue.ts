@@ -1,21 +1,79 @@
 import type { Clock, TimerHandle } from '../clock';
 import { PeerlaneError, toPeerlaneError, type ErrorCategory } from '../errors';
+import { PeerBalancer, type BalancerOptions, type PeerStatsView } from './peer-balancer';
+import { PriorityLanes, type LaneEntry, type Priority } from './priority-lanes';
+import { RecentSamples } from './recent-samples';
+import { fullJitterDelay, RetryBudget } from './retry-budget';
 
 /**
- * Request queue v1: bounded FIFO admission, per-peer concurrency, least-outstanding peer choice,
- * an overall timeout per request and cancellation by AbortSignal. Pure: time and the transport are
- * injected, so every ordering and timing rule is unit-tested with a fake clock.
+ * The request queue engine: admission with backpressure, priority lanes with aging, peer choice
+ * (power of two choices on EWMA TTFB, ejection, warm-up), per-request and per-attempt timeouts,
+ * retries with full-jitter backoff under a budget, hedging, and cancellation. Pure: clock, random
+ * source and transport (the executor) are injected, so every rule is unit-tested with a fake clock.
+ *
+ * A request makes one or more *attempts*, each on one peer. An attempt ends at its response head
+ * (the winner then streams until `settled`) or with an error. Only attempts that failed before a
+ * head can be retried: bytes already handed to the caller cannot be taken back.
  */
-export interface QueueOptions {
+export type { Priority } from './priority-lanes';
+export { PRIORITIES } from './priority-lanes';
+
+export interface QueueOptions extends BalancerOptions {
   /** Requests waiting for a peer; one more is rejected at once with `queue_full`. */
   maxQueued: number;
-  /** Requests one peer may carry at a time. */
-  perPeerConcurrency: number;
+  /** Request body bytes admitted and not yet finished (waiting or in flight). */
+  maxQueuedBytes: number;
   /** Submission to end of response body. */
   timeoutMs: number;
+  /** Dispatch of one attempt to its response head (time to first byte). */
+  attemptTimeoutMs: number;
+  /** A waiting request older than this is served before newer higher-priority ones. */
+  agingMs: number;
+  /** Attempts per request, the first included (hedges included). */
+  maxAttempts: number;
+  retryBaseMs: number;
+  retryCapMs: number;
+  retryBudgetRatio: number;
+  retryBudgetFloor: number;
+  retryBudgetWindowMs: number;
+  hedging: boolean;
+  /** The hedge waits the recent p95 TTFB, never less than this. */
+  hedgeMinDelayMs: number;
+  /** TTFB samples needed before the p95 is trusted enough to hedge on. */
+  hedgeMinSamples: number;
 }
 
-export const DEFAULT_QUEUE_OPTIONS: QueueOptions = { maxQueued: 256, perPeerConcurrency: 6, timeoutMs: 60_000 };
+export const DEFAULT_QUEUE_OPTIONS: QueueOptions = {
+  maxQueued: 256,
+  maxQueuedBytes: 16 * 1024 * 1024,
+  perPeerConcurrency: 6,
+  timeoutMs: 60_000,
+  attemptTimeoutMs: 15_000,
+  agingMs: 2_000,
+  maxAttempts: 3,
+  retryBaseMs: 100,
+  retryCapMs: 2_000,
+  retryBudgetRatio: 0.2,
+  retryBudgetFloor: 10,
+  retryBudgetWindowMs: 10_000,
+  hedging: true,
+  hedgeMinDelayMs: 50,
+  hedgeMinSamples: 10,
+  ewmaAlpha: 0.3,
+  initialTtfbMs: 200,
+  ejectAfterFailures: 3,
+  ejectBaseMs: 5_000,
+  ejectMaxMs: 120_000,
+  maxEjectedFraction: 0.5,
+  warmupMs: 10_000,
+};
+
+/** Categories worth another attempt on another peer: the peer or its network failed, not the request. */
+const RETRYABLE: ReadonlySet<ErrorCategory> = new Set<ErrorCategory>(['peer_lost', 'attempt_timeout', 'exit_fetch_failed', 'sharing_off', 'exit_busy']);
+
+export function isRetryable(category: ErrorCategory): boolean {
+  return RETRYABLE.has(category);
+}
 
 /** What the executor hands back once a peer has answered: the value, and when the peer is free again. */
 export interface Execution<R> {
@@ -24,53 +82,162 @@ export interface Execution<R> {
   settled: Promise<void>;
 }
 
-export type Executor<T, R> = (task: T, peerId: string, signal: AbortSignal) => Promise<Execution<R>>;
+export type AttemptKind = 'first' | 'retry' | 'hedge';
+
+export interface AttemptContext {
+  peerId: string;
+  signal: AbortSignal;
+  /** 1 for the first attempt. */
+  attempt: number;
+  kind: AttemptKind;
+  correlationId: string;
+}
+
+export type Executor<T, R> = (task: T, context: AttemptContext) => Promise<Execution<R>>;
+
+export interface SubmitOptions {
+  priority?: Priority;
+  signal?: AbortSignal;
+  /** GET/HEAD/OPTIONS, or a request with an Idempotency-Key: may be retried and hedged. */
+  idempotent?: boolean;
+  /** Hedge this request when slow (idempotent GETs). */
+  hedgeable?: boolean;
+  /** Request body bytes, counted against `maxQueuedBytes`. */
+  sizeBytes?: number;
+  correlationId?: string;
+}
+
+/** One finished request, for the stats and the request log. */
+export interface RequestRecord {
+  id: number;
+  correlationId: string;
+  priority: Priority;
+  ok: boolean;
+  category: ErrorCategory | null;
+  message: string | null;
+  peerId: string | null;
+  attempts: number;
+  hedged: boolean;
+  hedgeWon: boolean | null;
+  queueWaitMs: number | null;
+  ttfbMs: number | null;
+  transferMs: number | null;
+  totalMs: number;
+}
 
 export type QueueEvent =
-  | { type: 'queued'; id: number }
-  | { type: 'dispatched'; id: number; peerId: string; queueWaitMs: number }
-  | { type: 'completed'; id: number; peerId: string; totalMs: number }
-  | { type: 'failed'; id: number; category: ErrorCategory; peerId: string | null }
-  | { type: 'no_peers'; id: number };
+  | { type: 'queued'; id: number; priority: Priority }
+  | { type: 'rejected'; category: 'queue_full'; priority: Priority }
+  | { type: 'dispatched'; id: number; peerId: string; kind: AttemptKind; attempt: number }
+  | { type: 'attempt_failed'; id: number; peerId: string; category: ErrorCategory; next: 'retry' | 'other_attempt' | 'give_up' | 'budget_exhausted' }
+  | { type: 'peer_ejected'; peerId: string; untilMs: number }
+  | { type: 'hedge'; id: number; won: boolean }
+  | { type: 'no_peers'; id: number }
+  | { type: 'finished'; record: RequestRecord };
 
-interface Entry<T, R> {
-  id: number;
-  task: T;
-  submittedAt: number;
+interface Attempt {
+  peerId: string;
+  kind: AttemptKind;
+  number: number;
   controller: AbortController;
+  startedAt: number;
   timer: TimerHandle;
-  peerId: string | null;
-  finished: boolean;
+  live: boolean;
+  released: boolean;
+}
+
+interface Entry<T, R> extends LaneEntry {
+  id: number;
+  correlationId: string;
+  task: T;
+  idempotent: boolean;
+  hedgeable: boolean;
+  sizeBytes: number;
+  submittedAt: number;
+  firstDispatchAt: number | null;
+  headAt: number | null;
+  state: 'waiting' | 'active' | 'backoff' | 'streaming' | 'done';
+  attempts: Attempt[];
+  attemptCount: number;
+  triedPeers: Set<string>;
+  winner: Attempt | null;
+  hedged: boolean;
+  hedgeWon: boolean | null;
+  timer: TimerHandle;
+  retryTimer: TimerHandle | null;
+  hedgeTimer: TimerHandle | null;
   resolve: (value: R) => void;
   reject: (error: PeerlaneError) => void;
   detachSignal: () => void;
-  /** Frees the peer slot; idempotent. Set when the request is dispatched. */
-  release: () => void;
 }
 
 export class RequestQueue<T, R> {
-  private readonly waiting: Entry<T, R>[] = [];
-  private readonly outstanding = new Map<string, number>();
+  private readonly lanes: PriorityLanes<Entry<T, R>>;
+  private readonly balancer: PeerBalancer;
+  private readonly budget: RetryBudget;
+  private readonly recentTtfb = new RecentSamples();
   private readonly listeners = new Set<(event: QueueEvent) => void>();
+  private readonly options: QueueOptions;
   private nextId = 1;
-  private running = 0;
+  private active = 0;
+  private runningAttempts = 0;
+  private admittedBytes = 0;
+  private pumping = false;
+  private pumpAgain = false;
+  private wakeTimer: TimerHandle | null = null;
 
   constructor(
     private readonly executor: Executor<T, R>,
     private readonly clock: Clock,
-    private readonly options: QueueOptions = DEFAULT_QUEUE_OPTIONS,
-  ) {}
-
-  get queued(): number {
-    return this.waiting.length;
+    options: Partial<QueueOptions> = {},
+    private readonly random: () => number = Math.random,
+  ) {
+    this.options = { ...DEFAULT_QUEUE_OPTIONS, ...options };
+    this.lanes = new PriorityLanes(this.options.agingMs);
+    this.balancer = new PeerBalancer(this.options, random);
+    this.budget = new RetryBudget(clock, { ratio: this.options.retryBudgetRatio, floor: this.options.retryBudgetFloor, windowMs: this.options.retryBudgetWindowMs });
   }
 
+  /** Requests waiting for a peer (including retries waiting for their turn). */
+  get queued(): number {
+    return this.lanes.size;
+  }
+
+  queuedByPriority(): Record<Priority | 'retry', number> {
+    return this.lanes.depth();
+  }
+
+  /** Requests dispatched and not finished (streaming, or between a failed attempt and its retry). */
   get inflight(): number {
-    return this.running;
+    return this.active;
+  }
+
+  /** Attempts holding a peer slot right now. */
+  get attemptsRunning(): number {
+    return this.runningAttempts;
+  }
+
+  get bytesAdmitted(): number {
+    return this.admittedBytes;
   }
 
   get peerCount(): number {
-    return this.outstanding.size;
+    return this.balancer.size;
+  }
+
+  /** Entries held by the lanes, live or awaiting lazy removal (for memory-bound tests). */
+  get storedEntries(): number {
+    return this.lanes.stored;
+  }
+
+  peers(): PeerStatsView[] {
+    return this.balancer.view(this.clock.now());
+  }
+
+  /** The delay after which a slow attempt is hedged, or null while too few samples exist. */
+  hedgeDelayMs(): number | null {
+    if (this.recentTtfb.size < this.options.hedgeMinSamples) return null;
+    return Math.max(this.options.hedgeMinDelayMs, this.recentTtfb.quantile(0.95) ?? 0);
   }
 
   subscribe(listener: (event: QueueEvent) => void): () => void {
@@ -78,140 +245,327 @@ export class RequestQueue<T, R> {
     return () => this.listeners.delete(listener);
   }
 
-  addPeer(peerId: string): void {
-    if (!this.outstanding.has(peerId)) this.outstanding.set(peerId, 0);
+  addPeer(peerId: string, capacity?: number): void {
+    this.balancer.add(peerId, this.clock.now(), capacity);
     this.pump();
   }
 
-  /** Stops choosing the peer; requests it carries fail through their executor (peer_lost). */
+  /** Stops choosing the peer; attempts it carries fail through their executor (peer_lost) and may retry. */
   removePeer(peerId: string): void {
-    this.outstanding.delete(peerId);
+    this.balancer.remove(peerId);
   }
 
-  submit(task: T, signal?: AbortSignal): Promise<R> {
-    if (this.waiting.length >= this.options.maxQueued) {
-      const error = new PeerlaneError('queue_full', `queue full: ${this.waiting.length} requests already waiting`);
-      this.emit({ type: 'failed', id: 0, category: 'queue_full', peerId: null });
-      return Promise.reject(error);
+  submit(task: T, options: SubmitOptions = {}): Promise<R> {
+    const priority = options.priority ?? 'interactive';
+    const sizeBytes = options.sizeBytes ?? 0;
+    const full =
+      this.lanes.size >= this.options.maxQueued
+        ? `${this.lanes.size} requests already waiting`
+        : this.admittedBytes + sizeBytes > this.options.maxQueuedBytes
+          ? `${this.admittedBytes} request bytes already admitted`
+          : null;
+    if (full) {
+      this.emit({ type: 'rejected', category: 'queue_full', priority });
+      return Promise.reject(new PeerlaneError('queue_full', `queue full: ${full}`));
     }
+    const signal = options.signal;
     if (signal?.aborted) return Promise.reject(new PeerlaneError('cancelled', 'request was cancelled before it was queued'));
+    const id = this.nextId++;
     return new Promise<R>((resolve, reject) => {
       const entry: Entry<T, R> = {
-        id: this.nextId++,
+        id,
+        correlationId: options.correlationId ?? `q${id}`,
         task,
+        priority,
+        idempotent: options.idempotent ?? false,
+        hedgeable: (options.hedgeable ?? false) && (options.idempotent ?? false),
+        sizeBytes,
         submittedAt: this.clock.now(),
-        controller: new AbortController(),
+        enqueuedAt: this.clock.now(),
+        waiting: false,
+        inRetryLane: false,
+        firstDispatchAt: null,
+        headAt: null,
+        state: 'waiting',
+        attempts: [],
+        attemptCount: 0,
+        triedPeers: new Set(),
+        winner: null,
+        hedged: false,
+        hedgeWon: null,
         timer: undefined,
-        peerId: null,
-        finished: false,
+        retryTimer: null,
+        hedgeTimer: null,
         resolve,
         reject,
         detachSignal: () => undefined,
-        release: () => undefined,
       };
+      this.admittedBytes += sizeBytes;
       entry.timer = this.clock.setTimeout(() => this.onTimeout(entry), this.options.timeoutMs);
       if (signal) {
-        const onAbort = (): void => this.fail(entry, new PeerlaneError('cancelled', 'request was cancelled'));
+        const onAbort = (): void => this.finish(entry, new PeerlaneError('cancelled', 'request was cancelled'));
         signal.addEventListener('abort', onAbort, { once: true });
         entry.detachSignal = () => signal.removeEventListener('abort', onAbort);
       }
-      this.waiting.push(entry);
-      this.emit({ type: 'queued', id: entry.id });
-      if (this.outstanding.size === 0) this.emit({ type: 'no_peers', id: entry.id });
+      this.budget.recordRequest();
+      this.lanes.push(entry, this.clock.now());
+      this.emit({ type: 'queued', id, priority });
+      if (this.balancer.size === 0) this.emit({ type: 'no_peers', id });
       this.pump();
     });
   }
 
   private onTimeout(entry: Entry<T, R>): void {
-    const noPeers = entry.peerId === null && this.outstanding.size === 0;
-    this.fail(
+    const neverSent = entry.firstDispatchAt === null && this.balancer.size === 0;
+    this.finish(
       entry,
-      noPeers
+      neverSent
         ? new PeerlaneError('no_peers', `no exit peer became available within ${this.options.timeoutMs} ms`)
         : new PeerlaneError('timeout', `request did not finish within ${this.options.timeoutMs} ms`),
     );
   }
 
-  /** First outcome wins: later ones (a late response after a timeout) are ignored. */
-  private fail(entry: Entry<T, R>, error: PeerlaneError): void {
-    if (entry.finished) return;
-    entry.finished = true;
-    this.clock.clearTimeout(entry.timer);
-    entry.detachSignal();
-    const index = this.waiting.indexOf(entry);
-    if (index >= 0) this.waiting.splice(index, 1);
-    entry.controller.abort(error);
-    this.emit({ type: 'failed', id: entry.id, category: error.category, peerId: entry.peerId });
-    entry.reject(error);
-    // The abort above tells the transport to cancel; the slot is free now, whatever the transport does.
-    entry.release();
-  }
-
-  private pickPeer(): string | null {
-    let best: string | null = null;
-    let bestLoad = Infinity;
-    for (const [peerId, load] of this.outstanding) {
-      if (load < this.options.perPeerConcurrency && load < bestLoad) {
-        best = peerId;
-        bestLoad = load;
-      }
-    }
-    return best;
-  }
-
   private pump(): void {
-    for (;;) {
-      const entry = this.waiting[0];
-      if (!entry) return;
-      const peerId = this.pickPeer();
-      if (peerId === null) return;
-      this.waiting.shift();
-      this.start(entry, peerId);
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.pumpAgain = false;
+        for (;;) {
+          const now = this.clock.now();
+          const entry = this.lanes.peek(now);
+          if (!entry) break;
+          const peerId = this.balancer.pick(now, entry.triedPeers);
+          if (peerId === null) {
+            this.wakeWhenPeerReturns(now);
+            break;
+          }
+          this.lanes.take(entry);
+          this.startAttempt(entry, peerId, entry.attemptCount === 0 ? 'first' : 'retry');
+        }
+      } while (this.pumpAgain);
+    } finally {
+      this.pumping = false;
     }
   }
 
-  private start(entry: Entry<T, R>, peerId: string): void {
-    entry.peerId = peerId;
-    this.outstanding.set(peerId, (this.outstanding.get(peerId) ?? 0) + 1);
-    this.running += 1;
-    this.emit({ type: 'dispatched', id: entry.id, peerId, queueWaitMs: this.clock.now() - entry.submittedAt });
-    let released = false;
-    const release = (): void => {
-      if (released) return;
-      released = true;
-      this.running -= 1;
-      const load = this.outstanding.get(peerId);
-      if (load !== undefined) this.outstanding.set(peerId, Math.max(0, load - 1));
+  /** Work is waiting and every peer is full or ejected: look again when the first ejection ends. */
+  private wakeWhenPeerReturns(now: number): void {
+    const next = this.balancer.nextReturn(now);
+    if (next === null || this.wakeTimer !== null) return;
+    this.wakeTimer = this.clock.setTimeout(() => {
+      this.wakeTimer = null;
       this.pump();
+    }, next - now);
+  }
+
+  private startAttempt(entry: Entry<T, R>, peerId: string, kind: AttemptKind): void {
+    const now = this.clock.now();
+    const attempt: Attempt = {
+      peerId,
+      kind,
+      number: ++entry.attemptCount,
+      controller: new AbortController(),
+      startedAt: now,
+      timer: undefined,
+      live: true,
+      released: false,
     };
-    entry.release = release;
-    this.executor(entry.task, peerId, entry.controller.signal).then(
-      (execution) => {
-        if (entry.finished) {
-          release();
-          return;
+    entry.attempts.push(attempt);
+    entry.triedPeers.add(peerId);
+    if (entry.firstDispatchAt === null) {
+      entry.firstDispatchAt = now;
+      this.active += 1;
+    }
+    if (entry.state !== 'streaming') entry.state = 'active';
+    this.balancer.acquire(peerId);
+    this.runningAttempts += 1;
+    this.emit({ type: 'dispatched', id: entry.id, peerId, kind, attempt: attempt.number });
+    attempt.timer = this.clock.setTimeout(() => {
+      const error = new PeerlaneError('attempt_timeout', `exit sent no response within ${this.options.attemptTimeoutMs} ms`);
+      this.onAttemptError(entry, attempt, error);
+    }, this.options.attemptTimeoutMs);
+    if (kind !== 'hedge') this.scheduleHedge(entry);
+    let pending: Promise<Execution<R>>;
+    try {
+      pending = this.executor(entry.task, { peerId, signal: attempt.controller.signal, attempt: attempt.number, kind, correlationId: entry.correlationId });
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    pending.then(
+      (execution) => this.onHead(entry, attempt, execution),
+      (error: unknown) => this.onAttemptError(entry, attempt, toPeerlaneError(error, 'peer_lost')),
+    );
+  }
+
+  private scheduleHedge(entry: Entry<T, R>): void {
+    if (!this.options.hedging || !entry.hedgeable || entry.hedged || entry.hedgeTimer !== null) return;
+    if (entry.attemptCount >= this.options.maxAttempts) return;
+    const delay = this.hedgeDelayMs();
+    if (delay === null) return;
+    entry.hedgeTimer = this.clock.setTimeout(() => {
+      entry.hedgeTimer = null;
+      this.maybeHedge(entry);
+    }, delay);
+  }
+
+  private maybeHedge(entry: Entry<T, R>): void {
+    if (entry.state !== 'active' || entry.attempts.length !== 1 || entry.attemptCount >= this.options.maxAttempts) return;
+    const peerId = this.balancer.pick(this.clock.now(), entry.triedPeers);
+    // A hedge only helps on another peer, and never waits for one.
+    if (peerId === null || entry.triedPeers.has(peerId)) return;
+    if (!this.budget.tryWithdraw()) return;
+    entry.hedged = true;
+    this.startAttempt(entry, peerId, 'hedge');
+  }
+
+  private onHead(entry: Entry<T, R>, attempt: Attempt, execution: Execution<R>): void {
+    if (!attempt.live || entry.state === 'done') {
+      // Too late: lost a hedge race, timed out or cancelled. The aborted signal cancels the stream.
+      this.endAttempt(entry, attempt);
+      execution.settled.catch(() => undefined);
+      return;
+    }
+    const now = this.clock.now();
+    this.clock.clearTimeout(attempt.timer);
+    entry.winner = attempt;
+    entry.state = 'streaming';
+    entry.headAt = now;
+    const ttfb = now - attempt.startedAt;
+    this.balancer.recordTtfb(attempt.peerId, ttfb);
+    this.recentTtfb.record(ttfb);
+    this.clearHedgeTimer(entry);
+    for (const other of [...entry.attempts]) {
+      if (other === attempt) continue;
+      other.controller.abort(new PeerlaneError('cancelled', 'another peer answered first'));
+      this.endAttempt(entry, other);
+    }
+    if (entry.hedged) {
+      entry.hedgeWon = attempt.kind === 'hedge';
+      this.emit({ type: 'hedge', id: entry.id, won: entry.hedgeWon });
+    }
+    entry.resolve(execution.result);
+    execution.settled.then(
+      () => {
+        if (entry.state !== 'done') {
+          this.balancer.recordSuccess(attempt.peerId, this.clock.now());
+          this.finish(entry, null);
         }
-        entry.resolve(execution.result);
-        execution.settled.then(
-          () => {
-            if (entry.finished) return release();
-            entry.finished = true;
-            this.clock.clearTimeout(entry.timer);
-            entry.detachSignal();
-            this.emit({ type: 'completed', id: entry.id, peerId, totalMs: this.clock.now() - entry.submittedAt });
-            release();
-          },
-          (error: unknown) => {
-            this.fail(entry, toPeerlaneError(error, 'peer_lost'));
-            release();
-          },
-        );
+        this.endAttempt(entry, attempt);
       },
       (error: unknown) => {
-        this.fail(entry, toPeerlaneError(error, 'peer_lost'));
-        release();
+        const typed = toPeerlaneError(error, 'peer_lost');
+        if (entry.state !== 'done') this.noteFailure(attempt.peerId, typed.category);
+        this.finish(entry, typed);
+        this.endAttempt(entry, attempt);
       },
     );
+  }
+
+  private noteFailure(peerId: string, category: ErrorCategory): void {
+    const now = this.clock.now();
+    const ejectedUntil = this.balancer.recordFailure(peerId, category, now);
+    if (ejectedUntil !== null) this.emit({ type: 'peer_ejected', peerId, untilMs: ejectedUntil });
+  }
+
+  private onAttemptError(entry: Entry<T, R>, attempt: Attempt, error: PeerlaneError): void {
+    if (!attempt.live) return;
+    attempt.controller.abort(error);
+    this.endAttempt(entry, attempt);
+    if (entry.state === 'done') return;
+    this.noteFailure(attempt.peerId, error.category);
+    const emitFailed = (next: 'retry' | 'other_attempt' | 'give_up' | 'budget_exhausted'): void =>
+      this.emit({ type: 'attempt_failed', id: entry.id, peerId: attempt.peerId, category: error.category, next });
+    if (entry.attempts.length > 0) {
+      emitFailed('other_attempt');
+      return;
+    }
+    const retryable = entry.idempotent && isRetryable(error.category) && entry.attemptCount < this.options.maxAttempts;
+    if (!retryable) {
+      emitFailed('give_up');
+      this.finish(entry, error);
+      return;
+    }
+    if (!this.budget.tryWithdraw()) {
+      emitFailed('budget_exhausted');
+      this.finish(entry, error);
+      return;
+    }
+    emitFailed('retry');
+    this.clearHedgeTimer(entry);
+    entry.state = 'backoff';
+    const retries = entry.attemptCount - (entry.hedged ? 1 : 0);
+    const delay = fullJitterDelay(retries, this.options.retryBaseMs, this.options.retryCapMs, this.random);
+    entry.retryTimer = this.clock.setTimeout(() => {
+      entry.retryTimer = null;
+      if (entry.state !== 'backoff') return;
+      entry.state = 'waiting';
+      this.lanes.push(entry, this.clock.now(), true);
+      this.pump();
+    }, delay);
+  }
+
+  private clearHedgeTimer(entry: Entry<T, R>): void {
+    if (entry.hedgeTimer === null) return;
+    this.clock.clearTimeout(entry.hedgeTimer);
+    entry.hedgeTimer = null;
+  }
+
+  /** The attempt no longer holds its peer slot; idempotent. */
+  private endAttempt(entry: Entry<T, R>, attempt: Attempt): void {
+    attempt.live = false;
+    this.clock.clearTimeout(attempt.timer);
+    const index = entry.attempts.indexOf(attempt);
+    if (index >= 0) entry.attempts.splice(index, 1);
+    if (attempt.released) return;
+    attempt.released = true;
+    this.balancer.release(attempt.peerId);
+    this.runningAttempts -= 1;
+    this.pump();
+  }
+
+  /** First outcome wins: later ones (a late response after a timeout) are ignored. */
+  private finish(entry: Entry<T, R>, error: PeerlaneError | null): void {
+    if (entry.state === 'done') return;
+    const now = this.clock.now();
+    const wasDispatched = entry.firstDispatchAt !== null;
+    entry.state = 'done';
+    this.clock.clearTimeout(entry.timer);
+    if (entry.retryTimer !== null) this.clock.clearTimeout(entry.retryTimer);
+    this.clearHedgeTimer(entry);
+    entry.detachSignal();
+    this.lanes.remove(entry);
+    this.admittedBytes -= entry.sizeBytes;
+    if (wasDispatched) this.active -= 1;
+    for (const attempt of [...entry.attempts]) {
+      if (attempt === entry.winner && !error) continue;
+      attempt.controller.abort(error ?? new PeerlaneError('cancelled', 'request finished'));
+      this.endAttempt(entry, attempt);
+    }
+    this.emit({
+      type: 'finished',
+      record: {
+        id: entry.id,
+        correlationId: entry.correlationId,
+        priority: entry.priority,
+        ok: error === null,
+        category: error?.category ?? null,
+        message: error?.message ?? null,
+        peerId: entry.winner?.peerId ?? entry.attempts[0]?.peerId ?? [...entry.triedPeers].pop() ?? null,
+        attempts: entry.attemptCount,
+        hedged: entry.hedged,
+        hedgeWon: entry.hedgeWon,
+        queueWaitMs: entry.firstDispatchAt === null ? null : entry.firstDispatchAt - entry.submittedAt,
+        ttfbMs: entry.headAt === null || entry.firstDispatchAt === null ? null : entry.headAt - entry.firstDispatchAt,
+        transferMs: entry.headAt === null ? null : now - entry.headAt,
+        totalMs: now - entry.submittedAt,
+      },
+    });
+    if (error) entry.reject(error);
+    this.pump();
   }
 
   private emit(event: QueueEvent): void {

@@ -1,0 +1,235 @@
+import type { ErrorCategory } from '../errors';
+
+/**
+ * Which exit carries the next attempt. Power of two choices over peers with free credit, scored by
+ * an EWMA of time to first byte times (outstanding + 1). A peer that fails `ejectAfterFailures` times
+ * in a row is ejected for a time that doubles with each ejection (capped); a new, re-introduced or
+ * recovered peer warms up: its score is divided by a factor that grows from 0.1 to 1 over `warmupMs`,
+ * so it gets traffic back gradually while healthier peers exist, and full traffic when it is alone.
+ */
+export interface BalancerOptions {
+  perPeerConcurrency: number;
+  ewmaAlpha: number;
+  /** Assumed TTFB for a peer with no sample yet. */
+  initialTtfbMs: number;
+  ejectAfterFailures: number;
+  ejectBaseMs: number;
+  ejectMaxMs: number;
+  /** Never eject more than this fraction of peers (rounded down): one bad network must not empty the pool. */
+  maxEjectedFraction: number;
+  warmupMs: number;
+}
+
+export type PeerHealth = 'healthy' | 'warming' | 'ejected';
+
+export interface PeerStatsView {
+  peerId: string;
+  outstanding: number;
+  capacity: number;
+  ewmaTtfbMs: number | null;
+  successes: number;
+  failures: number;
+  /** Success ratio over recent outcomes (EWMA of 1/0), null before the first. */
+  successRatio: number | null;
+  health: PeerHealth;
+  ejections: number;
+}
+
+/** Failures that say something about the peer, not about the destination or the page. */
+const PEER_FAULTS: ReadonlySet<ErrorCategory> = new Set<ErrorCategory>([
+  'peer_lost',
+  'attempt_timeout',
+  'exit_fetch_failed',
+  'sharing_off',
+  'exit_busy',
+  'protocol_error',
+  'frame_malformed',
+  'frame_oversize',
+  'frame_truncated',
+  'frame_unknown_type',
+  'frame_version',
+]);
+
+export function isPeerFault(category: ErrorCategory): boolean {
+  return PEER_FAULTS.has(category);
+}
+
+interface PeerState {
+  peerId: string;
+  outstanding: number;
+  capacity: number;
+  ewmaTtfbMs: number | null;
+  successEwma: number | null;
+  successes: number;
+  failures: number;
+  consecutiveFailures: number;
+  ejections: number;
+  ejectedUntil: number;
+  warmingSince: number;
+}
+
+export class PeerBalancer {
+  private readonly peers = new Map<string, PeerState>();
+
+  constructor(
+    private readonly options: BalancerOptions,
+    private readonly random: () => number,
+  ) {}
+
+  get size(): number {
+    return this.peers.size;
+  }
+
+  has(peerId: string): boolean {
+    return this.peers.has(peerId);
+  }
+
+  ids(): string[] {
+    return [...this.peers.keys()];
+  }
+
+  /** `capacity` is what the exit advertised; the local per-peer limit still applies. */
+  add(peerId: string, now: number, capacity = this.options.perPeerConcurrency): void {
+    const existing = this.peers.get(peerId);
+    const bounded = Math.max(1, Math.min(capacity, this.options.perPeerConcurrency));
+    if (existing) {
+      existing.capacity = bounded;
+      return;
+    }
+    this.peers.set(peerId, {
+      peerId,
+      outstanding: 0,
+      capacity: bounded,
+      ewmaTtfbMs: null,
+      successEwma: null,
+      successes: 0,
+      failures: 0,
+      consecutiveFailures: 0,
+      ejections: 0,
+      ejectedUntil: 0,
+      warmingSince: now,
+    });
+  }
+
+  remove(peerId: string): void {
+    this.peers.delete(peerId);
+  }
+
+  health(peer: PeerState, now: number): PeerHealth {
+    if (now < peer.ejectedUntil) return 'ejected';
+    return now - peer.warmingSince < this.options.warmupMs ? 'warming' : 'healthy';
+  }
+
+  /** Earliest moment an ejected peer comes back, for the queue to wake up then. */
+  nextReturn(now: number): number | null {
+    let next: number | null = null;
+    for (const peer of this.peers.values()) if (peer.ejectedUntil > now && (next === null || peer.ejectedUntil < next)) next = peer.ejectedUntil;
+    return next;
+  }
+
+  private typicalTtfb(): number {
+    const known = [...this.peers.values()].map((peer) => peer.ewmaTtfbMs).filter((value): value is number => value !== null).sort((a, b) => a - b);
+    return known.length > 0 ? known[Math.floor(known.length / 2)]! : this.options.initialTtfbMs;
+  }
+
+  private score(peer: PeerState, now: number, typical: number): number {
+    const ttfb = Math.max(1, peer.ewmaTtfbMs ?? typical);
+    const warmth = this.options.warmupMs <= 0 ? 1 : Math.min(1, Math.max(0.1, (now - peer.warmingSince) / this.options.warmupMs));
+    return (ttfb * (peer.outstanding + 1)) / warmth;
+  }
+
+  /**
+   * Picks a peer with free credit, avoiding `exclude` (peers this request already tried) when any
+   * other peer exists at all. Null: wait for credit.
+   */
+  pick(now: number, exclude: ReadonlySet<string> = new Set()): string | null {
+    const candidates: PeerState[] = [];
+    const fallback: PeerState[] = [];
+    let othersExist = false;
+    for (const peer of this.peers.values()) {
+      const excluded = exclude.has(peer.peerId);
+      if (!excluded && this.health(peer, now) !== 'ejected') othersExist = true;
+      if (peer.outstanding >= peer.capacity || this.health(peer, now) === 'ejected') continue;
+      (excluded ? fallback : candidates).push(peer);
+    }
+    const pool = candidates.length > 0 || othersExist ? candidates : fallback;
+    if (pool.length === 0) return null;
+    if (pool.length === 1) return pool[0]!.peerId;
+    const first = Math.floor(this.random() * pool.length);
+    let second = Math.floor(this.random() * (pool.length - 1));
+    if (second >= first) second += 1;
+    const typical = this.typicalTtfb();
+    const a = pool[first]!;
+    const b = pool[second]!;
+    return this.score(a, now, typical) <= this.score(b, now, typical) ? a.peerId : b.peerId;
+  }
+
+  acquire(peerId: string): void {
+    const peer = this.peers.get(peerId);
+    if (peer) peer.outstanding += 1;
+  }
+
+  release(peerId: string): void {
+    const peer = this.peers.get(peerId);
+    if (peer) peer.outstanding = Math.max(0, peer.outstanding - 1);
+  }
+
+  recordTtfb(peerId: string, ms: number): void {
+    const peer = this.peers.get(peerId);
+    if (!peer) return;
+    const alpha = this.options.ewmaAlpha;
+    peer.ewmaTtfbMs = peer.ewmaTtfbMs === null ? ms : peer.ewmaTtfbMs + alpha * (ms - peer.ewmaTtfbMs);
+  }
+
+  recordSuccess(peerId: string, now: number): void {
+    const peer = this.peers.get(peerId);
+    if (!peer) return;
+    peer.successes += 1;
+    peer.consecutiveFailures = 0;
+    peer.successEwma = this.mix(peer.successEwma, 1);
+    // A peer that stays good after coming back slowly earns back shorter ejections.
+    if (peer.ejections > 0 && this.health(peer, now) === 'healthy') peer.ejections -= 1;
+  }
+
+  /** Returns when the ejection ends if this failure ejected the peer, else null. */
+  recordFailure(peerId: string, category: ErrorCategory, now: number): number | null {
+    const peer = this.peers.get(peerId);
+    if (!peer || !isPeerFault(category)) return null;
+    peer.failures += 1;
+    peer.consecutiveFailures += 1;
+    peer.successEwma = this.mix(peer.successEwma, 0);
+    if (peer.consecutiveFailures < this.options.ejectAfterFailures || this.health(peer, now) === 'ejected') return null;
+    const ejected = [...this.peers.values()].filter((other) => this.health(other, now) === 'ejected').length;
+    if (ejected + 1 > Math.floor(this.peers.size * this.options.maxEjectedFraction)) return null;
+    const duration = Math.min(this.options.ejectMaxMs, this.options.ejectBaseMs * 2 ** peer.ejections);
+    peer.ejections += 1;
+    peer.ejectedUntil = now + duration;
+    peer.warmingSince = peer.ejectedUntil;
+    peer.consecutiveFailures = 0;
+    return peer.ejectedUntil;
+  }
+
+  private mix(previous: number | null, sample: number): number {
+    return previous === null ? sample : previous + 0.1 * (sample - previous);
+  }
+
+  outstandingTotal(): number {
+    let total = 0;
+    for (const peer of this.peers.values()) total += peer.outstanding;
+    return total;
+  }
+
+  view(now: number): PeerStatsView[] {
+    return [...this.peers.values()].map((peer) => ({
+      peerId: peer.peerId,
+      outstanding: peer.outstanding,
+      capacity: peer.capacity,
+      ewmaTtfbMs: peer.ewmaTtfbMs,
+      successes: peer.successes,
+      failures: peer.failures,
+      successRatio: peer.successEwma,
+      health: this.health(peer, now),
+      ejections: peer.ejections,
+    }));
+  }
+}

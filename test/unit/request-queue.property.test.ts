@@ -1,0 +1,169 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ERROR_CATEGORIES, PeerlaneError } from '../../extension/core/errors';
+import { PRIORITIES } from '../../extension/core/queue/request-queue';
+import { fullJitterDelay } from '../../extension/core/queue/retry-budget';
+import { flush } from '../helpers/fake-clock';
+import { queueHarness, seededRandom } from '../helpers/queue-harness';
+
+/** One step of a random workload against the queue. */
+const step = fc.oneof(
+  fc.record({ op: fc.constant('submit' as const), priority: fc.constantFrom(...PRIORITIES), idempotent: fc.boolean(), hedgeable: fc.boolean(), size: fc.nat(300) }),
+  fc.record({ op: fc.constant('advance' as const), ms: fc.integer({ min: 1, max: 400 }) }),
+  fc.record({ op: fc.constant('answer' as const), pick: fc.nat() }),
+  fc.record({ op: fc.constant('finishBody' as const), pick: fc.nat() }),
+  fc.record({ op: fc.constant('failBody' as const), pick: fc.nat(), category: fc.constantFrom(...ERROR_CATEGORIES) }),
+  fc.record({ op: fc.constant('fail' as const), pick: fc.nat(), category: fc.constantFrom('peer_lost', 'attempt_timeout', 'exit_fetch_failed', 'destination_refused', 'exit_busy') }),
+  fc.record({ op: fc.constant('cancel' as const), pick: fc.nat() }),
+  fc.record({ op: fc.constant('addPeer' as const), peer: fc.constantFrom('a', 'b', 'c') }),
+  fc.record({ op: fc.constant('removePeer' as const), peer: fc.constantFrom('a', 'b', 'c') }),
+);
+
+const OPTIONS = {
+  maxQueued: 20,
+  maxQueuedBytes: 2000,
+  perPeerConcurrency: 3,
+  timeoutMs: 5000,
+  attemptTimeoutMs: 700,
+  agingMs: 300,
+  maxAttempts: 3,
+  retryBaseMs: 20,
+  retryCapMs: 200,
+  retryBudgetRatio: 0.2,
+  retryBudgetFloor: 3,
+  // Longer than any generated run, so the budget bound below is exact.
+  retryBudgetWindowMs: 10_000_000,
+  hedging: true,
+  hedgeMinDelayMs: 10,
+  hedgeMinSamples: 2,
+  ejectAfterFailures: 2,
+  ejectBaseMs: 500,
+  warmupMs: 300,
+};
+
+describe('request queue properties (random workloads, fake clock)', () => {
+  it('no request finishes twice, no credit leaks, bounds hold, memory stays bounded', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { maxLength: 120 }), fc.integer(), async (steps, seed) => {
+        const { clock, calls, queue, events } = queueHarness(OPTIONS, seededRandom(seed));
+        const controllers: AbortController[] = [];
+        const settledCount = new Map<number, number>();
+        const kinds = new Map<number, { idempotent: boolean }>();
+        let submitted = 0;
+        const live = () => calls.filter((call) => !call.signal.aborted);
+        const checkBounds = () => {
+          for (const peer of queue.peers()) expect(peer.outstanding).toBeLessThanOrEqual(peer.capacity);
+          expect(queue.queued).toBeLessThanOrEqual(OPTIONS.maxQueued + queue.queuedByPriority().retry);
+          expect(queue.bytesAdmitted).toBeLessThanOrEqual(OPTIONS.maxQueuedBytes);
+          expect(queue.storedEntries).toBeLessThanOrEqual(2 * (queue.queued + 64));
+        };
+        for (const action of steps) {
+          switch (action.op) {
+            case 'submit': {
+              const controller = new AbortController();
+              controllers.push(controller);
+              const index = submitted++;
+              queue
+                .submit(`t${index}`, { priority: action.priority, idempotent: action.idempotent, hedgeable: action.hedgeable, sizeBytes: action.size, signal: controller.signal })
+                .then(
+                  () => settledCount.set(index, (settledCount.get(index) ?? 0) + 1),
+                  () => settledCount.set(index, (settledCount.get(index) ?? 0) + 1),
+                );
+              kinds.set(index, { idempotent: action.idempotent });
+              break;
+            }
+            case 'advance':
+              clock.advance(action.ms);
+              break;
+            case 'answer':
+            case 'finishBody':
+            case 'failBody':
+            case 'fail': {
+              const candidates = live();
+              const call = candidates[action.pick % Math.max(1, candidates.length)];
+              if (!call) break;
+              if (action.op === 'answer') call.answer('ok');
+              else if (action.op === 'finishBody') call.finishBody();
+              else call[action.op](new PeerlaneError(action.category, 'generated'));
+              break;
+            }
+            case 'cancel':
+              controllers[action.pick % Math.max(1, controllers.length)]?.abort();
+              break;
+            case 'addPeer':
+              queue.addPeer(action.peer);
+              break;
+            case 'removePeer':
+              queue.removePeer(action.peer);
+              for (const call of live()) if (call.peerId === action.peer) call.fail(new PeerlaneError('peer_lost', 'removed'));
+              break;
+          }
+          await flush();
+          checkBounds();
+        }
+        // Drain: every request must end by its overall timeout; nothing may hang.
+        clock.advance(OPTIONS.timeoutMs + OPTIONS.retryCapMs + 1);
+        await flush();
+        const finishedIds = events.flatMap((event) => (event.type === 'finished' ? [event.record.id] : []));
+        expect(new Set(finishedIds).size).toBe(finishedIds.length);
+        expect(queue.queued).toBe(0);
+        expect(queue.inflight).toBe(0);
+        expect(queue.attemptsRunning).toBe(0);
+        expect(queue.bytesAdmitted).toBe(0);
+        for (const peer of queue.peers()) expect(peer.outstanding).toBe(0);
+        // Every submitted request settled its promise exactly once.
+        for (let index = 0; index < submitted; index += 1) expect(settledCount.get(index)).toBe(1);
+        // Attempts: never more than maxAttempts; exactly one for a request that may not be repeated.
+        const attemptsById = new Map<number, number>();
+        for (const event of events) if (event.type === 'dispatched') attemptsById.set(event.id, Math.max(attemptsById.get(event.id) ?? 0, event.attempt));
+        const records = events.flatMap((event) => (event.type === 'finished' ? [event.record] : []));
+        for (const record of records) {
+          expect(record.attempts).toBeLessThanOrEqual(OPTIONS.maxAttempts);
+          const index = Number(record.correlationId.slice(1)) - 1;
+          if (kinds.get(index)?.idempotent === false) expect(record.attempts).toBeLessThanOrEqual(1);
+        }
+        // Retries and hedges together stay within the budget.
+        const extra = events.filter((event) => event.type === 'dispatched' && event.kind !== 'first').length;
+        const admitted = events.filter((event) => event.type === 'queued').length;
+        expect(extra).toBeLessThanOrEqual(Math.ceil(OPTIONS.retryBudgetFloor + OPTIONS.retryBudgetRatio * admitted));
+        // A hedge race leaves one winner: at most one attempt of a request reached a head.
+        for (const record of records) if (record.hedged && record.ok) expect(record.hedgeWon).not.toBeNull();
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('full-jitter backoff stays within [0, min(cap, base·2^(n−1)))', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 30 }), fc.integer({ min: 1, max: 1000 }), fc.integer({ min: 1, max: 60_000 }), fc.double({ min: 0, max: 0.999999, noNaN: true }), (retry, base, cap, r) => {
+        const delay = fullJitterDelay(retry, base, cap, () => r);
+        expect(delay).toBeGreaterThanOrEqual(0);
+        expect(delay).toBeLessThan(Math.min(cap, base * 2 ** (retry - 1)));
+      }),
+    );
+  });
+
+  it('priority order holds when nothing has aged: a higher lane is never served after a lower one that queued at the same time', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.constantFrom(...PRIORITIES), { minLength: 1, maxLength: 30 }), async (priorities) => {
+        const { calls, queue } = queueHarness({ maxQueued: 100, perPeerConcurrency: 1, agingMs: 1_000_000 });
+        priorities.forEach((priority, index) => void queue.submit(`${PRIORITIES.indexOf(priority)}:${index}`, { priority }).catch(() => undefined));
+        queue.addPeer('a');
+        for (let served = 0; served < priorities.length; served += 1) {
+          await flush();
+          calls[served]!.answer('ok');
+          await flush();
+          calls[served]!.finishBody();
+        }
+        await flush();
+        const order = calls.map((call) => call.task.split(':').map(Number) as [number, number]);
+        for (let index = 1; index < order.length; index += 1) {
+          const [previousRank, previousSeq] = order[index - 1]!;
+          const [rank, seq] = order[index]!;
+          expect(rank > previousRank || (rank === previousRank && seq > previousSeq)).toBe(true);
+        }
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
