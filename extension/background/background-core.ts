@@ -1,7 +1,9 @@
 import browser, { type Runtime } from 'webextension-polyfill';
 import { systemClock } from '../core/clock';
 import { PeerlaneError, toPeerlaneError } from '../core/errors';
-import { createExitHandler, type ExitFetcher } from '../core/exit/exit-service';
+import { createExitHandler, isRefusal, type ExitFetcher } from '../core/exit/exit-service';
+import { isIdempotentRequest } from '../core/http/range-resume';
+import { ResumableResponse, type PeerResponse } from '../core/http/resumable-response';
 import {
   bridgeToBackgroundSchema,
   fromTransportSchema,
@@ -14,10 +16,11 @@ import {
   type ToTransport,
   type TransportStatus,
 } from '../core/messages';
-import { PeerSession, type ResponseStream } from '../core/peers/session';
+import { PeerSession } from '../core/peers/session';
 import { PROTOCOL_VERSION, type RequestHead } from '../core/protocol/frames';
-import { RequestQueue } from '../core/queue/request-queue';
+import { RequestQueue, type Priority, type QueueOptions, type RequestRecord } from '../core/queue/request-queue';
 import { DEFAULT_SETTINGS, parseSettings, SETTINGS_STORAGE_KEY, type Settings } from '../core/settings';
+import { displayUrl, RequestLog, type RequestLogEntry } from '../core/stats/request-log';
 import { Stats } from '../core/stats/stats';
 import { bytesToBase64 } from './base64';
 import { syncRoutedScripts } from './routed-scripts';
@@ -34,56 +37,89 @@ export interface BackgroundHost {
 }
 
 const STATS_STORAGE_KEY = 'stats';
+/** Session storage: survives a service-worker restart, not a browser restart. */
+const LOG_STORAGE_KEY = 'requestLog';
 const EXIT_CAPACITY = 6;
 /** Bytes the page may have received but not yet consumed; bounds memory per routed request. */
 const PAGE_WINDOW_BYTES = 1024 * 1024;
 /** Bytes batched per Port message: fewer, larger JSON messages move faster (DESIGN.md §8). */
 const PAGE_CHUNK_BYTES = 64 * 1024;
 const PUSH_INTERVAL_MS = 250;
+const PERSIST_INTERVAL_MS = 250;
+const PING_INTERVAL_MS = 5_000;
+const POPUP_LOG_ENTRIES = 50;
+/** Seconds a page is told to wait when the queue is full. */
+const RETRY_AFTER_SECONDS = 1;
 export const PEER_HEADER = 'x-peerlane-peer';
+export const ERROR_HEADER = 'x-peerlane-error';
 
-interface Routed {
-  stream: ResponseStream;
-  peerId: string;
+/** What one queue request carries: the request, and whether its body may be resumed elsewhere. */
+interface RoutedTask {
+  head: RequestHead;
+  priority: Priority;
+  resumable: boolean;
+}
+
+interface SessionEntry {
+  session: PeerSession;
+  remoteRole: 'requester' | 'exit';
+  inflight: number;
+  rttMs: number | null;
+  pingSentAt: Map<number, number>;
+}
+
+/** Facts the log needs that the queue does not know. */
+interface PendingLog {
+  method: string;
+  url: string;
+  priority: Priority;
+  startedAt: number;
+  status: number | null;
+  bytes: number;
+  resumes: number;
+  record: RequestRecord | null;
 }
 
 export function shortPeerId(peerId: string): string {
   return peerId.slice(0, 8);
 }
 
+export function queueOptionsFrom(settings: Settings): Partial<QueueOptions> {
+  const { requestTimeoutMs, ...rest } = settings.queue;
+  return { ...rest, timeoutMs: requestTimeoutMs };
+}
+
+function newCorrelationId(): string {
+  return crypto.randomUUID().replace(/-/g, '').slice(0, 12);
+}
+
 export class Background {
   settings: Settings = DEFAULT_SETTINGS;
   private stats = new Stats();
+  private log = new RequestLog();
+  private readonly startedAt = Date.now();
   private transportStatus: TransportStatus = { signaling: 'offline', selfId: null, availableExits: 0 };
-  private readonly sessions = new Map<string, { session: PeerSession; remoteRole: 'requester' | 'exit'; inflight: number }>();
-  private readonly queue: RequestQueue<RequestHead, Routed>;
+  private readonly sessions = new Map<string, SessionEntry>();
+  private readonly queue: RequestQueue<RoutedTask, ResumableResponse>;
+  private readonly pendingLogs = new Map<string, PendingLog>();
   private readonly popups = new Set<Runtime.Port>();
   private persistTimer: ReturnType<typeof setTimeout> | null = null;
+  private pushTimer: ReturnType<typeof setTimeout> | null = null;
+  private pingTimer: ReturnType<typeof setInterval> | null = null;
+  private pingNonce = 1;
   private exitStreams = 0;
   private busy = false;
   readonly ready: Promise<void>;
 
   constructor(private readonly host: BackgroundHost) {
-    this.queue = new RequestQueue<RequestHead, Routed>(
-      async (head, peerId, signal) => {
-        const entry = this.sessions.get(peerId);
-        if (!entry) throw new PeerlaneError('peer_lost', `peer ${shortPeerId(peerId)} is gone`);
-        entry.inflight += 1;
-        const stream = await entry.session.open(head, signal).catch((error: unknown) => {
-          entry.inflight -= 1;
-          throw error;
-        });
-        const settled = stream.done.finally(() => {
-          entry.inflight -= 1;
-        });
-        return { result: { stream, peerId }, settled };
-      },
-      systemClock,
-    );
+    this.queue = new RequestQueue<RoutedTask, ResumableResponse>((task, attempt) => this.execute(task, attempt.peerId, attempt.signal, attempt.correlationId), systemClock);
     this.queue.subscribe((event) => {
-      if (event.type === 'completed') this.stats.requestCompleted(event.totalMs);
-      if (event.type === 'failed') this.stats.requestFailed(event.category);
+      this.stats.onQueueEvent(event);
       if (event.type === 'no_peers') this.host.postToTransport({ type: 'need-exits' });
+      if (event.type === 'finished') {
+        const pending = this.pendingLogs.get(event.record.correlationId);
+        if (pending && !pending.record) pending.record = event.record;
+      }
       this.changed();
     });
     browser.runtime.onConnect.addListener((port) => this.onConnect(port));
@@ -94,8 +130,13 @@ export class Background {
   }
 
   private async start(): Promise<void> {
-    const stored = await browser.storage.local.get([SETTINGS_STORAGE_KEY, STATS_STORAGE_KEY]);
+    const [stored, session] = await Promise.all([
+      browser.storage.local.get([SETTINGS_STORAGE_KEY, STATS_STORAGE_KEY]),
+      browser.storage.session.get(LOG_STORAGE_KEY).catch(() => ({}) as Record<string, unknown>),
+    ]);
     this.stats = Stats.restore(stored[STATS_STORAGE_KEY]);
+    this.stats.count('backgroundStarts');
+    this.log = RequestLog.restore(session[LOG_STORAGE_KEY]);
     await this.applySettings(parseSettings(stored[SETTINGS_STORAGE_KEY]));
   }
 
@@ -103,6 +144,7 @@ export class Background {
     const routedChanged = settings.routedOrigins.join('\n') !== this.settings.routedOrigins.join('\n');
     const first = this.settings === DEFAULT_SETTINGS;
     this.settings = settings;
+    this.queue.configure(queueOptionsFrom(settings));
     this.configureTransport();
     if (routedChanged || first) await syncRoutedScripts(settings.routedOrigins).catch((error: unknown) => console.error('[peerlane] content scripts', error));
     this.changed();
@@ -118,6 +160,36 @@ export class Background {
         wantExits: this.settings.routedOrigins.length > 0,
       },
     });
+  }
+
+  // ── queue executor: one attempt on one peer ──
+  private async execute(task: RoutedTask, peerId: string, signal: AbortSignal, correlationId: string) {
+    const entry = this.sessions.get(peerId);
+    if (!entry) throw new PeerlaneError('peer_lost', `peer ${shortPeerId(peerId)} is gone`);
+    entry.inflight += 1;
+    const stream = await entry.session.open({ ...task.head, correlationId }, signal).catch((error: unknown) => {
+      entry.inflight -= 1;
+      throw error;
+    });
+    const response = new ResumableResponse(
+      { stream, peerId },
+      task.head,
+      task.resumable ? (request, resumeNumber) => this.resubmit(request, task.priority, `${correlationId}.r${resumeNumber}`, correlationId, signal) : null,
+      signal,
+    );
+    // A resumable response is done when the page has read it; a plain one when its stream ended.
+    const settled = (task.resumable ? response.done : stream.done).finally(() => {
+      entry.inflight -= 1;
+    });
+    return { result: response, settled };
+  }
+
+  /** The rest of a body whose exit died, from another exit (see core/http/range-resume.ts). */
+  private async resubmit(request: RequestHead, priority: Priority, correlationId: string, resumeOf: string, signal: AbortSignal): Promise<PeerResponse> {
+    const pending = this.pendingLogs.get(resumeOf);
+    if (pending) pending.resumes += 1;
+    const response = await this.queue.submit({ head: request, priority, resumable: false }, { priority, signal, idempotent: true, hedgeable: true, correlationId, resumeOf });
+    return { stream: response, peerId: response.peerId };
   }
 
   // ── transport ──
@@ -155,14 +227,44 @@ export class Background {
     this.sessions.get(peerId)?.session.close(new PeerlaneError('peer_lost', 'peer reconnected'));
     const exitHandler = createExitHandler(
       this.host.exitFetcher,
-      () => ({ allowPrivateTargets: this.settings.allowPrivateTargets, allowedMethods: ['GET', 'HEAD'] }),
+      () => ({ allowPrivateTargets: this.settings.allowPrivateTargets, allowedMethods: this.settings.exitMethods }),
       {
-        served: () => this.stats.exitServed(),
-        bytesSent: (bytes) => this.stats.exitBytesSent(bytes),
-        refused: (error) => this.stats.exitRefused(error.category),
+        bytesSent: (bytes) => this.stats.count('sharedBytes', bytes),
+        finished: (request, outcome) => {
+          const category = outcome.error?.category;
+          if (!category) this.stats.count('sharedRequests');
+          else if (isRefusal(category)) this.stats.exitRefused(category);
+          this.addLog({
+            id: request.correlationId ?? '-',
+            at: Date.now(),
+            role: 'exit',
+            method: request.method.slice(0, 16),
+            url: displayUrl(request.url),
+            peer: shortPeerId(peerId),
+            priority: null,
+            outcome: category ?? 'ok',
+            status: outcome.status,
+            attempts: 1,
+            hedged: false,
+            hedgeWon: null,
+            resumed: 0,
+            queueWaitMs: null,
+            ttfbMs: null,
+            transferMs: null,
+            totalMs: 0,
+            bytes: outcome.bytes,
+          });
+        },
       },
     );
-    const session = new PeerSession({
+    const entry: SessionEntry = {
+      session: undefined as unknown as PeerSession,
+      remoteRole,
+      inflight: 0,
+      rttMs: null,
+      pingSentAt: new Map(),
+    };
+    entry.session = new PeerSession({
       hello: { version: PROTOCOL_VERSION, role: this.settings.share ? 'exit' : 'requester', capabilities: ['credit'], exitCapacity: this.settings.share ? EXIT_CAPACITY : 0 },
       send: (frame) => {
         const buffer = frame.buffer.byteLength === frame.byteLength ? (frame.buffer as ArrayBuffer) : (frame.slice().buffer as ArrayBuffer);
@@ -182,10 +284,30 @@ export class Background {
         exitHandler(request, responder, signal);
       },
       onProtocolError: (error) => console.warn('[peerlane] protocol', shortPeerId(peerId), error.category, error.message),
+      onPong: (nonce) => {
+        const sentAt = entry.pingSentAt.get(nonce);
+        entry.pingSentAt.delete(nonce);
+        if (sentAt !== undefined) entry.rttMs = performance.now() - sentAt;
+      },
+      onHello: (hello) => {
+        if (remoteRole === 'exit' && hello.exitCapacity > 0) this.queue.addPeer(peerId, hello.exitCapacity);
+      },
     });
-    this.sessions.set(peerId, { session, remoteRole, inflight: 0 });
+    this.sessions.set(peerId, entry);
     if (remoteRole === 'exit') this.queue.addPeer(peerId);
+    this.pingPeers();
+    this.pingTimer ??= setInterval(() => this.pingPeers(), PING_INTERVAL_MS);
     this.changed();
+  }
+
+  private pingPeers(): void {
+    for (const entry of this.sessions.values()) {
+      const nonce = this.pingNonce++;
+      // Unanswered probes do not pile up: only the latest few are remembered.
+      if (entry.pingSentAt.size > 4) entry.pingSentAt.clear();
+      entry.pingSentAt.set(nonce, performance.now());
+      entry.session.ping(nonce);
+    }
   }
 
   private peerDown(peerId: string, reason: string): void {
@@ -193,6 +315,10 @@ export class Background {
     this.sessions.delete(peerId);
     this.queue.removePeer(peerId);
     entry?.session.close(new PeerlaneError('peer_lost', `peer ${shortPeerId(peerId)} lost: ${reason}`));
+    if (this.sessions.size === 0 && this.pingTimer) {
+      clearInterval(this.pingTimer);
+      this.pingTimer = null;
+    }
     this.changed();
   }
 
@@ -218,6 +344,14 @@ export class Background {
       controller.abort(new PeerlaneError('cancelled', 'page closed the request'));
       consumedWaiter?.();
     });
+    const waitForPage = async (): Promise<void> => {
+      while (unconsumed >= PAGE_WINDOW_BYTES && !controller.signal.aborted) {
+        await new Promise<void>((resolve) => {
+          consumedWaiter = resolve;
+        });
+        consumedWaiter = null;
+      }
+    };
     port.onMessage.addListener((raw: unknown) => {
       const parsed = parseMessage(bridgeToBackgroundSchema, raw);
       if (!parsed.ok) {
@@ -237,51 +371,123 @@ export class Background {
         post({ type: 'error', error: { category: 'bad_message', message: `origin ${senderOrigin ?? 'unknown'} is not routed` } });
         return;
       }
-      void (async () => {
-        try {
-          const routed = await this.queue.submit({ method: message.method, url: message.url, headers: message.headers }, controller.signal);
-          const { stream, peerId } = routed;
-          post({ type: 'head', status: stream.head.status, statusText: stream.head.statusText, headers: [...stream.head.headers, [PEER_HEADER, shortPeerId(peerId)]] });
-          const pending: Uint8Array[] = [];
-          let pendingBytes = 0;
-          const flush = (): void => {
-            if (pendingBytes === 0) return;
-            const joined = new Uint8Array(pendingBytes);
-            let offset = 0;
-            for (const part of pending.splice(0)) {
-              joined.set(part, offset);
-              offset += part.byteLength;
-            }
-            unconsumed += pendingBytes;
-            pendingBytes = 0;
-            post({ type: 'chunk', base64: bytesToBase64(joined) });
-          };
-          for (;;) {
-            while (unconsumed >= PAGE_WINDOW_BYTES && !controller.signal.aborted) {
-              await new Promise<void>((resolve) => {
-                consumedWaiter = resolve;
-              });
-              consumedWaiter = null;
-            }
-            if (controller.signal.aborted) return;
-            const chunk = await stream.read();
-            if (chunk === null) break;
-            this.stats.bytesReceived(chunk.byteLength);
-            pending.push(chunk);
-            pendingBytes += chunk.byteLength;
-            // Batch what is already here, but never hold bytes back waiting for more.
-            if (pendingBytes >= PAGE_CHUNK_BYTES || stream.bufferedChunks === 0) flush();
-          }
-          flush();
-          post({ type: 'end' });
-        } catch (error) {
-          const typed = toPeerlaneError(error, 'internal');
-          post({ type: 'error', error: typed.toJSON() });
-        } finally {
-          this.changed();
-        }
-      })();
+      const head: RequestHead = { method: message.method, url: message.url, headers: message.headers };
+      void this.route(head, message.priority, controller.signal, {
+        post,
+        sendChunk: async (bytes) => {
+          await waitForPage();
+          if (controller.signal.aborted) return false;
+          unconsumed += bytes.byteLength;
+          post({ type: 'chunk', base64: bytesToBase64(bytes) });
+          return true;
+        },
+      });
     });
+  }
+
+  /** One page request from submission to its last byte (or error), logged once at the end. */
+  private async route(
+    head: RequestHead,
+    priority: Priority,
+    signal: AbortSignal,
+    page: { post(message: BackgroundToBridge): void; sendChunk(bytes: Uint8Array): Promise<boolean> },
+  ): Promise<void> {
+    const correlationId = newCorrelationId();
+    const method = head.method.toUpperCase();
+    const pending: PendingLog = { method, url: displayUrl(head.url), priority, startedAt: performance.now(), status: null, bytes: 0, resumes: 0, record: null };
+    this.pendingLogs.set(correlationId, pending);
+    let failure: PeerlaneError | null = null;
+    let peer: string | null = null;
+    try {
+      const idempotent = isIdempotentRequest(head);
+      const response = await this.queue.submit(
+        { head, priority, resumable: idempotent },
+        { priority, signal, idempotent, hedgeable: method === 'GET', correlationId },
+      );
+      peer = response.peerId;
+      pending.status = response.head.status;
+      page.post({ type: 'head', status: response.head.status, statusText: response.head.statusText, headers: [...response.head.headers, [PEER_HEADER, shortPeerId(response.peerId)]] });
+      const parts: Uint8Array[] = [];
+      let partBytes = 0;
+      const flush = async (): Promise<boolean> => {
+        if (partBytes === 0) return true;
+        const joined = new Uint8Array(partBytes);
+        let offset = 0;
+        for (const part of parts.splice(0)) {
+          joined.set(part, offset);
+          offset += part.byteLength;
+        }
+        partBytes = 0;
+        return page.sendChunk(joined);
+      };
+      for (;;) {
+        const chunk = await response.read();
+        if (chunk === null) break;
+        this.stats.count('bytesIn', chunk.byteLength);
+        pending.bytes += chunk.byteLength;
+        parts.push(chunk);
+        partBytes += chunk.byteLength;
+        // Batch what is already here, but never hold bytes back waiting for more.
+        if ((partBytes >= PAGE_CHUNK_BYTES || response.bufferedChunks === 0) && !(await flush())) return;
+      }
+      if (!(await flush())) return;
+      peer = response.peerId;
+      page.post({ type: 'end' });
+    } catch (error) {
+      failure = toPeerlaneError(error, 'internal');
+      if (failure.category === 'queue_full') this.answerQueueFull(page, failure);
+      else page.post({ type: 'error', error: failure.toJSON() });
+    } finally {
+      this.pendingLogs.delete(correlationId);
+      this.logRequest(correlationId, pending, failure, peer);
+      this.changed();
+    }
+  }
+
+  /** Backpressure the page can act on: a 503 with Retry-After, like an overloaded server. */
+  private answerQueueFull(page: { post(message: BackgroundToBridge): void }, error: PeerlaneError): void {
+    const text = new TextEncoder().encode(`Peerlane: ${error.message}. Retry after ${RETRY_AFTER_SECONDS} s.\n`);
+    page.post({
+      type: 'head',
+      status: 503,
+      statusText: 'Service Unavailable',
+      headers: [
+        ['content-type', 'text/plain; charset=utf-8'],
+        ['retry-after', String(RETRY_AFTER_SECONDS)],
+        [ERROR_HEADER, 'queue_full'],
+      ],
+    });
+    page.post({ type: 'chunk', base64: bytesToBase64(text) });
+    page.post({ type: 'end' });
+  }
+
+  private logRequest(id: string, pending: PendingLog, failure: PeerlaneError | null, peer: string | null): void {
+    const record = pending.record;
+    this.addLog({
+      id,
+      at: Date.now(),
+      role: 'requester',
+      method: pending.method.slice(0, 16),
+      url: pending.url,
+      peer: peer ? shortPeerId(peer) : record?.peerId ? shortPeerId(record.peerId) : null,
+      priority: pending.priority,
+      outcome: failure ? failure.category : 'ok',
+      status: pending.status,
+      attempts: record?.attempts ?? 0,
+      hedged: record?.hedged ?? false,
+      hedgeWon: record?.hedgeWon ?? null,
+      resumed: pending.resumes,
+      queueWaitMs: record?.queueWaitMs ?? null,
+      ttfbMs: record?.ttfbMs ?? null,
+      transferMs: record?.transferMs ?? null,
+      totalMs: performance.now() - pending.startedAt,
+      bytes: pending.bytes,
+    });
+  }
+
+  private addLog(entry: RequestLogEntry): void {
+    this.log.add(entry);
+    this.changed();
   }
 
   private servePopupPort(port: Runtime.Port): void {
@@ -300,17 +506,34 @@ export class Background {
   }
 
   state(): BackgroundToPopup['state'] {
+    const balance = new Map(this.queue.peers().map((peer) => [peer.peerId, peer]));
     return {
-      stats: this.stats.snapshot({ queued: this.queue.queued, inflight: this.queue.inflight, peers: this.queue.peerCount }),
-      peers: [...this.sessions].map(([peerId, entry]) => ({ peerId: shortPeerId(peerId), remoteRole: entry.remoteRole, inflight: entry.inflight })),
+      stats: this.stats.snapshot({
+        queued: this.queue.queued,
+        queuedByPriority: this.queue.queuedByPriority(),
+        inflight: this.queue.inflight,
+        peers: this.queue.peerCount,
+      }),
+      peers: [...this.sessions].map(([peerId, entry]) => {
+        const view = balance.get(peerId);
+        return {
+          peerId: shortPeerId(peerId),
+          remoteRole: entry.remoteRole,
+          inflight: entry.inflight,
+          rttMs: entry.rttMs,
+          ttfbMs: view?.ewmaTtfbMs ?? null,
+          successRatio: view?.successRatio ?? null,
+          health: view?.health ?? null,
+        };
+      }),
       transport: this.transportStatus,
       settings: this.settings,
+      log: this.log.latest(POPUP_LOG_ENTRIES),
+      backgroundStartedAt: this.startedAt,
     };
   }
 
-  private pushTimer: ReturnType<typeof setTimeout> | null = null;
-
-  /** Something moved: schedule a popup push (at most 4/s) and a debounced save of the counters. */
+  /** Something moved: schedule a popup push (at most 4/s) and a throttled save of counters and log. */
   private changed(): void {
     const busy = this.queue.inflight + this.queue.queued + this.exitStreams > 0;
     if (busy !== this.busy) {
@@ -327,7 +550,8 @@ export class Background {
       this.persistTimer = setTimeout(() => {
         this.persistTimer = null;
         void browser.storage.local.set({ [STATS_STORAGE_KEY]: this.stats.toJSON() });
-      }, 1000);
+        void browser.storage.session.set({ [LOG_STORAGE_KEY]: this.log.toJSON() }).catch(() => undefined);
+      }, PERSIST_INTERVAL_MS);
     }
   }
 }

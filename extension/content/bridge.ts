@@ -30,10 +30,20 @@ async function sendConfig(): Promise<void> {
   toPage({ type: 'config', routed: settings.routedOrigins.includes(location.origin) });
 }
 
-function openRequest(id: number, request: BridgeToBackground): void {
-  const port = browser.runtime.connect({ name: REQUEST_PORT_NAME });
+/** Methods a restarted background may be asked again, as the queue would retry them. */
+const REPEATABLE = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+function openRequest(id: number, request: BridgeToBackground & { type: 'request' }, reopened = false): void {
+  let port: ReturnType<typeof browser.runtime.connect>;
+  try {
+    port = browser.runtime.connect({ name: REQUEST_PORT_NAME });
+  } catch (error) {
+    toPage({ type: 'error', id, error: { category: 'background_restarted', message: `Peerlane was reloaded: ${String(error)}` } });
+    return;
+  }
   requests.set(id, port);
   let finished = false;
+  let headSeen = false;
   port.onMessage.addListener((raw: unknown) => {
     const parsed = parseMessage(backgroundToBridgeSchema, raw);
     if (!parsed.ok) {
@@ -43,6 +53,7 @@ function openRequest(id: number, request: BridgeToBackground): void {
     const message = parsed.message;
     switch (message.type) {
       case 'head':
+        headSeen = true;
         toPage({ type: 'head', id, status: message.status, statusText: message.statusText, headers: message.headers });
         return;
       case 'chunk': {
@@ -60,8 +71,15 @@ function openRequest(id: number, request: BridgeToBackground): void {
     }
   });
   port.onDisconnect.addListener(() => {
+    if (finished || requests.get(id) !== port) return;
     requests.delete(id);
-    if (!finished) toPage({ type: 'error', id, error: { category: 'internal', message: 'the Peerlane background stopped during the request' } });
+    // The service worker was stopped mid-request. Nothing reached the page yet and the request is
+    // safe to repeat: ask the restarted background once more. Otherwise say clearly what happened.
+    if (!headSeen && !reopened && REPEATABLE.has(request.method.toUpperCase())) {
+      openRequest(id, request, true);
+      return;
+    }
+    toPage({ type: 'error', id, error: { category: 'background_restarted', message: 'the Peerlane background stopped during the request' } });
   });
   port.postMessage(request);
 }
@@ -72,7 +90,7 @@ function onPageMessage(event: MessageEvent): void {
   const message = parsed.message;
   switch (message.type) {
     case 'request':
-      openRequest(message.id, { type: 'request', method: message.method, url: message.url, headers: message.headers });
+      openRequest(message.id, { type: 'request', method: message.method, url: message.url, headers: message.headers, priority: message.priority });
       return;
     case 'consumed':
       requests.get(message.id)?.postMessage({ type: 'consumed', bytes: message.bytes } satisfies BridgeToBackground);

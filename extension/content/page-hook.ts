@@ -1,3 +1,4 @@
+import type { Priority } from '../core/queue/priority-lanes';
 import { BRIDGE_READY, bridgeToPageSchema, isHandshake, PAGE_HANDSHAKE, parseMessage, type BridgeToPage, type PageToBridge } from '../core/messages';
 
 /**
@@ -87,7 +88,7 @@ function abortError(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException('The operation was aborted.', 'AbortError');
 }
 
-function routeThroughPeers(request: Request): Promise<Response> {
+function routeThroughPeers(request: Request, priority: Priority): Promise<Response> {
   if (bridgeMissing) return Promise.reject(new PeerlaneRoutingError('internal', 'the Peerlane extension bridge is not responding'));
   if (request.signal.aborted) return Promise.reject(abortError(request.signal));
   const id = nextId++;
@@ -152,14 +153,15 @@ function routeThroughPeers(request: Request): Promise<Response> {
         wake?.();
       },
     });
-    send({ type: 'request', id, method: request.method, url: request.url, headers: [...request.headers] });
+    send({ type: 'request', id, method: request.method, url: request.url, headers: [...request.headers], priority });
   });
 }
 
 async function peerlaneFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
   const request = new Request(input, init);
   if (!/^https?:$/.test(new URL(request.url).protocol) || !(await routed)) return nativeFetch(input, init);
-  return routeThroughPeers(request);
+  // Fetch Priority hints map onto the queue's lanes: `priority: 'low'` is background work.
+  return routeThroughPeers(request, init?.priority === 'low' ? 'background' : 'interactive');
 }
 window.fetch = peerlaneFetch;
 

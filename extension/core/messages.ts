@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { ERROR_CATEGORIES } from './errors';
+import { PRIORITIES } from './queue/priority-lanes';
 import { settingsSchema } from './settings';
+import { requestLogEntrySchema } from './stats/request-log';
 
 /**
  * Every cross-context message, one discriminated union per channel, validated where it enters
@@ -13,7 +15,7 @@ const arrayBuffer = z.custom<ArrayBuffer>((value) => value instanceof ArrayBuffe
 
 // ── Page (MAIN world) ⇄ content bridge (ISOLATED world), over a private MessageChannel ──
 export const pageToBridgeSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('request'), id: z.number().int(), method: z.string().max(16), url: z.string().max(8192), headers: headerList }),
+  z.object({ type: z.literal('request'), id: z.number().int(), method: z.string().max(16), url: z.string().max(8192), headers: headerList, priority: z.enum(PRIORITIES) }),
   /** The page's stream consumed this many bytes: the background may send more. */
   z.object({ type: z.literal('consumed'), id: z.number().int(), bytes: z.number().int().min(0) }),
   z.object({ type: z.literal('cancel'), id: z.number().int() }),
@@ -29,7 +31,7 @@ export const bridgeToPageSchema = z.discriminatedUnion('type', [
 
 // ── Content bridge ⇄ background, one runtime Port per request (`peerlane-request`); JSON only ──
 export const bridgeToBackgroundSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('request'), method: z.string().max(16), url: z.string().max(8192), headers: headerList }),
+  z.object({ type: z.literal('request'), method: z.string().max(16), url: z.string().max(8192), headers: headerList, priority: z.enum(PRIORITIES) }),
   z.object({ type: z.literal('consumed'), bytes: z.number().int().min(0) }),
 ]);
 export const backgroundToBridgeSchema = z.discriminatedUnion('type', [
@@ -67,24 +69,50 @@ export const fromTransportSchema = z.discriminatedUnion('type', [
 ]);
 
 // ── Popup ⇄ background (`peerlane-popup` Port): state is pushed, never polled ──
-export const peerViewSchema = z.object({ peerId: z.string(), remoteRole: z.enum(['requester', 'exit']), inflight: z.number().int() });
+const percentiles = z.object({ p50: z.number().nullable(), p95: z.number().nullable(), p99: z.number().nullable() });
+const counter = z.number().min(0);
+export const peerViewSchema = z.object({
+  peerId: z.string(),
+  remoteRole: z.enum(['requester', 'exit']),
+  inflight: z.number().int(),
+  rttMs: z.number().nullable(),
+  ttfbMs: z.number().nullable(),
+  successRatio: z.number().nullable(),
+  health: z.enum(['healthy', 'warming', 'ejected']).nullable(),
+});
+export const statsSnapshotSchema = z.object({
+  queued: counter,
+  queuedByPriority: z.object({ document: counter, interactive: counter, background: counter, retry: counter }),
+  inflight: counter,
+  peers: counter,
+  completed: counter,
+  failed: counter,
+  rejected: counter,
+  retries: counter,
+  hedgesWon: counter,
+  hedgesLost: counter,
+  resumes: counter,
+  ejections: counter,
+  bytesIn: counter,
+  sharedRequests: counter,
+  sharedBytes: counter,
+  backgroundStarts: counter,
+  failedByCategory: z.record(z.string(), z.number()),
+  refusedByCategory: z.record(z.string(), z.number()),
+  latencyMs: percentiles,
+  queueWaitMs: percentiles,
+  ttfbMs: percentiles,
+  transferMs: percentiles,
+});
 export const popupStateSchema = z.object({
-  stats: z.object({
-    queued: z.number(),
-    inflight: z.number(),
-    completed: z.number(),
-    failed: z.number(),
-    failedByCategory: z.record(z.string(), z.number()),
-    latencyMs: z.object({ p50: z.number().nullable(), p95: z.number().nullable(), p99: z.number().nullable() }),
-    bytesIn: z.number(),
-    peers: z.number(),
-    sharedRequests: z.number(),
-    sharedBytes: z.number(),
-    refusedByCategory: z.record(z.string(), z.number()),
-  }),
+  stats: statsSnapshotSchema,
   peers: z.array(peerViewSchema),
   transport: transportStatusSchema,
   settings: settingsSchema,
+  /** Newest first. */
+  log: z.array(requestLogEntrySchema),
+  /** When this background instance started (epoch ms): a service-worker restart shows here. */
+  backgroundStartedAt: z.number(),
 });
 export const backgroundToPopupSchema = z.discriminatedUnion('type', [z.object({ type: z.literal('state'), state: popupStateSchema })]);
 

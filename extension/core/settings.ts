@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_QUEUE_OPTIONS } from './queue/request-queue';
 
 /**
  * The one settings object, stored in `storage.local` under `settings`. Every context reads it through
@@ -11,7 +12,38 @@ export const DEFAULT_SETTINGS: Settings = {
   share: false,
   routedOrigins: [],
   allowPrivateTargets: false,
+  exitMethods: ['GET', 'HEAD'],
+  queue: {
+    maxQueued: DEFAULT_QUEUE_OPTIONS.maxQueued,
+    perPeerConcurrency: DEFAULT_QUEUE_OPTIONS.perPeerConcurrency,
+    requestTimeoutMs: DEFAULT_QUEUE_OPTIONS.timeoutMs,
+    attemptTimeoutMs: DEFAULT_QUEUE_OPTIONS.attemptTimeoutMs,
+    maxAttempts: DEFAULT_QUEUE_OPTIONS.maxAttempts,
+    retryBaseMs: DEFAULT_QUEUE_OPTIONS.retryBaseMs,
+    retryCapMs: DEFAULT_QUEUE_OPTIONS.retryCapMs,
+    agingMs: DEFAULT_QUEUE_OPTIONS.agingMs,
+    hedging: DEFAULT_QUEUE_OPTIONS.hedging,
+  },
 };
+
+/** Methods an exit may be allowed to carry; GET and HEAD unless the sharer opts in to more. */
+export const EXIT_METHODS = ['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+
+const int = (min: number, max: number, what: string) =>
+  z.number({ message: `${what} must be a number` }).int(`${what} must be a whole number`).min(min, `${what} must be at least ${min}`).max(max, `${what} must be at most ${max}`);
+
+export const queueSettingsSchema = z.object({
+  maxQueued: int(1, 10_000, 'queue size'),
+  perPeerConcurrency: int(1, 64, 'requests per peer'),
+  requestTimeoutMs: int(1_000, 600_000, 'request timeout'),
+  attemptTimeoutMs: int(500, 120_000, 'attempt timeout'),
+  maxAttempts: int(1, 5, 'attempts'),
+  retryBaseMs: int(10, 10_000, 'retry base delay'),
+  retryCapMs: int(10, 60_000, 'retry delay cap'),
+  agingMs: int(100, 60_000, 'aging time'),
+  hedging: z.boolean(),
+});
+export type QueueSettings = z.infer<typeof queueSettingsSchema>;
 
 const originSchema = z.string().transform((value, ctx) => {
   const origin = normalizeOrigin(value);
@@ -30,6 +62,8 @@ export const settingsSchema = z.object({
   routedOrigins: z.array(originSchema).max(500),
   /** Tests and development only: lets an exit fetch loopback/private targets. Never on by default. */
   allowPrivateTargets: z.boolean(),
+  exitMethods: z.array(z.enum(EXIT_METHODS)).min(1).max(EXIT_METHODS.length),
+  queue: queueSettingsSchema,
 });
 
 export type Settings = z.infer<typeof settingsSchema>;
@@ -48,7 +82,7 @@ export function normalizeOrigin(value: string): string | null {
 /** Tolerant read: each valid stored field is kept, each invalid or missing one takes its default. */
 export function parseSettings(stored: unknown): Settings {
   const record = typeof stored === 'object' && stored !== null ? (stored as Record<string, unknown>) : {};
-  const result: Settings = { ...DEFAULT_SETTINGS, routedOrigins: [...DEFAULT_SETTINGS.routedOrigins] };
+  const result: Settings = structuredClone(DEFAULT_SETTINGS);
   for (const key of Object.keys(settingsSchema.shape) as (keyof Settings)[]) {
     const parsed = settingsSchema.shape[key].safeParse(record[key]);
     if (parsed.success) (result as Record<keyof Settings, unknown>)[key] = parsed.data;

@@ -1,5 +1,5 @@
 import browser from 'webextension-polyfill';
-import { DEFAULT_SETTINGS, parseSettings, SETTINGS_STORAGE_KEY, validateSettings, type Settings } from '../core/settings';
+import { DEFAULT_SETTINGS, parseSettings, SETTINGS_STORAGE_KEY, validateSettings, type QueueSettings, type Settings } from '../core/settings';
 
 /** Options page: every setting, validated with clear messages; saving applies live (no reload). */
 const form = document.querySelector<HTMLFormElement>('#settings-form')!;
@@ -10,6 +10,21 @@ function fill(settings: Settings): void {
   field<HTMLInputElement>('share').checked = settings.share;
   field<HTMLTextAreaElement>('routedOrigins').value = settings.routedOrigins.join('\n');
   field<HTMLInputElement>('allowPrivateTargets').checked = settings.allowPrivateTargets;
+  for (const box of methodBoxes()) box.checked = (settings.exitMethods as string[]).includes(box.value);
+  for (const key of QUEUE_NUMBERS) field<HTMLInputElement>(`queue.${key}`).value = String(settings.queue[key]);
+  field<HTMLInputElement>('queue.hedging').checked = settings.queue.hedging;
+}
+
+const QUEUE_NUMBERS = ['maxQueued', 'perPeerConcurrency', 'requestTimeoutMs', 'attemptTimeoutMs', 'maxAttempts', 'retryBaseMs', 'retryCapMs', 'agingMs'] as const satisfies readonly (keyof QueueSettings)[];
+
+function methodBoxes(): HTMLInputElement[] {
+  return [...form.querySelectorAll<HTMLInputElement>('input[name="exitMethods"]')];
+}
+
+/** An empty or non-numeric field stays a string, so validation names it instead of guessing. */
+function numberOrText(value: string): number | string {
+  const trimmed = value.trim();
+  return trimmed !== '' && Number.isFinite(Number(trimmed)) ? Number(trimmed) : trimmed;
 }
 
 function read(): unknown {
@@ -18,6 +33,11 @@ function read(): unknown {
     share: field<HTMLInputElement>('share').checked,
     routedOrigins: field<HTMLTextAreaElement>('routedOrigins').value.split('\n').map((line) => line.trim()).filter(Boolean),
     allowPrivateTargets: field<HTMLInputElement>('allowPrivateTargets').checked,
+    exitMethods: methodBoxes().filter((box) => box.checked).map((box) => box.value),
+    queue: {
+      ...Object.fromEntries(QUEUE_NUMBERS.map((key) => [key, numberOrText(field<HTMLInputElement>(`queue.${key}`).value)])),
+      hedging: field<HTMLInputElement>('queue.hedging').checked,
+    },
   };
 }
 

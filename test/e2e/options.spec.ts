@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchWithExtension, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
+import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 
 /** A person edits every setting on the options page; bad input is named, good input applies live. */
 let browser: ExtensionBrowser;
@@ -23,10 +24,12 @@ describe('options page', () => {
     expect(await page.getByTestId('allowPrivateTargets').isChecked()).toBe(false);
     await page.getByTestId('signalingUrl').fill('http://wrong.example');
     await page.getByTestId('routedOrigins').fill('ftp://files.example');
+    await page.getByTestId('queue.attemptTimeoutMs').fill('5');
     await page.getByTestId('save').click();
     const problems = page.getByTestId('problems');
     await expect.poll(() => problems.textContent(), { timeout: 5000 }).toMatch(/signalingUrl/);
     expect(await problems.textContent()).toMatch(/routedOrigins/);
+    expect(await problems.textContent()).toMatch(/attempt timeout must be at least 500/);
     expect(await storedSettings()).toBeUndefined();
     await page.close();
   });
@@ -38,6 +41,9 @@ describe('options page', () => {
     await page.getByTestId('share').check();
     await page.getByTestId('routedOrigins').fill('https://Example.com/some/path\nhttp://app.peerlane.test:8080');
     await page.getByTestId('allowPrivateTargets').check();
+    await page.getByTestId('exitMethods').getByLabel('POST').check();
+    await page.getByTestId('queue.maxQueued').fill('40');
+    await page.getByTestId('queue.hedging').uncheck();
     await page.getByTestId('save').click();
     await expect.poll(() => page.getByTestId('saved').textContent(), { timeout: 5000 }).toMatch(/Saved/);
     expect(await storedSettings()).toEqual({
@@ -45,13 +51,15 @@ describe('options page', () => {
       share: true,
       routedOrigins: ['https://example.com', 'http://app.peerlane.test:8080'],
       allowPrivateTargets: true,
+      exitMethods: ['GET', 'HEAD', 'POST'],
+      queue: { ...DEFAULT_SETTINGS.queue, maxQueued: 40, hedging: false },
     });
     await waitForRoutedScripts(browser);
     const matches = await browser.worker.evaluate(async () => (await chrome.scripting.getRegisteredContentScripts()).flatMap((script) => script.matches ?? []));
     expect(new Set(matches)).toEqual(new Set(['https://example.com/*', 'http://app.peerlane.test/*']));
     await page.getByTestId('reset').click();
     await expect.poll(() => page.getByTestId('saved').textContent(), { timeout: 5000 }).toMatch(/Defaults/);
-    expect(await storedSettings()).toEqual({ signalingUrl: 'ws://127.0.0.1:8787', share: false, routedOrigins: [], allowPrivateTargets: false });
+    expect(await storedSettings()).toEqual(DEFAULT_SETTINGS);
     await page.setViewportSize({ width: 800, height: 720 });
     await page.screenshot({ path: 'test/artifacts/options.png', fullPage: true });
     await page.close();

@@ -159,7 +159,7 @@ describe('exit service', () => {
   it('forwards only allow-listed request headers and never Set-Cookie', async () => {
     const seen: { url?: string; headers?: [string, string][] } = {};
     const served: number[] = [];
-    const handler = createExitHandler(okFetcher(seen), () => DEFAULT_EXIT_POLICY, { served: (bytes) => served.push(bytes), bytesSent: () => undefined, refused: () => undefined });
+    const handler = createExitHandler(okFetcher(seen), () => DEFAULT_EXIT_POLICY, { bytesSent: () => undefined, finished: (_request, outcome) => served.push(outcome.bytes) });
     const { requester } = pair(handler);
     const response = await requester.open(
       { method: 'GET', url: 'https://example.com/a', headers: [['Accept', 'text/plain'], ['Cookie', 'secret'], ['Authorization', 'Bearer x'], ['Host', 'evil']] },
@@ -174,7 +174,7 @@ describe('exit service', () => {
   it('refuses by policy before fetching and counts the refusal', async () => {
     const seen: { url?: string } = {};
     const refused: string[] = [];
-    const handler = createExitHandler(okFetcher(seen), () => DEFAULT_EXIT_POLICY, { served: () => undefined, bytesSent: () => undefined, refused: (error) => refused.push(error.category) });
+    const handler = createExitHandler(okFetcher(seen), () => DEFAULT_EXIT_POLICY, { bytesSent: () => undefined, finished: (_request, outcome) => outcome.error && refused.push(outcome.error.category) });
     const { requester } = pair(handler);
     await expect(requester.open({ method: 'GET', url: 'http://127.0.0.1/', headers: [] }, new AbortController().signal)).rejects.toMatchObject({ category: 'destination_refused' });
     await expect(requester.open({ method: 'POST', url: 'https://example.com/', headers: [] }, new AbortController().signal)).rejects.toMatchObject({ category: 'method_refused' });

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS, parseSettings, validateSettings } from '../../extension/core/settings';
 import { LatencyHistogram } from '../../extension/core/stats/histogram';
+import type { QueueEvent, RequestRecord } from '../../extension/core/queue/request-queue';
+import { displayUrl, RequestLog, type RequestLogEntry } from '../../extension/core/stats/request-log';
 import { Stats } from '../../extension/core/stats/stats';
 
 describe('latency histogram', () => {
@@ -22,40 +24,110 @@ describe('latency histogram', () => {
   });
 });
 
+const gauges = { queued: 1, queuedByPriority: { document: 0, interactive: 1, background: 0, retry: 0 }, inflight: 2, peers: 3 };
+
+function finished(overrides: Partial<RequestRecord>): QueueEvent {
+  return {
+    type: 'finished',
+    record: {
+      id: 1,
+      correlationId: 'c1',
+      resumeOf: null,
+      priority: 'interactive',
+      ok: true,
+      category: null,
+      message: null,
+      peerId: 'p',
+      attempts: 1,
+      hedged: false,
+      hedgeWon: null,
+      queueWaitMs: 2,
+      ttfbMs: 10,
+      transferMs: 8,
+      totalMs: 20,
+      ...overrides,
+    },
+  };
+}
+
 describe('stats', () => {
-  it('counts, and survives a round trip through storage', () => {
+  it('counts queue events, decomposes latency, and survives a round trip through storage', () => {
     const stats = new Stats();
-    stats.requestCompleted(20);
-    stats.requestCompleted(40);
-    stats.requestFailed('destination_refused');
-    stats.exitServed();
-    stats.exitBytesSent(1234);
+    stats.onQueueEvent(finished({ totalMs: 20, queueWaitMs: 2, ttfbMs: 10, transferMs: 8 }));
+    stats.onQueueEvent(finished({ totalMs: 40, queueWaitMs: 4, ttfbMs: 20, transferMs: 16 }));
+    stats.onQueueEvent(finished({ ok: false, category: 'destination_refused' }));
+    stats.onQueueEvent({ type: 'rejected', category: 'queue_full', priority: 'background' });
+    stats.onQueueEvent({ type: 'dispatched', id: 1, peerId: 'p', kind: 'retry', attempt: 2 });
+    stats.onQueueEvent({ type: 'hedge', id: 1, won: true });
+    stats.onQueueEvent({ type: 'hedge', id: 2, won: false });
+    stats.count('sharedRequests');
+    stats.count('sharedBytes', 1234);
+    stats.exitRefused('destination_refused');
     const restored = Stats.restore(JSON.parse(JSON.stringify(stats)));
-    const snapshot = restored.snapshot({ queued: 1, inflight: 2, peers: 3 });
-    expect(snapshot).toMatchObject({ queued: 1, inflight: 2, peers: 3, completed: 2, failed: 1, sharedRequests: 1, sharedBytes: 1234 });
-    expect(snapshot.failedByCategory).toEqual({ destination_refused: 1 });
+    const snapshot = restored.snapshot(gauges);
+    expect(snapshot).toMatchObject({ queued: 1, inflight: 2, peers: 3, completed: 2, failed: 1, rejected: 1, retries: 1, hedgesWon: 1, hedgesLost: 1, sharedRequests: 1, sharedBytes: 1234 });
+    expect(snapshot.failedByCategory).toEqual({ destination_refused: 1, queue_full: 1 });
+    expect(snapshot.refusedByCategory).toEqual({ destination_refused: 1 });
     expect(snapshot.latencyMs.p50).toBeGreaterThan(19);
     expect(snapshot.latencyMs.p50).toBeLessThan(21);
+    expect(snapshot.ttfbMs.p99).toBeGreaterThan(19);
+    expect(snapshot.queueWaitMs.p50).toBeLessThan(2.1);
   });
 
-  it('counts a cancellation by category but not as a failure', () => {
+  it('counts a cancellation by category but not as a failure; a resume is not a second request', () => {
     const stats = new Stats();
-    stats.requestFailed('cancelled');
-    stats.requestFailed('timeout');
-    const snapshot = stats.snapshot({ queued: 0, inflight: 0, peers: 0 });
+    stats.onQueueEvent(finished({ ok: false, category: 'cancelled' }));
+    stats.onQueueEvent(finished({ ok: false, category: 'timeout' }));
+    stats.onQueueEvent(finished({ resumeOf: 'c1' }));
+    const snapshot = stats.snapshot(gauges);
     expect(snapshot.failed).toBe(1);
+    expect(snapshot.completed).toBe(0);
+    expect(snapshot.resumes).toBe(1);
     expect(snapshot.failedByCategory).toEqual({ cancelled: 1, timeout: 1 });
   });
 
   it('restores from garbage as empty stats', () => {
-    expect(Stats.restore('nonsense').snapshot({ queued: 0, inflight: 0, peers: 0 }).completed).toBe(0);
-    expect(Stats.restore({ completed: -5, latency: 'x' }).snapshot({ queued: 0, inflight: 0, peers: 0 }).completed).toBe(0);
+    expect(Stats.restore('nonsense').snapshot(gauges).completed).toBe(0);
+    expect(Stats.restore({ completed: -5, histograms: 'x' }).snapshot(gauges).completed).toBe(0);
+  });
+});
+
+describe('request log', () => {
+  const entry = (id: string): RequestLogEntry => ({
+    id,
+    at: 0,
+    role: 'requester',
+    method: 'GET',
+    url: displayUrl('https://example.com/a/b?token=secret'),
+    peer: 'abcd',
+    priority: 'interactive',
+    outcome: 'ok',
+    status: 200,
+    attempts: 1,
+    hedged: false,
+    hedgeWon: null,
+    resumed: 0,
+    queueWaitMs: 1,
+    ttfbMs: 2,
+    transferMs: 3,
+    totalMs: 6,
+    bytes: 10,
+  });
+
+  it('keeps the last N, newest first, without query strings, and restores only valid entries', () => {
+    const log = new RequestLog(3);
+    for (const id of ['1', '2', '3', '4']) log.add(entry(id));
+    expect(log.latest().map((item) => item.id)).toEqual(['4', '3', '2']);
+    expect(log.latest()[0]!.url).toBe('example.com/a/b');
+    const restored = RequestLog.restore([...log.toJSON(), { id: 5 }, 'junk'], 3);
+    expect(restored.size).toBe(3);
   });
 });
 
 describe('settings', () => {
   it('defaults are the documented ones', () => {
-    expect(parseSettings(undefined)).toEqual({ signalingUrl: 'ws://127.0.0.1:8787', share: false, routedOrigins: [], allowPrivateTargets: false });
+    expect(parseSettings(undefined)).toMatchObject({ signalingUrl: 'ws://127.0.0.1:8787', share: false, routedOrigins: [], allowPrivateTargets: false, exitMethods: ['GET', 'HEAD'] });
+    expect(parseSettings(undefined).queue).toMatchObject({ maxQueued: 256, perPeerConcurrency: 6, requestTimeoutMs: 60_000, hedging: true });
     expect(DEFAULT_SETTINGS.allowPrivateTargets).toBe(false);
   });
 
@@ -67,12 +139,13 @@ describe('settings', () => {
   });
 
   it('validation names every problem', () => {
-    const result = validateSettings({ signalingUrl: 'http://x', share: 'yes', routedOrigins: ['ftp://a'], allowPrivateTargets: false });
+    const result = validateSettings({ ...DEFAULT_SETTINGS, signalingUrl: 'http://x', share: 'yes', routedOrigins: ['ftp://a'], queue: { ...DEFAULT_SETTINGS.queue, maxQueued: 0 } });
     expect(result.ok).toBe(false);
     if (!result.ok) {
       expect(result.problems.join('\n')).toMatch(/signalingUrl/);
       expect(result.problems.join('\n')).toMatch(/share/);
       expect(result.problems.join('\n')).toMatch(/routedOrigins/);
+      expect(result.problems.join('\n')).toMatch(/queue.maxQueued: queue size must be at least 1/);
     }
   });
 });

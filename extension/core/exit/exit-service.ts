@@ -1,4 +1,4 @@
-import { PeerlaneError, toPeerlaneError } from '../errors';
+import { PeerlaneError, toPeerlaneError, type ErrorCategory } from '../errors';
 import type { RequestHead, ResponseHead } from '../protocol/frames';
 import type { ExitHandler } from '../peers/session';
 import { checkDestination, DEFAULT_EXIT_POLICY, type ExitPolicyOptions } from './policy';
@@ -21,10 +21,22 @@ export interface ExitFetchResponse {
 /** Host-provided: fetch without credentials, reject with `destination_refused` if the connected IP is private. */
 export type ExitFetcher = (request: ExitFetchRequest, signal: AbortSignal, policy: ExitPolicyOptions) => Promise<ExitFetchResponse>;
 
+export interface ExitOutcome {
+  status: number | null;
+  bytes: number;
+  /** Null when the whole body was sent. */
+  error: PeerlaneError | null;
+}
+
 export interface ExitEvents {
-  served(bytes: number): void;
   bytesSent(bytes: number): void;
-  refused(error: PeerlaneError): void;
+  /** Once per request, served, refused or failed. */
+  finished(request: RequestHead, outcome: ExitOutcome): void;
+}
+
+/** Categories that mean "this exit would not", as opposed to "could not". */
+export function isRefusal(category: ErrorCategory): boolean {
+  return category === 'destination_refused' || category === 'method_refused' || category.startsWith('exit_cap_');
 }
 
 /** Request headers an exit forwards; everything else (cookies, auth, proxy-*, host) is dropped. */
@@ -32,6 +44,8 @@ const FORWARDED_REQUEST_HEADERS = new Set([
   'accept',
   'accept-language',
   'cache-control',
+  'content-type',
+  'idempotency-key',
   'if-match',
   'if-modified-since',
   'if-none-match',
@@ -59,18 +73,20 @@ export function createExitHandler(
     const options = { ...DEFAULT_EXIT_POLICY, ...policy() };
     const verdict = checkDestination(request.url, request.method, options);
     if (!verdict.allowed) {
-      events.refused(verdict.error);
+      events.finished(request, { status: null, bytes: 0, error: verdict.error });
       responder.error(verdict.error);
       return;
     }
     void (async () => {
       let sent = 0;
+      let status: number | null = null;
       try {
         const response = await fetcher(
           { url: verdict.url.href, method: request.method.toUpperCase(), headers: forwardableRequestHeaders(request.headers) },
           signal,
           options,
         );
+        status = response.head.status;
         responder.head({ ...response.head, headers: forwardableResponseHeaders(response.head.headers) });
         if (response.body) {
           for await (const chunk of response.body) {
@@ -80,10 +96,10 @@ export function createExitHandler(
           }
         }
         responder.end();
-        events.served(sent);
+        events.finished(request, { status, bytes: sent, error: null });
       } catch (error) {
         const typed = signal.aborted ? toPeerlaneError(signal.reason, 'cancelled') : toPeerlaneError(error, 'exit_fetch_failed');
-        if (typed.category === 'destination_refused') events.refused(typed);
+        events.finished(request, { status, bytes: sent, error: typed });
         responder.error(typed);
       }
     })();

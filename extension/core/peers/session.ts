@@ -45,6 +45,7 @@ export interface PeerSessionOptions {
   streamWindow?: number;
   onProtocolError?(error: PeerlaneError): void;
   onHello?(hello: Hello): void;
+  onPong?(nonce: number): void;
 }
 
 interface RequesterStream {
@@ -89,6 +90,11 @@ export class PeerSession {
   private sendFrame(frame: Frame): void {
     if (this.closedWith) return;
     this.options.send(encodeFrame(frame));
+  }
+
+  /** Liveness and round-trip probe; the answer arrives through `onPong`. */
+  ping(nonce: number): void {
+    this.sendFrame({ type: 'PING', streamId: 0, flags: 0, nonce });
   }
 
   /** Requester role: sends a request and resolves with the response head (body streams after). */
@@ -210,6 +216,7 @@ export class PeerSession {
         this.sendFrame({ type: 'PONG', streamId: 0, flags: 0, nonce: frame.nonce });
         return;
       case 'PONG':
+        this.options.onPong?.(frame.nonce);
         return;
       case 'REQUEST_HEAD':
         this.startExitStream(frame.streamId, frame.head);

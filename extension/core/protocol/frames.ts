@@ -42,6 +42,8 @@ export const requestHeadSchema = z.object({
   method: z.string().min(1).max(16),
   url: z.string().min(1).max(8192),
   headers: headerListSchema,
+  /** Shown in both browsers' request logs; never forwarded to the destination. */
+  correlationId: z.string().max(64).optional(),
 });
 export const responseHeadSchema = z.object({
   status: z.number().int().min(100).max(599),

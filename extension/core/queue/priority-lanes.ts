@@ -67,7 +67,7 @@ export class PriorityLanes<T extends LaneEntry> {
   private readonly counts: Record<Priority | 'retry', number> = { document: 0, interactive: 0, background: 0, retry: 0 };
   private dead = 0;
 
-  constructor(private readonly agingMs: number) {}
+  constructor(public agingMs: number) {}
 
   get size(): number {
     return this.counts.document + this.counts.interactive + this.counts.background + this.counts.retry;

@@ -3,7 +3,7 @@ import { PeerlaneError, toPeerlaneError, type ErrorCategory } from '../errors';
 import { PeerBalancer, type BalancerOptions, type PeerStatsView } from './peer-balancer';
 import { PriorityLanes, type LaneEntry, type Priority } from './priority-lanes';
 import { RecentSamples } from './recent-samples';
-import { fullJitterDelay, RetryBudget } from './retry-budget';
+import { fullJitterDelay, RetryBudget, type RetryBudgetOptions } from './retry-budget';
 
 /**
  * The request queue engine: admission with backpressure, priority lanes with aging, peer choice
@@ -105,12 +105,15 @@ export interface SubmitOptions {
   /** Request body bytes, counted against `maxQueuedBytes`. */
   sizeBytes?: number;
   correlationId?: string;
+  /** Set on a request that continues another one's body (a range resume): counted apart in the stats. */
+  resumeOf?: string;
 }
 
 /** One finished request, for the stats and the request log. */
 export interface RequestRecord {
   id: number;
   correlationId: string;
+  resumeOf: string | null;
   priority: Priority;
   ok: boolean;
   category: ErrorCategory | null;
@@ -149,6 +152,7 @@ interface Attempt {
 interface Entry<T, R> extends LaneEntry {
   id: number;
   correlationId: string;
+  resumeOf: string | null;
   task: T;
   idempotent: boolean;
   hedgeable: boolean;
@@ -175,6 +179,7 @@ export class RequestQueue<T, R> {
   private readonly lanes: PriorityLanes<Entry<T, R>>;
   private readonly balancer: PeerBalancer;
   private readonly budget: RetryBudget;
+  private readonly budgetOptions: RetryBudgetOptions;
   private readonly recentTtfb = new RecentSamples();
   private readonly listeners = new Set<(event: QueueEvent) => void>();
   private readonly options: QueueOptions;
@@ -195,7 +200,16 @@ export class RequestQueue<T, R> {
     this.options = { ...DEFAULT_QUEUE_OPTIONS, ...options };
     this.lanes = new PriorityLanes(this.options.agingMs);
     this.balancer = new PeerBalancer(this.options, random);
-    this.budget = new RetryBudget(clock, { ratio: this.options.retryBudgetRatio, floor: this.options.retryBudgetFloor, windowMs: this.options.retryBudgetWindowMs });
+    this.budgetOptions = { ratio: this.options.retryBudgetRatio, floor: this.options.retryBudgetFloor, windowMs: this.options.retryBudgetWindowMs };
+    this.budget = new RetryBudget(clock, this.budgetOptions);
+  }
+
+  /** Applies changed settings to waiting and future requests (requests in flight keep their timers). */
+  configure(options: Partial<QueueOptions>): void {
+    Object.assign(this.options, options);
+    this.lanes.agingMs = this.options.agingMs;
+    Object.assign(this.budgetOptions, { ratio: this.options.retryBudgetRatio, floor: this.options.retryBudgetFloor });
+    this.pump();
   }
 
   /** Requests waiting for a peer (including retries waiting for their turn). */
@@ -275,6 +289,7 @@ export class RequestQueue<T, R> {
       const entry: Entry<T, R> = {
         id,
         correlationId: options.correlationId ?? `q${id}`,
+        resumeOf: options.resumeOf ?? null,
         task,
         priority,
         idempotent: options.idempotent ?? false,
@@ -550,6 +565,7 @@ export class RequestQueue<T, R> {
       record: {
         id: entry.id,
         correlationId: entry.correlationId,
+        resumeOf: entry.resumeOf,
         priority: entry.priority,
         ok: error === null,
         category: error?.category ?? null,

@@ -1,33 +1,63 @@
 import type { ErrorCategory } from '../errors';
+import type { QueueEvent } from '../queue/request-queue';
 import { LatencyHistogram } from './histogram';
 
-/** What the popup shows and what is persisted across service-worker restarts. */
-export interface StatsSnapshot {
+/**
+ * Counters and latency histograms for both roles, fed by queue events and the exit handler.
+ * Gauges (queue depth, in flight, peers) are read live by the caller and passed to `snapshot`.
+ * Everything here is bounded (histograms are fixed-size) and persisted across worker restarts.
+ */
+type CategoryCounts = Partial<Record<ErrorCategory, number>>;
+
+const HISTOGRAMS = ['total', 'queueWait', 'ttfb', 'transfer'] as const;
+type HistogramName = (typeof HISTOGRAMS)[number];
+
+const COUNTERS = [
+  'completed',
+  'failed',
+  'rejected',
+  'retries',
+  'hedgesWon',
+  'hedgesLost',
+  'resumes',
+  'ejections',
+  'bytesIn',
+  'sharedRequests',
+  'sharedBytes',
+  'backgroundStarts',
+] as const;
+type CounterName = (typeof COUNTERS)[number];
+
+export interface Percentiles {
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+}
+
+export interface StatsGauges {
   queued: number;
+  queuedByPriority: { document: number; interactive: number; background: number; retry: number };
   inflight: number;
-  completed: number;
-  failed: number;
-  failedByCategory: Partial<Record<ErrorCategory, number>>;
-  latencyMs: { p50: number | null; p95: number | null; p99: number | null };
-  bytesIn: number;
   peers: number;
-  sharedRequests: number;
-  sharedBytes: number;
-  refusedByCategory: Partial<Record<ErrorCategory, number>>;
 }
 
-export interface PersistedStats {
-  completed: number;
-  failed: number;
-  failedByCategory: Partial<Record<ErrorCategory, number>>;
-  latency: number[];
-  bytesIn: number;
-  sharedRequests: number;
-  sharedBytes: number;
-  refusedByCategory: Partial<Record<ErrorCategory, number>>;
-}
+export type StatsSnapshot = StatsGauges &
+  Record<CounterName, number> & {
+    failedByCategory: CategoryCounts;
+    refusedByCategory: CategoryCounts;
+    latencyMs: Percentiles;
+    queueWaitMs: Percentiles;
+    ttfbMs: Percentiles;
+    transferMs: Percentiles;
+  };
 
-function bump(map: Partial<Record<ErrorCategory, number>>, category: ErrorCategory): void {
+export type PersistedStats = Record<CounterName, number> & {
+  failedByCategory: CategoryCounts;
+  refusedByCategory: CategoryCounts;
+  histograms: Record<HistogramName, number[]>;
+};
+
+function bump(map: CategoryCounts, category: ErrorCategory): void {
   map[category] = (map[category] ?? 0) + 1;
 }
 
@@ -35,90 +65,107 @@ function nonNegative(value: unknown): number {
   return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : 0;
 }
 
-function categoryCounts(value: unknown): Partial<Record<ErrorCategory, number>> {
+function categoryCounts(value: unknown): CategoryCounts {
   if (typeof value !== 'object' || value === null) return {};
   const out: Partial<Record<string, number>> = {};
   for (const [key, count] of Object.entries(value)) out[key] = nonNegative(count);
-  return out as Partial<Record<ErrorCategory, number>>;
+  return out as CategoryCounts;
 }
 
-/** Counters and latency percentiles for both roles. Gauges (queued, in flight, peers) are read live. */
+function percentiles(histogram: LatencyHistogram): Percentiles {
+  return { p50: histogram.quantile(0.5), p95: histogram.quantile(0.95), p99: histogram.quantile(0.99) };
+}
+
 export class Stats {
-  private completed = 0;
-  private failed = 0;
-  private failedByCategory: Partial<Record<ErrorCategory, number>> = {};
-  private latency = new LatencyHistogram();
-  private bytesIn = 0;
-  private sharedRequests = 0;
-  private sharedBytes = 0;
-  private refusedByCategory: Partial<Record<ErrorCategory, number>> = {};
+  private readonly counters = Object.fromEntries(COUNTERS.map((name) => [name, 0])) as Record<CounterName, number>;
+  private failedByCategory: CategoryCounts = {};
+  private refusedByCategory: CategoryCounts = {};
+  private readonly histograms = Object.fromEntries(HISTOGRAMS.map((name) => [name, new LatencyHistogram()])) as Record<HistogramName, LatencyHistogram>;
 
   static restore(persisted: unknown): Stats {
     const stats = new Stats();
     if (typeof persisted !== 'object' || persisted === null) return stats;
-    const record = persisted as Partial<Record<keyof PersistedStats, unknown>>;
-    stats.completed = nonNegative(record.completed);
-    stats.failed = nonNegative(record.failed);
+    const record = persisted as Record<string, unknown>;
+    for (const name of COUNTERS) stats.counters[name] = nonNegative(record[name]);
     stats.failedByCategory = categoryCounts(record.failedByCategory);
-    stats.latency = new LatencyHistogram(Array.isArray(record.latency) ? (record.latency as number[]) : undefined);
-    stats.bytesIn = nonNegative(record.bytesIn);
-    stats.sharedRequests = nonNegative(record.sharedRequests);
-    stats.sharedBytes = nonNegative(record.sharedBytes);
     stats.refusedByCategory = categoryCounts(record.refusedByCategory);
+    const histograms = typeof record.histograms === 'object' && record.histograms !== null ? (record.histograms as Record<string, unknown>) : {};
+    for (const name of HISTOGRAMS) {
+      const counts = histograms[name];
+      if (Array.isArray(counts)) stats.histograms[name] = new LatencyHistogram(counts as number[]);
+    }
     return stats;
   }
 
-  requestCompleted(latencyMs: number): void {
-    this.completed += 1;
-    this.latency.record(latencyMs);
+  count(name: CounterName, amount = 1): void {
+    this.counters[name] += amount;
   }
 
-  /** A request the page itself cancelled is counted under `cancelled`, not as a failure. */
-  requestFailed(category: ErrorCategory): void {
-    if (category !== 'cancelled') this.failed += 1;
-    bump(this.failedByCategory, category);
-  }
-
-  bytesReceived(bytes: number): void {
-    this.bytesIn += bytes;
-  }
-
-  exitServed(): void {
-    this.sharedRequests += 1;
-  }
-
-  exitBytesSent(bytes: number): void {
-    this.sharedBytes += bytes;
+  /** The queue's view of a request's life: this is where requester counters come from. */
+  onQueueEvent(event: QueueEvent): void {
+    switch (event.type) {
+      case 'rejected':
+        this.counters.rejected += 1;
+        bump(this.failedByCategory, 'queue_full');
+        return;
+      case 'dispatched':
+        if (event.kind === 'retry') this.counters.retries += 1;
+        return;
+      case 'hedge':
+        this.counters[event.won ? 'hedgesWon' : 'hedgesLost'] += 1;
+        return;
+      case 'peer_ejected':
+        this.counters.ejections += 1;
+        return;
+      case 'finished': {
+        const record = event.record;
+        // A resume continues a page request counted on its own: count the resume, not a second request.
+        if (record.resumeOf !== null) {
+          if (record.ok) this.counters.resumes += 1;
+          return;
+        }
+        if (record.ok) {
+          this.counters.completed += 1;
+          this.histograms.total.record(record.totalMs);
+          if (record.queueWaitMs !== null) this.histograms.queueWait.record(record.queueWaitMs);
+          if (record.ttfbMs !== null) this.histograms.ttfb.record(record.ttfbMs);
+          if (record.transferMs !== null) this.histograms.transfer.record(record.transferMs);
+          return;
+        }
+        const category = record.category ?? 'internal';
+        // A request the page itself cancelled is counted under `cancelled`, not as a failure.
+        if (category !== 'cancelled') this.counters.failed += 1;
+        bump(this.failedByCategory, category);
+        return;
+      }
+      default:
+        return;
+    }
   }
 
   exitRefused(category: ErrorCategory): void {
     bump(this.refusedByCategory, category);
   }
 
-  snapshot(gauges: { queued: number; inflight: number; peers: number }): StatsSnapshot {
+  snapshot(gauges: StatsGauges): StatsSnapshot {
     return {
       ...gauges,
-      completed: this.completed,
-      failed: this.failed,
+      ...this.counters,
       failedByCategory: { ...this.failedByCategory },
-      latencyMs: { p50: this.latency.quantile(0.5), p95: this.latency.quantile(0.95), p99: this.latency.quantile(0.99) },
-      bytesIn: this.bytesIn,
-      sharedRequests: this.sharedRequests,
-      sharedBytes: this.sharedBytes,
       refusedByCategory: { ...this.refusedByCategory },
+      latencyMs: percentiles(this.histograms.total),
+      queueWaitMs: percentiles(this.histograms.queueWait),
+      ttfbMs: percentiles(this.histograms.ttfb),
+      transferMs: percentiles(this.histograms.transfer),
     };
   }
 
   toJSON(): PersistedStats {
     return {
-      completed: this.completed,
-      failed: this.failed,
+      ...this.counters,
       failedByCategory: { ...this.failedByCategory },
-      latency: this.latency.toJSON(),
-      bytesIn: this.bytesIn,
-      sharedRequests: this.sharedRequests,
-      sharedBytes: this.sharedBytes,
       refusedByCategory: { ...this.refusedByCategory },
+      histograms: Object.fromEntries(HISTOGRAMS.map((name) => [name, this.histograms[name].toJSON()])) as Record<HistogramName, number[]>,
     };
   }
 }
