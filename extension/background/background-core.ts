@@ -46,8 +46,11 @@ const PAGE_WINDOW_BYTES = 1024 * 1024;
 const PAGE_CHUNK_BYTES = 64 * 1024;
 const PUSH_INTERVAL_MS = 250;
 const PERSIST_INTERVAL_MS = 250;
-const PING_INTERVAL_MS = 5_000;
+const PING_INTERVAL_MS = 2_000;
 const POPUP_LOG_ENTRIES = 50;
+const RECORD_WAIT_MS = 1_000;
+/** A peer that has sent nothing for this long while a probe is unanswered is declared dead. */
+const PEER_SILENCE_MS = 6_000;
 /** Seconds a page is told to wait when the queue is full. */
 const RETRY_AFTER_SECONDS = 1;
 export const PEER_HEADER = 'x-peerlane-peer';
@@ -66,6 +69,8 @@ interface SessionEntry {
   inflight: number;
   rttMs: number | null;
   pingSentAt: Map<number, number>;
+  /** performance.now() of the last frame received: any frame proves the peer alive. */
+  lastHeardAt: number;
 }
 
 /** Facts the log needs that the queue does not know. */
@@ -78,6 +83,9 @@ interface PendingLog {
   bytes: number;
   resumes: number;
   record: RequestRecord | null;
+  /** Resolves with the queue's record once the request has left the queue. */
+  recorded: Promise<void>;
+  markRecorded: () => void;
 }
 
 export function shortPeerId(peerId: string): string {
@@ -118,7 +126,10 @@ export class Background {
       if (event.type === 'no_peers') this.host.postToTransport({ type: 'need-exits' });
       if (event.type === 'finished') {
         const pending = this.pendingLogs.get(event.record.correlationId);
-        if (pending && !pending.record) pending.record = event.record;
+        if (pending && !pending.record) {
+          pending.record = event.record;
+          pending.markRecorded();
+        }
       }
       this.changed();
     });
@@ -217,9 +228,13 @@ export class Background {
       case 'peer-down':
         this.peerDown(message.peerId, message.reason);
         return;
-      case 'frame':
-        this.sessions.get(message.peerId)?.session.receive(new Uint8Array(message.data));
+      case 'frame': {
+        const entry = this.sessions.get(message.peerId);
+        if (!entry) return;
+        entry.lastHeardAt = performance.now();
+        entry.session.receive(new Uint8Array(message.data));
         return;
+      }
     }
   }
 
@@ -263,6 +278,7 @@ export class Background {
       inflight: 0,
       rttMs: null,
       pingSentAt: new Map(),
+      lastHeardAt: performance.now(),
     };
     entry.session = new PeerSession({
       hello: { version: PROTOCOL_VERSION, role: this.settings.share ? 'exit' : 'requester', capabilities: ['credit'], exitCapacity: this.settings.share ? EXIT_CAPACITY : 0 },
@@ -300,11 +316,23 @@ export class Background {
     this.changed();
   }
 
+  /**
+   * Probes every peer and drops the silent ones. A browser that crashed or lost its network sends
+   * no SCTP abort, and ICE consent takes ~30 s to notice; in-flight requests should not wait that long.
+   */
   private pingPeers(): void {
-    for (const entry of this.sessions.values()) {
+    const now = performance.now();
+    for (const [peerId, entry] of [...this.sessions]) {
+      const oldestProbe = Math.min(...entry.pingSentAt.values());
+      if (now - entry.lastHeardAt > PEER_SILENCE_MS && now - oldestProbe > PEER_SILENCE_MS) {
+        const reason = `no answer for ${Math.round((now - entry.lastHeardAt) / 1000)} s`;
+        this.host.postToTransport({ type: 'close-peer', peerId, reason });
+        this.peerDown(peerId, reason);
+        continue;
+      }
       const nonce = this.pingNonce++;
-      // Unanswered probes do not pile up: only the latest few are remembered.
-      if (entry.pingSentAt.size > 4) entry.pingSentAt.clear();
+      // Unanswered probes do not pile up: the oldest is forgotten past eight (16 s, beyond the silence bound).
+      if (entry.pingSentAt.size >= 8) entry.pingSentAt.delete(entry.pingSentAt.keys().next().value!);
       entry.pingSentAt.set(nonce, performance.now());
       entry.session.ping(nonce);
     }
@@ -394,7 +422,11 @@ export class Background {
   ): Promise<void> {
     const correlationId = newCorrelationId();
     const method = head.method.toUpperCase();
-    const pending: PendingLog = { method, url: displayUrl(head.url), priority, startedAt: performance.now(), status: null, bytes: 0, resumes: 0, record: null };
+    let markRecorded: () => void = () => undefined;
+    const recorded = new Promise<void>((resolve) => {
+      markRecorded = resolve;
+    });
+    const pending: PendingLog = { method, url: displayUrl(head.url), priority, startedAt: performance.now(), status: null, bytes: 0, resumes: 0, record: null, recorded, markRecorded };
     this.pendingLogs.set(correlationId, pending);
     let failure: PeerlaneError | null = null;
     let peer: string | null = null;
@@ -438,6 +470,8 @@ export class Background {
       if (failure.category === 'queue_full') this.answerQueueFull(page, failure);
       else page.post({ type: 'error', error: failure.toJSON() });
     } finally {
+      // The queue settles its record a moment after the last byte; a rejected request has none.
+      if (failure?.category !== 'queue_full') await Promise.race([pending.recorded, new Promise((resolve) => setTimeout(resolve, RECORD_WAIT_MS))]);
       this.pendingLogs.delete(correlationId);
       this.logRequest(correlationId, pending, failure, peer);
       this.changed();

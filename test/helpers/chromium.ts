@@ -1,7 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chromium, type BrowserContext, type Worker } from 'playwright-core';
+import { chromium, type BrowserContext, type Page, type Worker } from 'playwright-core';
+import { POPUP_PORT_NAME, popupStateSchema, type PopupState } from '../../extension/core/messages';
 import type { Settings } from '../../extension/core/settings';
 
 /**
@@ -67,4 +68,44 @@ export async function waitForRoutedScripts(browser: ExtensionBrowser, timeoutMs 
     }
     throw new Error('routed scripts were not registered');
   }, timeoutMs);
+}
+
+/**
+ * The background's state as the popup receives it (same Port, same schema), read from an extension
+ * page of `browser`. Tests compare what they did with what the background says.
+ */
+export async function backgroundState(browser: ExtensionBrowser): Promise<PopupState> {
+  let page = extensionPages.get(browser);
+  if (!page || page.isClosed()) {
+    page = await browser.context.newPage();
+    await page.goto(`chrome-extension://${browser.extensionId}/extension/ui/options.html`);
+    extensionPages.set(browser, page);
+  }
+  const raw = await page.evaluate(
+    (name) =>
+      new Promise<unknown>((resolve, reject) => {
+        const port = chrome.runtime.connect({ name });
+        const timer = setTimeout(() => reject(new Error('no state from the background within 5 s')), 5000);
+        port.onMessage.addListener((message: { state?: unknown }) => {
+          clearTimeout(timer);
+          port.disconnect();
+          resolve(message.state);
+        });
+      }),
+    POPUP_PORT_NAME,
+  );
+  return popupStateSchema.parse(raw);
+}
+const extensionPages = new WeakMap<ExtensionBrowser, Page>();
+
+/** Polls `probe` until `accept` holds (bounded); for hooks, where expect.poll is not available. */
+export async function waitFor<T>(probe: () => Promise<T>, accept: (value: T) => boolean, what: string, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await probe();
+    if (accept(last)) return last;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value ${JSON.stringify(last)}`);
 }

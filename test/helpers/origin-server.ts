@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /**
@@ -7,6 +7,9 @@ import type { AddressInfo } from 'node:net';
  * map those names with --host-resolver-rules) and logs each request so tests can tell who fetched.
  */
 export interface OriginRequest {
+  /** The port the request arrived on: per-exit host mappings to different ports tell exits apart. */
+  port: number;
+  method: string;
   host: string;
   path: string;
   headers: IncomingHttpHeaders;
@@ -19,8 +22,25 @@ export interface OriginServer {
   bigSha256: string;
   /** Resolves when a client of `/slow` hangs up before the endless body ends. */
   slowClientGone: Promise<void>;
+  /** POSTs that reached `/post-slow` (each one is answered after `postDelayMs`). */
+  postCount(): number;
+  /** `/hedge/*` requests whose client hung up before the (delayed) answer: cancelled hedge losers. */
+  hedgeAbandoned(): number;
+  /** Serves the same handler on one more loopback port and returns it. */
+  addPort(): Promise<number>;
   close(): Promise<void>;
 }
+
+export interface OriginOptions {
+  bigBytes?: number;
+  /** `/hedge/*` answers after this delay (0: at once). Two origins with different delays make one exit slow. */
+  hedgeDelayMs?: number;
+  /** `/post-slow` holds its answer this long, so a test can kill the exit in between. */
+  postDelayMs?: number;
+}
+
+/** ETag of the paced body: resumes with If-Range must match it. */
+export const PACED_ETAG = '"paced-v1"';
 
 export const SMALL_TEXT = 'hello from the origin, via a peer\n';
 
@@ -35,16 +55,19 @@ export function deterministicBytes(size: number): Buffer {
   return out;
 }
 
-export async function startOriginServer(bigBytes = 5 * 1024 * 1024): Promise<OriginServer> {
+export async function startOriginServer(options: OriginOptions | number = {}): Promise<OriginServer> {
+  const { bigBytes = 5 * 1024 * 1024, hedgeDelayMs = 0, postDelayMs = 3000 } = typeof options === 'number' ? { bigBytes: options } : options;
   const bigBody = deterministicBytes(bigBytes);
+  let posts = 0;
+  let abandoned = 0;
   const requests: OriginRequest[] = [];
   let markSlowGone: () => void = () => undefined;
   const slowClientGone = new Promise<void>((resolve) => {
     markSlowGone = resolve;
   });
-  const server = createServer((request, response) => {
+  const handle = (request: IncomingMessage, response: ServerResponse): void => {
     const path = request.url ?? '/';
-    requests.push({ host: request.headers.host ?? '', path, headers: request.headers });
+    requests.push({ port: request.socket.localPort ?? 0, method: request.method ?? 'GET', host: request.headers.host ?? '', path, headers: request.headers });
     if (path.startsWith('/app')) {
       response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
       response.end('<!doctype html><title>fixture app</title><h1>fixture app</h1>');
@@ -70,6 +93,54 @@ export async function startOriginServer(bigBytes = 5 * 1024 * 1024): Promise<Ori
       });
       return;
     }
+    if (path.startsWith('/paced.bin')) {
+      // The big body, trickled over ~`ms` (query) in 50 ms steps, with validators and byte ranges,
+      // so a transfer can be cut mid-body and resumed from another exit.
+      const totalMs = Number(new URL(path, 'http://x').searchParams.get('ms') ?? '3000');
+      let start = 0;
+      const range = /^bytes=(\d+)-$/.exec(request.headers.range ?? '');
+      const ifRange = request.headers['if-range'];
+      const headers: Record<string, string> = { 'content-type': 'application/octet-stream', etag: PACED_ETAG, 'accept-ranges': 'bytes' };
+      if (range && (!ifRange || ifRange === PACED_ETAG) && Number(range[1]) < bigBody.length) {
+        start = Number(range[1]);
+        response.writeHead(206, { ...headers, 'content-length': String(bigBody.length - start), 'content-range': `bytes ${start}-${bigBody.length - 1}/${bigBody.length}` });
+      } else response.writeHead(200, { ...headers, 'content-length': String(bigBody.length) });
+      const step = Math.max(1024, Math.ceil(bigBody.length / Math.max(1, totalMs / 50)));
+      let offset = start;
+      const timer = setInterval(() => {
+        const end = Math.min(bigBody.length, offset + step);
+        response.write(bigBody.subarray(offset, end));
+        offset = end;
+        if (offset >= bigBody.length) {
+          clearInterval(timer);
+          response.end();
+        }
+      }, 50);
+      response.on('close', () => clearInterval(timer));
+      return;
+    }
+    if (path.startsWith('/hedge/')) {
+      let answered = false;
+      const timer = setTimeout(() => {
+        answered = true;
+        response.writeHead(200, { 'content-type': 'text/plain' });
+        response.end(`hedge ${path}`);
+      }, hedgeDelayMs);
+      response.on('close', () => {
+        clearTimeout(timer);
+        if (!answered) abandoned += 1;
+      });
+      return;
+    }
+    if (path.startsWith('/post-slow') && request.method === 'POST') {
+      posts += 1;
+      const timer = setTimeout(() => {
+        response.writeHead(200, { 'content-type': 'text/plain' });
+        response.end(`post ${posts}`);
+      }, postDelayMs);
+      response.on('close', () => clearTimeout(timer));
+      return;
+    }
     if (path.startsWith('/bytes/')) {
       const size = Math.min(64 * 1024 * 1024, Number(path.slice('/bytes/'.length)) || 0);
       response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(size) });
@@ -78,18 +149,37 @@ export async function startOriginServer(bigBytes = 5 * 1024 * 1024): Promise<Ori
     }
     response.writeHead(404, { 'content-type': 'text/plain' });
     response.end('not found');
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  };
+  const listen = async (): Promise<Server> => {
+    const server = createServer(handle);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return server;
+  };
+  const server = await listen();
+  const extra: Server[] = [];
   return {
     port: (server.address() as AddressInfo).port,
     requests,
     bigBody,
     bigSha256: createHash('sha256').update(bigBody).digest('hex'),
     slowClientGone,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    postCount: () => posts,
+    hedgeAbandoned: () => abandoned,
+    addPort: async () => {
+      const another = await listen();
+      extra.push(another);
+      return (another.address() as AddressInfo).port;
+    },
+    close: async () => {
+      await Promise.all(
+        [server, ...extra].map(
+          (each) =>
+            new Promise<void>((resolve) => {
+              each.closeAllConnections();
+              each.close(() => resolve());
+            }),
+        ),
+      );
+    },
   };
 }

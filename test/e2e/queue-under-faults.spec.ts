@@ -1,0 +1,193 @@
+import { createHash } from 'node:crypto';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PopupState } from '../../extension/core/messages';
+import { DEFAULT_SETTINGS } from '../../extension/core/settings';
+import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
+import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
+import { startOriginServer, type OriginServer } from '../helpers/origin-server';
+
+/**
+ * The queue under faults, in three real Chromium instances: one requester, two exits. Each exit maps
+ * the fixture hosts to its own origin port, so the origin's log tells which exit carried a request.
+ */
+const PACED_BYTES = 512 * 1024;
+let origin: OriginServer;
+let slowOrigin: OriginServer;
+let signaling: SignalingServer;
+let exits: { browser: ExtensionBrowser; originPort: number; name: string }[] = [];
+let requester: ExtensionBrowser;
+let appOrigin: string;
+let page: Page;
+const dataUrl = (path: string) => `http://origin.peerlane.test:${origin.port}${path}`;
+const hedgeUrl = (path: string) => `http://hedge.peerlane.test:${origin.port}${path}`;
+
+async function launchExit(name: string, originPort: number, hedgePort: number, methods: string[]) {
+  const browser = await launchWithExtension([`MAP origin.peerlane.test 127.0.0.1:${originPort}`, `MAP hedge.peerlane.test 127.0.0.1:${hedgePort}`]);
+  await browser.setSettings({ signalingUrl: signaling.url, share: true, allowPrivateTargets: true, exitMethods: methods as typeof DEFAULT_SETTINGS.exitMethods });
+  return { browser, originPort, name };
+}
+
+const exitPeers = (state: PopupState) => state.peers.filter((peer) => peer.remoteRole === 'exit');
+
+beforeAll(async () => {
+  origin = await startOriginServer({ bigBytes: PACED_BYTES, postDelayMs: 4000 });
+  slowOrigin = await startOriginServer({ bigBytes: 1024, hedgeDelayMs: 5000 });
+  signaling = await startSignalingServer({ port: 0 });
+  appOrigin = `http://app.peerlane.test:${origin.port}`;
+  const secondPort = await origin.addPort();
+  exits = await Promise.all([
+    // Exit A reaches /hedge/* only through the slow origin: it is the slow exit.
+    launchExit('A', origin.port, slowOrigin.port, ['GET', 'HEAD', 'POST']),
+    launchExit('B', secondPort, origin.port, ['GET', 'HEAD', 'POST']),
+  ]);
+  requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', 'MAP hedge.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1']);
+  await requester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });
+  await waitForRoutedScripts(requester);
+  await waitFor(async () => exitPeers(await backgroundState(requester)).length, (count) => count === 2, 'two exit peers');
+  page = await requester.context.newPage();
+  await page.goto(`${appOrigin}/app`);
+}, 90_000);
+
+afterAll(async () => {
+  await requester?.close();
+  await Promise.all(exits.map((exit) => exit.browser.close().catch(() => undefined)));
+  await signaling?.close();
+  await origin?.close();
+  await slowOrigin?.close();
+});
+
+/** Starts requests in the page; each records its outcome (and bytes seen so far) on window.runs. */
+async function startRuns(requests: { key: string; url: string; method?: string; headers?: Record<string, string> }[]): Promise<void> {
+  await page.evaluate((list) => {
+    const runs = ((window as unknown as { runs?: Record<string, unknown> }).runs ??= {}) as Record<string, { bytes: number; done: Promise<unknown> }>;
+    for (const request of list) {
+      const run = { bytes: 0, done: Promise.resolve<unknown>(null) };
+      run.done = (async () => {
+        try {
+          const response = await fetch(request.url, { method: request.method ?? 'GET', headers: request.headers });
+          const reader = response.body!.getReader();
+          const parts: Uint8Array[] = [];
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) break;
+            parts.push(value);
+            run.bytes += value.byteLength;
+          }
+          const body = new Uint8Array(run.bytes);
+          let offset = 0;
+          for (const part of parts) {
+            body.set(part, offset);
+            offset += part.byteLength;
+          }
+          // Insecure fixture origin: no crypto.subtle here, so the body goes to Node for hashing.
+          let binary = '';
+          for (let index = 0; index < body.length; index += 0x8000) binary += String.fromCharCode(...body.subarray(index, index + 0x8000));
+          return { status: response.status, base64: btoa(binary), text: body.byteLength < 512 ? new TextDecoder().decode(body) : '', headers: Object.fromEntries(response.headers) };
+        } catch (error) {
+          return { error: String(error) };
+        }
+      })();
+      runs[request.key] = run;
+    }
+  }, requests);
+}
+
+type RunResult = { status: number; sha256: string; text: string; headers: Record<string, string> } | { error: string };
+
+async function runResults(keys: string[]): Promise<Record<string, RunResult>> {
+  const raw = (await page.evaluate(async (list) => {
+    const runs = (window as unknown as { runs: Record<string, { done: Promise<unknown> }> }).runs;
+    const out: Record<string, unknown> = {};
+    for (const key of list) out[key] = await runs[key]!.done;
+    return out;
+  }, keys)) as Record<string, { error: string } | { status: number; base64: string; text: string; headers: Record<string, string> }>;
+  return Object.fromEntries(
+    Object.entries(raw).map(([key, result]) => {
+      if ('error' in result) return [key, result];
+      const { base64, ...rest } = result;
+      return [key, { ...rest, sha256: createHash('sha256').update(Buffer.from(base64, 'base64')).digest('hex') }];
+    }),
+  );
+}
+
+const runBytes = (keys: string[]) =>
+  page.evaluate((list) => list.map((key) => (window as unknown as { runs: Record<string, { bytes: number }> }).runs[key]!.bytes), keys);
+
+describe('the request queue under faults, in real browsers', () => {
+  it('a slow exit triggers a hedge on the other exit; the hedge wins and the loser is cancelled', async () => {
+    // Teach the queue what a normal time to first byte is (the hedge waits the recent p95).
+    const warm = Array.from({ length: 12 }, (_, index) => ({ key: `warm${index}`, url: dataUrl(`/small.txt?w=${index}`) }));
+    for (const request of warm) {
+      await startRuns([request]);
+      await runResults([request.key]);
+    }
+    const hedged = Array.from({ length: 4 }, (_, index) => ({ key: `hedge${index}`, url: hedgeUrl(`/hedge/${index}`) }));
+    const started = Date.now();
+    await startRuns(hedged);
+    const results = await runResults(hedged.map((request) => request.key));
+    const elapsed = Date.now() - started;
+    for (const [key, result] of Object.entries(results)) expect(result, key).toMatchObject({ status: 200, text: `hedge /hedge/${key.slice(5)}` });
+    // Every answer came from the fast exit well before the slow origin's 5 s delay.
+    expect(elapsed).toBeLessThan(4000);
+    const state = await backgroundState(requester);
+    expect(state.stats.hedgesWon).toBeGreaterThanOrEqual(1);
+    const logged = state.log.filter((entry) => entry.url.includes('/hedge/'));
+    expect(logged.some((entry) => entry.hedged && entry.hedgeWon === true)).toBe(true);
+    // The slow origin saw the losing attempts' connections closed: CANCEL reached the exit's fetch.
+    await expect.poll(() => slowOrigin.hedgeAbandoned(), { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
+  }, 90_000);
+
+  it('a full queue answers 503 with Retry-After at once and loses nothing it admitted', async () => {
+    await requester.setSettings({ queue: { ...DEFAULT_SETTINGS.queue, maxQueued: 4, perPeerConcurrency: 1, hedging: false } });
+    await expect.poll(async () => (await backgroundState(requester)).settings.queue.maxQueued, { timeout: 5000 }).toBe(4);
+    const before = (await backgroundState(requester)).stats.rejected;
+    const burst = Array.from({ length: 12 }, (_, index) => ({ key: `burst${index}`, url: dataUrl(`/paced.bin?ms=1500&b=${index}`) }));
+    await startRuns(burst);
+    const results = Object.values(await runResults(burst.map((request) => request.key)));
+    const served = results.filter((result) => 'status' in result && result.status === 200);
+    const refused = results.filter((result) => 'status' in result && result.status === 503);
+    expect(served.length + refused.length).toBe(12);
+    expect(refused.length).toBeGreaterThanOrEqual(1);
+    // Two exits × one slot + four waiting: everything admitted completes, byte for byte.
+    expect(served.length).toBeGreaterThanOrEqual(6);
+    for (const result of served) expect(result).toMatchObject({ sha256: origin.bigSha256 });
+    for (const result of refused) expect(result).toMatchObject({ headers: { 'retry-after': '1', 'x-peerlane-error': 'queue_full' } });
+    const after = (await backgroundState(requester)).stats;
+    expect(after.rejected - before).toBe(refused.length);
+    await requester.setSettings({ queue: DEFAULT_SETTINGS.queue });
+    await expect.poll(async () => (await backgroundState(requester)).settings.queue.maxQueued, { timeout: 5000 }).toBe(DEFAULT_SETTINGS.queue.maxQueued);
+  }, 90_000);
+
+  it('an exit killed mid-transfer: idempotent GETs complete via the other, a POST fails clearly and reaches the origin once', async () => {
+    const gets = Array.from({ length: 10 }, (_, index) => ({ key: `get${index}`, url: dataUrl(`/paced.bin?ms=5000&k=${index}`) }));
+    const posts = Array.from({ length: 2 }, (_, index) => ({ key: `post${index}`, url: dataUrl(`/post-slow?p=${index}`), method: 'POST' }));
+    const postsBefore = origin.postCount();
+    await startRuns([...posts, ...gets]);
+    // Wait until every GET streams and both POSTs reached the origin: the kill lands mid-transfer.
+    await expect.poll(async () => (await runBytes(gets.map((request) => request.key))).every((bytes) => bytes > 0), { timeout: 20_000, interval: 100 }).toBe(true);
+    await expect.poll(() => origin.postCount() - postsBefore, { timeout: 10_000, interval: 100 }).toBe(2);
+    const postPorts = posts.map((post) => origin.requests.find((request) => request.method === 'POST' && post.url.endsWith(request.path))!.port);
+    const victim = exits.find((exit) => postPorts.includes(exit.originPort))!;
+    const survivor = exits.find((exit) => exit !== victim)!;
+    const carriedByVictim = new Set(
+      origin.requests.filter((request) => request.port === victim.originPort && /[?&]k=\d+/.test(request.path)).map((request) => request.path),
+    );
+    expect(carriedByVictim.size).toBeGreaterThan(0);
+    await victim.browser.close();
+    exits = [survivor];
+    const results = await runResults([...gets, ...posts].map((request) => request.key));
+    for (const request of gets) expect(results[request.key], request.key).toMatchObject({ status: 200, sha256: origin.bigSha256 });
+    for (const [index, request] of posts.entries()) {
+      const result = results[request.key]!;
+      if (postPorts[index] === victim.originPort) expect('error' in result && result.error).toMatch(/could not route this request \(peer_lost\)/);
+      else expect(result).toMatchObject({ status: 200 });
+    }
+    // Never repeated: each POST reached the origin exactly once, even after the failure was final.
+    expect(origin.postCount() - postsBefore).toBe(2);
+    const state = await backgroundState(requester);
+    expect(state.stats.resumes).toBeGreaterThanOrEqual(1);
+    expect(state.log.filter((entry) => entry.resumed > 0 && entry.outcome === 'ok').length).toBeGreaterThanOrEqual(1);
+    expect(exitPeers(state).length).toBe(1);
+  }, 120_000);
+});
