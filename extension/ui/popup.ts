@@ -28,6 +28,18 @@ function render(state: PopupState): void {
   text('failed', String(stats.failed));
   text('latency-p50', formatMs(stats.latencyMs.p50));
   text('latency-p95', formatMs(stats.latencyMs.p95));
+  text('latency-p99', formatMs(stats.latencyMs.p99));
+  text(
+    'latency-parts',
+    stats.completed > 0 ? `p50 parts: waiting ${formatMs(stats.queueWaitMs.p50)} · first byte ${formatMs(stats.ttfbMs.p50)} · transfer ${formatMs(stats.transferMs.p50)}` : '',
+  );
+  const resilience = [
+    stats.retries ? `retries ${stats.retries}` : '',
+    stats.hedgesWon + stats.hedgesLost ? `hedges won ${stats.hedgesWon} of ${stats.hedgesWon + stats.hedgesLost}` : '',
+    stats.resumes ? `resumed ${stats.resumes}` : '',
+    stats.rejected ? `rejected (queue full) ${stats.rejected}` : '',
+  ].filter(Boolean);
+  text('resilience', resilience.join(' · '));
   text('peers', String(stats.peers));
   text('shared-requests', String(stats.sharedRequests));
   text('shared-bytes', formatBytes(stats.sharedBytes));
@@ -40,7 +52,10 @@ function render(state: PopupState): void {
   const refusals = Object.entries(stats.refusedByCategory).map(([category, count]) => `${category.replace(/_/g, ' ')} ${count}`);
   text('refusals', refusals.length ? `Refused: ${refusals.join(' · ')}` : '');
   $('#peers-label').textContent = stats.peers === 1 ? 'exit peer connected' : 'exit peers connected';
-  $('#peer-list').textContent = state.peers.filter((peer) => peer.remoteRole === 'exit').map((peer) => peer.peerId).join(', ');
+  renderPeers(state);
+  renderLog(state);
+  const started = new Date(state.backgroundStartedAt).toLocaleTimeString();
+  text('background-started', `background up since ${started}${stats.backgroundStarts > 1 ? ` · restarted ${stats.backgroundStarts - 1}×` : ''}`);
   const signaling = $('#signaling');
   signaling.textContent = transport.signaling === 'connected' ? 'online' : transport.signaling;
   signaling.classList.toggle('connected', transport.signaling === 'connected');
@@ -49,6 +64,50 @@ function render(state: PopupState): void {
   const routeToggle = $<HTMLInputElement>('#route-toggle');
   routeToggle.disabled = currentOrigin === null;
   routeToggle.checked = currentOrigin !== null && settings.routedOrigins.includes(currentOrigin);
+}
+
+/** Builds a list item from text cells; never innerHTML, since URLs come from pages. */
+function item(cells: [string, string?][]): HTMLLIElement {
+  const li = document.createElement('li');
+  for (const [value, className] of cells) {
+    const span = document.createElement('span');
+    span.textContent = value;
+    if (className) span.className = className;
+    li.append(span);
+  }
+  return li;
+}
+
+function renderPeers(state: PopupState): void {
+  const exits = state.peers.filter((peer) => peer.remoteRole === 'exit');
+  $('#peer-list').replaceChildren(
+    ...exits.map((peer) =>
+      item([
+        [peer.peerId, 'id'],
+        [peer.health ?? 'connecting', peer.health === 'ejected' ? 'bad' : peer.health === 'healthy' ? 'ok' : undefined],
+        [`rtt ${formatMs(peer.rttMs)}`],
+        [`ttfb ${formatMs(peer.ttfbMs)}`],
+        [`${peer.inflight} in flight`],
+        [peer.successRatio === null ? '' : `${Math.round(peer.successRatio * 100)}% ok`],
+      ]),
+    ),
+  );
+}
+
+const LOG_SHOWN = 8;
+function renderLog(state: PopupState): void {
+  $('#request-log').replaceChildren(
+    ...state.log.slice(0, LOG_SHOWN).map((entry) =>
+      item([
+        [entry.id.slice(0, 8), 'id'],
+        [entry.role === 'exit' ? `served ${entry.method}` : entry.method],
+        [entry.url, 'url'],
+        [entry.outcome === 'ok' ? String(entry.status ?? 'ok') : entry.outcome.replace(/_/g, ' '), entry.outcome === 'ok' ? 'ok' : 'bad'],
+        [entry.role === 'exit' ? formatBytes(entry.bytes) : formatMs(entry.totalMs)],
+        [entry.hedgeWon ? 'hedged' : entry.resumed ? 'resumed' : entry.attempts > 1 ? `${entry.attempts} tries` : ''],
+      ]),
+    ),
+  );
 }
 
 async function init(): Promise<void> {

@@ -190,4 +190,71 @@ describe('the request queue under faults, in real browsers', () => {
     expect(state.log.filter((entry) => entry.resumed > 0 && entry.outcome === 'ok').length).toBeGreaterThanOrEqual(1);
     expect(exitPeers(state).length).toBe(1);
   }, 120_000);
+
+  it('the service worker stopped mid-flight: repeatable requests complete, the rest fail clearly, nothing hangs or repeats; counters and log survive', async () => {
+    const streaming = Array.from({ length: 2 }, (_, index) => ({ key: `stream${index}`, url: dataUrl(`/paced.bin?ms=6000&s=${index}`) }));
+    const waiting = Array.from({ length: 2 }, (_, index) => ({ key: `waiting${index}`, url: dataUrl(`/delay/2500?w=${index}`) }));
+    const post = { key: 'post-restart', url: dataUrl('/post-slow?restart'), method: 'POST' };
+    const postsBefore = origin.postCount();
+    await startRuns([...streaming, ...waiting, post]);
+    await expect.poll(async () => (await runBytes(streaming.map((request) => request.key))).every((bytes) => bytes > 0), { timeout: 20_000, interval: 100 }).toBe(true);
+    await expect.poll(() => origin.postCount() - postsBefore, { timeout: 10_000, interval: 100 }).toBe(1);
+    await expect.poll(() => origin.requests.filter((request) => request.path.startsWith('/delay/')).length, { timeout: 10_000, interval: 100 }).toBe(2);
+    // What was counted is persisted (at most 250 ms behind); wait for it, then stop the worker.
+    const before = await backgroundState(requester);
+    await expect
+      .poll(() => requester.worker.evaluate(async () => ((await chrome.storage.local.get('stats')).stats as { completed?: number } | undefined)?.completed ?? 0), { timeout: 5000 })
+      .toBe(before.stats.completed);
+    const stopped = await stopServiceWorker(requester);
+    expect(stopped).toBe(true);
+
+    const started = Date.now();
+    const results = await runResults([...streaming, ...waiting, post].map((request) => request.key));
+    // None hangs: every request settled well within its own timeout.
+    expect(Date.now() - started).toBeLessThan(20_000);
+    for (const request of waiting) expect(results[request.key], request.key).toMatchObject({ status: 200, text: `delayed ${new URL(request.url).pathname}${new URL(request.url).search}` });
+    for (const request of streaming) expect('error' in results[request.key]! && results[request.key]).toMatchObject({ error: expect.stringMatching(/\(background_restarted\)/) });
+    expect(results[post.key]).toMatchObject({ error: expect.stringMatching(/\(background_restarted\)/) });
+    expect(origin.postCount() - postsBefore).toBe(1);
+
+    const after = await backgroundState(requester);
+    expect(after.backgroundStartedAt).toBeGreaterThan(before.backgroundStartedAt);
+    expect(after.stats.backgroundStarts).toBe(before.stats.backgroundStarts + 1);
+    expect(after.stats.completed).toBeGreaterThanOrEqual(before.stats.completed + waiting.length);
+    expect(after.stats.hedgesWon).toBeGreaterThanOrEqual(before.stats.hedgesWon);
+    const survivors = new Set(after.log.map((entry) => entry.id));
+    expect(before.log.slice(0, 10).every((entry) => survivors.has(entry.id))).toBe(true);
+
+    const popup = await requester.context.newPage();
+    await popup.setViewportSize({ width: 360, height: 900 });
+    await popup.goto(`chrome-extension://${requester.extensionId}/extension/ui/popup.html`);
+    await expect.poll(() => popup.getByTestId('background-started').textContent(), { timeout: 5000 }).toMatch(/restarted 1×/);
+    expect(await popup.getByTestId('request-log').locator('li').count()).toBeGreaterThan(0);
+    await popup.screenshot({ path: 'test/artifacts/popup-after-restart.png', fullPage: true });
+    await popup.close();
+  }, 90_000);
 });
+
+/** Stops the extension's service worker the way Chrome does when idle (DevTools Protocol). */
+async function stopServiceWorker(browser: ExtensionBrowser): Promise<boolean> {
+  const helper = await browser.context.newPage();
+  await helper.goto(`chrome-extension://${browser.extensionId}/extension/ui/options.html`);
+  const cdp = await browser.context.newCDPSession(helper);
+  const statuses: string[] = [];
+  let versionId: string | null = null;
+  cdp.on('ServiceWorker.workerVersionUpdated', (event) => {
+    for (const version of event.versions) {
+      if (!version.scriptURL.startsWith(`chrome-extension://${browser.extensionId}/`)) continue;
+      versionId ??= version.versionId;
+      statuses.push(version.runningStatus);
+    }
+  });
+  await cdp.send('ServiceWorker.enable');
+  await expect.poll(() => versionId, { timeout: 5000 }).not.toBeNull();
+  await cdp.send('ServiceWorker.stopWorker', { versionId: versionId! });
+  await expect.poll(() => statuses.includes('stopped'), { timeout: 5000 }).toBe(true);
+  await cdp.detach();
+  await helper.close();
+  return true;
+}
+

@@ -132,6 +132,15 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
       });
       return;
     }
+    if (path.startsWith('/delay/')) {
+      // A GET whose head arrives after N ms: in flight, but nothing yet delivered to the page.
+      const timer = setTimeout(() => {
+        response.writeHead(200, { 'content-type': 'text/plain' });
+        response.end(`delayed ${path}`);
+      }, Math.min(30_000, Number(path.slice('/delay/'.length).split('?')[0]) || 0));
+      response.on('close', () => clearTimeout(timer));
+      return;
+    }
     if (path.startsWith('/post-slow') && request.method === 'POST') {
       posts += 1;
       const timer = setTimeout(() => {

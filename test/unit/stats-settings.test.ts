@@ -66,7 +66,7 @@ describe('stats', () => {
     const restored = Stats.restore(JSON.parse(JSON.stringify(stats)));
     const snapshot = restored.snapshot(gauges);
     expect(snapshot).toMatchObject({ queued: 1, inflight: 2, peers: 3, completed: 2, failed: 1, rejected: 1, retries: 1, hedgesWon: 1, hedgesLost: 1, sharedRequests: 1, sharedBytes: 1234 });
-    expect(snapshot.failedByCategory).toEqual({ destination_refused: 1, queue_full: 1 });
+    expect(snapshot.failedByCategory).toEqual({ destination_refused: 1 });
     expect(snapshot.refusedByCategory).toEqual({ destination_refused: 1 });
     expect(snapshot.latencyMs.p50).toBeGreaterThan(19);
     expect(snapshot.latencyMs.p50).toBeLessThan(21);

@@ -105,8 +105,8 @@ export class Stats {
   onQueueEvent(event: QueueEvent): void {
     switch (event.type) {
       case 'rejected':
+        // Shown as "rejected", apart from failures: nothing was sent, and the page was told to retry.
         this.counters.rejected += 1;
-        bump(this.failedByCategory, 'queue_full');
         return;
       case 'dispatched':
         if (event.kind === 'retry') this.counters.retries += 1;
