@@ -68,8 +68,13 @@ interface PeerState {
   warmingSince: number;
 }
 
+const NONE: readonly string[] = [];
+
 export class PeerBalancer {
   private readonly peers = new Map<string, PeerState>();
+  private readonly candidates: PeerState[] = [];
+  private readonly fallback: PeerState[] = [];
+  private typicalCache: number | null = null;
 
   constructor(
     private readonly options: BalancerOptions,
@@ -113,6 +118,7 @@ export class PeerBalancer {
 
   remove(peerId: string): void {
     this.peers.delete(peerId);
+    this.typicalCache = null;
   }
 
   health(peer: PeerState, now: number): PeerHealth {
@@ -127,9 +133,12 @@ export class PeerBalancer {
     return next;
   }
 
+  /** Median EWMA over peers that have one; cached until an EWMA changes. */
   private typicalTtfb(): number {
+    if (this.typicalCache !== null) return this.typicalCache;
     const known = [...this.peers.values()].map((peer) => peer.ewmaTtfbMs).filter((value): value is number => value !== null).sort((a, b) => a - b);
-    return known.length > 0 ? known[Math.floor(known.length / 2)]! : this.options.initialTtfbMs;
+    this.typicalCache = known.length > 0 ? known[Math.floor(known.length / 2)]! : this.options.initialTtfbMs;
+    return this.typicalCache;
   }
 
   private score(peer: PeerState, now: number, typical: number): number {
@@ -140,28 +149,40 @@ export class PeerBalancer {
 
   /**
    * Picks a peer with free credit, avoiding `exclude` (peers this request already tried) when any
-   * other peer exists at all. Null: wait for credit.
+   * other peer exists at all. Null: wait for credit. Allocation-free: it runs once per dispatch.
    */
-  pick(now: number, exclude: ReadonlySet<string> = new Set()): string | null {
-    const candidates: PeerState[] = [];
-    const fallback: PeerState[] = [];
+  pick(now: number, exclude: readonly string[] = NONE): string | null {
+    const candidates = this.candidates;
+    const fallback = this.fallback;
+    let candidateCount = 0;
+    let fallbackCount = 0;
     let othersExist = false;
     for (const peer of this.peers.values()) {
-      const excluded = exclude.has(peer.peerId);
-      if (!excluded && this.health(peer, now) !== 'ejected') othersExist = true;
-      if (peer.outstanding >= peer.capacity || this.health(peer, now) === 'ejected') continue;
-      (excluded ? fallback : candidates).push(peer);
+      const excluded = exclude.length > 0 && exclude.includes(peer.peerId);
+      const ejected = now < peer.ejectedUntil;
+      if (!excluded && !ejected) othersExist = true;
+      if (peer.outstanding >= peer.capacity || ejected) continue;
+      if (excluded) fallback[fallbackCount++] = peer;
+      else candidates[candidateCount++] = peer;
     }
-    const pool = candidates.length > 0 || othersExist ? candidates : fallback;
-    if (pool.length === 0) return null;
-    if (pool.length === 1) return pool[0]!.peerId;
-    const first = Math.floor(this.random() * pool.length);
-    let second = Math.floor(this.random() * (pool.length - 1));
+    const useCandidates = candidateCount > 0 || othersExist;
+    const pool = useCandidates ? candidates : fallback;
+    const size = useCandidates ? candidateCount : fallbackCount;
+    if (size === 0) return null;
+    if (size === 1) return pool[0]!.peerId;
+    const first = Math.floor(this.random() * size);
+    let second = Math.floor(this.random() * (size - 1));
     if (second >= first) second += 1;
     const typical = this.typicalTtfb();
     const a = pool[first]!;
     const b = pool[second]!;
     return this.score(a, now, typical) <= this.score(b, now, typical) ? a.peerId : b.peerId;
+  }
+
+  /** Cheap pre-check for the dispatch loop: does any peer have free credit right now? */
+  hasCapacity(now: number): boolean {
+    for (const peer of this.peers.values()) if (peer.outstanding < peer.capacity && now >= peer.ejectedUntil) return true;
+    return false;
   }
 
   acquire(peerId: string): void {
@@ -179,6 +200,7 @@ export class PeerBalancer {
     if (!peer) return;
     const alpha = this.options.ewmaAlpha;
     peer.ewmaTtfbMs = peer.ewmaTtfbMs === null ? ms : peer.ewmaTtfbMs + alpha * (ms - peer.ewmaTtfbMs);
+    this.typicalCache = null;
   }
 
   recordSuccess(peerId: string, now: number): void {

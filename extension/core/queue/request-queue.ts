@@ -142,11 +142,46 @@ interface Attempt {
   peerId: string;
   kind: AttemptKind;
   number: number;
-  controller: AbortController;
+  /** Created when the executor first reads `signal`: an AbortController is costly, and many executors never abort. */
+  controller: AbortController | null;
+  abortReason: PeerlaneError | null;
   startedAt: number;
   timer: TimerHandle;
   live: boolean;
   released: boolean;
+}
+
+function abortAttempt(attempt: Attempt, reason: PeerlaneError): void {
+  if (attempt.abortReason) return;
+  attempt.abortReason = reason;
+  attempt.controller?.abort(reason);
+}
+
+const noop = (): void => undefined;
+
+/** The executor's view of an attempt; the signal is made on first read (see Attempt.controller). */
+class LazyAttemptContext implements AttemptContext {
+  readonly peerId: string;
+  readonly attempt: number;
+  readonly kind: AttemptKind;
+
+  constructor(
+    private readonly source: Attempt,
+    readonly correlationId: string,
+  ) {
+    this.peerId = source.peerId;
+    this.attempt = source.number;
+    this.kind = source.kind;
+  }
+
+  get signal(): AbortSignal {
+    const attempt = this.source;
+    if (!attempt.controller) {
+      attempt.controller = new AbortController();
+      if (attempt.abortReason) attempt.controller.abort(attempt.abortReason);
+    }
+    return attempt.controller.signal;
+  }
 }
 
 interface Entry<T, R> extends LaneEntry {
@@ -163,7 +198,8 @@ interface Entry<T, R> extends LaneEntry {
   state: 'waiting' | 'active' | 'backoff' | 'streaming' | 'done';
   attempts: Attempt[];
   attemptCount: number;
-  triedPeers: Set<string>;
+  /** Peers this request has been sent to; a handful at most, so an array beats a Set. */
+  triedPeers: string[];
   winner: Attempt | null;
   hedged: boolean;
   hedgeWon: boolean | null;
@@ -285,6 +321,7 @@ export class RequestQueue<T, R> {
     const signal = options.signal;
     if (signal?.aborted) return Promise.reject(new PeerlaneError('cancelled', 'request was cancelled before it was queued'));
     const id = this.nextId++;
+    const now = this.clock.now();
     return new Promise<R>((resolve, reject) => {
       const entry: Entry<T, R> = {
         id,
@@ -295,8 +332,8 @@ export class RequestQueue<T, R> {
         idempotent: options.idempotent ?? false,
         hedgeable: (options.hedgeable ?? false) && (options.idempotent ?? false),
         sizeBytes,
-        submittedAt: this.clock.now(),
-        enqueuedAt: this.clock.now(),
+        submittedAt: now,
+        enqueuedAt: now,
         waiting: false,
         inRetryLane: false,
         firstDispatchAt: null,
@@ -304,7 +341,7 @@ export class RequestQueue<T, R> {
         state: 'waiting',
         attempts: [],
         attemptCount: 0,
-        triedPeers: new Set(),
+        triedPeers: [],
         winner: null,
         hedged: false,
         hedgeWon: null,
@@ -313,7 +350,7 @@ export class RequestQueue<T, R> {
         hedgeTimer: null,
         resolve,
         reject,
-        detachSignal: () => undefined,
+        detachSignal: noop,
       };
       this.admittedBytes += sizeBytes;
       entry.timer = this.clock.setTimeout(() => this.onTimeout(entry), this.options.timeoutMs);
@@ -323,9 +360,11 @@ export class RequestQueue<T, R> {
         entry.detachSignal = () => signal.removeEventListener('abort', onAbort);
       }
       this.budget.recordRequest();
-      this.lanes.push(entry, this.clock.now());
-      this.emit({ type: 'queued', id, priority });
-      if (this.balancer.size === 0) this.emit({ type: 'no_peers', id });
+      this.lanes.push(entry, now);
+      if (this.listeners.size > 0) {
+        this.emit({ type: 'queued', id, priority });
+        if (this.balancer.size === 0) this.emit({ type: 'no_peers', id });
+      }
       this.pump();
     });
   }
@@ -349,8 +388,13 @@ export class RequestQueue<T, R> {
     try {
       do {
         this.pumpAgain = false;
+        const now = this.clock.now();
         for (;;) {
-          const now = this.clock.now();
+          // Most calls come from a release while work waits and every slot is taken: stay cheap then.
+          if (!this.balancer.hasCapacity(now)) {
+            if (this.lanes.size > 0) this.wakeWhenPeerReturns(now);
+            break;
+          }
           const entry = this.lanes.peek(now);
           if (!entry) break;
           const peerId = this.balancer.pick(now, entry.triedPeers);
@@ -359,7 +403,7 @@ export class RequestQueue<T, R> {
             break;
           }
           this.lanes.take(entry);
-          this.startAttempt(entry, peerId, entry.attemptCount === 0 ? 'first' : 'retry');
+          this.startAttempt(entry, peerId, entry.attemptCount === 0 ? 'first' : 'retry', now);
         }
       } while (this.pumpAgain);
     } finally {
@@ -377,20 +421,20 @@ export class RequestQueue<T, R> {
     }, next - now);
   }
 
-  private startAttempt(entry: Entry<T, R>, peerId: string, kind: AttemptKind): void {
-    const now = this.clock.now();
+  private startAttempt(entry: Entry<T, R>, peerId: string, kind: AttemptKind, now = this.clock.now()): void {
     const attempt: Attempt = {
       peerId,
       kind,
       number: ++entry.attemptCount,
-      controller: new AbortController(),
+      controller: null,
+      abortReason: null,
       startedAt: now,
       timer: undefined,
       live: true,
       released: false,
     };
     entry.attempts.push(attempt);
-    entry.triedPeers.add(peerId);
+    if (!entry.triedPeers.includes(peerId)) entry.triedPeers.push(peerId);
     if (entry.firstDispatchAt === null) {
       entry.firstDispatchAt = now;
       this.active += 1;
@@ -398,7 +442,7 @@ export class RequestQueue<T, R> {
     if (entry.state !== 'streaming') entry.state = 'active';
     this.balancer.acquire(peerId);
     this.runningAttempts += 1;
-    this.emit({ type: 'dispatched', id: entry.id, peerId, kind, attempt: attempt.number });
+    if (this.listeners.size > 0) this.emit({ type: 'dispatched', id: entry.id, peerId, kind, attempt: attempt.number });
     attempt.timer = this.clock.setTimeout(() => {
       const error = new PeerlaneError('attempt_timeout', `exit sent no response within ${this.options.attemptTimeoutMs} ms`);
       this.onAttemptError(entry, attempt, error);
@@ -406,7 +450,7 @@ export class RequestQueue<T, R> {
     if (kind !== 'hedge') this.scheduleHedge(entry);
     let pending: Promise<Execution<R>>;
     try {
-      pending = this.executor(entry.task, { peerId, signal: attempt.controller.signal, attempt: attempt.number, kind, correlationId: entry.correlationId });
+      pending = this.executor(entry.task, new LazyAttemptContext(attempt, entry.correlationId));
     } catch (error) {
       pending = Promise.reject(error);
     }
@@ -431,7 +475,7 @@ export class RequestQueue<T, R> {
     if (entry.state !== 'active' || entry.attempts.length !== 1 || entry.attemptCount >= this.options.maxAttempts) return;
     const peerId = this.balancer.pick(this.clock.now(), entry.triedPeers);
     // A hedge only helps on another peer, and never waits for one.
-    if (peerId === null || entry.triedPeers.has(peerId)) return;
+    if (peerId === null || entry.triedPeers.includes(peerId)) return;
     if (!this.budget.tryWithdraw()) return;
     entry.hedged = true;
     this.startAttempt(entry, peerId, 'hedge');
@@ -455,7 +499,7 @@ export class RequestQueue<T, R> {
     this.clearHedgeTimer(entry);
     for (const other of [...entry.attempts]) {
       if (other === attempt) continue;
-      other.controller.abort(new PeerlaneError('cancelled', 'another peer answered first'));
+      abortAttempt(other, new PeerlaneError('cancelled', 'another peer answered first'));
       this.endAttempt(entry, other);
     }
     if (entry.hedged) {
@@ -467,7 +511,7 @@ export class RequestQueue<T, R> {
       () => {
         if (entry.state !== 'done') {
           this.balancer.recordSuccess(attempt.peerId, this.clock.now());
-          this.finish(entry, null);
+          this.finish(entry, null, false);
         }
         this.endAttempt(entry, attempt);
       },
@@ -488,7 +532,7 @@ export class RequestQueue<T, R> {
 
   private onAttemptError(entry: Entry<T, R>, attempt: Attempt, error: PeerlaneError): void {
     if (!attempt.live) return;
-    attempt.controller.abort(error);
+    abortAttempt(attempt, error);
     this.endAttempt(entry, attempt);
     if (entry.state === 'done') return;
     this.noteFailure(attempt.peerId, error.category);
@@ -543,7 +587,8 @@ export class RequestQueue<T, R> {
   }
 
   /** First outcome wins: later ones (a late response after a timeout) are ignored. */
-  private finish(entry: Entry<T, R>, error: PeerlaneError | null): void {
+  /** `pump: false` when the caller releases a slot right after (and pumps then). */
+  private finish(entry: Entry<T, R>, error: PeerlaneError | null, pump = true): void {
     if (entry.state === 'done') return;
     const now = this.clock.now();
     const wasDispatched = entry.firstDispatchAt !== null;
@@ -557,10 +602,10 @@ export class RequestQueue<T, R> {
     if (wasDispatched) this.active -= 1;
     for (const attempt of [...entry.attempts]) {
       if (attempt === entry.winner && !error) continue;
-      attempt.controller.abort(error ?? new PeerlaneError('cancelled', 'request finished'));
+      abortAttempt(attempt, error ?? new PeerlaneError('cancelled', 'request finished'));
       this.endAttempt(entry, attempt);
     }
-    this.emit({
+    if (this.listeners.size > 0) this.emit({
       type: 'finished',
       record: {
         id: entry.id,
@@ -570,7 +615,7 @@ export class RequestQueue<T, R> {
         ok: error === null,
         category: error?.category ?? null,
         message: error?.message ?? null,
-        peerId: entry.winner?.peerId ?? entry.attempts[0]?.peerId ?? [...entry.triedPeers].pop() ?? null,
+        peerId: entry.winner?.peerId ?? entry.attempts[0]?.peerId ?? entry.triedPeers.at(-1) ?? null,
         attempts: entry.attemptCount,
         hedged: entry.hedged,
         hedgeWon: entry.hedgeWon,
@@ -581,7 +626,7 @@ export class RequestQueue<T, R> {
       },
     });
     if (error) entry.reject(error);
-    this.pump();
+    if (pump) this.pump();
   }
 
   private emit(event: QueueEvent): void {
