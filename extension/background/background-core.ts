@@ -143,7 +143,8 @@ export class Background {
   private async start(): Promise<void> {
     const [stored, session] = await Promise.all([
       browser.storage.local.get([SETTINGS_STORAGE_KEY, STATS_STORAGE_KEY]),
-      browser.storage.session.get(LOG_STORAGE_KEY).catch(() => ({}) as Record<string, unknown>),
+      // storage.session: Chrome ≥ 102, Firefox ≥ 115; without it the log lives as long as the background.
+      (browser.storage.session?.get(LOG_STORAGE_KEY) ?? Promise.resolve({})).catch(() => ({}) as Record<string, unknown>),
     ]);
     this.stats = Stats.restore(stored[STATS_STORAGE_KEY]);
     this.stats.count('backgroundStarts');
@@ -394,21 +395,24 @@ export class Background {
       }
       if (started) return;
       started = true;
-      const senderOrigin = port.sender?.url ? new URL(port.sender.url).origin : null;
-      if (!senderOrigin || !this.settings.routedOrigins.includes(senderOrigin)) {
-        post({ type: 'error', error: { category: 'bad_message', message: `origin ${senderOrigin ?? 'unknown'} is not routed` } });
-        return;
-      }
-      const head: RequestHead = { method: message.method, url: message.url, headers: message.headers };
-      void this.route(head, message.priority, controller.signal, {
-        post,
-        sendChunk: async (bytes) => {
-          await waitForPage();
-          if (controller.signal.aborted) return false;
-          unconsumed += bytes.byteLength;
-          post({ type: 'chunk', base64: bytesToBase64(bytes) });
-          return true;
-        },
+      void this.ready.then(() => {
+        // A restarted worker gets the port before its settings are loaded: check only after.
+        const senderOrigin = port.sender?.url ? new URL(port.sender.url).origin : null;
+        if (!senderOrigin || !this.settings.routedOrigins.includes(senderOrigin)) {
+          post({ type: 'error', error: { category: 'bad_message', message: `origin ${senderOrigin ?? 'unknown'} is not routed` } });
+          return;
+        }
+        const head: RequestHead = { method: message.method, url: message.url, headers: message.headers };
+        void this.route(head, message.priority, controller.signal, {
+          post,
+          sendChunk: async (bytes) => {
+            await waitForPage();
+            if (controller.signal.aborted) return false;
+            unconsumed += bytes.byteLength;
+            post({ type: 'chunk', base64: bytesToBase64(bytes) });
+            return true;
+          },
+        });
       });
     });
   }
@@ -584,7 +588,7 @@ export class Background {
       this.persistTimer = setTimeout(() => {
         this.persistTimer = null;
         void browser.storage.local.set({ [STATS_STORAGE_KEY]: this.stats.toJSON() });
-        void browser.storage.session.set({ [LOG_STORAGE_KEY]: this.log.toJSON() }).catch(() => undefined);
+        void browser.storage.session?.set({ [LOG_STORAGE_KEY]: this.log.toJSON() }).catch(() => undefined);
       }, PERSIST_INTERVAL_MS);
     }
   }
