@@ -72,6 +72,8 @@ const NONE: readonly string[] = [];
 
 export class PeerBalancer {
   private readonly peers = new Map<string, PeerState>();
+  /** The same peers as an array: the dispatch loop iterates it on every pass, without an iterator. */
+  private list: PeerState[] = [];
   private readonly candidates: PeerState[] = [];
   private readonly fallback: PeerState[] = [];
   private typicalCache: number | null = null;
@@ -101,7 +103,7 @@ export class PeerBalancer {
       existing.capacity = bounded;
       return;
     }
-    this.peers.set(peerId, {
+    const state: PeerState = {
       peerId,
       outstanding: 0,
       capacity: bounded,
@@ -113,11 +115,14 @@ export class PeerBalancer {
       ejections: 0,
       ejectedUntil: 0,
       warmingSince: now,
-    });
+    };
+    this.peers.set(peerId, state);
+    this.list.push(state);
   }
 
   remove(peerId: string): void {
     this.peers.delete(peerId);
+    this.list = this.list.filter((peer) => peer.peerId !== peerId);
     this.typicalCache = null;
   }
 
@@ -157,7 +162,7 @@ export class PeerBalancer {
     let candidateCount = 0;
     let fallbackCount = 0;
     let othersExist = false;
-    for (const peer of this.peers.values()) {
+    for (const peer of this.list) {
       const excluded = exclude.length > 0 && exclude.includes(peer.peerId);
       const ejected = now < peer.ejectedUntil;
       if (!excluded && !ejected) othersExist = true;
@@ -181,7 +186,7 @@ export class PeerBalancer {
 
   /** Cheap pre-check for the dispatch loop: does any peer have free credit right now? */
   hasCapacity(now: number): boolean {
-    for (const peer of this.peers.values()) if (peer.outstanding < peer.capacity && now >= peer.ejectedUntil) return true;
+    for (const peer of this.list) if (peer.outstanding < peer.capacity && now >= peer.ejectedUntil) return true;
     return false;
   }
 
