@@ -273,15 +273,9 @@ export class Background {
         },
       },
     );
-    const entry: SessionEntry = {
-      session: undefined as unknown as PeerSession,
-      remoteRole,
-      inflight: 0,
-      rttMs: null,
-      pingSentAt: new Map(),
-      lastHeardAt: performance.now(),
-    };
-    entry.session = new PeerSession({
+    // Callbacks below run only after the session exists, when `entry` is set.
+    let entry: SessionEntry | undefined;
+    const session = new PeerSession({
       hello: { version: PROTOCOL_VERSION, role: this.settings.share ? 'exit' : 'requester', capabilities: ['credit'], exitCapacity: this.settings.share ? EXIT_CAPACITY : 0 },
       send: (frame) => {
         const buffer = frame.buffer.byteLength === frame.byteLength ? (frame.buffer as ArrayBuffer) : (frame.slice().buffer as ArrayBuffer);
@@ -302,14 +296,15 @@ export class Background {
       },
       onProtocolError: (error) => console.warn('[peerlane] protocol', shortPeerId(peerId), error.category, error.message),
       onPong: (nonce) => {
-        const sentAt = entry.pingSentAt.get(nonce);
-        entry.pingSentAt.delete(nonce);
-        if (sentAt !== undefined) entry.rttMs = performance.now() - sentAt;
+        const sentAt = entry?.pingSentAt.get(nonce);
+        entry?.pingSentAt.delete(nonce);
+        if (entry && sentAt !== undefined) entry.rttMs = performance.now() - sentAt;
       },
       onHello: (hello) => {
         if (remoteRole === 'exit' && hello.exitCapacity > 0) this.queue.addPeer(peerId, hello.exitCapacity);
       },
     });
+    entry = { session, remoteRole, inflight: 0, rttMs: null, pingSentAt: new Map(), lastHeardAt: performance.now() };
     this.sessions.set(peerId, entry);
     if (remoteRole === 'exit') this.queue.addPeer(peerId);
     this.pingPeers();
