@@ -57,7 +57,7 @@ async function steadyStateOpsPerSecond(clock: Clock, count: number): Promise<num
 }
 
 /** The whole life: submit → dispatch → head → settled → slot released. */
-async function engineOpsPerSecond(clock: Clock, count: number): Promise<number> {
+async function burstOpsPerSecond(clock: Clock, count: number): Promise<number> {
   const queue = new RequestQueue<number, number>(instant, clock, OPTIONS);
   queue.addPeer('a', 1_000_000_000);
   queue.addPeer('b', 1_000_000_000);
@@ -105,20 +105,20 @@ async function costAtDepth(depth: number): Promise<{ enqueueNs: number; dispatch
 }
 
 async function main(): Promise<void> {
-  const engine: number[] = [];
-  const withTimers: number[] = [];
+  const burst: number[] = [];
+  const burstWithTimers: number[] = [];
   const floor: number[] = [];
-  const enqueueDispatch: number[] = [];
-  const enqueueDispatchTimers: number[] = [];
+  const steady: number[] = [];
+  const steadyWithTimers: number[] = [];
   // One discarded round first: the JIT has to see the hot path before it is worth measuring.
   await steadyStateOpsPerSecond(timerlessClock, THROUGHPUT_REQUESTS);
   await floorOpsPerSecond(THROUGHPUT_REQUESTS);
   for (let round = 0; round < ROUNDS; round += 1) {
-    enqueueDispatch.push(await steadyStateOpsPerSecond(timerlessClock, THROUGHPUT_REQUESTS));
-    enqueueDispatchTimers.push(await steadyStateOpsPerSecond(realClock, THROUGHPUT_REQUESTS));
+    steady.push(await steadyStateOpsPerSecond(timerlessClock, THROUGHPUT_REQUESTS));
+    steadyWithTimers.push(await steadyStateOpsPerSecond(realClock, THROUGHPUT_REQUESTS));
     floor.push(await floorOpsPerSecond(THROUGHPUT_REQUESTS));
-    engine.push(await engineOpsPerSecond(timerlessClock, THROUGHPUT_REQUESTS));
-    withTimers.push(await engineOpsPerSecond(realClock, THROUGHPUT_REQUESTS));
+    burst.push(await burstOpsPerSecond(timerlessClock, THROUGHPUT_REQUESTS));
+    burstWithTimers.push(await burstOpsPerSecond(realClock, THROUGHPUT_REQUESTS));
   }
   const scaling: { depth: number; enqueueNs: number; dispatchNs: number }[] = [];
   for (const depth of DEPTHS) {
@@ -129,12 +129,12 @@ async function main(): Promise<void> {
   const result = {
     requests: THROUGHPUT_REQUESTS,
     rounds: ROUNDS,
-    steadyStateOpsPerSec: median(enqueueDispatch),
-    steadyStateWithTimersOpsPerSec: median(enqueueDispatchTimers),
+    steadyStateOpsPerSec: median(steady),
+    steadyStateWithTimersOpsPerSec: median(steadyWithTimers),
     floorOpsPerSec: median(floor),
-    engineOpsPerSec: median(engine),
-    engineWithTimersOpsPerSec: median(withTimers),
-    engineVsFloor: median(engine) / median(floor),
+    burstOpsPerSec: median(burst),
+    burstWithTimersOpsPerSec: median(burstWithTimers),
+    burstVsFloor: median(burst) / median(floor),
     scaling,
     dispatchCost100kVs1k: scaling.at(-1)!.dispatchNs / scaling[0]!.dispatchNs,
     enqueueCost100kVs1k: scaling.at(-1)!.enqueueNs / scaling[0]!.enqueueNs,
@@ -145,8 +145,8 @@ async function main(): Promise<void> {
     'steady state, 1 k outstanding (timers off)': { 'requests/s': format(result.steadyStateOpsPerSec), 'vs floor': (result.steadyStateOpsPerSec / result.floorOpsPerSec).toFixed(2), 'vs 1 M/s target': (result.steadyStateOpsPerSec / 1e6).toFixed(2) },
     'steady state, 1 k outstanding (real timers)': { 'requests/s': format(result.steadyStateWithTimersOpsPerSec), 'vs floor': (result.steadyStateWithTimersOpsPerSec / result.floorOpsPerSec).toFixed(2), 'vs 1 M/s target': (result.steadyStateWithTimersOpsPerSec / 1e6).toFixed(2) },
     'floor: bare promise FIFO, whole life': { 'requests/s': format(result.floorOpsPerSec), 'vs floor': '1.00' },
-    '200 k submitted at once (timers off)': { 'requests/s': format(result.engineOpsPerSec), 'vs floor': result.engineVsFloor.toFixed(2) },
-    '200 k submitted at once (real timers)': { 'requests/s': format(result.engineWithTimersOpsPerSec), 'vs floor': (result.engineWithTimersOpsPerSec / result.floorOpsPerSec).toFixed(2) },
+    '200 k submitted at once (timers off)': { 'requests/s': format(result.burstOpsPerSec), 'vs floor': result.burstVsFloor.toFixed(2) },
+    '200 k submitted at once (real timers)': { 'requests/s': format(result.burstWithTimersOpsPerSec), 'vs floor': (result.burstWithTimersOpsPerSec / result.floorOpsPerSec).toFixed(2) },
   });
   console.log('cost per operation with N requests already waiting (ns, median)');
   console.table(Object.fromEntries(scaling.map((row) => [`${row.depth.toLocaleString('en-US')} waiting`, { enqueue: row.enqueueNs.toFixed(0), dispatch: row.dispatchNs.toFixed(0) }])));

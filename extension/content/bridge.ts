@@ -11,6 +11,7 @@ import {
   type BridgeToBackground,
   type BridgeToPage,
 } from '../core/messages';
+import { isIdempotentRequest } from '../core/http/range-resume';
 import { parseSettings, SETTINGS_STORAGE_KEY } from '../core/settings';
 
 /**
@@ -29,9 +30,6 @@ async function sendConfig(): Promise<void> {
   const settings = parseSettings(stored[SETTINGS_STORAGE_KEY]);
   toPage({ type: 'config', routed: settings.routedOrigins.includes(location.origin) });
 }
-
-/** Methods a restarted background may be asked again, as the queue would retry them. */
-const REPEATABLE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 function openRequest(id: number, request: BridgeToBackground & { type: 'request' }, reopened = false): void {
   let port: ReturnType<typeof browser.runtime.connect>;
@@ -74,8 +72,9 @@ function openRequest(id: number, request: BridgeToBackground & { type: 'request'
     if (finished || requests.get(id) !== port) return;
     requests.delete(id);
     // The service worker was stopped mid-request. Nothing reached the page yet and the request is
-    // safe to repeat: ask the restarted background once more. Otherwise say clearly what happened.
-    if (!headSeen && !reopened && REPEATABLE.has(request.method.toUpperCase())) {
+    // safe to repeat (the queue's own retry rule): ask the restarted background once more.
+    // Otherwise say clearly what happened.
+    if (!headSeen && !reopened && isIdempotentRequest(request)) {
       openRequest(id, request, true);
       return;
     }
