@@ -134,7 +134,7 @@ export class PeerBalancer {
   /** Earliest moment an ejected peer comes back, for the queue to wake up then. */
   nextReturn(now: number): number | null {
     let next: number | null = null;
-    for (const peer of this.peers.values()) if (peer.ejectedUntil > now && (next === null || peer.ejectedUntil < next)) next = peer.ejectedUntil;
+    for (const peer of this.list) if (peer.ejectedUntil > now && (next === null || peer.ejectedUntil < next)) next = peer.ejectedUntil;
     return next;
   }
 

@@ -51,7 +51,9 @@ class Fifo<T extends LaneEntry> {
     this.head = 0;
   }
 
+  /** Drops the consumed prefix; an already empty lane allocates nothing (peeked on every dispatch). */
   private reset(): void {
+    if (this.items.length === 0) return;
     this.items = [];
     this.head = 0;
   }

@@ -138,51 +138,42 @@ export type QueueEvent =
   | { type: 'no_peers'; id: number }
   | { type: 'finished'; record: RequestRecord };
 
-interface Attempt {
-  peerId: string;
-  kind: AttemptKind;
-  number: number;
-  /** Created when the executor first reads `signal`: an AbortController is costly, and many executors never abort. */
-  controller: AbortController | null;
-  abortReason: PeerlaneError | null;
-  startedAt: number;
-  timer: TimerHandle;
-  live: boolean;
-  released: boolean;
-}
+/**
+ * One attempt on one peer, and the executor's view of it (so a dispatch allocates one object).
+ * The AbortController is created on the first read of `signal`: it is costly, and it is only
+ * needed by executors that can cancel.
+ */
+class Attempt implements AttemptContext {
+  controller: AbortController | null = null;
+  abortReason: PeerlaneError | null = null;
+  timer: TimerHandle = undefined;
+  live = true;
+  released = false;
 
-function abortAttempt(attempt: Attempt, reason: PeerlaneError): void {
-  if (attempt.abortReason) return;
-  attempt.abortReason = reason;
-  attempt.controller?.abort(reason);
+  constructor(
+    readonly peerId: string,
+    readonly kind: AttemptKind,
+    readonly attempt: number,
+    readonly correlationId: string,
+    readonly startedAt: number,
+  ) {}
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.abortReason) this.controller.abort(this.abortReason);
+    }
+    return this.controller.signal;
+  }
+
+  abort(reason: PeerlaneError): void {
+    if (this.abortReason) return;
+    this.abortReason = reason;
+    this.controller?.abort(reason);
+  }
 }
 
 const noop = (): void => undefined;
-
-/** The executor's view of an attempt; the signal is made on first read (see Attempt.controller). */
-class LazyAttemptContext implements AttemptContext {
-  readonly peerId: string;
-  readonly attempt: number;
-  readonly kind: AttemptKind;
-
-  constructor(
-    private readonly source: Attempt,
-    readonly correlationId: string,
-  ) {
-    this.peerId = source.peerId;
-    this.attempt = source.number;
-    this.kind = source.kind;
-  }
-
-  get signal(): AbortSignal {
-    const attempt = this.source;
-    if (!attempt.controller) {
-      attempt.controller = new AbortController();
-      if (attempt.abortReason) attempt.controller.abort(attempt.abortReason);
-    }
-    return attempt.controller.signal;
-  }
-}
 
 interface Entry<T, R> extends LaneEntry {
   id: number;
@@ -365,7 +356,7 @@ export class RequestQueue<T, R> {
         this.emit({ type: 'queued', id, priority });
         if (this.balancer.size === 0) this.emit({ type: 'no_peers', id });
       }
-      this.pump();
+      this.pump(now);
     });
   }
 
@@ -379,16 +370,19 @@ export class RequestQueue<T, R> {
     );
   }
 
-  private pump(): void {
+  /** Dispatches waiting work while peers have credit. `known` saves a clock read when the caller has one. */
+  private pump(known?: number): void {
     if (this.pumping) {
       this.pumpAgain = true;
       return;
     }
     this.pumping = true;
+    let first = true;
     try {
       do {
         this.pumpAgain = false;
-        const now = this.clock.now();
+        const now = first && known !== undefined ? known : this.clock.now();
+        first = false;
         for (;;) {
           // Most calls come from a release while work waits and every slot is taken: stay cheap then.
           if (!this.balancer.hasCapacity(now)) {
@@ -422,17 +416,7 @@ export class RequestQueue<T, R> {
   }
 
   private startAttempt(entry: Entry<T, R>, peerId: string, kind: AttemptKind, now = this.clock.now()): void {
-    const attempt: Attempt = {
-      peerId,
-      kind,
-      number: ++entry.attemptCount,
-      controller: null,
-      abortReason: null,
-      startedAt: now,
-      timer: undefined,
-      live: true,
-      released: false,
-    };
+    const attempt = new Attempt(peerId, kind, ++entry.attemptCount, entry.correlationId, now);
     entry.attempts.push(attempt);
     if (!entry.triedPeers.includes(peerId)) entry.triedPeers.push(peerId);
     if (entry.firstDispatchAt === null) {
@@ -442,7 +426,7 @@ export class RequestQueue<T, R> {
     if (entry.state !== 'streaming') entry.state = 'active';
     this.balancer.acquire(peerId);
     this.runningAttempts += 1;
-    if (this.listeners.size > 0) this.emit({ type: 'dispatched', id: entry.id, peerId, kind, attempt: attempt.number });
+    if (this.listeners.size > 0) this.emit({ type: 'dispatched', id: entry.id, peerId, kind, attempt: attempt.attempt });
     attempt.timer = this.clock.setTimeout(() => {
       const error = new PeerlaneError('attempt_timeout', `exit sent no response within ${this.options.attemptTimeoutMs} ms`);
       this.onAttemptError(entry, attempt, error);
@@ -450,7 +434,7 @@ export class RequestQueue<T, R> {
     if (kind !== 'hedge') this.scheduleHedge(entry);
     let pending: Promise<Execution<R>>;
     try {
-      pending = this.executor(entry.task, new LazyAttemptContext(attempt, entry.correlationId));
+      pending = this.executor(entry.task, attempt);
     } catch (error) {
       pending = Promise.reject(error);
     }
@@ -497,10 +481,12 @@ export class RequestQueue<T, R> {
     this.balancer.recordTtfb(attempt.peerId, ttfb);
     this.recentTtfb.record(ttfb);
     this.clearHedgeTimer(entry);
-    for (const other of [...entry.attempts]) {
-      if (other === attempt) continue;
-      abortAttempt(other, new PeerlaneError('cancelled', 'another peer answered first'));
-      this.endAttempt(entry, other);
+    if (entry.attempts.length > 1) {
+      for (const other of [...entry.attempts]) {
+        if (other === attempt) continue;
+        other.abort(new PeerlaneError('cancelled', 'another peer answered first'));
+        this.endAttempt(entry, other);
+      }
     }
     if (entry.hedged) {
       entry.hedgeWon = attempt.kind === 'hedge';
@@ -509,11 +495,12 @@ export class RequestQueue<T, R> {
     entry.resolve(execution.result);
     execution.settled.then(
       () => {
+        const done = this.clock.now();
         if (entry.state !== 'done') {
-          this.balancer.recordSuccess(attempt.peerId, this.clock.now());
-          this.finish(entry, null, false);
+          this.balancer.recordSuccess(attempt.peerId, done);
+          this.finish(entry, null, false, done);
         }
-        this.endAttempt(entry, attempt);
+        this.endAttempt(entry, attempt, done);
       },
       (error: unknown) => {
         const typed = toPeerlaneError(error, 'peer_lost');
@@ -532,7 +519,7 @@ export class RequestQueue<T, R> {
 
   private onAttemptError(entry: Entry<T, R>, attempt: Attempt, error: PeerlaneError): void {
     if (!attempt.live) return;
-    abortAttempt(attempt, error);
+    attempt.abort(error);
     this.endAttempt(entry, attempt);
     if (entry.state === 'done') return;
     this.noteFailure(attempt.peerId, error.category);
@@ -574,7 +561,7 @@ export class RequestQueue<T, R> {
   }
 
   /** The attempt no longer holds its peer slot; idempotent. */
-  private endAttempt(entry: Entry<T, R>, attempt: Attempt): void {
+  private endAttempt(entry: Entry<T, R>, attempt: Attempt, now?: number): void {
     attempt.live = false;
     this.clock.clearTimeout(attempt.timer);
     const index = entry.attempts.indexOf(attempt);
@@ -583,14 +570,13 @@ export class RequestQueue<T, R> {
     attempt.released = true;
     this.balancer.release(attempt.peerId);
     this.runningAttempts -= 1;
-    this.pump();
+    this.pump(now);
   }
 
   /** First outcome wins: later ones (a late response after a timeout) are ignored. */
   /** `pump: false` when the caller releases a slot right after (and pumps then). */
-  private finish(entry: Entry<T, R>, error: PeerlaneError | null, pump = true): void {
+  private finish(entry: Entry<T, R>, error: PeerlaneError | null, pump = true, now = this.clock.now()): void {
     if (entry.state === 'done') return;
-    const now = this.clock.now();
     const wasDispatched = entry.firstDispatchAt !== null;
     entry.state = 'done';
     this.clock.clearTimeout(entry.timer);
@@ -600,10 +586,12 @@ export class RequestQueue<T, R> {
     this.lanes.remove(entry);
     this.admittedBytes -= entry.sizeBytes;
     if (wasDispatched) this.active -= 1;
-    for (const attempt of [...entry.attempts]) {
-      if (attempt === entry.winner && !error) continue;
-      abortAttempt(attempt, error ?? new PeerlaneError('cancelled', 'request finished'));
-      this.endAttempt(entry, attempt);
+    if (entry.attempts.length > 0 && !(entry.attempts.length === 1 && entry.attempts[0] === entry.winner && !error)) {
+      for (const attempt of [...entry.attempts]) {
+        if (attempt === entry.winner && !error) continue;
+        attempt.abort(error ?? new PeerlaneError('cancelled', 'request finished'));
+        this.endAttempt(entry, attempt, now);
+      }
     }
     if (this.listeners.size > 0) this.emit({
       type: 'finished',
@@ -626,7 +614,7 @@ export class RequestQueue<T, R> {
       },
     });
     if (error) entry.reject(error);
-    if (pump) this.pump();
+    if (pump) this.pump(now);
   }
 
   private emit(event: QueueEvent): void {
