@@ -107,11 +107,12 @@ export class PriorityLanes<T extends LaneEntry> {
 
   /** The entry to serve next, without taking it. */
   peek(now: number): T | undefined {
-    const retried = this.retry.peek();
+    const retried = this.counts.retry > 0 ? this.retry.peek() : undefined;
     if (retried) return retried;
     let oldestAged: T | undefined;
     let first: T | undefined;
     for (const priority of PRIORITIES) {
+      if (this.counts[priority] === 0) continue;
       const head = this.lanes[priority].peek();
       if (!head) continue;
       first ??= head;

@@ -350,7 +350,7 @@ export class RequestQueue<T, R> {
         signal.addEventListener('abort', onAbort, { once: true });
         entry.detachSignal = () => signal.removeEventListener('abort', onAbort);
       }
-      this.budget.recordRequest();
+      this.budget.recordRequest(now);
       this.lanes.push(entry, now);
       if (this.listeners.size > 0) {
         this.emit({ type: 'queued', id, priority });

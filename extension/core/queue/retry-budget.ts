@@ -30,8 +30,8 @@ export class RetryBudget {
   }
 
   /** Clears the buckets that fell out of the window since the last call. */
-  private rotate(): number {
-    const slot = this.slotAt(this.clock.now());
+  private rotate(now: number): number {
+    const slot = this.slotAt(now);
     const stale = Math.min(BUCKETS, slot - this.currentSlot);
     for (let step = 1; step <= stale; step += 1) {
       const index = (this.currentSlot + step) % BUCKETS;
@@ -42,14 +42,15 @@ export class RetryBudget {
     return this.currentSlot % BUCKETS;
   }
 
-  recordRequest(): void {
-    const index = this.rotate();
+  /** `now` from the caller's clock read: the queue already has one. */
+  recordRequest(now = this.clock.now()): void {
+    const index = this.rotate(now);
     this.requests[index] = (this.requests[index] ?? 0) + 1;
   }
 
   /** Takes one retry (or hedge) from the budget; false means the caller must not send it. */
-  tryWithdraw(): boolean {
-    const index = this.rotate();
+  tryWithdraw(now = this.clock.now()): boolean {
+    const index = this.rotate(now);
     const requests = this.requests.reduce((sum, count) => sum + count, 0);
     const spent = this.withdrawals.reduce((sum, count) => sum + count, 0);
     if (spent >= this.options.floor + this.options.ratio * requests) return false;
