@@ -132,7 +132,7 @@ const MEASURES: Record<string, () => Promise<number | { enqueueNs: number; dispa
   floor: () => floorOpsPerSecond(THROUGHPUT_REQUESTS),
   ...Object.fromEntries(DEPTHS.map((depth) => [`depth${depth}`, () => costAtDepth(depth)])),
 };
-const WARMUP_ROUNDS = 2;
+const WARMUP_ROUNDS = 4;
 
 /** Child: warm up, measure once, print the result as JSON. */
 async function measureOne(name: string): Promise<void> {

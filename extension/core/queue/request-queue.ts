@@ -217,6 +217,11 @@ export class RequestQueue<T, R> {
   private pumping = false;
   private pumpAgain = false;
   private wakeTimer: TimerHandle | null = null;
+  private readonly captured: { resolve: (value: R) => void; reject: (error: PeerlaneError) => void } = { resolve: noop, reject: noop };
+  private readonly capture = (resolve: (value: R) => void, reject: (error: PeerlaneError) => void): void => {
+    this.captured.resolve = resolve;
+    this.captured.reject = reject;
+  };
 
   constructor(
     private readonly executor: Executor<T, R>,
@@ -313,51 +318,54 @@ export class RequestQueue<T, R> {
     if (signal?.aborted) return Promise.reject(new PeerlaneError('cancelled', 'request was cancelled before it was queued'));
     const id = this.nextId++;
     const now = this.clock.now();
-    return new Promise<R>((resolve, reject) => {
-      const entry: Entry<T, R> = {
-        id,
-        correlationId: options.correlationId ?? `q${id}`,
-        resumeOf: options.resumeOf ?? null,
-        task,
-        priority,
-        idempotent: options.idempotent ?? false,
-        hedgeable: (options.hedgeable ?? false) && (options.idempotent ?? false),
-        sizeBytes,
-        submittedAt: now,
-        enqueuedAt: now,
-        waiting: false,
-        inRetryLane: false,
-        firstDispatchAt: null,
-        headAt: null,
-        state: 'waiting',
-        attempts: [],
-        attemptCount: 0,
-        triedPeers: [],
-        winner: null,
-        hedged: false,
-        hedgeWon: null,
-        timer: undefined,
-        retryTimer: null,
-        hedgeTimer: null,
-        resolve,
-        reject,
-        detachSignal: noop,
-      };
-      this.admittedBytes += sizeBytes;
-      entry.timer = this.clock.setTimeout(() => this.onTimeout(entry), this.options.timeoutMs);
-      if (signal) {
-        const onAbort = (): void => this.finish(entry, new PeerlaneError('cancelled', 'request was cancelled'));
-        signal.addEventListener('abort', onAbort, { once: true });
-        entry.detachSignal = () => signal.removeEventListener('abort', onAbort);
-      }
-      this.budget.recordRequest(now);
-      this.lanes.push(entry, now);
-      if (this.listeners.size > 0) {
-        this.emit({ type: 'queued', id, priority });
-        if (this.balancer.size === 0) this.emit({ type: 'no_peers', id });
-      }
-      this.pump(now);
-    });
+    // The resolvers come out through `captured` rather than a closure over every local: submit()
+    // is the hottest call in the engine.
+    const promise = new Promise<R>(this.capture);
+    const { resolve, reject } = this.captured;
+    const entry: Entry<T, R> = {
+      id,
+      correlationId: options.correlationId ?? `q${id}`,
+      resumeOf: options.resumeOf ?? null,
+      task,
+      priority,
+      idempotent: options.idempotent ?? false,
+      hedgeable: (options.hedgeable ?? false) && (options.idempotent ?? false),
+      sizeBytes,
+      submittedAt: now,
+      enqueuedAt: now,
+      waiting: false,
+      inRetryLane: false,
+      firstDispatchAt: null,
+      headAt: null,
+      state: 'waiting',
+      attempts: [],
+      attemptCount: 0,
+      triedPeers: [],
+      winner: null,
+      hedged: false,
+      hedgeWon: null,
+      timer: undefined,
+      retryTimer: null,
+      hedgeTimer: null,
+      resolve,
+      reject,
+      detachSignal: noop,
+    };
+    this.admittedBytes += sizeBytes;
+    entry.timer = this.clock.setTimeout(() => this.onTimeout(entry), this.options.timeoutMs);
+    if (signal) {
+      const onAbort = (): void => this.finish(entry, new PeerlaneError('cancelled', 'request was cancelled'));
+      signal.addEventListener('abort', onAbort, { once: true });
+      entry.detachSignal = () => signal.removeEventListener('abort', onAbort);
+    }
+    this.budget.recordRequest(now);
+    this.lanes.push(entry, now);
+    if (this.listeners.size > 0) {
+      this.emit({ type: 'queued', id, priority });
+      if (this.balancer.size === 0) this.emit({ type: 'no_peers', id });
+    }
+    this.pump(now);
+    return promise;
   }
 
   private onTimeout(entry: Entry<T, R>): void {
