@@ -22,6 +22,7 @@ import { RequestQueue, type Priority, type QueueOptions, type RequestRecord } fr
 import { DEFAULT_SETTINGS, parseSettings, SETTINGS_STORAGE_KEY, type Settings } from '../core/settings';
 import { displayUrl, RequestLog, type RequestLogEntry } from '../core/stats/request-log';
 import { Stats } from '../core/stats/stats';
+import { Timeline } from '../core/stats/timeline';
 import { bytesToBase64 } from './base64';
 import { syncRoutedScripts } from './routed-scripts';
 
@@ -47,7 +48,7 @@ const PAGE_CHUNK_BYTES = 64 * 1024;
 const PUSH_INTERVAL_MS = 250;
 const PERSIST_INTERVAL_MS = 250;
 const PING_INTERVAL_MS = 2_000;
-const POPUP_LOG_ENTRIES = 50;
+const TIMELINE_SAMPLE_MS = 1_000;
 const RECORD_WAIT_MS = 1_000;
 /** A peer that has sent nothing for this long while a probe is unanswered is declared dead. */
 const PEER_SILENCE_MS = 6_000;
@@ -97,6 +98,11 @@ export function queueOptionsFrom(settings: Settings): Partial<QueueOptions> {
   return { ...rest, timeoutMs: requestTimeoutMs };
 }
 
+/** The local calendar date, YYYY-MM-DD: "today" for the bytes a sharer gave. */
+function localDay(date = new Date()): string {
+  return `${date.getFullYear()}-${String(date.getMonth() + 1).padStart(2, '0')}-${String(date.getDate()).padStart(2, '0')}`;
+}
+
 function newCorrelationId(): string {
   return crypto.randomUUID().replace(/-/g, '').slice(0, 12);
 }
@@ -105,6 +111,7 @@ export class Background {
   settings: Settings = DEFAULT_SETTINGS;
   private stats = new Stats();
   private log = new RequestLog();
+  private readonly timeline = new Timeline();
   private readonly startedAt = Date.now();
   private transportStatus: TransportStatus = { signaling: 'offline', selfId: null, availableExits: 0 };
   private readonly sessions = new Map<string, SessionEntry>();
@@ -134,6 +141,8 @@ export class Background {
       this.changed();
     });
     browser.runtime.onConnect.addListener((port) => this.onConnect(port));
+    // Sampled while this background lives (an idle Chrome worker stops, and so does the clock).
+    setInterval(() => this.sampleTimeline(), TIMELINE_SAMPLE_MS);
     browser.storage.onChanged.addListener((changes, area) => {
       if (area === 'local' && changes[SETTINGS_STORAGE_KEY]) void this.applySettings(parseSettings(changes[SETTINGS_STORAGE_KEY].newValue));
     });
@@ -245,7 +254,7 @@ export class Background {
       this.host.exitFetcher,
       () => ({ allowPrivateTargets: this.settings.allowPrivateTargets, allowedMethods: this.settings.exitMethods }),
       {
-        bytesSent: (bytes) => this.stats.count('sharedBytes', bytes),
+        bytesSent: (bytes) => this.stats.shared(bytes, localDay()),
         finished: (request, outcome) => {
           const category = outcome.error?.category;
           if (!category) this.stats.count('sharedRequests');
@@ -561,9 +570,20 @@ export class Background {
       }),
       transport: this.transportStatus,
       settings: this.settings,
-      log: this.log.latest(POPUP_LOG_ENTRIES),
+      log: this.log.latest(),
+      timeline: this.timeline.toJSON(),
       backgroundStartedAt: this.startedAt,
     };
+  }
+
+  private sampleTimeline(): void {
+    this.timeline.record(Date.now(), {
+      queued: this.queue.queued,
+      inflight: this.queue.inflight,
+      bytesIn: this.stats.counter('bytesIn'),
+      bytesShared: this.stats.counter('sharedBytes'),
+    });
+    if (this.popups.size > 0) this.changed();
   }
 
   /** Something moved: schedule a popup push (at most 4/s) and a throttled save of counters and log. */

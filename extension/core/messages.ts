@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { ERROR_CATEGORIES } from './errors';
 import { PRIORITIES } from './queue/priority-lanes';
 import { settingsSchema } from './settings';
-import { requestLogEntrySchema } from './stats/request-log';
+import { REQUEST_LOG_SIZE, requestLogEntrySchema } from './stats/request-log';
+import { TIMELINE_SECONDS } from './stats/timeline';
 
 /**
  * Every cross-context message, one discriminated union per channel, validated where it enters
@@ -97,6 +98,8 @@ export const statsSnapshotSchema = z.object({
   sharedRequests: counter,
   sharedBytes: counter,
   backgroundStarts: counter,
+  sharedBytesToday: counter,
+  sharedDay: z.string().max(10),
   failedByCategory: z.record(z.string(), z.number()),
   refusedByCategory: z.record(z.string(), z.number()),
   latencyMs: percentiles,
@@ -109,10 +112,14 @@ export const popupStateSchema = z.object({
   peers: z.array(peerViewSchema),
   transport: transportStatusSchema,
   settings: settingsSchema,
-  /** Newest first. */
-  log: z.array(requestLogEntrySchema),
+  /** Newest first, up to REQUEST_LOG_SIZE. */
+  log: z.array(requestLogEntrySchema).max(REQUEST_LOG_SIZE),
   /** When this background instance started (epoch ms): a service-worker restart shows here. */
   backgroundStartedAt: z.number(),
+  /** The last minute, a sample per second, oldest first. */
+  timeline: z
+    .array(z.object({ at: z.number(), queued: counter, inflight: counter, bytesInPerSec: counter, bytesSharedPerSec: counter }))
+    .max(TIMELINE_SECONDS),
 });
 export const backgroundToPopupSchema = z.discriminatedUnion('type', [z.object({ type: z.literal('state'), state: popupStateSchema })]);
 

@@ -4,6 +4,7 @@ import { LatencyHistogram } from '../../extension/core/stats/histogram';
 import type { QueueEvent, RequestRecord } from '../../extension/core/queue/request-queue';
 import { displayUrl, RequestLog, type RequestLogEntry } from '../../extension/core/stats/request-log';
 import { Stats } from '../../extension/core/stats/stats';
+import { Timeline } from '../../extension/core/stats/timeline';
 
 describe('latency histogram', () => {
   it('gives percentiles within 4% of the exact values', () => {
@@ -147,5 +148,19 @@ describe('settings', () => {
       expect(result.problems.join('\n')).toMatch(/routedOrigins/);
       expect(result.problems.join('\n')).toMatch(/queue.maxQueued: queue size must be at least 1/);
     }
+  });
+});
+
+describe('timeline', () => {
+  it('keeps one minute of per-second samples and turns running byte totals into rates', () => {
+    const timeline = new Timeline();
+    for (let second = 0; second < 75; second += 1) timeline.record(second * 1000, { queued: second, inflight: 1, bytesIn: second * 100, bytesShared: second * 10 });
+    const samples = timeline.toJSON();
+    expect(samples).toHaveLength(60);
+    expect(samples[0]).toMatchObject({ at: 15_000, queued: 15, bytesInPerSec: 100, bytesSharedPerSec: 10 });
+    expect(samples.at(-1)).toMatchObject({ at: 74_000, queued: 74 });
+    const fresh = new Timeline();
+    fresh.record(0, { queued: 0, inflight: 0, bytesIn: 5000, bytesShared: 0 });
+    expect(fresh.toJSON()[0]!.bytesInPerSec).toBe(0);
   });
 });

@@ -43,6 +43,9 @@ export interface StatsGauges {
 
 export type StatsSnapshot = StatsGauges &
   Record<CounterName, number> & {
+    /** Bytes this exit served on the local calendar day `sharedDay` (YYYY-MM-DD). */
+    sharedBytesToday: number;
+    sharedDay: string;
     failedByCategory: CategoryCounts;
     refusedByCategory: CategoryCounts;
     latencyMs: Percentiles;
@@ -52,6 +55,8 @@ export type StatsSnapshot = StatsGauges &
   };
 
 export type PersistedStats = Record<CounterName, number> & {
+  sharedBytesToday: number;
+  sharedDay: string;
   failedByCategory: CategoryCounts;
   refusedByCategory: CategoryCounts;
   histograms: Record<HistogramName, number[]>;
@@ -78,6 +83,8 @@ function percentiles(histogram: LatencyHistogram): Percentiles {
 
 export class Stats {
   private readonly counters = Object.fromEntries(COUNTERS.map((name) => [name, 0])) as Record<CounterName, number>;
+  private sharedBytesToday = 0;
+  private sharedDay = '';
   private failedByCategory: CategoryCounts = {};
   private refusedByCategory: CategoryCounts = {};
   private readonly histograms = Object.fromEntries(HISTOGRAMS.map((name) => [name, new LatencyHistogram()])) as Record<HistogramName, LatencyHistogram>;
@@ -87,6 +94,8 @@ export class Stats {
     if (typeof persisted !== 'object' || persisted === null) return stats;
     const record = persisted as Record<string, unknown>;
     for (const name of COUNTERS) stats.counters[name] = nonNegative(record[name]);
+    stats.sharedBytesToday = nonNegative(record.sharedBytesToday);
+    stats.sharedDay = typeof record.sharedDay === 'string' ? record.sharedDay.slice(0, 10) : '';
     stats.failedByCategory = categoryCounts(record.failedByCategory);
     stats.refusedByCategory = categoryCounts(record.refusedByCategory);
     const histograms = typeof record.histograms === 'object' && record.histograms !== null ? (record.histograms as Record<string, unknown>) : {};
@@ -95,6 +104,10 @@ export class Stats {
       if (Array.isArray(counts)) stats.histograms[name] = new LatencyHistogram(counts as number[]);
     }
     return stats;
+  }
+
+  counter(name: CounterName): number {
+    return this.counters[name];
   }
 
   count(name: CounterName, amount = 1): void {
@@ -143,6 +156,16 @@ export class Stats {
     }
   }
 
+  /** Bytes an exit sent; `day` is the local date (YYYY-MM-DD), and a new day starts from zero. */
+  shared(bytes: number, day: string): void {
+    this.counters.sharedBytes += bytes;
+    if (day !== this.sharedDay) {
+      this.sharedDay = day;
+      this.sharedBytesToday = 0;
+    }
+    this.sharedBytesToday += bytes;
+  }
+
   exitRefused(category: ErrorCategory): void {
     bump(this.refusedByCategory, category);
   }
@@ -151,6 +174,8 @@ export class Stats {
     return {
       ...gauges,
       ...this.counters,
+      sharedBytesToday: this.sharedBytesToday,
+      sharedDay: this.sharedDay,
       failedByCategory: { ...this.failedByCategory },
       refusedByCategory: { ...this.refusedByCategory },
       latencyMs: percentiles(this.histograms.total),
@@ -163,6 +188,8 @@ export class Stats {
   toJSON(): PersistedStats {
     return {
       ...this.counters,
+      sharedBytesToday: this.sharedBytesToday,
+      sharedDay: this.sharedDay,
       failedByCategory: { ...this.failedByCategory },
       refusedByCategory: { ...this.refusedByCategory },
       histograms: Object.fromEntries(HISTOGRAMS.map((name) => [name, this.histograms[name].toJSON()])) as Record<HistogramName, number[]>,
