@@ -42,6 +42,8 @@ export default defineConfig(({ mode }) => {
       crx({ manifest: manifestFor(browser), browser }),
       contentScripts(outDir),
     ],
+    // _locales/ (strings) is copied as is to the extension's root.
+    publicDir: 'extension/public',
     build: {
       outDir,
       emptyOutDir: true,

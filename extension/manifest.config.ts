@@ -1,14 +1,16 @@
 import { defineManifest } from '@crxjs/vite-plugin';
 import packageJson from '../package.json' with { type: 'json' };
 
+
 export type TargetBrowser = 'chrome' | 'firefox';
 
 /** One manifest source, two browsers: Chrome gets a service worker + offscreen; Firefox a background page. */
 export function manifestFor(browser: TargetBrowser) {
   const common = {
     manifest_version: 3 as const,
-    name: 'Peerlane',
-    description: packageJson.description,
+    name: '__MSG_extensionName__',
+    description: '__MSG_extensionDescription__',
+    default_locale: 'en',
     version: packageJson.version,
     action: { default_title: 'Peerlane', default_popup: 'extension/ui/popup.html' },
     options_ui: { page: 'extension/ui/options.html', open_in_tab: true },

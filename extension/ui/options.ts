@@ -1,4 +1,5 @@
 import browser from 'webextension-polyfill';
+import { localizePage, t } from './i18n';
 import { DEFAULT_SETTINGS, parseSettings, SETTINGS_STORAGE_KEY, validateSettings, type QueueSettings, type Settings } from '../core/settings';
 
 /** Options page: every setting, validated with clear messages; saving applies live (no reload). */
@@ -56,8 +57,48 @@ form.addEventListener('submit', (event) => {
     document.querySelector('#saved')!.textContent = '';
     return;
   }
-  void save(result.settings, 'Saved. Applied without a reload.');
+  void save(result.settings, t('settingsSaved'));
 });
-document.querySelector('#reset')!.addEventListener('click', () => void save(DEFAULT_SETTINGS, 'Defaults restored.'));
+document.querySelector('#reset')!.addEventListener('click', () => void save(DEFAULT_SETTINGS, t('settingsDefaults')));
 
+// Export what is stored (not what is typed but unsaved), as a file a person can keep or share.
+const EXPORT_NAME = 'peerlane-settings.json';
+document.querySelector('#export')!.addEventListener('click', () => {
+  void browser.storage.local.get(SETTINGS_STORAGE_KEY).then((stored) => {
+    const json = `${JSON.stringify(parseSettings(stored[SETTINGS_STORAGE_KEY]), null, 2)}\n`;
+    const link = document.createElement('a');
+    link.href = URL.createObjectURL(new Blob([json], { type: 'application/json' }));
+    link.download = EXPORT_NAME;
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+    document.querySelector('#saved')!.textContent = t('settingsExported', EXPORT_NAME);
+  });
+});
+
+// Import is as strict as the form: every problem is named and nothing is saved unless all is valid.
+document.querySelector<HTMLInputElement>('#import')!.addEventListener('change', (event) => {
+  const input = event.target as HTMLInputElement;
+  const file = input.files?.[0];
+  input.value = '';
+  if (!file) return;
+  void file.text().then((content) => {
+    let candidate: unknown;
+    try {
+      candidate = JSON.parse(content);
+    } catch (error) {
+      document.querySelector('#problems')!.textContent = t('settingsImportUnreadable', [file.name, error instanceof Error ? error.message : String(error)]);
+      document.querySelector('#saved')!.textContent = '';
+      return;
+    }
+    const result = validateSettings(candidate);
+    if (!result.ok) {
+      document.querySelector('#problems')!.textContent = [t('settingsImportProblems', file.name), ...result.problems].join('\n');
+      document.querySelector('#saved')!.textContent = '';
+      return;
+    }
+    void save(result.settings, t('settingsImported', file.name));
+  });
+});
+
+localizePage();
 void browser.storage.local.get(SETTINGS_STORAGE_KEY).then((stored) => fill(parseSettings(stored[SETTINGS_STORAGE_KEY])));

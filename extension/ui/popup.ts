@@ -1,10 +1,18 @@
 import browser from 'webextension-polyfill';
 import { backgroundToPopupSchema, parseMessage, POPUP_PORT_NAME, type PopupState } from '../core/messages';
 import { normalizeOrigin, parseSettings, SETTINGS_STORAGE_KEY, type Settings } from '../core/settings';
+import type { RequestLogEntry } from '../core/stats/request-log';
 import { formatBytes, formatMs } from './format';
+import { localizePage, t } from './i18n';
+import { drawSparklines } from './sparkline';
+import { setUpTabs } from './tabs';
 
-/** The popup: pushed state from the background over a Port, toggles written to settings storage. */
-const $ = <T extends HTMLElement>(selector: string): T => {
+/**
+ * The popup: state pushed by the background over a Port (at most 4 redraws a second), toggles
+ * written to settings storage. It never polls and never builds markup from strings: URLs in the
+ * request log come from pages.
+ */
+const $ = <T extends Element = HTMLElement>(selector: string): T => {
   const element = document.querySelector<T>(selector);
   if (!element) throw new Error(`popup markup lacks ${selector}`);
   return element;
@@ -12,64 +20,21 @@ const $ = <T extends HTMLElement>(selector: string): T => {
 const text = (testId: string, value: string): void => {
   $(`[data-testid="${testId}"]`).textContent = value;
 };
+const categoryName = (category: string): string => category.replace(/_/g, ' ');
 
 let currentOrigin: string | null = null;
+let lastState: PopupState | null = null;
 
 async function updateSettings(change: (settings: Settings) => Settings): Promise<void> {
   const stored = await browser.storage.local.get(SETTINGS_STORAGE_KEY);
   await browser.storage.local.set({ [SETTINGS_STORAGE_KEY]: change(parseSettings(stored[SETTINGS_STORAGE_KEY])) });
 }
 
-function render(state: PopupState): void {
-  const { stats, transport, settings } = state;
-  text('queued', String(stats.queued));
-  text('inflight', String(stats.inflight));
-  text('completed', String(stats.completed));
-  text('failed', String(stats.failed));
-  text('latency-p50', formatMs(stats.latencyMs.p50));
-  text('latency-p95', formatMs(stats.latencyMs.p95));
-  text('latency-p99', formatMs(stats.latencyMs.p99));
-  text(
-    'latency-parts',
-    stats.completed > 0 ? `p50 parts: waiting ${formatMs(stats.queueWaitMs.p50)} · first byte ${formatMs(stats.ttfbMs.p50)} · transfer ${formatMs(stats.transferMs.p50)}` : '',
-  );
-  const resilience = [
-    stats.retries ? `retries ${stats.retries}` : '',
-    stats.hedgesWon + stats.hedgesLost ? `hedges won ${stats.hedgesWon} of ${stats.hedgesWon + stats.hedgesLost}` : '',
-    stats.resumes ? `resumed ${stats.resumes}` : '',
-    stats.rejected ? `rejected (queue full) ${stats.rejected}` : '',
-  ].filter(Boolean);
-  text('resilience', resilience.join(' · '));
-  text('peers', String(stats.peers));
-  text('shared-requests', String(stats.sharedRequests));
-  text('shared-bytes', formatBytes(stats.sharedBytes));
-  const failures = Object.entries(stats.failedByCategory)
-    .filter(([category]) => category !== 'cancelled')
-    .map(([category, count]) => `${category.replace(/_/g, ' ')} ${count}`);
-  const cancelled = stats.failedByCategory.cancelled ?? 0;
-  text('failures', [failures.length ? `Failed: ${failures.join(' · ')}` : '', cancelled ? `Cancelled by the page: ${cancelled}` : ''].filter(Boolean).join('. '));
-  text('requesters', String(state.peers.filter((peer) => peer.remoteRole === 'requester').length));
-  const refusals = Object.entries(stats.refusedByCategory).map(([category, count]) => `${category.replace(/_/g, ' ')} ${count}`);
-  text('refusals', refusals.length ? `Refused: ${refusals.join(' · ')}` : '');
-  $('#peers-label').textContent = stats.peers === 1 ? 'exit peer connected' : 'exit peers connected';
-  renderPeers(state);
-  renderLog(state);
-  const started = new Date(state.backgroundStartedAt).toLocaleTimeString();
-  text('background-started', `background up since ${started}${stats.backgroundStarts > 1 ? ` · restarted ${stats.backgroundStarts - 1}×` : ''}`);
-  const signaling = $('#signaling');
-  signaling.textContent = transport.signaling === 'connected' ? 'online' : transport.signaling;
-  signaling.classList.toggle('connected', transport.signaling === 'connected');
-  $<HTMLInputElement>('#share-toggle').checked = settings.share;
-  $('#private-warning').hidden = !settings.allowPrivateTargets;
-  const routeToggle = $<HTMLInputElement>('#route-toggle');
-  routeToggle.disabled = currentOrigin === null;
-  routeToggle.checked = currentOrigin !== null && settings.routedOrigins.includes(currentOrigin);
-}
-
-/** Builds a list item from text cells; never innerHTML, since URLs come from pages. */
+/** A list item from text cells, each optionally classed. */
 function item(cells: [string, string?][]): HTMLLIElement {
   const li = document.createElement('li');
   for (const [value, className] of cells) {
+    if (!value) continue;
     const span = document.createElement('span');
     span.textContent = value;
     if (className) span.className = className;
@@ -78,42 +43,140 @@ function item(cells: [string, string?][]): HTMLLIElement {
   return li;
 }
 
+function renderRequests(state: PopupState): void {
+  const { stats, timeline } = state;
+  text('queued', String(stats.queued));
+  text('inflight', String(stats.inflight));
+  text('completed', String(stats.completed));
+  text('failed', String(stats.failed));
+  text('rejected', String(stats.rejected));
+  text('throughput', `${formatBytes(timeline.at(-1)?.bytesInPerSec ?? 0)}/s`);
+  drawSparklines($<SVGSVGElement>('#spark-queue'), [
+    { values: timeline.map((sample) => sample.queued), className: 'line queued-line' },
+    { values: timeline.map((sample) => sample.inflight), className: 'line inflight-line' },
+  ]);
+  // Each bar: the parts at that percentile (queue wait, first byte, transfer), scaled to the p99 total.
+  const parts = (q: 'p50' | 'p95' | 'p99') => [stats.queueWaitMs[q] ?? 0, stats.ttfbMs[q] ?? 0, stats.transferMs[q] ?? 0];
+  const scale = Math.max(1, ...(['p50', 'p95', 'p99'] as const).map((q) => parts(q).reduce((a, b) => a + b, 0)));
+  for (const q of ['p50', 'p95', 'p99'] as const) {
+    text(`latency-${q}`, formatMs(stats.latencyMs[q]));
+    const bar = $(`#bar-${q}`);
+    bar.replaceChildren(
+      ...parts(q).map((ms, index) => {
+        const segment = document.createElement('span');
+        segment.className = ['wait', 'ttfb', 'transfer'][index]!;
+        segment.style.width = `${(ms / scale) * 100}%`;
+        segment.title = `${[t('partWaiting'), t('partFirstByte'), t('partTransfer')][index]} ${formatMs(ms)}`;
+        return segment;
+      }),
+    );
+  }
+  const resilience = [
+    stats.retries ? t('retriesCount', String(stats.retries)) : '',
+    stats.hedgesWon + stats.hedgesLost ? t('hedgesCount', [String(stats.hedgesWon), String(stats.hedgesWon + stats.hedgesLost)]) : '',
+    stats.resumes ? t('resumesCount', String(stats.resumes)) : '',
+  ].filter(Boolean);
+  text('resilience', resilience.join(' · '));
+  const failures = Object.entries(stats.failedByCategory)
+    .filter(([category]) => category !== 'cancelled')
+    .map(([category, count]) => `${categoryName(category)} ${count}`);
+  const cancelled = stats.failedByCategory.cancelled ?? 0;
+  text(
+    'failures',
+    [failures.length ? t('failedBy', failures.join(' · ')) : '', cancelled ? t('cancelledByPage', String(cancelled)) : ''].filter(Boolean).join('. '),
+  );
+  const routeToggle = $<HTMLInputElement>('#route-toggle');
+  routeToggle.disabled = currentOrigin === null;
+  routeToggle.checked = currentOrigin !== null && state.settings.routedOrigins.includes(currentOrigin);
+}
+
 function renderPeers(state: PopupState): void {
   const exits = state.peers.filter((peer) => peer.remoteRole === 'exit');
+  text('peers', String(state.stats.peers));
+  $('#peers-label').textContent = t(state.stats.peers === 1 ? 'exitPeerConnected' : 'exitPeersConnected');
+  text('available-exits', state.transport.signaling === 'connected' ? t('availableExits', String(state.transport.availableExits)) : t('signalingOffline'));
+  $('#no-peers').hidden = exits.length > 0;
   $('#peer-list').replaceChildren(
     ...exits.map((peer) =>
       item([
         [peer.peerId, 'id'],
-        [peer.health ?? 'connecting', peer.health === 'ejected' ? 'bad' : peer.health === 'healthy' ? 'ok' : undefined],
-        [`rtt ${formatMs(peer.rttMs)}`],
-        [`ttfb ${formatMs(peer.ttfbMs)}`],
-        [`${peer.inflight} in flight`],
-        [peer.successRatio === null ? '' : `${Math.round(peer.successRatio * 100)}% ok`],
+        [t(`health_${peer.health ?? 'connecting'}`), peer.health === 'ejected' ? 'bad' : peer.health === 'healthy' ? 'ok' : 'muted'],
+        [t('peerRtt', formatMs(peer.rttMs))],
+        [t('peerTtfb', formatMs(peer.ttfbMs))],
+        [t('peerInflight', String(peer.inflight))],
+        [peer.successRatio === null ? '' : t('peerSuccess', String(Math.round(peer.successRatio * 100)))],
       ]),
     ),
   );
 }
 
-const LOG_SHOWN = 8;
+function renderSharing(state: PopupState): void {
+  const { stats, settings, timeline } = state;
+  text('shared-requests', String(stats.sharedRequests));
+  text('shared-bytes', formatBytes(stats.sharedBytes));
+  text('shared-today', formatBytes(stats.sharedBytesToday));
+  text('shared-rate', `${formatBytes(timeline.at(-1)?.bytesSharedPerSec ?? 0)}/s`);
+  text('requesters', String(state.peers.filter((peer) => peer.remoteRole === 'requester').length));
+  drawSparklines($<SVGSVGElement>('#spark-shared'), [{ values: timeline.map((sample) => sample.bytesSharedPerSec), className: 'line shared-line' }]);
+  const refusals = Object.entries(stats.refusedByCategory).map(([category, count]) => `${categoryName(category)} ${count}`);
+  text('refusals', refusals.length ? t('refusedBy', refusals.join(' · ')) : '');
+  $<HTMLInputElement>('#share-toggle').checked = settings.share;
+  $('#private-warning').hidden = !settings.allowPrivateTargets;
+}
+
+function visibleLog(state: PopupState): RequestLogEntry[] {
+  const filter = $<HTMLSelectElement>('#log-filter').value;
+  return state.log.filter((entry) => filter === 'all' || (filter === 'ok') === (entry.outcome === 'ok'));
+}
+
 function renderLog(state: PopupState): void {
+  const entries = visibleLog(state);
+  text('log-count', t('logCount', [String(entries.length), String(state.log.length)]));
   $('#request-log').replaceChildren(
-    ...state.log.slice(0, LOG_SHOWN).map((entry) =>
-      item([
+    ...entries.map((entry) => {
+      const li = item([
         [entry.id.slice(0, 8), 'id'],
-        [entry.role === 'exit' ? `served ${entry.method}` : entry.method],
+        [entry.role === 'exit' ? t('logServed', entry.method) : entry.method],
         [entry.url, 'url'],
-        [entry.outcome === 'ok' ? String(entry.status ?? 'ok') : entry.outcome.replace(/_/g, ' '), entry.outcome === 'ok' ? 'ok' : 'bad'],
+        [entry.outcome === 'ok' ? String(entry.status ?? 'ok') : categoryName(entry.outcome), entry.outcome === 'ok' ? 'ok' : 'bad'],
         [entry.role === 'exit' ? formatBytes(entry.bytes) : formatMs(entry.totalMs)],
-        [entry.hedgeWon ? 'hedged' : entry.resumed ? 'resumed' : entry.attempts > 1 ? `${entry.attempts} tries` : ''],
-      ]),
-    ),
+        [entry.hedgeWon ? t('logHedged') : entry.resumed ? t('logResumed') : entry.attempts > 1 ? t('logTries', String(entry.attempts)) : ''],
+      ]);
+      li.title = [
+        entry.url,
+        entry.peer ? t('logPeer', entry.peer) : '',
+        entry.queueWaitMs === null ? '' : `${t('partWaiting')} ${formatMs(entry.queueWaitMs)}`,
+        entry.ttfbMs === null ? '' : `${t('partFirstByte')} ${formatMs(entry.ttfbMs)}`,
+        entry.transferMs === null ? '' : `${t('partTransfer')} ${formatMs(entry.transferMs)}`,
+      ]
+        .filter(Boolean)
+        .join('\n');
+      return li;
+    }),
   );
+}
+
+function render(state: PopupState): void {
+  lastState = state;
+  const signaling = $('#signaling');
+  signaling.textContent = t(`signaling_${state.transport.signaling}`);
+  signaling.classList.toggle('connected', state.transport.signaling === 'connected');
+  renderRequests(state);
+  renderPeers(state);
+  renderSharing(state);
+  renderLog(state);
+  const started = new Date(state.backgroundStartedAt).toLocaleTimeString();
+  text('background-started', state.stats.backgroundStarts > 1 ? t('backgroundRestarted', [started, String(state.stats.backgroundStarts - 1)]) : t('backgroundUp', started));
+  // For the open-time measure in the dashboard test: when the first state was on screen.
+  document.documentElement.dataset.firstRenderMs ??= performance.now().toFixed(1);
 }
 
 async function init(): Promise<void> {
+  localizePage();
+  setUpTabs($('[role="tablist"]'));
   const [tab] = await browser.tabs.query({ active: true, currentWindow: true });
   currentOrigin = tab?.url ? normalizeOrigin(tab.url) : null;
-  $('#route-origin').textContent = currentOrigin ?? 'this page (not a web page)';
+  $('#route-label').textContent = currentOrigin ? t('routeThisSite', currentOrigin) : t('routeNotAWebPage');
 
   const port = browser.runtime.connect({ name: POPUP_PORT_NAME });
   port.onMessage.addListener((raw: unknown) => {
@@ -139,7 +202,7 @@ async function init(): Promise<void> {
     if (input.checked) {
       input.checked = false;
       consent.hidden = false;
-      $('#consent-accept').focus();
+      $<HTMLButtonElement>('#consent-accept').focus();
     } else void updateSettings((settings) => ({ ...settings, share: false }));
   });
   $('#consent-accept').addEventListener('click', () => {
@@ -148,6 +211,16 @@ async function init(): Promise<void> {
   });
   $('#consent-cancel').addEventListener('click', () => {
     consent.hidden = true;
+  });
+
+  $('#log-filter').addEventListener('change', () => lastState && renderLog(lastState));
+  $('#log-copy').addEventListener('click', () => {
+    if (!lastState) return;
+    const entries = visibleLog(lastState);
+    void navigator.clipboard.writeText(JSON.stringify(entries, null, 2)).then(
+      () => text('log-count', t('logCopied', String(entries.length))),
+      (error: unknown) => text('log-count', t('logCopyFailed', String(error))),
+    );
   });
   $('#open-options').addEventListener('click', (event) => {
     event.preventDefault();
