@@ -12,6 +12,8 @@ import { setUpTabs } from './tabs';
  * written to settings storage. It never polls and never builds markup from strings: URLs in the
  * request log come from pages.
  */
+document.documentElement.dataset.scriptStartMs = performance.now().toFixed(1);
+
 const $ = <T extends Element = HTMLElement>(selector: string): T => {
   const element = document.querySelector<T>(selector);
   if (!element) throw new Error(`popup markup lacks ${selector}`);
@@ -172,18 +174,20 @@ function render(state: PopupState): void {
 }
 
 async function init(): Promise<void> {
+  // Ask for state first: the background answers while the page localizes and finds its tab.
+  const port = browser.runtime.connect({ name: POPUP_PORT_NAME });
+  port.onMessage.addListener((raw: unknown) => {
+    document.documentElement.dataset.stateArrivedMs ??= performance.now().toFixed(1);
+    const parsed = parseMessage(backgroundToPopupSchema, raw);
+    if (parsed.ok) render(parsed.message.state);
+    else console.warn('[peerlane] bad popup message', parsed.error);
+  });
   localizePage();
   setUpTabs($('[role="tablist"]'));
   const [tab] = await browser.tabs.query({ active: true, currentWindow: true });
   currentOrigin = tab?.url ? normalizeOrigin(tab.url) : null;
   $('#route-label').textContent = currentOrigin ? t('routeThisSite', currentOrigin) : t('routeNotAWebPage');
-
-  const port = browser.runtime.connect({ name: POPUP_PORT_NAME });
-  port.onMessage.addListener((raw: unknown) => {
-    const parsed = parseMessage(backgroundToPopupSchema, raw);
-    if (parsed.ok) render(parsed.message.state);
-    else console.warn('[peerlane] bad popup message', parsed.error);
-  });
+  if (lastState) renderRequests(lastState);
 
   $<HTMLInputElement>('#route-toggle').addEventListener('change', (event) => {
     const on = (event.target as HTMLInputElement).checked;
