@@ -19,9 +19,10 @@ import {
 import { PeerSession } from '../core/peers/session';
 import { PROTOCOL_VERSION, type RequestHead } from '../core/protocol/frames';
 import { RequestQueue, type Priority, type QueueOptions, type RequestRecord } from '../core/queue/request-queue';
-import { DEFAULT_SETTINGS, parseSettings, SETTINGS_STORAGE_KEY, type Settings } from '../core/settings';
+import { ExitCaps } from '../core/exit/caps';
+import { DEFAULT_SETTINGS, exitCapsFrom, parseSettings, SETTINGS_STORAGE_KEY, type Settings } from '../core/settings';
 import { displayUrl, RequestLog, type RequestLogEntry } from '../core/stats/request-log';
-import { Stats } from '../core/stats/stats';
+import { localDay, Stats } from '../core/stats/stats';
 import { Timeline } from '../core/stats/timeline';
 import { bytesToBase64 } from './base64';
 import { syncRoutedScripts } from './routed-scripts';
@@ -40,7 +41,6 @@ export interface BackgroundHost {
 const STATS_STORAGE_KEY = 'stats';
 /** Session storage: survives a service-worker restart, not a browser restart. */
 const LOG_STORAGE_KEY = 'requestLog';
-const EXIT_CAPACITY = 6;
 /** Bytes the page may have received but not yet consumed; bounds memory per routed request. */
 const PAGE_WINDOW_BYTES = 1024 * 1024;
 /** Bytes batched per Port message: fewer, larger JSON messages move faster (DESIGN.md §8). */
@@ -98,11 +98,6 @@ export function queueOptionsFrom(settings: Settings): Partial<QueueOptions> {
   return { ...rest, timeoutMs: requestTimeoutMs };
 }
 
-/** The local calendar date, YYYY-MM-DD: "today" for the bytes a sharer gave. */
-function localDay(date = new Date()): string {
-  return `${date.getFullYear()}-${String(date.getMonth() + 1).padStart(2, '0')}-${String(date.getDate()).padStart(2, '0')}`;
-}
-
 function newCorrelationId(): string {
   return crypto.randomUUID().replace(/-/g, '').slice(0, 12);
 }
@@ -112,6 +107,12 @@ export class Background {
   private stats = new Stats();
   private log = new RequestLog();
   private readonly timeline = new Timeline();
+  /** Shared by every requester's session: the caps are per exit, not per connection. */
+  private readonly exitCaps = new ExitCaps(
+    systemClock,
+    () => exitCapsFrom(this.settings.exitCaps),
+    () => this.stats.sharedToday(localDay()),
+  );
   private readonly startedAt = Date.now();
   private transportStatus: TransportStatus = { signaling: 'offline', selfId: null, availableExits: 0 };
   private readonly sessions = new Map<string, SessionEntry>();
@@ -171,13 +172,19 @@ export class Background {
     this.changed();
   }
 
+  /** Serving now: sharing turned on and not paused. */
+  private get sharing(): boolean {
+    return this.settings.share && !this.settings.sharePaused;
+  }
+
   configureTransport(): void {
     this.host.postToTransport({
       type: 'configure',
       config: {
         signalingUrl: this.settings.signalingUrl,
         share: this.settings.share,
-        exitCapacity: this.settings.share ? EXIT_CAPACITY : 0,
+        // Paused: still connected, but signaling introduces no new requesters.
+        exitCapacity: this.sharing ? this.settings.exitCaps.maxConcurrent : 0,
         wantExits: this.settings.routedOrigins.length > 0,
       },
     });
@@ -281,18 +288,21 @@ export class Background {
           });
         },
       },
+      this.exitCaps,
     );
     // Callbacks below run only after the session exists, when `entry` is set.
     let entry: SessionEntry | undefined;
     const session = new PeerSession({
-      hello: { version: PROTOCOL_VERSION, role: this.settings.share ? 'exit' : 'requester', capabilities: ['credit'], exitCapacity: this.settings.share ? EXIT_CAPACITY : 0 },
+      hello: { version: PROTOCOL_VERSION, role: this.settings.share ? 'exit' : 'requester', capabilities: ['credit'], exitCapacity: this.sharing ? this.settings.exitCaps.maxConcurrent : 0 },
       send: (frame) => {
         const buffer = frame.buffer.byteLength === frame.byteLength ? (frame.buffer as ArrayBuffer) : (frame.slice().buffer as ArrayBuffer);
         this.host.postToTransport({ type: 'frame', peerId, data: buffer }, [buffer]);
       },
       exitHandler: (request, responder, signal) => {
-        if (!this.settings.share) {
-          responder.error(new PeerlaneError('sharing_off', 'this peer stopped sharing its connection'));
+        if (!this.sharing) {
+          const error = new PeerlaneError('sharing_off', this.settings.share ? 'this peer paused sharing its connection' : 'this peer stopped sharing its connection');
+          this.stats.exitRefused(error.category);
+          responder.error(error);
           return;
         }
         this.exitStreams += 1;

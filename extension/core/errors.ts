@@ -15,6 +15,8 @@ export const ERROR_CATEGORIES = [
   'sharing_off',
   'exit_fetch_failed',
   'exit_cap_size',
+  'exit_cap_concurrency',
+  'exit_cap_quota',
   'exit_busy',
   'frame_truncated',
   'frame_oversize',

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MB, type ExitCapsOptions } from './exit/caps';
 import { DEFAULT_QUEUE_OPTIONS } from './queue/request-queue';
 
 /**
@@ -13,6 +14,8 @@ export const DEFAULT_SETTINGS: Settings = {
   routedOrigins: [],
   allowPrivateTargets: false,
   exitMethods: ['GET', 'HEAD'],
+  sharePaused: false,
+  exitCaps: { maxResponseMB: 25, maxConcurrent: 6, rateMBps: 2, dailyGB: 1 },
   queue: {
     maxQueued: DEFAULT_QUEUE_OPTIONS.maxQueued,
     perPeerConcurrency: DEFAULT_QUEUE_OPTIONS.perPeerConcurrency,
@@ -45,6 +48,27 @@ export const queueSettingsSchema = z.object({
 });
 export type QueueSettings = z.infer<typeof queueSettingsSchema>;
 
+const amount = (min: number, max: number, what: string) =>
+  z.number({ message: `${what} must be a number` }).min(min, `${what} must be at least ${min}`).max(max, `${what} must be at most ${max}`);
+
+/** What a sharer lends, in the units people think in; `exitCapsFrom` turns them into bytes. */
+export const exitCapsSettingsSchema = z.object({
+  maxResponseMB: amount(0.01, 10_000, 'response size cap'),
+  maxConcurrent: int(1, 64, 'concurrent requests'),
+  rateMBps: amount(0.01, 1_000, 'bandwidth cap'),
+  dailyGB: amount(0.001, 10_000, 'daily quota'),
+});
+export type ExitCapsSettings = z.infer<typeof exitCapsSettingsSchema>;
+
+export function exitCapsFrom(settings: ExitCapsSettings): ExitCapsOptions {
+  return {
+    maxResponseBytes: Math.round(settings.maxResponseMB * MB),
+    maxConcurrent: settings.maxConcurrent,
+    bytesPerSecond: Math.round(settings.rateMBps * MB),
+    dailyBytes: Math.round(settings.dailyGB * 1000 * MB),
+  };
+}
+
 const originSchema = z.string().transform((value, ctx) => {
   const origin = normalizeOrigin(value);
   if (origin === null) {
@@ -63,6 +87,9 @@ export const settingsSchema = z.object({
   /** Tests and development only: lets an exit fetch loopback/private targets. Never on by default. */
   allowPrivateTargets: z.boolean(),
   exitMethods: z.array(z.enum(EXIT_METHODS)).min(1).max(EXIT_METHODS.length),
+  /** Sharing stays consented but serves nothing until resumed. */
+  sharePaused: z.boolean(),
+  exitCaps: exitCapsSettingsSchema,
   queue: queueSettingsSchema,
 });
 

@@ -1,6 +1,6 @@
 import browser from 'webextension-polyfill';
 import { localizePage, t } from './i18n';
-import { DEFAULT_SETTINGS, parseSettings, SETTINGS_STORAGE_KEY, validateSettings, type QueueSettings, type Settings } from '../core/settings';
+import { DEFAULT_SETTINGS, parseSettings, SETTINGS_STORAGE_KEY, validateSettings, type ExitCapsSettings, type QueueSettings, type Settings } from '../core/settings';
 
 /** Options page: every setting, validated with clear messages; saving applies live (no reload). */
 const form = document.querySelector<HTMLFormElement>('#settings-form')!;
@@ -14,7 +14,13 @@ function fill(settings: Settings): void {
   for (const box of methodBoxes()) box.checked = (settings.exitMethods as string[]).includes(box.value);
   for (const key of QUEUE_NUMBERS) field<HTMLInputElement>(`queue.${key}`).value = String(settings.queue[key]);
   field<HTMLInputElement>('queue.hedging').checked = settings.queue.hedging;
+  for (const key of CAP_NUMBERS) field<HTMLInputElement>(`exitCaps.${key}`).value = String(settings.exitCaps[key]);
+  sharePaused = settings.sharePaused;
 }
+
+const CAP_NUMBERS = ['maxResponseMB', 'maxConcurrent', 'rateMBps', 'dailyGB'] as const satisfies readonly (keyof ExitCapsSettings)[];
+/** Paused is toggled from the popup; the form keeps whatever is stored. */
+let sharePaused = false;
 
 const QUEUE_NUMBERS = ['maxQueued', 'perPeerConcurrency', 'requestTimeoutMs', 'attemptTimeoutMs', 'maxAttempts', 'retryBaseMs', 'retryCapMs', 'agingMs'] as const satisfies readonly (keyof QueueSettings)[];
 
@@ -35,6 +41,8 @@ function read(): unknown {
     routedOrigins: field<HTMLTextAreaElement>('routedOrigins').value.split('\n').map((line) => line.trim()).filter(Boolean),
     allowPrivateTargets: field<HTMLInputElement>('allowPrivateTargets').checked,
     exitMethods: methodBoxes().filter((box) => box.checked).map((box) => box.value),
+    sharePaused,
+    exitCaps: Object.fromEntries(CAP_NUMBERS.map((key) => [key, numberOrText(field<HTMLInputElement>(`exitCaps.${key}`).value)])),
     queue: {
       ...Object.fromEntries(QUEUE_NUMBERS.map((key) => [key, numberOrText(field<HTMLInputElement>(`queue.${key}`).value)])),
       hedging: field<HTMLInputElement>('queue.hedging').checked,

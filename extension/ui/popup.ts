@@ -1,7 +1,8 @@
 import browser from 'webextension-polyfill';
 import { backgroundToPopupSchema, parseMessage, POPUP_PORT_NAME, type PopupState } from '../core/messages';
-import { normalizeOrigin, parseSettings, SETTINGS_STORAGE_KEY, type Settings } from '../core/settings';
+import { exitCapsFrom, normalizeOrigin, parseSettings, SETTINGS_STORAGE_KEY, type Settings } from '../core/settings';
 import type { RequestLogEntry } from '../core/stats/request-log';
+import { localDay } from '../core/stats/stats';
 import { formatBytes, formatMs } from './format';
 import { localizePage, t } from './i18n';
 import { drawSparklines } from './sparkline';
@@ -116,8 +117,21 @@ function renderSharing(state: PopupState): void {
   const { stats, settings, timeline } = state;
   text('shared-requests', String(stats.sharedRequests));
   text('shared-bytes', formatBytes(stats.sharedBytes));
-  text('shared-today', formatBytes(stats.sharedBytesToday));
+  const caps = exitCapsFrom(settings.exitCaps);
+  const today = stats.sharedDay === localDay() ? stats.sharedBytesToday : 0;
+  text('shared-today', formatBytes(today));
+  text('quota-label', t('sharedTodayOf', formatBytes(caps.dailyBytes)));
+  const meter = $<HTMLMeterElement>('#quota-meter');
+  meter.max = caps.dailyBytes;
+  meter.value = Math.min(today, caps.dailyBytes);
+  meter.high = caps.dailyBytes * 0.9;
   text('shared-rate', `${formatBytes(timeline.at(-1)?.bytesSharedPerSec ?? 0)}/s`);
+  text('rate-cap-label', t('sharedRateOf', `${formatBytes(caps.bytesPerSecond)}/s`));
+  $('#pause-row').hidden = !settings.share;
+  const pause = $<HTMLButtonElement>('#pause-toggle');
+  pause.textContent = t(settings.sharePaused ? 'resumeSharing' : 'pauseSharing');
+  pause.setAttribute('aria-pressed', String(settings.sharePaused));
+  text('pause-state', settings.sharePaused ? t('sharingPaused') : '');
   text('requesters', String(state.peers.filter((peer) => peer.remoteRole === 'requester').length));
   drawSparklines($<SVGSVGElement>('#spark-shared'), [{ values: timeline.map((sample) => sample.bytesSharedPerSec), className: 'line shared-line' }]);
   const refusals = Object.entries(stats.refusedByCategory).map(([category, count]) => `${categoryName(category)} ${count}`);
@@ -216,6 +230,7 @@ async function init(): Promise<void> {
   $('#consent-cancel').addEventListener('click', () => {
     consent.hidden = true;
   });
+  $('#pause-toggle').addEventListener('click', () => void updateSettings((settings) => ({ ...settings, sharePaused: !settings.sharePaused })));
 
   $('#log-filter').addEventListener('change', () => lastState && renderLog(lastState));
   $('#log-copy').addEventListener('click', () => {

@@ -132,6 +132,15 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
       });
       return;
     }
+    if (path.startsWith('/chunked/')) {
+      // N bytes with no Content-Length: a body whose size nobody knows before it ends.
+      const size = Math.min(64 * 1024 * 1024, Number(path.slice('/chunked/'.length)) || 0);
+      response.writeHead(200, { 'content-type': 'application/octet-stream' });
+      const body = deterministicBytes(size);
+      for (let offset = 0; offset < size; offset += 16 * 1024) response.write(body.subarray(offset, offset + 16 * 1024));
+      response.end();
+      return;
+    }
     if (path.startsWith('/delay/')) {
       // A GET whose head arrives after N ms: in flight, but nothing yet delivered to the page.
       const timer = setTimeout(() => {

@@ -1,6 +1,7 @@
 import { PeerlaneError, toPeerlaneError, type ErrorCategory } from '../errors';
 import type { RequestHead, ResponseHead } from '../protocol/frames';
 import type { ExitHandler } from '../peers/session';
+import type { ExitCaps } from './caps';
 import { checkDestination, DEFAULT_EXIT_POLICY, type ExitPolicyOptions } from './policy';
 
 /**
@@ -64,19 +65,17 @@ export function forwardableResponseHeaders(headers: readonly (readonly [string, 
   return headers.filter(([name]) => !DROPPED_RESPONSE_HEADERS.has(name.toLowerCase())).map(([name, value]) => [name, value]);
 }
 
-export function createExitHandler(
-  fetcher: ExitFetcher,
-  policy: () => ExitPolicyOptions,
-  events: ExitEvents,
-): ExitHandler {
+export function createExitHandler(fetcher: ExitFetcher, policy: () => ExitPolicyOptions, events: ExitEvents, caps?: ExitCaps): ExitHandler {
   return (request: RequestHead, responder, signal) => {
+    const refuse = (error: PeerlaneError): void => {
+      events.finished(request, { status: null, bytes: 0, error });
+      responder.error(error);
+    };
     const options = { ...DEFAULT_EXIT_POLICY, ...policy() };
     const verdict = checkDestination(request.url, request.method, options);
-    if (!verdict.allowed) {
-      events.finished(request, { status: null, bytes: 0, error: verdict.error });
-      responder.error(verdict.error);
-      return;
-    }
+    if (!verdict.allowed) return refuse(verdict.error);
+    const capped = caps?.admit() ?? null;
+    if (capped) return refuse(capped);
     void (async () => {
       let sent = 0;
       let status: number | null = null;
@@ -86,10 +85,14 @@ export function createExitHandler(
           signal,
           options,
         );
+        const declared = response.head.headers.find(([name]) => name.toLowerCase() === 'content-length')?.[1];
+        const tooLarge = caps?.checkDeclaredLength(declared !== undefined && /^\d+$/.test(declared) ? Number(declared) : null);
+        if (tooLarge) throw tooLarge;
         status = response.head.status;
         responder.head({ ...response.head, headers: forwardableResponseHeaders(response.head.headers) });
         if (response.body) {
           for await (const chunk of response.body) {
+            await caps?.beforeSend(sent, chunk.byteLength, signal);
             await responder.write(chunk);
             sent += chunk.byteLength;
             events.bytesSent(chunk.byteLength);
@@ -101,6 +104,8 @@ export function createExitHandler(
         const typed = signal.aborted ? toPeerlaneError(signal.reason, 'cancelled') : toPeerlaneError(error, 'exit_fetch_failed');
         events.finished(request, { status, bytes: sent, error: typed });
         responder.error(typed);
+      } finally {
+        caps?.release();
       }
     })();
   };

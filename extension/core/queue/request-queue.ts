@@ -69,7 +69,16 @@ export const DEFAULT_QUEUE_OPTIONS: QueueOptions = {
 };
 
 /** Categories worth another attempt on another peer: the peer or its network failed, not the request. */
-const RETRYABLE: ReadonlySet<ErrorCategory> = new Set<ErrorCategory>(['peer_lost', 'attempt_timeout', 'exit_fetch_failed', 'sharing_off', 'exit_busy']);
+const RETRYABLE: ReadonlySet<ErrorCategory> = new Set<ErrorCategory>([
+  'peer_lost',
+  'attempt_timeout',
+  'exit_fetch_failed',
+  'sharing_off',
+  'exit_busy',
+  // Another exit may have room or quota left.
+  'exit_cap_concurrency',
+  'exit_cap_quota',
+]);
 
 export function isRetryable(category: ErrorCategory): boolean {
   return RETRYABLE.has(category);

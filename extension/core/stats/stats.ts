@@ -62,6 +62,11 @@ export type PersistedStats = Record<CounterName, number> & {
   histograms: Record<HistogramName, number[]>;
 };
 
+/** The local calendar date, YYYY-MM-DD: "today" for the bytes a sharer gave and its quota. */
+export function localDay(date = new Date()): string {
+  return `${date.getFullYear()}-${String(date.getMonth() + 1).padStart(2, '0')}-${String(date.getDate()).padStart(2, '0')}`;
+}
+
 function bump(map: CategoryCounts, category: ErrorCategory): void {
   map[category] = (map[category] ?? 0) + 1;
 }
@@ -164,6 +169,11 @@ export class Stats {
       this.sharedBytesToday = 0;
     }
     this.sharedBytesToday += bytes;
+  }
+
+  /** Bytes served on `day`; zero once the day has changed. */
+  sharedToday(day: string): number {
+    return day === this.sharedDay ? this.sharedBytesToday : 0;
   }
 
   exitRefused(category: ErrorCategory): void {

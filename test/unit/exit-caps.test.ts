@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { ExitCaps, MB, TokenBucket, type ExitCapsOptions } from '../../extension/core/exit/caps';
+import { createExitHandler, type ExitFetcher, type ExitOutcome } from '../../extension/core/exit/exit-service';
+import { DEFAULT_EXIT_POLICY } from '../../extension/core/exit/policy';
+import type { ExitResponder } from '../../extension/core/peers/session';
+import { FakeClock, flush } from '../helpers/fake-clock';
+
+const caps = (overrides: Partial<ExitCapsOptions> = {}): ExitCapsOptions => ({ maxResponseBytes: 25 * MB, maxConcurrent: 6, bytesPerSecond: 2 * MB, dailyBytes: 1000 * MB, ...overrides });
+
+describe('token bucket', () => {
+  it('holds the rate over 10 s of sends in uneven chunks, and a cancel stops the wait', async () => {
+    const clock = new FakeClock();
+    const bucket = new TokenBucket(clock, () => 100_000);
+    const signal = new AbortController().signal;
+    let sent = 0;
+    const chunks = [16_384, 65_536, 1_000, 30_000];
+    // 1.1 MB in total: 100 kB of burst, then 1 MB at 100 kB/s.
+    const sender = (async () => {
+      for (let index = 0; sent < 1_100_000; index += 1) {
+        const size = Math.min(chunks[index % chunks.length]!, 1_100_000 - sent);
+        await bucket.consume(size, signal);
+        sent += size;
+      }
+    })();
+    for (let step = 0; step < 1200 && sent < 1_100_000; step += 1) {
+      clock.advance(10);
+      await flush();
+    }
+    await sender;
+    // Finished when the debt was paid: 10 s for the 1 MB beyond the burst, within one chunk's time.
+    expect(clock.now()).toBeGreaterThanOrEqual(10_000 - 700);
+    expect(clock.now()).toBeLessThanOrEqual(10_000 + 700);
+
+    const controller = new AbortController();
+    const waiting = bucket.consume(500_000, controller.signal);
+    controller.abort();
+    await expect(waiting).rejects.toMatchObject({ category: 'cancelled' });
+  });
+});
+
+describe('exit caps', () => {
+  it('admits up to the concurrency cap, refuses over the daily quota, and frees slots', () => {
+    let used = 0;
+    const limits = caps({ maxConcurrent: 2, dailyBytes: 1000 });
+    const exit = new ExitCaps(new FakeClock(), () => limits, () => used);
+    expect(exit.admit()).toBeNull();
+    expect(exit.admit()).toBeNull();
+    expect(exit.admit()?.category).toBe('exit_cap_concurrency');
+    exit.release();
+    expect(exit.admit()).toBeNull();
+    exit.release();
+    exit.release();
+    used = 1000;
+    expect(exit.admit()?.category).toBe('exit_cap_quota');
+  });
+});
+
+/** Runs the exit handler with caps against a fetcher that streams `body` in 10 kB chunks. */
+async function serve(limits: ExitCapsOptions, body: number, declareLength: boolean, usedToday = 0) {
+  const clock = new FakeClock();
+  const fetcher: ExitFetcher = async () => ({
+    head: { status: 200, statusText: 'OK', headers: declareLength ? [['content-length', String(body)]] : [] },
+    body: (async function* () {
+      for (let offset = 0; offset < body; offset += 10_000) yield new Uint8Array(Math.min(10_000, body - offset));
+    })(),
+  });
+  const outcomes: ExitOutcome[] = [];
+  let written = 0;
+  let headSent = false;
+  let failure: string | null = null;
+  const responder: ExitResponder = {
+    head: () => {
+      headSent = true;
+    },
+    write: async (chunk) => {
+      written += chunk.byteLength;
+    },
+    end: () => undefined,
+    error: (error) => {
+      failure = error.category;
+    },
+  };
+  const exit = new ExitCaps(clock, () => limits, () => usedToday + written);
+  const handler = createExitHandler(fetcher, () => ({ ...DEFAULT_EXIT_POLICY }), { bytesSent: () => undefined, finished: (_request, outcome) => outcomes.push(outcome) }, exit);
+  handler({ method: 'GET', url: 'https://example.com/file', headers: [] }, responder, new AbortController().signal);
+  for (let step = 0; step < 200 && outcomes.length === 0; step += 1) {
+    clock.advance(100);
+    await flush();
+  }
+  return { headSent, written, failure, outcome: outcomes[0], inUse: exit.inUse };
+}
+
+describe('exit handler under caps', () => {
+  it('refuses a declared oversize body before any byte, and cuts an undeclared one at the cap', async () => {
+    const declared = await serve(caps({ maxResponseBytes: 50_000 }), 80_000, true);
+    expect(declared).toMatchObject({ headSent: false, written: 0, failure: 'exit_cap_size' });
+    const undeclared = await serve(caps({ maxResponseBytes: 50_000 }), 80_000, false);
+    expect(undeclared).toMatchObject({ headSent: true, written: 50_000, failure: 'exit_cap_size' });
+    expect(undeclared.inUse).toBe(0);
+  });
+
+  it('stops at the daily quota mid-response', async () => {
+    const result = await serve(caps({ dailyBytes: 1_000_000 }), 80_000, false, 970_000);
+    expect(result).toMatchObject({ written: 30_000, failure: 'exit_cap_quota' });
+  });
+
+  it('serves within every cap', async () => {
+    const result = await serve(caps(), 80_000, true);
+    expect(result).toMatchObject({ headSent: true, written: 80_000, failure: null, outcome: { bytes: 80_000, error: null } });
+  });
+});
