@@ -3,9 +3,9 @@ import { readFile } from 'node:fs/promises';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS, parseSettings } from '../../extension/core/settings';
-import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
-import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
-import { startOriginServer, type OriginServer } from '../helpers/origin-server';
+import type { SignalingServer } from '../../signaling-server/server';
+import { backgroundState, waitFor, type ExtensionBrowser } from '../helpers/chromium';
+import { startPeerPair, type PeerPair } from '../helpers/peer-pair';
 
 /**
  * The popup and options as a person uses them, while real traffic flows between two Chromium:
@@ -16,38 +16,27 @@ const AXE_SOURCE = readFileSync('node_modules/axe-core/axe.min.js', 'utf8');
 const THEMES = ['light', 'dark'] as const;
 const TABS = ['requests', 'peers', 'sharing', 'log'] as const;
 
-let origin: OriginServer;
-let signaling: SignalingServer;
+let pair: PeerPair;
 let exit: ExtensionBrowser;
 let requester: ExtensionBrowser;
-let appOrigin: string;
+let signaling: SignalingServer;
 
 beforeAll(async () => {
-  origin = await startOriginServer({ bigBytes: 256 * 1024 });
-  signaling = await startSignalingServer({ port: 0 });
-  appOrigin = `http://app.peerlane.test:${origin.port}`;
-  exit = await launchWithExtension(['MAP origin.peerlane.test 127.0.0.1']);
-  await exit.setSettings({ signalingUrl: signaling.url, share: true, allowPrivateTargets: true });
-  requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1']);
-  await requester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });
-  await waitForRoutedScripts(requester);
-  await waitFor(async () => (await backgroundState(requester)).stats.peers, (peers) => peers === 1, 'one exit peer');
+  pair = await startPeerPair({ bigBytes: 256 * 1024 });
+  ({ exit, requester, signaling } = pair);
   // Real traffic: successes, one refusal (exits carry GET/HEAD only by default), a larger body.
   const page = await requester.context.newPage();
-  await page.goto(`${appOrigin}/app`);
+  await page.goto(`${pair.appOrigin}/app`);
   await page.evaluate(async (base) => {
     for (let index = 0; index < 8; index += 1) await (await fetch(`${base}/small.txt?i=${index}`)).text();
     await fetch(`${base}/small.txt`, { method: 'POST' }).catch(() => undefined);
     await (await fetch(`${base}/big.bin`)).arrayBuffer();
-  }, `http://origin.peerlane.test:${origin.port}`);
+  }, pair.dataOrigin);
   await page.close();
 }, 90_000);
 
 afterAll(async () => {
-  await requester?.close();
-  await exit?.close();
-  await signaling?.close();
-  await origin?.close();
+  await pair?.close();
 });
 
 async function openExtensionPage(browser: ExtensionBrowser, path: string, width: number, height: number): Promise<Page> {

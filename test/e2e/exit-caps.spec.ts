@@ -1,38 +1,25 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS } from '../../extension/core/settings';
-import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
-import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
-import { startOriginServer, type OriginServer } from '../helpers/origin-server';
+import { backgroundState, waitFor, type ExtensionBrowser } from '../helpers/chromium';
+import { startPeerPair, type PeerPair } from '../helpers/peer-pair';
 
 /** What a sharer lends, capped, in two real Chromium: size, bandwidth, pause, and what the popup says. */
-let origin: OriginServer;
-let signaling: SignalingServer;
+let pair: PeerPair;
 let exit: ExtensionBrowser;
 let requester: ExtensionBrowser;
 let page: Page;
 let dataOrigin: string;
 
 beforeAll(async () => {
-  origin = await startOriginServer({ bigBytes: 256 * 1024 });
-  signaling = await startSignalingServer({ port: 0 });
-  const appOrigin = `http://app.peerlane.test:${origin.port}`;
-  dataOrigin = `http://origin.peerlane.test:${origin.port}`;
-  exit = await launchWithExtension(['MAP origin.peerlane.test 127.0.0.1']);
-  await exit.setSettings({ signalingUrl: signaling.url, share: true, allowPrivateTargets: true });
-  requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1']);
-  await requester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });
-  await waitForRoutedScripts(requester);
-  await waitFor(async () => (await backgroundState(requester)).stats.peers, (peers) => peers === 1, 'one exit peer');
+  pair = await startPeerPair({ bigBytes: 256 * 1024 });
+  ({ exit, requester, dataOrigin } = pair);
   page = await requester.context.newPage();
-  await page.goto(`${appOrigin}/app`);
+  await page.goto(`${pair.appOrigin}/app`);
 }, 90_000);
 
 afterAll(async () => {
-  await requester?.close();
-  await exit?.close();
-  await signaling?.close();
-  await origin?.close();
+  await pair?.close();
 });
 
 /** Fetches in the page; reports bytes read, elapsed ms, and the error if any. */
@@ -99,7 +86,7 @@ describe('exit caps in real browsers', () => {
     expect(await popup.getByTestId('rate-cap-label').textContent()).toBe('sharing now, cap 2.0 MB/s');
     await popup.getByTestId('pause-toggle').click();
     await expect.poll(async () => (await backgroundState(exit)).settings.sharePaused).toBe(true);
-    expect(await popup.getByTestId('pause-toggle').getAttribute('aria-pressed')).toBe('true');
+    await expect.poll(() => popup.getByTestId('pause-toggle').getAttribute('aria-pressed')).toBe('true');
     const paused = await fetchBody(`${dataOrigin}/small.txt`);
     expect(paused.error).toMatch(/\(sharing_off\)/);
     expect((await backgroundState(exit)).stats.refusedByCategory.sharing_off).toBeGreaterThanOrEqual(1);

@@ -1,0 +1,44 @@
+import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
+import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from './chromium';
+import { startOriginServer, type OriginOptions, type OriginServer } from './origin-server';
+
+/**
+ * The usual cast of an e2e story: a loopback origin, a signaling server, an exit that shares (and
+ * alone can resolve the origin's name) and a requester that routes the app origin, connected.
+ */
+export interface PeerPair {
+  origin: OriginServer;
+  signaling: SignalingServer;
+  exit: ExtensionBrowser;
+  requester: ExtensionBrowser;
+  appOrigin: string;
+  dataOrigin: string;
+  close(): Promise<void>;
+}
+
+export async function startPeerPair(originOptions: OriginOptions = {}): Promise<PeerPair> {
+  const origin = await startOriginServer(originOptions);
+  const signaling = await startSignalingServer({ port: 0 });
+  const appOrigin = `http://app.peerlane.test:${origin.port}`;
+  const dataOrigin = `http://origin.peerlane.test:${origin.port}`;
+  const exit = await launchWithExtension(['MAP origin.peerlane.test 127.0.0.1']);
+  await exit.setSettings({ signalingUrl: signaling.url, share: true, allowPrivateTargets: true });
+  const requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1']);
+  await requester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });
+  await waitForRoutedScripts(requester);
+  await waitFor(async () => (await backgroundState(requester)).stats.peers, (peers) => peers === 1, 'one exit peer');
+  return {
+    origin,
+    signaling,
+    exit,
+    requester,
+    appOrigin,
+    dataOrigin,
+    close: async () => {
+      await requester.close();
+      await exit.close();
+      await signaling.close();
+      await origin.close();
+    },
+  };
+}
