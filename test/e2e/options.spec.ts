@@ -43,6 +43,7 @@ describe('options page', () => {
     await page.getByTestId('allowPrivateTargets').check();
     await page.getByTestId('exitMethods').getByLabel('POST').check();
     await page.getByTestId('queue.maxQueued').fill('40');
+    await page.getByTestId('exitCaps.rateMBps').fill('0.5');
     await page.getByTestId('queue.hedging').uncheck();
     await page.getByTestId('save').click();
     await expect.poll(() => page.getByTestId('saved').textContent(), { timeout: 5000 }).toMatch(/Saved/);
@@ -52,6 +53,8 @@ describe('options page', () => {
       routedOrigins: ['https://example.com', 'http://app.peerlane.test:8080'],
       allowPrivateTargets: true,
       exitMethods: ['GET', 'HEAD', 'POST'],
+      sharePaused: false,
+      exitCaps: { ...DEFAULT_SETTINGS.exitCaps, rateMBps: 0.5 },
       queue: { ...DEFAULT_SETTINGS.queue, maxQueued: 40, hedging: false },
     });
     await waitForRoutedScripts(browser);
