@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS, parseSettings } from '../../extension/core/settings';
 import type { SignalingServer } from '../../signaling-server/server';
 import { backgroundState, waitFor, type ExtensionBrowser } from '../helpers/chromium';
+import { seriousViolations } from '../helpers/axe';
 import { startPeerPair, type PeerPair } from '../helpers/peer-pair';
 
 /**
@@ -12,7 +12,6 @@ import { startPeerPair, type PeerPair } from '../helpers/peer-pair';
  * the numbers match the background's, tabs work by mouse and keyboard, the log filters and copies,
  * both themes are photographed, and axe-core finds no serious accessibility violation.
  */
-const AXE_SOURCE = readFileSync('node_modules/axe-core/axe.min.js', 'utf8');
 const THEMES = ['light', 'dark'] as const;
 const TABS = ['requests', 'peers', 'sharing', 'log'] as const;
 
@@ -44,16 +43,6 @@ async function openExtensionPage(browser: ExtensionBrowser, path: string, width:
   await page.setViewportSize({ width, height });
   await page.goto(`chrome-extension://${browser.extensionId}/extension/ui/${path}`);
   return page;
-}
-
-/** axe-core in the page (evaluate is not subject to the page's CSP); serious and critical only. */
-async function seriousViolations(page: Page): Promise<string[]> {
-  await page.evaluate(AXE_SOURCE);
-  return page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run(context: Document, options: object): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe;
-    const result = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
-    return result.violations.filter((violation) => violation.impact === 'serious' || violation.impact === 'critical').map((violation) => `${violation.id}: ${violation.nodes.map((node) => node.target.join(' ')).join(', ')}`);
-  });
 }
 
 describe('the popup and options a person uses', () => {
