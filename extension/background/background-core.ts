@@ -259,7 +259,7 @@ export class Background {
     this.sessions.get(peerId)?.session.close(new PeerlaneError('peer_lost', 'peer reconnected'));
     const exitHandler = createExitHandler(
       this.host.exitFetcher,
-      () => ({ allowPrivateTargets: this.settings.allowPrivateTargets, allowedMethods: this.settings.exitMethods }),
+      () => ({ allowPrivateTargets: this.settings.allowPrivateTargets, allowedMethods: this.settings.exitMethods, allowedPorts: this.settings.exitPorts }),
       {
         bytesSent: (bytes) => this.stats.shared(bytes, localDay()),
         finished: (request, outcome) => {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MB, type ExitCapsOptions } from './exit/caps';
+import { DEFAULT_EXIT_PORTS } from './exit/policy';
 import { DEFAULT_QUEUE_OPTIONS } from './queue/request-queue';
 
 /**
@@ -14,6 +15,7 @@ export const DEFAULT_SETTINGS: Settings = {
   routedOrigins: [],
   allowPrivateTargets: false,
   exitMethods: ['GET', 'HEAD'],
+  exitPorts: [...DEFAULT_EXIT_PORTS],
   sharePaused: false,
   exitCaps: { maxResponseMB: 25, maxConcurrent: 6, rateMBps: 2, dailyGB: 1 },
   queue: {
@@ -87,6 +89,7 @@ export const settingsSchema = z.object({
   /** Tests and development only: lets an exit fetch loopback/private targets. Never on by default. */
   allowPrivateTargets: z.boolean(),
   exitMethods: z.array(z.enum(EXIT_METHODS)).min(1).max(EXIT_METHODS.length),
+  exitPorts: z.array(int(1, 65_535, 'port')).min(1, 'at least one port').max(64, 'at most 64 ports'),
   /** Sharing stays consented but serves nothing until resumed. */
   sharePaused: z.boolean(),
   exitCaps: exitCapsSettingsSchema,

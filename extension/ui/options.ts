@@ -11,6 +11,7 @@ function fill(settings: Settings): void {
   field<HTMLInputElement>('share').checked = settings.share;
   field<HTMLTextAreaElement>('routedOrigins').value = settings.routedOrigins.join('\n');
   field<HTMLInputElement>('allowPrivateTargets').checked = settings.allowPrivateTargets;
+  field<HTMLInputElement>('exitPorts').value = settings.exitPorts.join(', ');
   for (const box of methodBoxes()) box.checked = (settings.exitMethods as string[]).includes(box.value);
   for (const key of QUEUE_NUMBERS) field<HTMLInputElement>(`queue.${key}`).value = String(settings.queue[key]);
   field<HTMLInputElement>('queue.hedging').checked = settings.queue.hedging;
@@ -41,6 +42,7 @@ function read(): unknown {
     routedOrigins: field<HTMLTextAreaElement>('routedOrigins').value.split('\n').map((line) => line.trim()).filter(Boolean),
     allowPrivateTargets: field<HTMLInputElement>('allowPrivateTargets').checked,
     exitMethods: methodBoxes().filter((box) => box.checked).map((box) => box.value),
+    exitPorts: field<HTMLInputElement>('exitPorts').value.split(/[\s,]+/).filter(Boolean).map(numberOrText),
     sharePaused,
     exitCaps: Object.fromEntries(CAP_NUMBERS.map((key) => [key, numberOrText(field<HTMLInputElement>(`exitCaps.${key}`).value)])),
     queue: {

@@ -44,6 +44,7 @@ describe('options page', () => {
     await page.getByTestId('exitMethods').getByLabel('POST').check();
     await page.getByTestId('queue.maxQueued').fill('40');
     await page.getByTestId('exitCaps.rateMBps').fill('0.5');
+    await page.getByTestId('exitPorts').fill('80, 443 8080,8443, 3000');
     await page.getByTestId('queue.hedging').uncheck();
     await page.getByTestId('save').click();
     await expect.poll(() => page.getByTestId('saved').textContent(), { timeout: 5000 }).toMatch(/Saved/);
@@ -53,6 +54,7 @@ describe('options page', () => {
       routedOrigins: ['https://example.com', 'http://app.peerlane.test:8080'],
       allowPrivateTargets: true,
       exitMethods: ['GET', 'HEAD', 'POST'],
+      exitPorts: [80, 443, 8080, 8443, 3000],
       sharePaused: false,
       exitCaps: { ...DEFAULT_SETTINGS.exitCaps, rateMBps: 0.5 },
       queue: { ...DEFAULT_SETTINGS.queue, maxQueued: 40, hedging: false },

@@ -24,7 +24,13 @@ const hedgeUrl = (path: string) => `http://hedge.peerlane.test:${origin.port}${p
 
 async function launchExit(name: string, originPort: number, hedgePort: number, methods: string[]) {
   const browser = await launchWithExtension([`MAP origin.peerlane.test 127.0.0.1:${originPort}`, `MAP hedge.peerlane.test 127.0.0.1:${hedgePort}`]);
-  await browser.setSettings({ signalingUrl: signaling.url, share: true, allowPrivateTargets: true, exitMethods: methods as typeof DEFAULT_SETTINGS.exitMethods });
+  await browser.setSettings({
+    signalingUrl: signaling.url,
+    share: true,
+    allowPrivateTargets: true,
+    exitMethods: methods as typeof DEFAULT_SETTINGS.exitMethods,
+    exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port],
+  });
   return { browser, originPort, name };
 }
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
 import { launchWithExtension, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
 import { SMALL_TEXT, startOriginServer, type OriginServer } from '../helpers/origin-server';
@@ -22,7 +23,10 @@ beforeAll(async () => {
   appOrigin = `http://app.peerlane.test:${origin.port}`;
   dataOrigin = `http://origin.peerlane.test:${origin.port}`;
   exit = await launchWithExtension(['MAP origin.peerlane.test 127.0.0.1']);
-  await exit.setSettings({ signalingUrl: signaling.url, share: true, allowPrivateTargets: true });
+  // The exit's own browser holds a cookie for the origin: it must never be sent for others.
+  await exit.context.addCookies([{ name: 'exit-session', value: 'secret', domain: 'origin.peerlane.test', path: '/' }]);
+  // Loopback origin on a random port: a development exit, with that port allowed.
+  await exit.setSettings({ signalingUrl: signaling.url, share: true, allowPrivateTargets: true, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] });
   requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1', 'MAP other.peerlane.test 127.0.0.1']);
   await requester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });
   await waitForRoutedScripts(requester);

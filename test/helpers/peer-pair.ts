@@ -1,3 +1,4 @@
+import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
 import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from './chromium';
 import { startOriginServer, type OriginOptions, type OriginServer } from './origin-server';
@@ -22,7 +23,8 @@ export async function startPeerPair(originOptions: OriginOptions = {}): Promise<
   const appOrigin = `http://app.peerlane.test:${origin.port}`;
   const dataOrigin = `http://origin.peerlane.test:${origin.port}`;
   const exit = await launchWithExtension(['MAP origin.peerlane.test 127.0.0.1']);
-  await exit.setSettings({ signalingUrl: signaling.url, share: true, allowPrivateTargets: true });
+  // Loopback origin on a random port: a development exit, with that port allowed.
+  await exit.setSettings({ signalingUrl: signaling.url, share: true, allowPrivateTargets: true, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] });
   const requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1']);
   await requester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });
   await waitForRoutedScripts(requester);

@@ -1,17 +1,22 @@
 import { PeerlaneError } from '../errors';
 
 /**
- * Exit policy v1: what an exit refuses before it fetches anything. The full corpus of spellings
- * (decimal/octal/hex IPv4 literals, NAT64, ports) is a later issue; this version already relies on
- * the WHATWG URL parser, which normalises `http://2130706433/` and `http://0x7f.1/` to 127.0.0.1.
+ * Exit policy: what an exit refuses before it fetches anything. Every IPv4 spelling (decimal,
+ * octal, hex, short forms like `127.1`) reaches us already normalised by the WHATWG URL parser,
+ * the same one the exit's fetch uses, so the address judged is the address that would be dialled.
+ * Names are judged here only by form (local suffixes, single labels); what a name resolves to is
+ * checked by the browser hosts after connecting (Chrome) or before (Firefox).
  */
 export interface ExitPolicyOptions {
   /** Tests and development only: permit loopback/private targets. */
   allowPrivateTargets: boolean;
   allowedMethods: readonly string[];
+  /** Destination ports an exit connects to; an empty port means the scheme's default. */
+  allowedPorts: readonly number[];
 }
 
-export const DEFAULT_EXIT_POLICY: ExitPolicyOptions = { allowPrivateTargets: false, allowedMethods: ['GET', 'HEAD'] };
+export const DEFAULT_EXIT_PORTS: readonly number[] = [80, 443, 8080, 8443];
+export const DEFAULT_EXIT_POLICY: ExitPolicyOptions = { allowPrivateTargets: false, allowedMethods: ['GET', 'HEAD'], allowedPorts: DEFAULT_EXIT_PORTS };
 
 export type Verdict = { allowed: true; url: URL } | { allowed: false; error: PeerlaneError };
 
@@ -26,9 +31,13 @@ function parseIPv4(host: string): number[] | null {
   return octets.every((octet) => octet <= 255) ? octets : null;
 }
 
-/** True for IPv4 addresses no exit may connect to: loopback, private, link-local, CGNAT, this-network, multicast, reserved. */
+/**
+ * True for IPv4 addresses no exit may connect to (IANA special-purpose registry): this network,
+ * RFC 1918, loopback, CGNAT, link-local, IETF protocol assignments, documentation, benchmarking,
+ * multicast, reserved and broadcast.
+ */
 export function isPrivateIPv4(octets: readonly number[]): boolean {
-  const [a = 0, b = 0] = octets;
+  const [a = 0, b = 0, c = 0] = octets;
   return (
     a === 0 ||
     a === 10 ||
@@ -36,7 +45,12 @@ export function isPrivateIPv4(octets: readonly number[]): boolean {
     (a === 100 && b >= 64 && b <= 127) ||
     (a === 169 && b === 254) ||
     (a === 172 && b >= 16 && b <= 31) ||
+    (a === 192 && b === 0 && (c === 0 || c === 2)) ||
+    (a === 192 && b === 88 && c === 99) ||
     (a === 192 && b === 168) ||
+    (a === 198 && (b === 18 || b === 19)) ||
+    (a === 198 && b === 51 && c === 100) ||
+    (a === 203 && b === 0 && c === 113) ||
     a >= 224
   );
 }
@@ -70,19 +84,28 @@ function parseIPv6(host: string): number[] | null {
   return groups;
 }
 
+/** The IPv4 address carried in two 16-bit groups. */
+function embeddedIPv4(high: number, low: number): number[] {
+  return [high >> 8, high & 0xff, low >> 8, low & 0xff];
+}
+
 export function isPrivateIPv6(groups: readonly number[]): boolean {
   const allZeroUntil = (n: number): boolean => groups.slice(0, n).every((group) => group === 0);
+  const [first = 0, second = 0, third = 0] = groups;
   if (allZeroUntil(7) && (groups[7] === 0 || groups[7] === 1)) return true; // :: and ::1
-  const first = groups[0] ?? 0;
   if ((first & 0xfe00) === 0xfc00) return true; // fc00::/7 unique local
-  if ((first & 0xffc0) === 0xfe80) return true; // fe80::/10 link-local
+  if ((first & 0xffc0) === 0xfe80 || (first & 0xffc0) === 0xfec0) return true; // link-local, old site-local
   if ((first & 0xff00) === 0xff00) return true; // multicast
-  // IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible (::a.b.c.d): judge the embedded address.
-  if (allZeroUntil(5) && (groups[5] === 0xffff || groups[5] === 0)) {
-    const high = groups[6] ?? 0;
-    const low = groups[7] ?? 0;
-    return isPrivateIPv4([high >> 8, high & 0xff, low >> 8, low & 0xff]);
-  }
+  if (first === 0x2001 && second === 0x0db8) return true; // documentation
+  if (first === 0x0100 && second === 0 && third === 0 && groups[3] === 0) return true; // discard-only 100::/64
+  if (first === 0x2001 && second === 0) return true; // Teredo tunnels reach hosts we cannot judge
+  if (first === 0x0064 && second === 0xff9b && third === 1) return true; // local-use NAT64 64:ff9b:1::/48
+  // IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible (::a.b.c.d) and well-known NAT64 (64:ff9b::/96):
+  // judge the embedded address.
+  const wellKnownNat64 = first === 0x0064 && second === 0xff9b && groups.slice(2, 6).every((group) => group === 0);
+  if ((allZeroUntil(5) && (groups[5] === 0xffff || groups[5] === 0)) || wellKnownNat64) return isPrivateIPv4(embeddedIPv4(groups[6] ?? 0, groups[7] ?? 0));
+  // 6to4 (2002:a.b.c.d::/48) embeds the relay's IPv4 address in the second and third groups.
+  if (first === 0x2002) return isPrivateIPv4(embeddedIPv4(second, third));
   return false;
 }
 
@@ -96,9 +119,19 @@ export function isPrivateAddress(address: string): boolean {
   return false;
 }
 
-function isLocalName(hostname: string): boolean {
+/** Suffixes that name hosts on someone's own network, never on the public internet. */
+const LOCAL_SUFFIXES = ['localhost', 'local', 'internal', 'intranet', 'lan', 'home', 'corp', 'private', 'localdomain', 'home.arpa'];
+
+/** A local-looking name: a local suffix, or a single label (resolved by search domains to local hosts). */
+function localNameReason(hostname: string): string | null {
   const name = hostname.toLowerCase().replace(/\.$/, '');
-  return name === 'localhost' || name.endsWith('.localhost') || name.endsWith('.local');
+  if (!name.includes('.') && !name.startsWith('[')) return `single-label name ${name} is refused`;
+  const suffix = LOCAL_SUFFIXES.find((local) => name === local || name.endsWith(`.${local}`));
+  return suffix ? `local name ${name} (.${suffix}) is refused` : null;
+}
+
+function portOf(url: URL): number {
+  return url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
 }
 
 export function checkDestination(rawUrl: string, method: string, options: ExitPolicyOptions): Verdict {
@@ -116,9 +149,12 @@ export function checkDestination(rawUrl: string, method: string, options: ExitPo
     };
   }
   if (url.username || url.password) return refuse('URLs with credentials are refused');
+  const port = portOf(url);
+  if (!options.allowedPorts.includes(port)) return refuse(`port ${port} is not one this exit connects to (${options.allowedPorts.join(', ')})`);
   if (!options.allowPrivateTargets) {
-    if (isLocalName(url.hostname)) return refuse(`local name ${url.hostname} is refused`);
-    if (isPrivateAddress(url.hostname)) return refuse(`private or loopback address ${url.hostname} is refused`);
+    if (isPrivateAddress(url.hostname)) return refuse(`private or reserved address ${url.hostname} is refused`);
+    const localReason = parseIPv4(url.hostname) ? null : localNameReason(url.hostname);
+    if (localReason) return refuse(localReason);
   }
   return { allowed: true, url };
 }
