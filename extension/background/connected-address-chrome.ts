@@ -1,31 +1,41 @@
-import type { AddressCheck } from './exit-fetch';
+import type { AddressCheck, Connection } from './exit-fetch';
 
 /**
  * Chrome: the IP a request actually connected to, from `webRequest.onResponseStarted` (measured to
- * fire for the extension's own fetches, DESIGN.md §6). Events are matched to our fetches by URL, oldest
- * first; requests from tabs are ignored (tabId -1 filter) and so are other initiators.
+ * fire for the extension's own fetches, DESIGN.md §6), and a redirect's target from
+ * `onBeforeRedirect`/`onHeadersReceived` (fetch hides it). Events are matched to our fetches by URL,
+ * oldest first; requests from tabs are ignored (tabId -1 filter) and so are other initiators.
  */
 const VERIFY_TIMEOUT_MS = 5000;
 
 export function createChromeAddressCheck(): AddressCheck {
-  const waiting = new Map<string, ((ip: string | null) => void)[]>();
+  const waiting = new Map<string, ((connection: Connection) => void)[]>();
   const ownInitiator = `chrome-extension://${chrome.runtime.id}`;
-  const settle = (url: string, ip: string | null, initiator: string | undefined): void => {
+  const settle = (url: string, connection: Connection, initiator: string | undefined): void => {
     if (initiator !== undefined && initiator !== ownInitiator) return;
     const queue = waiting.get(url);
     const next = queue?.shift();
     if (queue && queue.length === 0) waiting.delete(url);
-    next?.(ip);
+    next?.(connection);
+  };
+  const locationOf = (details: chrome.webRequest.OnResponseStartedDetails): string | null => {
+    if (details.statusCode < 300 || details.statusCode > 399) return null;
+    const header = details.responseHeaders?.find((entry) => entry.name.toLowerCase() === 'location')?.value;
+    return header ? new URL(header, details.url).href : null;
   };
   const filter: chrome.webRequest.RequestFilter = { urls: ['<all_urls>'], tabId: -1 };
-  chrome.webRequest.onResponseStarted.addListener((details) => settle(details.url, details.ip ?? null, details.initiator), filter);
-  chrome.webRequest.onBeforeRedirect.addListener((details) => settle(details.url, details.ip ?? null, details.initiator), filter);
-  chrome.webRequest.onErrorOccurred.addListener((details) => settle(details.url, null, details.initiator), filter);
+  chrome.webRequest.onResponseStarted.addListener(
+    (details) => settle(details.url, { ip: details.ip ?? null, redirectTo: locationOf(details) }, details.initiator),
+    filter,
+    ['responseHeaders'],
+  );
+  chrome.webRequest.onBeforeRedirect.addListener((details) => settle(details.url, { ip: details.ip ?? null, redirectTo: details.redirectUrl }, details.initiator), filter);
+  chrome.webRequest.onErrorOccurred.addListener((details) => settle(details.url, { ip: null, redirectTo: null }, details.initiator), filter);
 
   return {
     before: async (url, signal) => {
-      let resolveIp: (ip: string | null) => void = () => undefined;
-      const ip = new Promise<string | null>((resolve) => {
+      let resolveIp: (connection: Connection) => void = () => undefined;
+      const ip = new Promise<Connection>((resolve) => {
         resolveIp = resolve;
       });
       const queue = waiting.get(url) ?? [];
@@ -36,7 +46,7 @@ export function createChromeAddressCheck(): AddressCheck {
         const index = list?.indexOf(resolveIp) ?? -1;
         if (list && index >= 0) list.splice(index, 1);
         if (list && list.length === 0) waiting.delete(url);
-        resolveIp(null);
+        resolveIp({ ip: null, redirectTo: null });
       };
       signal.addEventListener('abort', forget, { once: true });
       return () => {

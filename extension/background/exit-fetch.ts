@@ -1,16 +1,25 @@
 import { PeerlaneError } from '../core/errors';
 import type { ExitFetcher, ExitFetchResponse } from '../core/exit/exit-service';
-import { isPrivateAddress } from '../core/exit/policy';
+import { checkDestination, isPrivateAddress } from '../core/exit/policy';
 
 /**
- * The exit's own fetch, shared by both browsers: no credentials, no cache, no automatic redirects
- * (a followed redirect could reach a private address before we could check it). Each browser adds
- * its check of the address actually connected to (`verifyAddress`).
+ * The exit's own fetch, shared by both browsers: no credentials, no cache, and redirects followed
+ * by hand (`redirect: 'manual'`), each hop judged by the exit policy and by the address it connected
+ * to before the next one, at most MAX_REDIRECTS. Fetch hides a manual redirect's Location (an
+ * opaque-redirect response), so each browser's check reports it from `webRequest` along with the IP.
  */
-export interface AddressCheck {
-  /** Called before fetch; returns a function resolving to the connected IP once headers arrive. */
-  before(url: string, signal: AbortSignal): Promise<() => Promise<string | null>>;
+export interface Connection {
+  ip: string | null;
+  /** The Location of a redirect response, absolute, or null. */
+  redirectTo: string | null;
 }
+
+export interface AddressCheck {
+  /** Called before fetch; returns a function resolving to what the fetch connected to once headers arrive. */
+  before(url: string, signal: AbortSignal): Promise<() => Promise<Connection>>;
+}
+
+export const MAX_REDIRECTS = 5;
 
 async function* bodyOf(response: Response, signal: AbortSignal): AsyncIterable<Uint8Array> {
   if (!response.body) return;
@@ -42,37 +51,60 @@ export function createExitFetcher(check: AddressCheck): ExitFetcher {
     const forward = (): void => controller.abort(signal.reason);
     if (signal.aborted) forward();
     signal.addEventListener('abort', forward, { once: true });
-    const connectedAddress = await check.before(request.url, controller.signal);
-    let response: Response;
-    try {
-      response = await fetch(request.url, {
-        method: request.method,
-        headers: request.headers,
-        credentials: 'omit',
-        cache: 'no-store',
-        redirect: 'manual',
-        referrerPolicy: 'no-referrer',
-        signal: controller.signal,
-      });
-    } catch (error) {
-      if (controller.signal.aborted) throw controller.signal.reason;
-      throw new PeerlaneError('exit_fetch_failed', `exit could not fetch: ${error instanceof Error ? error.message : String(error)}`);
+    let url = request.url;
+    let method = request.method;
+    for (let hop = 0; ; hop += 1) {
+      if (hop > 0) {
+        // A redirect is a new destination: the whole policy again (scheme, port, names, literals).
+        const verdict = checkDestination(url, method, policy);
+        if (!verdict.allowed) {
+          controller.abort();
+          throw new PeerlaneError(verdict.error.category, `redirect refused: ${verdict.error.message}`);
+        }
+        url = verdict.url.href;
+      }
+      const connection = await check.before(url, controller.signal);
+      let response: Response;
+      try {
+        response = await fetch(url, {
+          method,
+          headers: request.headers,
+          credentials: 'omit',
+          cache: 'no-store',
+          redirect: 'manual',
+          referrerPolicy: 'no-referrer',
+          signal: controller.signal,
+        });
+      } catch (error) {
+        if (controller.signal.aborted) throw controller.signal.reason;
+        throw new PeerlaneError('exit_fetch_failed', `exit could not fetch: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      const { ip, redirectTo } = await connection();
+      if (!policy.allowPrivateTargets && (ip === null || isPrivateAddress(ip))) {
+        controller.abort();
+        throw new PeerlaneError(
+          'destination_refused',
+          ip === null ? 'exit could not verify the address it connected to' : `${new URL(url).hostname} resolved to private address ${ip}`,
+        );
+      }
+      if (response.type !== 'opaqueredirect') {
+        return {
+          head: { status: response.status, statusText: response.statusText.slice(0, 256), headers: [...response.headers] },
+          body: method === 'HEAD' ? null : bodyOf(response, controller.signal),
+        };
+      }
+      if (hop >= MAX_REDIRECTS) {
+        controller.abort();
+        // The destination's doing, not the exit's network: not worth a retry elsewhere.
+        throw new PeerlaneError('too_many_redirects', `more than ${MAX_REDIRECTS} redirects`);
+      }
+      if (!redirectTo) {
+        controller.abort();
+        throw new PeerlaneError('exit_fetch_failed', 'the destination redirected, and the exit could not read where to');
+      }
+      url = new URL(redirectTo, url).href;
+      // As browsers do: after a redirect, anything but GET/HEAD becomes a GET without a body.
+      if (method !== 'HEAD') method = 'GET';
     }
-    const address = await connectedAddress();
-    if (!policy.allowPrivateTargets && (address === null || isPrivateAddress(address))) {
-      controller.abort();
-      throw new PeerlaneError(
-        'destination_refused',
-        address === null ? 'exit could not verify the address it connected to' : `${new URL(request.url).hostname} resolved to private address ${address}`,
-      );
-    }
-    if (response.type === 'opaqueredirect') {
-      controller.abort();
-      throw new PeerlaneError('exit_fetch_failed', 'the destination redirected; exits do not follow redirects yet');
-    }
-    return {
-      head: { status: response.status, statusText: response.statusText.slice(0, 256), headers: [...response.headers] },
-      body: request.method === 'HEAD' ? null : bodyOf(response, controller.signal),
-    };
   };
 }

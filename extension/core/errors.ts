@@ -14,6 +14,7 @@ export const ERROR_CATEGORIES = [
   'method_refused',
   'sharing_off',
   'exit_fetch_failed',
+  'too_many_redirects',
   'exit_cap_size',
   'exit_cap_concurrency',
   'exit_cap_quota',

@@ -3,7 +3,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
-import { launchWithExtension, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
+import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
 import { SMALL_TEXT, startOriginServer, type OriginServer } from '../helpers/origin-server';
 
 /**
@@ -153,4 +153,33 @@ describe('a routed page request travels through a peer', () => {
     await popup.close();
     await page.close();
   }, 60_000);
+
+  it('redirects are followed by hand, every hop judged again, at most five', async () => {
+    // The loopback origin needs the development setting the previous story turned off.
+    await exit.setSettings({ allowPrivateTargets: true });
+    await waitFor(async () => (await backgroundState(exit)).settings.allowPrivateTargets, (on) => on, 'allowPrivateTargets back on');
+    const page = await requester.context.newPage();
+    await page.goto(`${appOrigin}/app`);
+    const followed = await page.evaluate(async (url) => {
+      const response = await fetch(url);
+      return { status: response.status, text: await response.text() };
+    }, `${dataOrigin}/redirect?to=/small.txt`);
+    expect(followed).toEqual({ status: 200, text: SMALL_TEXT });
+    expect(origin.requests.some((request) => request.path === '/redirect?to=/small.txt')).toBe(true);
+
+    // A hop to a port the exit does not serve, or with credentials in the URL, is refused like a first
+    // request would be. (Chrome itself fails redirects to its unsafe ports and non-http schemes.)
+    const toPort = await fetchOutcome(page, `${dataOrigin}/redirect?to=${encodeURIComponent('http://origin.peerlane.test:9999/')}`);
+    expect(toPort).toMatch(/\(destination_refused\).*redirect refused: port 9999/);
+    const withCredentials = await fetchOutcome(page, `${dataOrigin}/redirect?to=${encodeURIComponent(`http://user:pw@origin.peerlane.test:${origin.port}/small.txt`)}`);
+    expect(withCredentials).toMatch(/\(destination_refused\).*redirect refused: URLs with credentials/);
+
+    const loopsBefore = origin.requests.filter((request) => request.path.startsWith('/redirect-loop/')).length;
+    const loop = await fetchOutcome(page, `${dataOrigin}/redirect-loop/0`);
+    expect(loop).toMatch(/\(too_many_redirects\).*more than 5 redirects/);
+    // The first request and five followed hops, then the exit stopped.
+    expect(origin.requests.filter((request) => request.path.startsWith('/redirect-loop/')).length - loopsBefore).toBe(6);
+    await page.close();
+  }, 60_000);
 });
+

@@ -132,6 +132,19 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
       });
       return;
     }
+    if (path.startsWith('/redirect?')) {
+      // 302 to ?to= (relative or absolute): exits follow by hand and judge every hop.
+      const target = new URL(path, 'http://x').searchParams.get('to') ?? '/';
+      response.writeHead(302, { location: target, 'content-type': 'text/plain' });
+      response.end('redirecting');
+      return;
+    }
+    if (path.startsWith('/redirect-loop/')) {
+      const hop = Number(path.slice('/redirect-loop/'.length)) || 0;
+      response.writeHead(302, { location: `/redirect-loop/${hop + 1}` });
+      response.end();
+      return;
+    }
     if (path.startsWith('/chunked/')) {
       // N bytes with no Content-Length: a body whose size nobody knows before it ends.
       const size = Math.min(64 * 1024 * 1024, Number(path.slice('/chunked/'.length)) || 0);
