@@ -1,4 +1,5 @@
 import type { AddressCheck, Connection } from './exit-fetch';
+import { UrlWaiters } from './url-waiters';
 
 /**
  * Chrome: the IP a request actually connected to, from `webRequest.onResponseStarted` (measured to
@@ -9,14 +10,11 @@ import type { AddressCheck, Connection } from './exit-fetch';
 const VERIFY_TIMEOUT_MS = 5000;
 
 export function createChromeAddressCheck(): AddressCheck {
-  const waiting = new Map<string, ((connection: Connection) => void)[]>();
+  const waiters = new UrlWaiters<Connection>({ ip: null, redirectTo: null });
   const ownInitiator = `chrome-extension://${chrome.runtime.id}`;
   const settle = (url: string, connection: Connection, initiator: string | undefined): void => {
     if (initiator !== undefined && initiator !== ownInitiator) return;
-    const queue = waiting.get(url);
-    const next = queue?.shift();
-    if (queue && queue.length === 0) waiting.delete(url);
-    next?.(connection);
+    waiters.settle(url, connection);
   };
   const locationOf = (details: chrome.webRequest.OnResponseStartedDetails): string | null => {
     if (details.statusCode < 300 || details.statusCode > 399) return null;
@@ -31,28 +29,5 @@ export function createChromeAddressCheck(): AddressCheck {
   );
   chrome.webRequest.onBeforeRedirect.addListener((details) => settle(details.url, { ip: details.ip ?? null, redirectTo: details.redirectUrl }, details.initiator), filter);
   chrome.webRequest.onErrorOccurred.addListener((details) => settle(details.url, { ip: null, redirectTo: null }, details.initiator), filter);
-
-  return {
-    before: async (url, signal) => {
-      let resolveIp: (connection: Connection) => void = () => undefined;
-      const ip = new Promise<Connection>((resolve) => {
-        resolveIp = resolve;
-      });
-      const queue = waiting.get(url) ?? [];
-      queue.push(resolveIp);
-      waiting.set(url, queue);
-      const forget = (): void => {
-        const list = waiting.get(url);
-        const index = list?.indexOf(resolveIp) ?? -1;
-        if (list && index >= 0) list.splice(index, 1);
-        if (list && list.length === 0) waiting.delete(url);
-        resolveIp({ ip: null, redirectTo: null });
-      };
-      signal.addEventListener('abort', forget, { once: true });
-      return () => {
-        const timer = setTimeout(forget, VERIFY_TIMEOUT_MS);
-        return ip.finally(() => clearTimeout(timer));
-      };
-    },
-  };
+  return { before: async (url, signal) => waiters.wait(url, signal, VERIFY_TIMEOUT_MS) };
 }

@@ -1,6 +1,7 @@
 import browser, { type WebRequest } from 'webextension-polyfill';
 import { isPrivateAddress } from '../core/exit/policy';
 import type { AddressCheck, Connection } from './exit-fetch';
+import { UrlWaiters } from './url-waiters';
 
 /**
  * Firefox: resolve the name first with `dns.resolve` and report the first private address found, or
@@ -12,23 +13,17 @@ import type { AddressCheck, Connection } from './exit-fetch';
 const HEADERS_TIMEOUT_MS = 5000;
 
 export function createFirefoxAddressCheck(): AddressCheck {
-  const waiting = new Map<string, ((redirectTo: string | null) => void)[]>();
-  const settle = (url: string, redirectTo: string | null): void => {
-    const queue = waiting.get(url);
-    const next = queue?.shift();
-    if (queue && queue.length === 0) waiting.delete(url);
-    next?.(redirectTo);
-  };
+  const waiters = new UrlWaiters<string | null>(null);
   const filter: WebRequest.RequestFilter = { urls: ['<all_urls>'], tabId: -1 };
   browser.webRequest.onHeadersReceived.addListener(
     (details) => {
       const location = details.statusCode >= 300 && details.statusCode <= 399 ? details.responseHeaders?.find((header) => header.name.toLowerCase() === 'location')?.value : undefined;
-      settle(details.url, location ? new URL(location, details.url).href : null);
+      waiters.settle(details.url, location ? new URL(location, details.url).href : null);
     },
     filter,
     ['responseHeaders'],
   );
-  browser.webRequest.onErrorOccurred.addListener((details) => settle(details.url, null), filter);
+  browser.webRequest.onErrorOccurred.addListener((details) => waiters.settle(details.url, null), filter);
 
   return {
     before: async (url, signal) => {
@@ -40,26 +35,8 @@ export function createFirefoxAddressCheck(): AddressCheck {
         addresses = [];
       }
       const ip = addresses.find((address) => isPrivateAddress(address)) ?? addresses[0] ?? null;
-      let resolveRedirect: (redirectTo: string | null) => void = () => undefined;
-      const redirect = new Promise<string | null>((resolve) => {
-        resolveRedirect = resolve;
-      });
-      const queue = waiting.get(url) ?? [];
-      queue.push(resolveRedirect);
-      waiting.set(url, queue);
-      const forget = (): void => {
-        const list = waiting.get(url);
-        const index = list?.indexOf(resolveRedirect) ?? -1;
-        if (list && index >= 0) list.splice(index, 1);
-        if (list && list.length === 0) waiting.delete(url);
-        resolveRedirect(null);
-      };
-      signal.addEventListener('abort', forget, { once: true });
-      return async (): Promise<Connection> => {
-        const timer = setTimeout(forget, HEADERS_TIMEOUT_MS);
-        const redirectTo = await redirect.finally(() => clearTimeout(timer));
-        return { ip, redirectTo };
-      };
+      const redirect = waiters.wait(url, signal, HEADERS_TIMEOUT_MS);
+      return async (): Promise<Connection> => ({ ip, redirectTo: await redirect() });
     },
   };
 }
