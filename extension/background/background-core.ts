@@ -289,6 +289,7 @@ export class Background {
         },
       },
       this.exitCaps,
+      peerId,
     );
     // Callbacks below run only after the session exists, when `entry` is set.
     let entry: SessionEntry | undefined;

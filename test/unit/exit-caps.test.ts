@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ExitCaps, MB, TokenBucket, type ExitCapsOptions } from '../../extension/core/exit/caps';
+import { ExitCaps, MB, type ExitCapsOptions } from '../../extension/core/exit/caps';
+import { FairBandwidth } from '../../extension/core/exit/fair-share';
 import { createExitHandler, type ExitFetcher, type ExitOutcome } from '../../extension/core/exit/exit-service';
 import { DEFAULT_EXIT_POLICY } from '../../extension/core/exit/policy';
 import type { ExitResponder } from '../../extension/core/peers/session';
@@ -7,10 +8,10 @@ import { FakeClock, flush } from '../helpers/fake-clock';
 
 const caps = (overrides: Partial<ExitCapsOptions> = {}): ExitCapsOptions => ({ maxResponseBytes: 25 * MB, maxConcurrent: 6, bytesPerSecond: 2 * MB, dailyBytes: 1000 * MB, ...overrides });
 
-describe('token bucket', () => {
+describe('fair bandwidth (deficit round robin)', () => {
   it('holds the rate over 10 s of sends in uneven chunks, and a cancel stops the wait', async () => {
     const clock = new FakeClock();
-    const bucket = new TokenBucket(clock, () => 100_000);
+    const bandwidth = new FairBandwidth(clock, () => 100_000);
     const signal = new AbortController().signal;
     let sent = 0;
     const chunks = [16_384, 65_536, 1_000, 30_000];
@@ -18,7 +19,7 @@ describe('token bucket', () => {
     const sender = (async () => {
       for (let index = 0; sent < 1_100_000; index += 1) {
         const size = Math.min(chunks[index % chunks.length]!, 1_100_000 - sent);
-        await bucket.consume(size, signal);
+        await bandwidth.send('a', size, signal);
         sent += size;
       }
     })();
@@ -27,14 +28,39 @@ describe('token bucket', () => {
       await flush();
     }
     await sender;
-    // Finished when the debt was paid: 10 s for the 1 MB beyond the burst, within one chunk's time.
     expect(clock.now()).toBeGreaterThanOrEqual(10_000 - 700);
     expect(clock.now()).toBeLessThanOrEqual(10_000 + 700);
 
     const controller = new AbortController();
-    const waiting = bucket.consume(500_000, controller.signal);
+    const waiting = bandwidth.send('a', 500_000, controller.signal).then(() => bandwidth.send('a', 10, controller.signal));
     controller.abort();
     await expect(waiting).rejects.toMatchObject({ category: 'cancelled' });
+  });
+
+  it('splits the rate evenly between a requester with six streams and one with one', async () => {
+    const clock = new FakeClock();
+    const bandwidth = new FairBandwidth(clock, () => 100_000);
+    const stop = new AbortController();
+    const bytes = { busy: 0, light: 0 };
+    const stream = async (requester: 'busy' | 'light') => {
+      for (let sends = 0; sends < 10_000; sends += 1) {
+        await bandwidth.send(requester, 16_384, stop.signal).catch(() => undefined);
+        if (stop.signal.aborted) return;
+        bytes[requester] += 16_384;
+      }
+    };
+    const streams = [...Array.from({ length: 6 }, () => stream('busy')), stream('light')];
+    for (let step = 0; step < 20_000; step += 1) {
+      clock.advance(1);
+      await flush();
+    }
+    stop.abort();
+    await Promise.all(streams);
+    // 20 s at 100 kB/s: each requester about half, whatever its number of streams.
+    const share = bytes.light / (bytes.light + bytes.busy);
+    expect(share).toBeGreaterThan(0.45);
+    expect(share).toBeLessThan(0.55);
+    expect(bytes.light + bytes.busy).toBeGreaterThan(1_900_000);
   });
 });
 
@@ -43,15 +69,30 @@ describe('exit caps', () => {
     let used = 0;
     const limits = caps({ maxConcurrent: 2, dailyBytes: 1000 });
     const exit = new ExitCaps(new FakeClock(), () => limits, () => used);
-    expect(exit.admit()).toBeNull();
-    expect(exit.admit()).toBeNull();
-    expect(exit.admit()?.category).toBe('exit_cap_concurrency');
-    exit.release();
-    expect(exit.admit()).toBeNull();
-    exit.release();
-    exit.release();
+    expect(exit.admit('a')).toBeNull();
+    expect(exit.admit('a')).toBeNull();
+    expect(exit.admit('a')?.category).toBe('exit_cap_concurrency');
+    exit.release('a');
+    expect(exit.admit('a')).toBeNull();
+    exit.release('a');
+    exit.release('a');
     used = 1000;
-    expect(exit.admit()?.category).toBe('exit_cap_quota');
+    expect(exit.admit('a')?.category).toBe('exit_cap_quota');
+  });
+
+  it('one busy requester cannot keep another out: once refused, the other gets an equal share', () => {
+    const clock = new FakeClock();
+    const exit = new ExitCaps(clock, () => caps({ maxConcurrent: 6 }), () => 0);
+    for (let index = 0; index < 6; index += 1) expect(exit.admit('busy')).toBeNull();
+    expect(exit.admit('light')?.category).toBe('exit_cap_concurrency');
+    // A slot frees; the busy requester, now over its share of 3, is refused, and the slot waits for light.
+    exit.release('busy');
+    expect(exit.admit('busy')?.message).toMatch(/fair share \(3\)/);
+    expect(exit.admit('light')).toBeNull();
+    // Light's wish expires after a while without refusals; then busy may use free slots again.
+    exit.release('light');
+    clock.advance(6_000);
+    expect(exit.admit('busy')).toBeNull();
   });
 });
 
@@ -81,7 +122,7 @@ async function serve(limits: ExitCapsOptions, body: number, declareLength: boole
     },
   };
   const exit = new ExitCaps(clock, () => limits, () => usedToday + written);
-  const handler = createExitHandler(fetcher, () => ({ ...DEFAULT_EXIT_POLICY }), { bytesSent: () => undefined, finished: (_request, outcome) => outcomes.push(outcome) }, exit);
+  const handler = createExitHandler(fetcher, () => ({ ...DEFAULT_EXIT_POLICY }), { bytesSent: () => undefined, finished: (_request, outcome) => outcomes.push(outcome) }, exit, 'requester-1');
   handler({ method: 'GET', url: 'https://example.com/file', headers: [] }, responder, new AbortController().signal);
   for (let step = 0; step < 200 && outcomes.length === 0; step += 1) {
     clock.advance(100);

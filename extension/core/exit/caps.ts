@@ -1,9 +1,10 @@
 import type { Clock } from '../clock';
-import { PeerlaneError, toPeerlaneError } from '../errors';
+import { PeerlaneError } from '../errors';
+import { FairBandwidth } from './fair-share';
 
 /**
- * What a sharer lends, capped: response size, concurrent requests, bandwidth (a token bucket shared
- * by every stream of this exit) and bytes per day. Every cap the requester runs into is a typed
+ * What a sharer lends, capped: response size, concurrent requests (shared fairly between
+ * requesters), bandwidth (deficit round robin between requesters, see fair-share.ts) and bytes per day. Every cap the requester runs into is a typed
  * `exit_cap_*` error. Pure: the clock is injected, so rates are tested with a fake one.
  */
 export interface ExitCapsOptions {
@@ -16,83 +17,60 @@ export interface ExitCapsOptions {
 export const MB = 1_000_000;
 export const DEFAULT_EXIT_CAPS: ExitCapsOptions = { maxResponseBytes: 25 * MB, maxConcurrent: 6, bytesPerSecond: 2 * MB, dailyBytes: 1000 * MB };
 
-/**
- * Tokens are bytes, refilled at `rate()` per second up to one second's worth. A send may take the
- * bucket into debt and then waits the debt off, so the long-run rate is exact whatever the chunk
- * sizes, and concurrent streams queue behind each other's debt.
- */
-export class TokenBucket {
-  private tokens: number;
-  private last: number;
-
-  constructor(
-    private readonly clock: Clock,
-    private readonly rate: () => number,
-  ) {
-    this.tokens = rate();
-    this.last = clock.now();
-  }
-
-  private refill(): void {
-    const now = this.clock.now();
-    this.tokens = Math.min(this.rate(), this.tokens + ((now - this.last) / 1000) * this.rate());
-    this.last = now;
-  }
-
-  /** Bytes sendable right now (negative: in debt). */
-  get available(): number {
-    this.refill();
-    return this.tokens;
-  }
-
-  /** Takes `bytes` and resolves once the bucket is out of debt; rejects if `signal` aborts first. */
-  async consume(bytes: number, signal: AbortSignal): Promise<void> {
-    this.refill();
-    this.tokens -= bytes;
-    if (this.tokens >= 0) return;
-    const waitMs = (-this.tokens / this.rate()) * 1000;
-    await new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => {
-        this.clock.clearTimeout(timer);
-        reject(toPeerlaneError(signal.reason, 'cancelled'));
-      };
-      const timer = this.clock.setTimeout(() => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      }, waitMs);
-      if (signal.aborted) onAbort();
-      else signal.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-}
+/** A requester refused within this time still counts as wanting a share of the slots. */
+const WANTING_MS = 5_000;
 
 export class ExitCaps {
-  readonly bucket: TokenBucket;
+  readonly bandwidth: FairBandwidth;
+  private readonly held = new Map<string, number>();
+  private readonly wanting = new Map<string, number>();
   private active = 0;
 
   constructor(
-    clock: Clock,
+    private readonly clock: Clock,
     private readonly options: () => ExitCapsOptions,
     /** Bytes this exit already served today (kept by the stats, which know the day). */
     private readonly usedToday: () => number,
   ) {
-    this.bucket = new TokenBucket(clock, () => this.options().bytesPerSecond);
+    this.bandwidth = new FairBandwidth(clock, () => this.options().bytesPerSecond);
   }
 
   get inUse(): number {
     return this.active;
   }
 
-  /** Takes a request slot, or says which cap refuses it. Call `release` once when it ends. */
-  admit(): PeerlaneError | null {
+  /**
+   * Takes a request slot for `requester`, or says which cap refuses it. When several requesters
+   * want slots (holding some, or refused lately), each may hold at most an equal share, so one busy
+   * requester cannot keep the others out. Call `release` once when the request ends.
+   */
+  admit(requester: string): PeerlaneError | null {
     const caps = this.options();
+    const now = this.clock.now();
     if (this.usedToday() >= caps.dailyBytes) return new PeerlaneError('exit_cap_quota', `this exit has shared its daily quota (${caps.dailyBytes} bytes)`);
-    if (this.active >= caps.maxConcurrent) return new PeerlaneError('exit_cap_concurrency', `this exit is carrying its maximum of ${caps.maxConcurrent} requests`);
+    for (const [id, at] of this.wanting) if (now - at > WANTING_MS) this.wanting.delete(id);
+    const contenders = new Set([...this.held.keys(), ...this.wanting.keys(), requester]).size;
+    const share = Math.ceil(caps.maxConcurrent / contenders);
+    const mine = this.held.get(requester) ?? 0;
+    if (this.active >= caps.maxConcurrent || mine >= share) {
+      this.wanting.set(requester, now);
+      return new PeerlaneError(
+        'exit_cap_concurrency',
+        this.active >= caps.maxConcurrent
+          ? `this exit is carrying its maximum of ${caps.maxConcurrent} requests`
+          : `this requester already has its fair share (${share}) of this exit's ${caps.maxConcurrent} requests`,
+      );
+    }
+    this.wanting.delete(requester);
+    this.held.set(requester, mine + 1);
     this.active += 1;
     return null;
   }
 
-  release(): void {
+  release(requester: string): void {
+    const mine = this.held.get(requester) ?? 0;
+    if (mine <= 1) this.held.delete(requester);
+    else this.held.set(requester, mine - 1);
     this.active = Math.max(0, this.active - 1);
   }
 
@@ -102,12 +80,12 @@ export class ExitCaps {
     return contentLength !== null && contentLength > max ? sizeError(max) : null;
   }
 
-  /** Before sending `bytes` more of a body that has sent `sent`: the size and daily caps, then the rate. */
-  async beforeSend(sent: number, bytes: number, signal: AbortSignal): Promise<void> {
+  /** Before `requester`'s body sends `bytes` more after `sent`: the size and daily caps, then its fair turn at the rate. */
+  async beforeSend(requester: string, sent: number, bytes: number, signal: AbortSignal): Promise<void> {
     const caps = this.options();
     if (sent + bytes > caps.maxResponseBytes) throw sizeError(caps.maxResponseBytes);
     if (this.usedToday() + bytes > caps.dailyBytes) throw new PeerlaneError('exit_cap_quota', `this exit reached its daily quota (${caps.dailyBytes} bytes) mid-response`);
-    await this.bucket.consume(bytes, signal);
+    await this.bandwidth.send(requester, bytes, signal);
   }
 }
 

@@ -65,7 +65,8 @@ export function forwardableResponseHeaders(headers: readonly (readonly [string, 
   return headers.filter(([name]) => !DROPPED_RESPONSE_HEADERS.has(name.toLowerCase())).map(([name, value]) => [name, value]);
 }
 
-export function createExitHandler(fetcher: ExitFetcher, policy: () => ExitPolicyOptions, events: ExitEvents, caps?: ExitCaps): ExitHandler {
+/** `requester` names the peer this handler serves, for the caps' fair shares. */
+export function createExitHandler(fetcher: ExitFetcher, policy: () => ExitPolicyOptions, events: ExitEvents, caps?: ExitCaps, requester = 'requester'): ExitHandler {
   return (request: RequestHead, responder, signal) => {
     const refuse = (error: PeerlaneError): void => {
       events.finished(request, { status: null, bytes: 0, error });
@@ -74,7 +75,7 @@ export function createExitHandler(fetcher: ExitFetcher, policy: () => ExitPolicy
     const options = { ...DEFAULT_EXIT_POLICY, ...policy() };
     const verdict = checkDestination(request.url, request.method, options);
     if (!verdict.allowed) return refuse(verdict.error);
-    const capped = caps?.admit() ?? null;
+    const capped = caps?.admit(requester) ?? null;
     if (capped) return refuse(capped);
     void (async () => {
       let sent = 0;
@@ -92,7 +93,7 @@ export function createExitHandler(fetcher: ExitFetcher, policy: () => ExitPolicy
         responder.head({ ...response.head, headers: forwardableResponseHeaders(response.head.headers) });
         if (response.body) {
           for await (const chunk of response.body) {
-            await caps?.beforeSend(sent, chunk.byteLength, signal);
+            await caps?.beforeSend(requester, sent, chunk.byteLength, signal);
             await responder.write(chunk);
             sent += chunk.byteLength;
             events.bytesSent(chunk.byteLength);
@@ -105,7 +106,7 @@ export function createExitHandler(fetcher: ExitFetcher, policy: () => ExitPolicy
         events.finished(request, { status, bytes: sent, error: typed });
         responder.error(typed);
       } finally {
-        caps?.release();
+        caps?.release(requester);
       }
     })();
   };
