@@ -27,7 +27,16 @@ export function manifestFor(browser: TargetBrowser) {
     ...common,
     permissions: ['storage', 'scripting', 'webRequest', 'tabs', 'dns'],
     background: { scripts: ['extension/hosts/firefox-background.ts'], type: 'module' },
-    browser_specific_settings: { gecko: { id: 'peerlane@peerlane.dev', strict_min_version: '128.0' } },
+    browser_specific_settings: {
+      gecko: {
+        id: 'peerlane@peerlane.dev',
+        // 140 (ESR): the first to read data_collection_permissions.
+        strict_min_version: '140.0',
+        // Routed requests carry the sites you visit and their content to other people's browsers.
+        data_collection_permissions: { required: ['websiteActivity', 'websiteContent'] },
+      },
+      gecko_android: { strict_min_version: '142.0' },
+    },
     // Firefox's default MV3 CSP adds upgrade-insecure-requests, which blocked ws:// signaling (DESIGN.md §8).
     content_security_policy: { extension_pages: "script-src 'self'" },
   } as unknown as Parameters<typeof defineManifest>[0]);

@@ -1,4 +1,8 @@
 import { z } from 'zod';
+
+// Extension pages forbid eval (CSP script-src 'self'): tell zod not to probe for it. Every context
+// imports this module before it parses anything.
+z.config({ jitless: true });
 import { MB, type ExitCapsOptions } from './exit/caps';
 import { DEFAULT_EXIT_PORTS } from './exit/policy';
 import { DEFAULT_QUEUE_OPTIONS } from './queue/request-queue';
