@@ -26,6 +26,7 @@ import { localDay, Stats } from '../core/stats/stats';
 import { Timeline } from '../core/stats/timeline';
 import { bytesToBase64 } from './base64';
 import { syncRoutedScripts } from './routed-scripts';
+import { siteAccessFor, type SiteAccess } from '../core/access/site-access';
 
 /**
  * The background of both browsers: settings, queue, peer sessions, stats, content and popup ports.
@@ -104,6 +105,8 @@ function newCorrelationId(): string {
 
 export class Background {
   settings: Settings = DEFAULT_SETTINGS;
+  /** What the browser lets us reach; re-read on every settings change and permission change. */
+  private access: SiteAccess = { allSites: false, unroutable: [] };
   private stats = new Stats();
   private log = new RequestLog();
   private readonly timeline = new Timeline();
@@ -147,6 +150,9 @@ export class Background {
     browser.storage.onChanged.addListener((changes, area) => {
       if (area === 'local' && changes[SETTINGS_STORAGE_KEY]) void this.applySettings(parseSettings(changes[SETTINGS_STORAGE_KEY].newValue));
     });
+    // A grant (the popup's button, about:addons, Chrome's site access menu) applies at once, no restart.
+    browser.permissions.onAdded.addListener(() => void this.ready.then(() => this.onAccessChanged(true)));
+    browser.permissions.onRemoved.addListener(() => void this.ready.then(() => this.onAccessChanged(false)));
     this.ready = this.start();
   }
 
@@ -167,14 +173,35 @@ export class Background {
     const first = this.settings === DEFAULT_SETTINGS;
     this.settings = settings;
     this.queue.configure(queueOptionsFrom(settings));
+    await this.refreshAccess();
     this.configureTransport();
     if (routedChanged || first) await syncRoutedScripts(settings.routedOrigins).catch((error: unknown) => console.error('[peerlane] content scripts', error));
     this.changed();
   }
 
-  /** Serving now: sharing turned on and not paused. */
+  private async refreshAccess(): Promise<void> {
+    this.access = await siteAccessFor(this.settings.routedOrigins, (pattern) => browser.permissions.contains({ origins: [pattern] })).catch((error: unknown) => {
+      console.error('[peerlane] permissions', error);
+      return { allSites: false, unroutable: [...this.settings.routedOrigins] };
+    });
+  }
+
+  private async onAccessChanged(added: boolean): Promise<void> {
+    await this.refreshAccess();
+    this.configureTransport();
+    // Firefox injects registered scripts only where allowed; registering again after a grant is cheap and sure.
+    if (added) await syncRoutedScripts(this.settings.routedOrigins).catch((error: unknown) => console.error('[peerlane] content scripts', error));
+    this.changed();
+  }
+
+  /** Offering the connection: turned on and allowed to reach sites (an exit fetches anywhere). */
+  private get offering(): boolean {
+    return this.settings.share && this.access.allSites;
+  }
+
+  /** Serving now: offering and not paused. */
   private get sharing(): boolean {
-    return this.settings.share && !this.settings.sharePaused;
+    return this.offering && !this.settings.sharePaused;
   }
 
   configureTransport(): void {
@@ -182,7 +209,7 @@ export class Background {
       type: 'configure',
       config: {
         signalingUrl: this.settings.signalingUrl,
-        share: this.settings.share,
+        share: this.offering,
         // Paused: still connected, but signaling introduces no new requesters.
         exitCapacity: this.sharing ? this.settings.exitCaps.maxConcurrent : 0,
         wantExits: this.settings.routedOrigins.length > 0,
@@ -294,14 +321,15 @@ export class Background {
     // Callbacks below run only after the session exists, when `entry` is set.
     let entry: SessionEntry | undefined;
     const session = new PeerSession({
-      hello: { version: PROTOCOL_VERSION, role: this.settings.share ? 'exit' : 'requester', capabilities: ['credit'], exitCapacity: this.sharing ? this.settings.exitCaps.maxConcurrent : 0 },
+      hello: { version: PROTOCOL_VERSION, role: this.offering ? 'exit' : 'requester', capabilities: ['credit'], exitCapacity: this.sharing ? this.settings.exitCaps.maxConcurrent : 0 },
       send: (frame) => {
         const buffer = frame.buffer.byteLength === frame.byteLength ? (frame.buffer as ArrayBuffer) : (frame.slice().buffer as ArrayBuffer);
         this.host.postToTransport({ type: 'frame', peerId, data: buffer }, [buffer]);
       },
       exitHandler: (request, responder, signal) => {
         if (!this.sharing) {
-          const error = new PeerlaneError('sharing_off', this.settings.share ? 'this peer paused sharing its connection' : 'this peer stopped sharing its connection');
+          const reason = !this.settings.share ? 'stopped sharing its connection' : this.access.allSites ? 'paused sharing its connection' : 'is not allowed to reach sites (its browser withdrew access)';
+          const error = new PeerlaneError('sharing_off', `this peer ${reason}`);
           this.stats.exitRefused(error.category);
           responder.error(error);
           return;
@@ -584,6 +612,7 @@ export class Background {
       log: this.log.latest(),
       timeline: this.timeline.toJSON(),
       backgroundStartedAt: this.startedAt,
+      access: this.access,
     };
   }
 

@@ -4,26 +4,27 @@ import type { AddressCheck, Connection } from './exit-fetch';
 import { UrlWaiters } from './url-waiters';
 
 /**
- * Firefox: resolve the name first with `dns.resolve` and report the first private address found, or
- * the first address. A name that changes its answer between this check and the fetch (DNS rebinding)
- * is the honest limit of this approach; Firefox's own DNS cache makes the window small.
- * A redirect's target, hidden from fetch, comes from `webRequest.onHeadersReceived` (matched by URL,
- * oldest first, background requests only).
+ * Firefox: two looks at the destination. Before the fetch, `dns.resolve` (a name with any private
+ * answer is refused); after it, the address the request actually connected to, from
+ * `webRequest.onResponseStarted` (`ip`, measured to be there for background fetches and manual redirects alike), which closes the window a name could use to change its
+ * answer between the two (DNS rebinding). The first private address of either look is reported,
+ * else the connected one. A redirect's target, hidden from fetch, comes from the same event
+ * (matched by URL, oldest first, background requests only).
  */
 const HEADERS_TIMEOUT_MS = 5000;
 
 export function createFirefoxAddressCheck(): AddressCheck {
-  const waiters = new UrlWaiters<string | null>(null);
+  const waiters = new UrlWaiters<Connection>({ ip: null, redirectTo: null });
   const filter: WebRequest.RequestFilter = { urls: ['<all_urls>'], tabId: -1 };
-  browser.webRequest.onHeadersReceived.addListener(
+  browser.webRequest.onResponseStarted.addListener(
     (details) => {
       const location = details.statusCode >= 300 && details.statusCode <= 399 ? details.responseHeaders?.find((header) => header.name.toLowerCase() === 'location')?.value : undefined;
-      waiters.settle(details.url, location ? new URL(location, details.url).href : null);
+      waiters.settle(details.url, { ip: details.ip ?? null, redirectTo: location ? new URL(location, details.url).href : null });
     },
     filter,
     ['responseHeaders'],
   );
-  browser.webRequest.onErrorOccurred.addListener((details) => waiters.settle(details.url, null), filter);
+  browser.webRequest.onErrorOccurred.addListener((details) => waiters.settle(details.url, { ip: null, redirectTo: null }), filter);
 
   return {
     before: async (url, signal) => {
@@ -34,9 +35,12 @@ export function createFirefoxAddressCheck(): AddressCheck {
       } catch {
         addresses = [];
       }
-      const ip = addresses.find((address) => isPrivateAddress(address)) ?? addresses[0] ?? null;
-      const redirect = waiters.wait(url, signal, HEADERS_TIMEOUT_MS);
-      return async (): Promise<Connection> => ({ ip, redirectTo: await redirect() });
+      const connected = waiters.wait(url, signal, HEADERS_TIMEOUT_MS);
+      return async (): Promise<Connection> => {
+        const { ip, redirectTo } = await connected();
+        const seen = ip === null ? addresses : [ip, ...addresses];
+        return { ip: seen.find((address) => isPrivateAddress(address)) ?? ip ?? addresses[0] ?? null, redirectTo };
+      };
     },
   };
 }

@@ -1,4 +1,5 @@
 import browser from 'webextension-polyfill';
+import { matchPatternsFor } from '../core/access/site-access';
 
 /**
  * Registers the page hook (MAIN world) and its bridge (ISOLATED world) on the routed origins, live.
@@ -6,15 +7,6 @@ import browser from 'webextension-polyfill';
  * origin before routing anything.
  */
 const SCRIPT_IDS = ['peerlane-page-hook', 'peerlane-bridge'];
-
-export function matchPatternsFor(origins: readonly string[]): string[] {
-  const patterns = new Set<string>();
-  for (const origin of origins) {
-    const url = new URL(origin);
-    patterns.add(`${url.protocol}//${url.hostname}/*`);
-  }
-  return [...patterns];
-}
 
 export async function syncRoutedScripts(origins: readonly string[]): Promise<void> {
   const existing = await browser.scripting.getRegisteredContentScripts({ ids: SCRIPT_IDS });

@@ -116,6 +116,8 @@ export const popupStateSchema = z.object({
   log: z.array(requestLogEntrySchema).max(REQUEST_LOG_SIZE),
   /** When this background instance started (epoch ms): a service-worker restart shows here. */
   backgroundStartedAt: z.number(),
+  /** What the browser lets the extension reach now (a person can withdraw it at any time). */
+  access: z.object({ allSites: z.boolean(), unroutable: z.array(z.string()).max(1000) }),
   /** The last minute, a sample per second, oldest first. */
   timeline: z
     .array(z.object({ at: z.number(), queued: counter, inflight: counter, bytesInPerSec: counter, bytesSharedPerSec: counter }))

@@ -1,5 +1,7 @@
 import browser from 'webextension-polyfill';
+import { patternsNeeded } from '../core/access/site-access';
 import { localizePage, t } from './i18n';
+import { SiteAccessRequester } from './site-access-request';
 import { DEFAULT_SETTINGS, parseSettings, SETTINGS_STORAGE_KEY, validateSettings, type ExitCapsSettings, type QueueSettings, type Settings } from '../core/settings';
 
 /** Options page: every setting, validated with clear messages; saving applies live (no reload). */
@@ -52,11 +54,21 @@ function read(): unknown {
   };
 }
 
-async function save(settings: Settings, note: string): Promise<void> {
+const siteAccess = new SiteAccessRequester();
+
+/**
+ * Saves, then names any site access the browser withholds: the settings stand (a person may grant
+ * access later, from the popup or the browser's own extension settings) but they must know that
+ * sharing is not offered and those sites' requests go out directly until then.
+ */
+async function save(settings: Settings, note: string, allowed: Promise<boolean> = Promise.resolve(true)): Promise<void> {
   await browser.storage.local.set({ [SETTINGS_STORAGE_KEY]: settings });
   fill(settings);
   document.querySelector('#problems')!.textContent = '';
   document.querySelector('#saved')!.textContent = note;
+  await allowed;
+  const missing = await siteAccess.missingNow(patternsNeeded(settings));
+  if (missing.length > 0) document.querySelector('#problems')!.textContent = t('accessDeclinedSettings', missing.join(', '));
 }
 
 form.addEventListener('submit', (event) => {
@@ -67,7 +79,8 @@ form.addEventListener('submit', (event) => {
     document.querySelector('#saved')!.textContent = '';
     return;
   }
-  void save(result.settings, t('settingsSaved'));
+  // Asked inside the click that saves, as the browser requires; never for what is already allowed.
+  void save(result.settings, t('settingsSaved'), siteAccess.request(patternsNeeded(result.settings)));
 });
 document.querySelector('#reset')!.addEventListener('click', () => void save(DEFAULT_SETTINGS, t('settingsDefaults')));
 

@@ -1,11 +1,13 @@
 import browser from 'webextension-polyfill';
 import { backgroundToPopupSchema, parseMessage, POPUP_PORT_NAME, type PopupState } from '../core/messages';
+import { ALL_SITES, matchPatternsFor, patternsMissing } from '../core/access/site-access';
 import { exitCapsFrom, normalizeOrigin, parseSettings, SETTINGS_STORAGE_KEY, type Settings } from '../core/settings';
 import type { RequestLogEntry } from '../core/stats/request-log';
 import { localDay } from '../core/stats/stats';
 import { formatBytes, formatMs } from './format';
 import { localizePage, t } from './i18n';
 import { drawSparklines } from './sparkline';
+import { SiteAccessRequester } from './site-access-request';
 import { setUpTabs } from './tabs';
 
 /**
@@ -27,6 +29,7 @@ const categoryName = (category: string): string => category.replace(/_/g, ' ');
 
 let currentOrigin: string | null = null;
 let lastState: PopupState | null = null;
+const siteAccess = new SiteAccessRequester();
 
 async function updateSettings(change: (settings: Settings) => Settings): Promise<void> {
   const stored = await browser.storage.local.get(SETTINGS_STORAGE_KEY);
@@ -91,6 +94,17 @@ function renderRequests(state: PopupState): void {
   const routeToggle = $<HTMLInputElement>('#route-toggle');
   routeToggle.disabled = currentOrigin === null;
   routeToggle.checked = currentOrigin !== null && state.settings.routedOrigins.includes(currentOrigin);
+}
+
+/** What the browser withholds, said plainly, with the one button that asks for it. */
+function renderAccess(state: PopupState): void {
+  const { settings, access } = state;
+  const lines = [
+    settings.share && !access.allSites ? t('accessSharingNeeded') : '',
+    access.unroutable.length > 0 ? t('accessRoutingNeeded', access.unroutable.join(', ')) : '',
+  ].filter(Boolean);
+  $('#access-banner').hidden = lines.length === 0;
+  text('access-text', lines.join(' '));
 }
 
 function renderPeers(state: PopupState): void {
@@ -177,6 +191,7 @@ function render(state: PopupState): void {
   const signaling = $('#signaling');
   signaling.textContent = t(`signaling_${state.transport.signaling}`);
   signaling.classList.toggle('connected', state.transport.signaling === 'connected');
+  renderAccess(state);
   renderRequests(state);
   renderPeers(state);
   renderSharing(state);
@@ -204,13 +219,29 @@ async function init(): Promise<void> {
   if (lastState) renderRequests(lastState);
 
   $<HTMLInputElement>('#route-toggle').addEventListener('change', (event) => {
-    const on = (event.target as HTMLInputElement).checked;
+    const toggle = event.target as HTMLInputElement;
+    const on = toggle.checked;
     const origin = currentOrigin;
     if (!origin) return;
-    void updateSettings((settings) => ({
-      ...settings,
-      routedOrigins: on ? [...new Set([...settings.routedOrigins, origin])] : settings.routedOrigins.filter((value) => value !== origin),
-    }));
+    // Routing a site needs access to it: asked here, inside the click, or its requests would go direct.
+    const allowed = on ? siteAccess.request(matchPatternsFor([origin])) : Promise.resolve(true);
+    void allowed.then((granted) => {
+      text('route-note', granted ? '' : t('accessDeclinedRoute', origin));
+      if (!granted) {
+        toggle.checked = false;
+        return;
+      }
+      void updateSettings((settings) => ({
+        ...settings,
+        routedOrigins: on ? [...new Set([...settings.routedOrigins, origin])] : settings.routedOrigins.filter((value) => value !== origin),
+      }));
+    });
+  });
+  $('#access-grant').addEventListener('click', () => {
+    if (!lastState) return;
+    void siteAccess.request(patternsMissing(lastState.settings, lastState.access)).then((granted) => {
+      if (!granted) text('access-text', t('accessDeclined'));
+    });
   });
 
   // Sharing needs an explicit, informed click; turning it off is immediate.
@@ -224,8 +255,13 @@ async function init(): Promise<void> {
     } else void updateSettings((settings) => ({ ...settings, share: false }));
   });
   $('#consent-accept').addEventListener('click', () => {
-    consent.hidden = true;
-    void updateSettings((settings) => ({ ...settings, share: true }));
+    // An exit fetches any site its requesters ask for (within the policy): it needs access to all.
+    void siteAccess.request([ALL_SITES]).then((granted) => {
+      text('consent-note', granted ? '' : t('accessDeclinedSharing'));
+      if (!granted) return;
+      consent.hidden = true;
+      void updateSettings((settings) => ({ ...settings, share: true }));
+    });
   });
   $('#consent-cancel').addEventListener('click', () => {
     consent.hidden = true;
