@@ -6,10 +6,11 @@ import { UrlWaiters } from './url-waiters';
 /**
  * Firefox: two looks at the destination. Before the fetch, `dns.resolve` (a name with any private
  * answer is refused); after it, the address the request actually connected to, from
- * `webRequest.onResponseStarted` (`ip`, measured to be there for background fetches and manual redirects alike), which closes the window a name could use to change its
- * answer between the two (DNS rebinding). The first private address of either look is reported,
- * else the connected one. A redirect's target, hidden from fetch, comes from the same event
- * (matched by URL, oldest first, background requests only).
+ * `webRequest.onResponseStarted` (`ip`: measured present for background fetches, manual redirects
+ * included). The second look closes the window in which a name could change its answer (DNS
+ * rebinding). The first private address of either look is reported, else the connected one.
+ * A redirect's target, hidden from fetch, comes from the same event (matched by URL, oldest first,
+ * background requests only).
  */
 const HEADERS_TIMEOUT_MS = 5000;
 
