@@ -29,5 +29,6 @@ export function createChromeAddressCheck(): AddressCheck {
   );
   chrome.webRequest.onBeforeRedirect.addListener((details) => settle(details.url, { ip: details.ip ?? null, redirectTo: details.redirectUrl }, details.initiator), filter);
   chrome.webRequest.onErrorOccurred.addListener((details) => settle(details.url, { ip: null, redirectTo: null }, details.initiator), filter);
-  return { before: async (url, signal) => waiters.wait(url, signal, VERIFY_TIMEOUT_MS) };
+  // Chrome offers no lookup before connecting: only the connected address is judged.
+  return { before: async (url, signal) => ({ resolved: null, connected: waiters.wait(url, signal, VERIFY_TIMEOUT_MS) }) };
 }

@@ -36,11 +36,14 @@ export function createFirefoxAddressCheck(): AddressCheck {
       } catch {
         addresses = [];
       }
-      const connected = waiters.wait(url, signal, HEADERS_TIMEOUT_MS);
-      return async (): Promise<Connection> => {
-        const { ip, redirectTo } = await connected();
-        const seen = ip === null ? addresses : [ip, ...addresses];
-        return { ip: seen.find((address) => isPrivateAddress(address)) ?? ip ?? addresses[0] ?? null, redirectTo };
+      const wait = waiters.wait(url, signal, HEADERS_TIMEOUT_MS);
+      return {
+        // Any private answer refuses the name before a byte leaves; no answer leaves it to the connected look.
+        resolved: addresses.find((address) => isPrivateAddress(address)) ?? addresses[0] ?? null,
+        connected: async (): Promise<Connection> => {
+          const { ip, redirectTo } = await wait();
+          return { ip: [ip, ...addresses].find((address) => address !== null && isPrivateAddress(address)) ?? ip, redirectTo };
+        },
       };
     },
   };

@@ -15,8 +15,20 @@ export interface Connection {
 }
 
 export interface AddressCheck {
-  /** Called before fetch; returns a function resolving to what the fetch connected to once headers arrive. */
-  before(url: string, signal: AbortSignal): Promise<() => Promise<Connection>>;
+  /**
+   * Called before fetch. `resolved` is an address known before connecting (Firefox's `dns.resolve`;
+   * null where the browser cannot tell), judged before a byte leaves; `connected` resolves to what
+   * the fetch connected to once headers arrive, judged before the response is used.
+   */
+  before(url: string, signal: AbortSignal): Promise<{ resolved: string | null; connected: () => Promise<Connection> }>;
+}
+
+/** The refusal for an address that is private, or for none at all (the exit cannot vouch for it). */
+function addressRefusal(url: string, ip: string | null, when: 'resolved' | 'connected'): PeerlaneError | null {
+  if (ip !== null && !isPrivateAddress(ip)) return null;
+  const host = new URL(url).hostname;
+  if (ip === null) return new PeerlaneError('destination_refused', 'exit could not verify the address it connected to');
+  return new PeerlaneError('destination_refused', when === 'resolved' ? `${host} resolves to private address ${ip}` : `${host} resolved to private address ${ip}`);
 }
 
 export const MAX_REDIRECTS = 5;
@@ -63,7 +75,12 @@ export function createExitFetcher(check: AddressCheck): ExitFetcher {
         }
         url = verdict.url.href;
       }
-      const connection = await check.before(url, controller.signal);
+      const { resolved, connected } = await check.before(url, controller.signal);
+      const early = policy.allowPrivateTargets || resolved === null ? null : addressRefusal(url, resolved, 'resolved');
+      if (early) {
+        controller.abort();
+        throw early;
+      }
       let response: Response;
       try {
         response = await fetch(url, {
@@ -79,13 +96,11 @@ export function createExitFetcher(check: AddressCheck): ExitFetcher {
         if (controller.signal.aborted) throw controller.signal.reason;
         throw new PeerlaneError('exit_fetch_failed', `exit could not fetch: ${error instanceof Error ? error.message : String(error)}`);
       }
-      const { ip, redirectTo } = await connection();
-      if (!policy.allowPrivateTargets && (ip === null || isPrivateAddress(ip))) {
+      const { ip, redirectTo } = await connected();
+      const refusal = policy.allowPrivateTargets ? null : addressRefusal(url, ip, 'connected');
+      if (refusal) {
         controller.abort();
-        throw new PeerlaneError(
-          'destination_refused',
-          ip === null ? 'exit could not verify the address it connected to' : `${new URL(url).hostname} resolved to private address ${ip}`,
-        );
+        throw refusal;
       }
       if (response.type !== 'opaqueredirect') {
         return {

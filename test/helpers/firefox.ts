@@ -1,5 +1,7 @@
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { resolve } from 'node:path';
+import { POPUP_PORT_NAME, popupStateSchema, type PopupState } from '../../extension/core/messages';
+import type { Settings } from '../../extension/core/settings';
 
 /**
  * Debian's firefox-esr over WebDriver BiDi with the built extension (DESIGN.md §8). The extension's
@@ -36,4 +38,75 @@ export async function openFirefoxExtensionPage(browser: Browser, url: string, re
   void page.goto(url).catch(() => undefined);
   await page.waitForFunction(readyExpression, { timeout: 15_000 });
   return page;
+}
+
+type ExtensionApi = import('webextension-polyfill').Browser;
+
+/**
+ * A Firefox peer for e2e stories: the extension plus one extension page kept open to drive it
+ * (settings, permissions, the background's state over the popup's Port). `localDomains` resolve to
+ * loopback in this browser only (Firefox's `network.dns.localDomains`), as host rules do in Chromium;
+ * every other name fails to resolve here. Permission prompts answer "allow" by pref, so a test's
+ * click on an Allow button is what grants, as a person's would.
+ */
+export interface FirefoxPeer {
+  browser: Browser;
+  baseUrl: string;
+  control: Page;
+  setSettings(settings: Partial<Settings>): Promise<void>;
+  state(): Promise<PopupState>;
+  /** What a person does in about:addons → Permissions: withdraw access to all sites. */
+  withdrawAllSites(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function launchFirefoxPeer(localDomains: string[]): Promise<FirefoxPeer> {
+  const browser = await puppeteer.launch({
+    browser: 'firefox',
+    executablePath: process.env.FIREFOX_PATH ?? '/usr/bin/firefox-esr',
+    headless: true,
+    args: ['--remote-allow-system-access'],
+    extraPrefsFirefox: {
+      'extensions.webextensions.uuids': JSON.stringify({ [FIREFOX_EXTENSION_ID]: FIREFOX_EXTENSION_UUID }),
+      'network.dns.localDomains': localDomains.join(','),
+      'extensions.webextOptionalPermissionPrompts': false,
+    },
+  });
+  await browser.installExtension(FIREFOX_EXTENSION_DIR);
+  const baseUrl = `moz-extension://${FIREFOX_EXTENSION_UUID}`;
+  const control = await openFirefoxExtensionPage(browser, `${baseUrl}/extension/ui/options.html`, 'document.readyState === "complete"');
+  return {
+    browser,
+    baseUrl,
+    control,
+    setSettings: async (change) => {
+      await control.evaluate(async (partial) => {
+        const ext = (globalThis as unknown as { browser: ExtensionApi }).browser;
+        const stored = ((await ext.storage.local.get('settings')).settings ?? {}) as object;
+        await ext.storage.local.set({ settings: { ...stored, ...partial } });
+      }, change);
+    },
+    state: async () => {
+      const raw = await control.evaluate(
+        (name) =>
+          new Promise<unknown>((resolve, reject) => {
+            const ext = (globalThis as unknown as { browser: ExtensionApi }).browser;
+            const port = ext.runtime.connect({ name });
+            const timer = setTimeout(() => reject(new Error('no state from the background within 5 s')), 5000);
+            port.onMessage.addListener((message: unknown) => {
+              clearTimeout(timer);
+              port.disconnect();
+              resolve((message as { state?: unknown }).state);
+            });
+          }),
+        POPUP_PORT_NAME,
+      );
+      return popupStateSchema.parse(raw);
+    },
+    withdrawAllSites: async () => {
+      const removed = await control.evaluate(() => (globalThis as unknown as { browser: ExtensionApi }).browser.permissions.remove({ origins: ['<all_urls>'] }));
+      if (!removed) throw new Error('Firefox did not withdraw access to all sites');
+    },
+    close: () => browser.close(),
+  };
 }

@@ -1,0 +1,175 @@
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_SETTINGS } from '../../extension/core/settings';
+import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
+import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
+import { launchFirefoxPeer, openFirefoxExtensionPage, type FirefoxPeer } from '../helpers/firefox';
+import { SMALL_TEXT, startOriginServer, type OriginServer } from '../helpers/origin-server';
+
+/**
+ * Firefox and Chromium serve each other, both ways. Each Firefox starts as a person who withdrew
+ * its access to all sites (about:addons → Permissions; Firefox MV3 lets them), so the story also
+ * proves that the extension asks at the moment of need and works after the grant without a restart.
+ * As in the Chromium stories, the requester cannot resolve the data host: a body that arrives came
+ * through the exit.
+ */
+let origin: OriginServer;
+let signaling: SignalingServer;
+let appOrigin: string;
+let dataOrigin: string;
+
+beforeAll(async () => {
+  origin = await startOriginServer();
+  signaling = await startSignalingServer({ port: 0 });
+  appOrigin = `http://app.peerlane.test:${origin.port}`;
+  dataOrigin = `http://origin.peerlane.test:${origin.port}`;
+}, 60_000);
+
+afterAll(async () => {
+  await signaling?.close();
+  await origin?.close();
+});
+
+const exitsRegistered = async (): Promise<number> => ((await (await fetch(`http://127.0.0.1:${signaling.port}/healthz`)).json()) as { exits: number }).exits;
+const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
+
+interface Fetched {
+  status: number;
+  base64: string;
+  peer: string | null;
+  ms: number;
+}
+
+/** Runs in the page (either browser): fetches and returns the body as base64 for Node to hash. */
+async function fetchInPage(url: string): Promise<Fetched | string> {
+  try {
+    const started = performance.now();
+    const response = await fetch(url);
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    const ms = performance.now() - started;
+    let binary = '';
+    for (let offset = 0; offset < bytes.length; offset += 0x8000) binary += String.fromCharCode(...bytes.subarray(offset, offset + 0x8000));
+    return { status: response.status, base64: btoa(binary), peer: response.headers.get('x-peerlane-peer'), ms };
+  } catch (error) {
+    return String(error);
+  }
+}
+
+function expectFetched(result: Fetched | string): Fetched {
+  if (typeof result === 'string') throw new Error(`the page's fetch failed: ${result}`);
+  return result;
+}
+
+const mbps = (bytes: number, ms: number): string => `${(bytes / 1e6 / (ms / 1000)).toFixed(1)} MB/s`;
+
+describe('Firefox exit, Chromium requester', () => {
+  let exit: FirefoxPeer;
+  let requester: ExtensionBrowser;
+
+  afterAll(async () => {
+    await requester?.close();
+    await exit?.close();
+  });
+
+  it('sharing waits for site access; the popup asks; after the grant the exit serves without a restart', async () => {
+    exit = await launchFirefoxPeer(['origin.peerlane.test']);
+    await exit.withdrawAllSites();
+    await exit.setSettings({ signalingUrl: signaling.url, share: true, allowPrivateTargets: true, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] });
+    const blocked = await waitFor(() => exit.state(), (state) => state.transport.signaling === 'connected' && state.settings.share, 'the Firefox exit online with sharing on');
+    expect(blocked.access).toEqual({ allSites: false, unroutable: [] });
+    expect(await exitsRegistered()).toBe(0);
+
+    const popup = await openFirefoxExtensionPage(exit.browser, `${exit.baseUrl}/extension/ui/popup.html`, 'document.documentElement.dataset.firstRenderMs');
+    await popup.waitForFunction(() => document.querySelector<HTMLElement>('[data-testid="access-banner"]')?.hidden === false, { timeout: 10_000 });
+    expect(await popup.evaluate(() => document.querySelector('[data-testid="access-text"]')?.textContent)).toMatch(/does not let Peerlane reach websites/);
+    await popup.screenshot({ path: 'test/artifacts/firefox-popup-access-needed.png' });
+    await popup.click('[data-testid="access-grant"]');
+    await popup.waitForFunction(() => document.querySelector<HTMLElement>('[data-testid="access-banner"]')?.hidden === true, { timeout: 10_000 });
+    expect((await exit.state()).access.allSites).toBe(true);
+    await waitFor(exitsRegistered, (count) => count === 1, 'the Firefox exit registered after the grant', 10_000);
+    await popup.close();
+
+    requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1']);
+    await requester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });
+    await waitForRoutedScripts(requester);
+    await waitFor(async () => (await backgroundState(requester)).stats.peers, (peers) => peers === 1, 'the Chromium requester connected to the Firefox exit');
+  }, 90_000);
+
+  it('text and a 5 MB body arrive intact through the Firefox exit', async () => {
+    const page = await requester.context.newPage();
+    await page.goto(`${appOrigin}/app`);
+    const small = expectFetched(await page.evaluate(fetchInPage, `${dataOrigin}/small.txt`));
+    expect(Buffer.from(small.base64, 'base64').toString()).toBe(SMALL_TEXT);
+    expect(small.peer).toMatch(/^[A-Za-z0-9_-]{8}$/);
+    const big = expectFetched(await page.evaluate(fetchInPage, `${dataOrigin}/big.bin`));
+    const body = Buffer.from(big.base64, 'base64');
+    expect(body.length).toBe(origin.bigBody.length);
+    expect(sha256(body)).toBe(origin.bigSha256);
+    console.info(`Firefox exit → Chromium requester: 5 MB in ${big.ms.toFixed(0)} ms (${mbps(body.length, big.ms)})`);
+    await page.close();
+  }, 90_000);
+
+  it('the Firefox exit refuses a name that resolves to a private address before fetching it', async () => {
+    await exit.setSettings({ allowPrivateTargets: false });
+    await waitFor(() => exit.state(), (state) => !state.settings.allowPrivateTargets, 'the exit policy applied');
+    const before = origin.requests.filter((request) => request.path === '/small.txt?refused').length;
+    const page = await requester.context.newPage();
+    await page.goto(`${appOrigin}/app`);
+    const outcome = await page.evaluate(fetchInPage, `${dataOrigin}/small.txt?refused`);
+    expect(outcome).toMatch(/destination_refused.*origin\.peerlane\.test resolves to private address (127\.0\.0\.1|::1)/);
+    // Refused on `dns.resolve`'s answer: the origin never saw the request.
+    expect(origin.requests.filter((request) => request.path === '/small.txt?refused').length).toBe(before);
+    expect((await exit.state()).stats.refusedByCategory.destination_refused).toBeGreaterThanOrEqual(1);
+    await page.close();
+  }, 60_000);
+});
+
+describe('Chromium exit, Firefox requester', () => {
+  let exit: ExtensionBrowser;
+  let requester: FirefoxPeer;
+
+  afterAll(async () => {
+    await requester?.close();
+    await exit?.close();
+  });
+
+  it('routing a site waits for access to it; saving in options asks; then its requests are routed without a restart', async () => {
+    exit = await launchWithExtension(['MAP origin.peerlane.test 127.0.0.1']);
+    await exit.setSettings({ signalingUrl: signaling.url, share: true, allowPrivateTargets: true, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] });
+    requester = await launchFirefoxPeer(['app.peerlane.test']);
+    await requester.withdrawAllSites();
+    await requester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });
+    const blocked = await waitFor(() => requester.state(), (state) => state.settings.routedOrigins.length === 1, 'the route stored');
+    expect(blocked.access.unroutable).toEqual([appOrigin]);
+
+    // Without access the page's request is not routed: it goes direct, where the data host does not resolve.
+    const page = await requester.browser.newPage();
+    await page.goto(`${appOrigin}/app`);
+    expect(await page.evaluate(fetchInPage, `${dataOrigin}/small.txt`)).toMatch(/NetworkError|TypeError/);
+
+    // Saving the options asks for the routed site inside the click, as Firefox requires.
+    await requester.control.reload().catch(() => undefined);
+    await requester.control.waitForFunction((value) => document.querySelector<HTMLTextAreaElement>('[data-testid="routedOrigins"]')?.value === value, { timeout: 10_000 }, appOrigin);
+    await requester.control.click('[data-testid="save"]');
+    await waitFor(() => requester.state(), (state) => state.access.unroutable.length === 0, 'access to the routed site granted');
+    expect(await requester.control.evaluate(() => document.querySelector('#problems')?.textContent)).toBe('');
+    await waitFor(async () => (await requester.state()).stats.peers, (peers) => peers === 1, 'the Firefox requester connected to the Chromium exit');
+
+    await page.reload();
+    const small = expectFetched(await page.evaluate(fetchInPage, `${dataOrigin}/small.txt`));
+    expect(Buffer.from(small.base64, 'base64').toString()).toBe(SMALL_TEXT);
+    expect(small.peer).toMatch(/^[A-Za-z0-9_-]{8}$/);
+    await page.close();
+  }, 90_000);
+
+  it('a 5 MB body arrives intact through the Chromium exit', async () => {
+    const page = await requester.browser.newPage();
+    await page.goto(`${appOrigin}/app`);
+    const big = expectFetched(await page.evaluate(fetchInPage, `${dataOrigin}/big.bin`));
+    const body = Buffer.from(big.base64, 'base64');
+    expect(body.length).toBe(origin.bigBody.length);
+    expect(sha256(body)).toBe(origin.bigSha256);
+    console.info(`Chromium exit → Firefox requester: 5 MB in ${big.ms.toFixed(0)} ms (${mbps(body.length, big.ms)})`);
+    await page.close();
+  }, 90_000);
+});
