@@ -171,23 +171,25 @@ export class Background {
   private async applySettings(settings: Settings): Promise<void> {
     const routedChanged = settings.routedOrigins.join('\n') !== this.settings.routedOrigins.join('\n');
     const first = this.settings === DEFAULT_SETTINGS;
+    // Settings and the access they need change together: no state is pushed with one but not the other.
+    const access = await this.readAccess(settings.routedOrigins);
     this.settings = settings;
+    this.access = access;
     this.queue.configure(queueOptionsFrom(settings));
-    await this.refreshAccess();
     this.configureTransport();
     if (routedChanged || first) await syncRoutedScripts(settings.routedOrigins).catch((error: unknown) => console.error('[peerlane] content scripts', error));
     this.changed();
   }
 
-  private async refreshAccess(): Promise<void> {
-    this.access = await siteAccessFor(this.settings.routedOrigins, (pattern) => browser.permissions.contains({ origins: [pattern] })).catch((error: unknown) => {
+  private readAccess(routedOrigins: readonly string[]): Promise<SiteAccess> {
+    return siteAccessFor(routedOrigins, (pattern) => browser.permissions.contains({ origins: [pattern] })).catch((error: unknown) => {
       console.error('[peerlane] permissions', error);
-      return { allSites: false, unroutable: [...this.settings.routedOrigins] };
+      return { allSites: false, unroutable: [...routedOrigins] };
     });
   }
 
   private async onAccessChanged(added: boolean): Promise<void> {
-    await this.refreshAccess();
+    this.access = await this.readAccess(this.settings.routedOrigins);
     this.configureTransport();
     // Firefox injects registered scripts only where allowed; registering again after a grant is cheap and sure.
     if (added) await syncRoutedScripts(this.settings.routedOrigins).catch((error: unknown) => console.error('[peerlane] content scripts', error));

@@ -148,11 +148,16 @@ describe('Chromium exit, Firefox requester', () => {
     expect(await page.evaluate(fetchInPage, `${dataOrigin}/small.txt`)).toMatch(/NetworkError|TypeError/);
 
     // Saving the options asks for the routed site inside the click, as Firefox requires.
-    await requester.control.reload().catch(() => undefined);
-    await requester.control.waitForFunction((value) => document.querySelector<HTMLTextAreaElement>('[data-testid="routedOrigins"]')?.value === value, { timeout: 10_000 }, appOrigin);
-    await requester.control.click('[data-testid="save"]');
+    const options = await openFirefoxExtensionPage(
+      requester.browser,
+      `${requester.baseUrl}/extension/ui/options.html`,
+      `document.querySelector('[data-testid="routedOrigins"]')?.value === ${JSON.stringify(appOrigin)}`,
+    );
+    await options.click('[data-testid="save"]');
     await waitFor(() => requester.state(), (state) => state.access.unroutable.length === 0, 'access to the routed site granted');
-    expect(await requester.control.evaluate(() => document.querySelector('#problems')?.textContent)).toBe('');
+    await options.waitForFunction(() => document.querySelector('#saved')?.textContent !== '', { timeout: 5000 });
+    expect(await options.evaluate(() => document.querySelector('#problems')?.textContent)).toBe('');
+    await options.close();
     await waitFor(async () => (await requester.state()).stats.peers, (peers) => peers === 1, 'the Firefox requester connected to the Chromium exit');
 
     await page.reload();
