@@ -1,14 +1,21 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import type { Page } from 'playwright-core';
-import { startSignalingServer } from '../signaling-server/server';
-import { launchWithExtension, waitForRoutedScripts } from '../test/helpers/chromium';
-import { startOriginServer } from '../test/helpers/origin-server';
+import type { Page as FirefoxPage } from 'puppeteer-core';
+import { MAX_FRAME_BYTES } from '../extension/core/protocol/frames';
+import { DEFAULT_SETTINGS, type Settings } from '../extension/core/settings';
+import { startSignalingServer, type SignalingServer } from '../signaling-server/server';
+import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../test/helpers/chromium';
+import { launchFirefoxPeer, openFirefoxExtensionPage, type FirefoxPeer } from '../test/helpers/firefox';
+import { startOriginServer, type OriginServer } from '../test/helpers/origin-server';
 
 /**
- * `npm run bench`: in one run, on loopback, two headless Chromium with the built extension:
- * raw RTCDataChannel throughput between them (the ceiling), tunnel throughput for a 20 MB body
- * (page → queue → offscreen → data channel → exit → origin and back), direct fetch of the same body,
- * and small-GET latency through the tunnel vs direct. Rounds alternate and medians are reported.
+ * `npm run bench`: in one run, on loopback, headless browsers with the built extension.
+ * Chromium ↔ Chromium: raw RTCDataChannel throughput between them (the ceiling), tunnel throughput
+ * for a 20 MB body (page → queue → offscreen → data channel → exit → origin and back), direct fetch
+ * of the same body, and small-GET latency through the tunnel vs direct.
+ * Across browsers, each direction: the raw channel from exit to requester beside the tunnel.
+ * Rounds alternate and medians are reported. Exits run with the bandwidth cap lifted: the bench
+ * measures the path, not the default 2 MB/s share.
  */
 const BODY_BYTES = 20 * 1024 * 1024;
 const ROUNDS = 3;
@@ -23,8 +30,18 @@ const percentile = (values: number[], q: number): number => {
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? NaN;
 };
 
-/** Raw RTCDataChannel between two extension pages, 16 KiB messages, bufferedAmount flow control. */
-async function rawChannelMBps(sender: Page, receiver: Page, bytes: number): Promise<number> {
+/** Runs a function in a page of either browser (playwright's and puppeteer's evaluate, one shape). */
+interface InPage {
+  evaluate<R, A>(fn: (arg: A) => R | Promise<R>, arg: A): Promise<R>;
+}
+// Arguments here are plain JSON values, so playwright's handle unboxing never changes their type.
+const chromiumPage = (page: Page): InPage => ({ evaluate: (fn, arg) => page.evaluate(fn as (arg: unknown) => Awaited<ReturnType<typeof fn>>, arg) });
+const firefoxPage = (page: FirefoxPage): InPage => ({
+  evaluate: async (fn, arg) => (await page.evaluate(fn as (arg: unknown) => Awaited<ReturnType<typeof fn>>, arg)) as Awaited<ReturnType<typeof fn>>,
+});
+
+/** Raw RTCDataChannel between two extension pages, `messageBytes` messages, bufferedAmount flow control. */
+async function rawChannelMBps(sender: InPage, receiver: InPage, bytes: number, messageBytes: number): Promise<number> {
   const offer = await sender.evaluate(async () => {
     const pc = new RTCPeerConnection({ iceServers: [] });
     const channel = pc.createDataChannel('bench', { ordered: true });
@@ -36,7 +53,7 @@ async function rawChannelMBps(sender: Page, receiver: Page, bytes: number): Prom
       pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && resolve());
     });
     return JSON.stringify(pc.localDescription);
-  });
+  }, undefined);
   const answer = await receiver.evaluate(async (offerJson) => {
     const pc = new RTCPeerConnection({ iceServers: [] });
     const done = new Promise<number>((resolve) => {
@@ -63,25 +80,25 @@ async function rawChannelMBps(sender: Page, receiver: Page, bytes: number): Prom
     return JSON.stringify(pc.localDescription);
   }, offer);
   await receiver.evaluate((size) => Object.assign(window, { benchExpected: size }), bytes);
-  await sender.evaluate(async ({ answerJson, size }) => {
+  await sender.evaluate(async ({ answerJson, size, messageSize }) => {
     const w = window as unknown as { benchPc: RTCPeerConnection; benchChannel: RTCDataChannel };
     await w.benchPc.setRemoteDescription(JSON.parse(answerJson) as RTCSessionDescriptionInit);
     const channel = w.benchChannel;
     if (channel.readyState !== 'open') await new Promise((resolve) => channel.addEventListener('open', resolve, { once: true }));
     channel.bufferedAmountLowThreshold = 1024 * 1024;
-    const chunk = new Uint8Array(16 * 1024);
+    const chunk = new Uint8Array(messageSize);
     for (let sent = 0; sent < size; sent += chunk.byteLength) {
       if (channel.bufferedAmount > 4 * 1024 * 1024) await new Promise((resolve) => channel.addEventListener('bufferedamountlow', resolve, { once: true }));
       channel.send(chunk);
     }
-  }, { answerJson: answer, size: bytes });
-  const ms = await receiver.evaluate(() => (window as unknown as { benchDone: Promise<number> }).benchDone);
-  await sender.evaluate(() => (window as unknown as { benchPc: RTCPeerConnection }).benchPc.close());
-  await receiver.evaluate(() => (window as unknown as { benchPc: RTCPeerConnection }).benchPc.close());
+  }, { answerJson: answer, size: bytes, messageSize: messageBytes });
+  const ms = await receiver.evaluate(() => (window as unknown as { benchDone: Promise<number> }).benchDone, undefined);
+  await sender.evaluate(() => (window as unknown as { benchPc: RTCPeerConnection }).benchPc.close(), undefined);
+  await receiver.evaluate(() => (window as unknown as { benchPc: RTCPeerConnection }).benchPc.close(), undefined);
   return bytes / 1e6 / (ms / 1000);
 }
 
-async function fetchMBps(page: Page, url: string): Promise<number> {
+async function fetchMBps(page: InPage, url: string): Promise<number> {
   const ms = await page.evaluate(async (target) => {
     const started = performance.now();
     const response = await fetch(target, { cache: 'no-store' });
@@ -92,7 +109,7 @@ async function fetchMBps(page: Page, url: string): Promise<number> {
   return BODY_BYTES / 1e6 / (ms / 1000);
 }
 
-async function smallGetLatencies(page: Page, url: string, count: number): Promise<number[]> {
+async function smallGetLatencies(page: InPage, url: string, count: number): Promise<number[]> {
   return page.evaluate(
     async ({ target, n }) => {
       const out: number[] = [];
@@ -107,48 +124,124 @@ async function smallGetLatencies(page: Page, url: string, count: number): Promis
   );
 }
 
+/** Exit settings for the bench: sharing on, the loopback origin's port allowed, no bandwidth cap. */
+function benchExitSettings(signaling: SignalingServer, origin: OriginServer): Partial<Settings> {
+  return {
+    signalingUrl: signaling.url,
+    share: true,
+    allowPrivateTargets: true,
+    exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port],
+    exitCaps: { ...DEFAULT_SETTINGS.exitCaps, rateMBps: 1_000, maxResponseMB: 64 },
+  };
+}
+
+interface Throughput {
+  /** Raw channel at the tunnel's frame size: the ceiling the tunnel is judged against. */
+  raw: number;
+  /** Raw channel at 16 KiB messages, the old frame size: what message size alone is worth. */
+  raw16k: number;
+  tunnel: number;
+  samples: { raw: number[]; raw16k: number[]; tunnel: number[] };
+}
+
+/** Alternating rounds of raw channel (exit page → requester page, two message sizes) and tunnel (requester page fetch). */
+async function throughputRounds(label: string, rawSender: InPage, rawReceiver: InPage, routed: InPage, url: string): Promise<Throughput> {
+  const raw: number[] = [];
+  const raw16k: number[] = [];
+  const tunnel: number[] = [];
+  for (let round = 0; round < ROUNDS; round += 1) {
+    const kinds = ['raw', 'raw16k', 'tunnel'];
+    for (const kind of round % 2 === 0 ? kinds : kinds.reverse()) {
+      if (kind === 'raw') raw.push(await rawChannelMBps(rawSender, rawReceiver, BODY_BYTES, MAX_FRAME_BYTES));
+      if (kind === 'raw16k') raw16k.push(await rawChannelMBps(rawSender, rawReceiver, BODY_BYTES, 16 * 1024));
+      if (kind === 'tunnel') tunnel.push(await fetchMBps(routed, url));
+    }
+    console.error(`${label} round ${round + 1}/${ROUNDS}: raw ${raw.at(-1)!.toFixed(1)} · raw 16 KiB ${raw16k.at(-1)!.toFixed(1)} · tunnel ${tunnel.at(-1)!.toFixed(1)} MB/s`);
+  }
+  return { raw: median(raw), raw16k: median(raw16k), tunnel: median(tunnel), samples: { raw, raw16k, tunnel } };
+}
+
+const CHROMIUM_EXIT_RULES = ['MAP origin.peerlane.test 127.0.0.1'];
+const CHROMIUM_REQUESTER_RULES = ['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1'];
+
+async function chromiumRequester(signaling: SignalingServer, appOrigin: string): Promise<ExtensionBrowser> {
+  const requester = await launchWithExtension(CHROMIUM_REQUESTER_RULES);
+  await requester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });
+  await waitForRoutedScripts(requester);
+  return requester;
+}
+
 async function main(): Promise<void> {
   const origin = await startOriginServer(BODY_BYTES);
   const signaling = await startSignalingServer({ port: 0 });
   const appOrigin = `http://app.peerlane.test:${origin.port}`;
   const dataOrigin = `http://origin.peerlane.test:${origin.port}`;
-  const exit = await launchWithExtension(['MAP origin.peerlane.test 127.0.0.1']);
-  const requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1']);
+  const bodyUrl = `${dataOrigin}/bytes/${BODY_BYTES}`;
+  const closers: (() => Promise<unknown>)[] = [];
   try {
-    await exit.setSettings({ signalingUrl: signaling.url, share: true, allowPrivateTargets: true });
-    await requester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });
-    await waitForRoutedScripts(requester);
+    // ── Chromium ↔ Chromium ──
+    const exit = await launchWithExtension(CHROMIUM_EXIT_RULES);
+    closers.push(() => exit.close());
+    await exit.setSettings(benchExitSettings(signaling, origin));
+    const requester = await chromiumRequester(signaling, appOrigin);
+    closers.push(() => requester.close());
     const routedPage = await requester.context.newPage();
     await routedPage.goto(`${appOrigin}/app`);
     const directPage = await exit.context.newPage();
     await directPage.goto(`${dataOrigin}/app`);
-    const rawSender = await exit.context.newPage();
-    await rawSender.goto(`chrome-extension://${exit.extensionId}/extension/ui/options.html`);
-    const rawReceiver = await requester.context.newPage();
-    await rawReceiver.goto(`chrome-extension://${requester.extensionId}/extension/ui/options.html`);
+    const exitPage = await exit.context.newPage();
+    await exitPage.goto(`chrome-extension://${exit.extensionId}/extension/ui/options.html`);
+    const requesterPage = await requester.context.newPage();
+    await requesterPage.goto(`chrome-extension://${requester.extensionId}/extension/ui/options.html`);
+    const routed = chromiumPage(routedPage);
+    const direct = chromiumPage(directPage);
 
-    await smallGetLatencies(routedPage, `${dataOrigin}/small.txt`, 5); // warm up: connect to the exit
-    const raw: number[] = [];
-    const tunnel: number[] = [];
-    const direct: number[] = [];
-    for (let round = 0; round < ROUNDS; round += 1) {
-      const order = round % 2 === 0 ? ['raw', 'tunnel', 'direct'] : ['direct', 'tunnel', 'raw'];
-      for (const kind of order) {
-        if (kind === 'raw') raw.push(await rawChannelMBps(rawSender, rawReceiver, BODY_BYTES));
-        if (kind === 'tunnel') tunnel.push(await fetchMBps(routedPage, `${dataOrigin}/bytes/${BODY_BYTES}`));
-        if (kind === 'direct') direct.push(await fetchMBps(directPage, `${dataOrigin}/bytes/${BODY_BYTES}`));
-      }
-      console.error(`round ${round + 1}/${ROUNDS}: raw ${raw.at(-1)!.toFixed(1)} · tunnel ${tunnel.at(-1)!.toFixed(1)} · direct ${direct.at(-1)!.toFixed(1)} MB/s`);
-    }
-    const tunnelLatency = await smallGetLatencies(routedPage, `${dataOrigin}/small.txt`, SMALL_GETS);
-    const directLatency = await smallGetLatencies(directPage, `${dataOrigin}/small.txt`, SMALL_GETS);
+    await smallGetLatencies(routed, `${dataOrigin}/small.txt`, 5); // warm up: connect to the exit
+    const chromium = await throughputRounds('chromium→chromium', chromiumPage(exitPage), chromiumPage(requesterPage), routed, bodyUrl);
+    const directSamples: number[] = [];
+    for (let round = 0; round < ROUNDS; round += 1) directSamples.push(await fetchMBps(direct, bodyUrl));
+    const tunnelLatency = await smallGetLatencies(routed, `${dataOrigin}/small.txt`, SMALL_GETS);
+    const directLatency = await smallGetLatencies(direct, `${dataOrigin}/small.txt`, SMALL_GETS);
+    await requester.close();
+    closers.pop();
+
+    // ── Chromium exit → Firefox requester (the exit above stays) ──
+    const firefoxRequester = await launchFirefoxPeer(['app.peerlane.test']);
+    closers.push(() => firefoxRequester.close());
+    await firefoxRequester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });
+    await waitFor(async () => (await firefoxRequester.state()).stats.peers, (peers) => peers === 1, 'the Firefox requester connected');
+    const firefoxRouted = await firefoxRequester.browser.newPage();
+    await firefoxRouted.goto(`${appOrigin}/app`);
+    await smallGetLatencies(firefoxPage(firefoxRouted), `${dataOrigin}/small.txt`, 5);
+    const toFirefox = await throughputRounds('chromium→firefox', chromiumPage(exitPage), firefoxPage(firefoxRequester.control), firefoxPage(firefoxRouted), bodyUrl);
+    await firefoxRequester.close();
+    closers.pop();
+    await exit.close();
+    closers.shift();
+
+    // ── Firefox exit → Chromium requester ──
+    const firefoxExit: FirefoxPeer = await launchFirefoxPeer(['origin.peerlane.test']);
+    closers.push(() => firefoxExit.close());
+    await firefoxExit.setSettings(benchExitSettings(signaling, origin));
+    const requester2 = await chromiumRequester(signaling, appOrigin);
+    closers.push(() => requester2.close());
+    await waitFor(async () => (await backgroundState(requester2)).stats.peers, (peers) => peers === 1, 'the Chromium requester connected to the Firefox exit');
+    const routed2 = await requester2.context.newPage();
+    await routed2.goto(`${appOrigin}/app`);
+    const requesterPage2 = await requester2.context.newPage();
+    await requesterPage2.goto(`chrome-extension://${requester2.extensionId}/extension/ui/options.html`);
+    await smallGetLatencies(chromiumPage(routed2), `${dataOrigin}/small.txt`, 5);
+    const firefoxExitPage = await openFirefoxExtensionPage(firefoxExit.browser, `${firefoxExit.baseUrl}/extension/ui/options.html`, 'document.readyState === "complete"');
+    const fromFirefox = await throughputRounds('firefox→chromium', firefoxPage(firefoxExitPage), chromiumPage(requesterPage2), chromiumPage(routed2), bodyUrl);
 
     const result = {
       date: new Date().toISOString(),
       bodyBytes: BODY_BYTES,
       rounds: ROUNDS,
-      throughputMBps: { raw: median(raw), tunnel: median(tunnel), direct: median(direct), samples: { raw, tunnel, direct } },
-      ratios: { tunnelVsRaw: median(tunnel) / median(raw), tunnelVsDirect: median(tunnel) / median(direct) },
+      frameBytes: MAX_FRAME_BYTES,
+      throughputMBps: { raw: chromium.raw, raw16k: chromium.raw16k, tunnel: chromium.tunnel, direct: median(directSamples), samples: { ...chromium.samples, direct: directSamples } },
+      ratios: { tunnelVsRaw: chromium.tunnel / chromium.raw, tunnelVsDirect: chromium.tunnel / median(directSamples) },
+      crossBrowserMBps: { chromiumExitToFirefox: toFirefox, firefoxExitToChromium: fromFirefox },
       smallGetMs: {
         tunnel: { p50: percentile(tunnelLatency, 0.5), p99: percentile(tunnelLatency, 0.99) },
         direct: { p50: percentile(directLatency, 0.5), p99: percentile(directLatency, 0.99) },
@@ -156,11 +249,17 @@ async function main(): Promise<void> {
         addedP99: percentile(tunnelLatency, 0.99) - percentile(directLatency, 0.99),
       },
     };
-    const row = (name: string, value: string, note: string): string => `${name.padEnd(34)}${value.padStart(12)}  ${note}`;
-    console.log('\nPeerlane tunnel bench (loopback, two headless Chromium, medians of', ROUNDS, 'rounds)');
-    console.log(row('raw data channel (16 KiB msgs)', `${result.throughputMBps.raw.toFixed(1)} MB/s`, 'ceiling'));
-    console.log(row('tunnel, 20 MB body', `${result.throughputMBps.tunnel.toFixed(1)} MB/s`, `${(result.ratios.tunnelVsRaw * 100).toFixed(0)}% of raw`));
-    console.log(row('direct fetch, 20 MB body', `${result.throughputMBps.direct.toFixed(1)} MB/s`, `tunnel is ${(result.ratios.tunnelVsDirect * 100).toFixed(1)}% of direct`));
+    const row = (name: string, value: string, note: string): string => `${name.padEnd(42)}${value.padStart(14)}  ${note}`;
+    const ofRaw = (t: Throughput): string => `${((t.tunnel / t.raw) * 100).toFixed(0)}% of that direction's raw channel`;
+    console.log(`\nPeerlane tunnel bench (loopback, headless browsers, 20 MB bodies, medians of ${ROUNDS} rounds)`);
+    const kib = `${MAX_FRAME_BYTES / 1024} KiB`;
+    console.log(row(`Chromium → Chromium raw channel, ${kib}`, `${chromium.raw.toFixed(1)} MB/s`, `ceiling (16 KiB messages: ${chromium.raw16k.toFixed(1)} MB/s)`));
+    console.log(row('Chromium → Chromium tunnel', `${chromium.tunnel.toFixed(1)} MB/s`, ofRaw(chromium)));
+    console.log(row('direct fetch', `${result.throughputMBps.direct.toFixed(1)} MB/s`, `tunnel is ${(result.ratios.tunnelVsDirect * 100).toFixed(1)}% of direct`));
+    console.log(row(`Chromium → Firefox raw channel, ${kib}`, `${toFirefox.raw.toFixed(1)} MB/s`, `ceiling of this direction (16 KiB: ${toFirefox.raw16k.toFixed(1)} MB/s)`));
+    console.log(row('Chromium exit → Firefox requester tunnel', `${toFirefox.tunnel.toFixed(1)} MB/s`, ofRaw(toFirefox)));
+    console.log(row(`Firefox → Chromium raw channel, ${kib}`, `${fromFirefox.raw.toFixed(1)} MB/s`, `ceiling of this direction (16 KiB: ${fromFirefox.raw16k.toFixed(1)} MB/s)`));
+    console.log(row('Firefox exit → Chromium requester tunnel', `${fromFirefox.tunnel.toFixed(1)} MB/s`, ofRaw(fromFirefox)));
     console.log(row('small GET p50 tunnel / direct', `${result.smallGetMs.tunnel.p50.toFixed(1)} / ${result.smallGetMs.direct.p50.toFixed(1)} ms`, `+${result.smallGetMs.addedP50.toFixed(1)} ms`));
     console.log(row('small GET p99 tunnel / direct', `${result.smallGetMs.tunnel.p99.toFixed(1)} / ${result.smallGetMs.direct.p99.toFixed(1)} ms`, `+${result.smallGetMs.addedP99.toFixed(1)} ms`));
     await mkdir('bench/results', { recursive: true });
@@ -168,8 +267,7 @@ async function main(): Promise<void> {
     await writeFile(file, JSON.stringify(result, null, 2));
     console.log(`\nwrote ${file}`);
   } finally {
-    await requester.close();
-    await exit.close();
+    for (const close of closers.reverse()) await close().catch(() => undefined);
     await signaling.close();
     await origin.close();
   }
