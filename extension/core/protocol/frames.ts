@@ -5,7 +5,7 @@ import { ERROR_CATEGORIES } from '../errors';
  * Wire frames on a peer data channel. One data-channel message carries exactly one frame (SCTP keeps
  * message boundaries), so the decoder never reassembles. Frames are at most 64 KiB: below Chromium's
  * 256 KiB max-message-size (Firefox ≥ 140 takes more), and in `npm run bench` 64 KiB messages moved
- * Chromium → Firefox, the slowest direction, 15–21 % faster than 16 KiB in each run. Streams still
+ * Chromium → Firefox, the slowest direction, 15–29 % faster than 16 KiB in each of three runs. Streams still
  * interleave frame by frame.
  *
  * Header (12 bytes, big endian): version u8 · type u8 · flags u16 · stream id u32 · payload length u32.
