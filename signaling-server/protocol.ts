@@ -34,16 +34,28 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
 ]);
 
 export const exitSummarySchema = z.object({ peerId, capacity: z.number().int(), load: z.number().int() });
+export const iceServerSchema = z.object({ urls: z.array(z.string().max(256)).max(8), username: z.string().max(256), credential: z.string().max(256) });
 
 export const serverMessageSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('registered'), peerId, heartbeatMs: z.number().int() }),
+  z.object({
+    type: z.literal('registered'),
+    peerId,
+    heartbeatMs: z.number().int(),
+    /** An exit re-sends `update` at least this often, or signaling stops introducing it. */
+    refreshMs: z.number().int().min(50),
+    /** TURN servers with time-limited credentials (coturn REST scheme), when the operator runs one. */
+    iceServers: z.array(iceServerSchema).max(4),
+  }),
   z.object({ type: z.literal('exits'), exits: z.array(exitSummarySchema) }),
   z.object({ type: z.literal('signal'), from: peerId, data: signalData }),
   z.object({ type: z.literal('peer-gone'), peerId }),
   z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
+  /** The server is going away (graceful shutdown): reconnect within `withinMs` (jittered), possibly to another node. */
+  z.object({ type: z.literal('reconnect'), reason: z.string().max(256), withinMs: z.number().int().min(0).max(60_000) }),
 ]);
 
 export type ClientMessage = z.infer<typeof clientMessageSchema>;
 export type ServerMessage = z.infer<typeof serverMessageSchema>;
 export type ExitSummary = z.infer<typeof exitSummarySchema>;
 export type SignalData = z.infer<typeof signalData>;
+export type IceServerConfig = z.infer<typeof iceServerSchema>;

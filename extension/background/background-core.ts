@@ -211,6 +211,8 @@ export class Background {
       type: 'configure',
       config: {
         signalingUrl: this.settings.signalingUrl,
+        signalingToken: this.settings.signalingToken,
+        relayOnly: this.settings.relayOnly,
         share: this.offering,
         // Paused: still connected, but signaling introduces no new requesters.
         exitCapacity: this.sharing ? this.settings.exitCaps.maxConcurrent : 0,

@@ -46,6 +46,8 @@ export const backgroundToBridgeSchema = z.discriminatedUnion('type', [
 // ── Background ⇄ transport host (Chrome: SW ⇄ offscreen by postMessage with transfer; Firefox: in-process) ──
 export const transportConfigSchema = z.object({
   signalingUrl: z.string(),
+  signalingToken: z.string(),
+  relayOnly: z.boolean(),
   share: z.boolean(),
   exitCapacity: z.number().int().min(0),
   wantExits: z.boolean(),

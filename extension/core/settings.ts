@@ -15,6 +15,8 @@ export const SETTINGS_STORAGE_KEY = 'settings';
 
 export const DEFAULT_SETTINGS: Settings = {
   signalingUrl: 'ws://127.0.0.1:8787',
+  signalingToken: '',
+  relayOnly: false,
   share: false,
   routedOrigins: [],
   allowPrivateTargets: false,
@@ -88,6 +90,10 @@ export const settingsSchema = z.object({
   signalingUrl: z
     .string()
     .refine((value) => /^wss?:\/\/[^/\s]+/.test(value), 'signaling URL must start with ws:// or wss://'),
+  /** Given by the signaling operator when their server requires one (HMAC-signed, expiring). */
+  signalingToken: z.string().max(512).regex(/^[A-Za-z0-9_.-]*$/, 'signaling token: letters, digits, dot, dash and underscore only'),
+  /** Connect to peers only through the TURN relay signaling offers: peers never learn this browser's IP. */
+  relayOnly: z.boolean(),
   share: z.boolean(),
   routedOrigins: z.array(originSchema).max(500),
   /** Tests and development only: lets an exit fetch loopback/private targets. Never on by default. */

@@ -32,8 +32,13 @@ export class PeerMesh {
 
   constructor(
     private readonly events: PeerMeshEvents,
-    private readonly rtcConfig: RTCConfiguration = { iceServers: [] },
+    private rtcConfig: RTCConfiguration = { iceServers: [] },
   ) {}
+
+  /** ICE servers (TURN from signaling) and policy for connections made from now on. */
+  setRtcConfig(config: RTCConfiguration): void {
+    this.rtcConfig = config;
+  }
 
   count(remoteRole: 'requester' | 'exit', includeConnecting = true): number {
     let total = 0;

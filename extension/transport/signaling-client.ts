@@ -3,8 +3,10 @@ import type { TransportStatus } from '../core/messages';
 
 /**
  * WebSocket client for the signaling server: validates every server message, reconnects with
- * exponential backoff and full jitter, and re-registers after each reconnect. Data channels do not
- * depend on it once connected.
+ * exponential backoff and full jitter, and re-registers after each reconnect. A draining server's
+ * `reconnect` notice is honoured with a jittered delay (behind a load balancer, the next connection
+ * lands on another node). Data channels do not depend on it once connected. A token, if any, travels
+ * as the `token` query parameter (browsers cannot set headers on a WebSocket).
  */
 export interface SignalingClientEvents {
   onOpen(): void;
@@ -24,12 +26,27 @@ export class SignalingClient {
 
   constructor(private readonly events: SignalingClientEvents) {}
 
-  /** Connects to `url`, or does nothing if already connected there. */
-  connect(url: string): void {
-    if (this.url === url && this.socket) return;
+  /** Connects to `url` (with `token` if not empty), or does nothing if already connected there. */
+  connect(url: string, token = ''): void {
+    const target = token ? withToken(url, token) : url;
+    if (this.url === target && (this.socket || this.retryTimer)) return;
     this.disconnect();
-    this.url = url;
+    this.url = target;
     this.open();
+  }
+
+  /** The server is going away: leave now and come back within `withinMs`, jittered so a node's clients do not stampede. */
+  reconnectWithin(withinMs: number): void {
+    const socket = this.socket;
+    this.socket = null;
+    socket?.close(1000, 'server asked to reconnect');
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.attempt = 0;
+    this.events.onStatus('connecting');
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.open();
+    }, Math.random() * withinMs);
   }
 
   disconnect(): void {
@@ -103,4 +120,10 @@ export class SignalingClient {
       this.open();
     }, delay);
   }
+}
+
+function withToken(url: string, token: string): string {
+  const parsed = new URL(url);
+  parsed.searchParams.set('token', token);
+  return parsed.href;
 }

@@ -18,6 +18,8 @@ export class TransportHost {
   private status: TransportStatus = { signaling: 'offline', selfId: null, availableExits: 0 };
   private demandUntil = 0;
   private findTimer: ReturnType<typeof setInterval> | null = null;
+  /** Exits re-report their load this often (signaling's `refreshMs`), or signaling stops introducing them. */
+  private refreshTimer: ReturnType<typeof setInterval> | null = null;
   private readonly signaling: SignalingClient;
   private readonly mesh: PeerMesh;
 
@@ -71,8 +73,8 @@ export class TransportHost {
     this.emit({ type: 'status', status: this.status });
     for (const { peerId, remoteRole } of this.mesh.connectedPeers()) this.emit({ type: 'peer-up', peerId, remoteRole });
     if (previous?.share && !config.share) this.closeRole('requester', 'sharing turned off');
-    if (previous && previous.signalingUrl !== config.signalingUrl) this.signaling.disconnect();
-    this.signaling.connect(config.signalingUrl);
+    if (previous && (previous.signalingUrl !== config.signalingUrl || previous.signalingToken !== config.signalingToken)) this.signaling.disconnect();
+    this.signaling.connect(config.signalingUrl, config.signalingToken);
     if (previous && this.signaling.connected) this.register();
     if (!this.findTimer) this.findTimer = setInterval(() => this.findExits(), FIND_EXITS_EVERY_MS);
   }
@@ -107,9 +109,20 @@ export class TransportHost {
 
   private onSignalingMessage(message: ServerMessage): void {
     switch (message.type) {
-      case 'registered':
+      case 'registered': {
         this.setStatus({ selfId: message.peerId });
+        const relayOnly = Boolean(this.config?.relayOnly);
+        this.mesh.setRtcConfig({ iceServers: message.iceServers, iceTransportPolicy: relayOnly ? 'relay' : 'all' });
+        if (this.refreshTimer) clearInterval(this.refreshTimer);
+        this.refreshTimer = setInterval(() => {
+          if (this.config?.share) this.reportLoad();
+        }, message.refreshMs);
         this.findExits();
+        return;
+      }
+      case 'reconnect':
+        // Existing data channels stay up; only signaling moves (to another node behind the balancer).
+        this.signaling.reconnectWithin(message.withinMs);
         return;
       case 'exits':
         this.setStatus({ availableExits: message.exits.length + this.mesh.count('exit', false) });

@@ -10,6 +10,8 @@ const field = <T extends HTMLInputElement | HTMLTextAreaElement>(name: string): 
 
 function fill(settings: Settings): void {
   field<HTMLInputElement>('signalingUrl').value = settings.signalingUrl;
+  field<HTMLInputElement>('signalingToken').value = settings.signalingToken;
+  field<HTMLInputElement>('relayOnly').checked = settings.relayOnly;
   field<HTMLInputElement>('share').checked = settings.share;
   field<HTMLTextAreaElement>('routedOrigins').value = settings.routedOrigins.join('\n');
   field<HTMLInputElement>('allowPrivateTargets').checked = settings.allowPrivateTargets;
@@ -40,6 +42,8 @@ function numberOrText(value: string): number | string {
 function read(): unknown {
   return {
     signalingUrl: field<HTMLInputElement>('signalingUrl').value.trim(),
+    signalingToken: field<HTMLInputElement>('signalingToken').value.trim(),
+    relayOnly: field<HTMLInputElement>('relayOnly').checked,
     share: field<HTMLInputElement>('share').checked,
     routedOrigins: field<HTMLTextAreaElement>('routedOrigins').value.split('\n').map((line) => line.trim()).filter(Boolean),
     allowPrivateTargets: field<HTMLInputElement>('allowPrivateTargets').checked,

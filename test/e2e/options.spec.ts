@@ -38,6 +38,8 @@ describe('options page', () => {
     const page = await browser.context.newPage();
     await page.goto(`chrome-extension://${browser.extensionId}/extension/ui/options.html`);
     await page.getByTestId('signalingUrl').fill('ws://127.0.0.1:9999');
+    await page.getByTestId('signalingToken').fill('alice.1999999999.c2lnbmF0dXJl');
+    await page.getByTestId('relayOnly').check();
     await page.getByTestId('share').check();
     await page.getByTestId('routedOrigins').fill('https://Example.com/some/path\nhttp://app.peerlane.test:8080');
     await page.getByTestId('allowPrivateTargets').check();
@@ -50,6 +52,8 @@ describe('options page', () => {
     await expect.poll(() => page.getByTestId('saved').textContent(), { timeout: 5000 }).toMatch(/Saved/);
     expect(await storedSettings()).toEqual({
       signalingUrl: 'ws://127.0.0.1:9999',
+      signalingToken: 'alice.1999999999.c2lnbmF0dXJl',
+      relayOnly: true,
       share: true,
       routedOrigins: ['https://example.com', 'http://app.peerlane.test:8080'],
       allowPrivateTargets: true,

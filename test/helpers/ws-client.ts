@@ -1,4 +1,4 @@
-import { WebSocket } from 'ws';
+import { WebSocket, type ClientOptions } from 'ws';
 import { serverMessageSchema, type ClientMessage, type ServerMessage } from '../../signaling-server/protocol';
 
 /** A real ws client that collects server messages and lets a test await the next one of a type. */
@@ -8,8 +8,8 @@ export class TestClient {
   private waiters: (() => void)[] = [];
   closed: Promise<{ code: number; reason: string }>;
 
-  constructor(url: string) {
-    this.socket = new WebSocket(url);
+  constructor(url: string, options: ClientOptions = {}) {
+    this.socket = new WebSocket(url, options);
     this.socket.on('message', (raw) => {
       this.inbox.push(serverMessageSchema.parse(JSON.parse(raw.toString())));
       for (const waiter of this.waiters.splice(0)) waiter();
@@ -56,4 +56,20 @@ export class TestClient {
   close(): void {
     this.socket.close();
   }
+}
+
+/** Opens a connection and reports `open`, or the HTTP status and reason the server refused it with. */
+export function connectOutcome(url: string, options: ClientOptions = {}): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = new WebSocket(url, options);
+    socket.once('open', () => {
+      resolve('open');
+      socket.terminate();
+    });
+    socket.once('unexpected-response', (_request, response) => {
+      resolve(`${response.statusCode} ${String(response.headers['x-peerlane-reason'])}`);
+      socket.terminate();
+    });
+    socket.once('error', (error) => resolve(`error ${error.message}`));
+  });
 }

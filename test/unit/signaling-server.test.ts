@@ -24,7 +24,7 @@ describe('signaling server', () => {
     await exit.register(true);
     const response = await fetch(server.url.replace('ws', 'http') + '/healthz');
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ status: 'ok', peers: 1, exits: 1 });
+    expect(await response.json()).toMatchObject({ status: 'ok', node: server.nodeId, peers: 1, exits: 1 });
   });
 
   it('introduces a requester to up to N exits, least loaded first, never to itself', async () => {
