@@ -1,35 +1,69 @@
 import { resolve } from 'node:path';
 import { pino } from 'pino';
-import { startSignalingServer } from './server';
+import { DEFAULT_SIGNALING_OPTIONS, startSignalingServer, type SignalingOptions } from './server';
 
-/** `npm start` / `npm run signaling`: one process, in-memory state. PEERLANE_HOST / PEERLANE_PORT override. */
+/**
+ * `npm start` / `npm run signaling`: one process, in-memory state unless REDIS_URL is set.
+ * Every knob comes from the environment (README § Signaling server); a bad value stops the start
+ * with a message naming it.
+ */
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'info' });
-const port = Number(process.env.PEERLANE_PORT ?? 8787);
-if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  logger.error(`PEERLANE_PORT must be a port number, got ${process.env.PEERLANE_PORT}`);
+const env = process.env;
+
+function fail(message: string): never {
+  logger.error(message);
   process.exit(2);
 }
-const server = await startSignalingServer({ host: process.env.PEERLANE_HOST ?? '127.0.0.1', port, logger });
-logger.info(`Peerlane signaling on ${server.url} (health: ${server.url.replace(/^ws/, 'http')}/healthz)`);
-const dist = resolve('dist');
-process.stdout.write(
-  [
-    '',
-    `Peerlane signaling server: ${server.url}   (Ctrl+C to stop)`,
-    'Load the unpacked extension:',
-    `  Chrome/Chromium: chrome://extensions → Developer mode → Load unpacked → ${resolve(dist, 'chrome')}`,
-    `  Firefox:         about:debugging#/runtime/this-firefox → Load Temporary Add-on → ${resolve(dist, 'firefox', 'manifest.json')}`,
-    `The extension's default signaling URL is ws://127.0.0.1:8787; change it in Peerlane's settings if you moved the server.`,
-    '',
-  ].join('\n') + '\n',
-);
 
+function integer(name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) fail(`${name} must be a whole number from ${min} to ${max}, got ${raw}`);
+  return value;
+}
+
+const list = (name: string): string[] => (env[name] ?? '').split(',').map((item) => item.trim()).filter(Boolean);
+
+const turnUrls = list('PEERLANE_TURN_URLS');
+if (turnUrls.length > 0 && !env.PEERLANE_TURN_SECRET) fail('PEERLANE_TURN_URLS is set but PEERLANE_TURN_SECRET is not (coturn static-auth-secret)');
+const options: Partial<SignalingOptions> = {
+  host: env.PEERLANE_HOST ?? DEFAULT_SIGNALING_OPTIONS.host,
+  port: integer('PEERLANE_PORT', DEFAULT_SIGNALING_OPTIONS.port, 0, 65_535),
+  maxConnections: integer('PEERLANE_MAX_CONNECTIONS', DEFAULT_SIGNALING_OPTIONS.maxConnections, 1, 10_000_000),
+  maxConnectionsPerIp: integer('PEERLANE_MAX_CONNECTIONS_PER_IP', DEFAULT_SIGNALING_OPTIONS.maxConnectionsPerIp, 1, 1_000_000),
+  messagesPerSecond: integer('PEERLANE_MESSAGES_PER_SECOND', DEFAULT_SIGNALING_OPTIONS.messagesPerSecond, 1, 100_000),
+  tokenSecret: env.PEERLANE_TOKEN_SECRET || null,
+  allowedOrigins: list('PEERLANE_ALLOWED_ORIGINS'),
+  turn: turnUrls.length > 0 ? { secret: env.PEERLANE_TURN_SECRET!, urls: turnUrls, ttlSeconds: integer('PEERLANE_TURN_TTL_SECONDS', 3600, 60, 86_400) } : null,
+  redisUrl: env.REDIS_URL || null,
+  drainMs: integer('PEERLANE_DRAIN_MS', DEFAULT_SIGNALING_OPTIONS.drainMs, 0, 600_000),
+  logger,
+};
+const server = await startSignalingServer(options);
+logger.info(`Peerlane signaling on ${server.url} (node ${server.nodeId}; health: ${server.url.replace(/^ws/, 'http')}/healthz)`);
+if (env.PEERLANE_QUIET !== '1') {
+  const dist = resolve('dist');
+  process.stdout.write(
+    [
+      '',
+      `Peerlane signaling server: ${server.url}   (Ctrl+C to stop)`,
+      'Load the unpacked extension:',
+      `  Chrome/Chromium: chrome://extensions → Developer mode → Load unpacked → ${resolve(dist, 'chrome')}`,
+      `  Firefox:         about:debugging#/runtime/this-firefox → Load Temporary Add-on → ${resolve(dist, 'firefox', 'manifest.json')}`,
+      `The extension's default signaling URL is ws://127.0.0.1:8787; change it in Peerlane's settings if you moved the server.`,
+      '',
+    ].join('\n') + '\n',
+  );
+}
+
+// SIGTERM/SIGINT: drain (clients are told to reconnect, elsewhere behind a balancer), then exit.
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     if (stopping) return;
     stopping = true;
-    logger.info(`${signal}: closing`);
+    logger.info(`${signal}: draining`);
     void server.close().then(() => process.exit(0));
   });
 }
