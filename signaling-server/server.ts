@@ -94,6 +94,9 @@ export interface SignalingServer {
 /** Close codes a client can act on. */
 export const CloseCode = { TOO_BIG: 1009, POLICY: 1008, GOING_AWAY: 1001 } as const;
 
+/** After cutting a client off, how long its close handshake may take before the socket is destroyed. */
+const CUT_OFF_GRACE_MS = 1000;
+
 const HTTP_REASONS: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 429: 'Too Many Requests', 503: 'Service Unavailable' };
 
 export async function startSignalingServer(overrides: Partial<SignalingOptions> = {}): Promise<SignalingServer> {
@@ -229,7 +232,10 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
     metrics.rejects.inc({ reason: code });
     log.warn({ peer: peer.id, ip: peer.ip, code, invalid: peer.invalid }, message);
     if (peer.invalid >= options.maxInvalidMessages) {
+      // Say why, then stop reading: a flooder's queued megabytes must not cost another parse.
       peer.socket.close(CloseCode.POLICY, code);
+      peer.socket.pause();
+      setTimeout(() => peer.socket.terminate(), CUT_OFF_GRACE_MS).unref();
       return;
     }
     send(peer, { type: 'error', code, message });
