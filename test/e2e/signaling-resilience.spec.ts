@@ -1,0 +1,162 @@
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_SETTINGS } from '../../extension/core/settings';
+import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
+import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
+import { SMALL_TEXT, startOriginServer, type OriginServer } from '../helpers/origin-server';
+import { freePort, startRedis, type RedisProcess } from '../helpers/redis';
+import { startSignalingNode, type SignalingNode } from '../helpers/signaling-node';
+import { startTcpBalancer, type TcpBalancer } from '../helpers/tcp-balancer';
+
+/**
+ * Signaling can go away without taking the product with it: a restart mid-transfer leaves the data
+ * channel (and the transfer) alone and new introductions work after it; two nodes over Redis behind
+ * a balancer introduce across nodes, and when one node dies its browsers reconnect to the other.
+ */
+let origin: OriginServer;
+let appOrigin: string;
+let dataOrigin: string;
+const browsers: ExtensionBrowser[] = [];
+
+beforeAll(async () => {
+  origin = await startOriginServer();
+  appOrigin = `http://app.peerlane.test:${origin.port}`;
+  dataOrigin = `http://origin.peerlane.test:${origin.port}`;
+}, 30_000);
+
+afterAll(async () => {
+  for (const browser of browsers) await browser.close().catch(() => undefined);
+  await origin?.close();
+});
+
+async function exitOn(signalingUrl: string): Promise<ExtensionBrowser> {
+  const exit = await launchWithExtension(['MAP origin.peerlane.test 127.0.0.1']);
+  browsers.push(exit);
+  await exit.setSettings({ signalingUrl, share: true, allowPrivateTargets: true, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] });
+  return exit;
+}
+
+async function requesterOn(signalingUrl: string): Promise<ExtensionBrowser> {
+  const requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1']);
+  browsers.push(requester);
+  await requester.setSettings({ signalingUrl, routedOrigins: [appOrigin] });
+  await waitForRoutedScripts(requester);
+  await waitFor(async () => (await backgroundState(requester)).stats.peers, (peers) => peers >= 1, 'the requester connected to an exit');
+  return requester;
+}
+
+async function routedSmallText(requester: ExtensionBrowser): Promise<string> {
+  const page = await requester.context.newPage();
+  await page.goto(`${appOrigin}/app`);
+  const text = await page.evaluate(async (url) => (await fetch(url)).text(), `${dataOrigin}/small.txt?${Math.random()}`);
+  await page.close();
+  return text;
+}
+
+const health = async (httpBase: string): Promise<{ peers: number; exits: number; node: string }> =>
+  (await (await fetch(`${httpBase}/healthz`)).json()) as { peers: number; exits: number; node: string };
+
+describe('a signaling restart', () => {
+  let signaling: SignalingServer;
+  let port: number;
+
+  afterAll(async () => {
+    await signaling?.close();
+  });
+
+  it('mid-transfer: the transfer completes over the data channel, both peers re-register, a new requester is introduced', async () => {
+    port = await freePort();
+    signaling = await startSignalingServer({ port, reconnectWithinMs: 500, drainMs: 3000 });
+    const exit = await exitOn(signaling.url);
+    const requester = await requesterOn(signaling.url);
+    const page = await requester.context.newPage();
+    await page.goto(`${appOrigin}/app`);
+    // A 5 MB body trickled over 6 s; the page reports progress so the restart lands mid-body.
+    await page.evaluate((url) => {
+      const progress = { received: 0, hash: '' as string, error: '' };
+      Object.assign(window, { transfer: progress });
+      void (async () => {
+        try {
+          const response = await fetch(url);
+          const reader = response.body!.getReader();
+          const parts: Uint8Array[] = [];
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) break;
+            parts.push(value);
+            progress.received += value.byteLength;
+          }
+          let binary = '';
+          for (const part of parts) for (let offset = 0; offset < part.length; offset += 0x8000) binary += String.fromCharCode(...part.subarray(offset, offset + 0x8000));
+          progress.hash = btoa(binary);
+        } catch (error) {
+          progress.error = String(error);
+        }
+      })();
+    }, `${dataOrigin}/paced.bin?ms=6000`);
+    await page.waitForFunction(() => (window as unknown as { transfer: { received: number } }).transfer.received > 512 * 1024, undefined, { timeout: 20_000 });
+
+    await signaling.close(); // drains: both browsers are told to reconnect, then the server is gone
+    const receivedWhileDown = await page.evaluate(() => (window as unknown as { transfer: { received: number } }).transfer.received);
+    signaling = await startSignalingServer({ port, reconnectWithinMs: 500 });
+
+    await page.waitForFunction(() => (window as unknown as { transfer: { hash: string; error: string } }).transfer.hash !== '' || (window as unknown as { transfer: { error: string } }).transfer.error !== '', undefined, { timeout: 30_000 });
+    const transfer = await page.evaluate(() => (window as unknown as { transfer: { hash: string; error: string; received: number } }).transfer);
+    expect(transfer.error).toBe('');
+    expect(transfer.received).toBeGreaterThan(receivedWhileDown);
+    expect(createHash('sha256').update(Buffer.from(transfer.hash, 'base64')).digest('hex')).toBe(origin.bigSha256);
+
+    const httpBase = signaling.url.replace(/^ws/, 'http');
+    await waitFor(() => health(httpBase), (seen) => seen.peers === 2 && seen.exits === 1, 'both browsers registered again after the restart', 20_000);
+    expect(await backgroundState(exit)).toMatchObject({ transport: { signaling: 'connected' } });
+    const newcomer = await requesterOn(signaling.url);
+    expect(await routedSmallText(newcomer)).toBe(SMALL_TEXT);
+  }, 120_000);
+});
+
+describe('two signaling nodes over Redis behind a balancer', () => {
+  let redis: RedisProcess;
+  let nodes: SignalingNode[] = [];
+  let balancer: TcpBalancer;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    const ports = [await freePort()];
+    while (ports.length < 2) {
+      const port = await freePort();
+      if (!ports.includes(port)) ports.push(port);
+    }
+    nodes = await Promise.all(ports.map((port) => startSignalingNode(port, { REDIS_URL: redis.url, PEERLANE_DRAIN_MS: '1000' })));
+    balancer = await startTcpBalancer(nodes.map((node) => node.port));
+  }, 60_000);
+
+  afterAll(async () => {
+    await balancer?.close();
+    for (const node of nodes) await node.kill();
+    await redis?.stop();
+  });
+
+  it('introduces a requester on one node to an exit on the other; when a node dies its browsers reconnect to the survivor', async () => {
+    const viaBalancer = `ws://127.0.0.1:${balancer.port}`;
+    const exit = await exitOn(viaBalancer);
+    const exitNode = await waitFor(
+      async () => (await Promise.all(nodes.map(async (node) => ({ node, seen: await health(node.url.replace(/^ws/, 'http')) })))).find((entry) => entry.seen.exits === 1)?.node ?? null,
+      (node) => node !== null,
+      'the exit registered on a node',
+    );
+    const requester = await requesterOn(viaBalancer);
+    const [requesterNode] = await Promise.all(nodes.map(async (node) => ({ node, seen: await health(node.url.replace(/^ws/, 'http')) }))).then((all) => all.filter((entry) => entry.node !== exitNode && entry.seen.peers === 1).map((entry) => entry.node));
+    // Round robin put them on different nodes: the introduction and the SDP/ICE crossed Redis.
+    expect(requesterNode).toBeDefined();
+    expect(await routedSmallText(requester)).toBe(SMALL_TEXT);
+
+    const survivor = nodes.find((node) => node !== exitNode)!;
+    await exitNode!.kill();
+    await waitFor(() => health(survivor.url.replace(/^ws/, 'http')), (seen) => seen.peers === 2 && seen.exits === 1, 'both browsers on the surviving node', 30_000);
+    expect((await backgroundState(exit)).transport.signaling).toBe('connected');
+    // Routing still works (the data channel outlived the node), and new introductions come from the survivor.
+    expect(await routedSmallText(requester)).toBe(SMALL_TEXT);
+    const newcomer = await requesterOn(viaBalancer);
+    expect(await routedSmallText(newcomer)).toBe(SMALL_TEXT);
+  }, 120_000);
+});
