@@ -19,11 +19,11 @@ export interface ExitRecord {
   seenAt: number;
 }
 
-/** Messages between nodes, addressed to one node. */
-export type NodeEnvelope =
-  | { type: 'signal'; to: string; from: string; data: SignalData }
-  | { type: 'introduced'; exit: string; requester: string }
-  | { type: 'peer-gone'; to: string; peerId: string };
+/**
+ * Messages between nodes, addressed to one node. A `signal` is sent only after the sending node
+ * checked its client was introduced to `to`; the receiving node trusts that check.
+ */
+export type NodeEnvelope = { type: 'signal'; to: string; from: string; data: SignalData } | { type: 'peer-gone'; to: string; peerId: string };
 
 export interface BusHandlers {
   /** An exit appeared, changed or refreshed (`record`), or left (`null`). */

@@ -7,7 +7,7 @@ import type { BusHandlers, ExitRecord, NodeEnvelope, SignalingBus } from './bus'
  * - the exit directory: every change is published on `peerlane:exits` and kept in the hash of the
  *   same name, so a node that starts late reads the whole directory once, then follows the channel;
  * - messages for a peer on another node go to that node's channel `peerlane:node:<id>`. One publisher
- *   connection keeps them in order, so an `introduced` always arrives before the offer that follows it.
+ *   connection keeps them in order (an offer before its candidates).
  * Every command's round trip is reported through `observe` (Prometheus histogram).
  */
 const EXITS = 'peerlane:exits';

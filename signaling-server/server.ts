@@ -94,6 +94,9 @@ export interface SignalingServer {
 /** Close codes a client can act on. */
 export const CloseCode = { TOO_BIG: 1009, POLICY: 1008, GOING_AWAY: 1001 } as const;
 
+/** How often, at most, an exit's load is re-published after introductions change it. */
+const LOAD_PUBLISH_MS = 200;
+
 /** After cutting a client off, how long its close handshake may take before the socket is destroyed. */
 const CUT_OFF_GRACE_MS = 1000;
 
@@ -127,6 +130,22 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
   const publish = (exit: Peer): void => {
     bus.publishExit({ peerId: exit.id, capacity: exit.capacity, load: exit.load + exit.introducedTo.size, seenAt: Date.now() });
   };
+  // Load changes from introductions are published at most every LOAD_PUBLISH_MS per exit: under a
+  // burst of introductions, one Redis write instead of one per introduction. Nodes bump their own
+  // copy at once, so spreading does not wait for it.
+  const loadChanged = new Set<string>();
+  let loadTimer: ReturnType<typeof setTimeout> | null = null;
+  const publishLoadSoon = (exit: Peer): void => {
+    loadChanged.add(exit.id);
+    loadTimer ??= setTimeout(() => {
+      loadTimer = null;
+      for (const peerId of loadChanged) {
+        const peer = peers.get(peerId);
+        if (peer?.exit) publish(peer);
+      }
+      loadChanged.clear();
+    }, LOAD_PUBLISH_MS);
+  };
 
   /** Least loaded first; among equals, the most recently refreshed; ties shuffled so requesters spread. */
   const chooseExits = (requester: Peer, count: number, exclude: Set<string>): ExitRecord[] => {
@@ -147,8 +166,9 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
       if (local) {
         local.partners.add(requester.id);
         local.introducedTo.add(requester.id);
-        publish(local);
-      } else bus.sendToNode(nodeOf(record.peerId), { type: 'introduced', exit: record.peerId, requester: requester.id });
+        publishLoadSoon(local);
+      }
+      // An exit on another node learns of the requester from its first relayed signal (below).
     }
     return chosen.map((record) => ({ peerId: record.peerId, capacity: record.capacity, load: record.load }));
   };
@@ -156,24 +176,28 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
   /** `peerId` left: `partner` (on this node) forgets it and hears so. */
   const forgetPartner = (partner: Peer, peerId: string): void => {
     partner.partners.delete(peerId);
-    if (partner.introducedTo.delete(peerId) && partner.exit) publish(partner);
+    if (partner.introducedTo.delete(peerId) && partner.exit) publishLoadSoon(partner);
     send(partner, { type: 'peer-gone', peerId });
   };
 
   const onEnvelope = (envelope: NodeEnvelope): void => {
     switch (envelope.type) {
       case 'signal': {
+        // The sender's node checked that its client was introduced to this peer: nodes trust each
+        // other. A requester's first signal is how an exit on this node learns of it.
         const target = peers.get(envelope.to);
-        if (target?.partners.has(envelope.from)) send(target, { type: 'signal', from: envelope.from, data: envelope.data });
-        else metrics.rejects.inc({ reason: 'unknown_peer' });
-        return;
-      }
-      case 'introduced': {
-        const exit = peers.get(envelope.exit);
-        if (!exit) return;
-        exit.partners.add(envelope.requester);
-        exit.introducedTo.add(envelope.requester);
-        if (exit.exit) publish(exit);
+        if (!target) {
+          metrics.rejects.inc({ reason: 'unknown_peer' });
+          return;
+        }
+        if (!target.partners.has(envelope.from)) {
+          target.partners.add(envelope.from);
+          if (target.exit) {
+            target.introducedTo.add(envelope.from);
+            publishLoadSoon(target);
+          }
+        }
+        send(target, { type: 'signal', from: envelope.from, data: envelope.data });
         return;
       }
       case 'peer-gone': {
@@ -390,6 +414,7 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
       if (draining) return;
       draining = true;
       clearInterval(heartbeat);
+      if (loadTimer) clearTimeout(loadTimer);
       log.info({ peers: peers.size }, 'draining');
       const allGone = new Promise<void>((resolve) => {
         drained = resolve;

@@ -16,24 +16,22 @@ export async function startSignalingNode(port: number, env: Record<string, strin
     env: { ...process.env, PEERLANE_PORT: String(port), PEERLANE_QUIET: '1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`signaling node on ${port} not listening within 15 s`)), 15_000);
-    let output = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('signaling server listening')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.stderr?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`signaling node exited with ${code}: ${output}`));
-    });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString().slice(0, 10_000);
   });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString().slice(0, 10_000);
+  });
+  // Ready when /healthz answers (bounded); a node that exits first reports why.
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`signaling node exited with ${child.exitCode}: ${output}`);
+    const healthy = await fetch(`http://127.0.0.1:${port}/healthz`).then((response) => response.ok, () => false);
+    if (healthy) break;
+    if (Date.now() > deadline) throw new Error(`signaling node on ${port} not answering /healthz within 15 s: ${output}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   return {
     port,
     url: `ws://127.0.0.1:${port}`,
