@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS } from '../../extension/core/settings';
+import { issueToken } from '../../signaling-server/auth';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
 import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
 import { SMALL_TEXT, startOriginServer, type OriginServer } from '../helpers/origin-server';
@@ -55,6 +56,26 @@ async function routedSmallText(requester: ExtensionBrowser): Promise<string> {
 
 const health = async (httpBase: string): Promise<{ peers: number; exits: number; node: string }> =>
   (await (await fetch(`${httpBase}/healthz`)).json()) as { peers: number; exits: number; node: string };
+
+describe('a signaling server that requires tokens and extension origins', () => {
+  it('admits the extension with the token from its options, and refuses it without one', async () => {
+    const signaling = await startSignalingServer({ port: 0, tokenSecret: 'operator-secret', allowedOrigins: ['chrome-extension://*', 'moz-extension://*'] });
+    try {
+      const browser = await launchWithExtension([]);
+      browsers.push(browser);
+      await browser.setSettings({ signalingUrl: signaling.url });
+      const httpBase = signaling.url.replace(/^ws/, 'http');
+      // Refused at the door (401 token_missing): the extension keeps retrying, never connected.
+      await waitFor(async () => (await (await fetch(`${httpBase}/metrics`)).text()).match(/rejects_total\{reason="token_missing"\} (\d+)/)?.[1] ?? '0', (count) => count !== '0', 'a refusal for the missing token');
+      expect((await backgroundState(browser)).transport.signaling).not.toBe('connected');
+      await browser.setSettings({ signalingToken: issueToken('operator-secret', 'e2e', Date.now() / 1000 + 3600) });
+      await waitFor(async () => (await backgroundState(browser)).transport.signaling, (state) => state === 'connected', 'connected with the token');
+      expect((await health(httpBase)).peers).toBe(1);
+    } finally {
+      await signaling.close();
+    }
+  }, 60_000);
+});
 
 describe('a signaling restart', () => {
   let signaling: SignalingServer;
