@@ -19,8 +19,10 @@ export function manifestFor(browser: TargetBrowser) {
   if (browser === 'chrome') {
     return defineManifest({
       ...common,
-      permissions: ['storage', 'scripting', 'offscreen', 'webRequest', 'tabs'],
+      permissions: ['storage', 'scripting', 'offscreen', 'webRequest', 'tabs', 'contextMenus'],
       background: { service_worker: 'extension/hosts/chrome-service-worker.ts', type: 'module' },
+      // The peer viewer (Chrome: served by the service worker): `p2p example.com` in the address bar.
+      omnibox: { keyword: 'p2p' },
     });
   }
   return defineManifest({

@@ -24,7 +24,7 @@ import { DEFAULT_SETTINGS, exitCapsFrom, parseSettings, SETTINGS_STORAGE_KEY, ty
 import { displayUrl, RequestLog, type RequestLogEntry } from '../core/stats/request-log';
 import { localDay, Stats } from '../core/stats/stats';
 import { Timeline } from '../core/stats/timeline';
-import { bytesToBase64 } from './base64';
+import { base64ToBytes, bytesToBase64 } from './base64';
 import { syncRoutedScripts } from './routed-scripts';
 import { siteAccessFor, type SiteAccess } from '../core/access/site-access';
 
@@ -461,6 +461,57 @@ export class Background {
           },
         });
       });
+    });
+  }
+
+  /**
+   * One request through the queue as a streaming `Response` (the peer viewer's path): the head
+   * resolves it, the body streams with the reader's pace as backpressure, an error before the head
+   * rejects with the typed error. `signal` (or cancelling the body) cancels it at the exit.
+   */
+  fetchThroughPeers(head: RequestHead, priority: Priority, signal: AbortSignal): Promise<Response> {
+    return new Promise<Response>((resolve, reject) => {
+      const controller = new AbortController();
+      signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
+      let body: ReadableStreamDefaultController<Uint8Array> | null = null;
+      let pulled: (() => void) | null = null;
+      controller.signal.addEventListener('abort', () => pulled?.(), { once: true });
+      let headSent = false;
+      const stream = new ReadableStream<Uint8Array>(
+        {
+          start: (streamController) => {
+            body = streamController;
+          },
+          pull: () => {
+            pulled?.();
+            pulled = null;
+          },
+          cancel: () => controller.abort(new PeerlaneError('cancelled', 'the viewer stopped reading')),
+        },
+        { highWaterMark: 4 },
+      );
+      const enqueue = (bytes: Uint8Array): void => {
+        if (!controller.signal.aborted) body?.enqueue(bytes);
+      };
+      void this.ready.then(() =>
+        this.route(head, priority, controller.signal, {
+          post: (message) => {
+            if (message.type === 'head') {
+              headSent = true;
+              const empty = message.status === 204 || message.status === 304 || head.method.toUpperCase() === 'HEAD';
+              resolve(new Response(empty ? null : stream, { status: message.status < 200 ? 502 : message.status, statusText: message.statusText, headers: message.headers }));
+            } else if (message.type === 'chunk') enqueue(base64ToBytes(message.base64));
+            else if (message.type === 'end') body?.close();
+            else if (!headSent) reject(new PeerlaneError(message.error.category, message.error.message));
+            else body?.error(new PeerlaneError(message.error.category, message.error.message));
+          },
+          sendChunk: async (bytes) => {
+            enqueue(bytes);
+            if ((body?.desiredSize ?? 1) <= 0 && !controller.signal.aborted) await new Promise<void>((resume) => (pulled = resume));
+            return !controller.signal.aborted;
+          },
+        }),
+      );
     });
   }
 

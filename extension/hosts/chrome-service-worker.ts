@@ -2,6 +2,8 @@
 import { Background } from '../background/background-core';
 import { createChromeAddressCheck } from '../background/connected-address-chrome';
 import { createExitFetcher } from '../background/exit-fetch';
+import { servePeerViewer } from '../background/peer-viewer-chrome';
+import { registerViewerEntryPoints } from '../background/viewer-entry-points';
 import type { ToTransport } from '../core/messages';
 
 /**
@@ -85,6 +87,10 @@ self.addEventListener('message', (event: ExtendableMessageEvent) => {
   }
   background.onTransportMessage(event.data);
 });
+
+// The peer viewer: this worker answers every request of a viewer page (DESIGN.md §3).
+servePeerViewer(self, background);
+registerViewerEntryPoints();
 
 chrome.runtime.onStartup.addListener(() => void ensureOffscreen());
 chrome.runtime.onInstalled.addListener(() => void ensureOffscreen());

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { hostilePage, HOSTILE_CSS, NORMAL_CSS, NORMAL_HTML, solidPng } from './viewer-fixtures';
 
 /**
  * A loopback origin for e2e tests and benches. It answers for every fixture host name (the browsers
@@ -55,6 +56,20 @@ export function deterministicBytes(size: number): Buffer {
   return out;
 }
 
+const IMAGES: Record<string, [number, number, number]> = { 'blue.png': [40, 90, 200], 'green.png': [40, 160, 80], 'red.png': [200, 50, 50], 'stripe.png': [90, 110, 140], 'img.png': [120, 120, 40] };
+
+/** The peer viewer's fixture sites (test/helpers/viewer-fixtures.ts), by path; traps are 404s that still get logged. */
+function viewerFixture(path: string, origin: string): { type: string; body: string | Buffer } | null {
+  const pathname = path.split('?')[0]!;
+  if (pathname === '/hostile/index.html' || pathname === '/hostile/next.html') return { type: 'text/html; charset=utf-8', body: hostilePage(origin) };
+  if (pathname === '/hostile/style.css') return { type: 'text/css', body: HOSTILE_CSS };
+  if (pathname === '/normal/index.html') return { type: 'text/html; charset=utf-8', body: NORMAL_HTML };
+  if (pathname === '/normal/css/site.css') return { type: 'text/css', body: NORMAL_CSS };
+  const image = /^\/(?:normal\/img|hostile)\/([a-z]+\.png)$/.exec(pathname)?.[1];
+  if (image && IMAGES[image]) return { type: 'image/png', body: solidPng(image === 'stripe.png' ? 8 : 40, 40, IMAGES[image]) };
+  return null;
+}
+
 export async function startOriginServer(options: OriginOptions | number = {}): Promise<OriginServer> {
   const { bigBytes = 5 * 1024 * 1024, hedgeDelayMs = 0, postDelayMs = 3000 } = typeof options === 'number' ? { bigBytes: options } : options;
   const bigBody = deterministicBytes(bigBytes);
@@ -68,6 +83,12 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
   const handle = (request: IncomingMessage, response: ServerResponse): void => {
     const path = request.url ?? '/';
     requests.push({ port: request.socket.localPort ?? 0, method: request.method ?? 'GET', host: request.headers.host ?? '', path, headers: request.headers });
+    const fixture = viewerFixture(path, `http://${request.headers.host ?? ''}`);
+    if (fixture) {
+      response.writeHead(200, { 'content-type': fixture.type, 'set-cookie': 'fixture=1' });
+      response.end(fixture.body);
+      return;
+    }
     if (path.startsWith('/app')) {
       response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
       response.end('<!doctype html><title>fixture app</title><h1>fixture app</h1>');

@@ -8,7 +8,9 @@ const messages = JSON.parse(readFileSync('extension/public/_locales/en/messages.
 const sources = readdirSync(UI)
   .filter((name) => /\.(html|ts)$/.test(name))
   .map((name) => readFileSync(join(UI, name), 'utf8'))
-  .concat(readFileSync('extension/manifest.config.ts', 'utf8'));
+  .concat(readFileSync('extension/manifest.config.ts', 'utf8'))
+  // The background names the strings of its context menu and omnibox entry.
+  .concat(readFileSync('extension/background/viewer-entry-points.ts', 'utf8'));
 const all = sources.join('\n');
 
 // Keys built at run time from a state value, with every value they can take.

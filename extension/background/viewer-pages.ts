@@ -1,0 +1,50 @@
+import type { PeerlaneError } from '../core/errors';
+import { viewerPath } from '../core/viewer/viewer-url';
+
+/**
+ * The viewer's own markup: the banner placed in every viewed page and the error page. No script
+ * (viewer pages may run none): the address field is a GET form, Retry is a link. Every value from
+ * the page or the network is escaped. Styles are inline and reset (`all: initial`) so the viewed
+ * page's CSS cannot restyle or hide the banner.
+ */
+const escape = (text: string): string => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+const BAR = 'all:initial;position:fixed;left:0;right:0;bottom:0;z-index:2147483647;display:flex;gap:8px;align-items:center;padding:6px 10px;background:#1d2433;color:#f1f4fa;font:12px/1.4 system-ui,sans-serif;box-shadow:0 -1px 4px rgba(0,0,0,.3)';
+const INPUT = 'all:initial;flex:1;min-width:0;padding:3px 6px;border-radius:4px;background:#f1f4fa;color:#1d2433;font:12px system-ui,sans-serif';
+const BUTTON = 'all:initial;padding:3px 10px;border-radius:4px;background:#5b8def;color:#fff;font:600 12px system-ui,sans-serif;cursor:pointer';
+
+/** Fixed at the bottom, so the page above renders where it would without the viewer. */
+export function viewerBanner(target: string, peer: string | null): string {
+  return (
+    `<div id="peerlane-viewer-banner" role="region" aria-label="Peerlane viewer" style="${BAR}">` +
+    `<strong style="all:initial;color:#f1f4fa;font:600 12px system-ui,sans-serif">Peerlane</strong>` +
+    `<span style="all:initial;color:#c9d2e3;font:12px system-ui,sans-serif" data-testid="viewer-peer">via peer ${escape(peer ?? 'unknown')} · no page scripts</span>` +
+    `<form action="/view/go" method="get" style="all:initial;display:flex;flex:1;gap:6px">` +
+    `<input name="url" aria-label="Address" value="${escape(target)}" style="${INPUT}">` +
+    `<button type="submit" style="${BUTTON}">Open via peers</button></form></div>`
+  );
+}
+
+const EXPLANATIONS: Partial<Record<PeerlaneError['category'], string>> = {
+  destination_refused: 'The exit refused this address: exits never fetch private or local networks, unusual ports, or URLs with credentials.',
+  no_peers: 'No exit peer is available right now. Peers appear when someone shares their connection.',
+  queue_full: 'Too many requests are waiting. Try again in a moment.',
+  timeout: 'The page did not arrive in time.',
+  attempt_timeout: 'The exit did not answer in time.',
+  peer_lost: 'The exit went away during the request.',
+  sharing_off: 'The exit stopped sharing its connection.',
+};
+
+export function errorPage(target: string, error: PeerlaneError): string {
+  const retry = viewerPath(target) ?? '/view/go';
+  const explanation = EXPLANATIONS[error.category] ?? 'The request through peers failed.';
+  return `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Peerlane: could not open ${escape(target)}</title>
+<style>body{font:15px/1.5 system-ui,sans-serif;margin:0;padding:48px 24px;background:#f6f7fb;color:#1d2433}main{max-width:620px;margin:auto}
+code{background:#e8ebf3;padding:2px 5px;border-radius:4px;word-break:break-all}.retry{display:inline-block;margin-top:16px;padding:8px 16px;border-radius:6px;background:#3a6fd8;color:#fff;text-decoration:none;font-weight:600}
+@media (prefers-color-scheme: dark){body{background:#141821;color:#e6e9f0}code{background:#252b38}}</style></head>
+<body><main><h1>Could not open this page via peers</h1>
+<p><code>${escape(target)}</code></p>
+<p data-testid="viewer-error">${escape(explanation)}</p>
+<p><small>${escape(error.category)}: ${escape(error.message)}</small></p>
+<a class="retry" data-testid="viewer-retry" href="${escape(retry)}">Retry</a></main></body></html>`;
+}

@@ -1,0 +1,140 @@
+import pixelmatch from 'pixelmatch';
+import { PNG } from 'pngjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_SETTINGS } from '../../extension/core/settings';
+import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
+import { launchWithExtension, type ExtensionBrowser } from '../helpers/chromium';
+import { startOriginServer, type OriginServer } from '../helpers/origin-server';
+
+/**
+ * The peer viewer in Chromium: a requester that cannot resolve the fixture host opens it via peers.
+ * A hostile page runs no script and reaches nothing except through the exit; a normal page renders
+ * like the same page opened directly.
+ */
+let origin: OriginServer;
+let signaling: SignalingServer;
+let exit: ExtensionBrowser;
+let requester: ExtensionBrowser;
+let site: string;
+
+beforeAll(async () => {
+  origin = await startOriginServer();
+  signaling = await startSignalingServer({ port: 0 });
+  site = `http://origin.peerlane.test:${origin.port}`;
+  exit = await launchWithExtension(['MAP origin.peerlane.test 127.0.0.1']);
+  await exit.setSettings({ signalingUrl: signaling.url, share: true, allowPrivateTargets: true, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] });
+  requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND']);
+  // No routed site: the viewer's first request is what makes the requester look for exits.
+  await requester.setSettings({ signalingUrl: signaling.url });
+}, 60_000);
+
+afterAll(async () => {
+  await requester?.close();
+  await exit?.close();
+  await signaling?.close();
+  await origin?.close();
+});
+
+const viewerUrl = (target: string): string => {
+  const url = new URL(target);
+  return `chrome-extension://${requester.extensionId}/view/${url.protocol.slice(0, -1)}/${url.host}${url.pathname}${url.search}`;
+};
+
+describe('peer viewer (Chromium)', () => {
+  it('shows a hostile page with no script run and nothing fetched except through the exit', async () => {
+    const page = await requester.context.newPage();
+    const response = await page.goto(viewerUrl(`${site}/hostile/index.html`));
+    expect(response?.headers()['content-security-policy']).toMatch(/script-src 'none'/);
+    await page.waitForSelector('#peerlane-viewer-banner');
+    expect(await page.textContent('#title')).toBe('Hostile fixture');
+    // The image came through peers (the requester cannot resolve the host at all).
+    await page.waitForFunction(() => (document.querySelector<HTMLImageElement>('#img')?.naturalWidth ?? 0) > 0, undefined, { timeout: 15_000 });
+    expect(await page.textContent('#noscript')).toBe('noscript fallback shown');
+    // Clicks: the javascript: link and the POST form do nothing; the normal link stays in the viewer.
+    await page.click('#js-link');
+    await page.click('#post-submit').catch(() => undefined);
+    await page.goto(viewerUrl(`${site}/hostile/index.html`));
+    await page.click('#next');
+    await page.waitForURL(/\/view\/http\/origin\.peerlane\.test:\d+\/hostile\/next\.html$/);
+    await page.waitForSelector('#peerlane-viewer-banner');
+    // Give the traps every chance a page load gives them (load event, meta refresh at 0 s) before judging.
+    await page.waitForLoadState('load');
+
+    expect(await page.evaluate(() => document.documentElement.dataset.pwned)).toBeUndefined();
+    expect(await requester.worker.evaluate(async () => (await chrome.storage.local.get('pwned')).pwned)).toBeUndefined();
+    const trapped = origin.requests.filter((request) => request.path.includes('/hostile/trap-')).map((request) => request.path);
+    expect(trapped, JSON.stringify(trapped)).toEqual([]);
+    const seen = origin.requests.filter((request) => request.path.startsWith('/hostile/'));
+    expect(seen.map((request) => request.path)).toEqual(expect.arrayContaining(['/hostile/index.html', '/hostile/img.png', '/hostile/style.css', '/hostile/imported.css', '/hostile/next.html']));
+    // Every request the origin saw was the exit's own fetch: no Origin, no cookie sent back.
+    expect(seen.every((request) => request.headers.origin === undefined && request.headers.cookie === undefined)).toBe(true);
+    await page.screenshot({ path: 'test/artifacts/viewer-hostile.png' });
+    await page.close();
+  }, 90_000);
+
+  it('each layer holds on its own: the CSP stops a script the sanitizer never saw, the worker refuses a script request the CSP never saw', async () => {
+    const viewer = await requester.context.newPage();
+    await viewer.goto(viewerUrl(`${site}/hostile/index.html`));
+    await viewer.waitForSelector('#peerlane-viewer-banner');
+    // Past the sanitizer: a script put straight into the DOM (as a parser bug might let through).
+    await viewer.evaluate(() => {
+      const script = document.createElement('script');
+      script.textContent = "document.documentElement.dataset.pwned = 'csp'";
+      document.head.append(script);
+    });
+    expect(await viewer.evaluate(() => document.documentElement.dataset.pwned)).toBeUndefined();
+    await viewer.close();
+    // Past the CSP: an extension page without it asks the worker for a viewer URL as a script.
+    const options = await requester.context.newPage();
+    await options.goto(`chrome-extension://${requester.extensionId}/extension/ui/options.html`);
+    const status = await options.evaluate(
+      (src) =>
+        new Promise<string>((resolve) => {
+          const script = document.createElement('script');
+          script.src = src;
+          script.onload = () => resolve('loaded');
+          script.onerror = () => resolve('refused');
+          document.head.append(script);
+        }),
+      `/view/http/origin.peerlane.test:${origin.port}/hostile/trap-layer.js`,
+    );
+    expect(status).toBe('refused');
+    expect(origin.requests.some((request) => request.path.includes('trap-layer'))).toBe(false);
+    await options.close();
+  }, 60_000);
+
+  it('renders a normal page like the direct rendering (pixel difference under 1 %)', async () => {
+    const viewport = { width: 800, height: 600 };
+    const direct = await exit.context.newPage();
+    await direct.setViewportSize(viewport);
+    await direct.goto(`${site}/normal/index.html`);
+    await direct.waitForLoadState('load');
+    const viewed = await requester.context.newPage();
+    await viewed.setViewportSize(viewport);
+    await viewed.goto(viewerUrl(`${site}/normal/index.html`));
+    await viewed.waitForLoadState('load');
+    await viewed.waitForFunction(() => [...document.images].every((image) => image.complete && image.naturalWidth > 0), undefined, { timeout: 15_000 });
+    // The banner is fixed at the bottom: compare everything above it.
+    const clip = { x: 0, y: 0, width: viewport.width, height: viewport.height - 60 };
+    const a = PNG.sync.read(await direct.screenshot({ clip }));
+    const b = PNG.sync.read(await viewed.screenshot({ clip }));
+    await viewed.screenshot({ path: 'test/artifacts/viewer-normal.png' });
+    await direct.screenshot({ path: 'test/artifacts/viewer-normal-direct.png' });
+    const diff = new PNG({ width: a.width, height: a.height });
+    const different = pixelmatch(a.data, b.data, diff.data, a.width, a.height, { threshold: 0.1 });
+    const ratio = different / (a.width * a.height);
+    console.info(`viewer vs direct: ${different} of ${a.width * a.height} pixels differ (${(ratio * 100).toFixed(3)} %)`);
+    expect(ratio).toBeLessThan(0.01);
+    await direct.close();
+    await viewed.close();
+  }, 90_000);
+
+  it('answers a refused destination with a clear page and a retry link', async () => {
+    const page = await requester.context.newPage();
+    await page.goto(viewerUrl(`${site.replace(String(origin.port), '9999')}/hostile/index.html`));
+    expect(await page.textContent('[data-testid="viewer-error"]')).toMatch(/exit refused this address/);
+    expect(await page.getAttribute('[data-testid="viewer-retry"]', 'href')).toBe('/view/http/origin.peerlane.test:9999/hostile/index.html');
+    await page.screenshot({ path: 'test/artifacts/viewer-error.png' });
+    await page.close();
+  }, 60_000);
+});
