@@ -49,7 +49,8 @@ export default defineConfig(({ mode }) => {
       emptyOutDir: true,
       minify: false,
       sourcemap: false,
-      rollupOptions: browser === 'chrome' ? { input: { offscreen: 'extension/hosts/chrome-offscreen.html' } } : {},
+      // Pages no manifest key names: Chrome's offscreen document, Firefox's viewer (Chrome's viewer is its service worker).
+      rollupOptions: { input: (browser === 'chrome' ? { offscreen: 'extension/hosts/chrome-offscreen.html' } : { viewer: 'extension/ui/viewer.html' }) as Record<string, string> },
     },
   };
 });

@@ -21,13 +21,14 @@ export function manifestFor(browser: TargetBrowser) {
       ...common,
       permissions: ['storage', 'scripting', 'offscreen', 'webRequest', 'tabs', 'contextMenus'],
       background: { service_worker: 'extension/hosts/chrome-service-worker.ts', type: 'module' },
-      // The peer viewer (Chrome: served by the service worker): `p2p example.com` in the address bar.
+      // The peer viewer: `p2p example.com` in the address bar.
       omnibox: { keyword: 'p2p' },
     });
   }
   return defineManifest({
     ...common,
-    permissions: ['storage', 'scripting', 'webRequest', 'tabs', 'dns'],
+    permissions: ['storage', 'scripting', 'webRequest', 'tabs', 'dns', 'contextMenus'],
+    omnibox: { keyword: 'p2p' },
     background: { scripts: ['extension/hosts/firefox-background.ts'], type: 'module' },
     browser_specific_settings: {
       gecko: {

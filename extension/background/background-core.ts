@@ -9,6 +9,7 @@ import {
   fromTransportSchema,
   parseMessage,
   POPUP_PORT_NAME,
+  VIEWER_PORT_NAME,
   REQUEST_PORT_NAME,
   type BackgroundToBridge,
   type BackgroundToPopup,
@@ -27,6 +28,7 @@ import { Timeline } from '../core/stats/timeline';
 import { base64ToBytes, bytesToBase64 } from './base64';
 import { syncRoutedScripts } from './routed-scripts';
 import { siteAccessFor, type SiteAccess } from '../core/access/site-access';
+import { FIREFOX_VIEWER_PAGE } from '../core/viewer/viewer-url';
 
 /**
  * The background of both browsers: settings, queue, peer sessions, stats, content and popup ports.
@@ -400,11 +402,14 @@ export class Background {
 
   // ── ports ──
   private onConnect(port: Runtime.Port): void {
-    if (port.name === REQUEST_PORT_NAME) this.serveRequestPort(port);
+    if (port.name === REQUEST_PORT_NAME) this.serveRequestPort(port, (senderUrl) => this.settings.routedOrigins.includes(new URL(senderUrl).origin));
+    // Firefox's peer viewer page (no extension service worker there): only our own viewer page may ask.
+    else if (port.name === VIEWER_PORT_NAME) this.serveRequestPort(port, (senderUrl) => senderUrl.startsWith(browser.runtime.getURL(FIREFOX_VIEWER_PAGE)));
     else if (port.name === POPUP_PORT_NAME) this.servePopupPort(port);
   }
 
-  private serveRequestPort(port: Runtime.Port): void {
+  /** One request per Port, from a routed page's bridge or the viewer page; `allowed` judges the sender's URL. */
+  private serveRequestPort(port: Runtime.Port, allowed: (senderUrl: string) => boolean): void {
     const controller = new AbortController();
     let consumedWaiter: (() => void) | null = null;
     let unconsumed = 0;
@@ -444,9 +449,9 @@ export class Background {
       started = true;
       void this.ready.then(() => {
         // A restarted worker gets the port before its settings are loaded: check only after.
-        const senderOrigin = port.sender?.url ? new URL(port.sender.url).origin : null;
-        if (!senderOrigin || !this.settings.routedOrigins.includes(senderOrigin)) {
-          post({ type: 'error', error: { category: 'bad_message', message: `origin ${senderOrigin ?? 'unknown'} is not routed` } });
+        const senderUrl = port.sender?.url;
+        if (!senderUrl || !allowed(senderUrl)) {
+          post({ type: 'error', error: { category: 'bad_message', message: `origin ${senderUrl ? new URL(senderUrl).origin : 'unknown'} is not routed` } });
           return;
         }
         const head: RequestHead = { method: message.method, url: message.url, headers: message.headers };

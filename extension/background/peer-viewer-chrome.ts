@@ -6,7 +6,7 @@ import { StreamingSanitizer } from '../core/viewer/html-sanitizer';
 import { targetOf, VIEW_PREFIX, viewerPath, viewerPathForInput } from '../core/viewer/viewer-url';
 import type { Background } from './background-core';
 import { PEER_HEADER } from './background-core';
-import { errorPage, viewerBanner } from './viewer-pages';
+import { errorPage, viewerBanner, type ViewerLinks } from '../core/viewer/viewer-markup';
 
 /**
  * Chrome's peer viewer: the extension service worker answers every request of a viewer page
@@ -21,6 +21,7 @@ import { errorPage, viewerBanner } from './viewer-pages';
 export const VIEWER_CSP = "script-src 'none'; object-src 'none'; frame-src 'none'; worker-src 'none'; base-uri 'none'; form-action 'self'";
 const REFUSED_DESTINATIONS = new Set(['script', 'worker', 'sharedworker', 'serviceworker', 'audioworklet', 'paintworklet', 'object', 'embed', 'frame', 'iframe', 'manifest']);
 const GO_PATH = `${VIEW_PREFIX}go`;
+const LINKS: ViewerLinks = { goAction: GO_PATH, retry: (target) => viewerPath(target) ?? GO_PATH };
 const PASSED_REQUEST_HEADERS = ['accept', 'accept-language', 'range'];
 const PASSED_RESPONSE_HEADERS = ['content-type', 'content-length', 'content-range', 'accept-ranges', 'last-modified', 'etag'];
 
@@ -61,7 +62,7 @@ function sanitizedDocument(upstream: Response, target: string): Response {
   const contentType = upstream.headers.get('content-type') ?? 'text/html';
   const decoder = new TextDecoder(charsetOf(contentType));
   const encoder = new TextEncoder();
-  const sanitizer = new StreamingSanitizer(target, { navigation: toViewer, resource: toViewer }, viewerBanner(target, upstream.headers.get(PEER_HEADER)));
+  const sanitizer = new StreamingSanitizer(target, { navigation: toViewer, resource: toViewer }, viewerBanner(target, upstream.headers.get(PEER_HEADER), LINKS));
   const body = upstream.body!.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
       transform(chunk, controller) {
@@ -104,7 +105,7 @@ async function throughPeers(background: Background, request: Request, target: st
   } catch (error) {
     const failure = toPeerlaneError(error, 'internal');
     if (!isDocument) return new Response(`${failure.category}: ${failure.message}\n`, { status: 502, headers: { 'content-type': 'text/plain; charset=utf-8', 'x-peerlane-error': failure.category } });
-    return new Response(errorPage(target, failure), { status: 502, headers: documentHeaders('text/html; charset=utf-8', [['x-peerlane-error', failure.category]]) });
+    return new Response(errorPage(target, failure, LINKS), { status: 502, headers: documentHeaders('text/html; charset=utf-8', [['x-peerlane-error', failure.category]]) });
   }
   const contentType = (upstream.headers.get('content-type') ?? '').toLowerCase();
   if (isDocument && (contentType.includes('html') || contentType === '') && upstream.body) return sanitizedDocument(upstream, target);

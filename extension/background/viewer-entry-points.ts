@@ -1,14 +1,14 @@
 import browser from 'webextension-polyfill';
-import { viewerPath, viewerPathForInput } from '../core/viewer/viewer-url';
+import { targetForInput } from '../core/viewer/viewer-url';
 
 /**
  * Ways into the peer viewer besides the popup's field: "Open link via peers" on any link's context
- * menu, and the omnibox keyword `p2p` (type `p2p example.com`). Both open the viewer URL
- * (`<extension origin>/view/<scheme>/<host>/<path>`) where the person asked.
+ * menu, and the omnibox keyword `p2p` (type `p2p example.com`). Both open the browser's viewer URL
+ * (`pathFor`: Chrome's service-worker path, Firefox's viewer page) where the person asked.
  */
 const MENU_ID = 'peerlane-open-link-via-peers';
 
-export function registerViewerEntryPoints(): void {
+export function registerViewerEntryPoints(pathFor: (target: string) => string | null): void {
   const open = (path: string | null, where: 'currentTab' | 'newForegroundTab' | 'newBackgroundTab', tabId?: number): void => {
     if (!path) return;
     const url = browser.runtime.getURL(path);
@@ -19,10 +19,10 @@ export function registerViewerEntryPoints(): void {
     browser.contextMenus.create({ id: MENU_ID, title: browser.i18n.getMessage('viewerOpenLink') || 'Open link via peers', contexts: ['link'] });
   });
   browser.contextMenus.onClicked.addListener((info) => {
-    if (info.menuItemId === MENU_ID && info.linkUrl) open(viewerPath(info.linkUrl), 'newForegroundTab');
+    if (info.menuItemId === MENU_ID && info.linkUrl) open(pathFor(info.linkUrl), 'newForegroundTab');
   });
   browser.omnibox.setDefaultSuggestion({ description: browser.i18n.getMessage('viewerOmniboxHint') || 'Open via peers' });
   browser.omnibox.onInputEntered.addListener((text, disposition) => {
-    void browser.tabs.query({ active: true, currentWindow: true }).then(([tab]) => open(viewerPathForInput(text), disposition, tab?.id));
+    void browser.tabs.query({ active: true, currentWindow: true }).then(([tab]) => open(((target) => (target ? pathFor(target) : null))(targetForInput(text)), disposition, tab?.id));
   });
 }

@@ -147,6 +147,8 @@ export function isHandshake(data: unknown, marker: typeof PAGE_HANDSHAKE | typeo
 }
 export const REQUEST_PORT_NAME = 'peerlane-request';
 export const POPUP_PORT_NAME = 'peerlane-popup';
+/** Firefox's viewer page asks the background for one request per Port, with the bridge's messages. */
+export const VIEWER_PORT_NAME = 'peerlane-viewer-request';
 
 /** Parses or returns a typed error; callers count it and drop the message, never crash. */
 export function parseMessage<T>(schema: z.ZodType<T>, value: unknown): { ok: true; message: T } | { ok: false; error: string } {

@@ -4,6 +4,7 @@ import { createChromeAddressCheck } from '../background/connected-address-chrome
 import { createExitFetcher } from '../background/exit-fetch';
 import { servePeerViewer } from '../background/peer-viewer-chrome';
 import { registerViewerEntryPoints } from '../background/viewer-entry-points';
+import { viewerPath } from '../core/viewer/viewer-url';
 import type { ToTransport } from '../core/messages';
 
 /**
@@ -90,7 +91,7 @@ self.addEventListener('message', (event: ExtendableMessageEvent) => {
 
 // The peer viewer: this worker answers every request of a viewer page (DESIGN.md §3).
 servePeerViewer(self, background);
-registerViewerEntryPoints();
+registerViewerEntryPoints(viewerPath);
 
 chrome.runtime.onStartup.addListener(() => void ensureOffscreen());
 chrome.runtime.onInstalled.addListener(() => void ensureOffscreen());

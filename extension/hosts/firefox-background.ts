@@ -1,6 +1,8 @@
 import { Background } from '../background/background-core';
 import { createFirefoxAddressCheck } from '../background/connected-address-firefox';
 import { createExitFetcher } from '../background/exit-fetch';
+import { registerViewerEntryPoints } from '../background/viewer-entry-points';
+import { firefoxViewerPath } from '../core/viewer/viewer-url';
 import { TransportHost } from '../transport/transport-host';
 
 /**
@@ -13,3 +15,6 @@ background = new Background({
   postToTransport: (message) => transport.handle(message),
   exitFetcher: createExitFetcher(createFirefoxAddressCheck()),
 });
+
+// The peer viewer: Firefox has no extension service worker, so its viewer is a page (extension/ui/viewer.ts).
+registerViewerEntryPoints(firefoxViewerPath);

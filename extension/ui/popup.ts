@@ -1,7 +1,7 @@
 import browser from 'webextension-polyfill';
 import { backgroundToPopupSchema, parseMessage, POPUP_PORT_NAME, type PopupState } from '../core/messages';
 import { ALL_SITES, matchPatternsFor, patternsMissing } from '../core/access/site-access';
-import { viewerPathForInput } from '../core/viewer/viewer-url';
+import { firefoxViewerPath, targetForInput, viewerPath } from '../core/viewer/viewer-url';
 import { exitCapsFrom, normalizeOrigin, parseSettings, SETTINGS_STORAGE_KEY, type Settings } from '../core/settings';
 import type { RequestLogEntry } from '../core/stats/request-log';
 import { localDay } from '../core/stats/stats';
@@ -238,13 +238,15 @@ async function init(): Promise<void> {
       }));
     });
   });
-  // The peer viewer is served by Chrome's extension service worker; Firefox's is not built yet.
+  // The peer viewer: Chrome's service worker serves its path; Firefox's is a page.
   const viewerForm = $<HTMLFormElement>('#viewer-form');
-  viewerForm.hidden = !('service_worker' in (browser.runtime.getManifest().background ?? {}));
+  const pathFor = 'service_worker' in (browser.runtime.getManifest().background ?? {}) ? viewerPath : firefoxViewerPath;
+  viewerForm.hidden = false;
   if (currentOrigin) $<HTMLInputElement>('#viewer-url').value = currentOrigin;
   viewerForm.addEventListener('submit', (event) => {
     event.preventDefault();
-    const path = viewerPathForInput($<HTMLInputElement>('#viewer-url').value);
+    const target = targetForInput($<HTMLInputElement>('#viewer-url').value);
+    const path = target ? pathFor(target) : null;
     if (path) void browser.tabs.create({ url: browser.runtime.getURL(path) });
   });
   $('#access-grant').addEventListener('click', () => {

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
 import { launchWithExtension, type ExtensionBrowser } from '../helpers/chromium';
+import { launchFirefoxPeer, type FirefoxPeer } from '../helpers/firefox';
 import { startOriginServer, type OriginServer } from '../helpers/origin-server';
 
 /**
@@ -34,6 +35,18 @@ afterAll(async () => {
   await signaling?.close();
   await origin?.close();
 });
+
+/** Both images cut to the area they share (BiDi screenshots of a clipped area may come a few pixels short). */
+function cropToCommon(a: PNG, b: PNG): [PNG, PNG] {
+  const width = Math.min(a.width, b.width);
+  const height = Math.min(a.height, b.height);
+  const crop = (image: PNG): PNG => {
+    const out = new PNG({ width, height });
+    PNG.bitblt(image, out, 0, 0, width, height, 0, 0);
+    return out;
+  };
+  return [crop(a), crop(b)];
+}
 
 const viewerUrl = (target: string): string => {
   const url = new URL(target);
@@ -137,4 +150,81 @@ describe('peer viewer (Chromium)', () => {
     await page.screenshot({ path: 'test/artifacts/viewer-error.png' });
     await page.close();
   }, 60_000);
+});
+
+describe('peer viewer (Firefox: a page fetching through the background)', () => {
+  let firefox: FirefoxPeer;
+
+  beforeAll(async () => {
+    // No local names: the fixture host does not resolve in this Firefox, only the exit can reach it.
+    firefox = await launchFirefoxPeer([]);
+    await firefox.setSettings({ signalingUrl: signaling.url });
+  }, 60_000);
+
+  afterAll(async () => {
+    await firefox?.close();
+  });
+
+  it('shows a hostile page with no script run and nothing fetched except through the exit', async () => {
+    const before = origin.requests.length;
+    const page = await firefox.browser.newPage();
+    await page.setViewport({ width: 1024, height: 700 });
+    // Extension pages never report their load over BiDi, and this one replaces its own document:
+    // poll (bounded) for the banner rather than trust a wait on the first document's context.
+    void page.goto(`${firefox.baseUrl}/extension/ui/viewer.html?url=${encodeURIComponent(`${site}/hostile/index.html`)}`).catch(() => undefined);
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && !(await page.evaluate(() => document.querySelector('#peerlane-viewer-banner') !== null).catch(() => false))) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(await page.evaluate(() => document.querySelector('#title')?.textContent)).toBe('Hostile fixture');
+    expect(await page.evaluate(() => document.querySelector('#noscript')?.textContent)).toBe('noscript fallback shown');
+    expect(await page.evaluate(() => document.querySelector<HTMLImageElement>('#img')?.naturalWidth)).toBe(40);
+    // The stylesheet (and the sheet it imports) came through peers and applies.
+    expect(await page.evaluate(() => getComputedStyle(document.querySelector('#title')!).color)).toBe('rgb(200, 30, 30)');
+    expect(await page.evaluate(() => getComputedStyle(document.querySelector('#title')!).fontStyle)).toBe('italic');
+    await page.screenshot({ path: 'test/artifacts/viewer-hostile-firefox.png' });
+    expect(await page.evaluate(() => document.documentElement.dataset.pwned)).toBeUndefined();
+    const stored = await firefox.control.evaluate(() => (globalThis as unknown as { browser: { storage: { local: { get(key: string): Promise<Record<string, unknown>> } } } }).browser.storage.local.get('pwned'));
+    expect(stored.pwned).toBeUndefined();
+    const seen = origin.requests.slice(before).filter((request) => request.path.startsWith('/hostile/'));
+    expect(seen.filter((request) => request.path.includes('trap-')).map((request) => request.path)).toEqual([]);
+    expect(seen.map((request) => request.path)).toEqual(expect.arrayContaining(['/hostile/index.html', '/hostile/img.png', '/hostile/style.css', '/hostile/imported.css']));
+    expect(seen.every((request) => request.headers.origin === undefined && request.headers.cookie === undefined)).toBe(true);
+    // The CSP holds alone: a script put straight into the DOM (past the sanitizer) does not run.
+    await page.evaluate(() => {
+      const script = document.createElement('script');
+      script.textContent = "document.documentElement.dataset.pwned = 'csp'";
+      document.head.append(script);
+    });
+    expect(await page.evaluate(() => document.documentElement.dataset.pwned)).toBeUndefined();
+    // A link stays in the viewer.
+    expect(await page.evaluate(() => document.querySelector<HTMLAnchorElement>('#next')?.getAttribute('href'))).toBe(`/extension/ui/viewer.html?url=${encodeURIComponent(`${site}/hostile/next.html`)}`);
+    await page.close();
+  }, 90_000);
+
+  it('renders a normal page like Firefox renders it directly (pixel difference under 1 %)', async () => {
+    const viewport = { width: 800, height: 600 };
+    const direct = await launchFirefoxPeer(['origin.peerlane.test']);
+    try {
+      const directPage = await direct.browser.newPage();
+      await directPage.setViewport(viewport);
+      await directPage.goto(`${site}/normal/index.html`);
+      const viewed = await firefox.browser.newPage();
+      await viewed.setViewport(viewport);
+      void viewed.goto(`${firefox.baseUrl}/extension/ui/viewer.html?url=${encodeURIComponent(`${site}/normal/index.html`)}`).catch(() => undefined);
+      const deadline = Date.now() + 30_000;
+      while (Date.now() < deadline && !(await viewed.evaluate(() => document.querySelector('#peerlane-viewer-banner') !== null && [...document.images].every((image) => image.complete && image.naturalWidth > 0)).catch(() => false))) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      const clip = { x: 0, y: 0, width: viewport.width, height: viewport.height - 60 };
+      const [a, b] = cropToCommon(PNG.sync.read(Buffer.from(await directPage.screenshot({ clip }))), PNG.sync.read(Buffer.from(await viewed.screenshot({ clip }))));
+      await viewed.screenshot({ path: 'test/artifacts/viewer-normal-firefox.png' });
+      const different = pixelmatch(a.data, b.data, undefined, a.width, a.height, { threshold: 0.1 });
+      const ratio = different / (a.width * a.height);
+      console.info(`Firefox viewer vs direct: ${different} of ${a.width * a.height} pixels differ (${(ratio * 100).toFixed(3)} %)`);
+      expect(ratio).toBeLessThan(0.01);
+    } finally {
+      await direct.close();
+    }
+  }, 90_000);
 });

@@ -63,6 +63,7 @@ function viewerFixture(path: string, origin: string): { type: string; body: stri
   const pathname = path.split('?')[0]!;
   if (pathname === '/hostile/index.html' || pathname === '/hostile/next.html') return { type: 'text/html; charset=utf-8', body: hostilePage(origin) };
   if (pathname === '/hostile/style.css') return { type: 'text/css', body: HOSTILE_CSS };
+  if (pathname === '/hostile/imported.css') return { type: 'text/css', body: '#title { font-style: italic }' };
   if (pathname === '/normal/index.html') return { type: 'text/html; charset=utf-8', body: NORMAL_HTML };
   if (pathname === '/normal/css/site.css') return { type: 'text/css', body: NORMAL_CSS };
   const image = /^\/(?:normal\/img|hostile)\/([a-z]+\.png)$/.exec(pathname)?.[1];

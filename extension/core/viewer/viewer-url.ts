@@ -31,9 +31,26 @@ export function targetOf(viewerUrl: URL): string | null {
   }
 }
 
-/** What a person typed (an address, maybe without a scheme) as a viewer path, or null. */
-export function viewerPathForInput(input: string): string | null {
+/** What a person typed (an address, maybe without a scheme) as an absolute http(s) URL, or null. */
+export function targetForInput(input: string): string | null {
   const trimmed = input.trim();
   if (!trimmed) return null;
-  return viewerPath(/^[a-z][a-z0-9+.-]*:/i.test(trimmed) ? trimmed : `https://${trimmed}`);
+  const candidate = /^[a-z][a-z0-9+.-]*:/i.test(trimmed) ? trimmed : `https://${trimmed}`;
+  return viewerPath(candidate) === null ? null : new URL(candidate).href;
+}
+
+/** What a person typed as a viewer path, or null. */
+export function viewerPathForInput(input: string): string | null {
+  const target = targetForInput(input);
+  return target === null ? null : viewerPath(target);
+}
+
+/**
+ * Firefox has no extension service worker: its viewer is an extension page that fetches through the
+ * background and renders from data: URLs. Its URL form: `<extension origin>/extension/ui/viewer.html?url=<target>`.
+ */
+export const FIREFOX_VIEWER_PAGE = 'extension/ui/viewer.html';
+
+export function firefoxViewerPath(target: string): string | null {
+  return viewerPath(target) === null ? null : `/${FIREFOX_VIEWER_PAGE}?url=${encodeURIComponent(target)}`;
 }

@@ -1,5 +1,10 @@
-import type { PeerlaneError } from '../core/errors';
-import { viewerPath } from '../core/viewer/viewer-url';
+import type { PeerlaneError } from '../errors';
+
+/** Where the banner's address form submits (GET, field `url`) and where Retry leads, per browser. */
+export interface ViewerLinks {
+  goAction: string;
+  retry(target: string): string;
+}
 
 /**
  * The viewer's own markup: the banner placed in every viewed page and the error page. No script
@@ -14,12 +19,12 @@ const INPUT = 'all:initial;flex:1;min-width:0;padding:3px 6px;border-radius:4px;
 const BUTTON = 'all:initial;padding:3px 10px;border-radius:4px;background:#5b8def;color:#fff;font:600 12px system-ui,sans-serif;cursor:pointer';
 
 /** Fixed at the bottom, so the page above renders where it would without the viewer. */
-export function viewerBanner(target: string, peer: string | null): string {
+export function viewerBanner(target: string, peer: string | null, links: ViewerLinks): string {
   return (
     `<div id="peerlane-viewer-banner" role="region" aria-label="Peerlane viewer" style="${BAR}">` +
     `<strong style="all:initial;color:#f1f4fa;font:600 12px system-ui,sans-serif">Peerlane</strong>` +
     `<span style="all:initial;color:#c9d2e3;font:12px system-ui,sans-serif" data-testid="viewer-peer">via peer ${escape(peer ?? 'unknown')} · no page scripts</span>` +
-    `<form action="/view/go" method="get" style="all:initial;display:flex;flex:1;gap:6px">` +
+    `<form action="${escape(links.goAction)}" method="get" style="all:initial;display:flex;flex:1;gap:6px">` +
     `<input name="url" aria-label="Address" value="${escape(target)}" style="${INPUT}">` +
     `<button type="submit" style="${BUTTON}">Open via peers</button></form></div>`
   );
@@ -35,8 +40,8 @@ const EXPLANATIONS: Partial<Record<PeerlaneError['category'], string>> = {
   sharing_off: 'The exit stopped sharing its connection.',
 };
 
-export function errorPage(target: string, error: PeerlaneError): string {
-  const retry = viewerPath(target) ?? '/view/go';
+export function errorPage(target: string, error: PeerlaneError, links: ViewerLinks): string {
+  const retry = links.retry(target);
   const explanation = EXPLANATIONS[error.category] ?? 'The request through peers failed.';
   return `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Peerlane: could not open ${escape(target)}</title>
 <style>body{font:15px/1.5 system-ui,sans-serif;margin:0;padding:48px 24px;background:#f6f7fb;color:#1d2433}main{max-width:620px;margin:auto}

@@ -1,0 +1,158 @@
+import browser from 'webextension-polyfill';
+import { PeerlaneError } from '../core/errors';
+import { backgroundToBridgeSchema, parseMessage, VIEWER_PORT_NAME, type BridgeToBackground } from '../core/messages';
+import type { Priority } from '../core/queue/request-queue';
+import { rewriteCss } from '../core/viewer/css-rewriter';
+import { StreamingSanitizer } from '../core/viewer/html-sanitizer';
+import { errorPage, viewerBanner, type ViewerLinks } from '../core/viewer/viewer-markup';
+import { FIREFOX_VIEWER_PAGE, firefoxViewerPath, viewerPath } from '../core/viewer/viewer-url';
+import { base64ToBytes } from '../background/base64';
+
+/**
+ * Firefox's peer viewer (no extension service worker there): this page fetches the document and
+ * every subresource through the background queue, sanitizes the document with the same sanitizer as
+ * Chrome, inlines each subresource as a data: URL (stylesheets rewritten the same way, `@import` and
+ * `url()` included), and replaces its own content with the result under a CSP that allows no script
+ * and no network at all. Links lead back here. Unlike Chrome's, the page shows once its parts have arrived.
+ */
+const LINKS: ViewerLinks = { goAction: `/${FIREFOX_VIEWER_PAGE}`, retry: (target) => firefoxViewerPath(target) ?? `/${FIREFOX_VIEWER_PAGE}` };
+const PAGE_CSP = "default-src 'none'; img-src data:; style-src data: 'unsafe-inline'; font-src data:; media-src data:; script-src 'none'; form-action 'self'";
+const MAX_CSS_DEPTH = 3;
+const PLACEHOLDER = 'peerlane-resource:';
+
+interface Fetched {
+  status: number;
+  headers: Headers;
+  bytes: Uint8Array;
+}
+
+/** One request through the background queue, over its own Port, read to the end. */
+function fetchViaPeers(url: string, priority: Priority, accept: string): Promise<Fetched> {
+  return new Promise((resolve, reject) => {
+    const port = browser.runtime.connect({ name: VIEWER_PORT_NAME });
+    const parts: Uint8Array[] = [];
+    let head: { status: number; headers: Headers } | null = null;
+    port.onMessage.addListener((raw: unknown) => {
+      const parsed = parseMessage(backgroundToBridgeSchema, raw);
+      if (!parsed.ok) return reject(new PeerlaneError('bad_message', parsed.error));
+      const message = parsed.message;
+      if (message.type === 'head') head = { status: message.status, headers: new Headers(message.headers) };
+      else if (message.type === 'chunk') {
+        const bytes = base64ToBytes(message.base64);
+        parts.push(bytes);
+        port.postMessage({ type: 'consumed', bytes: bytes.byteLength } satisfies BridgeToBackground);
+      } else if (message.type === 'end') {
+        port.disconnect();
+        const bytes = new Uint8Array(parts.reduce((sum, part) => sum + part.byteLength, 0));
+        let offset = 0;
+        for (const part of parts) {
+          bytes.set(part, offset);
+          offset += part.byteLength;
+        }
+        resolve({ ...(head ?? { status: 502, headers: new Headers() }), bytes });
+      } else {
+        port.disconnect();
+        reject(new PeerlaneError(message.error.category, message.error.message));
+      }
+    });
+    port.postMessage({ type: 'request', method: 'GET', url, headers: [['accept', accept]], priority } satisfies BridgeToBackground);
+  });
+}
+
+function dataUrl(type: string, bytes: Uint8Array): string {
+  let binary = '';
+  for (let offset = 0; offset < bytes.length; offset += 0x8000) binary += String.fromCharCode(...bytes.subarray(offset, offset + 0x8000));
+  return `data:${type};base64,${btoa(binary)}`;
+}
+
+const decode = (fetched: Fetched): string => {
+  const label = /charset=["']?([\w-]+)/i.exec(fetched.headers.get('content-type') ?? '')?.[1] ?? 'utf-8';
+  try {
+    return new TextDecoder(label).decode(fetched.bytes);
+  } catch {
+    return new TextDecoder().decode(fetched.bytes);
+  }
+};
+
+/** Subresources, each fetched once, as data: URLs; stylesheets have their own URLs inlined first. */
+class Resources {
+  private readonly byUrl = new Map<string, Promise<string>>();
+
+  get(url: string, depth: number, styleHint: boolean): Promise<string> {
+    let pending = this.byUrl.get(url);
+    if (!pending) {
+      // Styles shape the first paint: they go before images in the queue.
+      pending = fetchViaPeers(url, styleHint ? 'interactive' : 'background', styleHint ? 'text/css,*/*;q=0.1' : 'image/*,*/*;q=0.8').then(
+        async (fetched) => {
+          const type = (fetched.headers.get('content-type') ?? 'application/octet-stream').split(';')[0]!.trim().toLowerCase();
+          if (fetched.status >= 400) return 'about:invalid';
+          if (type === 'text/css') return dataUrl('text/css', new TextEncoder().encode(await this.css(decode(fetched), url, depth + 1)));
+          // Only passive types become data: URLs; anything that could be a document or a script is dropped.
+          return /^(image|font|audio|video)\//.test(type) || type === 'application/font-woff' ? dataUrl(type, fetched.bytes) : 'about:invalid';
+        },
+        () => 'about:invalid',
+      );
+      this.byUrl.set(url, pending);
+    }
+    return pending;
+  }
+
+  /** A stylesheet with every url()/@import replaced by its data: URL (bounded depth). */
+  async css(text: string, base: string, depth: number): Promise<string> {
+    const wanted: string[] = [];
+    const marked = rewriteCss(text, base, (absolute) => (depth > MAX_CSS_DEPTH || viewerPath(absolute) === null ? null : `${PLACEHOLDER}${wanted.push(absolute) - 1}`));
+    const inlined = await Promise.all(wanted.map((url) => this.get(url, depth, /\.css(\?|$)/i.test(url))));
+    return marked.replace(new RegExp(`${PLACEHOLDER}(\\d+)`, 'g'), (_, index: string) => inlined[Number(index)] ?? 'about:invalid');
+  }
+}
+
+/**
+ * Puts the page in place of this one: parsed inert (DOMParser runs nothing, and elements it made
+ * never run as scripts), the CSP meta first in its head, then moved into this document.
+ */
+function show(html: string): void {
+  const parsed = new DOMParser().parseFromString(html, 'text/html');
+  const csp = parsed.createElement('meta');
+  csp.httpEquiv = 'Content-Security-Policy';
+  csp.content = PAGE_CSP;
+  parsed.head.prepend(csp);
+  document.replaceChild(document.adoptNode(parsed.documentElement), document.documentElement);
+}
+
+async function open(): Promise<void> {
+  const target = new URL(location.href).searchParams.get('url') ?? '';
+  if (viewerPath(target) === null) {
+    show(errorPage(target || '(none)', new PeerlaneError('bad_message', 'not an http(s) address'), LINKS));
+    return;
+  }
+  let fetched: Fetched;
+  try {
+    fetched = await fetchViaPeers(target, 'document', 'text/html,application/xhtml+xml,*/*;q=0.8');
+  } catch (error) {
+    show(errorPage(target, error instanceof PeerlaneError ? error : new PeerlaneError('internal', String(error)), LINKS));
+    return;
+  }
+  const resources = new Resources();
+  const wanted: { url: string; style: boolean }[] = [];
+  const peer = fetched.headers.get('x-peerlane-peer');
+  const sanitizer = new StreamingSanitizer(
+    target,
+    {
+      navigation: (absolute) => firefoxViewerPath(absolute),
+      resource: (absolute) => `${PLACEHOLDER}${wanted.push({ url: absolute, style: /\.css(\?|$)/i.test(absolute) }) - 1}`,
+    },
+    viewerBanner(target, peer, LINKS),
+  );
+  let html = sanitizer.write(decode(fetched)) + sanitizer.end();
+  // Inline <style> blocks and style attributes came through the sanitizer's CSS rewriter: their
+  // placeholders are in `wanted` too. Stylesheets are asked for first.
+  const order = [...wanted.keys()].sort((a, b) => Number(wanted[b]!.style) - Number(wanted[a]!.style));
+  const inlined: string[] = [];
+  await Promise.all(order.map(async (index) => {
+    inlined[index] = await resources.get(wanted[index]!.url, 0, wanted[index]!.style);
+  }));
+  html = html.replace(new RegExp(`${PLACEHOLDER}(\\d+)`, 'g'), (_, index: string) => inlined[Number(index)] ?? 'about:invalid');
+  show(html);
+}
+
+void open();
