@@ -19,6 +19,23 @@ const LINKS: ViewerLinks = { goAction: `/${FIREFOX_VIEWER_PAGE}`, retry: (target
 const PAGE_CSP = "default-src 'none'; img-src data:; style-src data: 'unsafe-inline'; font-src data:; media-src data:; script-src 'none'; form-action 'self'";
 const MAX_CSS_DEPTH = 3;
 const PLACEHOLDER = 'peerlane-resource:';
+/** The hidden field a rewritten GET form carries its action in. */
+const FORM_TARGET_FIELD = 'peerlane-form-action';
+
+/** The address this page shows: `?url=`, or a submitted form's action with its other fields as the query. */
+function targetOfLocation(): string {
+  const params = new URL(location.href).searchParams;
+  const formAction = params.get(FORM_TARGET_FIELD);
+  if (formAction === null) return params.get('url') ?? '';
+  params.delete(FORM_TARGET_FIELD);
+  try {
+    const target = new URL(formAction);
+    target.search = params.toString();
+    return target.href;
+  } catch {
+    return '';
+  }
+}
 
 interface Fetched {
   status: number;
@@ -116,11 +133,24 @@ function show(html: string): void {
   csp.httpEquiv = 'Content-Security-Policy';
   csp.content = PAGE_CSP;
   parsed.head.prepend(csp);
+  // A GET form's fields replace the query of its action, so `?url=` would be lost: the action becomes
+  // this page and the target rides along as fields (see `targetOfLocation`).
+  for (const form of parsed.querySelectorAll('form')) {
+    const action = new URL(form.getAttribute('action') ?? '', location.href);
+    const target = action.pathname === `/${FIREFOX_VIEWER_PAGE}` ? action.searchParams.get('url') : null;
+    if (!target) continue;
+    form.setAttribute('action', `/${FIREFOX_VIEWER_PAGE}`);
+    const hidden = parsed.createElement('input');
+    hidden.type = 'hidden';
+    hidden.name = FORM_TARGET_FIELD;
+    hidden.value = target;
+    form.prepend(hidden);
+  }
   document.replaceChild(document.adoptNode(parsed.documentElement), document.documentElement);
 }
 
 async function open(): Promise<void> {
-  const target = new URL(location.href).searchParams.get('url') ?? '';
+  const target = targetOfLocation();
   if (viewerPath(target) === null) {
     show(errorPage(target || '(none)', new PeerlaneError('bad_message', 'not an http(s) address'), LINKS));
     return;

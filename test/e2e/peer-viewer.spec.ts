@@ -138,6 +138,10 @@ describe('peer viewer (Chromium)', () => {
     const ratio = different / (a.width * a.height);
     console.info(`viewer vs direct: ${different} of ${a.width * a.height} pixels differ (${(ratio * 100).toFixed(3)} %)`);
     expect(ratio).toBeLessThan(0.01);
+    // A GET form stays in the viewer: its fields become the target's query.
+    await viewed.click('#search');
+    await viewed.waitForURL(/\/view\/http\/origin\.peerlane\.test:\d+\/normal\/search\?q=peers$/);
+    expect(await viewed.textContent('#results')).toBe('Results for peers');
     await direct.close();
     await viewed.close();
   }, 90_000);
@@ -223,6 +227,13 @@ describe('peer viewer (Firefox: a page fetching through the background)', () => 
       const ratio = different / (a.width * a.height);
       console.info(`Firefox viewer vs direct: ${different} of ${a.width * a.height} pixels differ (${(ratio * 100).toFixed(3)} %)`);
       expect(ratio).toBeLessThan(0.01);
+      // A GET form stays in the viewer: its fields become the target's query.
+      await viewed.click('#search');
+      const deadline2 = Date.now() + 20_000;
+      while (Date.now() < deadline2 && !(await viewed.evaluate(() => document.querySelector('#results')?.textContent ?? '').catch(() => '')).startsWith('Results')) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(await viewed.evaluate(() => document.querySelector('#results')?.textContent)).toBe('Results for peers');
     } finally {
       await direct.close();
     }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { hostilePage, HOSTILE_CSS, NORMAL_CSS, NORMAL_HTML, solidPng } from './viewer-fixtures';
+import { hostilePage, HOSTILE_CSS, NORMAL_CSS, NORMAL_HTML, searchResults, solidPng } from './viewer-fixtures';
 
 /**
  * A loopback origin for e2e tests and benches. It answers for every fixture host name (the browsers
@@ -66,6 +66,7 @@ function viewerFixture(path: string, origin: string): { type: string; body: stri
   if (pathname === '/hostile/imported.css') return { type: 'text/css', body: '#title { font-style: italic }' };
   if (pathname === '/normal/index.html') return { type: 'text/html; charset=utf-8', body: NORMAL_HTML };
   if (pathname === '/normal/css/site.css') return { type: 'text/css', body: NORMAL_CSS };
+  if (pathname === '/normal/search') return { type: 'text/html; charset=utf-8', body: searchResults(new URL(path, 'http://x').searchParams.get('q') ?? '') };
   const image = /^\/(?:normal\/img|hostile)\/([a-z]+\.png)$/.exec(pathname)?.[1];
   if (image && IMAGES[image]) return { type: 'image/png', body: solidPng(image === 'stripe.png' ? 8 : 40, 40, IMAGES[image]) };
   return null;

@@ -58,6 +58,7 @@ export const NORMAL_HTML = `<!doctype html>
 <p class="lead">Stylesheets with url() backgrounds, srcset images and relative links all load through the viewer.</p>
 <img class="photo" src="img/blue.png" srcset="img/blue.png 1x, img/green.png 2x" width="160" height="90" alt="blue">
 <img class="photo" src="/normal/img/red.png" width="160" height="90" alt="red">
+<form action="search"><input name="q" value="peers"> <button id="search">Search</button></form>
 <ul><li><a href="index.html">home</a></li><li><a href="/normal/index.html?again=1">again</a></li></ul>
 <div class="tile"></div>
 </main></body></html>`;
@@ -67,3 +68,8 @@ export const NORMAL_CSS = `body { margin: 0; font: 16px/1.5 sans-serif; backgrou
 main { padding: 16px 24px }
 .photo { display: inline-block; margin-right: 12px; border: 2px solid #333 }
 .tile { width: 200px; height: 60px; background: url("/normal/img/green.png") }`;
+
+export function searchResults(query: string): string {
+  const escaped = query.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  return `<!doctype html><title>Results</title><h1 id="results">Results for ${escaped}</h1>`;
+}
