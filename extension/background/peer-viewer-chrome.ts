@@ -138,8 +138,15 @@ export function servePeerViewer(scope: ServiceWorkerGlobalScope, background: Bac
         event.respondWith(target ? throughPeers(background, request, target, isDocument) : refused('not a viewer address'));
         return;
       }
-      // The extension's own scripts, asked for by a viewer page (whose requests carry no referrer).
-      if (REFUSED_DESTINATIONS.has(request.destination) && (request.referrer === '' || isViewerPage(request.referrer, origin))) event.respondWith(refused('extension code is not for viewer pages'));
+      // The extension's own scripts, asked for by a viewer page: refused. Other pages load theirs as usual.
+      if (REFUSED_DESTINATIONS.has(request.destination) && event.clientId) {
+        event.respondWith(
+          (async () => {
+            const client = await scope.clients.get(event.clientId);
+            return isViewerPage(client?.url, origin) ? refused('extension code is not for viewer pages') : fetch(request);
+          })(),
+        );
+      }
       return;
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') return;

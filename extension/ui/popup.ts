@@ -214,9 +214,21 @@ async function init(): Promise<void> {
   });
   localizePage();
   setUpTabs($('[role="tablist"]'));
+  // The peer viewer: Chrome's service worker serves its path; Firefox's is a page.
+  const viewerForm = $<HTMLFormElement>('#viewer-form');
+  const pathFor = 'service_worker' in (browser.runtime.getManifest().background ?? {}) ? viewerPath : firefoxViewerPath;
+  viewerForm.hidden = false;
+  viewerForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const target = targetForInput($<HTMLInputElement>('#viewer-url').value);
+    const path = target ? pathFor(target) : null;
+    if (path) void browser.tabs.create({ url: browser.runtime.getURL(path) });
+  });
   const [tab] = await browser.tabs.query({ active: true, currentWindow: true });
   currentOrigin = tab?.url ? normalizeOrigin(tab.url) : null;
   $('#route-label').textContent = currentOrigin ? t('routeThisSite', currentOrigin) : t('routeNotAWebPage');
+  const viewerField = $<HTMLInputElement>('#viewer-url');
+  if (currentOrigin && !viewerField.value) viewerField.value = currentOrigin;
   if (lastState) renderRequests(lastState);
 
   $<HTMLInputElement>('#route-toggle').addEventListener('change', (event) => {
@@ -237,17 +249,6 @@ async function init(): Promise<void> {
         routedOrigins: on ? [...new Set([...settings.routedOrigins, origin])] : settings.routedOrigins.filter((value) => value !== origin),
       }));
     });
-  });
-  // The peer viewer: Chrome's service worker serves its path; Firefox's is a page.
-  const viewerForm = $<HTMLFormElement>('#viewer-form');
-  const pathFor = 'service_worker' in (browser.runtime.getManifest().background ?? {}) ? viewerPath : firefoxViewerPath;
-  viewerForm.hidden = false;
-  if (currentOrigin) $<HTMLInputElement>('#viewer-url').value = currentOrigin;
-  viewerForm.addEventListener('submit', (event) => {
-    event.preventDefault();
-    const target = targetForInput($<HTMLInputElement>('#viewer-url').value);
-    const path = target ? pathFor(target) : null;
-    if (path) void browser.tabs.create({ url: browser.runtime.getURL(path) });
   });
   $('#access-grant').addEventListener('click', () => {
     if (!lastState) return;

@@ -146,6 +146,22 @@ describe('peer viewer (Chromium)', () => {
     await viewed.close();
   }, 90_000);
 
+  it("opens from the popup's field in a new tab", async () => {
+    const popup = await requester.context.newPage();
+    await popup.goto(`chrome-extension://${requester.extensionId}/extension/ui/popup.html`);
+    await popup.waitForFunction(() => document.documentElement.dataset.firstRenderMs !== undefined);
+    await popup.getByTestId('viewer-url').fill(`${site}/normal/index.html`);
+    const opened = requester.context.waitForEvent('page');
+    await popup.getByTestId('viewer-url').press('Enter');
+    const tab = await opened;
+    await tab.waitForSelector('#peerlane-viewer-banner');
+    expect(tab.url()).toBe(viewerUrl(`${site}/normal/index.html`));
+    expect(await tab.textContent('h1')).toBe('A normal page');
+    await popup.screenshot({ path: 'test/artifacts/popup-viewer-field.png' });
+    await tab.close();
+    await popup.close();
+  }, 60_000);
+
   it('answers a refused destination with a clear page and a retry link', async () => {
     const page = await requester.context.newPage();
     await page.goto(viewerUrl(`${site.replace(String(origin.port), '9999')}/hostile/index.html`));
