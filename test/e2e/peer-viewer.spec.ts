@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
 import { launchWithExtension, type ExtensionBrowser } from '../helpers/chromium';
+import type { Page as FirefoxPage } from 'puppeteer-core';
 import { launchFirefoxPeer, type FirefoxPeer } from '../helpers/firefox';
 import { startOriginServer, type OriginServer } from '../helpers/origin-server';
 
@@ -46,6 +47,12 @@ function cropToCommon(a: PNG, b: PNG): [PNG, PNG] {
     return out;
   };
   return [crop(a), crop(b)];
+}
+
+/** Polls `probe` in a Firefox page until it holds (bounded): the viewer replaces its own document, so a wait on the first context would not see it. */
+async function untilInPage(page: FirefoxPage, probe: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && !(await page.evaluate(probe).catch(() => false))) await new Promise((resolve) => setTimeout(resolve, 200));
 }
 
 const viewerUrl = (target: string): string => {
@@ -189,13 +196,9 @@ describe('peer viewer (Firefox: a page fetching through the background)', () => 
     const before = origin.requests.length;
     const page = await firefox.browser.newPage();
     await page.setViewport({ width: 1024, height: 700 });
-    // Extension pages never report their load over BiDi, and this one replaces its own document:
-    // poll (bounded) for the banner rather than trust a wait on the first document's context.
+    // Extension pages never report their load over BiDi.
     void page.goto(`${firefox.baseUrl}/extension/ui/viewer.html?url=${encodeURIComponent(`${site}/hostile/index.html`)}`).catch(() => undefined);
-    const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline && !(await page.evaluate(() => document.querySelector('#peerlane-viewer-banner') !== null).catch(() => false))) {
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+    await untilInPage(page, () => document.querySelector('#peerlane-viewer-banner') !== null);
     expect(await page.evaluate(() => document.querySelector('#title')?.textContent)).toBe('Hostile fixture');
     expect(await page.evaluate(() => document.querySelector('#noscript')?.textContent)).toBe('noscript fallback shown');
     expect(await page.evaluate(() => document.querySelector<HTMLImageElement>('#img')?.naturalWidth)).toBe(40);
@@ -232,10 +235,7 @@ describe('peer viewer (Firefox: a page fetching through the background)', () => 
       const viewed = await firefox.browser.newPage();
       await viewed.setViewport(viewport);
       void viewed.goto(`${firefox.baseUrl}/extension/ui/viewer.html?url=${encodeURIComponent(`${site}/normal/index.html`)}`).catch(() => undefined);
-      const deadline = Date.now() + 30_000;
-      while (Date.now() < deadline && !(await viewed.evaluate(() => document.querySelector('#peerlane-viewer-banner') !== null && [...document.images].every((image) => image.complete && image.naturalWidth > 0)).catch(() => false))) {
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
+      await untilInPage(viewed, () => document.querySelector('#peerlane-viewer-banner') !== null && [...document.images].every((image) => image.complete && image.naturalWidth > 0));
       const clip = { x: 0, y: 0, width: viewport.width, height: viewport.height - 60 };
       const [a, b] = cropToCommon(PNG.sync.read(Buffer.from(await directPage.screenshot({ clip }))), PNG.sync.read(Buffer.from(await viewed.screenshot({ clip }))));
       await viewed.screenshot({ path: 'test/artifacts/viewer-normal-firefox.png' });
@@ -245,10 +245,7 @@ describe('peer viewer (Firefox: a page fetching through the background)', () => 
       expect(ratio).toBeLessThan(0.01);
       // A GET form stays in the viewer: its fields become the target's query.
       await viewed.click('#search');
-      const deadline2 = Date.now() + 20_000;
-      while (Date.now() < deadline2 && !(await viewed.evaluate(() => document.querySelector('#results')?.textContent ?? '').catch(() => '')).startsWith('Results')) {
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
+      await untilInPage(viewed, () => (document.querySelector('#results')?.textContent ?? '').startsWith('Results'));
       expect(await viewed.evaluate(() => document.querySelector('#results')?.textContent)).toBe('Results for peers');
     } finally {
       await direct.close();

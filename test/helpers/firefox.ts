@@ -11,21 +11,23 @@ export const FIREFOX_EXTENSION_DIR = resolve('dist/firefox');
 export const FIREFOX_EXTENSION_UUID = '5f1e3c9a-7d64-4b7e-9a55-2d3c0f6b8e11';
 export const FIREFOX_EXTENSION_ID = 'peerlane@peerlane.dev';
 
-/** `colorScheme` forces the pages' prefers-color-scheme (BiDi has no media emulation). */
-export async function launchFirefoxWithExtension(options: { colorScheme?: 'light' | 'dark' } = {}): Promise<{ browser: Browser; baseUrl: string }> {
+/** Headless firefox-esr with the built extension installed, its UUID pinned, plus `prefs`. */
+async function launchFirefox(prefs: Record<string, unknown>): Promise<{ browser: Browser; baseUrl: string }> {
   const browser = await puppeteer.launch({
     browser: 'firefox',
     executablePath: process.env.FIREFOX_PATH ?? '/usr/bin/firefox-esr',
     headless: true,
     // Firefox ≥ 153 lets WebDriver navigate to moz-extension:// pages only with system access.
     args: ['--remote-allow-system-access'],
-    extraPrefsFirefox: {
-      'extensions.webextensions.uuids': JSON.stringify({ [FIREFOX_EXTENSION_ID]: FIREFOX_EXTENSION_UUID }),
-      ...(options.colorScheme ? { 'layout.css.prefers-color-scheme.content-override': options.colorScheme === 'dark' ? 0 : 1 } : {}),
-    },
+    extraPrefsFirefox: { 'extensions.webextensions.uuids': JSON.stringify({ [FIREFOX_EXTENSION_ID]: FIREFOX_EXTENSION_UUID }), ...prefs },
   });
   await browser.installExtension(FIREFOX_EXTENSION_DIR);
   return { browser, baseUrl: `moz-extension://${FIREFOX_EXTENSION_UUID}` };
+}
+
+/** `colorScheme` forces the pages' prefers-color-scheme (BiDi has no media emulation). */
+export function launchFirefoxWithExtension(options: { colorScheme?: 'light' | 'dark' } = {}): Promise<{ browser: Browser; baseUrl: string }> {
+  return launchFirefox(options.colorScheme ? { 'layout.css.prefers-color-scheme.content-override': options.colorScheme === 'dark' ? 0 : 1 } : {});
 }
 
 /**
@@ -61,19 +63,10 @@ export interface FirefoxPeer {
 }
 
 export async function launchFirefoxPeer(localDomains: string[]): Promise<FirefoxPeer> {
-  const browser = await puppeteer.launch({
-    browser: 'firefox',
-    executablePath: process.env.FIREFOX_PATH ?? '/usr/bin/firefox-esr',
-    headless: true,
-    args: ['--remote-allow-system-access'],
-    extraPrefsFirefox: {
-      'extensions.webextensions.uuids': JSON.stringify({ [FIREFOX_EXTENSION_ID]: FIREFOX_EXTENSION_UUID }),
-      'network.dns.localDomains': localDomains.join(','),
-      'extensions.webextOptionalPermissionPrompts': false,
-    },
+  const { browser, baseUrl } = await launchFirefox({
+    'network.dns.localDomains': localDomains.join(','),
+    'extensions.webextOptionalPermissionPrompts': false,
   });
-  await browser.installExtension(FIREFOX_EXTENSION_DIR);
-  const baseUrl = `moz-extension://${FIREFOX_EXTENSION_UUID}`;
   const control = await openFirefoxExtensionPage(browser, `${baseUrl}/extension/ui/options.html`, 'document.readyState === "complete"');
   return {
     browser,
