@@ -3,9 +3,9 @@ import { toPeerlaneError } from '../core/errors';
 import type { Priority } from '../core/queue/request-queue';
 import { rewriteCss } from '../core/viewer/css-rewriter';
 import { StreamingSanitizer } from '../core/viewer/html-sanitizer';
+import { decoderFor } from '../core/viewer/text-decoding';
 import { targetOf, VIEW_PREFIX, viewerPath, viewerPathForInput } from '../core/viewer/viewer-url';
-import type { Background } from './background-core';
-import { PEER_HEADER } from './background-core';
+import { PEER_HEADER, type Background } from './background-core';
 import { errorPage, viewerBanner, type ViewerLinks } from '../core/viewer/viewer-markup';
 
 /**
@@ -35,16 +35,6 @@ function refused(reason: string): Response {
   return new Response(`Refused by the Peerlane viewer: ${reason}\n`, { status: 403, headers: { 'content-type': 'text/plain; charset=utf-8', 'x-peerlane-error': 'viewer_refused' } });
 }
 
-function charsetOf(contentType: string): string {
-  const label = /charset=["']?([\w-]+)/i.exec(contentType)?.[1] ?? 'utf-8';
-  try {
-    new TextDecoder(label);
-    return label;
-  } catch {
-    return 'utf-8';
-  }
-}
-
 function documentHeaders(contentType: string, extra: [string, string][] = []): Headers {
   return new Headers([
     ['content-type', contentType],
@@ -60,7 +50,7 @@ const toViewer = (absolute: string): string | null => viewerPath(absolute);
 
 function sanitizedDocument(upstream: Response, target: string): Response {
   const contentType = upstream.headers.get('content-type') ?? 'text/html';
-  const decoder = new TextDecoder(charsetOf(contentType));
+  const decoder = decoderFor(contentType);
   const encoder = new TextEncoder();
   const sanitizer = new StreamingSanitizer(target, { navigation: toViewer, resource: toViewer }, viewerBanner(target, upstream.headers.get(PEER_HEADER), LINKS));
   const body = upstream.body!.pipeThrough(

@@ -6,7 +6,8 @@ import { rewriteCss } from '../core/viewer/css-rewriter';
 import { StreamingSanitizer } from '../core/viewer/html-sanitizer';
 import { errorPage, viewerBanner, type ViewerLinks } from '../core/viewer/viewer-markup';
 import { FIREFOX_VIEWER_PAGE, firefoxViewerPath, viewerPath } from '../core/viewer/viewer-url';
-import { base64ToBytes } from '../background/base64';
+import { base64ToBytes, bytesToBase64 } from '../background/base64';
+import { decoderFor } from '../core/viewer/text-decoding';
 
 /**
  * Firefox's peer viewer (no extension service worker there): this page fetches the document and
@@ -76,20 +77,8 @@ function fetchViaPeers(url: string, priority: Priority, accept: string): Promise
   });
 }
 
-function dataUrl(type: string, bytes: Uint8Array): string {
-  let binary = '';
-  for (let offset = 0; offset < bytes.length; offset += 0x8000) binary += String.fromCharCode(...bytes.subarray(offset, offset + 0x8000));
-  return `data:${type};base64,${btoa(binary)}`;
-}
-
-const decode = (fetched: Fetched): string => {
-  const label = /charset=["']?([\w-]+)/i.exec(fetched.headers.get('content-type') ?? '')?.[1] ?? 'utf-8';
-  try {
-    return new TextDecoder(label).decode(fetched.bytes);
-  } catch {
-    return new TextDecoder().decode(fetched.bytes);
-  }
-};
+const dataUrl = (type: string, bytes: Uint8Array): string => `data:${type};base64,${bytesToBase64(bytes)}`;
+const decode = (fetched: Fetched): string => decoderFor(fetched.headers.get('content-type')).decode(fetched.bytes);
 
 /** Subresources, each fetched once, as data: URLs; stylesheets have their own URLs inlined first. */
 class Resources {

@@ -34,8 +34,8 @@ const KEPT_LINK_RELS = new Set(['stylesheet', 'icon', 'shortcut', 'apple-touch-i
 /** SVG animation can set an href to javascript: at run time: such elements are dropped. */
 const SVG_ANIMATION = new Set(['animate', 'set', 'animatemotion', 'animatetransform']);
 
-const escapeText = (text: string): string => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-const escapeAttribute = (value: string): string => value.replace(/&/g, '&amp;').replace(/"/g, '&quot;');
+/** Safe in text and in double-quoted attribute values alike. */
+export const escapeHtml = (text: string): string => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const SAFE_NAME = /^[A-Za-z][A-Za-z0-9:_.-]*$/;
 const PLAIN_DATA_IMAGE = /^data:image\/(png|gif|jpeg|webp|avif|bmp|x-icon|vnd\.microsoft\.icon|svg\+xml)[;,]/i;
 
@@ -167,7 +167,7 @@ export class StreamingSanitizer {
         // Any other attribute that looks like a script URL is not worth the risk.
         value = null;
       }
-      if (value !== null) out.push(` ${attributeName}="${escapeAttribute(value)}"`);
+      if (value !== null) out.push(` ${attributeName}="${escapeHtml(value)}"`);
     }
     // A form with no (or a refused) action would submit to the viewer page itself: make that inert.
     if (tag === 'form' && (isPostForm || !out.some((attribute) => attribute.startsWith(' action=')))) out.push(' action="about:blank#refused-form"');
@@ -186,7 +186,7 @@ export class StreamingSanitizer {
       this.rawText += text;
       return;
     }
-    this.out.push(escapeText(text));
+    this.out.push(escapeHtml(text));
   }
 
   private closeTag(name: string, isImplied: boolean): void {

@@ -1,4 +1,5 @@
 import type { PeerlaneError } from '../errors';
+import { escapeHtml } from './html-sanitizer';
 
 /** Where the banner's address form submits (GET, field `url`) and where Retry leads, per browser. */
 export interface ViewerLinks {
@@ -12,7 +13,6 @@ export interface ViewerLinks {
  * the page or the network is escaped. Styles are inline and reset (`all: initial`) so the viewed
  * page's CSS cannot restyle or hide the banner.
  */
-const escape = (text: string): string => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 const BAR = 'all:initial;position:fixed;left:0;right:0;bottom:0;z-index:2147483647;display:flex;gap:8px;align-items:center;padding:6px 10px;background:#1d2433;color:#f1f4fa;font:12px/1.4 system-ui,sans-serif;box-shadow:0 -1px 4px rgba(0,0,0,.3)';
 const INPUT = 'all:initial;flex:1;min-width:0;padding:3px 6px;border-radius:4px;background:#f1f4fa;color:#1d2433;font:12px system-ui,sans-serif';
@@ -23,9 +23,9 @@ export function viewerBanner(target: string, peer: string | null, links: ViewerL
   return (
     `<div id="peerlane-viewer-banner" role="region" aria-label="Peerlane viewer" style="${BAR}">` +
     `<strong style="all:initial;color:#f1f4fa;font:600 12px system-ui,sans-serif">Peerlane</strong>` +
-    `<span style="all:initial;color:#c9d2e3;font:12px system-ui,sans-serif" data-testid="viewer-peer">via peer ${escape(peer ?? 'unknown')} · no page scripts</span>` +
-    `<form action="${escape(links.goAction)}" method="get" style="all:initial;display:flex;flex:1;gap:6px">` +
-    `<input name="url" aria-label="Address" value="${escape(target)}" style="${INPUT}">` +
+    `<span style="all:initial;color:#c9d2e3;font:12px system-ui,sans-serif" data-testid="viewer-peer">via peer ${escapeHtml(peer ?? 'unknown')} · no page scripts</span>` +
+    `<form action="${escapeHtml(links.goAction)}" method="get" style="all:initial;display:flex;flex:1;gap:6px">` +
+    `<input name="url" aria-label="Address" value="${escapeHtml(target)}" style="${INPUT}">` +
     `<button type="submit" style="${BUTTON}">Open via peers</button></form></div>`
   );
 }
@@ -43,13 +43,13 @@ const EXPLANATIONS: Partial<Record<PeerlaneError['category'], string>> = {
 export function errorPage(target: string, error: PeerlaneError, links: ViewerLinks): string {
   const retry = links.retry(target);
   const explanation = EXPLANATIONS[error.category] ?? 'The request through peers failed.';
-  return `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Peerlane: could not open ${escape(target)}</title>
+  return `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Peerlane: could not open ${escapeHtml(target)}</title>
 <style>body{font:15px/1.5 system-ui,sans-serif;margin:0;padding:48px 24px;background:#f6f7fb;color:#1d2433}main{max-width:620px;margin:auto}
 code{background:#e8ebf3;padding:2px 5px;border-radius:4px;word-break:break-all}.retry{display:inline-block;margin-top:16px;padding:8px 16px;border-radius:6px;background:#3a6fd8;color:#fff;text-decoration:none;font-weight:600}
 @media (prefers-color-scheme: dark){body{background:#141821;color:#e6e9f0}code{background:#252b38}}</style></head>
 <body><main><h1>Could not open this page via peers</h1>
-<p><code>${escape(target)}</code></p>
-<p data-testid="viewer-error">${escape(explanation)}</p>
-<p><small>${escape(error.category)}: ${escape(error.message)}</small></p>
-<a class="retry" data-testid="viewer-retry" href="${escape(retry)}">Retry</a></main></body></html>`;
+<p><code>${escapeHtml(target)}</code></p>
+<p data-testid="viewer-error">${escapeHtml(explanation)}</p>
+<p><small>${escapeHtml(error.category)}: ${escapeHtml(error.message)}</small></p>
+<a class="retry" data-testid="viewer-retry" href="${escapeHtml(retry)}">Retry</a></main></body></html>`;
 }
