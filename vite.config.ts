@@ -23,7 +23,8 @@ function contentScripts(outDir: string): Plugin {
           build: {
             outDir: resolve(outDir, 'content'),
             emptyOutDir: false,
-            minify: false,
+            // Injected into every routed page: minified, and checked against a size budget (test/unit/built-sizes.test.ts).
+            minify: true,
             lib: { entry: resolve(entry), formats: ['iife'], name: `peerlane_${name.replace('-', '_')}`, fileName: () => `${name}.js` },
           },
         });
@@ -37,7 +38,7 @@ export default defineConfig(({ mode }) => {
   const outDir = resolve('dist', browser);
   return {
     plugins: [
-      // simple-peer needs Node's events/buffer/process/stream in the browser (DESIGN.md §8).
+      // simple-peer needs Node's events/buffer/process/stream in the browser (ARCHITECTURE.md, "Measured facts").
       nodePolyfills({ include: ['buffer', 'events', 'process', 'stream', 'util'], globals: { Buffer: true, process: true, global: true } }),
       crx({ manifest: manifestFor(browser), browser }),
       contentScripts(outDir),

@@ -23,7 +23,11 @@ export function manifestFor(browser: TargetBrowser) {
       background: { service_worker: 'extension/hosts/chrome-service-worker.ts', type: 'module' },
       // The peer viewer: `p2p example.com` in the address bar.
       omnibox: { keyword: 'p2p' },
-    });
+      // Extension messages as structured clones (Chrome ≥ 148): body bytes cross Ports as bytes, not
+      // base64 (ARCHITECTURE.md, "Moving bytes"). Firefox always structured-clones and has no such key.
+      message_serialization: 'structured_clone',
+      minimum_chrome_version: '148',
+    } as unknown as Parameters<typeof defineManifest>[0]);
   }
   return defineManifest({
     ...common,
@@ -40,7 +44,7 @@ export function manifestFor(browser: TargetBrowser) {
       },
       gecko_android: { strict_min_version: '142.0' },
     },
-    // Firefox's default MV3 CSP adds upgrade-insecure-requests, which blocked ws:// signaling (DESIGN.md §8).
+    // Firefox's default MV3 CSP adds upgrade-insecure-requests, which blocked ws:// signaling (ARCHITECTURE.md, "Measured facts").
     content_security_policy: { extension_pages: "script-src 'self'" },
   } as unknown as Parameters<typeof defineManifest>[0]);
 }

@@ -1,18 +1,12 @@
 import browser from 'webextension-polyfill';
-import { base64ToBytes } from '../background/base64';
-import {
-  backgroundToBridgeSchema,
-  BRIDGE_READY,
-  isHandshake,
-  PAGE_HANDSHAKE,
-  pageToBridgeSchema,
-  parseMessage,
-  REQUEST_PORT_NAME,
-  type BridgeToBackground,
-  type BridgeToPage,
-} from '../core/messages';
+import { BRIDGE_READY, isHandshake, PAGE_HANDSHAKE, type BridgeToPage } from '../core/channels/page-channel';
+import { pageToBridgeSchema } from '../core/channels/page-channel-schema';
+import { parseMessage } from '../core/channels/parse';
+import { REQUEST_PORT_NAME, toRequesterSchema, type RequestStart, type ToBackgroundRequest } from '../core/channels/request-channel';
 import { isIdempotentRequest } from '../core/http/range-resume';
-import { parseSettings, SETTINGS_STORAGE_KEY } from '../core/settings';
+
+/** The settings' storage key (core/settings.ts); read here without the settings schema, which the bridge does not carry. */
+const SETTINGS_STORAGE_KEY = 'settings';
 
 /**
  * ISOLATED-world bridge on routed origins: takes requests from the page hook over a private
@@ -25,13 +19,14 @@ function toPage(message: BridgeToPage, transfer: Transferable[] = []): void {
   pagePort?.postMessage(message, transfer);
 }
 
+/** Routed only if the stored list names this exact origin; anything damaged reads as not routed. */
 async function sendConfig(): Promise<void> {
-  const stored = await browser.storage.local.get(SETTINGS_STORAGE_KEY);
-  const settings = parseSettings(stored[SETTINGS_STORAGE_KEY]);
-  toPage({ type: 'config', routed: settings.routedOrigins.includes(location.origin) });
+  const stored = (await browser.storage.local.get(SETTINGS_STORAGE_KEY))[SETTINGS_STORAGE_KEY] as { routedOrigins?: unknown } | undefined;
+  const origins = stored?.routedOrigins;
+  toPage({ type: 'config', routed: Array.isArray(origins) && origins.includes(location.origin) });
 }
 
-function openRequest(id: number, request: BridgeToBackground & { type: 'request' }, reopened = false): void {
+function openRequest(id: number, request: RequestStart, reopened = false): void {
   let port: ReturnType<typeof browser.runtime.connect>;
   try {
     port = browser.runtime.connect({ name: REQUEST_PORT_NAME });
@@ -43,7 +38,7 @@ function openRequest(id: number, request: BridgeToBackground & { type: 'request'
   let finished = false;
   let headSeen = false;
   port.onMessage.addListener((raw: unknown) => {
-    const parsed = parseMessage(backgroundToBridgeSchema, raw);
+    const parsed = parseMessage(toRequesterSchema, raw);
     if (!parsed.ok) {
       toPage({ type: 'error', id, error: { category: 'bad_message', message: parsed.error } });
       return;
@@ -55,8 +50,10 @@ function openRequest(id: number, request: BridgeToBackground & { type: 'request'
         toPage({ type: 'head', id, status: message.status, statusText: message.statusText, headers: message.headers });
         return;
       case 'chunk': {
-        const bytes = base64ToBytes(message.base64);
-        toPage({ type: 'chunk', id, data: bytes.buffer }, [bytes.buffer]);
+        // A structured clone: its buffer is this chunk's own, so it moves to the page without a copy.
+        const { data } = message;
+        const buffer = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer ? data.buffer : data.slice().buffer;
+        toPage({ type: 'chunk', id, data: buffer }, [buffer]);
         return;
       }
       case 'end':
@@ -92,7 +89,7 @@ function onPageMessage(event: MessageEvent): void {
       openRequest(message.id, { type: 'request', method: message.method, url: message.url, headers: message.headers, priority: message.priority });
       return;
     case 'consumed':
-      requests.get(message.id)?.postMessage({ type: 'consumed', bytes: message.bytes } satisfies BridgeToBackground);
+      requests.get(message.id)?.postMessage({ type: 'consumed', bytes: message.bytes } satisfies ToBackgroundRequest);
       return;
     case 'cancel':
       requests.get(message.id)?.disconnect();

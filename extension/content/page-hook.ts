@@ -1,5 +1,5 @@
 import type { Priority } from '../core/queue/priority-lanes';
-import { BRIDGE_READY, bridgeToPageSchema, isHandshake, PAGE_HANDSHAKE, parseMessage, type BridgeToPage, type PageToBridge } from '../core/messages';
+import { BRIDGE_READY, isHandshake, PAGE_HANDSHAKE, readBridgeMessage, type BridgeToPage, type PageToBridge } from '../core/channels/page-channel';
 
 /**
  * MAIN-world hook on routed origins: wraps `window.fetch` and `XMLHttpRequest` so the page's own
@@ -29,9 +29,8 @@ function send(message: PageToBridge): void {
 }
 
 function onBridgeMessage(this: MessagePort, event: MessageEvent): void {
-  const parsed = parseMessage(bridgeToPageSchema, event.data);
-  if (!parsed.ok) return;
-  const message = parsed.message;
+  const message = readBridgeMessage(event.data);
+  if (!message) return;
   if (message.type === 'config') {
     port = this;
     if (bridgeTimer) clearTimeout(bridgeTimer);

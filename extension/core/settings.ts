@@ -1,8 +1,4 @@
-import { z } from 'zod';
-
-// Extension pages forbid eval (CSP script-src 'self'): tell zod not to probe for it. Every context
-// imports this module before it parses anything.
-z.config({ jitless: true });
+import { z } from './channels/zod';
 import { MB, type ExitCapsOptions } from './exit/caps';
 import { DEFAULT_EXIT_PORTS } from './exit/policy';
 import { DEFAULT_QUEUE_OPTIONS } from './queue/request-queue';
@@ -27,7 +23,7 @@ export const DEFAULT_SETTINGS: Settings = {
   queue: {
     maxQueued: DEFAULT_QUEUE_OPTIONS.maxQueued,
     perPeerConcurrency: DEFAULT_QUEUE_OPTIONS.perPeerConcurrency,
-    requestTimeoutMs: DEFAULT_QUEUE_OPTIONS.timeoutMs,
+    requestTimeoutMs: DEFAULT_QUEUE_OPTIONS.requestTimeoutMs,
     attemptTimeoutMs: DEFAULT_QUEUE_OPTIONS.attemptTimeoutMs,
     maxAttempts: DEFAULT_QUEUE_OPTIONS.maxAttempts,
     retryBaseMs: DEFAULT_QUEUE_OPTIONS.retryBaseMs,

@@ -1,28 +1,30 @@
 /// <reference lib="webworker" />
-import { Background } from '../background/background-core';
-import { createChromeAddressCheck } from '../background/connected-address-chrome';
-import { createExitFetcher } from '../background/exit-fetch';
-import { servePeerViewer } from '../background/peer-viewer-chrome';
-import { registerViewerEntryPoints } from '../background/viewer-entry-points';
+import { createBackground } from '../background/background';
+import { createChromeAddressCheck } from '../background/platform/connected-address-chrome';
+import { createExitFetcher } from '../background/platform/exit-fetch';
+import { webExtensionPlatform } from '../background/platform/webextension-platform';
+import { servePeerViewer } from '../background/viewer/peer-viewer-chrome';
+import { registerViewerEntryPoints } from '../background/viewer/viewer-entry-points';
+import { CHANNELS, judgeSender, OFFSCREEN_PAGE } from '../core/channels/channel-table';
+import { parseMessage } from '../core/channels/parse';
+import { ownBuffer, transferablesOf, type ToTransport } from '../core/channels/transport-channel';
 import { viewerPath } from '../core/viewer/viewer-url';
-import type { ToTransport } from '../core/messages';
 
 /**
- * Chrome host: the service worker owns the queue, sessions and exit fetches; the offscreen document
- * owns the RTCPeerConnections (a service worker has none). They talk by postMessage with transferable
- * ArrayBuffers: runtime.sendMessage would JSON-encode the frames (DESIGN.md §2).
+ * Chrome host: the service worker owns the background (queue, sessions, exit fetches); the offscreen
+ * document owns the RTCPeerConnections (a service worker has none). They talk by postMessage with the
+ * frames' buffers transferred (ARCHITECTURE.md, "Contexts").
  */
 declare const self: ServiceWorkerGlobalScope;
 
-const OFFSCREEN_PATH = 'extension/hosts/chrome-offscreen.html';
 const KEEPALIVE_MS = 20_000;
 
 let offscreenClient: Client | null = null;
-const pending: { message: ToTransport; transfer: ArrayBuffer[] }[] = [];
+const pending: ToTransport[] = [];
 
 async function findOffscreen(): Promise<Client | null> {
   const clients = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
-  return clients.find((client) => client.url.endsWith(OFFSCREEN_PATH)) ?? null;
+  return clients.find((client) => client.url.endsWith(OFFSCREEN_PAGE)) ?? null;
 }
 
 let creating: Promise<void> | null = null;
@@ -30,7 +32,7 @@ async function ensureOffscreen(): Promise<void> {
   const existing = await chrome.runtime.getContexts({ contextTypes: [chrome.runtime.ContextType.OFFSCREEN_DOCUMENT] });
   if (existing.length > 0) return;
   creating ??= chrome.offscreen
-    .createDocument({ url: OFFSCREEN_PATH, reasons: [chrome.offscreen.Reason.WEB_RTC], justification: 'Peer-to-peer data channels carry routed requests.' })
+    .createDocument({ url: OFFSCREEN_PAGE, reasons: [chrome.offscreen.Reason.WEB_RTC], justification: 'Peer-to-peer data channels carry routed requests.' })
     .finally(() => {
       creating = null;
     });
@@ -40,17 +42,19 @@ async function ensureOffscreen(): Promise<void> {
 function flushPending(): void {
   while (offscreenClient && pending.length > 0) {
     const next = pending.shift()!;
-    offscreenClient.postMessage(next.message, next.transfer);
+    offscreenClient.postMessage(next, transferablesOf(next));
   }
 }
 
 let locating = false;
-function postToTransport(message: ToTransport, transfer: ArrayBuffer[] = []): void {
+function sendToTransport(original: ToTransport): void {
+  // Transferred, not copied: a frame that is a view into a larger buffer is copied once to own its buffer.
+  const message = original.type === 'frame' ? { ...original, data: ownBuffer(original.data) } : original;
   if (offscreenClient && pending.length === 0) {
-    offscreenClient.postMessage(message, transfer);
+    offscreenClient.postMessage(message, transferablesOf(message));
     return;
   }
-  pending.push({ message, transfer });
+  pending.push(message);
   if (locating) return;
   locating = true;
   void ensureOffscreen()
@@ -64,9 +68,10 @@ function postToTransport(message: ToTransport, transfer: ArrayBuffer[] = []): vo
     });
 }
 
+const platform = webExtensionPlatform();
 let keepalive: ReturnType<typeof setInterval> | null = null;
-const background = new Background({
-  postToTransport,
+const background = createBackground(platform, {
+  transport: { send: sendToTransport },
   exitFetcher: createExitFetcher(createChromeAddressCheck()),
   // An extension API call resets the idle timer (Chrome ≥ 110): stay up while requests are in flight.
   onBusyChange: (busy) => {
@@ -78,18 +83,24 @@ const background = new Background({
   },
 });
 
-// Only the offscreen document speaks the transport channel; other extension pages are ignored here.
+// Only the offscreen document speaks the transport channel (the channel table's rule); others are ignored.
 self.addEventListener('message', (event: ExtendableMessageEvent) => {
   const source = event.source;
-  if (!source || !('url' in source) || !source.url.endsWith(OFFSCREEN_PATH)) return;
+  if (!source || !('url' in source)) return;
+  if (!judgeSender(CHANNELS.transport.admits, { url: source.url }, { extensionOrigin: platform.extensionOrigin, isRouted: () => false })) return;
   if (offscreenClient?.id !== (source as Client).id) {
     offscreenClient = source as Client;
     flushPending();
   }
-  background.onTransportMessage(event.data);
+  const parsed = parseMessage(CHANNELS.transport.inbound, event.data);
+  if (!parsed.ok) {
+    console.warn('[peerlane] bad transport message', parsed.error);
+    return;
+  }
+  background.fromTransport(parsed.message);
 });
 
-// The peer viewer: this worker answers every request of a viewer page (DESIGN.md §3).
+// The peer viewer: this worker answers every request of a viewer page (ARCHITECTURE.md, "The peer viewer").
 servePeerViewer(self, background);
 registerViewerEntryPoints(viewerPath);
 

@@ -1,18 +1,20 @@
-import { Background } from '../background/background-core';
-import { createFirefoxAddressCheck } from '../background/connected-address-firefox';
-import { createExitFetcher } from '../background/exit-fetch';
-import { registerViewerEntryPoints } from '../background/viewer-entry-points';
+import { createBackground, type Background } from '../background/background';
+import { createFirefoxAddressCheck } from '../background/platform/connected-address-firefox';
+import { createExitFetcher } from '../background/platform/exit-fetch';
+import { webExtensionPlatform } from '../background/platform/webextension-platform';
+import { registerViewerEntryPoints } from '../background/viewer/viewer-entry-points';
 import { firefoxViewerPath } from '../core/viewer/viewer-url';
 import { TransportHost } from '../transport/transport-host';
 
 /**
  * Firefox host: MV3 Firefox has no background service worker but its background page has
- * RTCPeerConnection, so queue and transport live here together and talk by direct calls.
+ * RTCPeerConnection, so background and transport live here together and call each other directly:
+ * no serialisation, no parse, no copy (nothing crosses a context boundary).
  */
 let background: Background | null = null;
-const transport = new TransportHost((message) => background?.onTransportMessage(message));
-background = new Background({
-  postToTransport: (message) => transport.handle(message),
+const transport = new TransportHost((message) => background?.fromTransport(message));
+background = createBackground(webExtensionPlatform(), {
+  transport: { send: (message) => transport.handle(message) },
   exitFetcher: createExitFetcher(createFirefoxAddressCheck()),
 });
 

@@ -4,7 +4,7 @@ import type { SignalData } from '../../signaling-server/protocol';
 /**
  * The WebRTC side: one simple-peer connection and one reliable ordered data channel per peer.
  * simple-peer connects; frames are pumped with `send()` under our own bufferedAmount backpressure,
- * because its Duplex write path measured 3.8 MB/s at 16 KiB against 22.6 MB/s this way (DESIGN.md §8).
+ * because its Duplex write path measured 3.8 MB/s at 16 KiB against 22.6 MB/s this way (ARCHITECTURE.md, "Measured facts").
  */
 export interface PeerMeshEvents {
   signal(peerId: string, data: SignalData): void;

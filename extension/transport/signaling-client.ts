@@ -1,5 +1,5 @@
 import { serverMessageSchema, type ClientMessage, type ServerMessage } from '../../signaling-server/protocol';
-import type { TransportStatus } from '../core/messages';
+import type { TransportStatus } from '../core/channels/transport-channel';
 
 /**
  * WebSocket client for the signaling server: validates every server message, reconnects with

@@ -1,5 +1,5 @@
 import type { ServerMessage } from '../../signaling-server/protocol';
-import type { FromTransport, ToTransport, TransportConfig, TransportStatus } from '../core/messages';
+import type { FromTransport, ToTransport, TransportConfig, TransportStatus } from '../core/channels/transport-channel';
 import { PeerMesh } from './peer-mesh';
 import { SignalingClient } from './signaling-client';
 
@@ -23,7 +23,7 @@ export class TransportHost {
   private readonly signaling: SignalingClient;
   private readonly mesh: PeerMesh;
 
-  constructor(private readonly emit: (message: FromTransport, transfer?: ArrayBuffer[]) => void) {
+  constructor(private readonly emit: (message: FromTransport) => void) {
     this.mesh = new PeerMesh({
       signal: (peerId, data) => this.signaling.send({ type: 'signal', to: peerId, data }),
       peerUp: (peerId, remoteRole) => {
@@ -34,11 +34,8 @@ export class TransportHost {
         this.emit({ type: 'peer-down', peerId, reason });
         this.reportLoad();
       },
-      frame: (peerId, data) => {
-        // Copy into a fresh ArrayBuffer we can transfer (the received view may share a pool).
-        const buffer = data.slice().buffer as ArrayBuffer;
-        this.emit({ type: 'frame', peerId, data: buffer }, [buffer]);
-      },
+      // As received: a host that must copy to cross a context boundary does so itself (Chrome's offscreen).
+      frame: (peerId, data) => this.emit({ type: 'frame', peerId, data }),
     });
     this.signaling = new SignalingClient({
       onOpen: () => this.register(),
@@ -58,7 +55,7 @@ export class TransportHost {
         this.findExits();
         return;
       case 'frame':
-        this.mesh.send(message.peerId, new Uint8Array(message.data));
+        this.mesh.send(message.peerId, message.data);
         return;
       case 'close-peer':
         this.mesh.close(message.peerId, message.reason);

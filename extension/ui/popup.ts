@@ -1,5 +1,6 @@
 import browser from 'webextension-polyfill';
-import { backgroundToPopupSchema, parseMessage, POPUP_PORT_NAME, type PopupState } from '../core/messages';
+import { POPUP_PORT_NAME, toPopupSchema, type PopupState } from '../core/channels/popup-channel';
+import { parseMessage } from '../core/channels/parse';
 import { ALL_SITES, matchPatternsFor, patternsMissing } from '../core/access/site-access';
 import { firefoxViewerPath, targetForInput, viewerPath } from '../core/viewer/viewer-url';
 import { exitCapsFrom, normalizeOrigin, parseSettings, SETTINGS_STORAGE_KEY, type Settings } from '../core/settings';
@@ -208,7 +209,7 @@ async function init(): Promise<void> {
   const port = browser.runtime.connect({ name: POPUP_PORT_NAME });
   port.onMessage.addListener((raw: unknown) => {
     document.documentElement.dataset.stateArrivedMs ??= performance.now().toFixed(1);
-    const parsed = parseMessage(backgroundToPopupSchema, raw);
+    const parsed = parseMessage(toPopupSchema, raw);
     if (parsed.ok) render(parsed.message.state);
     else console.warn('[peerlane] bad popup message', parsed.error);
   });

@@ -1,12 +1,12 @@
 import browser from 'webextension-polyfill';
 import { PeerlaneError } from '../core/errors';
-import { backgroundToBridgeSchema, parseMessage, VIEWER_PORT_NAME, type BridgeToBackground } from '../core/messages';
+import { parseMessage } from '../core/channels/parse';
+import { toRequesterSchema, VIEWER_PORT_NAME, type ToBackgroundRequest } from '../core/channels/request-channel';
 import type { Priority } from '../core/queue/request-queue';
 import { rewriteCss } from '../core/viewer/css-rewriter';
 import { StreamingSanitizer } from '../core/viewer/html-sanitizer';
 import { errorPage, viewerBanner, type ViewerLinks } from '../core/viewer/viewer-markup';
 import { FIREFOX_VIEWER_PAGE, firefoxViewerPath, viewerPath } from '../core/viewer/viewer-url';
-import { base64ToBytes, bytesToBase64 } from '../background/base64';
 import { decoderFor } from '../core/viewer/text-decoding';
 
 /**
@@ -41,7 +41,7 @@ function targetOfLocation(): string {
 interface Fetched {
   status: number;
   headers: Headers;
-  bytes: Uint8Array;
+  bytes: Uint8Array<ArrayBuffer>;
 }
 
 /** One request through the background queue, over its own Port, read to the end. */
@@ -51,14 +51,14 @@ function fetchViaPeers(url: string, priority: Priority, accept: string): Promise
     const parts: Uint8Array[] = [];
     let head: { status: number; headers: Headers } | null = null;
     port.onMessage.addListener((raw: unknown) => {
-      const parsed = parseMessage(backgroundToBridgeSchema, raw);
+      const parsed = parseMessage(toRequesterSchema, raw);
       if (!parsed.ok) return reject(new PeerlaneError('bad_message', parsed.error));
       const message = parsed.message;
       if (message.type === 'head') head = { status: message.status, headers: new Headers(message.headers) };
       else if (message.type === 'chunk') {
-        const bytes = base64ToBytes(message.base64);
+        const bytes = message.data;
         parts.push(bytes);
-        port.postMessage({ type: 'consumed', bytes: bytes.byteLength } satisfies BridgeToBackground);
+        port.postMessage({ type: 'consumed', bytes: bytes.byteLength } satisfies ToBackgroundRequest);
       } else if (message.type === 'end') {
         port.disconnect();
         const bytes = new Uint8Array(parts.reduce((sum, part) => sum + part.byteLength, 0));
@@ -73,11 +73,19 @@ function fetchViaPeers(url: string, priority: Priority, accept: string): Promise
         reject(new PeerlaneError(message.error.category, message.error.message));
       }
     });
-    port.postMessage({ type: 'request', method: 'GET', url, headers: [['accept', accept]], priority } satisfies BridgeToBackground);
+    port.postMessage({ type: 'request', method: 'GET', url, headers: [['accept', accept]], priority } satisfies ToBackgroundRequest);
   });
 }
 
-const dataUrl = (type: string, bytes: Uint8Array): string => `data:${type};base64,${bytesToBase64(bytes)}`;
+/** The browser's own encoder makes the data: URL (base64 is the data: URL's format, not a transport). */
+function dataUrl(type: string, bytes: Uint8Array<ArrayBuffer>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result));
+    reader.onerror = () => reject(reader.error ?? new Error('could not encode a data: URL'));
+    reader.readAsDataURL(new Blob([bytes], { type }));
+  });
+}
 const decode = (fetched: Fetched): string => decoderFor(fetched.headers.get('content-type')).decode(fetched.bytes);
 
 /** Subresources, each fetched once, as data: URLs; stylesheets have their own URLs inlined first. */

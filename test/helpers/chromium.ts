@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type BrowserContext, type Page, type Worker } from 'playwright-core';
-import { POPUP_PORT_NAME, popupStateSchema, type PopupState } from '../../extension/core/messages';
+import { POPUP_PORT_NAME, popupStateSchema, type PopupState } from '../../extension/core/channels/popup-channel';
 import type { Settings } from '../../extension/core/settings';
 
 /**

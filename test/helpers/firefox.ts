@@ -1,6 +1,6 @@
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { resolve } from 'node:path';
-import { POPUP_PORT_NAME, popupStateSchema, type PopupState } from '../../extension/core/messages';
+import { POPUP_PORT_NAME, popupStateSchema, type PopupState } from '../../extension/core/channels/popup-channel';
 import type { Settings } from '../../extension/core/settings';
 
 /**

@@ -55,7 +55,7 @@ export function queueHarness(options: Partial<QueueOptions> = {}, random: () => 
         });
       }),
     clock,
-    { maxQueued: 3, perPeerConcurrency: 2, timeoutMs: 1000, hedging: false, ...options },
+    { maxQueued: 3, perPeerConcurrency: 2, requestTimeoutMs: 1000, hedging: false, ...options },
     random,
   );
   const events: QueueEvent[] = [];

@@ -10,7 +10,7 @@ const sources = readdirSync(UI)
   .map((name) => readFileSync(join(UI, name), 'utf8'))
   .concat(readFileSync('extension/manifest.config.ts', 'utf8'))
   // The background names the strings of its context menu and omnibox entry.
-  .concat(readFileSync('extension/background/viewer-entry-points.ts', 'utf8'));
+  .concat(readFileSync('extension/background/viewer/viewer-entry-points.ts', 'utf8'));
 const all = sources.join('\n');
 
 // Keys built at run time from a state value, with every value they can take.

@@ -23,7 +23,7 @@ const OPTIONS = {
   maxQueued: 20,
   maxQueuedBytes: 2000,
   perPeerConcurrency: 3,
-  timeoutMs: 5000,
+  requestTimeoutMs: 5000,
   attemptTimeoutMs: 700,
   agingMs: 300,
   maxAttempts: 3,
@@ -102,7 +102,7 @@ describe('request queue properties (random workloads, fake clock)', () => {
           checkBounds();
         }
         // Drain: every request must end by its overall timeout; nothing may hang.
-        clock.advance(OPTIONS.timeoutMs + OPTIONS.retryCapMs + 1);
+        clock.advance(OPTIONS.requestTimeoutMs + OPTIONS.retryCapMs + 1);
         await flush();
         const finishedIds = events.flatMap((event) => (event.type === 'finished' ? [event.record.id] : []));
         expect(new Set(finishedIds).size).toBe(finishedIds.length);

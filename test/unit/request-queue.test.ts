@@ -149,7 +149,7 @@ describe('request queue: priorities and aging', () => {
 
   it('a background request is served within the aging bound under a continuous interactive flood', async () => {
     const agingMs = 500;
-    const { clock, calls, queue, finished } = queueHarness({ maxQueued: 1000, perPeerConcurrency: 1, agingMs, timeoutMs: 60_000 });
+    const { clock, calls, queue, finished } = queueHarness({ maxQueued: 1000, perPeerConcurrency: 1, agingMs, requestTimeoutMs: 60_000 });
     queue.addPeer('a');
     // Keep the interactive lane non-empty for the whole test: 2 new requests per 10 ms served.
     void queue.submit('flood-0').catch(() => undefined);
@@ -178,7 +178,7 @@ describe('request queue: priorities and aging', () => {
 
 describe('request queue: peer choice and ejection', () => {
   it('prefers the peer with the lower EWMA time to first byte (power of two choices)', async () => {
-    const { clock, calls, queue } = queueHarness({ maxQueued: 100, perPeerConcurrency: 50, warmupMs: 0, timeoutMs: 60_000 });
+    const { clock, calls, queue } = queueHarness({ maxQueued: 100, perPeerConcurrency: 50, warmupMs: 0, requestTimeoutMs: 60_000 });
     queue.addPeer('fast');
     queue.addPeer('slow');
     // Teach the EWMA: fast answers in 5 ms, slow in 200 ms.
@@ -215,7 +215,7 @@ describe('request queue: peer choice and ejection', () => {
       ejectBaseMs: 1000,
       ejectMaxMs: 10_000,
       warmupMs: 0,
-      timeoutMs: 60_000,
+      requestTimeoutMs: 60_000,
       maxAttempts: 1,
     });
     queue.addPeer('bad');
@@ -262,7 +262,7 @@ describe('request queue: peer choice and ejection', () => {
   });
 
   it('a warming peer gets a small share while a healthy peer exists, and full traffic alone', async () => {
-    const { clock, calls, queue } = queueHarness({ maxQueued: 100, perPeerConcurrency: 100, warmupMs: 10_000, timeoutMs: 60_000 });
+    const { clock, calls, queue } = queueHarness({ maxQueued: 100, perPeerConcurrency: 100, warmupMs: 10_000, requestTimeoutMs: 60_000 });
     queue.addPeer('old');
     clock.advance(10_000);
     queue.addPeer('new');
@@ -384,7 +384,7 @@ describe('request queue: retries, attempt timeouts and hedging', () => {
       hedging: true,
       hedgeMinSamples: 10,
       hedgeMinDelayMs: 10,
-      timeoutMs: 60_000,
+      requestTimeoutMs: 60_000,
       warmupMs: 0,
     });
     queue.addPeer('a');
@@ -419,7 +419,7 @@ describe('request queue: retries, attempt timeouts and hedging', () => {
   });
 
   it('does not hedge non-hedgeable requests', async () => {
-    const { clock, calls, queue } = queueHarness({ maxQueued: 100, perPeerConcurrency: 50, hedging: true, hedgeMinSamples: 1, hedgeMinDelayMs: 5, timeoutMs: 60_000 });
+    const { clock, calls, queue } = queueHarness({ maxQueued: 100, perPeerConcurrency: 50, hedging: true, hedgeMinSamples: 1, hedgeMinDelayMs: 5, requestTimeoutMs: 60_000 });
     queue.addPeer('a');
     queue.addPeer('b');
     const warm = queue.submit('w');

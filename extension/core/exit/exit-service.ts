@@ -1,4 +1,4 @@
-import { PeerlaneError, toPeerlaneError, type ErrorCategory } from '../errors';
+import { PeerlaneError, toPeerlaneError } from '../errors';
 import type { RequestHead, ResponseHead } from '../protocol/frames';
 import type { ExitHandler } from '../peers/session';
 import type { ExitCaps } from './caps';
@@ -33,11 +33,6 @@ export interface ExitEvents {
   bytesSent(bytes: number): void;
   /** Once per request, served, refused or failed. */
   finished(request: RequestHead, outcome: ExitOutcome): void;
-}
-
-/** Categories that mean "this exit would not", as opposed to "could not". */
-export function isRefusal(category: ErrorCategory): boolean {
-  return category === 'destination_refused' || category === 'method_refused' || category.startsWith('exit_cap_');
 }
 
 /** Request headers an exit forwards; everything else (cookies, auth, proxy-*, host) is dropped. */

@@ -1,7 +1,6 @@
-import { PeerlaneError, toPeerlaneError } from '../errors';
+import { isRetryable, PeerlaneError, toPeerlaneError } from '../errors';
 import type { ResponseStream } from '../peers/session';
 import type { RequestHead } from '../protocol/frames';
-import { isRetryable } from '../queue/request-queue';
 import { checkResumed, planResume } from './range-resume';
 
 /**

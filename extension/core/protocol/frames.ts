@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from '../channels/zod';
 import { ERROR_CATEGORIES } from '../errors';
 
 /**

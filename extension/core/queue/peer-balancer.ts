@@ -1,4 +1,4 @@
-import type { ErrorCategory } from '../errors';
+import { isPeerFault, type ErrorCategory } from '../errors';
 
 /**
  * Which exit carries the next attempt. Power of two choices over peers with free credit, scored by
@@ -33,25 +33,6 @@ export interface PeerStatsView {
   successRatio: number | null;
   health: PeerHealth;
   ejections: number;
-}
-
-/** Failures that say something about the peer, not about the destination or the page. */
-const PEER_FAULTS: ReadonlySet<ErrorCategory> = new Set<ErrorCategory>([
-  'peer_lost',
-  'attempt_timeout',
-  'exit_fetch_failed',
-  'sharing_off',
-  'exit_busy',
-  'protocol_error',
-  'frame_malformed',
-  'frame_oversize',
-  'frame_truncated',
-  'frame_unknown_type',
-  'frame_version',
-]);
-
-export function isPeerFault(category: ErrorCategory): boolean {
-  return PEER_FAULTS.has(category);
 }
 
 interface PeerState {

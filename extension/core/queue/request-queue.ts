@@ -1,5 +1,5 @@
 import type { Clock, TimerHandle } from '../clock';
-import { PeerlaneError, toPeerlaneError, type ErrorCategory } from '../errors';
+import { isRetryable, PeerlaneError, toPeerlaneError, type ErrorCategory } from '../errors';
 import { PeerBalancer, type BalancerOptions, type PeerStatsView } from './peer-balancer';
 import { PriorityLanes, type LaneEntry, type Priority } from './priority-lanes';
 import { RecentSamples } from './recent-samples';
@@ -24,7 +24,7 @@ export interface QueueOptions extends BalancerOptions {
   /** Request body bytes admitted and not yet finished (waiting or in flight). */
   maxQueuedBytes: number;
   /** Submission to end of response body. */
-  timeoutMs: number;
+  requestTimeoutMs: number;
   /** Dispatch of one attempt to its response head (time to first byte). */
   attemptTimeoutMs: number;
   /** A waiting request older than this is served before newer higher-priority ones. */
@@ -47,7 +47,7 @@ export const DEFAULT_QUEUE_OPTIONS: QueueOptions = {
   maxQueued: 256,
   maxQueuedBytes: 16 * 1024 * 1024,
   perPeerConcurrency: 6,
-  timeoutMs: 60_000,
+  requestTimeoutMs: 60_000,
   attemptTimeoutMs: 15_000,
   agingMs: 2_000,
   maxAttempts: 3,
@@ -69,21 +69,6 @@ export const DEFAULT_QUEUE_OPTIONS: QueueOptions = {
 };
 
 /** Categories worth another attempt on another peer: the peer or its network failed, not the request. */
-const RETRYABLE: ReadonlySet<ErrorCategory> = new Set<ErrorCategory>([
-  'peer_lost',
-  'attempt_timeout',
-  'exit_fetch_failed',
-  'sharing_off',
-  'exit_busy',
-  // Another exit may have room or quota left.
-  'exit_cap_concurrency',
-  'exit_cap_quota',
-]);
-
-export function isRetryable(category: ErrorCategory): boolean {
-  return RETRYABLE.has(category);
-}
-
 /** What the executor hands back once a peer has answered: the value, and when the peer is free again. */
 export interface Execution<R> {
   result: R;
@@ -361,7 +346,7 @@ export class RequestQueue<T, R> {
       detachSignal: noop,
     };
     this.admittedBytes += sizeBytes;
-    entry.timer = this.clock.setTimeout(() => this.onTimeout(entry), this.options.timeoutMs);
+    entry.timer = this.clock.setTimeout(() => this.onTimeout(entry), this.options.requestTimeoutMs);
     if (signal) {
       const onAbort = (): void => this.finish(entry, new PeerlaneError('cancelled', 'request was cancelled'));
       signal.addEventListener('abort', onAbort, { once: true });
@@ -382,8 +367,8 @@ export class RequestQueue<T, R> {
     this.finish(
       entry,
       neverSent
-        ? new PeerlaneError('no_peers', `no exit peer became available within ${this.options.timeoutMs} ms`)
-        : new PeerlaneError('timeout', `request did not finish within ${this.options.timeoutMs} ms`),
+        ? new PeerlaneError('no_peers', `no exit peer became available within ${this.options.requestTimeoutMs} ms`)
+        : new PeerlaneError('timeout', `request did not finish within ${this.options.requestTimeoutMs} ms`),
     );
   }
 

@@ -25,8 +25,10 @@ const COUNTERS = [
   'sharedRequests',
   'sharedBytes',
   'backgroundStarts',
+  'portsRefused',
+  'portsInvalid',
 ] as const;
-type CounterName = (typeof COUNTERS)[number];
+export type CounterName = (typeof COUNTERS)[number];
 
 export interface Percentiles {
   p50: number | null;

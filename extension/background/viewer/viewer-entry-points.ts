@@ -1,5 +1,5 @@
 import browser from 'webextension-polyfill';
-import { targetForInput } from '../core/viewer/viewer-url';
+import { targetForInput } from '../../core/viewer/viewer-url';
 
 /**
  * Ways into the peer viewer besides the popup's field: "Open link via peers" on any link's context

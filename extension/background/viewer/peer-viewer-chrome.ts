@@ -1,16 +1,17 @@
 /// <reference lib="webworker" />
-import { toPeerlaneError } from '../core/errors';
-import type { Priority } from '../core/queue/request-queue';
-import { rewriteCss } from '../core/viewer/css-rewriter';
-import { StreamingSanitizer } from '../core/viewer/html-sanitizer';
-import { decoderFor } from '../core/viewer/text-decoding';
-import { targetOf, VIEW_PREFIX, viewerPath, viewerPathForInput } from '../core/viewer/viewer-url';
-import { PEER_HEADER, type Background } from './background-core';
-import { errorPage, viewerBanner, type ViewerLinks } from '../core/viewer/viewer-markup';
+import { toPeerlaneError } from '../../core/errors';
+import type { Priority } from '../../core/queue/request-queue';
+import { rewriteCss } from '../../core/viewer/css-rewriter';
+import { StreamingSanitizer } from '../../core/viewer/html-sanitizer';
+import { decoderFor } from '../../core/viewer/text-decoding';
+import { targetOf, VIEW_PREFIX, viewerPath, viewerPathForInput } from '../../core/viewer/viewer-url';
+import { ERROR_HEADER, PEER_HEADER } from '../../core/protocol/page-headers';
+import type { Background } from '../background';
+import { errorPage, viewerBanner, type ViewerLinks } from '../../core/viewer/viewer-markup';
 
 /**
  * Chrome's peer viewer: the extension service worker answers every request of a viewer page
- * (`/view/<scheme>/<host>/<path>`, DESIGN.md §3), fetching it through peers. Defence in depth,
+ * (`/view/<scheme>/<host>/<path>`, ARCHITECTURE.md, "The peer viewer"), fetching it through peers. Defence in depth,
  * each layer enough on its own to stop a page script:
  * 1. the document is sanitized as it streams (`StreamingSanitizer`) and its URLs point back here;
  * 2. it is served with a CSP that forbids scripts, plugins, frames and workers (never `sandbox`:
@@ -32,7 +33,7 @@ function priorityOf(request: Request, isDocument: boolean): Priority {
 }
 
 function refused(reason: string): Response {
-  return new Response(`Refused by the Peerlane viewer: ${reason}\n`, { status: 403, headers: { 'content-type': 'text/plain; charset=utf-8', 'x-peerlane-error': 'viewer_refused' } });
+  return new Response(`Refused by the Peerlane viewer: ${reason}\n`, { status: 403, headers: { 'content-type': 'text/plain; charset=utf-8', [ERROR_HEADER]: 'viewer_refused' } });
 }
 
 function documentHeaders(contentType: string, extra: [string, string][] = []): Headers {
@@ -94,8 +95,8 @@ async function throughPeers(background: Background, request: Request, target: st
     upstream = await background.fetchThroughPeers({ method: request.method, url: target, headers }, priorityOf(request, isDocument), request.signal);
   } catch (error) {
     const failure = toPeerlaneError(error, 'internal');
-    if (!isDocument) return new Response(`${failure.category}: ${failure.message}\n`, { status: 502, headers: { 'content-type': 'text/plain; charset=utf-8', 'x-peerlane-error': failure.category } });
-    return new Response(errorPage(target, failure, LINKS), { status: 502, headers: documentHeaders('text/html; charset=utf-8', [['x-peerlane-error', failure.category]]) });
+    if (!isDocument) return new Response(`${failure.category}: ${failure.message}\n`, { status: 502, headers: { 'content-type': 'text/plain; charset=utf-8', [ERROR_HEADER]: failure.category } });
+    return new Response(errorPage(target, failure, LINKS), { status: 502, headers: documentHeaders('text/html; charset=utf-8', [[ERROR_HEADER, failure.category]]) });
   }
   const contentType = (upstream.headers.get('content-type') ?? '').toLowerCase();
   if (isDocument && (contentType.includes('html') || contentType === '') && upstream.body) return sanitizedDocument(upstream, target);

@@ -1,5 +1,5 @@
 import browser from 'webextension-polyfill';
-import { matchPatternsFor } from '../core/access/site-access';
+import { matchPatternsFor } from '../../core/access/site-access';
 
 /**
  * Registers the page hook (MAIN world) and its bridge (ISOLATED world) on the routed origins, live.

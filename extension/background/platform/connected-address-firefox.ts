@@ -1,5 +1,5 @@
 import browser, { type WebRequest } from 'webextension-polyfill';
-import { isPrivateAddress } from '../core/exit/policy';
+import { isPrivateAddress } from '../../core/exit/policy';
 import type { AddressCheck, Connection } from './exit-fetch';
 import { UrlWaiters } from './url-waiters';
 

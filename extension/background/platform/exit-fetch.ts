@@ -1,6 +1,6 @@
-import { PeerlaneError } from '../core/errors';
-import type { ExitFetcher, ExitFetchResponse } from '../core/exit/exit-service';
-import { checkDestination, isPrivateAddress } from '../core/exit/policy';
+import { PeerlaneError } from '../../core/errors';
+import type { ExitFetcher, ExitFetchResponse } from '../../core/exit/exit-service';
+import { checkDestination, isPrivateAddress } from '../../core/exit/policy';
 
 /**
  * The exit's own fetch, shared by both browsers: no credentials, no cache, and redirects followed

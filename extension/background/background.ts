@@ -1,0 +1,157 @@
+import { PROTOCOL_VERSION } from '../core/protocol/frames';
+import type { PopupState } from '../core/channels/popup-channel';
+import type { FromTransport, TransportLink, TransportStatus } from '../core/channels/transport-channel';
+import type { ExitFetcher } from '../core/exit/exit-service';
+import type { RequestHead } from '../core/protocol/frames';
+import type { Priority } from '../core/queue/request-queue';
+import { routeChannels } from './channels/channel-router';
+import { Configuration } from './configuration/configuration';
+import { PeerRegistry, shortPeerId } from './peers/peer-registry';
+import type { BackgroundPlatform } from './platform/platform';
+import { fetchThroughPeers } from './requester/peer-fetch';
+import { serveRequestPort } from './requester/request-ports';
+import { Requester } from './requester/requester';
+import { Sharing } from './sharing/sharing';
+import { StatePublisher } from './state-publisher';
+import { Telemetry } from './telemetry/telemetry';
+
+/**
+ * The composition root of both browsers' background: it builds the services, each with one job,
+ * and wires their events. Hosts (extension/hosts/) hand it the platform, the link to the transport
+ * and their exit fetcher; nothing here touches `browser.*`.
+ *
+ *   configuration/  settings + site access        peers/      one Peer per connected peer
+ *   requester/      queue, routing, sinks, ports  sharing/    the exit side and its caps
+ *   telemetry/      stats, log, timeline, saves   channels/   who may connect, parsed once
+ *   state-publisher the popup's pushes
+ */
+export interface BackgroundHost {
+  transport: TransportLink;
+  exitFetcher: ExitFetcher;
+  /** Chrome: keep the service worker alive while requests are in flight. */
+  onBusyChange?(busy: boolean): void;
+}
+
+export interface Background {
+  /** Settings and counters loaded; ports are served from then on. */
+  readonly ready: Promise<void>;
+  /** Everything the transport reports, already validated where it crossed a context boundary. */
+  fromTransport(message: FromTransport): void;
+  fetchThroughPeers(head: RequestHead, priority: Priority, signal: AbortSignal): Promise<Response>;
+  state(): PopupState;
+}
+
+export function createBackground(platform: BackgroundPlatform, host: BackgroundHost): Background {
+  const startedAt = platform.now();
+  let transportStatus: TransportStatus = { signaling: 'offline', selfId: null, availableExits: 0 };
+  const configuration = new Configuration(platform);
+  // The queue is made below; the telemetry's gauges first read it a second from now.
+  const telemetry: Telemetry = new Telemetry(platform, () => ({ queued: queue.queued, inflight: queue.inflight }));
+  const sharing: Sharing = new Sharing(platform, configuration, telemetry, host.exitFetcher);
+  const peers: PeerRegistry = new PeerRegistry({
+    clock: platform.clock,
+    every: (ms, callback) => platform.every(ms, callback),
+    send: (peerId, frame) => host.transport.send({ type: 'frame', peerId, data: frame }),
+    closePeer: (peerId, reason) => host.transport.send({ type: 'close-peer', peerId, reason }),
+    hello: () => ({
+      version: PROTOCOL_VERSION,
+      role: configuration.offering ? 'exit' : 'requester',
+      capabilities: ['credit'],
+      exitCapacity: configuration.sharing ? configuration.settings.exitCaps.maxConcurrent : 0,
+    }),
+    exitHandlerFor: (peerId) => sharing.handlerFor(peerId),
+    exitAvailable: (peerId, capacity) => queue.addPeer(peerId, capacity),
+    exitGone: (peerId) => queue.removePeer(peerId),
+    protocolError: (peerId, error) => platform.log.warn('[peerlane] protocol', shortPeerId(peerId), error.category, error.message),
+  });
+  const requester: Requester = new Requester({ clock: platform.clock, now: platform.now, peers, telemetry });
+  const queue: Requester['queue'] = requester.queue;
+  const ready = Promise.all([configuration.ready, telemetry.ready]).then(() => undefined);
+
+  const state = (): PopupState => {
+    const balance = new Map(queue.peers().map((peer) => [peer.peerId, peer]));
+    return {
+      stats: telemetry.snapshot({ queued: queue.queued, queuedByPriority: queue.queuedByPriority(), inflight: queue.inflight, peers: queue.peerCount }),
+      peers: peers.all().map((peer) => {
+        const view = balance.get(peer.id);
+        return {
+          peerId: shortPeerId(peer.id),
+          remoteRole: peer.remoteRole,
+          // Exits: what our queue has on them. Requesters: what we serve them now.
+          inflight: view?.outstanding ?? peer.session.openStreams,
+          rttMs: peer.rttMs,
+          ttfbMs: view?.ewmaTtfbMs ?? null,
+          successRatio: view?.successRatio ?? null,
+          health: view?.health ?? null,
+        };
+      }),
+      transport: transportStatus,
+      settings: configuration.settings,
+      log: telemetry.latestLog(),
+      timeline: telemetry.timelineSamples(),
+      backgroundStartedAt: startedAt,
+      access: configuration.access,
+    };
+  };
+  const publisher = new StatePublisher(platform.clock, state);
+
+  // Busy while anything is queued, in flight or being served (Chrome keeps its worker up then).
+  let busy = false;
+  const checkBusy = (): void => {
+    const now = queue.inflight + queue.queued + sharing.activeStreams > 0;
+    if (now === busy) return;
+    busy = now;
+    host.onBusyChange?.(now);
+  };
+  const configureTransport = (): void => host.transport.send({ type: 'configure', config: configuration.transportConfig() });
+
+  queue.subscribe((event) => {
+    telemetry.onQueueEvent(event);
+    if (event.type === 'no_peers') host.transport.send({ type: 'need-exits' });
+    checkBusy();
+    publisher.changed();
+  });
+  configuration.changes.on(() => {
+    queue.configure(configuration.queueOptions());
+    configureTransport();
+    publisher.changed();
+  });
+  sharing.changes.on(() => {
+    checkBusy();
+    publisher.changed();
+  });
+  telemetry.changes.on(() => publisher.changed());
+  peers.changes.on(() => publisher.changed());
+
+  routeChannels(platform, configuration, telemetry, ready, {
+    popup: (port) => publisher.add(port),
+    request: (port) => serveRequestPort(requester, port),
+    viewer: (port) => serveRequestPort(requester, port),
+  });
+
+  return {
+    ready,
+    state,
+    fromTransport(message) {
+      switch (message.type) {
+        case 'transport-ready':
+          configureTransport();
+          return;
+        case 'status':
+          transportStatus = message.status;
+          publisher.changed();
+          return;
+        case 'peer-up':
+          peers.up(message.peerId, message.remoteRole);
+          return;
+        case 'peer-down':
+          peers.down(message.peerId, message.reason);
+          return;
+        case 'frame':
+          peers.receive(message.peerId, message.data);
+          return;
+      }
+    },
+    fetchThroughPeers: (head, priority, signal) => ready.then(() => fetchThroughPeers(requester, head, priority, signal)),
+  };
+}

@@ -1,0 +1,96 @@
+import { siteAccessFor, type SiteAccess } from '../../core/access/site-access';
+import type { TransportConfig } from '../../core/channels/transport-channel';
+import type { ExitPolicyOptions } from '../../core/exit/policy';
+import type { QueueOptions } from '../../core/queue/request-queue';
+import { DEFAULT_SETTINGS, parseSettings, SETTINGS_STORAGE_KEY, type Settings } from '../../core/settings';
+import { Changes } from '../changes';
+import type { BackgroundPlatform } from '../platform/platform';
+
+/**
+ * Configuration: the settings a person chose (storage.local, changed live from the popup and
+ * options) and the site access the browser grants now, which a person can withdraw at any time.
+ * Both change together: no listener ever sees new settings with the old access.
+ */
+export class Configuration {
+  settings: Settings = DEFAULT_SETTINGS;
+  access: SiteAccess = { allSites: false, unroutable: [] };
+  readonly changes = new Changes();
+  readonly ready: Promise<void>;
+
+  constructor(private readonly platform: BackgroundPlatform) {
+    platform.onLocalChanged((key, value) => {
+      if (key === SETTINGS_STORAGE_KEY) void this.ready.then(() => this.apply(parseSettings(value)));
+    });
+    // A grant applies at once, no restart.
+    platform.onPermissionsChanged((added) => void this.ready.then(() => this.accessChanged(added)));
+    this.ready = platform.local.get([SETTINGS_STORAGE_KEY]).then((stored) => this.apply(parseSettings(stored[SETTINGS_STORAGE_KEY]), true));
+  }
+
+  isRouted(origin: string): boolean {
+    return this.settings.routedOrigins.includes(origin);
+  }
+
+  /** Offering the connection: turned on and allowed to reach sites (an exit fetches anywhere). */
+  get offering(): boolean {
+    return this.settings.share && this.access.allSites;
+  }
+
+  /** Serving now: offering and not paused. */
+  get sharing(): boolean {
+    return this.offering && !this.settings.sharePaused;
+  }
+
+  /** Why this exit serves nothing now, in the words the requester's log shows; null while sharing. */
+  get notSharingReason(): string | null {
+    if (this.sharing) return null;
+    if (!this.settings.share) return 'stopped sharing its connection';
+    return this.access.allSites ? 'paused sharing its connection' : 'is not allowed to reach sites (its browser withdrew access)';
+  }
+
+  queueOptions(): Partial<QueueOptions> {
+    return this.settings.queue;
+  }
+
+  exitPolicy(): ExitPolicyOptions {
+    return { allowPrivateTargets: this.settings.allowPrivateTargets, allowedMethods: this.settings.exitMethods, allowedPorts: this.settings.exitPorts };
+  }
+
+  transportConfig(): TransportConfig {
+    return {
+      signalingUrl: this.settings.signalingUrl,
+      signalingToken: this.settings.signalingToken,
+      relayOnly: this.settings.relayOnly,
+      share: this.offering,
+      // Paused: still connected, but signaling introduces no new requesters.
+      exitCapacity: this.sharing ? this.settings.exitCaps.maxConcurrent : 0,
+      wantExits: this.settings.routedOrigins.length > 0,
+    };
+  }
+
+  private async apply(settings: Settings, first = false): Promise<void> {
+    const routedChanged = settings.routedOrigins.join('\n') !== this.settings.routedOrigins.join('\n');
+    const access = await this.readAccess(settings.routedOrigins);
+    this.settings = settings;
+    this.access = access;
+    if (routedChanged || first) await this.syncScripts();
+    this.changes.emit();
+  }
+
+  private async accessChanged(added: boolean): Promise<void> {
+    this.access = await this.readAccess(this.settings.routedOrigins);
+    // Firefox injects registered scripts only where allowed; registering again after a grant is cheap and sure.
+    if (added) await this.syncScripts();
+    this.changes.emit();
+  }
+
+  private syncScripts(): Promise<void> {
+    return this.platform.syncRoutedScripts(this.settings.routedOrigins).catch((error: unknown) => this.platform.log.error('[peerlane] content scripts', error));
+  }
+
+  private readAccess(routedOrigins: readonly string[]): Promise<SiteAccess> {
+    return siteAccessFor(routedOrigins, (pattern) => this.platform.hasOrigin(pattern)).catch((error: unknown) => {
+      this.platform.log.error('[peerlane] permissions', error);
+      return { allSites: false, unroutable: [...routedOrigins] };
+    });
+  }
+}

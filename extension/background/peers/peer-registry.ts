@@ -1,0 +1,137 @@
+import type { Clock } from '../../core/clock';
+import { PeerlaneError } from '../../core/errors';
+import { PeerSession, type ExitHandler } from '../../core/peers/session';
+import type { Hello } from '../../core/protocol/frames';
+import { Changes } from '../changes';
+import type { Repeating } from '../platform/platform';
+
+/**
+ * The peer registry: one `Peer` per connected peer, made when the transport reports it up and
+ * dropped when it goes down or stays silent. It owns the peer's session (streams, credit) and its
+ * liveness (pings, round-trip time). How busy an exit is and how well it serves is the queue's
+ * balancer's to know (one in-flight count, there); the popup reads both.
+ */
+export type RemoteRole = 'requester' | 'exit';
+
+export interface Peer {
+  readonly id: string;
+  readonly remoteRole: RemoteRole;
+  readonly session: PeerSession;
+  rttMs: number | null;
+  /** clock.now() of the last frame received: any frame proves the peer alive. */
+  lastHeardAt: number;
+  readonly pingSentAt: Map<number, number>;
+}
+
+export interface PeerRegistryDeps {
+  clock: Clock;
+  every(ms: number, callback: () => void): Repeating;
+  /** A frame for the transport to carry to `peerId`. */
+  send(peerId: string, frame: Uint8Array): void;
+  /** Ask the transport to drop a peer the registry gave up on. */
+  closePeer(peerId: string, reason: string): void;
+  hello(): Hello;
+  /** Serves what a requester peer asks of us (refuses when not sharing). */
+  exitHandlerFor(peerId: string): ExitHandler;
+  /** An exit is ready to carry requests; `capacity` once its HELLO says how many. */
+  exitAvailable(peerId: string, capacity?: number): void;
+  exitGone(peerId: string): void;
+  protocolError(peerId: string, error: PeerlaneError): void;
+}
+
+export const PING_INTERVAL_MS = 2_000;
+/** A peer that has sent nothing for this long while a probe is unanswered is declared dead. */
+export const PEER_SILENCE_MS = 6_000;
+const MAX_UNANSWERED_PINGS = 8;
+
+export function shortPeerId(peerId: string): string {
+  return peerId.slice(0, 8);
+}
+
+export class PeerRegistry {
+  private readonly peers = new Map<string, Peer>();
+  private pinger: Repeating | null = null;
+  private pingNonce = 1;
+  readonly changes = new Changes();
+
+  constructor(private readonly deps: PeerRegistryDeps) {}
+
+  get(peerId: string): Peer | undefined {
+    return this.peers.get(peerId);
+  }
+
+  all(): Peer[] {
+    return [...this.peers.values()];
+  }
+
+  get size(): number {
+    return this.peers.size;
+  }
+
+  up(peerId: string, remoteRole: RemoteRole): void {
+    this.peers.get(peerId)?.session.close(new PeerlaneError('peer_lost', 'peer reconnected'));
+    const { deps } = this;
+    let peer: Peer | undefined;
+    const session = new PeerSession({
+      hello: deps.hello(),
+      send: (frame) => deps.send(peerId, frame),
+      exitHandler: deps.exitHandlerFor(peerId),
+      onProtocolError: (error) => deps.protocolError(peerId, error),
+      onPong: (nonce) => {
+        const sentAt = peer?.pingSentAt.get(nonce);
+        peer?.pingSentAt.delete(nonce);
+        if (peer && sentAt !== undefined) peer.rttMs = deps.clock.now() - sentAt;
+      },
+      onHello: (hello) => {
+        if (remoteRole === 'exit' && hello.exitCapacity > 0) deps.exitAvailable(peerId, hello.exitCapacity);
+      },
+    });
+    peer = { id: peerId, remoteRole, session, rttMs: null, lastHeardAt: deps.clock.now(), pingSentAt: new Map() };
+    this.peers.set(peerId, peer);
+    if (remoteRole === 'exit') deps.exitAvailable(peerId);
+    this.pingAll();
+    this.pinger ??= deps.every(PING_INTERVAL_MS, () => this.pingAll());
+    this.changes.emit();
+  }
+
+  receive(peerId: string, frame: Uint8Array): void {
+    const peer = this.peers.get(peerId);
+    if (!peer) return;
+    peer.lastHeardAt = this.deps.clock.now();
+    peer.session.receive(frame);
+  }
+
+  down(peerId: string, reason: string): void {
+    const peer = this.peers.get(peerId);
+    this.peers.delete(peerId);
+    this.deps.exitGone(peerId);
+    peer?.session.close(new PeerlaneError('peer_lost', `peer ${shortPeerId(peerId)} lost: ${reason}`));
+    if (this.peers.size === 0 && this.pinger) {
+      this.pinger.cancel();
+      this.pinger = null;
+    }
+    this.changes.emit();
+  }
+
+  /**
+   * Probes every peer and drops the silent ones. A browser that crashed or lost its network sends
+   * no SCTP abort, and ICE consent takes ~30 s to notice; in-flight requests should not wait that long.
+   */
+  private pingAll(): void {
+    const now = this.deps.clock.now();
+    for (const peer of [...this.peers.values()]) {
+      const oldestProbe = Math.min(...peer.pingSentAt.values());
+      if (now - peer.lastHeardAt > PEER_SILENCE_MS && now - oldestProbe > PEER_SILENCE_MS) {
+        const reason = `no answer for ${Math.round((now - peer.lastHeardAt) / 1000)} s`;
+        this.deps.closePeer(peer.id, reason);
+        this.down(peer.id, reason);
+        continue;
+      }
+      const nonce = this.pingNonce++;
+      // Unanswered probes do not pile up: the oldest is forgotten past eight (16 s, beyond the silence bound).
+      if (peer.pingSentAt.size >= MAX_UNANSWERED_PINGS) peer.pingSentAt.delete(peer.pingSentAt.keys().next().value!);
+      peer.pingSentAt.set(nonce, now);
+      peer.session.ping(nonce);
+    }
+  }
+}

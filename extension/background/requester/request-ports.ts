@@ -1,0 +1,55 @@
+import type { ToBackgroundRequest, ToRequester } from '../../core/channels/request-channel';
+import { PeerlaneError } from '../../core/errors';
+import type { TypedPort } from '../channels/typed-port';
+import type { Requester } from './requester';
+
+/** Bytes the page may have received but not yet consumed; bounds memory per routed request. */
+const PAGE_WINDOW_BYTES = 1024 * 1024;
+
+/**
+ * One routed request per Port (a routed page's bridge, or Firefox's viewer page; the channel table
+ * already admitted the sender): its first message starts the request, `consumed` opens the window,
+ * a disconnect cancels it at the exit.
+ */
+export function serveRequestPort(requester: Requester, port: TypedPort<ToBackgroundRequest, ToRequester>): void {
+  const controller = new AbortController();
+  let consumedWaiter: (() => void) | null = null;
+  let unconsumed = 0;
+  let started = false;
+  const post = (message: ToRequester): void => {
+    if (!port.post(message)) controller.abort(new PeerlaneError('cancelled', 'page went away'));
+  };
+  port.onDisconnect(() => {
+    controller.abort(new PeerlaneError('cancelled', 'page closed the request'));
+    consumedWaiter?.();
+  });
+  const waitForPage = async (): Promise<void> => {
+    while (unconsumed >= PAGE_WINDOW_BYTES && !controller.signal.aborted) {
+      await new Promise<void>((resolve) => {
+        consumedWaiter = resolve;
+      });
+      consumedWaiter = null;
+    }
+  };
+  port.onMessage((message) => {
+    if (message.type === 'consumed') {
+      unconsumed = Math.max(0, unconsumed - message.bytes);
+      consumedWaiter?.();
+      return;
+    }
+    if (started) return;
+    started = true;
+    void requester.route({ method: message.method, url: message.url, headers: message.headers }, message.priority, controller.signal, {
+      head: (head) => post({ type: 'head', status: head.status, statusText: head.statusText, headers: head.headers }),
+      chunk: async (bytes) => {
+        await waitForPage();
+        if (controller.signal.aborted) return false;
+        unconsumed += bytes.byteLength;
+        post({ type: 'chunk', data: bytes });
+        return true;
+      },
+      end: () => post({ type: 'end' }),
+      error: (error) => post({ type: 'error', error: error.toJSON() }),
+    });
+  });
+}

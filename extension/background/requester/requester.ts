@@ -1,0 +1,203 @@
+import type { Clock } from '../../core/clock';
+import { errorTraits, PeerlaneError, toPeerlaneError } from '../../core/errors';
+import { isIdempotentRequest } from '../../core/http/range-resume';
+import { ResumableResponse, type PeerResponse } from '../../core/http/resumable-response';
+import { ERROR_HEADER, PEER_HEADER } from '../../core/protocol/page-headers';
+import type { RequestHead, ResponseHead } from '../../core/protocol/frames';
+import { RequestQueue, type Priority, type QueueEvent, type RequestRecord } from '../../core/queue/request-queue';
+import { displayUrl } from '../../core/stats/request-log';
+import { shortPeerId, type PeerRegistry } from '../peers/peer-registry';
+import type { Telemetry } from '../telemetry/telemetry';
+
+/**
+ * The requester side: every routed request, from whichever entry point, goes through `route()`:
+ * into the queue, onto an exit's session, its response streamed to a `ResponseSink` (a request
+ * Port, or the viewer's Response), logged once at its end. Entry points only adapt their sink.
+ */
+export interface ResponseSink {
+  head(head: ResponseHead): void;
+  /** Resolves false once the consumer went away: the request is then abandoned. */
+  chunk(bytes: Uint8Array): Promise<boolean>;
+  end(): void;
+  error(error: PeerlaneError): void;
+}
+
+/** Bytes batched per message to the page: fewer, larger messages move faster (ARCHITECTURE.md, "Moving bytes"). */
+const PAGE_CHUNK_BYTES = 64 * 1024;
+/** The queue settles its record a moment after the last byte; wait this long for it before logging. */
+const RECORD_WAIT_MS = 1_000;
+
+/** What one queue request carries: the request, and whether its body may be resumed elsewhere. */
+interface RoutedTask {
+  head: RequestHead;
+  priority: Priority;
+  resumable: boolean;
+}
+
+/** Facts the log needs that the queue does not know. */
+interface PendingLog {
+  method: string;
+  url: string;
+  priority: Priority;
+  startedAt: number;
+  status: number | null;
+  bytes: number;
+  resumes: number;
+  record: RequestRecord | null;
+  recorded: () => void;
+  whenRecorded: Promise<void>;
+}
+
+function newCorrelationId(): string {
+  return crypto.randomUUID().replace(/-/g, '').slice(0, 12);
+}
+
+export class Requester {
+  readonly queue: RequestQueue<RoutedTask, ResumableResponse>;
+  private readonly pendingLogs = new Map<string, PendingLog>();
+
+  constructor(
+    private readonly deps: { clock: Clock; now(): number; peers: PeerRegistry; telemetry: Telemetry },
+  ) {
+    this.queue = new RequestQueue<RoutedTask, ResumableResponse>((task, attempt) => this.execute(task, attempt.peerId, attempt.signal, attempt.correlationId), deps.clock);
+    this.queue.subscribe((event) => this.onQueueEvent(event));
+  }
+
+  private onQueueEvent(event: QueueEvent): void {
+    if (event.type !== 'finished') return;
+    const pending = this.pendingLogs.get(event.record.correlationId);
+    if (pending && !pending.record) {
+      pending.record = event.record;
+      pending.recorded();
+    }
+  }
+
+  /** One attempt on one peer. */
+  private async execute(task: RoutedTask, peerId: string, signal: AbortSignal, correlationId: string) {
+    const peer = this.deps.peers.get(peerId);
+    if (!peer) throw new PeerlaneError('peer_lost', `peer ${shortPeerId(peerId)} is gone`);
+    const stream = await peer.session.open({ ...task.head, correlationId }, signal);
+    const response = new ResumableResponse(
+      { stream, peerId },
+      task.head,
+      task.resumable ? (request, resumeNumber) => this.resubmit(request, task.priority, `${correlationId}.r${resumeNumber}`, correlationId, signal) : null,
+      signal,
+    );
+    // A resumable response is done when the page has read it; a plain one when its stream ended.
+    return { result: response, settled: task.resumable ? response.done : stream.done };
+  }
+
+  /** The rest of a body whose exit died, from another exit (see core/http/range-resume.ts). */
+  private async resubmit(request: RequestHead, priority: Priority, correlationId: string, resumeOf: string, signal: AbortSignal): Promise<PeerResponse> {
+    const pending = this.pendingLogs.get(resumeOf);
+    if (pending) pending.resumes += 1;
+    const response = await this.queue.submit({ head: request, priority, resumable: false }, { priority, signal, idempotent: true, hedgeable: true, correlationId, resumeOf });
+    return { stream: response, peerId: response.peerId };
+  }
+
+  /** One request from submission to its last byte (or error), logged once at the end. */
+  async route(head: RequestHead, priority: Priority, signal: AbortSignal, sink: ResponseSink): Promise<void> {
+    const correlationId = newCorrelationId();
+    const method = head.method.toUpperCase();
+    let recorded: () => void = () => undefined;
+    const whenRecorded = new Promise<void>((resolve) => {
+      recorded = resolve;
+    });
+    const pending: PendingLog = { method, url: displayUrl(head.url), priority, startedAt: this.deps.clock.now(), status: null, bytes: 0, resumes: 0, record: null, recorded, whenRecorded };
+    this.pendingLogs.set(correlationId, pending);
+    let failure: PeerlaneError | null = null;
+    let peer: string | null = null;
+    try {
+      const idempotent = isIdempotentRequest(head);
+      const response = await this.queue.submit({ head, priority, resumable: idempotent }, { priority, signal, idempotent, hedgeable: method === 'GET', correlationId });
+      peer = response.peerId;
+      pending.status = response.head.status;
+      sink.head({ status: response.head.status, statusText: response.head.statusText, headers: [...response.head.headers, [PEER_HEADER, shortPeerId(response.peerId)]] });
+      if (!(await this.stream(response, pending, sink))) return;
+      peer = response.peerId;
+      sink.end();
+    } catch (error) {
+      failure = toPeerlaneError(error, 'internal');
+      answerFailure(sink, failure);
+    } finally {
+      // A request the queue rejected at admission has no record to wait for.
+      if (failure?.category !== 'queue_full') await Promise.race([pending.whenRecorded, new Promise((resolve) => this.deps.clock.setTimeout(() => resolve(undefined), RECORD_WAIT_MS))]);
+      this.pendingLogs.delete(correlationId);
+      this.log(correlationId, pending, failure, peer);
+    }
+  }
+
+  /** Body to the sink, batching what has already arrived but never holding bytes back for more. */
+  private async stream(response: ResumableResponse, pending: PendingLog, sink: ResponseSink): Promise<boolean> {
+    const parts: Uint8Array[] = [];
+    let partBytes = 0;
+    const flush = async (): Promise<boolean> => {
+      if (partBytes === 0) return true;
+      // One part goes as it is; several are joined into one fresh buffer (a structured clone of a
+      // view would copy its whole underlying buffer).
+      let joined = parts.length === 1 && parts[0]!.byteLength === parts[0]!.buffer.byteLength ? parts[0]! : null;
+      if (!joined) {
+        joined = new Uint8Array(partBytes);
+        let offset = 0;
+        for (const part of parts) {
+          joined.set(part, offset);
+          offset += part.byteLength;
+        }
+      }
+      parts.length = 0;
+      partBytes = 0;
+      return sink.chunk(joined);
+    };
+    for (;;) {
+      const chunk = await response.read();
+      if (chunk === null) break;
+      this.deps.telemetry.count('bytesIn', chunk.byteLength);
+      pending.bytes += chunk.byteLength;
+      parts.push(chunk);
+      partBytes += chunk.byteLength;
+      if ((partBytes >= PAGE_CHUNK_BYTES || response.bufferedChunks === 0) && !(await flush())) return false;
+    }
+    return flush();
+  }
+
+  private log(id: string, pending: PendingLog, failure: PeerlaneError | null, peer: string | null): void {
+    const record = pending.record;
+    this.deps.telemetry.logRequest({
+      id,
+      at: this.deps.now(),
+      role: 'requester',
+      method: pending.method.slice(0, 16),
+      url: pending.url,
+      peer: peer ? shortPeerId(peer) : record?.peerId ? shortPeerId(record.peerId) : null,
+      priority: pending.priority,
+      outcome: failure ? failure.category : 'ok',
+      status: pending.status,
+      attempts: record?.attempts ?? 0,
+      hedged: record?.hedged ?? false,
+      hedgeWon: record?.hedgeWon ?? null,
+      resumed: pending.resumes,
+      queueWaitMs: record?.queueWaitMs ?? null,
+      ttfbMs: record?.ttfbMs ?? null,
+      transferMs: record?.transferMs ?? null,
+      totalMs: this.deps.clock.now() - pending.startedAt,
+      bytes: pending.bytes,
+    });
+  }
+}
+
+/**
+ * A failure as the error table says the page sees it: most as a network error, some (a full queue)
+ * as an HTTP answer the page can act on, like an overloaded server's 503 with Retry-After.
+ */
+export function answerFailure(sink: ResponseSink, error: PeerlaneError): void {
+  const page = errorTraits(error.category).page;
+  if (page === 'network-error') {
+    sink.error(error);
+    return;
+  }
+  const retry = page.retryAfterSeconds;
+  const headers: [string, string][] = [['content-type', 'text/plain; charset=utf-8'], [ERROR_HEADER, error.category]];
+  if (retry !== undefined) headers.splice(1, 0, ['retry-after', String(retry)]);
+  sink.head({ status: page.status, statusText: page.statusText, headers });
+  void sink.chunk(new TextEncoder().encode(`Peerlane: ${error.message}.${retry !== undefined ? ` Retry after ${retry} s.` : ''}\n`)).then(() => sink.end());
+}

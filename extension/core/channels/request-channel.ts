@@ -1,0 +1,37 @@
+import { PRIORITIES } from '../queue/priority-lanes';
+import { bytesSchema, errorShapeSchema, headerListSchema } from './common';
+import { z } from './zod-mini';
+
+/**
+ * One routed request per runtime Port, from a routed page's content bridge (`peerlane-request`) or
+ * Firefox's viewer page (`peerlane-viewer-request`), to the background and back. Body chunks are
+ * bytes (structured clone), never base64. Flow control: the background sends at most a window of
+ * unconsumed bytes; the requester reports what its reader took with `consumed`.
+ */
+export const REQUEST_PORT_NAME = 'peerlane-request';
+export const VIEWER_PORT_NAME = 'peerlane-viewer-request';
+
+const int = z.number().check(z.int());
+const count = z.number().check(z.int(), z.minimum(0));
+
+export const toBackgroundRequestSchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('request'),
+    method: z.string().check(z.maxLength(16)),
+    url: z.string().check(z.maxLength(8192)),
+    headers: headerListSchema,
+    priority: z.enum(PRIORITIES),
+  }),
+  z.object({ type: z.literal('consumed'), bytes: count }),
+]);
+
+export const toRequesterSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('head'), status: int, statusText: z.string().check(z.maxLength(256)), headers: headerListSchema }),
+  z.object({ type: z.literal('chunk'), data: bytesSchema }),
+  z.object({ type: z.literal('end') }),
+  z.object({ type: z.literal('error'), error: errorShapeSchema }),
+]);
+
+export type ToBackgroundRequest = z.infer<typeof toBackgroundRequestSchema>;
+export type RequestStart = Extract<ToBackgroundRequest, { type: 'request' }>;
+export type ToRequester = z.infer<typeof toRequesterSchema>;

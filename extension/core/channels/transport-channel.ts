@@ -1,0 +1,57 @@
+import { bytesSchema } from './common';
+import { z } from './zod-mini';
+
+/**
+ * The background ⇄ the transport host (signaling + peer connections). Chrome: service worker ⇄
+ * offscreen document by postMessage with the frame's buffer transferred, validated on entry to
+ * each side. Firefox: one page, direct calls, no serialisation and no parse (nothing crosses a boundary).
+ */
+export const transportConfigSchema = z.object({
+  signalingUrl: z.string(),
+  signalingToken: z.string(),
+  relayOnly: z.boolean(),
+  share: z.boolean(),
+  exitCapacity: z.number().check(z.int(), z.minimum(0)),
+  wantExits: z.boolean(),
+});
+const role = z.enum(['requester', 'exit']);
+export const toTransportSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('configure'), config: transportConfigSchema }),
+  z.object({ type: z.literal('need-exits') }),
+  z.object({ type: z.literal('frame'), peerId: z.string(), data: bytesSchema }),
+  z.object({ type: z.literal('close-peer'), peerId: z.string(), reason: z.string() }),
+]);
+export const transportStatusSchema = z.object({
+  signaling: z.enum(['offline', 'connecting', 'connected']),
+  selfId: z.nullable(z.string()),
+  availableExits: z.number().check(z.int()),
+});
+export const fromTransportSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('transport-ready') }),
+  z.object({ type: z.literal('peer-up'), peerId: z.string(), remoteRole: role }),
+  z.object({ type: z.literal('peer-down'), peerId: z.string(), reason: z.string() }),
+  z.object({ type: z.literal('frame'), peerId: z.string(), data: bytesSchema }),
+  z.object({ type: z.literal('status'), status: transportStatusSchema }),
+]);
+
+export type TransportConfig = z.infer<typeof transportConfigSchema>;
+export type ToTransport = z.infer<typeof toTransportSchema>;
+export type FromTransport = z.infer<typeof fromTransportSchema>;
+export type TransportStatus = z.infer<typeof transportStatusSchema>;
+
+/** One side of the link, whatever carries it. */
+export interface TransportLink {
+  send(message: ToTransport): void;
+}
+
+/** The buffers a frame message can hand over without a copy (postMessage transfer list). */
+export function transferablesOf(message: ToTransport | FromTransport): ArrayBuffer[] {
+  if (message.type !== 'frame') return [];
+  const { data } = message;
+  return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer ? [data.buffer] : [];
+}
+
+/** A frame whose bytes share a larger buffer is copied once, so the copy can be transferred. */
+export function ownBuffer(data: Uint8Array): Uint8Array {
+  return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer ? data : data.slice();
+}

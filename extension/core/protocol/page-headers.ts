@@ -1,0 +1,7 @@
+/**
+ * Response headers Peerlane adds to what a routed page or the viewer receives (the README's table of
+ * deliberate differences lists them): which exit carried the response, and for an answer Peerlane
+ * made itself (a full queue's 503, the viewer's refusals), which error category it stands for.
+ */
+export const PEER_HEADER = 'x-peerlane-peer';
+export const ERROR_HEADER = 'x-peerlane-error';

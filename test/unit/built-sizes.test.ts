@@ -1,0 +1,32 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+
+/**
+ * The page pays only for what it runs: the hook and the bridge are injected into every routed page
+ * at document_start. Budgets on the built files (`npm test` builds before it runs this).
+ */
+const BUDGETS = { 'page-hook.js': 15 * 1024, 'bridge.js': 40 * 1024 } as const;
+
+describe.each(['chrome', 'firefox'])('built content scripts (%s)', (browser) => {
+  const dir = `dist/${browser}/content`;
+
+  it.each(Object.entries(BUDGETS))('%s stays within its budget', (file, budget) => {
+    const path = `${dir}/${file}`;
+    expect(existsSync(path), `${path} is missing: run npm run build first`).toBe(true);
+    expect(statSync(path).size).toBeLessThanOrEqual(budget);
+  });
+
+  it('the page hook carries no validation library, no settings and no queue defaults', () => {
+    const hook = readFileSync(`${dir}/page-hook.js`, 'utf8');
+    expect(hook).not.toMatch(/\$Zod|ZodError/);
+    expect(hook).not.toMatch(/signalingToken|maxQueued|attemptTimeoutMs/);
+    // The hook does its job: it replaces fetch and XMLHttpRequest.
+    expect(hook).toMatch(/XMLHttpRequest/);
+  });
+
+  it('the bridge carries the small schema library, not the full one nor the settings schema', () => {
+    const bridge = readFileSync(`${dir}/bridge.js`, 'utf8');
+    expect(bridge).toMatch(/\$ZodType/);
+    expect(bridge).not.toMatch(/ZodEffects|\$ZodTransform|signaling URL must start/);
+  });
+});
