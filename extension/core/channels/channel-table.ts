@@ -73,7 +73,8 @@ export function judgeSender(rule: SenderRule, sender: SenderFacts, context: Judg
   } catch {
     return null;
   }
-  const ours = url.origin === context.extensionOrigin;
+  // Not `url.origin`: for non-special schemes it is "null" in some engines (Node among them).
+  const ours = `${url.protocol}//${url.host}` === context.extensionOrigin;
   const admitted: AdmittedSender = { url, tabId: sender.tabId ?? null, frameId: sender.frameId ?? null };
   switch (rule.kind) {
     case 'extension-page':
