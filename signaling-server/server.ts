@@ -4,19 +4,23 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import { originAllowed, verifyToken } from './auth';
-import { MemoryBus, NODE_ID_LENGTH, nodeOf, type ExitRecord, type NodeEnvelope, type SignalingBus } from './bus';
+import { AdmissionControl } from './admission';
+import { MemoryBus, NODE_ID_LENGTH, type SignalingBus } from './bus';
+import { ExitDirectory } from './directory';
 import { IpLimits, TokenBucket } from './limits';
 import { SignalingMetrics } from './metrics';
-import { clientMessageSchema, MAX_SIGNALING_MESSAGE_BYTES, type ClientMessage, type ExitSummary, type ServerMessage } from './protocol';
+import { sendTo as send, type Peer } from './peer';
+import { clientMessageSchema, MAX_SIGNALING_MESSAGE_BYTES, type ClientMessage } from './protocol';
 import { RedisBus } from './redis-bus';
+import { Relay } from './relay';
 import { turnCredentials, type TurnConfig } from './turn';
 
 /**
- * The signaling server: admits connections (caps, rate limits, optional token and Origin checks),
- * registers peers, introduces requesters to the least-loaded, recently refreshed exits, relays
- * SDP/ICE only between introduced pairs, reaps dead connections and drains gracefully. Alone it keeps
- * state in memory; with `redisUrl` several nodes share the exit directory and relay over Redis.
+ * The signaling server: admits connections (`admission.ts`), registers peers, introduces requesters
+ * to exits (`directory.ts`), relays SDP/ICE only between introduced pairs (`relay.ts`), reaps dead
+ * connections and drains gracefully. Alone it keeps state in memory; with `redisUrl` several nodes
+ * share the exit directory and relay over Redis (`bus.ts`, `redis-bus.ts`). This file composes them
+ * and owns the sockets: per-client limits, parsing, heartbeats, HTTP endpoints, shutdown.
  */
 export interface SignalingOptions {
   host: string;
@@ -64,23 +68,6 @@ export const DEFAULT_SIGNALING_OPTIONS: SignalingOptions = {
   logger: pino({ level: 'silent' }),
 };
 
-interface Peer {
-  id: string;
-  socket: WebSocket;
-  ip: string;
-  registered: boolean;
-  exit: boolean;
-  capacity: number;
-  load: number;
-  /** Requesters introduced to this exit and still connected: a load estimate the exit has not reported yet. */
-  introducedTo: Set<string>;
-  /** Peers this one may exchange signals with. */
-  partners: Set<string>;
-  alive: boolean;
-  invalid: number;
-  bucket: TokenBucket;
-}
-
 export interface SignalingServer {
   url: string;
   port: number;
@@ -94,22 +81,14 @@ export interface SignalingServer {
 /** Close codes a client can act on. */
 export const CloseCode = { TOO_BIG: 1009, POLICY: 1008, GOING_AWAY: 1001 } as const;
 
-/** How often, at most, an exit's load is re-published after introductions change it. */
-const LOAD_PUBLISH_MS = 200;
-
 /** After cutting a client off, how long its close handshake may take before the socket is destroyed. */
 const CUT_OFF_GRACE_MS = 1000;
-
-const HTTP_REASONS: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 429: 'Too Many Requests', 503: 'Service Unavailable' };
 
 export async function startSignalingServer(overrides: Partial<SignalingOptions> = {}): Promise<SignalingServer> {
   const options = { ...DEFAULT_SIGNALING_OPTIONS, ...overrides };
   const log = options.logger;
   const nodeId = randomBytes(NODE_ID_LENGTH).toString('base64url').slice(0, NODE_ID_LENGTH);
   const peers = new Map<string, Peer>();
-  /** Every exit any node offers, as last published (this node's own included). */
-  const directory = new Map<string, ExitRecord>();
-  const exitTtlMs = options.exitRefreshMs * 2.5;
   const ipLimits = new IpLimits(options);
   let draining = false;
 
@@ -122,91 +101,9 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
     ? new RedisBus(nodeId, options.redisUrl, log, (op, seconds) => metrics.redisSeconds.observe({ op }, seconds))
     : new MemoryBus(nodeId);
 
-  const send = (peer: Peer, message: ServerMessage): void => {
-    if (peer.socket.readyState === WebSocket.OPEN) peer.socket.send(JSON.stringify(message));
-  };
-
-  // ── the exit directory ──
-  const publish = (exit: Peer): void => {
-    bus.publishExit({ peerId: exit.id, capacity: exit.capacity, load: exit.load + exit.introducedTo.size, seenAt: Date.now() });
-  };
-  // Load changes from introductions are published at most every LOAD_PUBLISH_MS per exit: under a
-  // burst of introductions, one Redis write instead of one per introduction. Nodes bump their own
-  // copy at once, so spreading does not wait for it.
-  const loadChanged = new Set<string>();
-  let loadTimer: ReturnType<typeof setTimeout> | null = null;
-  const publishLoadSoon = (exit: Peer): void => {
-    loadChanged.add(exit.id);
-    loadTimer ??= setTimeout(() => {
-      loadTimer = null;
-      for (const peerId of loadChanged) {
-        const peer = peers.get(peerId);
-        if (peer?.exit) publish(peer);
-      }
-      loadChanged.clear();
-    }, LOAD_PUBLISH_MS);
-  };
-
-  /** Least loaded first; among equals, the most recently refreshed; ties shuffled so requesters spread. */
-  const chooseExits = (requester: Peer, count: number, exclude: Set<string>): ExitRecord[] => {
-    const now = Date.now();
-    const fresh = [...directory.values()].filter((record) => record.capacity > 0 && now - record.seenAt <= exitTtlMs && record.peerId !== requester.id && !exclude.has(record.peerId));
-    const ranked = fresh.map((record) => ({ record, load: Math.round((record.load / record.capacity) * 100), age: Math.floor((now - record.seenAt) / options.exitRefreshMs), tie: Math.random() }));
-    ranked.sort((a, b) => a.load - b.load || a.age - b.age || a.tie - b.tie);
-    return ranked.slice(0, count).map((entry) => entry.record);
-  };
-
-  const introduce = (requester: Peer, count: number, exclude: Set<string>): ExitSummary[] => {
-    const chosen = chooseExits(requester, count, exclude);
-    for (const record of chosen) {
-      requester.partners.add(record.peerId);
-      // Counted at once here, so the next requester spreads, until the exit's node publishes again.
-      record.load += 1;
-      const local = peers.get(record.peerId);
-      if (local) {
-        local.partners.add(requester.id);
-        local.introducedTo.add(requester.id);
-        publishLoadSoon(local);
-      }
-      // An exit on another node learns of the requester from its first relayed signal (below).
-    }
-    return chosen.map((record) => ({ peerId: record.peerId, capacity: record.capacity, load: record.load }));
-  };
-
-  /** `peerId` left: `partner` (on this node) forgets it and hears so. */
-  const forgetPartner = (partner: Peer, peerId: string): void => {
-    partner.partners.delete(peerId);
-    if (partner.introducedTo.delete(peerId) && partner.exit) publishLoadSoon(partner);
-    send(partner, { type: 'peer-gone', peerId });
-  };
-
-  const onEnvelope = (envelope: NodeEnvelope): void => {
-    switch (envelope.type) {
-      case 'signal': {
-        // The sender's node checked that its client was introduced to this peer: nodes trust each
-        // other. A requester's first signal is how an exit on this node learns of it.
-        const target = peers.get(envelope.to);
-        if (!target) {
-          metrics.rejects.inc({ reason: 'unknown_peer' });
-          return;
-        }
-        if (!target.partners.has(envelope.from)) {
-          target.partners.add(envelope.from);
-          if (target.exit) {
-            target.introducedTo.add(envelope.from);
-            publishLoadSoon(target);
-          }
-        }
-        send(target, { type: 'signal', from: envelope.from, data: envelope.data });
-        return;
-      }
-      case 'peer-gone': {
-        const partner = peers.get(envelope.to);
-        if (partner) forgetPartner(partner, envelope.peerId);
-        return;
-      }
-    }
-  };
+  const directory = new ExitDirectory(bus, peers, options.exitRefreshMs);
+  const relay = new Relay(nodeId, peers, directory, bus, metrics);
+  const admission = new AdmissionControl(options, ipLimits, metrics, log, { draining: () => draining, connections: () => peers.size });
 
   // ── messages from clients ──
   const handle = (peer: Peer, message: ClientMessage): void => {
@@ -219,8 +116,8 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
         peer.exit = message.exit;
         peer.capacity = message.capacity;
         peer.load = message.load;
-        if (peer.exit) publish(peer);
-        else if (wasExit) bus.removeExit(peer.id);
+        if (peer.exit) directory.publish(peer);
+        else if (wasExit) directory.remove(peer.id);
         if (message.type === 'register') {
           const iceServers = options.turn ? [turnCredentials(options.turn, peer.id, Date.now() / 1000)] : [];
           send(peer, { type: 'registered', peerId: peer.id, heartbeatMs: options.heartbeatMs, refreshMs: options.exitRefreshMs, iceServers });
@@ -230,23 +127,15 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
       case 'find-exits': {
         if (!peer.registered) return send(peer, { type: 'error', code: 'not_registered', message: 'register first' });
         const started = performance.now();
-        const exits = introduce(peer, message.count, new Set(message.exclude));
+        const exits = directory.introduce(peer, message.count, new Set(message.exclude));
         send(peer, { type: 'exits', exits });
         metrics.introductionSeconds.observe((performance.now() - started) / 1000);
         log.info({ peer: peer.id, exits: exits.map((exit) => exit.peerId) }, 'introduced');
         return;
       }
-      case 'signal': {
-        if (!peer.partners.has(message.to)) return send(peer, { type: 'error', code: 'unknown_peer', message: `no introduced peer ${message.to}` });
-        const local = peers.get(message.to);
-        if (local) {
-          if (local.partners.has(peer.id)) send(local, { type: 'signal', from: peer.id, data: message.data });
-          return;
-        }
-        if (nodeOf(message.to) === nodeId) return send(peer, { type: 'error', code: 'unknown_peer', message: `peer ${message.to} is gone` });
-        bus.sendToNode(nodeOf(message.to), { type: 'signal', to: message.to, from: peer.id, data: message.data });
+      case 'signal':
+        relay.fromClient(peer, message);
         return;
-      }
     }
   };
 
@@ -309,12 +198,8 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
     socket.on('close', (code: number, reason: Buffer) => {
       peers.delete(peer.id);
       ipLimits.release(ip, Date.now());
-      if (peer.exit) bus.removeExit(peer.id);
-      for (const partnerId of peer.partners) {
-        const partner = peers.get(partnerId);
-        if (partner) forgetPartner(partner, peer.id);
-        else if (nodeOf(partnerId) !== nodeId) bus.sendToNode(nodeOf(partnerId), { type: 'peer-gone', to: partnerId, peerId: peer.id });
-      }
+      if (peer.exit) directory.remove(peer.id);
+      relay.departed(peer);
       log.info({ peer: peer.id, code, reason: reason.toString() }, 'disconnected');
       if (draining && peers.size === 0) drained?.();
     });
@@ -348,26 +233,10 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
   });
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_SIGNALING_MESSAGE_BYTES });
 
-  const refuse = (socket: Duplex, status: number, reason: string): void => {
-    metrics.rejects.inc({ reason });
-    log.info({ status, reason }, 'connection refused');
-    socket.end(`HTTP/1.1 ${status} ${HTTP_REASONS[status] ?? 'Refused'}\r\nconnection: close\r\ncontent-type: text/plain\r\nx-peerlane-reason: ${reason}\r\n\r\n${reason}\n`);
-    socket.destroy();
-  };
-
   http.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const ip = request.socket.remoteAddress ?? 'unknown';
-    if (draining) return refuse(socket, 503, 'draining');
-    if (peers.size >= options.maxConnections) return refuse(socket, 503, 'server_full');
-    if (!originAllowed(options.allowedOrigins, request.headers.origin)) return refuse(socket, 403, 'origin_refused');
-    if (options.tokenSecret) {
-      const token = new URL(request.url ?? '/', 'http://signaling').searchParams.get('token');
-      const verdict = verifyToken(options.tokenSecret, token, Date.now() / 1000);
-      if (!verdict.ok) return refuse(socket, 401, verdict.reason);
-    }
-    const admitted = ipLimits.admit(ip, Date.now());
-    if (!admitted.ok) return refuse(socket, 429, admitted.reason);
-    wss.handleUpgrade(request, socket, head, (ws) => onConnection(ws, ip));
+    const verdict = admission.judge(request);
+    if (!verdict.ok) return admission.refuse(socket, verdict.status, verdict.reason);
+    wss.handleUpgrade(request, socket, head, (ws) => onConnection(ws, verdict.ip));
   });
 
   // Heartbeat: a peer that did not answer the previous ping is gone (laptop lid closed, network lost).
@@ -383,17 +252,14 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
       peer.alive = false;
       peer.socket.ping();
     }
-    for (const [peerId, record] of directory) if (now - record.seenAt > exitTtlMs) directory.delete(peerId);
+    directory.sweep(now);
     ipLimits.sweepAll(now);
   }, Math.min(options.heartbeatMs, options.exitRefreshMs));
   heartbeat.unref();
 
   await bus.start({
-    onExit: (peerId, record) => {
-      if (record) directory.set(peerId, record);
-      else directory.delete(peerId);
-    },
-    onEnvelope,
+    onExit: (peerId, record) => directory.onBusExit(peerId, record),
+    onEnvelope: (envelope) => relay.fromNode(envelope),
   });
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
@@ -414,7 +280,7 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
       if (draining) return;
       draining = true;
       clearInterval(heartbeat);
-      if (loadTimer) clearTimeout(loadTimer);
+      directory.close();
       log.info({ peers: peers.size }, 'draining');
       const allGone = new Promise<void>((resolve) => {
         drained = resolve;
@@ -425,7 +291,7 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
       await allGone;
       clearTimeout(timer);
       for (const peer of peers.values()) {
-        if (peer.exit) bus.removeExit(peer.id);
+        if (peer.exit) directory.remove(peer.id);
         peer.socket.terminate();
       }
       await new Promise<void>((resolve) => wss.close(() => resolve()));

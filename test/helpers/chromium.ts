@@ -6,7 +6,7 @@ import { POPUP_PORT_NAME, popupStateSchema, type PopupState } from '../../extens
 import type { Settings } from '../../extension/core/settings';
 
 /**
- * Debian's Chromium with the built extension, headless, per DESIGN.md §8. Host names are mapped
+ * Debian's Chromium with the built extension, headless, as ARCHITECTURE.md ("Measured facts") says. Host names are mapped
  * per browser so a test can prove which browser reached the origin.
  */
 export const CHROME_EXTENSION_DIR = resolve('dist/chrome');

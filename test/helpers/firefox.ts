@@ -4,7 +4,7 @@ import { POPUP_PORT_NAME, popupStateSchema, type PopupState } from '../../extens
 import type { Settings } from '../../extension/core/settings';
 
 /**
- * Debian's firefox-esr over WebDriver BiDi with the built extension (DESIGN.md §8). The extension's
+ * Debian's firefox-esr over WebDriver BiDi with the built extension (ARCHITECTURE.md, "Measured facts"). The extension's
  * internal UUID is pinned by pref so tests can open its pages by URL.
  */
 export const FIREFOX_EXTENSION_DIR = resolve('dist/firefox');

@@ -3,7 +3,7 @@ import { UrlWaiters } from './url-waiters';
 
 /**
  * Chrome: the IP a request actually connected to, from `webRequest.onResponseStarted` (measured to
- * fire for the extension's own fetches, DESIGN.md §6), and a redirect's target from
+ * fire for the extension's own fetches, ARCHITECTURE.md, "The exit's address checks"), and a redirect's target from
  * `onBeforeRedirect`/`onHeadersReceived` (fetch hides it). Events are matched to our fetches by URL,
  * oldest first; requests from tabs are ignored (tabId -1 filter) and so are other initiators.
  */
