@@ -6,7 +6,7 @@ import { DEFAULT_SETTINGS, type Settings } from '../extension/core/settings';
 import { startSignalingServer, type SignalingServer } from '../signaling-server/server';
 import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../test/helpers/chromium';
 import { launchFirefoxPeer, openFirefoxExtensionPage, type FirefoxPeer } from '../test/helpers/firefox';
-import { startOriginServer, type OriginServer } from '../test/helpers/origin-server';
+import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST, startOriginServer, type OriginServer } from '../test/helpers/origin-server';
 
 /**
  * `npm run bench`: in one run, on loopback, headless browsers with the built extension.
@@ -129,7 +129,7 @@ function benchExitSettings(signaling: SignalingServer, origin: OriginServer): Pa
   return {
     signalingUrl: signaling.url,
     share: true,
-    allowPrivateTargets: true,
+    privateAllowList: DEV_PRIVATE_ALLOW_LIST,
     exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port],
     exitCaps: { ...DEFAULT_SETTINGS.exitCaps, rateMBps: 1_000, maxResponseMB: 64 },
   };
@@ -161,7 +161,7 @@ async function throughputRounds(label: string, rawSender: InPage, rawReceiver: I
   return { raw: median(raw), raw16k: median(raw16k), tunnel: median(tunnel), samples: { raw, raw16k, tunnel } };
 }
 
-const CHROMIUM_EXIT_RULES = ['MAP origin.peerlane.test 127.0.0.1'];
+const CHROMIUM_EXIT_RULES = [`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`];
 const CHROMIUM_REQUESTER_RULES = ['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1'];
 
 async function chromiumRequester(signaling: SignalingServer, appOrigin: string): Promise<ExtensionBrowser> {
@@ -220,7 +220,7 @@ async function main(): Promise<void> {
     closers.shift();
 
     // ── Firefox exit → Chromium requester ──
-    const firefoxExit: FirefoxPeer = await launchFirefoxPeer(['origin.peerlane.test']);
+    const firefoxExit: FirefoxPeer = await launchFirefoxPeer([], { resolveOthersTo: DEV_ORIGIN_ADDRESS });
     closers.push(() => firefoxExit.close());
     await firefoxExit.setSettings(benchExitSettings(signaling, origin));
     const requester2 = await chromiumRequester(signaling, appOrigin);

@@ -1,6 +1,6 @@
 import { z } from './channels/zod';
 import { MB, type ExitCapsOptions } from './exit/caps';
-import { DEFAULT_EXIT_PORTS } from './exit/policy';
+import { allowListProblem, DEFAULT_EXIT_PORTS, MAX_PRIVATE_ALLOW_BLOCKS } from './exit/policy';
 import { DEFAULT_QUEUE_OPTIONS } from './queue/request-queue';
 
 /**
@@ -15,7 +15,7 @@ export const DEFAULT_SETTINGS: Settings = {
   relayOnly: false,
   share: false,
   routedOrigins: [],
-  allowPrivateTargets: false,
+  privateAllowList: [],
   exitMethods: ['GET', 'HEAD'],
   exitPorts: [...DEFAULT_EXIT_PORTS],
   sharePaused: false,
@@ -92,8 +92,13 @@ export const settingsSchema = z.object({
   relayOnly: z.boolean(),
   share: z.boolean(),
   routedOrigins: z.array(originSchema).max(500),
-  /** Tests and development only: lets an exit fetch loopback/private targets. Never on by default. */
-  allowPrivateTargets: z.boolean(),
+  /**
+   * Tests and development only: private blocks an exit may fetch (`127.0.0.2/32`), each no wider
+   * than a /24 or /64. Empty by default; the popup warns while it is not.
+   */
+  privateAllowList: z
+    .array(z.string().max(64).refine((value) => allowListProblem(value) === null, { error: (issue) => allowListProblem(String(issue.input)) ?? 'not an address block' }))
+    .max(MAX_PRIVATE_ALLOW_BLOCKS, `at most ${MAX_PRIVATE_ALLOW_BLOCKS} private blocks`),
   exitMethods: z.array(z.enum(EXIT_METHODS)).min(1).max(EXIT_METHODS.length),
   exitPorts: z.array(int(1, 65_535, 'port')).min(1, 'at least one port').max(64, 'at most 64 ports'),
   /** Sharing stays consented but serves nothing until resumed. */

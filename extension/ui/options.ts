@@ -14,7 +14,7 @@ function fill(settings: Settings): void {
   field<HTMLInputElement>('relayOnly').checked = settings.relayOnly;
   field<HTMLInputElement>('share').checked = settings.share;
   field<HTMLTextAreaElement>('routedOrigins').value = settings.routedOrigins.join('\n');
-  field<HTMLInputElement>('allowPrivateTargets').checked = settings.allowPrivateTargets;
+  field<HTMLInputElement>('privateAllowList').value = settings.privateAllowList.join(', ');
   field<HTMLInputElement>('exitPorts').value = settings.exitPorts.join(', ');
   for (const box of methodBoxes()) box.checked = (settings.exitMethods as string[]).includes(box.value);
   for (const key of QUEUE_NUMBERS) field<HTMLInputElement>(`queue.${key}`).value = String(settings.queue[key]);
@@ -46,7 +46,7 @@ function read(): unknown {
     relayOnly: field<HTMLInputElement>('relayOnly').checked,
     share: field<HTMLInputElement>('share').checked,
     routedOrigins: field<HTMLTextAreaElement>('routedOrigins').value.split('\n').map((line) => line.trim()).filter(Boolean),
-    allowPrivateTargets: field<HTMLInputElement>('allowPrivateTargets').checked,
+    privateAllowList: field<HTMLInputElement>('privateAllowList').value.split(/[\s,]+/).filter(Boolean),
     exitMethods: methodBoxes().filter((box) => box.checked).map((box) => box.value),
     exitPorts: field<HTMLInputElement>('exitPorts').value.split(/[\s,]+/).filter(Boolean).map(numberOrText),
     sharePaused,

@@ -153,7 +153,9 @@ function renderSharing(state: PopupState): void {
   const refusals = Object.entries(stats.refusedByCategory).map(([category, count]) => `${categoryName(category)} ${count}`);
   text('refusals', refusals.length ? t('refusedBy', refusals.join(' · ')) : '');
   $<HTMLInputElement>('#share-toggle').checked = settings.share;
-  $('#private-warning').hidden = !settings.allowPrivateTargets;
+  const warning = $('#private-warning');
+  warning.hidden = settings.privateAllowList.length === 0;
+  warning.textContent = settings.privateAllowList.length ? t('privateWarning', settings.privateAllowList.join(', ')) : '';
 }
 
 function visibleLog(state: PopupState): RequestLogEntry[] {

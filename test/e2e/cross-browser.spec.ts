@@ -4,7 +4,7 @@ import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
 import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
 import { launchFirefoxPeer, openFirefoxExtensionPage, type FirefoxPeer } from '../helpers/firefox';
-import { SMALL_TEXT, startOriginServer, type OriginServer } from '../helpers/origin-server';
+import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST, SMALL_TEXT, startOriginServer, type OriginServer } from '../helpers/origin-server';
 
 /**
  * Firefox and Chromium serve each other, both ways. Each Firefox starts as a person who withdrew
@@ -72,9 +72,10 @@ describe('Firefox exit, Chromium requester', () => {
   });
 
   it('sharing waits for site access; the popup asks; after the grant the exit serves without a restart', async () => {
-    exit = await launchFirefoxPeer(['origin.peerlane.test']);
+    // Names resolve to the origin's allowed private address; `loopback.` names 127.0.0.1.
+    exit = await launchFirefoxPeer(['loopback.peerlane.test'], { resolveOthersTo: DEV_ORIGIN_ADDRESS });
     await exit.withdrawAllSites();
-    await exit.setSettings({ signalingUrl: signaling.url, share: true, allowPrivateTargets: true, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] });
+    await exit.setSettings({ signalingUrl: signaling.url, share: true, privateAllowList: DEV_PRIVATE_ALLOW_LIST, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] });
     const blocked = await waitFor(() => exit.state(), (state) => state.transport.signaling === 'connected' && state.settings.share, 'the Firefox exit online with sharing on');
     expect(blocked.access).toEqual({ allSites: false, unroutable: [] });
     expect(await exitsRegistered()).toBe(0);
@@ -89,7 +90,7 @@ describe('Firefox exit, Chromium requester', () => {
     await waitFor(exitsRegistered, (count) => count === 1, 'the Firefox exit registered after the grant', 10_000);
     await popup.close();
 
-    requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1']);
+    requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', 'MAP loopback.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1']);
     await requester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });
     await waitForRoutedScripts(requester);
     await waitFor(async () => (await backgroundState(requester)).stats.peers, (peers) => peers === 1, 'the Chromium requester connected to the Firefox exit');
@@ -110,13 +111,11 @@ describe('Firefox exit, Chromium requester', () => {
   }, 90_000);
 
   it('the Firefox exit refuses a name that resolves to a private address before fetching it', async () => {
-    await exit.setSettings({ allowPrivateTargets: false });
-    await waitFor(() => exit.state(), (state) => !state.settings.allowPrivateTargets, 'the exit policy applied');
     const before = origin.requests.filter((request) => request.path === '/small.txt?refused').length;
     const page = await requester.context.newPage();
     await page.goto(`${appOrigin}/app`);
-    const outcome = await page.evaluate(fetchInPage, `${dataOrigin}/small.txt?refused`);
-    expect(outcome).toMatch(/destination_refused.*origin\.peerlane\.test resolves to private address (127\.0\.0\.1|::1)/);
+    const outcome = await page.evaluate(fetchInPage, `http://loopback.peerlane.test:${origin.port}/small.txt?refused`);
+    expect(outcome).toMatch(/destination_refused.*loopback\.peerlane\.test resolves to private address (127\.0\.0\.1|::1)/);
     // Refused on `dns.resolve`'s answer: the origin never saw the request.
     expect(origin.requests.filter((request) => request.path === '/small.txt?refused').length).toBe(before);
     expect((await exit.state()).stats.refusedByCategory.destination_refused).toBeGreaterThanOrEqual(1);
@@ -134,8 +133,8 @@ describe('Chromium exit, Firefox requester', () => {
   });
 
   it('routing a site waits for access to it; saving in options asks; then its requests are routed without a restart', async () => {
-    exit = await launchWithExtension(['MAP origin.peerlane.test 127.0.0.1']);
-    await exit.setSettings({ signalingUrl: signaling.url, share: true, allowPrivateTargets: true, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] });
+    exit = await launchWithExtension([`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`]);
+    await exit.setSettings({ signalingUrl: signaling.url, share: true, privateAllowList: DEV_PRIVATE_ALLOW_LIST, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] });
     requester = await launchFirefoxPeer(['app.peerlane.test']);
     await requester.withdrawAllSites();
     await requester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });

@@ -21,15 +21,17 @@ describe('options page', () => {
     await page.goto(`chrome-extension://${browser.extensionId}/extension/ui/options.html`);
     await expect.poll(() => page.getByTestId('signalingUrl').inputValue(), { timeout: 5000 }).toBe('ws://127.0.0.1:8787');
     expect(await page.getByTestId('share').isChecked()).toBe(false);
-    expect(await page.getByTestId('allowPrivateTargets').isChecked()).toBe(false);
+    expect(await page.getByTestId('privateAllowList').inputValue()).toBe('');
     await page.getByTestId('signalingUrl').fill('http://wrong.example');
     await page.getByTestId('routedOrigins').fill('ftp://files.example');
     await page.getByTestId('queue.attemptTimeoutMs').fill('5');
+    await page.getByTestId('privateAllowList').fill('127.0.0.0/8');
     await page.getByTestId('save').click();
     const problems = page.getByTestId('problems');
     await expect.poll(() => problems.textContent(), { timeout: 5000 }).toMatch(/signalingUrl/);
     expect(await problems.textContent()).toMatch(/routedOrigins/);
     expect(await problems.textContent()).toMatch(/attempt timeout must be at least 500/);
+    expect(await problems.textContent()).toMatch(/127\.0\.0\.0\/8 is wider than a \/24/);
     expect(await storedSettings()).toBeUndefined();
     await page.close();
   });
@@ -42,7 +44,7 @@ describe('options page', () => {
     await page.getByTestId('relayOnly').check();
     await page.getByTestId('share').check();
     await page.getByTestId('routedOrigins').fill('https://Example.com/some/path\nhttp://app.peerlane.test:8080');
-    await page.getByTestId('allowPrivateTargets').check();
+    await page.getByTestId('privateAllowList').fill('127.0.0.2/32, 127.0.0.3/32');
     await page.getByTestId('exitMethods').getByLabel('POST').check();
     await page.getByTestId('queue.maxQueued').fill('40');
     await page.getByTestId('exitCaps.rateMBps').fill('0.5');
@@ -56,7 +58,7 @@ describe('options page', () => {
       relayOnly: true,
       share: true,
       routedOrigins: ['https://example.com', 'http://app.peerlane.test:8080'],
-      allowPrivateTargets: true,
+      privateAllowList: ['127.0.0.2/32', '127.0.0.3/32'],
       exitMethods: ['GET', 'HEAD', 'POST'],
       exitPorts: [80, 443, 8080, 8443, 3000],
       sharePaused: false,

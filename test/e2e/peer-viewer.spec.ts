@@ -6,7 +6,7 @@ import { startSignalingServer, type SignalingServer } from '../../signaling-serv
 import { launchWithExtension, type ExtensionBrowser } from '../helpers/chromium';
 import type { Page as FirefoxPage } from 'puppeteer-core';
 import { launchFirefoxPeer, type FirefoxPeer } from '../helpers/firefox';
-import { startOriginServer, type OriginServer } from '../helpers/origin-server';
+import { startOriginServer, type OriginServer, DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST } from '../helpers/origin-server';
 
 /**
  * The peer viewer in Chromium: a requester that cannot resolve the fixture host opens it via peers.
@@ -23,8 +23,8 @@ beforeAll(async () => {
   origin = await startOriginServer();
   signaling = await startSignalingServer({ port: 0 });
   site = `http://origin.peerlane.test:${origin.port}`;
-  exit = await launchWithExtension(['MAP origin.peerlane.test 127.0.0.1']);
-  await exit.setSettings({ signalingUrl: signaling.url, share: true, allowPrivateTargets: true, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] });
+  exit = await launchWithExtension([`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`]);
+  await exit.setSettings({ signalingUrl: signaling.url, share: true, privateAllowList: DEV_PRIVATE_ALLOW_LIST, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] });
   requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND']);
   // No routed site: the viewer's first request is what makes the requester look for exits.
   await requester.setSettings({ signalingUrl: signaling.url });

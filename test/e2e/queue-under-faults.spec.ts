@@ -5,7 +5,7 @@ import type { PopupState } from '../../extension/core/channels/popup-channel';
 import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
 import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
-import { startOriginServer, type OriginServer } from '../helpers/origin-server';
+import { startOriginServer, type OriginServer, DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST } from '../helpers/origin-server';
 
 /**
  * The queue under faults, in three real Chromium instances: one requester, two exits. Each exit maps
@@ -23,11 +23,11 @@ const dataUrl = (path: string) => `http://origin.peerlane.test:${origin.port}${p
 const hedgeUrl = (path: string) => `http://hedge.peerlane.test:${origin.port}${path}`;
 
 async function launchExit(name: string, originPort: number, hedgePort: number, methods: string[]) {
-  const browser = await launchWithExtension([`MAP origin.peerlane.test 127.0.0.1:${originPort}`, `MAP hedge.peerlane.test 127.0.0.1:${hedgePort}`]);
+  const browser = await launchWithExtension([`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}:${originPort}`, `MAP hedge.peerlane.test ${DEV_ORIGIN_ADDRESS}:${hedgePort}`]);
   await browser.setSettings({
     signalingUrl: signaling.url,
     share: true,
-    allowPrivateTargets: true,
+    privateAllowList: DEV_PRIVATE_ALLOW_LIST,
     exitMethods: methods as typeof DEFAULT_SETTINGS.exitMethods,
     exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port],
   });

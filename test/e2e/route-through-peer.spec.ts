@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
 import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
-import { SMALL_TEXT, startOriginServer, type OriginServer } from '../helpers/origin-server';
+import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST, SMALL_TEXT, startOriginServer, type OriginServer } from '../helpers/origin-server';
 
 /**
  * The walking skeleton's story: Alice shares her connection; Bob routes a site; Bob's page fetches
@@ -22,12 +22,13 @@ beforeAll(async () => {
   signaling = await startSignalingServer({ port: 0 });
   appOrigin = `http://app.peerlane.test:${origin.port}`;
   dataOrigin = `http://origin.peerlane.test:${origin.port}`;
-  exit = await launchWithExtension(['MAP origin.peerlane.test 127.0.0.1']);
+  // The exit reaches the origin on its one allowed private address; `loopback.` names 127.0.0.1.
+  exit = await launchWithExtension([`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`, 'MAP loopback.peerlane.test 127.0.0.1']);
   // The exit's own browser holds a cookie for the origin: it must never be sent for others.
   await exit.context.addCookies([{ name: 'exit-session', value: 'secret', domain: 'origin.peerlane.test', path: '/' }]);
-  // Loopback origin on a random port: a development exit, with that port allowed.
-  await exit.setSettings({ signalingUrl: signaling.url, share: true, allowPrivateTargets: true, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] });
-  requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1', 'MAP other.peerlane.test 127.0.0.1']);
+  // The production policy with a one-address development allow-list, and the origin's port allowed.
+  await exit.setSettings({ signalingUrl: signaling.url, share: true, privateAllowList: DEV_PRIVATE_ALLOW_LIST, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] });
+  requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', 'MAP loopback.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1', 'MAP other.peerlane.test 127.0.0.1']);
   await requester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });
   await waitForRoutedScripts(requester);
 }, 60_000);
@@ -140,11 +141,10 @@ describe('a routed page request travels through a peer', () => {
     await page.close();
   }, 30_000);
 
-  it('with allowPrivateTargets off, the exit refuses a name that resolves to loopback and the page learns why', async () => {
-    await exit.setSettings({ allowPrivateTargets: false });
+  it('the exit refuses a name that resolves to loopback (outside its allow-list) and the page learns why', async () => {
     const page = await requester.context.newPage();
     await page.goto(`${appOrigin}/app`);
-    const outcome = await fetchOutcome(page, `${dataOrigin}/big.bin`);
+    const outcome = await fetchOutcome(page, `http://loopback.peerlane.test:${origin.port}/big.bin`);
     expect(outcome).toMatch(/destination_refused/);
     expect(outcome).toMatch(/127\.0\.0\.1/);
     const popup = await requester.context.newPage();
@@ -155,9 +155,6 @@ describe('a routed page request travels through a peer', () => {
   }, 60_000);
 
   it('redirects are followed by hand, every hop judged again, at most five', async () => {
-    // The loopback origin needs the development setting the previous story turned off.
-    await exit.setSettings({ allowPrivateTargets: true });
-    await waitFor(async () => (await backgroundState(exit)).settings.allowPrivateTargets, (on) => on, 'allowPrivateTargets back on');
     const page = await requester.context.newPage();
     await page.goto(`${appOrigin}/app`);
     const followed = await page.evaluate(async (url) => {

@@ -4,7 +4,7 @@ import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { issueToken } from '../../signaling-server/auth';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
 import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
-import { SMALL_TEXT, startOriginServer, type OriginServer } from '../helpers/origin-server';
+import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST, SMALL_TEXT, startOriginServer, type OriginServer } from '../helpers/origin-server';
 import { freePort, startRedis, type RedisProcess } from '../helpers/redis';
 import { startSignalingNode, type SignalingNode } from '../helpers/signaling-node';
 import { startTcpBalancer, type TcpBalancer } from '../helpers/tcp-balancer';
@@ -31,9 +31,9 @@ afterAll(async () => {
 });
 
 async function exitOn(signalingUrl: string): Promise<ExtensionBrowser> {
-  const exit = await launchWithExtension(['MAP origin.peerlane.test 127.0.0.1']);
+  const exit = await launchWithExtension([`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`]);
   browsers.push(exit);
-  await exit.setSettings({ signalingUrl, share: true, allowPrivateTargets: true, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] });
+  await exit.setSettings({ signalingUrl, share: true, privateAllowList: DEV_PRIVATE_ALLOW_LIST, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] });
   return exit;
 }
 

@@ -3,7 +3,7 @@ import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
 import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
 import { startCoturn, type Coturn } from '../helpers/coturn';
-import { SMALL_TEXT, startOriginServer, type OriginServer } from '../helpers/origin-server';
+import { SMALL_TEXT, startOriginServer, type OriginServer, DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST } from '../helpers/origin-server';
 
 /**
  * A data channel through TURN: coturn on loopback with a shared secret, the signaling server handing
@@ -33,8 +33,8 @@ afterAll(async () => {
 describe('TURN relay', () => {
   it('with relay-only on both sides, a routed request travels through coturn', async () => {
     const appOrigin = `http://app.peerlane.test:${origin.port}`;
-    exit = await launchWithExtension(['MAP origin.peerlane.test 127.0.0.1']);
-    await exit.setSettings({ signalingUrl: signaling.url, relayOnly: true, share: true, allowPrivateTargets: true, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] });
+    exit = await launchWithExtension([`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`]);
+    await exit.setSettings({ signalingUrl: signaling.url, relayOnly: true, share: true, privateAllowList: DEV_PRIVATE_ALLOW_LIST, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] });
     requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1']);
     await requester.setSettings({ signalingUrl: signaling.url, relayOnly: true, routedOrigins: [appOrigin] });
     await waitForRoutedScripts(requester);

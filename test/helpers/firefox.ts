@@ -47,8 +47,8 @@ type ExtensionApi = import('webextension-polyfill').Browser;
 /**
  * A Firefox peer for e2e stories: the extension plus one extension page kept open to drive it
  * (settings, permissions, the background's state over the popup's Port). `localDomains` resolve to
- * loopback in this browser only (Firefox's `network.dns.localDomains`), as host rules do in Chromium;
- * every other name fails to resolve here. Permission prompts answer "allow" by pref, so a test's
+ * 127.0.0.1 in this browser only (Firefox's `network.dns.localDomains`), as host rules do in Chromium;
+ * every other name fails to resolve here, or resolves to `resolveOthersTo` when given. Permission prompts answer "allow" by pref, so a test's
  * click on an Allow button is what grants, as a person's would.
  */
 export interface FirefoxPeer {
@@ -62,9 +62,12 @@ export interface FirefoxPeer {
   close(): Promise<void>;
 }
 
-export async function launchFirefoxPeer(localDomains: string[]): Promise<FirefoxPeer> {
+export async function launchFirefoxPeer(localDomains: string[], options: { resolveOthersTo?: string } = {}): Promise<FirefoxPeer> {
   const { browser, baseUrl } = await launchFirefox({
     'network.dns.localDomains': localDomains.join(','),
+    // Every other name resolves to this address (an exit's origin on 127.0.0.2); IP literals and
+    // `localDomains` (127.0.0.1) are left alone (measured in firefox-esr 153).
+    ...(options.resolveOthersTo ? { 'network.dns.forceResolve': options.resolveOthersTo } : {}),
     'extensions.webextOptionalPermissionPrompts': false,
   });
   const control = await openFirefoxExtensionPage(browser, `${baseUrl}/extension/ui/options.html`, 'document.readyState === "complete"');

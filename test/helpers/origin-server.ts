@@ -5,11 +5,20 @@ import { hostilePage, HOSTILE_CSS, NORMAL_CSS, NORMAL_HTML, searchResults, solid
 
 /**
  * A loopback origin for e2e tests and benches. It answers for every fixture host name (the browsers
- * map those names with --host-resolver-rules) and logs each request so tests can tell who fetched.
+ * map those names with --host-resolver-rules, Firefox with its DNS prefs) and logs each request so
+ * tests can tell who fetched. It listens twice on one port: on `DEV_ORIGIN_ADDRESS`, the one private
+ * address exits under test may reach (their production policy with `DEV_PRIVATE_ALLOW_LIST`), where
+ * data is fetched through exits; and on 127.0.0.1, where requesters load their pages directly and
+ * which every exit must refuse.
  */
+export const DEV_ORIGIN_ADDRESS = '127.0.0.2';
+export const DEV_PRIVATE_ALLOW_LIST = [`${DEV_ORIGIN_ADDRESS}/32`];
+
 export interface OriginRequest {
   /** The port the request arrived on: per-exit host mappings to different ports tell exits apart. */
   port: number;
+  /** The local address it arrived on: DEV_ORIGIN_ADDRESS (through an exit) or 127.0.0.1. */
+  address: string;
   method: string;
   host: string;
   path: string;
@@ -84,7 +93,7 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
   });
   const handle = (request: IncomingMessage, response: ServerResponse): void => {
     const path = request.url ?? '/';
-    requests.push({ port: request.socket.localPort ?? 0, method: request.method ?? 'GET', host: request.headers.host ?? '', path, headers: request.headers });
+    requests.push({ port: request.socket.localPort ?? 0, address: request.socket.localAddress ?? '', method: request.method ?? 'GET', host: request.headers.host ?? '', path, headers: request.headers });
     const fixture = viewerFixture(path, `http://${request.headers.host ?? ''}`);
     if (fixture) {
       response.writeHead(200, { 'content-type': fixture.type, 'set-cookie': 'fixture=1' });
@@ -204,13 +213,28 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
     response.writeHead(404, { 'content-type': 'text/plain' });
     response.end('not found');
   };
-  const listen = async (): Promise<Server> => {
-    const server = createServer(handle);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return server;
+  const listenOn = (host: string, port: number): Promise<Server> =>
+    new Promise<Server>((resolve, reject) => {
+      const server = createServer(handle);
+      server.once('error', reject);
+      server.listen(port, host, () => resolve(server));
+    });
+  /** Both addresses on one port (bounded: a port taken on 127.0.0.1 is tried again with another). */
+  const listen = async (): Promise<Server[]> => {
+    for (let attempt = 0; attempt < 10; attempt += 1) {
+      const dev = await listenOn(DEV_ORIGIN_ADDRESS, 0);
+      const port = (dev.address() as AddressInfo).port;
+      try {
+        return [dev, await listenOn('127.0.0.1', port)];
+      } catch {
+        dev.close();
+      }
+    }
+    throw new Error('no port free on both loopback addresses after 10 tries');
   };
-  const server = await listen();
-  const extra: Server[] = [];
+  const servers = await listen();
+  const server = servers[0]!;
+  const extra: Server[] = [...servers.slice(1)];
   return {
     port: (server.address() as AddressInfo).port,
     requests,
@@ -221,8 +245,8 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
     hedgeAbandoned: () => abandoned,
     addPort: async () => {
       const another = await listen();
-      extra.push(another);
-      return (another.address() as AddressInfo).port;
+      extra.push(...another);
+      return (another[0]!.address() as AddressInfo).port;
     },
     close: async () => {
       await Promise.all(

@@ -1,7 +1,7 @@
 import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
 import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from './chromium';
-import { startOriginServer, type OriginOptions, type OriginServer } from './origin-server';
+import { startOriginServer, type OriginOptions, type OriginServer, DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST } from './origin-server';
 
 /**
  * The usual cast of an e2e story: a loopback origin, a signaling server, an exit that shares (and
@@ -22,9 +22,9 @@ export async function startPeerPair(originOptions: OriginOptions = {}): Promise<
   const signaling = await startSignalingServer({ port: 0 });
   const appOrigin = `http://app.peerlane.test:${origin.port}`;
   const dataOrigin = `http://origin.peerlane.test:${origin.port}`;
-  const exit = await launchWithExtension(['MAP origin.peerlane.test 127.0.0.1']);
+  const exit = await launchWithExtension([`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`]);
   // Loopback origin on a random port: a development exit, with that port allowed.
-  await exit.setSettings({ signalingUrl: signaling.url, share: true, allowPrivateTargets: true, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] });
+  await exit.setSettings({ signalingUrl: signaling.url, share: true, privateAllowList: DEV_PRIVATE_ALLOW_LIST, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] });
   const requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1']);
   await requester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });
   await waitForRoutedScripts(requester);

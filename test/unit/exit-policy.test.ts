@@ -237,14 +237,33 @@ describe('exit policy', () => {
     expect(verdict.allowed ? 'allowed' : verdict.error.category).toBe(expected);
   });
 
-  it('allowPrivateTargets lets loopback through but keeps the scheme and method rules', () => {
-    const dev = { ...DEFAULT_EXIT_POLICY, allowPrivateTargets: true, allowedPorts: [...DEFAULT_EXIT_PORTS, 9] };
-    expect(checkDestination('http://127.0.0.1:9/', 'GET', dev).allowed).toBe(true);
-    expect(checkDestination('http://localhost:9/', 'GET', dev).allowed).toBe(true);
+  it('the development allow-list lets exactly its blocks through and keeps every other rule', () => {
+    const dev = { ...DEFAULT_EXIT_POLICY, privateAllowList: ['127.0.0.2/32'], allowedPorts: [...DEFAULT_EXIT_PORTS, 9] };
+    expect(checkDestination('http://127.0.0.2:9/', 'GET', dev).allowed).toBe(true);
+    expect(checkDestination('http://127.0.0.1:9/', 'GET', dev).allowed).toBe(false);
+    expect(checkDestination('http://127.0.0.3:9/', 'GET', dev).allowed).toBe(false);
+    // Names are judged by form whatever the list; their addresses are judged after resolving.
+    expect(checkDestination('http://localhost:9/', 'GET', dev).allowed).toBe(false);
     expect(checkDestination('file:///etc/passwd', 'GET', dev).allowed).toBe(false);
-    expect(checkDestination('http://127.0.0.1:9/', 'POST', dev).allowed).toBe(false);
+    expect(checkDestination('http://127.0.0.2:9/', 'POST', dev).allowed).toBe(false);
     // Ports stay an allow-list even in development.
-    expect(checkDestination('http://127.0.0.1:10/', 'GET', dev).allowed).toBe(false);
+    expect(checkDestination('http://127.0.0.2:10/', 'GET', dev).allowed).toBe(false);
+    expect(isPrivateAddress('127.0.0.2', dev.privateAllowList)).toBe(false);
+    expect(isPrivateAddress('127.0.0.1', dev.privateAllowList)).toBe(true);
+    // An entry too wide is ignored, never taken as "allow everything".
+    expect(isPrivateAddress('10.1.2.3', ['10.0.0.0/8'])).toBe(true);
+  });
+
+  it.each(['fe80::1%eth0', '::1%lo', 'fd00::1%eth0', '::ffff:192.168.1.1%eth1', '8.8.8.8%eth0', '', 'example.com', '1.2.3', '01.2.3.4', '[::1', '::1]', '1::2::3', 'gggg::1'])(
+    'anything that does not parse as an address is refused: %j',
+    (address) => {
+      expect(isPrivateAddress(address)).toBe(true);
+    },
+  );
+
+  it.each(['http://localhost../', 'http://127.0.0.1../', 'http://example..com/', 'http://a.b..c/'])('a name with an empty label is refused: %s', (url) => {
+    const verdict = checkDestination(url, 'GET', DEFAULT_EXIT_POLICY);
+    expect(verdict.allowed).toBe(false);
   });
 
   it.each([

@@ -127,9 +127,9 @@ describe('request log', () => {
 
 describe('settings', () => {
   it('defaults are the documented ones', () => {
-    expect(parseSettings(undefined)).toMatchObject({ signalingUrl: 'ws://127.0.0.1:8787', share: false, routedOrigins: [], allowPrivateTargets: false, exitMethods: ['GET', 'HEAD'] });
+    expect(parseSettings(undefined)).toMatchObject({ signalingUrl: 'ws://127.0.0.1:8787', share: false, routedOrigins: [], privateAllowList: [], exitMethods: ['GET', 'HEAD'] });
     expect(parseSettings(undefined).queue).toMatchObject({ maxQueued: 256, perPeerConcurrency: 6, requestTimeoutMs: 60_000, hedging: true });
-    expect(DEFAULT_SETTINGS.allowPrivateTargets).toBe(false);
+    expect(DEFAULT_SETTINGS.privateAllowList).toEqual([]);
   });
 
   it('keeps valid fields, replaces damaged ones, normalises origins', () => {
@@ -148,6 +148,23 @@ describe('settings', () => {
       expect(result.problems.join('\n')).toMatch(/routedOrigins/);
       expect(result.problems.join('\n')).toMatch(/queue.maxQueued: queue size must be at least 1/);
     }
+  });
+
+  it('the development allow-list takes narrow blocks only, and nothing that is not a block', () => {
+    expect(validateSettings({ ...DEFAULT_SETTINGS, privateAllowList: ['127.0.0.2/32', 'fd00:1::/64'] }).ok).toBe(true);
+    for (const [entry, problem] of [
+      ['127.0.0.0/8', /wider than a \/24/],
+      ['fd00::/8', /wider than a \/64/],
+      ['127.0.0.2', /not an address block/],
+      ['localhost/32', /not an address block/],
+      ['fe80::1%eth0/128', /not an address block/],
+    ] as const) {
+      const result = validateSettings({ ...DEFAULT_SETTINGS, privateAllowList: [entry] });
+      expect(result.ok, entry).toBe(false);
+      if (!result.ok) expect(result.problems.join('\n')).toMatch(problem);
+    }
+    // A damaged stored list falls back to the default (empty), never to "everything".
+    expect(parseSettings({ privateAllowList: ['0.0.0.0/0'] }).privateAllowList).toEqual([]);
   });
 });
 

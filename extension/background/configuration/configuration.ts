@@ -52,7 +52,7 @@ export class Configuration {
   }
 
   exitPolicy(): ExitPolicyOptions {
-    return { allowPrivateTargets: this.settings.allowPrivateTargets, allowedMethods: this.settings.exitMethods, allowedPorts: this.settings.exitPorts };
+    return { privateAllowList: this.settings.privateAllowList, allowedMethods: this.settings.exitMethods, allowedPorts: this.settings.exitPorts };
   }
 
   transportConfig(): TransportConfig {

@@ -24,8 +24,8 @@ export interface AddressCheck {
 }
 
 /** The refusal for an address that is private, or for none at all (the exit cannot vouch for it). */
-function addressRefusal(url: string, ip: string | null, when: 'resolved' | 'connected'): PeerlaneError | null {
-  if (ip !== null && !isPrivateAddress(ip)) return null;
+function addressRefusal(url: string, ip: string | null, when: 'resolved' | 'connected', allowList: readonly string[]): PeerlaneError | null {
+  if (ip !== null && !isPrivateAddress(ip, allowList)) return null;
   const host = new URL(url).hostname;
   if (ip === null) return new PeerlaneError('destination_refused', 'exit could not verify the address it connected to');
   return new PeerlaneError('destination_refused', when === 'resolved' ? `${host} resolves to private address ${ip}` : `${host} resolved to private address ${ip}`);
@@ -76,7 +76,7 @@ export function createExitFetcher(check: AddressCheck): ExitFetcher {
         url = verdict.url.href;
       }
       const { resolved, connected } = await check.before(url, controller.signal);
-      const early = policy.allowPrivateTargets || resolved === null ? null : addressRefusal(url, resolved, 'resolved');
+      const early = resolved === null ? null : addressRefusal(url, resolved, 'resolved', policy.privateAllowList);
       if (early) {
         controller.abort();
         throw early;
@@ -97,7 +97,7 @@ export function createExitFetcher(check: AddressCheck): ExitFetcher {
         throw new PeerlaneError('exit_fetch_failed', `exit could not fetch: ${error instanceof Error ? error.message : String(error)}`);
       }
       const { ip, redirectTo } = await connected();
-      const refusal = policy.allowPrivateTargets ? null : addressRefusal(url, ip, 'connected');
+      const refusal = addressRefusal(url, ip, 'connected', policy.privateAllowList);
       if (refusal) {
         controller.abort();
         throw refusal;
