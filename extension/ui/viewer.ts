@@ -4,8 +4,8 @@ import { parseMessage } from '../core/channels/parse';
 import { toRequesterSchema, VIEWER_PORT_NAME, type ToBackgroundRequest } from '../core/channels/request-channel';
 import type { Priority } from '../core/queue/request-queue';
 import { rewriteCss } from '../core/viewer/css-rewriter';
-import { StreamingSanitizer } from '../core/viewer/html-sanitizer';
-import { errorPage, viewerBanner, type ViewerLinks } from '../core/viewer/viewer-markup';
+import { ViewerSanitizer } from '../core/viewer/html-sanitizer';
+import { documentKind, errorPage, standInDocument, viewerBanner, type ViewerLinks } from '../core/viewer/viewer-markup';
 import { FIREFOX_VIEWER_PAGE, firefoxViewerPath, viewerPath } from '../core/viewer/viewer-url';
 import { decoderFor } from '../core/viewer/text-decoding';
 
@@ -88,34 +88,40 @@ function dataUrl(type: string, bytes: Uint8Array<ArrayBuffer>): Promise<string> 
 }
 const decode = (fetched: Fetched): string => decoderFor(fetched.headers.get('content-type')).decode(fetched.bytes);
 
-/** Subresources, each fetched once, as data: URLs; stylesheets have their own URLs inlined first. */
+/**
+ * Subresources, each fetched once, as data: URLs; stylesheets have their own URLs inlined first.
+ * Fetches are shared, inlining is not: a stylesheet is inlined along the chain of imports that
+ * reached it, so a cycle (a imports b imports a, or a sheet importing itself) ends at the repeat.
+ */
 class Resources {
-  private readonly byUrl = new Map<string, Promise<string>>();
+  private readonly fetches = new Map<string, Promise<Fetched | null>>();
 
-  get(url: string, depth: number, styleHint: boolean): Promise<string> {
-    let pending = this.byUrl.get(url);
+  private fetchOnce(url: string, styleHint: boolean): Promise<Fetched | null> {
+    let pending = this.fetches.get(url);
     if (!pending) {
       // Styles shape the first paint: they go before images in the queue.
-      pending = fetchViaPeers(url, styleHint ? 'interactive' : 'background', styleHint ? 'text/css,*/*;q=0.1' : 'image/*,*/*;q=0.8').then(
-        async (fetched) => {
-          const type = (fetched.headers.get('content-type') ?? 'application/octet-stream').split(';')[0]!.trim().toLowerCase();
-          if (fetched.status >= 400) return 'about:invalid';
-          if (type === 'text/css') return dataUrl('text/css', new TextEncoder().encode(await this.css(decode(fetched), url, depth + 1)));
-          // Only passive types become data: URLs; anything that could be a document or a script is dropped.
-          return /^(image|font|audio|video)\//.test(type) || type === 'application/font-woff' ? dataUrl(type, fetched.bytes) : 'about:invalid';
-        },
-        () => 'about:invalid',
-      );
-      this.byUrl.set(url, pending);
+      pending = fetchViaPeers(url, styleHint ? 'interactive' : 'background', styleHint ? 'text/css,*/*;q=0.1' : 'image/*,*/*;q=0.8').catch(() => null);
+      this.fetches.set(url, pending);
     }
     return pending;
   }
 
+  /** `chain`: the stylesheets whose @import led here; a URL already on it is a cycle and loads nothing. */
+  async get(url: string, depth: number, styleHint: boolean, chain: readonly string[] = []): Promise<string> {
+    if (chain.includes(url)) return 'about:invalid';
+    const fetched = await this.fetchOnce(url, styleHint);
+    if (!fetched || fetched.status >= 400) return 'about:invalid';
+    const type = (fetched.headers.get('content-type') ?? 'application/octet-stream').split(';')[0]!.trim().toLowerCase();
+    if (type === 'text/css') return dataUrl('text/css', new TextEncoder().encode(await this.css(decode(fetched), url, depth + 1, [...chain, url])));
+    // Only passive types become data: URLs; anything that could be a document or a script is dropped.
+    return /^(image|font|audio|video)\//.test(type) || type === 'application/font-woff' ? dataUrl(type, fetched.bytes) : 'about:invalid';
+  }
+
   /** A stylesheet with every url()/@import replaced by its data: URL (bounded depth). */
-  async css(text: string, base: string, depth: number): Promise<string> {
+  async css(text: string, base: string, depth: number, chain: readonly string[]): Promise<string> {
     const wanted: string[] = [];
-    const marked = rewriteCss(text, base, (absolute) => (depth > MAX_CSS_DEPTH || viewerPath(absolute) === null ? null : `${PLACEHOLDER}${wanted.push(absolute) - 1}`));
-    const inlined = await Promise.all(wanted.map((url) => this.get(url, depth, /\.css(\?|$)/i.test(url))));
+    const marked = rewriteCss(text, base, (absolute) => (absolute.startsWith('data:image/') ? absolute : depth > MAX_CSS_DEPTH || viewerPath(absolute) === null ? null : `${PLACEHOLDER}${wanted.push(absolute) - 1}`));
+    const inlined = await Promise.all(wanted.map((url) => this.get(url, depth, /\.css(\?|$)/i.test(url), chain)));
     return marked.replace(new RegExp(`${PLACEHOLDER}(\\d+)`, 'g'), (_, index: string) => inlined[Number(index)] ?? 'about:invalid');
   }
 }
@@ -124,26 +130,39 @@ class Resources {
  * Puts the page in place of this one: parsed inert (DOMParser runs nothing, and elements it made
  * never run as scripts), the CSP meta first in its head, then moved into this document.
  */
+/**
+ * The page's own markup could shadow document and form properties (`<img name=head>`, an input named
+ * `getAttribute`): everything here is reached through the prototypes, never through the objects.
+ */
+const call = <T>(owner: object, name: string, target: object, ...args: unknown[]): T => (Reflect.get(owner, name) as (...a: unknown[]) => T).apply(target, args);
+const getter = <T>(owner: object, name: string, target: object): T => Reflect.getOwnPropertyDescriptor(owner, name)!.get!.call(target) as T;
+
 function show(html: string): void {
   const parsed = new DOMParser().parseFromString(html, 'text/html');
-  const csp = parsed.createElement('meta');
-  csp.httpEquiv = 'Content-Security-Policy';
-  csp.content = PAGE_CSP;
-  parsed.head.prepend(csp);
+  const make = (tag: string): HTMLElement => call<HTMLElement>(Document.prototype, 'createElement', parsed, tag);
+  const setAttribute = (element: Element, name: string, value: string): void => call(Element.prototype, 'setAttribute', element, name, value);
+  const csp = make('meta');
+  setAttribute(csp, 'http-equiv', 'Content-Security-Policy');
+  setAttribute(csp, 'content', PAGE_CSP);
+  const dnsPrefetch = make('meta');
+  setAttribute(dnsPrefetch, 'http-equiv', 'x-dns-prefetch-control');
+  setAttribute(dnsPrefetch, 'content', 'off');
+  call(Element.prototype, 'prepend', getter<HTMLHeadElement>(Document.prototype, 'head', parsed), csp, dnsPrefetch);
   // A GET form's fields replace the query of its action, so `?url=` would be lost: the action becomes
   // this page and the target rides along as fields (see `targetOfLocation`).
-  for (const form of parsed.querySelectorAll('form')) {
-    const action = new URL(form.getAttribute('action') ?? '', location.href);
+  for (const form of call<NodeListOf<HTMLFormElement>>(Document.prototype, 'querySelectorAll', parsed, 'form')) {
+    const action = new URL(call<string | null>(Element.prototype, 'getAttribute', form, 'action') ?? '', location.href);
     const target = action.pathname === `/${FIREFOX_VIEWER_PAGE}` ? action.searchParams.get('url') : null;
     if (!target) continue;
-    form.setAttribute('action', `/${FIREFOX_VIEWER_PAGE}`);
-    const hidden = parsed.createElement('input');
-    hidden.type = 'hidden';
-    hidden.name = FORM_TARGET_FIELD;
-    hidden.value = target;
-    form.prepend(hidden);
+    setAttribute(form, 'action', `/${FIREFOX_VIEWER_PAGE}`);
+    const hidden = make('input');
+    setAttribute(hidden, 'type', 'hidden');
+    setAttribute(hidden, 'name', FORM_TARGET_FIELD);
+    setAttribute(hidden, 'value', target);
+    call(Element.prototype, 'prepend', form, hidden);
   }
-  document.replaceChild(document.adoptNode(parsed.documentElement), document.documentElement);
+  const root = getter<HTMLElement>(Document.prototype, 'documentElement', parsed);
+  call(Node.prototype, 'replaceChild', document, call(Document.prototype, 'adoptNode', document, root), getter<HTMLElement>(Document.prototype, 'documentElement', document));
 }
 
 async function open(): Promise<void> {
@@ -162,15 +181,21 @@ async function open(): Promise<void> {
   const resources = new Resources();
   const wanted: { url: string; style: boolean }[] = [];
   const peer = fetched.headers.get('x-peerlane-peer');
-  const sanitizer = new StreamingSanitizer(
+  const sanitizer = new ViewerSanitizer(
     target,
     {
       navigation: (absolute) => firefoxViewerPath(absolute),
       resource: (absolute) => `${PLACEHOLDER}${wanted.push({ url: absolute, style: /\.css(\?|$)/i.test(absolute) }) - 1}`,
     },
     viewerBanner(target, peer, LINKS),
+    // The page becomes this document: names it would expose that shadow its own properties go.
+    { isReservedName: (value) => value in document },
   );
-  let html = sanitizer.write(decode(fetched)) + sanitizer.end();
+  // Only HTML is parsed as a page; SVG and images show as an image of themselves, anything else as text.
+  const kind = documentKind(fetched.headers.get('content-type'));
+  const type = (fetched.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  const standIn = kind === 'html' ? null : kind === 'svg-image' || (kind === 'as-is' && type.startsWith('image/')) ? 'svg-image' : 'text';
+  let html = sanitizer.write(standIn ? standInDocument(standIn, target, decode(fetched)) : decode(fetched)) + sanitizer.end();
   // Inline <style> blocks and style attributes came through the sanitizer's CSS rewriter: their
   // placeholders are in `wanted` too. Stylesheets are asked for first.
   const order = [...wanted.keys()].sort((a, b) => Number(wanted[b]!.style) - Number(wanted[a]!.style));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { rewriteCss } from '../../extension/core/viewer/css-rewriter';
-import { StreamingSanitizer } from '../../extension/core/viewer/html-sanitizer';
+import { ViewerSanitizer } from '../../extension/core/viewer/html-sanitizer';
 import { targetOf, viewerPath, viewerPathForInput } from '../../extension/core/viewer/viewer-url';
 
 const PAGE = 'https://site.example/dir/page.html';
@@ -8,7 +8,7 @@ const rewrites = { navigation: (url: string) => viewerPath(url), resource: (url:
 
 /** Sanitizes `html`, fed in chunks of `chunkSize` characters (streaming must not change the result). */
 function sanitize(html: string, chunkSize = html.length): string {
-  const sanitizer = new StreamingSanitizer(PAGE, rewrites, '<div id="banner"></div>');
+  const sanitizer = new ViewerSanitizer(PAGE, rewrites, '<div id="banner"></div>');
   let out = '';
   for (let offset = 0; offset < html.length; offset += chunkSize) out += sanitizer.write(html.slice(offset, offset + chunkSize));
   return out + sanitizer.end();
@@ -77,8 +77,9 @@ describe('the viewer sanitizer', () => {
     expect(out).toContain('<image href="/view/https/other.example/base/pic.svg">');
   });
 
-  it('makes POST forms inert and puts the banner first in the body', () => {
-    expect(out).toMatch(/<form method="get" action="about:blank#refused-form">/);
+  it('unwraps POST forms (nothing submits out of the viewer) and puts the banner first in the body', () => {
+    expect(out).not.toMatch(/login|method=/);
+    expect(out).toContain('<input name="u">');
     expect(out).toMatch(/<body class="page"><div id="banner"><\/div>/);
   });
 
@@ -87,7 +88,61 @@ describe('the viewer sanitizer', () => {
   });
 
   it('cannot be closed early from inside a stylesheet', () => {
-    expect(sanitize('<style>a{}</style><p>x</p>')).toContain('<style>a{}</style><p>x</p>');
+    // Where the browser puts them: the style in the head, the paragraph in the body.
+    expect(sanitize('<style>a{}</style><p>x</p>')).toContain('<head><style>a{}</style></head><body><div id="banner"></div><p>x</p>');
+    expect(sanitize('<style>a{}</style><p>x</p>')).toContain('<head><style>a{}</style></head><body><div id="banner"></div><p>x</p>');
+    expect(sanitize('<style>p{background:url("</style><img src=x onerror=alert(1)>")}</style>')).not.toMatch(/onerror/);
     expect(rewriteCss('a { background: url( "x\\29 .png" ) }', PAGE, (url) => viewerPath(url))).toBe('a { background: url("/view/https/site.example/dir/x).png") }');
+  });
+});
+
+describe('the viewer sanitizer parses as the browser parses', () => {
+  it('foreign-content <style> is markup to the browser: its entity-encoded tags never become elements', () => {
+    const out = sanitize('<svg><style>&lt;meta http-equiv="refresh" content="0;url=https://evil.example/"&gt;&lt;link rel="preconnect" href="https://evil.example"&gt;</style></svg><p>after</p>');
+    expect(out).not.toMatch(/<meta|<link|evil\.example"/);
+    expect(out).toContain('<p>after</p>');
+    const math = sanitize('<math><mtext><table><mglyph><style><img src=x onerror=alert(1)></style></mglyph></table></mtext></math>');
+    // What is left of it is stylesheet text inside an HTML <style> (mtext is an HTML integration point), never an element.
+    expect(math).not.toMatch(/<mglyph/);
+    expect(math.replace(/<style>[^]*?<\/style>/g, '')).not.toMatch(/onerror|<img/);
+  });
+
+  it('only the allow-list survives, in every namespace', () => {
+    const out = sanitize('<x-widget data-a="1">kept text</x-widget><svg><foreignObject><iframe src="https://evil.example/"></iframe></foreignObject><rect fill="url(https://evil.example/p#x)" stroke="url(#grad)"/></svg><math href="https://evil.example/"><mi>x</mi></math>');
+    expect(out).toContain('kept text');
+    expect(out).not.toMatch(/x-widget|foreignObject|iframe|evil\.example/i);
+    expect(out).toContain('stroke="url(#grad)"');
+    expect(out).not.toContain('fill=');
+  });
+
+  it('drops id and name values that would shadow the viewer document, when asked to', () => {
+    const reserved = new Set(['head', 'createElement', 'querySelectorAll', 'documentElement']);
+    const sanitizer = new ViewerSanitizer(PAGE, rewrites, '', { isReservedName: (value) => reserved.has(value) });
+    sanitizer.write('<img name="head" src="a.png"><form name="createElement"><input name="querySelectorAll"></form><img id="documentElement" name="x" src="b.png"><div id="head">d</div>');
+    const out = sanitizer.end();
+    expect(out).not.toMatch(/name="head"|createElement|documentElement/);
+    // Only what the document exposes as named properties: a div's id or a field's name shadow nothing there.
+    expect(out).toContain('<div id="head">');
+    expect(out).toContain('<input name="querySelectorAll">');
+  });
+
+  it('rewrites every CSS spelling of a URL the way the CSS parser reads it, and keeps data: images', () => {
+    const css = (value: string) => rewriteCss(value, PAGE, (url) => (url.startsWith('data:image/') ? url : viewerPath(url)));
+    expect(css('a{background:\\75 rl(https://evil.example/a.png)}')).toBe('a{background:url("/view/https/evil.example/a.png")}');
+    expect(css('a{background:image-set("b.png" 1x, "https://evil.example/c.png" 2x)}')).toBe('a{background:image-set("/view/https/site.example/dir/b.png" 1x, "/view/https/evil.example/c.png" 2x)}');
+    expect(css('@import url(x.css);@import "y.css" screen;')).toBe('@import url("/view/https/site.example/dir/x.css");@import "/view/https/site.example/dir/y.css" screen;');
+    expect(css('a{background:url(data:image/png;base64,AAAA)}')).toBe('a{background:url("data:image/png;base64,AAAA")}');
+    expect(css('a{background:url(javascript:alert(1));behavior:url(x.htc);width:expression(alert(1))}')).toBe('a{background:url("about:invalid"));-invalid-property:url("/view/https/site.example/dir/x.htc");width:invalid(alert(1))}');
+    expect(css('a{content:"javascript:alert(1)";font-family:"Helvetica"}')).toBe('a{content:"";font-family:"Helvetica"}');
+  });
+
+  it('keeps data: images in style attributes and stylesheets as they are', () => {
+    const out = sanitize('<div style="background:url(data:image/gif;base64,R0lGOD)">x</div>');
+    expect(out).toContain('url(&quot;data:image/gif;base64,R0lGOD&quot;)');
+  });
+
+  it('keeps the document mode: a page without a doctype stays in quirks mode', () => {
+    expect(sanitize('<p><table><tr><td>x</td></tr></table>')).toMatch(/^<html>/);
+    expect(sanitize('<!doctype html><p>x')).toMatch(/^<!DOCTYPE html><html>/);
   });
 });

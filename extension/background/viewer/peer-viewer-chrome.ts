@@ -2,18 +2,19 @@
 import { toPeerlaneError } from '../../core/errors';
 import type { Priority } from '../../core/queue/request-queue';
 import { rewriteCss } from '../../core/viewer/css-rewriter';
-import { StreamingSanitizer } from '../../core/viewer/html-sanitizer';
+import { ViewerSanitizer } from '../../core/viewer/html-sanitizer';
 import { decoderFor } from '../../core/viewer/text-decoding';
 import { targetOf, VIEW_PREFIX, viewerPath, viewerPathForInput } from '../../core/viewer/viewer-url';
 import { ERROR_HEADER, PEER_HEADER } from '../../core/protocol/page-headers';
 import type { Background } from '../background';
-import { errorPage, viewerBanner, type ViewerLinks } from '../../core/viewer/viewer-markup';
+import { documentKind, errorPage, standInDocument, viewerBanner, type ViewerLinks } from '../../core/viewer/viewer-markup';
 
 /**
  * Chrome's peer viewer: the extension service worker answers every request of a viewer page
  * (`/view/<scheme>/<host>/<path>`, ARCHITECTURE.md, "The peer viewer"), fetching it through peers. Defence in depth,
  * each layer enough on its own to stop a page script:
- * 1. the document is sanitized as it streams (`StreamingSanitizer`) and its URLs point back here;
+ * 1. the document is sanitized once it has arrived (`ViewerSanitizer`, parsed as the browser parses
+ *    it) and its URLs point back here; SVG and XML documents are shown as an image or as text;
  * 2. it is served with a CSP that forbids scripts, plugins, frames and workers (never `sandbox`:
  *    measured, subresources would then bypass this worker and go direct);
  * 3. script, worker and plugin requests from viewer pages are refused here, whatever their URL.
@@ -43,29 +44,21 @@ function documentHeaders(contentType: string, extra: [string, string][] = []): H
     ['referrer-policy', 'no-referrer'],
     ['x-content-type-options', 'nosniff'],
     ['cache-control', 'no-store'],
+    // No DNS prefetching from a viewer page: names it mentions are never looked up by this browser.
+    ['x-dns-prefetch-control', 'off'],
     ...extra,
   ]);
 }
 
 const toViewer = (absolute: string): string | null => viewerPath(absolute);
 
-function sanitizedDocument(upstream: Response, target: string): Response {
-  const contentType = upstream.headers.get('content-type') ?? 'text/html';
-  const decoder = decoderFor(contentType);
-  const encoder = new TextEncoder();
-  const sanitizer = new StreamingSanitizer(target, { navigation: toViewer, resource: toViewer }, viewerBanner(target, upstream.headers.get(PEER_HEADER), LINKS));
-  const body = upstream.body!.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        const out = sanitizer.write(decoder.decode(chunk, { stream: true }));
-        if (out) controller.enqueue(encoder.encode(out));
-      },
-      flush(controller) {
-        controller.enqueue(encoder.encode(sanitizer.write(decoder.decode()) + sanitizer.end()));
-      },
-    }),
-  );
-  return new Response(body, { status: upstream.status, statusText: upstream.statusText, headers: documentHeaders('text/html; charset=utf-8', [[PEER_HEADER, upstream.headers.get(PEER_HEADER) ?? '']]) });
+/** An HTML document, or the stand-in for an SVG or XML one, sanitized once it has arrived whole. */
+async function sanitizedDocument(upstream: Response, target: string, kind: 'html' | 'svg-image' | 'text'): Promise<Response> {
+  const text = decoderFor(upstream.headers.get('content-type')).decode(await upstream.arrayBuffer());
+  const html = kind === 'html' ? text : standInDocument(kind, target, text);
+  const sanitizer = new ViewerSanitizer(target, { navigation: toViewer, resource: toViewer }, viewerBanner(target, upstream.headers.get(PEER_HEADER), LINKS));
+  sanitizer.write(html);
+  return new Response(sanitizer.end(), { status: upstream.status, statusText: upstream.statusText, headers: documentHeaders('text/html; charset=utf-8', [[PEER_HEADER, upstream.headers.get(PEER_HEADER) ?? '']]) });
 }
 
 async function rewrittenStylesheet(upstream: Response, target: string): Promise<Response> {
@@ -99,7 +92,8 @@ async function throughPeers(background: Background, request: Request, target: st
     return new Response(errorPage(target, failure, LINKS), { status: 502, headers: documentHeaders('text/html; charset=utf-8', [[ERROR_HEADER, failure.category]]) });
   }
   const contentType = (upstream.headers.get('content-type') ?? '').toLowerCase();
-  if (isDocument && (contentType.includes('html') || contentType === '') && upstream.body) return sanitizedDocument(upstream, target);
+  const kind = documentKind(contentType);
+  if (isDocument && kind !== 'as-is') return sanitizedDocument(upstream, target, kind);
   if (contentType.includes('text/css')) return rewrittenStylesheet(upstream, target);
   const response = passedThrough(upstream);
   if (!isDocument) return response;

@@ -1,20 +1,24 @@
-import { Parser } from 'htmlparser2';
+import { parse, parseFragment, serialize, type DefaultTreeAdapterTypes } from 'parse5';
+import { ATTRIBUTES, DROPPED_WITH_CONTENT, ELEMENTS, HTML_NS, KEPT_LINK_RELS, KEPT_META_NAMES, SVG_NS, SVG_URL_VALUE_ATTRIBUTES, UNWRAPPED, XLINK_NS } from './allow-list';
 import { rewriteCss } from './css-rewriter';
 
 /**
  * The peer viewer's first line of defence (the CSP and the service worker's refusals are the
- * others): a streaming HTML rewriter that lets a page render but never run. Feed it text as it
- * arrives; it returns safe HTML to send on.
- *
- * - Gone with their content: script, template, iframe/frame/frameset, object/embed/applet, portal,
- *   noembed/noframes. `<noscript>` is unwrapped: scripts never run here, so its fallback is the page.
- * - Gone: every `on*` handler, `srcdoc`, `formaction`/`formmethod`, `target`, `ping`, `integrity`,
- *   `nonce`, `crossorigin`, `http-equiv` metas (refresh, set-cookie, CSP…), `<base>` (used to resolve,
- *   then dropped), links other than stylesheets, icons and style/image/font preloads, comments.
- * - Every URL is resolved against the page and rewritten by `rewrite.navigation` (links, GET forms)
- *   or `rewrite.resource` (images, stylesheets, media, CSS `url()`); anything they refuse
- *   (`javascript:`, `data:` documents, `blob:`…) is dropped. POST forms lose their action.
- * - A banner (already-safe HTML from the caller) is placed at the start of `<body>`.
+ * others): a sanitizer that lets a page render but never run, judged on the tree the browser will
+ * build. The document is parsed by parse5, which follows the HTML standard's tree construction
+ * (foreign content, SVG and MathML included), so `<svg><style>` or `<math><mtext><table><mglyph>`
+ * mean here what they mean to the browser. Then:
+ * 1. structure: only the allow-list (`allow-list.ts`) survives, in every namespace; an element not on
+ *    it is unwrapped (its allowed content stays, as the browser would show it) or dropped with its
+ *    content (code, frames, plugins, integration points). Serialized and parsed again until nothing
+ *    changes, so what is sent re-parses to exactly the tree that was judged (mXSS);
+ * 2. URLs: every URL attribute is resolved (against `<base href>`, which is then dropped) and
+ *    rewritten by `rewrite.navigation` (links, GET forms) or `rewrite.resource` (images, styles,
+ *    media, CSS `url()`); anything they refuse, or any other scheme but fragments, `mailto:`, `tel:`
+ *    and plain data: images, is dropped. POST forms are unwrapped: nothing submits out of the viewer.
+ * 3. the banner (already-safe HTML from the caller) goes first in `<body>`.
+ * Streaming is given up for this: the whole document is parsed once it has arrived (capped by the
+ * exit's response cap); `write` collects and `end` returns the page.
  */
 export interface ViewerRewrites {
   /** Where a link to `absolute` should go inside the viewer, or null to drop it. */
@@ -23,67 +27,113 @@ export interface ViewerRewrites {
   resource(absolute: string): string | null;
 }
 
-const DROP_WITH_CONTENT = new Set(['script', 'template', 'iframe', 'frame', 'frameset', 'object', 'embed', 'applet', 'portal', 'noembed', 'noframes', 'xmp', 'plaintext']);
-const UNWRAP = new Set(['noscript']);
-const VOID = new Set(['area', 'base', 'br', 'col', 'embed', 'hr', 'img', 'input', 'link', 'meta', 'param', 'source', 'track', 'wbr']);
-const RAW_TEXT = new Set(['style']);
-/** Attributes whose value is a URL the page will load as a subresource. */
-const RESOURCE_ATTRIBUTES = new Set(['src', 'poster', 'background', 'lowsrc', 'dynsrc']);
-const DROPPED_ATTRIBUTES = new Set(['srcdoc', 'formaction', 'formmethod', 'formtarget', 'target', 'ping', 'integrity', 'nonce', 'crossorigin', 'http-equiv', 'manifest', 'codebase', 'classid', 'data', 'archive', 'attributionsrc']);
-const KEPT_LINK_RELS = new Set(['stylesheet', 'icon', 'shortcut', 'apple-touch-icon', 'alternate']);
-/** SVG animation can set an href to javascript: at run time: such elements are dropped. */
-const SVG_ANIMATION = new Set(['animate', 'set', 'animatemotion', 'animatetransform']);
+export interface SanitizerOptions {
+  /**
+   * Firefox's viewer renders into its own document: an `id`/`name` the document would expose as a
+   * named property (`<img name=head>`, `<form name=createElement>`) and that this says shadows one of
+   * its own properties goes.
+   */
+  isReservedName?(value: string): boolean;
+}
+
+type Node = DefaultTreeAdapterTypes.Node;
+type ParentNode = DefaultTreeAdapterTypes.ParentNode;
+type ChildNode = DefaultTreeAdapterTypes.ChildNode;
+type Element = DefaultTreeAdapterTypes.Element;
 
 /** Safe in text and in double-quoted attribute values alike. */
 export const escapeHtml = (text: string): string => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-const SAFE_NAME = /^[A-Za-z][A-Za-z0-9:_.-]*$/;
 const PLAIN_DATA_IMAGE = /^data:image\/(png|gif|jpeg|webp|avif|bmp|x-icon|vnd\.microsoft\.icon|svg\+xml)[;,]/i;
+const MAX_PASSES = 4;
 
-export class StreamingSanitizer {
-  private readonly parser: Parser;
-  private out: string[] = [];
-  /** > 0 while inside an element dropped with its content. */
-  private skipDepth = 0;
-  private rawText: string | null = null;
-  private base: string;
-  private bannerPlaced = false;
-  /** Stack of emitted open elements, so closing tags match only what was written. */
-  private readonly open: string[] = [];
+const isElement = (node: Node): node is Element => 'tagName' in node;
+const attribute = (element: Element, name: string): string | undefined => element.attrs.find((each) => each.name === name && !each.namespace)?.value;
 
+/** Structural pass: the allow-list, in place. */
+function pruneChildren(parent: ParentNode, options: SanitizerOptions): void {
+  const kept: ChildNode[] = [];
+  for (const child of parent.childNodes) {
+    if (child.nodeName === '#comment' || child.nodeName === '#documentType') continue;
+    if (!isElement(child)) {
+      kept.push(child);
+      continue;
+    }
+    const ns = child.namespaceURI;
+    const name = child.tagName;
+    if (DROPPED_WITH_CONTENT[ns]?.has(name) || !(ns in ELEMENTS) || !keepsElement(child)) continue;
+    pruneChildren(child, options);
+    if ((ns === HTML_NS && UNWRAPPED.has(name)) || !ELEMENTS[ns]!.has(name) || isPostForm(child)) {
+      // Unwrapped: its (already pruned) children take its place.
+      for (const grandchild of child.childNodes) grandchild.parentNode = parent;
+      kept.push(...child.childNodes);
+      continue;
+    }
+    child.attrs = child.attrs.filter((each) => keepsAttribute(child, each, options));
+    kept.push(child);
+  }
+  parent.childNodes = kept;
+}
+
+/** The elements a Document's named properties expose (HTML standard, "Document named properties"). */
+function exposedOnDocument(element: Element, name: 'id' | 'name'): boolean {
+  if (element.namespaceURI !== HTML_NS) return false;
+  return name === 'name' ? ['img', 'form', 'embed', 'object', 'iframe'].includes(element.tagName) : ['img', 'object'].includes(element.tagName);
+}
+
+function isPostForm(element: Element): boolean {
+  return element.namespaceURI === HTML_NS && element.tagName === 'form' && (attribute(element, 'method') ?? 'get').toLowerCase() !== 'get';
+}
+
+/** Elements on the list that still go for what they would do. */
+function keepsElement(element: Element): boolean {
+  if (element.namespaceURI !== HTML_NS) return true;
+  if (element.tagName === 'meta') return attribute(element, 'http-equiv') === undefined && attribute(element, 'charset') === undefined && KEPT_META_NAMES.has((attribute(element, 'name') ?? '').toLowerCase());
+  if (element.tagName === 'link') {
+    const rels = (attribute(element, 'rel') ?? '').toLowerCase().split(/\s+/).filter(Boolean);
+    const as = (attribute(element, 'as') ?? '').toLowerCase();
+    return rels.length > 0 && rels.every((rel) => KEPT_LINK_RELS.has(rel) || (rel === 'preload' && ['style', 'image', 'font'].includes(as)));
+  }
+  return true;
+}
+
+function keepsAttribute(element: Element, each: { name: string; value: string; namespace?: string }, options: SanitizerOptions): boolean {
+  const ns = element.namespaceURI;
+  const name = each.name;
+  if (each.namespace === XLINK_NS) return name === 'href' && ns === SVG_NS;
+  if (each.namespace) return false;
+  const allowed = ATTRIBUTES[ns]?.has(name) || (ns === HTML_NS && /^(aria|data)-[a-z0-9_.-]+$/.test(name)) || (ns !== HTML_NS && /^aria-[a-z-]+$/.test(name));
+  if (!allowed) return false;
+  if ((name === 'id' || name === 'name') && exposedOnDocument(element, name) && options.isReservedName?.(each.value)) return false;
+  if (ns === SVG_NS && SVG_URL_VALUE_ATTRIBUTES.has(name)) return !/url\s*\(|\\/i.test(each.value) || /^\s*url\(\s*['"]?#[\w.:-]+['"]?\s*\)[^()\\]*$/i.test(each.value);
+  return true;
+}
+
+/**
+ * The doctype that puts the browser in the page's own mode: no doctype is quirks mode, and a `<p>`
+ * may hold a `<table>` there but not in standards mode, so the mode is part of what the tree means.
+ */
+const DOCTYPE_FOR_MODE: Record<string, string> = {
+  'no-quirks': '<!DOCTYPE html>',
+  'limited-quirks': '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">',
+  quirks: '',
+};
+
+/** What the structural pass leaves, as it will be sent (no URL rewritten yet), its doctype first. */
+function pruned(html: string, options: SanitizerOptions): string {
+  const document = parse(html, { scriptingEnabled: false });
+  pruneChildren(document, options);
+  return `${DOCTYPE_FOR_MODE[document.mode] ?? ''}${serialize(document)}`;
+}
+
+class UrlRewriter {
   constructor(
-    documentUrl: string,
+    private base: string,
     private readonly rewrites: ViewerRewrites,
-    private readonly banner = '',
-  ) {
-    this.base = documentUrl;
-    this.parser = new Parser(
-      {
-        onprocessinginstruction: (name) => {
-          if (this.skipDepth === 0 && name.toLowerCase() === '!doctype') this.out.push('<!DOCTYPE html>');
-        },
-        onopentag: (name, attributes) => this.openTag(name, attributes),
-        ontext: (text) => this.text(text),
-        onclosetag: (name, isImplied) => this.closeTag(name, isImplied),
-      },
-      { decodeEntities: true, lowerCaseTags: false, lowerCaseAttributeNames: false, recognizeSelfClosing: true },
-    );
-  }
+  ) {}
 
-  write(chunk: string): string {
-    this.parser.write(chunk);
-    return this.take();
-  }
-
-  end(): string {
-    this.parser.end();
-    if (!this.bannerPlaced && this.banner) this.out.push(this.banner);
-    return this.take();
-  }
-
-  private take(): string {
-    const text = this.out.join('');
-    this.out = [];
-    return text;
+  setBase(href: string): void {
+    const absolute = this.resolve(href);
+    if (absolute && /^https?:/i.test(absolute)) this.base = absolute;
   }
 
   private resolve(value: string): string | null {
@@ -94,7 +144,7 @@ export class StreamingSanitizer {
     }
   }
 
-  private navigation(value: string): string | null {
+  navigation(value: string): string | null {
     const trimmed = value.trim();
     if (trimmed.startsWith('#')) return trimmed;
     if (/^(mailto|tel):/i.test(trimmed)) return trimmed;
@@ -102,15 +152,15 @@ export class StreamingSanitizer {
     return absolute && /^https?:/i.test(absolute) ? this.rewrites.navigation(absolute) : null;
   }
 
-  private resource(value: string): string | null {
+  resource(value: string): string | null {
     const trimmed = value.trim();
-    // An image in a data: URL loads nothing and runs nothing (an <img> never runs SVG scripts).
+    // An image in a data: URL loads nothing and runs nothing (an image never runs SVG scripts).
     if (PLAIN_DATA_IMAGE.test(trimmed)) return trimmed;
     const absolute = this.resolve(trimmed);
     return absolute && /^https?:/i.test(absolute) ? this.rewrites.resource(absolute) : null;
   }
 
-  private srcset(value: string): string | null {
+  srcset(value: string): string | null {
     const candidates = value
       .split(/,(?=\s*\S)/)
       .map((candidate) => {
@@ -122,88 +172,116 @@ export class StreamingSanitizer {
     return candidates.length > 0 ? candidates.join(', ') : null;
   }
 
-  private css(value: string): string {
-    return rewriteCss(value, this.base, (absolute) => (/^https?:/i.test(absolute) ? this.rewrites.resource(absolute) : null));
+  css(value: string): string {
+    return rewriteCss(value, this.base, (absolute) => (PLAIN_DATA_IMAGE.test(absolute) ? absolute : /^https?:/i.test(absolute) ? this.rewrites.resource(absolute) : null));
+  }
+}
+
+/** Elements whose `href` is a link to follow; on others it loads something (or only points inside the page). */
+const NAVIGATION_HREF = new Set([`${HTML_NS} a`, `${HTML_NS} area`, `${SVG_NS} a`]);
+const RESOURCE_HREF = new Set([`${HTML_NS} link`, `${SVG_NS} image`, `${SVG_NS} feImage`]);
+
+function rewriteUrls(parent: ParentNode, urls: UrlRewriter): void {
+  for (const child of parent.childNodes) {
+    if (!isElement(child)) continue;
+    const key = `${child.namespaceURI} ${child.tagName}`;
+    const rewritten: Element['attrs'] = [];
+    for (const each of child.attrs) {
+      let value: string | null = each.value;
+      const name = each.name;
+      if (name === 'href') {
+        if (NAVIGATION_HREF.has(key)) value = urls.navigation(each.value);
+        else if (RESOURCE_HREF.has(key)) value = urls.resource(each.value);
+        else value = each.value.trim().startsWith('#') ? each.value.trim() : null; // use, textPath, gradients: inside the page only
+      } else if (name === 'src' || name === 'poster' || name === 'background') value = urls.resource(each.value);
+      else if (name === 'srcset') value = urls.srcset(each.value);
+      else if (name === 'action') value = urls.navigation(each.value);
+      else if (name === 'style') value = urls.css(each.value);
+      else if (name === 'cite' || name === 'itemtype') value = null;
+      if (value !== null) rewritten.push({ ...each, value });
+    }
+    child.attrs = rewritten;
+    if (child.namespaceURI === HTML_NS && child.tagName === 'form') {
+      child.attrs = child.attrs.filter((each) => each.name !== 'method');
+      // A GET form with no (or a refused) action submits to the viewer page itself: it stays inside.
+      if (!child.attrs.some((each) => each.name === 'action')) child.attrs.push({ name: 'action', value: '#' });
+    }
+    if (child.namespaceURI === HTML_NS && child.tagName === 'style') {
+      for (const text of child.childNodes) if (text.nodeName === '#text') (text as DefaultTreeAdapterTypes.TextNode).value = urls.css((text as DefaultTreeAdapterTypes.TextNode).value).replace(/<\//g, '<\\/');
+    }
+    rewriteUrls(child, urls);
+  }
+}
+
+function firstBaseHref(node: ParentNode): string | null {
+  for (const child of node.childNodes) {
+    if (!isElement(child)) continue;
+    if (child.namespaceURI === HTML_NS && child.tagName === 'base') {
+      const href = attribute(child, 'href');
+      if (href !== undefined) return href;
+    }
+    const inner = firstBaseHref(child);
+    if (inner !== null) return inner;
+  }
+  return null;
+}
+
+function findBody(node: ParentNode): Element | null {
+  for (const child of node.childNodes) {
+    if (!isElement(child)) continue;
+    if (child.namespaceURI === HTML_NS && child.tagName === 'body') return child;
+    const inner = findBody(child);
+    if (inner) return inner;
+  }
+  return null;
+}
+
+/** Sanitizes a whole document. `banner` is trusted HTML placed first in the body. */
+export function sanitizeDocument(html: string, documentUrl: string, rewrites: ViewerRewrites, banner = '', options: SanitizerOptions = {}): string {
+  const urls = new UrlRewriter(documentUrl, rewrites);
+  const base = firstBaseHref(parse(html, { scriptingEnabled: false }));
+  if (base !== null) urls.setBase(base);
+  // 1. Structure, to a fixed point: what we send re-parses to the tree we judged.
+  let text = pruned(html, options);
+  for (let pass = 0; ; pass += 1) {
+    const again = pruned(text, options);
+    if (again === text) break;
+    // Not stable after several passes: send the text of the page, never markup we could not pin down.
+    if (pass >= MAX_PASSES) return `<!DOCTYPE html><html><head></head><body>${banner}<pre>${escapeHtml(html)}</pre></body></html>`;
+    text = again;
+  }
+  // 2. URLs and stylesheets rewritten on the stable tree (attribute values and style text only).
+  const document = parse(text, { scriptingEnabled: false });
+  const doctype = DOCTYPE_FOR_MODE[document.mode] ?? '';
+  document.childNodes = document.childNodes.filter((node) => node.nodeName !== '#documentType');
+  rewriteUrls(document, urls);
+  // 3. The banner, first in the body.
+  const body = findBody(document);
+  if (body && banner) {
+    const fragment = parseFragment(banner);
+    for (const node of fragment.childNodes) node.parentNode = body;
+    body.childNodes.unshift(...fragment.childNodes);
+  }
+  return `${doctype}${serialize(document)}`;
+}
+
+/** Collects the document as it arrives; `end()` returns it sanitized. */
+export class ViewerSanitizer {
+  private readonly parts: string[] = [];
+
+  constructor(
+    private readonly documentUrl: string,
+    private readonly rewrites: ViewerRewrites,
+    private readonly banner = '',
+    private readonly options: SanitizerOptions = {},
+  ) {}
+
+  write(chunk: string): string {
+    this.parts.push(chunk);
+    return '';
   }
 
-  private openTag(name: string, attributes: Record<string, string>): void {
-    const tag = name.toLowerCase();
-    if (this.skipDepth > 0 || DROP_WITH_CONTENT.has(tag) || SVG_ANIMATION.has(tag) || !SAFE_NAME.test(name)) {
-      if (!VOID.has(tag)) this.skipDepth += 1;
-      return;
-    }
-    if (UNWRAP.has(tag)) return;
-    if (tag === 'base') {
-      const href = attributes.href ? this.resolve(attributes.href) : null;
-      if (href && /^https?:/i.test(href)) this.base = href;
-      return;
-    }
-    if (tag === 'meta' && (attributes['http-equiv'] !== undefined || attributes.charset !== undefined)) return;
-    if (tag === 'link') {
-      const rels = (attributes.rel ?? '').toLowerCase().split(/\s+/).filter(Boolean);
-      const as = (attributes.as ?? '').toLowerCase();
-      const kept = rels.length > 0 && rels.every((rel) => KEPT_LINK_RELS.has(rel) || (rel === 'preload' && ['style', 'image', 'font'].includes(as)));
-      if (!kept || rels.includes('alternate')) return;
-    }
-    const out: string[] = [];
-    const isPostForm = tag === 'form' && (attributes.method ?? 'get').toLowerCase() !== 'get';
-    for (const [attributeName, rawValue] of Object.entries(attributes)) {
-      const lower = attributeName.toLowerCase();
-      if (!SAFE_NAME.test(attributeName) || lower.startsWith('on') || DROPPED_ATTRIBUTES.has(lower)) continue;
-      let value: string | null = rawValue;
-      if (lower === 'href' || lower === 'xlink:href') {
-        value = tag === 'a' || tag === 'area' ? this.navigation(rawValue) : this.resource(rawValue);
-      } else if (lower === 'action') {
-        value = isPostForm ? null : this.navigation(rawValue);
-      } else if (lower === 'method') {
-        value = 'get';
-      } else if (RESOURCE_ATTRIBUTES.has(lower)) {
-        value = this.resource(rawValue);
-      } else if (lower === 'srcset' || lower === 'imagesrcset') {
-        value = this.srcset(rawValue);
-      } else if (lower === 'style') {
-        value = this.css(rawValue);
-      } else if (/^\s*(javascript|vbscript|data):/i.test(rawValue) && lower !== 'alt' && lower !== 'title' && lower !== 'value' && lower !== 'content' && !lower.startsWith('aria-')) {
-        // Any other attribute that looks like a script URL is not worth the risk.
-        value = null;
-      }
-      if (value !== null) out.push(` ${attributeName}="${escapeHtml(value)}"`);
-    }
-    // A form with no (or a refused) action would submit to the viewer page itself: make that inert.
-    if (tag === 'form' && (isPostForm || !out.some((attribute) => attribute.startsWith(' action=')))) out.push(' action="about:blank#refused-form"');
-    this.out.push(`<${name}${out.join('')}>`);
-    if (tag === 'body' && !this.bannerPlaced) {
-      this.out.push(this.banner);
-      this.bannerPlaced = true;
-    }
-    if (RAW_TEXT.has(tag)) this.rawText = '';
-    if (!VOID.has(tag)) this.open.push(tag);
-  }
-
-  private text(text: string): void {
-    if (this.skipDepth > 0) return;
-    if (this.rawText !== null) {
-      this.rawText += text;
-      return;
-    }
-    this.out.push(escapeHtml(text));
-  }
-
-  private closeTag(name: string, isImplied: boolean): void {
-    const tag = name.toLowerCase();
-    if (this.skipDepth > 0) {
-      if (!VOID.has(tag)) this.skipDepth -= 1;
-      return;
-    }
-    if (UNWRAP.has(tag) || VOID.has(tag) || tag === 'base') return;
-    const index = this.open.lastIndexOf(tag);
-    if (index < 0) return;
-    if (this.rawText !== null && RAW_TEXT.has(tag)) {
-      // Stylesheet text: URLs rewritten, and no way to close the element early.
-      this.out.push(this.css(this.rawText).replace(/<\//g, '<\\/'));
-      this.rawText = null;
-    }
-    this.open.length = index;
-    if (!isImplied || tag !== 'html') this.out.push(`</${name}>`);
+  end(): string {
+    return sanitizeDocument(this.parts.join(''), this.documentUrl, this.rewrites, this.banner, this.options);
   }
 }

@@ -53,3 +53,26 @@ code{background:#e8ebf3;padding:2px 5px;border-radius:4px;word-break:break-all}.
 <p><small>${escapeHtml(error.category)}: ${escapeHtml(error.message)}</small></p>
 <a class="retry" data-testid="viewer-retry" href="${escapeHtml(retry)}">Retry</a></main></body></html>`;
 }
+
+/**
+ * How the viewer shows a document by its type. Only HTML is parsed as a page. An SVG document is
+ * shown as an image of itself (an image never runs script, follows no link and submits nothing);
+ * XML of any other kind and multipart bodies are shown as text; other types (images, plain text,
+ * media) are served as they are, under the viewer's CSP. Never is SVG or XML passed through as a
+ * document: its own links, refreshes and scripts would run outside every rule here.
+ */
+export type DocumentKind = 'html' | 'svg-image' | 'text' | 'as-is';
+
+export function documentKind(contentType: string | null): DocumentKind {
+  const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type === '' || type === 'text/html') return 'html';
+  if (type === 'image/svg+xml') return 'svg-image';
+  if (type === 'application/xhtml+xml' || type.endsWith('/xml') || type.endsWith('+xml') || type.startsWith('multipart/') || type === 'text/xsl') return 'text';
+  return 'as-is';
+}
+
+/** The markup standing in for a non-HTML document (`svg-image` or `text`); sanitized like any page. */
+export function standInDocument(kind: 'svg-image' | 'text', target: string, text: string): string {
+  if (kind === 'svg-image') return `<!DOCTYPE html><html><head><title>${escapeHtml(target)}</title></head><body style="margin:0"><img src="${escapeHtml(target)}" alt="${escapeHtml(target)}"></body></html>`;
+  return `<!DOCTYPE html><html><head><title>${escapeHtml(target)}</title></head><body><pre style="white-space:pre-wrap;word-break:break-all">${escapeHtml(text)}</pre></body></html>`;
+}
