@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { rewriteCss } from '../../extension/core/viewer/css-rewriter';
 import { ViewerSanitizer } from '../../extension/core/viewer/html-sanitizer';
+import { documentKind, standInDocument } from '../../extension/core/viewer/viewer-markup';
 import { targetOf, viewerPath, viewerPathForInput } from '../../extension/core/viewer/viewer-url';
 
 const PAGE = 'https://site.example/dir/page.html';
@@ -144,5 +145,27 @@ describe('the viewer sanitizer parses as the browser parses', () => {
   it('keeps the document mode: a page without a doctype stays in quirks mode', () => {
     expect(sanitize('<p><table><tr><td>x</td></tr></table>')).toMatch(/^<html>/);
     expect(sanitize('<!doctype html><p>x')).toMatch(/^<!DOCTYPE html><html>/);
+  });
+});
+
+describe('documents that are not HTML', () => {
+  it('are told apart by their type: SVG shows as an image of itself, XML and multipart as text', () => {
+    expect(documentKind('text/html; charset=utf-8')).toBe('html');
+    expect(documentKind(null)).toBe('html');
+    expect(documentKind('image/svg+xml')).toBe('svg-image');
+    for (const type of ['text/xml', 'application/xml', 'application/xhtml+xml', 'application/rss+xml', 'multipart/x-mixed-replace; boundary=x', 'text/xsl']) expect(documentKind(type), type).toBe('text');
+    expect(documentKind('image/png')).toBe('as-is');
+    expect(documentKind('text/plain')).toBe('as-is');
+  });
+
+  it('their stand-ins carry none of their markup', () => {
+    const svg = '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script><a href="https://evil.example/">x</a></svg>';
+    const image = sanitize(standInDocument('svg-image', 'https://site.example/a.svg', svg));
+    expect(image).toContain('<img src="/view/https/site.example/a.svg"');
+    expect(image).not.toMatch(/<script|<svg|evil/);
+    const text = sanitize(standInDocument('text', 'https://site.example/a.xml', '<?xml version="1.0"?><h:meta xmlns:h="http://www.w3.org/1999/xhtml" http-equiv="refresh"/>'));
+    expect(text).toContain('<pre');
+    expect(text).toContain('&lt;h:meta');
+    expect(text).not.toMatch(/<meta|<h:meta/);
   });
 });
