@@ -70,7 +70,14 @@ const OWN_LEAK_VECTORS = [
   '<iframe src="http://trap.peerlane.test/frame"></iframe><object data="http://trap.peerlane.test/object"></object><embed src="http://trap.peerlane.test/embed">',
   '<img name="head" src="x.png"><form name="createElement"></form><img name="querySelectorAll" src="y.png"><img name="documentElement" src="z.png">',
   '<div style="background:url(data:image/gif;base64,R0lGODlhAQABAAAAACw=)">data image</div>',
+  // Stylesheets that import themselves, or each other: the viewer must still show the page.
+  '<link rel="stylesheet" href="/css/self.css"><link rel="stylesheet" href="/css/a.css">',
 ];
+const STYLESHEETS: Record<string, string> = {
+  '/css/self.css': '@import url(/css/self.css); .vector { outline: 0 }',
+  '/css/a.css': '@import "/css/b.css"; .vector { margin: 0 }',
+  '/css/b.css': '@import "/css/a.css"; .vector { padding: 0 }',
+};
 
 function buildPages(): void {
   bodies.set('/corpus/own/0.html', `<!DOCTYPE html><html><head><meta charset="utf-8"><title>own leak vectors</title></head><body>${OWN_LEAK_VECTORS.map((html) => `<div class="vector">${html}</div>`).join('\n')}</body></html>`);
@@ -139,7 +146,7 @@ beforeAll(async () => {
   buildPages();
   corpusServer = createServer((request, response) => {
     const path = (request.url ?? '').split('?')[0]!;
-    const other = NON_HTML[path];
+    const other = NON_HTML[path] ?? (STYLESHEETS[path] ? { type: 'text/css', body: STYLESHEETS[path] } : undefined);
     const body = other?.body ?? bodies.get(path);
     // Everything a vector asks the exit for besides its page: an empty answer.
     response.writeHead(body ? 200 : 404, { 'content-type': other?.type ?? 'text/html; charset=utf-8' });
@@ -228,6 +235,7 @@ describe('public XSS corpora in the Chromium viewer, through a real exit', () =>
       const viewer = `chrome-extension://${requester.extensionId}/view/http/corpus.peerlane.test:${corpusPort}${corpusPage.path}`;
       await page.goto(viewer, { waitUntil: 'load', timeout: 30_000 });
       await page.waitForTimeout(QUIET_MS);
+      if (!(await page.evaluate(() => document.querySelector('#peerlane-viewer-banner') !== null))) failures.push(`${corpusPage.path}: the viewer's banner is missing`);
       if (!page.url().startsWith(`chrome-extension://${requester.extensionId}/view/`)) failures.push(`${corpusPage.path}: the tab left the viewer for ${page.url()}`);
       else for (const problem of await page.evaluate(liveDomProblems)) failures.push(`${corpusPage.path}: ${problem}`);
       if (trapConnections.length > before) failures.push(`${corpusPage.path}: direct connections to ${trapConnections.slice(before).join(', ')}`);
@@ -277,6 +285,13 @@ describe('public XSS corpora in the Firefox viewer, through a real exit', () => 
       }
       await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
       const where = await page.evaluate(() => location.href).catch(() => 'unknown');
+      // Shown at all, with the viewer's CSP in force: the page's names cannot have moved it (DOM clobbering).
+      const shown = await page.evaluate(() => {
+        const head = Object.getOwnPropertyDescriptor(Document.prototype, 'head')!.get!.call(document) as HTMLHeadElement;
+        const csp = Element.prototype.querySelector.call(head, 'meta[http-equiv="Content-Security-Policy"]');
+        return { banner: Document.prototype.querySelector.call(document, '#peerlane-viewer-banner') !== null, csp: csp !== null && Element.prototype.getAttribute.call(csp, 'content')!.startsWith("default-src 'none'") };
+      }).catch(() => ({ banner: false, csp: false }));
+      if (!shown.banner || !shown.csp) failures.push(`${corpusPage.path}: not shown with the viewer's CSP (${JSON.stringify(shown)})`);
       if (!where.startsWith(viewerPage)) failures.push(`${corpusPage.path}: the tab left the viewer for ${where}`);
       else for (const problem of (await page.evaluate(liveDomProblems)) as string[]) failures.push(`${corpusPage.path}: ${problem}`);
       if (trapConnections.length > before) failures.push(`${corpusPage.path}: direct connections to ${trapConnections.slice(before).join(', ')}`);

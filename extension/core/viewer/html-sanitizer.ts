@@ -119,8 +119,8 @@ const DOCTYPE_FOR_MODE: Record<string, string> = {
 };
 
 /** What the structural pass leaves, as it will be sent (no URL rewritten yet), its doctype first. */
-function pruned(html: string, options: SanitizerOptions): string {
-  const document = parse(html, { scriptingEnabled: false });
+function pruned(html: string | DefaultTreeAdapterTypes.Document, options: SanitizerOptions): string {
+  const document = typeof html === 'string' ? parse(html, { scriptingEnabled: false }) : html;
   pruneChildren(document, options);
   return `${DOCTYPE_FOR_MODE[document.mode] ?? ''}${serialize(document)}`;
 }
@@ -239,10 +239,11 @@ function findBody(node: ParentNode): Element | null {
 /** Sanitizes a whole document. `banner` is trusted HTML placed first in the body. */
 export function sanitizeDocument(html: string, documentUrl: string, rewrites: ViewerRewrites, banner = '', options: SanitizerOptions = {}): string {
   const urls = new UrlRewriter(documentUrl, rewrites);
-  const base = firstBaseHref(parse(html, { scriptingEnabled: false }));
+  const source = parse(html, { scriptingEnabled: false });
+  const base = firstBaseHref(source);
   if (base !== null) urls.setBase(base);
   // 1. Structure, to a fixed point: what we send re-parses to the tree we judged.
-  let text = pruned(html, options);
+  let text = pruned(source, options);
   for (let pass = 0; ; pass += 1) {
     const again = pruned(text, options);
     if (again === text) break;
