@@ -33,7 +33,21 @@ function contentScripts(outDir: string): Plugin {
   };
 }
 
+/** `vite build --mode signaling`: the signaling server as plain JavaScript for Node (dependencies stay in node_modules). */
+const signalingServerBuild = defineConfig({
+  build: {
+    ssr: 'signaling-server/main.ts',
+    outDir: resolve('dist', 'signaling-server'),
+    emptyOutDir: true,
+    target: 'node20',
+    minify: false,
+    sourcemap: true,
+    rollupOptions: { output: { entryFileNames: 'main.js', format: 'es' } },
+  },
+});
+
 export default defineConfig(({ mode }) => {
+  if (mode === 'signaling') return signalingServerBuild;
   const browser: TargetBrowser = mode === 'firefox' ? 'firefox' : 'chrome';
   const outDir = resolve('dist', browser);
   return {

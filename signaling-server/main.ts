@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pino } from 'pino';
 import { DEFAULT_SIGNALING_OPTIONS, startSignalingServer, type SignalingOptions } from './server';
@@ -25,6 +26,19 @@ function integer(name: string, fallback: number, min: number, max: number): numb
 
 const list = (name: string): string[] => (env[name] ?? '').split(',').map((item) => item.trim()).filter(Boolean);
 
+/** PEERLANE_TLS_CERT and PEERLANE_TLS_KEY: PEM files; both or neither. */
+function tlsFiles(): { cert: string; key: string } | null {
+  const certPath = env.PEERLANE_TLS_CERT;
+  const keyPath = env.PEERLANE_TLS_KEY;
+  if (!certPath && !keyPath) return null;
+  if (!certPath || !keyPath) fail('PEERLANE_TLS_CERT and PEERLANE_TLS_KEY go together (PEM certificate chain and private key)');
+  try {
+    return { cert: readFileSync(certPath, 'utf8'), key: readFileSync(keyPath, 'utf8') };
+  } catch (error) {
+    fail(`cannot read the TLS files: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
 const turnUrls = list('PEERLANE_TURN_URLS');
 if (turnUrls.length > 0 && !env.PEERLANE_TURN_SECRET) fail('PEERLANE_TURN_URLS is set but PEERLANE_TURN_SECRET is not (coturn static-auth-secret)');
 const options: Partial<SignalingOptions> = {
@@ -40,10 +54,13 @@ const options: Partial<SignalingOptions> = {
   turn: turnUrls.length > 0 ? { secret: env.PEERLANE_TURN_SECRET!, urls: turnUrls, ttlSeconds: integer('PEERLANE_TURN_TTL_SECONDS', 3600, 60, 86_400) } : null,
   redisUrl: env.REDIS_URL || null,
   drainMs: integer('PEERLANE_DRAIN_MS', DEFAULT_SIGNALING_OPTIONS.drainMs, 0, 600_000),
+  tls: tlsFiles(),
   logger,
 };
 const server = await startSignalingServer(options);
 logger.info(`Peerlane signaling on ${server.url} (node ${server.nodeId}; health: ${server.url.replace(/^ws/, 'http')}/healthz)`);
+// One line for scripts and tests that started the server on port 0.
+if (env.PEERLANE_PRINT_URL === '1') process.stdout.write(`PEERLANE_URL=${server.url}\n`);
 if (env.PEERLANE_QUIET !== '1') {
   const dist = resolve('dist');
   process.stdout.write(

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
@@ -45,6 +46,8 @@ export interface SignalingOptions {
   /** Graceful shutdown: clients are asked to reconnect within this, then the rest are cut after `drainMs`. */
   reconnectWithinMs: number;
   drainMs: number;
+  /** PEM certificate (chain) and key: served as wss:// and https:// by the server itself. Null: ws://. */
+  tls: { cert: string; key: string } | null;
   logger: Logger;
 }
 
@@ -65,6 +68,7 @@ export const DEFAULT_SIGNALING_OPTIONS: SignalingOptions = {
   redisUrl: null,
   reconnectWithinMs: 5_000,
   drainMs: 10_000,
+  tls: null,
   logger: pino({ level: 'silent' }),
 };
 
@@ -206,7 +210,7 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
   };
 
   // ── HTTP: health, readiness, metrics; WebSocket upgrades pass the admission checks first ──
-  const http = createServer((request: IncomingMessage, response: ServerResponse) => {
+  const serveHttp = (request: IncomingMessage, response: ServerResponse): void => {
     const path = (request.url ?? '/').split('?')[0];
     if (path === '/healthz') {
       response.writeHead(200, { 'content-type': 'application/json' });
@@ -230,7 +234,8 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
     }
     response.writeHead(404, { 'content-type': 'text/plain' });
     response.end('not found\n');
-  });
+  };
+  const http = options.tls ? createTlsServer({ cert: options.tls.cert, key: options.tls.key }, serveHttp) : createServer(serveHttp);
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_SIGNALING_MESSAGE_BYTES });
 
   http.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -271,7 +276,7 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
 
   let drained: (() => void) | null = null;
   return {
-    url: `ws://${host}:${address.port}`,
+    url: `${options.tls ? 'wss' : 'ws'}://${host}:${address.port}`,
     port: address.port,
     nodeId,
     metrics,

@@ -12,9 +12,11 @@ export const FIREFOX_EXTENSION_UUID = '5f1e3c9a-7d64-4b7e-9a55-2d3c0f6b8e11';
 export const FIREFOX_EXTENSION_ID = 'peerlane@peerlane.dev';
 
 /** Headless firefox-esr with the built extension installed, its UUID pinned, plus `prefs`. */
-async function launchFirefox(prefs: Record<string, unknown>): Promise<{ browser: Browser; baseUrl: string }> {
+async function launchFirefox(prefs: Record<string, unknown>, acceptInsecureCerts = false): Promise<{ browser: Browser; baseUrl: string }> {
   const browser = await puppeteer.launch({
     browser: 'firefox',
+    // The session trusts any certificate: how a test makes Firefox trust its self-signed one.
+    acceptInsecureCerts,
     executablePath: process.env.FIREFOX_PATH ?? '/usr/bin/firefox-esr',
     headless: true,
     // Firefox ≥ 153 lets WebDriver navigate to moz-extension:// pages only with system access.
@@ -62,14 +64,14 @@ export interface FirefoxPeer {
   close(): Promise<void>;
 }
 
-export async function launchFirefoxPeer(localDomains: string[], options: { resolveOthersTo?: string } = {}): Promise<FirefoxPeer> {
+export async function launchFirefoxPeer(localDomains: string[], options: { resolveOthersTo?: string; acceptInsecureCerts?: boolean } = {}): Promise<FirefoxPeer> {
   const { browser, baseUrl } = await launchFirefox({
     'network.dns.localDomains': localDomains.join(','),
     // Every other name resolves to this address (an exit's origin on 127.0.0.2); IP literals and
     // `localDomains` (127.0.0.1) are left alone (measured in firefox-esr 153).
     ...(options.resolveOthersTo ? { 'network.dns.forceResolve': options.resolveOthersTo } : {}),
     'extensions.webextOptionalPermissionPrompts': false,
-  });
+  }, options.acceptInsecureCerts);
   const control = await openFirefoxExtensionPage(browser, `${baseUrl}/extension/ui/options.html`, 'document.readyState === "complete"');
   return {
     browser,
