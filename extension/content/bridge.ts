@@ -1,9 +1,16 @@
-import browser from 'webextension-polyfill';
 import { BRIDGE_READY, isHandshake, PAGE_HANDSHAKE, type BridgeToPage } from '../core/channels/page-channel';
 import { pageToBridgeSchema } from '../core/channels/page-channel-schema';
 import { parseMessage } from '../core/channels/parse';
 import { REQUEST_PORT_NAME, toRequesterSchema, type RequestStart, type ToBackgroundRequest } from '../core/channels/request-channel';
 import { isIdempotentRequest } from '../core/http/range-resume';
+
+/**
+ * The extension API without webextension-polyfill: injected into every routed page, the bridge stays
+ * small, and what it uses is promise-based in both browsers (`browser` in Firefox; `chrome` in
+ * Chrome ≥ 148, the manifest's minimum).
+ */
+const ext: typeof chrome = (globalThis as unknown as { browser?: typeof chrome }).browser ?? chrome;
+type RuntimePort = chrome.runtime.Port;
 
 /** The settings' storage key (core/settings.ts); read here without the settings schema, which the bridge does not carry. */
 const SETTINGS_STORAGE_KEY = 'settings';
@@ -13,7 +20,7 @@ const SETTINGS_STORAGE_KEY = 'settings';
  * MessageChannel and carries each over its own runtime Port to the background.
  */
 let pagePort: MessagePort | null = null;
-const requests = new Map<number, ReturnType<typeof browser.runtime.connect>>();
+const requests = new Map<number, RuntimePort>();
 
 function toPage(message: BridgeToPage, transfer: Transferable[] = []): void {
   pagePort?.postMessage(message, transfer);
@@ -21,15 +28,15 @@ function toPage(message: BridgeToPage, transfer: Transferable[] = []): void {
 
 /** Routed only if the stored list names this exact origin; anything damaged reads as not routed. */
 async function sendConfig(): Promise<void> {
-  const stored = (await browser.storage.local.get(SETTINGS_STORAGE_KEY))[SETTINGS_STORAGE_KEY] as { routedOrigins?: unknown } | undefined;
+  const stored = (await ext.storage.local.get(SETTINGS_STORAGE_KEY))[SETTINGS_STORAGE_KEY] as { routedOrigins?: unknown } | undefined;
   const origins = stored?.routedOrigins;
   toPage({ type: 'config', routed: Array.isArray(origins) && origins.includes(location.origin) });
 }
 
 function openRequest(id: number, request: RequestStart, reopened = false): void {
-  let port: ReturnType<typeof browser.runtime.connect>;
+  let port: RuntimePort;
   try {
-    port = browser.runtime.connect({ name: REQUEST_PORT_NAME });
+    port = ext.runtime.connect({ name: REQUEST_PORT_NAME });
   } catch (error) {
     toPage({ type: 'error', id, error: { category: 'background_restarted', message: `Peerlane was reloaded: ${String(error)}` } });
     return;
@@ -108,7 +115,7 @@ window.addEventListener('message', (event: MessageEvent) => {
   void sendConfig();
 });
 
-browser.storage.onChanged.addListener((changes, area) => {
+ext.storage.onChanged.addListener((changes, area) => {
   if (area === 'local' && changes[SETTINGS_STORAGE_KEY]) void sendConfig();
 });
 
