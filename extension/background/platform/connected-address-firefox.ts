@@ -17,15 +17,20 @@ const HEADERS_TIMEOUT_MS = 5000;
 export function createFirefoxAddressCheck(): AddressCheck {
   const waiters = new UrlWaiters<Connection>({ ip: null, redirectTo: null });
   const filter: WebRequest.RequestFilter = { urls: ['<all_urls>'], tabId: -1 };
+  // Fetches start in the order their waiters registered: each gets its request id here (url-waiters.ts).
+  browser.webRequest.onBeforeRequest.addListener((details) => {
+    waiters.bind(details.url, details.requestId);
+    return undefined;
+  }, filter);
   browser.webRequest.onResponseStarted.addListener(
     (details) => {
       const location = details.statusCode >= 300 && details.statusCode <= 399 ? details.responseHeaders?.find((header) => header.name.toLowerCase() === 'location')?.value : undefined;
-      waiters.settle(details.url, { ip: details.ip ?? null, redirectTo: location ? new URL(location, details.url).href : null });
+      waiters.settle(details.url, { ip: details.ip ?? null, redirectTo: location ? new URL(location, details.url).href : null }, details.requestId);
     },
     filter,
     ['responseHeaders'],
   );
-  browser.webRequest.onErrorOccurred.addListener((details) => waiters.settle(details.url, { ip: null, redirectTo: null }), filter);
+  browser.webRequest.onErrorOccurred.addListener((details) => waiters.settle(details.url, { ip: null, redirectTo: null }, details.requestId), filter);
 
   return {
     before: async (url, signal) => {
