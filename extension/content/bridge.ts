@@ -93,7 +93,7 @@ function onPageMessage(event: MessageEvent): void {
   const message = parsed.message;
   switch (message.type) {
     case 'request':
-      openRequest(message.id, { type: 'request', method: message.method, url: message.url, headers: message.headers, priority: message.priority });
+      openRequest(message.id, { type: 'request', method: message.method, url: message.url, headers: message.headers, priority: message.priority, body: message.body ? new Uint8Array(message.body) : null });
       return;
     case 'consumed':
       requests.get(message.id)?.postMessage({ type: 'consumed', bytes: message.bytes } satisfies ToBackgroundRequest);

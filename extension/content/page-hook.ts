@@ -1,3 +1,4 @@
+import { MAX_REQUEST_BODY_BYTES } from '../core/protocol/limits';
 import type { Priority } from '../core/queue/priority-lanes';
 import { BRIDGE_READY, isHandshake, PAGE_HANDSHAKE, readBridgeMessage, type BridgeToPage, type PageToBridge } from '../core/channels/page-channel';
 
@@ -24,8 +25,8 @@ const routed = new Promise<boolean>((resolve) => {
 const BRIDGE_TIMEOUT_MS = 5000;
 let bridgeTimer: ReturnType<typeof setTimeout> | null = null;
 
-function send(message: PageToBridge): void {
-  port?.postMessage(message);
+function send(message: PageToBridge, transfer: Transferable[] = []): void {
+  port?.postMessage(message, transfer);
 }
 
 function onBridgeMessage(this: MessagePort, event: MessageEvent): void {
@@ -152,7 +153,26 @@ function routeThroughPeers(request: Request, priority: Priority): Promise<Respon
         wake?.();
       },
     });
-    send({ type: 'request', id, method: request.method, url: request.url, headers: [...request.headers], priority });
+    // Every body kind (string, URLSearchParams, FormData with files, Blob, buffers, a stream with
+    // duplex 'half') is read whole by the Request itself, with the content type it implies.
+    void (async () => {
+      let body: ArrayBuffer | null = null;
+      if (request.body !== null) {
+        try {
+          body = await request.arrayBuffer();
+        } catch (error) {
+          pending.delete(id);
+          reject(new PeerlaneRoutingError('bad_message', `the request body could not be read: ${String(error)}`));
+          return;
+        }
+        if (body.byteLength > MAX_REQUEST_BODY_BYTES) {
+          pending.delete(id);
+          reject(new PeerlaneRoutingError('queue_full', `a routed request body is at most ${MAX_REQUEST_BODY_BYTES} bytes; this one is ${body.byteLength}`));
+          return;
+        }
+      }
+      send({ type: 'request', id, method: request.method, url: request.url, headers: [...request.headers], priority, body }, body ? [body] : []);
+    })();
   });
 }
 

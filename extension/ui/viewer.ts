@@ -73,7 +73,7 @@ function fetchViaPeers(url: string, priority: Priority, accept: string): Promise
         reject(new PeerlaneError(message.error.category, message.error.message));
       }
     });
-    port.postMessage({ type: 'request', method: 'GET', url, headers: [['accept', accept]], priority } satisfies ToBackgroundRequest);
+    port.postMessage({ type: 'request', method: 'GET', url, headers: [['accept', accept]], priority, body: null } satisfies ToBackgroundRequest);
   });
 }
 

@@ -134,7 +134,7 @@ describe('Chromium exit, Firefox requester', () => {
 
   it('routing a site waits for access to it; saving in options asks; then its requests are routed without a restart', async () => {
     exit = await launchWithExtension([`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`]);
-    await exit.setSettings({ signalingUrl: signaling.url, share: true, privateAllowList: DEV_PRIVATE_ALLOW_LIST, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] });
+    await exit.setSettings({ signalingUrl: signaling.url, share: true, exitMethods: ['GET', 'HEAD', 'POST'], privateAllowList: DEV_PRIVATE_ALLOW_LIST, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] });
     requester = await launchFirefoxPeer(['app.peerlane.test']);
     await requester.withdrawAllSites();
     await requester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });
@@ -176,4 +176,19 @@ describe('Chromium exit, Firefox requester', () => {
     console.info(`Chromium exit → Firefox requester: 5 MB in ${big.ms.toFixed(0)} ms (${mbps(body.length, big.ms)}, under the default 2 MB/s exit cap; npm run bench lifts it)`);
     await page.close();
   }, 90_000);
+
+  it('a Firefox page\'s POST body reaches the origin through the Chromium exit', async () => {
+    const page = await requester.browser.newPage();
+    await page.goto(`${appOrigin}/app`);
+    const echoed = (await page.evaluate(async (url) => {
+      const form = new FormData();
+      form.append('file', new Blob(['from firefox'], { type: 'text/plain' }), 'ff.txt');
+      const response = await fetch(url, { method: 'POST', body: form });
+      return (await response.json()) as { method: string; contentType: string; text: string };
+    }, `${dataOrigin}/echo?firefox`)) as { method: string; contentType: string; text: string };
+    expect(echoed.method).toBe('POST');
+    expect(echoed.contentType).toMatch(/^multipart\/form-data; boundary=/);
+    expect(echoed.text).toContain('from firefox');
+    await page.close();
+  }, 60_000);
 });

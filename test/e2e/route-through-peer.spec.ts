@@ -27,7 +27,7 @@ beforeAll(async () => {
   // The exit's own browser holds a cookie for the origin: it must never be sent for others.
   await exit.context.addCookies([{ name: 'exit-session', value: 'secret', domain: 'origin.peerlane.test', path: '/' }]);
   // The production policy with a one-address development allow-list, and the origin's port allowed.
-  await exit.setSettings({ signalingUrl: signaling.url, share: true, privateAllowList: DEV_PRIVATE_ALLOW_LIST, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] });
+  await exit.setSettings({ signalingUrl: signaling.url, share: true, exitMethods: ['GET', 'HEAD', 'POST', 'PUT'], privateAllowList: DEV_PRIVATE_ALLOW_LIST, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] });
   requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', 'MAP loopback.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1', 'MAP other.peerlane.test 127.0.0.1']);
   await requester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });
   await waitForRoutedScripts(requester);
@@ -123,6 +123,53 @@ describe('a routed page request travels through a peer', () => {
     expect(await fetchOutcome(page, `${dataOrigin}/small.txt`)).not.toMatch(/^fetched/);
     await page.close();
   }, 30_000);
+
+  it('request bodies travel: fetch with text, JSON, form data with a file, a Blob, a stream; XHR with a buffer', async () => {
+    const page = await requester.context.newPage();
+    await page.goto(`${appOrigin}/app`);
+    const echoed = await page.evaluate(async (url) => {
+      const read = async (response: Response) => (await response.json()) as { method: string; contentType: string | null; bytes: number; text: string | null };
+      const form = new FormData();
+      form.append('name', 'peer');
+      form.append('file', new Blob(['file contents'], { type: 'text/plain' }), 'notes.txt');
+      const big = new Uint8Array(300_000).map((_, index) => index % 256);
+      const stream = new ReadableStream({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('streamed '));
+          controller.enqueue(new TextEncoder().encode('body'));
+          controller.close();
+        },
+      });
+      const xhr = await new Promise<{ status: number; text: string }>((resolve) => {
+        const request = new XMLHttpRequest();
+        request.open('PUT', `${url}?xhr`);
+        request.onload = () => resolve({ status: request.status, text: request.responseText });
+        request.onerror = () => resolve({ status: 0, text: 'error' });
+        request.send(new TextEncoder().encode('xhr buffer').buffer);
+      });
+      return {
+        text: await read(await fetch(url, { method: 'POST', body: 'plain text' })),
+        json: await read(await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ a: 1 }) })),
+        form: await read(await fetch(url, { method: 'POST', body: form })),
+        params: await read(await fetch(url, { method: 'POST', body: new URLSearchParams({ q: 'peer lane' }) })),
+        blob: await read(await fetch(url, { method: 'POST', body: new Blob([big]) })),
+        stream: await read(await fetch(url, { method: 'POST', body: stream, duplex: 'half' } as RequestInit)),
+        xhr: JSON.parse(xhr.text) as { method: string; text: string },
+      };
+    }, `${dataOrigin}/echo`);
+    expect(echoed.text).toMatchObject({ method: 'POST', contentType: 'text/plain;charset=UTF-8', text: 'plain text' });
+    expect(echoed.json).toMatchObject({ contentType: 'application/json', text: '{"a":1}' });
+    expect(echoed.form.contentType).toMatch(/^multipart\/form-data; boundary=/);
+    expect(echoed.form.text).toContain('filename="notes.txt"');
+    expect(echoed.form.text).toContain('file contents');
+    expect(echoed.params).toMatchObject({ contentType: 'application/x-www-form-urlencoded;charset=UTF-8', text: 'q=peer+lane' });
+    expect(echoed.blob.bytes).toBe(300_000);
+    expect(echoed.stream.text).toBe('streamed body');
+    expect(echoed.xhr).toMatchObject({ method: 'PUT', text: 'xhr buffer' });
+    // Every one came through the exit: the requester cannot resolve the origin.
+    expect(origin.requests.filter((request) => request.path.startsWith('/echo')).every((request) => request.address === DEV_ORIGIN_ADDRESS)).toBe(true);
+    await page.close();
+  }, 60_000);
 
   it('the popup counts the completed requests and shows the peer', async () => {
     const page = await requester.context.newPage();

@@ -94,6 +94,17 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
   const handle = (request: IncomingMessage, response: ServerResponse): void => {
     const path = request.url ?? '/';
     requests.push({ port: request.socket.localPort ?? 0, address: request.socket.localAddress ?? '', method: request.method ?? 'GET', host: request.headers.host ?? '', path, headers: request.headers });
+    if (path.startsWith('/echo')) {
+      // What arrived: method, content type, and the body's length and SHA-256 (the body itself when short).
+      const parts: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => parts.push(chunk));
+      request.on('end', () => {
+        const body = Buffer.concat(parts);
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end(JSON.stringify({ method: request.method, contentType: request.headers['content-type'] ?? null, bytes: body.length, sha256: createHash('sha256').update(body).digest('hex'), text: body.length <= 4096 ? body.toString('utf8') : null }));
+      });
+      return;
+    }
     const fixture = viewerFixture(path, `http://${request.headers.host ?? ''}`);
     if (fixture) {
       response.writeHead(200, { 'content-type': fixture.type, 'set-cookie': 'fixture=1' });

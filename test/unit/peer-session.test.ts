@@ -182,3 +182,55 @@ describe('exit service', () => {
     expect(refused).toEqual(['destination_refused', 'method_refused']);
   });
 });
+
+describe('request bodies', () => {
+  it('a request body reaches the exit whole, over several BODY frames', async () => {
+    const upload = new Uint8Array(200_000).map((_, index) => (index * 7) % 256);
+    let received: Uint8Array | null | undefined;
+    const { requester } = pair((request, responder, _signal, body) => {
+      received = body;
+      responder.head({ status: 201, statusText: 'Created', headers: [['x-method', request.method]] });
+      responder.end();
+    });
+    const response = await requester.open({ method: 'POST', url: 'https://example.com/up', headers: [['content-type', 'application/octet-stream']] }, new AbortController().signal, upload);
+    expect(response.head.status).toBe(201);
+    expect(received).toEqual(upload);
+    const empty = await requester.open({ method: 'GET', url: 'https://example.com/', headers: [] }, new AbortController().signal);
+    expect(empty.head.status).toBe(201);
+    expect(received).toBeNull();
+  });
+
+  it('both peers may number a stream 1: a request body and a response body never mix', async () => {
+    // Each side serves the other: A's request 1 carries a body while B's request 1 gets a response body.
+    let a: PeerSession | null = null;
+    let b: PeerSession | null = null;
+    const bodies: Record<string, Uint8Array | null | undefined> = {};
+    const serve = (name: string): ExitHandler => (_request, responder, _signal, body) => {
+      bodies[name] = body;
+      responder.head({ status: 200, statusText: 'OK', headers: [] });
+      void responder.write(new TextEncoder().encode(`response from ${name}`)).then(() => responder.end());
+    };
+    a = new PeerSession({ hello: hello('exit'), exitHandler: serve('a'), send: (frame) => queueMicrotask(() => b?.receive(frame)) });
+    b = new PeerSession({ hello: hello('exit'), exitHandler: serve('b'), send: (frame) => queueMicrotask(() => a?.receive(frame)) });
+    const [fromB, fromA] = await Promise.all([
+      a.open({ method: 'POST', url: 'https://b.example/', headers: [] }, new AbortController().signal, new TextEncoder().encode('upload from a')),
+      b.open({ method: 'GET', url: 'https://a.example/', headers: [] }, new AbortController().signal),
+    ]);
+    expect(new TextDecoder().decode(await readAll(fromB))).toBe('response from b');
+    expect(new TextDecoder().decode(await readAll(fromA))).toBe('response from a');
+    expect(new TextDecoder().decode(bodies.b!)).toBe('upload from a');
+    expect(bodies.a).toBeNull();
+  });
+
+  it('the exit forwards the body to its fetch', async () => {
+    let seen: Uint8Array | null = null;
+    const fetcher: ExitFetcher = async (request) => {
+      seen = request.body;
+      return { head: { status: 200, statusText: 'OK', headers: [] }, body: null };
+    };
+    const { requester } = pair(createExitHandler(fetcher, () => ({ ...DEFAULT_EXIT_POLICY, allowedMethods: ['GET', 'POST'] }), { bytesSent: () => undefined, finished: () => undefined }));
+    const response = await requester.open({ method: 'POST', url: 'https://example.com/form', headers: [['content-type', 'application/json']] }, new AbortController().signal, new TextEncoder().encode('{"a":1}'));
+    await response.done;
+    expect(new TextDecoder().decode(seen!)).toBe('{"a":1}');
+  });
+});

@@ -65,6 +65,8 @@ export function createExitFetcher(check: AddressCheck): ExitFetcher {
     signal.addEventListener('abort', forward, { once: true });
     let url = request.url;
     let method = request.method;
+    // Sent on the first hop; a redirect that turns the request into a GET drops it, as browsers do.
+    let body: Uint8Array<ArrayBuffer> | null = request.body && request.body.byteLength > 0 && method !== 'GET' && method !== 'HEAD' ? new Uint8Array(request.body) : null;
     for (let hop = 0; ; hop += 1) {
       if (hop > 0) {
         // A redirect is a new destination: the whole policy again (scheme, port, names, literals).
@@ -86,6 +88,7 @@ export function createExitFetcher(check: AddressCheck): ExitFetcher {
         response = await fetch(url, {
           method,
           headers: request.headers,
+          body,
           credentials: 'omit',
           cache: 'no-store',
           redirect: 'manual',
@@ -120,6 +123,7 @@ export function createExitFetcher(check: AddressCheck): ExitFetcher {
       url = new URL(redirectTo, url).href;
       // As browsers do: after a redirect, anything but GET/HEAD becomes a GET without a body.
       if (method !== 'HEAD') method = 'GET';
+      body = null;
     }
   };
 }

@@ -29,7 +29,7 @@ export function fetchThroughPeers(requester: Requester, head: RequestHead, prior
       },
       { highWaterMark: 4 },
     );
-    void requester.route(head, priority, controller.signal, {
+    void requester.route(head, priority, controller.signal, null, {
       head: (response) => {
         headSent = true;
         const empty = response.status === 204 || response.status === 304 || head.method.toUpperCase() === 'HEAD';

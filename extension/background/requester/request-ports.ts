@@ -39,7 +39,7 @@ export function serveRequestPort(requester: Requester, port: TypedPort<ToBackgro
     }
     if (started) return;
     started = true;
-    void requester.route({ method: message.method, url: message.url, headers: message.headers }, message.priority, controller.signal, {
+    void requester.route({ method: message.method, url: message.url, headers: message.headers }, message.priority, controller.signal, message.body ?? null, {
       head: (head) => post({ type: 'head', status: head.status, statusText: head.statusText, headers: head.headers }),
       chunk: async (bytes) => {
         await waitForPage();

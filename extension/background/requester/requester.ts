@@ -32,6 +32,7 @@ interface RoutedTask {
   head: RequestHead;
   priority: Priority;
   resumable: boolean;
+  body: Uint8Array | null;
 }
 
 /** Facts the log needs that the queue does not know. */
@@ -76,7 +77,7 @@ export class Requester {
   private async execute(task: RoutedTask, peerId: string, signal: AbortSignal, correlationId: string) {
     const peer = this.deps.peers.get(peerId);
     if (!peer) throw new PeerlaneError('peer_lost', `peer ${shortPeerId(peerId)} is gone`);
-    const stream = await peer.session.open({ ...task.head, correlationId }, signal);
+    const stream = await peer.session.open({ ...task.head, correlationId }, signal, task.body);
     const response = new ResumableResponse(
       { stream, peerId },
       task.head,
@@ -91,12 +92,12 @@ export class Requester {
   private async resubmit(request: RequestHead, priority: Priority, correlationId: string, resumeOf: string, signal: AbortSignal): Promise<PeerResponse> {
     const pending = this.pendingLogs.get(resumeOf);
     if (pending) pending.resumes += 1;
-    const response = await this.queue.submit({ head: request, priority, resumable: false }, { priority, signal, idempotent: true, hedgeable: true, correlationId, resumeOf });
+    const response = await this.queue.submit({ head: request, priority, resumable: false, body: null }, { priority, signal, idempotent: true, hedgeable: true, correlationId, resumeOf });
     return { stream: response, peerId: response.peerId };
   }
 
   /** One request from submission to its last byte (or error), logged once at the end. */
-  async route(head: RequestHead, priority: Priority, signal: AbortSignal, sink: ResponseSink): Promise<void> {
+  async route(head: RequestHead, priority: Priority, signal: AbortSignal, body: Uint8Array | null, sink: ResponseSink): Promise<void> {
     const correlationId = newCorrelationId();
     const method = head.method.toUpperCase();
     let recorded: () => void = () => undefined;
@@ -109,7 +110,10 @@ export class Requester {
     let peer: string | null = null;
     try {
       const idempotent = isIdempotentRequest(head);
-      const response = await this.queue.submit({ head, priority, resumable: idempotent }, { priority, signal, idempotent, hedgeable: method === 'GET', correlationId });
+      const response = await this.queue.submit(
+        { head, priority, resumable: idempotent && body === null, body },
+        { priority, signal, idempotent, hedgeable: method === 'GET' && body === null, correlationId, sizeBytes: body?.byteLength ?? 0 },
+      );
       peer = response.peerId;
       pending.status = response.head.status;
       sink.head({ status: response.head.status, statusText: response.head.statusText, headers: [...response.head.headers, [PEER_HEADER, shortPeerId(response.peerId)]] });

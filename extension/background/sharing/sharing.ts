@@ -71,7 +71,7 @@ export class Sharing {
       this.caps,
       peerId,
     );
-    return (request, responder, signal) => {
+    return (request, responder, signal, body) => {
       const reason = this.configuration.notSharingReason;
       if (reason !== null) {
         const error = new PeerlaneError('sharing_off', `this peer ${reason}`);
@@ -85,7 +85,7 @@ export class Sharing {
         this.streams -= 1;
         this.changes.emit();
       });
-      serve(request, responder, signal);
+      serve(request, responder, signal, body);
     };
   }
 }

@@ -1,3 +1,4 @@
+import { MAX_REQUEST_BODY_BYTES } from '../protocol/limits';
 import { PRIORITIES } from '../queue/priority-lanes';
 import { bytesSchema, errorShapeSchema, headerListSchema } from './common';
 import { z } from './zod-mini';
@@ -21,6 +22,8 @@ export const toBackgroundRequestSchema = z.discriminatedUnion('type', [
     url: z.string().check(z.maxLength(8192)),
     headers: headerListSchema,
     priority: z.enum(PRIORITIES),
+    /** The whole request body (fetch and XHR bodies of every kind, as bytes), or null. */
+    body: z.optional(z.nullable(bytesSchema.check(z.refine((bytes) => bytes.byteLength <= MAX_REQUEST_BODY_BYTES, `a request body is at most ${MAX_REQUEST_BODY_BYTES} bytes`)))),
   }),
   z.object({ type: z.literal('consumed'), bytes: count }),
 ]);

@@ -12,6 +12,8 @@ export interface ExitFetchRequest {
   url: string;
   method: string;
   headers: [string, string][];
+  /** The request body, whole, or null. */
+  body: Uint8Array | null;
 }
 
 export interface ExitFetchResponse {
@@ -62,7 +64,7 @@ export function forwardableResponseHeaders(headers: readonly (readonly [string, 
 
 /** `requester` names the peer this handler serves, for the caps' fair shares. */
 export function createExitHandler(fetcher: ExitFetcher, policy: () => ExitPolicyOptions, events: ExitEvents, caps?: ExitCaps, requester = 'requester'): ExitHandler {
-  return (request: RequestHead, responder, signal) => {
+  return (request: RequestHead, responder, signal, body = null) => {
     const refuse = (error: PeerlaneError): void => {
       events.finished(request, { status: null, bytes: 0, error });
       responder.error(error);
@@ -77,7 +79,7 @@ export function createExitHandler(fetcher: ExitFetcher, policy: () => ExitPolicy
       let status: number | null = null;
       try {
         const response = await fetcher(
-          { url: verdict.url.href, method: request.method.toUpperCase(), headers: forwardableRequestHeaders(request.headers) },
+          { url: verdict.url.href, method: request.method.toUpperCase(), headers: forwardableRequestHeaders(request.headers), body },
           signal,
           options,
         );

@@ -1,7 +1,9 @@
 import { PeerlaneError, toPeerlaneError } from '../errors';
 import { decodeFrame, encodeFrame } from '../protocol/codec';
+import { MAX_REQUEST_BODY_BYTES } from '../protocol/limits';
 import {
   FLAG_END_STREAM,
+  FLAG_REQUEST_BODY,
   MAX_PAYLOAD_BYTES,
   PROTOCOL_VERSION,
   type Frame,
@@ -35,7 +37,8 @@ export interface ExitResponder {
   error(error: PeerlaneError): void;
 }
 
-export type ExitHandler = (request: RequestHead, responder: ExitResponder, signal: AbortSignal) => void;
+/** `body`: the request's body (null for none), whole: it is collected before the handler runs. */
+export type ExitHandler = (request: RequestHead, responder: ExitResponder, signal: AbortSignal, body?: Uint8Array | null) => void;
 
 export interface PeerSessionOptions {
   send(frame: Uint8Array): void;
@@ -62,6 +65,13 @@ interface RequesterStream {
   finish: (error: PeerlaneError | null) => void;
 }
 
+/** A request whose body is still arriving: served once its END is in. */
+interface IncomingRequest {
+  head: RequestHead;
+  parts: Uint8Array[];
+  bytes: number;
+}
+
 interface ExitStream {
   id: number;
   credit: number;
@@ -73,6 +83,7 @@ interface ExitStream {
 export class PeerSession {
   private readonly requesterStreams = new Map<number, RequesterStream>();
   private readonly exitStreams = new Map<number, ExitStream>();
+  private readonly incoming = new Map<number, IncomingRequest>();
   private readonly window: number;
   private nextStreamId = 1;
   private closedWith: PeerlaneError | null = null;
@@ -97,8 +108,11 @@ export class PeerSession {
     this.sendFrame({ type: 'PING', streamId: 0, flags: 0, nonce });
   }
 
-  /** Requester role: sends a request and resolves with the response head (body streams after). */
-  open(request: RequestHead, signal: AbortSignal): Promise<ResponseStream> {
+  /**
+   * Requester role: sends a request (with its body, if any, in BODY frames after the head) and
+   * resolves with the response head (its body streams after).
+   */
+  open(request: RequestHead, signal: AbortSignal, body: Uint8Array | null = null): Promise<ResponseStream> {
     if (this.closedWith) return Promise.reject(this.closedWith);
     if (signal.aborted) return Promise.reject(toPeerlaneError(signal.reason, 'cancelled'));
     const id = this.nextStreamId++;
@@ -141,7 +155,16 @@ export class PeerSession {
       };
       signal.addEventListener('abort', onAbort, { once: true });
       this.requesterStreams.set(id, stream);
-      this.sendFrame({ type: 'REQUEST_HEAD', streamId: id, flags: FLAG_END_STREAM, head: request });
+      const hasBody = body !== null && body.byteLength > 0;
+      this.sendFrame({ type: 'REQUEST_HEAD', streamId: id, flags: hasBody ? 0 : FLAG_END_STREAM, head: request });
+      if (hasBody) {
+        // Whole and bounded (MAX_REQUEST_BODY_BYTES, checked where it entered); the channel's
+        // bufferedAmount backpressure paces it. Not yet under a per-stream window like responses.
+        for (let offset = 0; offset < body.byteLength; offset += MAX_PAYLOAD_BYTES) {
+          this.sendFrame({ type: 'BODY', streamId: id, flags: FLAG_REQUEST_BODY, data: body.subarray(offset, offset + MAX_PAYLOAD_BYTES) });
+        }
+        this.sendFrame({ type: 'END', streamId: id, flags: FLAG_REQUEST_BODY });
+      }
     });
   }
 
@@ -219,9 +242,12 @@ export class PeerSession {
         this.options.onPong?.(frame.nonce);
         return;
       case 'REQUEST_HEAD':
-        this.startExitStream(frame.streamId, frame.head);
+        if (frame.flags & FLAG_END_STREAM) this.startExitStream(frame.streamId, frame.head, null);
+        else if (this.incoming.has(frame.streamId) || this.exitStreams.has(frame.streamId)) this.protocolError(`stream ${frame.streamId} opened twice`);
+        else this.incoming.set(frame.streamId, { head: frame.head, parts: [], bytes: 0 });
         return;
       case 'CANCEL': {
+        this.incoming.delete(frame.streamId);
         const stream = this.exitStreams.get(frame.streamId);
         if (stream) this.closeExitStream(stream, new PeerlaneError('cancelled', 'requester cancelled'));
         return;
@@ -239,6 +265,10 @@ export class PeerSession {
         return;
       }
       case 'BODY': {
+        if (frame.flags & FLAG_REQUEST_BODY) {
+          this.receiveRequestBody(frame.streamId, frame.data);
+          return;
+        }
         const stream = this.requesterStreams.get(frame.streamId);
         if (!stream) return; // late body after a cancel
         if (stream.bufferedBytes + frame.data.byteLength > this.window) {
@@ -252,6 +282,19 @@ export class PeerSession {
         return;
       }
       case 'END': {
+        if (frame.flags & FLAG_REQUEST_BODY) {
+          const request = this.incoming.get(frame.streamId);
+          if (!request) return; // cancelled or refused meanwhile
+          this.incoming.delete(frame.streamId);
+          const body = new Uint8Array(request.bytes);
+          let offset = 0;
+          for (const part of request.parts) {
+            body.set(part, offset);
+            offset += part.byteLength;
+          }
+          this.startExitStream(frame.streamId, request.head, body);
+          return;
+        }
         this.requesterStreams.get(frame.streamId)?.finish(null);
         return;
       }
@@ -266,7 +309,19 @@ export class PeerSession {
     }
   }
 
-  private startExitStream(id: number, request: RequestHead): void {
+  private receiveRequestBody(id: number, data: Uint8Array): void {
+    const request = this.incoming.get(id);
+    if (!request) return; // late body after a cancel
+    if (request.bytes + data.byteLength > MAX_REQUEST_BODY_BYTES) {
+      this.incoming.delete(id);
+      this.sendFrame({ type: 'ERROR', streamId: id, flags: 0, error: { category: 'exit_cap_size', message: `request body over ${MAX_REQUEST_BODY_BYTES} bytes` } });
+      return;
+    }
+    request.parts.push(data.slice());
+    request.bytes += data.byteLength;
+  }
+
+  private startExitStream(id: number, request: RequestHead, body: Uint8Array | null): void {
     const handler = this.options.exitHandler;
     if (!handler) {
       this.sendFrame({ type: 'ERROR', streamId: id, flags: 0, error: { category: 'sharing_off', message: 'this peer does not share its connection' } });
@@ -309,7 +364,7 @@ export class PeerSession {
         this.closeExitStream(stream, error);
       },
     };
-    handler(request, responder, stream.controller.signal);
+    handler(request, responder, stream.controller.signal, body);
   }
 
   private closeExitStream(stream: ExitStream, error: PeerlaneError | null): void {
@@ -327,6 +382,7 @@ export class PeerSession {
   /** The channel is gone: every stream of both roles fails with `error` (usually peer_lost). */
   close(error: PeerlaneError): void {
     if (this.closedWith) return;
+    this.incoming.clear();
     this.abortExitStreams(error);
     for (const stream of [...this.requesterStreams.values()]) stream.finish(error);
     this.closedWith = error;
