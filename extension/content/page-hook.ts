@@ -72,14 +72,22 @@ bridgeTimer = setTimeout(() => {
   setRouted(true);
 }, BRIDGE_TIMEOUT_MS);
 
-export class PeerlaneRoutingError extends TypeError {
-  constructor(
-    readonly category: string,
-    detail: string,
-  ) {
-    super(`Peerlane could not route this request (${category}): ${detail}`);
-    this.name = 'TypeError';
-  }
+/**
+ * A routed request that failed rejects as the browser's own network error does: a TypeError with
+ * the engine's exact message, which libraries (ky, axios) recognise and retry. Why it failed,
+ * Peerlane's category and reason, is in `cause` (and the console).
+ */
+const NETWORK_ERROR_MESSAGE = navigator.userAgent.includes('Firefox/') ? 'NetworkError when attempting to fetch resource.' : 'Failed to fetch';
+
+export interface RoutingFailure {
+  category: string;
+  message: string;
+}
+
+function routingError(category: string, detail: string): TypeError {
+  const cause: RoutingFailure = { category, message: `Peerlane could not route this request (${category}): ${detail}` };
+  console.warn('[peerlane]', cause.message);
+  return new TypeError(NETWORK_ERROR_MESSAGE, { cause });
 }
 
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
@@ -89,7 +97,7 @@ function abortError(signal: AbortSignal): unknown {
 }
 
 function routeThroughPeers(request: Request, priority: Priority): Promise<Response> {
-  if (bridgeMissing) return Promise.reject(new PeerlaneRoutingError('internal', 'the Peerlane extension bridge is not responding'));
+  if (bridgeMissing) return Promise.reject(routingError('internal', 'the Peerlane extension bridge is not responding'));
   if (request.signal.aborted) return Promise.reject(abortError(request.signal));
   const id = nextId++;
   return new Promise<Response>((resolve, reject) => {
@@ -148,7 +156,7 @@ function routeThroughPeers(request: Request, priority: Priority): Promise<Respon
       },
       error: (error) => {
         request.signal.removeEventListener('abort', onAbort);
-        failure = new PeerlaneRoutingError(error.category, error.message);
+        failure = routingError(error.category, error.message);
         if (!headSeen) reject(failure);
         wake?.();
       },
@@ -162,12 +170,12 @@ function routeThroughPeers(request: Request, priority: Priority): Promise<Respon
           body = await request.arrayBuffer();
         } catch (error) {
           pending.delete(id);
-          reject(new PeerlaneRoutingError('bad_message', `the request body could not be read: ${String(error)}`));
+          reject(routingError('bad_message', `the request body could not be read: ${String(error)}`));
           return;
         }
         if (body.byteLength > MAX_REQUEST_BODY_BYTES) {
           pending.delete(id);
-          reject(new PeerlaneRoutingError('queue_full', `a routed request body is at most ${MAX_REQUEST_BODY_BYTES} bytes; this one is ${body.byteLength}`));
+          reject(routingError('queue_full', `a routed request body is at most ${MAX_REQUEST_BODY_BYTES} bytes; this one is ${body.byteLength}`));
           return;
         }
       }
@@ -290,7 +298,8 @@ class PeerlaneXMLHttpRequest extends EventTarget {
         this.setState(4);
         const reason = controller.signal.reason as unknown;
         this.fire(controller.signal.aborted ? (reason instanceof DOMException && reason.name === 'TimeoutError' ? 'timeout' : 'abort') : 'error');
-        if (!controller.signal.aborted) console.warn('[peerlane]', error);
+        // A routing failure was logged where it was made; anything else is logged here.
+        if (!controller.signal.aborted && !(error instanceof TypeError && error.message === NETWORK_ERROR_MESSAGE)) console.warn('[peerlane]', error);
       } finally {
         if (timer) clearTimeout(timer);
         this.fire('loadend');

@@ -51,7 +51,8 @@ async function fetchInPage(url: string): Promise<Fetched | string> {
     for (let offset = 0; offset < bytes.length; offset += 0x8000) binary += String.fromCharCode(...bytes.subarray(offset, offset + 0x8000));
     return { status: response.status, base64: btoa(binary), peer: response.headers.get('x-peerlane-peer'), ms };
   } catch (error) {
-    return String(error);
+    // A routed failure is the browser's own TypeError; Peerlane's reason is its cause.
+    return `${String(error)}${(error as { cause?: { message?: string } }).cause?.message ? ` ${(error as { cause: { message: string } }).cause.message}` : ''}`;
   }
 }
 
@@ -189,6 +190,16 @@ describe('Chromium exit, Firefox requester', () => {
     expect(echoed.method).toBe('POST');
     expect(echoed.contentType).toMatch(/^multipart\/form-data; boundary=/);
     expect(echoed.text).toContain('from firefox');
+    // A routed failure is Firefox's own network error, with Peerlane's reason in `cause`.
+    const thrown = (await page.evaluate(async (url) => {
+      try {
+        await fetch(url);
+        return null;
+      } catch (error) {
+        return { name: (error as Error).name, message: (error as Error).message, category: ((error as Error).cause as { category?: string } | undefined)?.category };
+      }
+    }, `${dataOrigin.replace(String(origin.port), '9999')}/refused-port`)) as unknown;
+    expect(thrown).toEqual({ name: 'TypeError', message: 'NetworkError when attempting to fetch resource.', category: 'destination_refused' });
     await page.close();
   }, 60_000);
 });

@@ -39,7 +39,8 @@ function fetchBody(url: string): Promise<{ status: number | null; bytes: number;
       }
       return { status, bytes, ms: performance.now() - started, error: null };
     } catch (error) {
-      return { status, bytes, ms: performance.now() - started, error: String(error) };
+      const cause = (error as { cause?: { message?: string } }).cause?.message;
+      return { status, bytes, ms: performance.now() - started, error: cause ? `${String(error)} ${cause}` : String(error) };
     }
   }, url);
 }

@@ -60,7 +60,8 @@ function fetchText(page: Page, url: string): Promise<string> {
       const response = await fetch(target);
       return `fetched ${response.status}: ${await response.text()}`;
     } catch (error) {
-      return String(error);
+      // A routed failure is the browser's own TypeError; Peerlane's reason is its cause.
+      return `${String(error)}${(error as { cause?: { message?: string } }).cause?.message ? ` ${(error as { cause: { message: string } }).cause.message}` : ''}`;
     }
   }, url);
 }

@@ -91,7 +91,8 @@ async function startRuns(requests: { key: string; url: string; method?: string; 
           for (let index = 0; index < body.length; index += 0x8000) binary += String.fromCharCode(...body.subarray(index, index + 0x8000));
           return { status: response.status, base64: btoa(binary), text: body.byteLength < 512 ? new TextDecoder().decode(body) : '', headers: Object.fromEntries(response.headers) };
         } catch (error) {
-          return { error: String(error) };
+          const cause = (error as { cause?: { message?: string } }).cause?.message;
+          return { error: cause ? `${String(error)} ${cause}` : String(error) };
         }
       })();
       runs[request.key] = run;

@@ -40,7 +40,8 @@ function fetchOutcome(page: Page, url: string): Promise<string> {
       const response = await fetch(target);
       return `fetched ${response.status}`;
     } catch (error) {
-      return String(error);
+      // A routed failure is the browser's own TypeError; Peerlane's reason is its cause.
+      return `${String(error)}${(error as { cause?: { message?: string } }).cause?.message ? ` ${(error as { cause: { message: string } }).cause.message}` : ''}`;
     }
   }, url);
 }
@@ -198,6 +199,16 @@ describe('a routed page request travels through a peer', () => {
     await popup.goto(`chrome-extension://${requester.extensionId}/extension/ui/popup.html`);
     await popup.waitForFunction(() => /destination refused 1/.test(document.querySelector('[data-testid="failures"]')?.textContent ?? ''), undefined, { timeout: 10_000 });
     await popup.close();
+    // The browser's own network error, which libraries recognise; Peerlane's reason rides in `cause`.
+    const thrown = await page.evaluate(async (url) => {
+      try {
+        await fetch(url);
+        return null;
+      } catch (error) {
+        return { name: (error as Error).name, message: (error as Error).message, category: ((error as Error).cause as { category?: string } | undefined)?.category };
+      }
+    }, `http://loopback.peerlane.test:${origin.port}/small.txt?cause`);
+    expect(thrown).toEqual({ name: 'TypeError', message: 'Failed to fetch', category: 'destination_refused' });
     await page.close();
   }, 60_000);
 

@@ -111,7 +111,8 @@ describe('a signaling restart', () => {
           for (const part of parts) for (let offset = 0; offset < part.length; offset += 0x8000) binary += String.fromCharCode(...part.subarray(offset, offset + 0x8000));
           progress.hash = btoa(binary);
         } catch (error) {
-          progress.error = String(error);
+          const cause = (error as { cause?: { message?: string } }).cause?.message;
+          progress.error = cause ? `${String(error)} ${cause}` : String(error);
         }
       })();
     }, `${dataOrigin}/paced.bin?ms=6000`);
