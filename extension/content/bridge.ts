@@ -54,7 +54,7 @@ function openRequest(id: number, request: RequestStart, reopened = false): void 
     switch (message.type) {
       case 'head':
         headSeen = true;
-        toPage({ type: 'head', id, status: message.status, statusText: message.statusText, headers: message.headers });
+        toPage({ type: 'head', id, status: message.status, statusText: message.statusText, headers: message.headers, url: message.url, redirected: message.redirected });
         return;
       case 'chunk': {
         // A structured clone: its buffer is this chunk's own, so it moves to the page without a copy.

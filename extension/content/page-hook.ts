@@ -142,7 +142,11 @@ function routeThroughPeers(request: Request, priority: Priority): Promise<Respon
         headSeen = true;
         const nullBody = request.method === 'HEAD' || NULL_BODY_STATUSES.has(head.status);
         const response = new Response(nullBody ? null : body, { status: head.status, statusText: head.statusText, headers: head.headers });
-        Object.defineProperty(response, 'url', { value: request.url });
+        // As the browser reports them: the final URL after the exit's redirects, never its fragment.
+        const finalUrl = new URL(head.url ?? request.url);
+        finalUrl.hash = '';
+        Object.defineProperty(response, 'url', { value: finalUrl.href });
+        Object.defineProperty(response, 'redirected', { value: head.redirected === true });
         resolve(response);
       },
       chunk: (data) => {
@@ -285,7 +289,7 @@ class PeerlaneXMLHttpRequest extends EventTarget {
         const response = await peerlaneFetch(this.url, { method: this.method, headers: this.requestHeaders, body: body ?? null, signal: controller.signal });
         this.status = response.status;
         this.statusText = response.statusText;
-        this.responseURL = response.url || this.url;
+        this.responseURL = response.url;
         this.responseHeaders = response.headers;
         this.setState(2);
         this.bytes = new Uint8Array(await response.arrayBuffer());

@@ -220,6 +220,19 @@ describe('a routed page request travels through a peer', () => {
       return { status: response.status, text: await response.text() };
     }, `${dataOrigin}/redirect?to=/small.txt`);
     expect(followed).toEqual({ status: 200, text: SMALL_TEXT });
+    // Reported as the browser reports them: final URL, redirected, no fragment, the same for XHR.
+    const reported = await page.evaluate(async (base) => {
+      const redirected = await fetch(`${base}/redirect?to=/small.txt#frag`);
+      const plain = await fetch(`${base}/small.txt#frag`);
+      const xhr = await new Promise<string>((resolve) => {
+        const request = new XMLHttpRequest();
+        request.open('GET', `${base}/redirect?to=/small.txt#x`);
+        request.onload = () => resolve(request.responseURL);
+        request.send();
+      });
+      return { redirectedUrl: redirected.url, redirected: redirected.redirected, plainUrl: plain.url, plainRedirected: plain.redirected, xhr };
+    }, dataOrigin);
+    expect(reported).toEqual({ redirectedUrl: `${dataOrigin}/small.txt`, redirected: true, plainUrl: `${dataOrigin}/small.txt`, plainRedirected: false, xhr: `${dataOrigin}/small.txt` });
     expect(origin.requests.some((request) => request.path === '/redirect?to=/small.txt')).toBe(true);
 
     // A hop to a port the exit does not serve, or with credentials in the URL, is refused like a first

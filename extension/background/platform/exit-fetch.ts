@@ -107,7 +107,7 @@ export function createExitFetcher(check: AddressCheck): ExitFetcher {
       }
       if (response.type !== 'opaqueredirect') {
         return {
-          head: { status: response.status, statusText: response.statusText.slice(0, 256), headers: [...response.headers] },
+          head: { status: response.status, statusText: response.statusText.slice(0, 256), headers: [...response.headers], url, redirected: hop > 0 },
           body: method === 'HEAD' ? null : bodyOf(response, controller.signal),
         };
       }

@@ -40,7 +40,7 @@ export function serveRequestPort(requester: Requester, port: TypedPort<ToBackgro
     if (started) return;
     started = true;
     void requester.route({ method: message.method, url: message.url, headers: message.headers }, message.priority, controller.signal, message.body ?? null, {
-      head: (head) => post({ type: 'head', status: head.status, statusText: head.statusText, headers: head.headers }),
+      head: (head) => post({ type: 'head', status: head.status, statusText: head.statusText, headers: head.headers, url: head.url, redirected: head.redirected }),
       chunk: async (bytes) => {
         await waitForPage();
         if (controller.signal.aborted) return false;

@@ -116,7 +116,7 @@ export class Requester {
       );
       peer = response.peerId;
       pending.status = response.head.status;
-      sink.head({ status: response.head.status, statusText: response.head.statusText, headers: [...response.head.headers, [PEER_HEADER, shortPeerId(response.peerId)]] });
+      sink.head({ ...response.head, headers: [...response.head.headers, [PEER_HEADER, shortPeerId(response.peerId)]] });
       if (!(await this.stream(response, pending, sink))) return;
       peer = response.peerId;
       sink.end();

@@ -16,7 +16,7 @@ export type PageToBridge =
 export type BridgeToPage =
   /** Whether this exact origin is routed (match patterns cannot tell ports apart in Firefox). */
   | { type: 'config'; routed: boolean }
-  | { type: 'head'; id: number; status: number; statusText: string; headers: HeaderList }
+  | { type: 'head'; id: number; status: number; statusText: string; headers: HeaderList; url?: string; redirected?: boolean }
   | { type: 'chunk'; id: number; data: ArrayBuffer }
   | { type: 'end'; id: number }
   | { type: 'error'; id: number; error: ErrorShape };
@@ -41,7 +41,13 @@ export function readBridgeMessage(raw: unknown): BridgeToPage | null {
   if (typeof message.id !== 'number') return null;
   switch (message.type) {
     case 'head':
-      return typeof message.status === 'number' && typeof message.statusText === 'string' && isHeaderList(message.headers) ? (message as BridgeToPage) : null;
+      return typeof message.status === 'number' &&
+        typeof message.statusText === 'string' &&
+        isHeaderList(message.headers) &&
+        (message.url === undefined || typeof message.url === 'string') &&
+        (message.redirected === undefined || typeof message.redirected === 'boolean')
+        ? (message as BridgeToPage)
+        : null;
     case 'chunk':
       return message.data instanceof ArrayBuffer ? (message as BridgeToPage) : null;
     case 'end':

@@ -29,7 +29,15 @@ export const toBackgroundRequestSchema = z.discriminatedUnion('type', [
 ]);
 
 export const toRequesterSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('head'), status: int, statusText: z.string().check(z.maxLength(256)), headers: headerListSchema }),
+  z.object({
+    type: z.literal('head'),
+    status: int,
+    statusText: z.string().check(z.maxLength(256)),
+    headers: headerListSchema,
+    /** The final URL after redirects, and whether there were any (Response.url, .redirected). */
+    url: z.optional(z.string().check(z.maxLength(8192))),
+    redirected: z.optional(z.boolean()),
+  }),
   z.object({ type: z.literal('chunk'), data: bytesSchema }),
   z.object({ type: z.literal('end') }),
   z.object({ type: z.literal('error'), error: errorShapeSchema }),

@@ -57,6 +57,10 @@ export const responseHeadSchema = z.object({
   status: z.number().int().min(100).max(599),
   statusText: z.string().max(256),
   headers: headerListSchema,
+  /** The URL the response came from, after the redirects the exit followed; absent: the request's. */
+  url: z.string().max(8192).optional(),
+  /** Whether the exit followed at least one redirect (the page's `Response.redirected`). */
+  redirected: z.boolean().optional(),
 });
 export const errorPayloadSchema = z.object({
   category: z.enum(ERROR_CATEGORIES),
