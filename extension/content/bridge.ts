@@ -2,6 +2,7 @@ import { BRIDGE_READY, isHandshake, PAGE_HANDSHAKE, type BridgeToPage } from '..
 import { pageToBridgeSchema } from '../core/channels/page-channel-schema';
 import { parseMessage } from '../core/channels/parse';
 import { REQUEST_PORT_NAME, toRequesterSchema, type RequestStart, type ToBackgroundRequest } from '../core/channels/request-channel';
+import { withOwnBuffer } from '../core/bytes';
 import { isIdempotentRequest } from '../core/http/range-resume';
 
 /**
@@ -58,8 +59,7 @@ function openRequest(id: number, request: RequestStart, reopened = false): void 
         return;
       case 'chunk': {
         // A structured clone: its buffer is this chunk's own, so it moves to the page without a copy.
-        const { data } = message;
-        const buffer = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer ? data.buffer : data.slice().buffer;
+        const { buffer } = withOwnBuffer(message.data);
         toPage({ type: 'chunk', id, data: buffer }, [buffer]);
         return;
       }

@@ -1,16 +1,15 @@
 import { CHANNELS } from '../core/channels/channel-table';
 import { parseMessage } from '../core/channels/parse';
-import { ownBuffer, transferablesOf, type FromTransport } from '../core/channels/transport-channel';
+import { forTransfer, type FromTransport } from '../core/channels/transport-channel';
 import { TransportHost } from '../transport/transport-host';
 
 /** Chrome offscreen document: hosts the transport and relays with the service worker by postMessage. */
 /** Resolved once; posting to it wakes a stopped service worker, so the reference stays valid. */
 const worker = navigator.serviceWorker.ready.then((registration) => registration.active);
 
-async function toServiceWorker(message: FromTransport): Promise<void> {
-  // A received frame may share a pooled buffer: own it once, then hand it over without another copy.
-  const sent = message.type === 'frame' ? { ...message, data: ownBuffer(message.data) } : message;
-  (await worker)?.postMessage(sent, transferablesOf(sent));
+async function toServiceWorker(original: FromTransport): Promise<void> {
+  const { message, transfer } = forTransfer(original);
+  (await worker)?.postMessage(message, transfer);
 }
 
 const transport = new TransportHost((message) => void toServiceWorker(message));

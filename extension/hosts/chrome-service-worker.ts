@@ -7,7 +7,7 @@ import { servePeerViewer } from '../background/viewer/peer-viewer-chrome';
 import { registerViewerEntryPoints } from '../background/viewer/viewer-entry-points';
 import { CHANNELS, judgeSender, OFFSCREEN_PAGE } from '../core/channels/channel-table';
 import { parseMessage } from '../core/channels/parse';
-import { ownBuffer, transferablesOf, type ToTransport } from '../core/channels/transport-channel';
+import { forTransfer, type ToTransport } from '../core/channels/transport-channel';
 import { viewerPath } from '../core/viewer/viewer-url';
 
 /**
@@ -20,7 +20,7 @@ declare const self: ServiceWorkerGlobalScope;
 const KEEPALIVE_MS = 20_000;
 
 let offscreenClient: Client | null = null;
-const pending: ToTransport[] = [];
+const pending: ReturnType<typeof forTransfer<ToTransport>>[] = [];
 
 async function findOffscreen(): Promise<Client | null> {
   const clients = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
@@ -42,19 +42,18 @@ async function ensureOffscreen(): Promise<void> {
 function flushPending(): void {
   while (offscreenClient && pending.length > 0) {
     const next = pending.shift()!;
-    offscreenClient.postMessage(next, transferablesOf(next));
+    offscreenClient.postMessage(next.message, next.transfer);
   }
 }
 
 let locating = false;
-function sendToTransport(original: ToTransport): void {
-  // Transferred, not copied: a frame that is a view into a larger buffer is copied once to own its buffer.
-  const message = original.type === 'frame' ? { ...original, data: ownBuffer(original.data) } : original;
+function sendToTransport(message: ToTransport): void {
+  const outgoing = forTransfer(message);
   if (offscreenClient && pending.length === 0) {
-    offscreenClient.postMessage(message, transferablesOf(message));
+    offscreenClient.postMessage(outgoing.message, outgoing.transfer);
     return;
   }
-  pending.push(message);
+  pending.push(outgoing);
   if (locating) return;
   locating = true;
   void ensureOffscreen()
@@ -87,8 +86,9 @@ const background = createBackground(platform, {
 self.addEventListener('message', (event: ExtendableMessageEvent) => {
   const source = event.source;
   if (!source || !('url' in source)) return;
-  if (!judgeSender(CHANNELS.transport.admits, { url: source.url }, { extensionOrigin: platform.extensionOrigin, isRouted: () => false })) return;
-  if (offscreenClient?.id !== (source as Client).id) {
+  // Judged once per client (a URL parse), not on every frame that client sends.
+  if (offscreenClient?.id !== source.id) {
+    if (!judgeSender(CHANNELS.transport.admits, { url: source.url }, { extensionOrigin: platform.extensionOrigin, isRouted: () => false })) return;
     offscreenClient = source as Client;
     flushPending();
   }

@@ -5,7 +5,7 @@ import { toRequesterSchema, VIEWER_PORT_NAME, type ToBackgroundRequest } from '.
 import type { Priority } from '../core/queue/request-queue';
 import { rewriteCss } from '../core/viewer/css-rewriter';
 import { ViewerSanitizer } from '../core/viewer/html-sanitizer';
-import { documentKind, errorPage, standInDocument, viewerBanner, type ViewerLinks } from '../core/viewer/viewer-markup';
+import { documentKind, errorPage, mediaType, standInDocument, viewerBanner, type ViewerLinks } from '../core/viewer/viewer-markup';
 import { FIREFOX_VIEWER_PAGE, firefoxViewerPath, viewerPath } from '../core/viewer/viewer-url';
 import { decoderFor } from '../core/viewer/text-decoding';
 
@@ -111,7 +111,7 @@ class Resources {
     if (chain.includes(url)) return 'about:invalid';
     const fetched = await this.fetchOnce(url, styleHint);
     if (!fetched || fetched.status >= 400) return 'about:invalid';
-    const type = (fetched.headers.get('content-type') ?? 'application/octet-stream').split(';')[0]!.trim().toLowerCase();
+    const type = mediaType(fetched.headers.get('content-type')) || 'application/octet-stream';
     if (type === 'text/css') return dataUrl('text/css', new TextEncoder().encode(await this.css(decode(fetched), url, depth + 1, [...chain, url])));
     // Only passive types become data: URLs; anything that could be a document or a script is dropped.
     return /^(image|font|audio|video)\//.test(type) || type === 'application/font-woff' ? dataUrl(type, fetched.bytes) : 'about:invalid';
@@ -193,8 +193,7 @@ async function open(): Promise<void> {
   );
   // Only HTML is parsed as a page; SVG and images show as an image of themselves, anything else as text.
   const kind = documentKind(fetched.headers.get('content-type'));
-  const type = (fetched.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-  const standIn = kind === 'html' ? null : kind === 'svg-image' || (kind === 'as-is' && type.startsWith('image/')) ? 'svg-image' : 'text';
+  const standIn = kind === 'html' ? null : kind === 'svg-image' || (kind === 'as-is' && mediaType(fetched.headers.get('content-type')).startsWith('image/')) ? 'svg-image' : 'text';
   let html = sanitizer.write(standIn ? standInDocument(standIn, target, decode(fetched)) : decode(fetched)) + sanitizer.end();
   // Inline <style> blocks and style attributes came through the sanitizer's CSS rewriter: their
   // placeholders are in `wanted` too. Stylesheets are asked for first.

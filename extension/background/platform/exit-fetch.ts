@@ -66,7 +66,7 @@ export function createExitFetcher(check: AddressCheck): ExitFetcher {
     let url = request.url;
     let method = request.method;
     // Sent on the first hop; a redirect that turns the request into a GET drops it, as browsers do.
-    let body: Uint8Array<ArrayBuffer> | null = request.body && request.body.byteLength > 0 && method !== 'GET' && method !== 'HEAD' ? new Uint8Array(request.body) : null;
+    let body = request.body && request.body.byteLength > 0 && method !== 'GET' && method !== 'HEAD' ? request.body : null;
     for (let hop = 0; ; hop += 1) {
       if (hop > 0) {
         // A redirect is a new destination: the whole policy again (scheme, port, names, literals).

@@ -15,6 +15,8 @@ interface Waiter<T> {
 export class UrlWaiters<T> {
   private readonly waiting = new Map<string, Waiter<T>[]>();
   private readonly byRequest = new Map<string, { url: string; waiter: Waiter<T> }>();
+  /** Ids of bound waiters already answered or forgotten: their late events answer no one. */
+  private readonly finished = new Set<string>();
 
   constructor(private readonly fallback: T) {}
 
@@ -27,7 +29,7 @@ export class UrlWaiters<T> {
 
   settle(url: string, value: T, requestId?: string): void {
     const bound = requestId === undefined ? undefined : this.byRequest.get(requestId);
-    if (requestId !== undefined && !bound && this.isKnownElsewhere(requestId)) return;
+    if (requestId !== undefined && !bound && this.finished.has(requestId)) return;
     const waiter = bound?.waiter ?? this.waiting.get(url)?.find((each) => each.requestId === null);
     if (!waiter) return;
     this.remove(bound?.url ?? url, waiter);
@@ -53,13 +55,6 @@ export class UrlWaiters<T> {
       const timer = setTimeout(forget, timeoutMs);
       return value.finally(() => clearTimeout(timer));
     };
-  }
-
-  /** Request ids of waiters already answered or forgotten stay out of the URL fallback. */
-  private readonly finished = new Set<string>();
-
-  private isKnownElsewhere(requestId: string): boolean {
-    return this.finished.has(requestId);
   }
 
   private remove(url: string, waiter: Waiter<T>): void {

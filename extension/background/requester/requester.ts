@@ -1,3 +1,4 @@
+import { spansBuffer } from '../../core/bytes';
 import type { Clock } from '../../core/clock';
 import { errorTraits, PeerlaneError, toPeerlaneError } from '../../core/errors';
 import { isIdempotentRequest } from '../../core/http/range-resume';
@@ -139,7 +140,7 @@ export class Requester {
       if (partBytes === 0) return true;
       // One part goes as it is; several are joined into one fresh buffer (a structured clone of a
       // view would copy its whole underlying buffer).
-      let joined = parts.length === 1 && parts[0]!.byteLength === parts[0]!.buffer.byteLength ? parts[0]! : null;
+      let joined = parts.length === 1 && spansBuffer(parts[0]!) ? parts[0]! : null;
       if (!joined) {
         joined = new Uint8Array(partBytes);
         let offset = 0;
@@ -155,7 +156,7 @@ export class Requester {
     for (;;) {
       const chunk = await response.read();
       if (chunk === null) break;
-      this.deps.telemetry.count('bytesIn', chunk.byteLength);
+      this.deps.telemetry.received(chunk.byteLength);
       pending.bytes += chunk.byteLength;
       parts.push(chunk);
       partBytes += chunk.byteLength;

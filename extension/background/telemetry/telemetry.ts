@@ -50,6 +50,15 @@ export class Telemetry {
     this.moved();
   }
 
+  /**
+   * Body bytes a routed response brought in: counted on every chunk, so only saved, not announced
+   * (the timeline's once-a-second sample shows them).
+   */
+  received(bytes: number): void {
+    this.stats.count('bytesIn', bytes);
+    this.persistSoon();
+  }
+
   onQueueEvent(event: QueueEvent): void {
     this.stats.onQueueEvent(event);
     this.moved();
@@ -89,6 +98,10 @@ export class Telemetry {
 
   private moved(): void {
     this.changes.emit();
+    this.persistSoon();
+  }
+
+  private persistSoon(): void {
     if (this.persistTimer !== null) return;
     this.persistTimer = this.platform.clock.setTimeout(() => {
       this.persistTimer = null;

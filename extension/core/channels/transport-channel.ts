@@ -1,3 +1,4 @@
+import { withOwnBuffer } from '../bytes';
 import { bytesSchema } from './common';
 import { z } from './zod-mini';
 
@@ -44,14 +45,12 @@ export interface TransportLink {
   send(message: ToTransport): void;
 }
 
-/** The buffers a frame message can hand over without a copy (postMessage transfer list). */
-export function transferablesOf(message: ToTransport | FromTransport): ArrayBuffer[] {
-  if (message.type !== 'frame') return [];
-  const { data } = message;
-  return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer ? [data.buffer] : [];
-}
-
-/** A frame whose bytes share a larger buffer is copied once, so the copy can be transferred. */
-export function ownBuffer(data: Uint8Array): Uint8Array {
-  return data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer ? data : data.slice();
+/**
+ * A message ready for `postMessage` across contexts, with its transfer list: a frame's bytes are
+ * handed over, not copied (a frame that shares a larger buffer is copied once, so it can be).
+ */
+export function forTransfer<M extends ToTransport | FromTransport>(message: M): { message: M; transfer: ArrayBuffer[] } {
+  if (message.type !== 'frame') return { message, transfer: [] };
+  const data = withOwnBuffer(message.data);
+  return { message: { ...message, data }, transfer: [data.buffer] };
 }

@@ -13,7 +13,7 @@ export interface ExitFetchRequest {
   method: string;
   headers: [string, string][];
   /** The request body, whole, or null. */
-  body: Uint8Array | null;
+  body: Uint8Array<ArrayBuffer> | null;
 }
 
 export interface ExitFetchResponse {

@@ -32,19 +32,29 @@ function refuse(message: string): Verdict {
   return { allowed: false, error: new PeerlaneError('destination_refused', message) };
 }
 
-/** A development allow-list entry: a block no wider than a /24 (IPv4) or /64 (IPv6); else the reason. */
-export function allowListProblem(text: string): string | null {
+/** A development allow-list entry as a block, or why it is not one: no wider than a /24 (IPv4) or /64 (IPv6). */
+function allowListEntry(text: string): Block | string {
   let block: Block;
   try {
     block = parseBlock(text);
   } catch {
     return `${text} is not an address block (like 127.0.0.2/32)`;
   }
-  return block.prefix < MIN_PRIVATE_ALLOW_PREFIX[block.family] ? `${text} is wider than a /${MIN_PRIVATE_ALLOW_PREFIX[block.family]}` : null;
+  return block.prefix < MIN_PRIVATE_ALLOW_PREFIX[block.family] ? `${text} is wider than a /${MIN_PRIVATE_ALLOW_PREFIX[block.family]}` : block;
 }
 
+/** Why an allow-list entry is refused, or null when it is a narrow enough block. */
+export function allowListProblem(text: string): string | null {
+  const entry = allowListEntry(text);
+  return typeof entry === 'string' ? entry : null;
+}
+
+/** The usable blocks of a list; an entry too wide or malformed is ignored, never taken as "allow everything". */
 function allowListBlocks(texts: readonly string[]): Block[] {
-  return texts.flatMap((text) => (allowListProblem(text) === null ? [parseBlock(text)] : []));
+  return texts.flatMap((text) => {
+    const entry = allowListEntry(text);
+    return typeof entry === 'string' ? [] : [entry];
+  });
 }
 
 /**

@@ -38,7 +38,7 @@ export interface ExitResponder {
 }
 
 /** `body`: the request's body (null for none), whole: it is collected before the handler runs. */
-export type ExitHandler = (request: RequestHead, responder: ExitResponder, signal: AbortSignal, body?: Uint8Array | null) => void;
+export type ExitHandler = (request: RequestHead, responder: ExitResponder, signal: AbortSignal, body?: Uint8Array<ArrayBuffer> | null) => void;
 
 export interface PeerSessionOptions {
   send(frame: Uint8Array): void;
@@ -317,11 +317,12 @@ export class PeerSession {
       this.sendFrame({ type: 'ERROR', streamId: id, flags: 0, error: { category: 'exit_cap_size', message: `request body over ${MAX_REQUEST_BODY_BYTES} bytes` } });
       return;
     }
-    request.parts.push(data.slice());
+    // A view into its frame, which nothing reuses: the parts are copied once, when END joins them.
+    request.parts.push(data);
     request.bytes += data.byteLength;
   }
 
-  private startExitStream(id: number, request: RequestHead, body: Uint8Array | null): void {
+  private startExitStream(id: number, request: RequestHead, body: Uint8Array<ArrayBuffer> | null): void {
     const handler = this.options.exitHandler;
     if (!handler) {
       this.sendFrame({ type: 'ERROR', streamId: id, flags: 0, error: { category: 'sharing_off', message: 'this peer does not share its connection' } });

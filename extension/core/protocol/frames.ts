@@ -36,7 +36,6 @@ export const FLAG_END_STREAM = 0x1;
  * response it asked for. Both peers number their own streams from 1, so the direction tells them apart.
  */
 export const FLAG_REQUEST_BODY = 0x2;
-export { MAX_REQUEST_BODY_BYTES } from './limits';
 
 const headerListSchema = z.array(z.tuple([z.string().max(256), z.string().max(8192)])).max(200);
 

@@ -213,35 +213,26 @@ function rewriteUrls(parent: ParentNode, urls: UrlRewriter): void {
   }
 }
 
-function firstBaseHref(node: ParentNode): string | null {
+/** The first element, in document order, that `matches`. */
+function findElement(node: ParentNode, matches: (element: Element) => boolean): Element | null {
   for (const child of node.childNodes) {
     if (!isElement(child)) continue;
-    if (child.namespaceURI === HTML_NS && child.tagName === 'base') {
-      const href = attribute(child, 'href');
-      if (href !== undefined) return href;
-    }
-    const inner = firstBaseHref(child);
-    if (inner !== null) return inner;
-  }
-  return null;
-}
-
-function findBody(node: ParentNode): Element | null {
-  for (const child of node.childNodes) {
-    if (!isElement(child)) continue;
-    if (child.namespaceURI === HTML_NS && child.tagName === 'body') return child;
-    const inner = findBody(child);
+    if (matches(child)) return child;
+    const inner = findElement(child, matches);
     if (inner) return inner;
   }
   return null;
 }
 
+const isHtml = (tag: string) => (element: Element): boolean => element.namespaceURI === HTML_NS && element.tagName === tag;
+
 /** Sanitizes a whole document. `banner` is trusted HTML placed first in the body. */
 export function sanitizeDocument(html: string, documentUrl: string, rewrites: ViewerRewrites, banner = '', options: SanitizerOptions = {}): string {
   const urls = new UrlRewriter(documentUrl, rewrites);
   const source = parse(html, { scriptingEnabled: false });
-  const base = firstBaseHref(source);
-  if (base !== null) urls.setBase(base);
+  // The first <base> with an href decides, as in the browser.
+  const base = findElement(source, (element) => isHtml('base')(element) && attribute(element, 'href') !== undefined);
+  if (base) urls.setBase(attribute(base, 'href')!);
   // 1. Structure, to a fixed point: what we send re-parses to the tree we judged.
   let text = pruned(source, options);
   for (let pass = 0; ; pass += 1) {
@@ -257,7 +248,7 @@ export function sanitizeDocument(html: string, documentUrl: string, rewrites: Vi
   document.childNodes = document.childNodes.filter((node) => node.nodeName !== '#documentType');
   rewriteUrls(document, urls);
   // 3. The banner, first in the body.
-  const body = findBody(document);
+  const body = findElement(document, isHtml('body'));
   if (body && banner) {
     const fragment = parseFragment(banner);
     for (const node of fragment.childNodes) node.parentNode = body;

@@ -63,8 +63,13 @@ code{background:#e8ebf3;padding:2px 5px;border-radius:4px;word-break:break-all}.
  */
 export type DocumentKind = 'html' | 'svg-image' | 'text' | 'as-is';
 
+/** The media type of a `Content-Type` value, lower-cased, without parameters ('' for none). */
+export function mediaType(contentType: string | null): string {
+  return (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
 export function documentKind(contentType: string | null): DocumentKind {
-  const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  const type = mediaType(contentType);
   if (type === '' || type === 'text/html') return 'html';
   if (type === 'image/svg+xml') return 'svg-image';
   if (type === 'application/xhtml+xml' || type.endsWith('/xml') || type.endsWith('+xml') || type.startsWith('multipart/') || type === 'text/xsl') return 'text';
