@@ -1,19 +1,19 @@
-import type { SignalData } from './protocol';
+import type { NatKind, SignalData } from './protocol';
 
 /**
  * What signaling nodes share: the directory of exits and messages addressed to peers on another
  * node. One node keeps both in memory (`MemoryBus`); several share them over Redis (`RedisBus`).
- * A peer id starts with its node's id, so a message finds its node without a lookup.
+ * Peer ids are stable (derived from each install's key), so they say nothing of the node a peer is
+ * on: an exit's record names its node, and a relayed signal names the sender's, so each node learns
+ * where its clients' partners are from the introduction or the first signal, without a lookup.
  */
 export const NODE_ID_LENGTH = 6;
-
-export function nodeOf(peerId: string): string {
-  return peerId.slice(0, NODE_ID_LENGTH);
-}
 
 /** An exit as every node sees it. `seenAt` (epoch ms) ages it out when its node stops refreshing it. */
 export interface ExitRecord {
   peerId: string;
+  nodeId: string;
+  nat: NatKind;
   capacity: number;
   load: number;
   seenAt: number;
@@ -23,11 +23,11 @@ export interface ExitRecord {
  * Messages between nodes, addressed to one node. A `signal` is sent only after the sending node
  * checked its client was introduced to `to`; the receiving node trusts that check.
  */
-export type NodeEnvelope = { type: 'signal'; to: string; from: string; data: SignalData } | { type: 'peer-gone'; to: string; peerId: string };
+export type NodeEnvelope = { type: 'signal'; to: string; from: string; fromNode: string; data: SignalData } | { type: 'peer-gone'; to: string; peerId: string };
 
 export interface BusHandlers {
-  /** An exit appeared, changed or refreshed (`record`), or left (`null`). */
-  onExit(peerId: string, record: ExitRecord | null): void;
+  /** An exit appeared, changed or refreshed (`record`), or left (`null`, withdrawn by node `byNode`). */
+  onExit(peerId: string, record: ExitRecord | null, byNode: string): void;
   onEnvelope(envelope: NodeEnvelope): void;
 }
 
@@ -35,6 +35,7 @@ export interface SignalingBus {
   readonly nodeId: string;
   start(handlers: BusHandlers): Promise<void>;
   publishExit(record: ExitRecord): void;
+  /** Withdraws the exit if this node published it last (it may have reconnected to another node since). */
   removeExit(peerId: string): void;
   sendToNode(nodeId: string, envelope: NodeEnvelope): void;
   /** For /readyz: the shared store answers. */
@@ -42,7 +43,7 @@ export interface SignalingBus {
   close(): Promise<void>;
 }
 
-/** One node: the directory and delivery are local and synchronous. */
+/** One node: the directory and delivery are local and synchronous; every record is this node's. */
 export class MemoryBus implements SignalingBus {
   private handlers: BusHandlers | null = null;
 
@@ -53,11 +54,11 @@ export class MemoryBus implements SignalingBus {
   }
 
   publishExit(record: ExitRecord): void {
-    this.handlers?.onExit(record.peerId, record);
+    this.handlers?.onExit(record.peerId, record, this.nodeId);
   }
 
   removeExit(peerId: string): void {
-    this.handlers?.onExit(peerId, null);
+    this.handlers?.onExit(peerId, null, this.nodeId);
   }
 
   sendToNode(nodeId: string, envelope: NodeEnvelope): void {

@@ -1,11 +1,14 @@
 import type { ExitRecord, SignalingBus } from './bus';
 import { sendTo, type Peer } from './peer';
 import type { ExitSummary } from './protocol';
+import { directPossible } from './reachability';
 
 /**
  * The exit directory: every exit any node offers, as last published (this node's own included),
- * and introductions from it: least loaded first; among equals, the most recently refreshed; ties
- * shuffled so requesters spread. An exit not refreshed for 2.5× `exitRefreshMs` is no longer introduced.
+ * and introductions from it: exits the requester can reach directly first (NAT kinds, `reachability.ts`),
+ * then least loaded; among equals, the most recently refreshed; ties shuffled so requesters spread.
+ * A pair that cannot meet directly is introduced with `relay: true` when a TURN relay is configured,
+ * and not at all when none is. An exit not refreshed for 2.5× `exitRefreshMs` is no longer introduced.
  */
 /** How often, at most, an exit's load is re-published after introductions change it. */
 const LOAD_PUBLISH_MS = 200;
@@ -23,18 +26,19 @@ export class ExitDirectory {
     private readonly bus: SignalingBus,
     private readonly peers: ReadonlyMap<string, Peer>,
     private readonly exitRefreshMs: number,
+    private readonly relayAvailable: boolean,
   ) {
     this.ttlMs = exitRefreshMs * 2.5;
   }
 
-  /** What the bus reports: a record published (by any node), or removed (null). */
-  onBusExit(peerId: string, record: ExitRecord | null): void {
+  /** What the bus reports: a record published (by any node), or withdrawn (null) by `byNode`, which only counts if that node holds it. */
+  onBusExit(peerId: string, record: ExitRecord | null, byNode: string): void {
     if (record) this.records.set(peerId, record);
-    else this.records.delete(peerId);
+    else if (this.records.get(peerId)?.nodeId === byNode) this.records.delete(peerId);
   }
 
   publish(exit: Peer): void {
-    this.bus.publishExit({ peerId: exit.id, capacity: exit.capacity, load: exit.load + exit.introducedTo.size, seenAt: Date.now() });
+    this.bus.publishExit({ peerId: exit.id, nodeId: this.bus.nodeId, nat: exit.nat, capacity: exit.capacity, load: exit.load + exit.introducedTo.size, seenAt: Date.now() });
   }
 
   remove(peerId: string): void {
@@ -56,19 +60,19 @@ export class ExitDirectory {
   /** Introduces `requester` to up to `count` exits, partners on both sides where the exit is here. */
   introduce(requester: Peer, count: number, exclude: Set<string>): ExitSummary[] {
     const chosen = this.choose(requester, count, exclude);
-    for (const record of chosen) {
-      requester.partners.add(record.peerId);
+    for (const { record } of chosen) {
+      requester.partners.set(record.peerId, record.nodeId);
       // Counted at once here, so the next requester spreads, until the exit's node publishes again.
       record.load += 1;
       const local = this.peers.get(record.peerId);
       if (local) {
-        local.partners.add(requester.id);
+        local.partners.set(requester.id, this.bus.nodeId);
         local.introducedTo.add(requester.id);
         this.publishLoadSoon(local);
       }
       // An exit on another node learns of the requester from its first relayed signal (relay.ts).
     }
-    return chosen.map((record) => ({ peerId: record.peerId, capacity: record.capacity, load: record.load }));
+    return chosen.map(({ record, relay }) => ({ peerId: record.peerId, capacity: record.capacity, load: record.load, relay }));
   }
 
   /** `peerId` left: `partner` (on this node) forgets it and hears so. */
@@ -87,11 +91,16 @@ export class ExitDirectory {
     if (this.loadTimer) clearTimeout(this.loadTimer);
   }
 
-  private choose(requester: Peer, count: number, exclude: Set<string>): ExitRecord[] {
+  private choose(requester: Peer, count: number, exclude: Set<string>): { record: ExitRecord; relay: boolean }[] {
     const now = Date.now();
-    const fresh = [...this.records.values()].filter((record) => record.capacity > 0 && now - record.seenAt <= this.ttlMs && record.peerId !== requester.id && !exclude.has(record.peerId));
-    const ranked = fresh.map((record) => ({ record, load: Math.round((record.load / record.capacity) * 100), age: Math.floor((now - record.seenAt) / this.exitRefreshMs), tie: Math.random() }));
-    ranked.sort((a, b) => a.load - b.load || a.age - b.age || a.tie - b.tie);
-    return ranked.slice(0, count).map((entry) => entry.record);
+    const ranked = [];
+    for (const record of this.records.values()) {
+      if (record.capacity <= 0 || now - record.seenAt > this.ttlMs || record.peerId === requester.id || exclude.has(record.peerId)) continue;
+      const relay = !directPossible(requester.nat, record.nat);
+      if (relay && !this.relayAvailable) continue; // they would never connect: do not waste an introduction
+      ranked.push({ record, relay, load: Math.round((record.load / record.capacity) * 100), age: Math.floor((now - record.seenAt) / this.exitRefreshMs), tie: Math.random() });
+    }
+    ranked.sort((a, b) => Number(a.relay) - Number(b.relay) || a.load - b.load || a.age - b.age || a.tie - b.tie);
+    return ranked.slice(0, count);
   }
 }

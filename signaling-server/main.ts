@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pino } from 'pino';
+import type { RedisTarget } from './redis-bus';
 import { DEFAULT_SIGNALING_OPTIONS, startSignalingServer, type SignalingOptions } from './server';
 
 /**
@@ -39,7 +40,25 @@ function tlsFiles(): { cert: string; key: string } | null {
   }
 }
 
+/** REDIS_URL (one Redis) or REDIS_CLUSTER_NODES (host:port of some cluster nodes; the rest are discovered). */
+function redisTarget(): RedisTarget | null {
+  const nodes = list('REDIS_CLUSTER_NODES');
+  if (env.REDIS_URL && nodes.length > 0) fail('set REDIS_URL (one Redis) or REDIS_CLUSTER_NODES (a Redis Cluster), not both');
+  if (env.REDIS_URL) return { kind: 'single', url: env.REDIS_URL };
+  if (nodes.length === 0) return null;
+  return {
+    kind: 'cluster',
+    nodes: nodes.map((node) => {
+      const match = /^(.+):(\d{1,5})$/.exec(node);
+      if (!match) fail(`REDIS_CLUSTER_NODES: ${node} is not host:port`);
+      return { host: match[1]!.replace(/^\[|\]$/g, ''), port: Number(match[2]) };
+    }),
+  };
+}
+
 const turnUrls = list('PEERLANE_TURN_URLS');
+for (const url of list('PEERLANE_STUN_URLS')) if (!/^stuns?:/.test(url)) fail(`PEERLANE_STUN_URLS: ${url} is not a stun: or stuns: URL`);
+for (const url of turnUrls) if (!/^turns?:/.test(url)) fail(`PEERLANE_TURN_URLS: ${url} is not a turn: or turns: URL`);
 if (turnUrls.length > 0 && !env.PEERLANE_TURN_SECRET) fail('PEERLANE_TURN_URLS is set but PEERLANE_TURN_SECRET is not (coturn static-auth-secret)');
 const options: Partial<SignalingOptions> = {
   host: env.PEERLANE_HOST ?? DEFAULT_SIGNALING_OPTIONS.host,
@@ -51,8 +70,11 @@ const options: Partial<SignalingOptions> = {
   messagesPerIpPerSecond: integer('PEERLANE_MESSAGES_PER_IP_PER_SECOND', DEFAULT_SIGNALING_OPTIONS.messagesPerIpPerSecond, 1, 10_000_000),
   tokenSecret: env.PEERLANE_TOKEN_SECRET || null,
   allowedOrigins: list('PEERLANE_ALLOWED_ORIGINS'),
-  turn: turnUrls.length > 0 ? { secret: env.PEERLANE_TURN_SECRET!, urls: turnUrls, ttlSeconds: integer('PEERLANE_TURN_TTL_SECONDS', 3600, 60, 86_400) } : null,
-  redisUrl: env.REDIS_URL || null,
+  ice: {
+    stunUrls: list('PEERLANE_STUN_URLS'),
+    turn: turnUrls.length > 0 ? { secret: env.PEERLANE_TURN_SECRET!, urls: turnUrls, ttlSeconds: integer('PEERLANE_TURN_TTL_SECONDS', 3600, 60, 86_400) } : null,
+  },
+  redis: redisTarget(),
   drainMs: integer('PEERLANE_DRAIN_MS', DEFAULT_SIGNALING_OPTIONS.drainMs, 0, 600_000),
   tls: tlsFiles(),
   logger,

@@ -1,20 +1,27 @@
 import { WebSocket } from 'ws';
 import type { TokenBucket } from './limits';
-import type { ServerMessage } from './protocol';
+import type { NatKind, ServerMessage } from './protocol';
 
 /** One connected client of this node. */
 export interface Peer {
+  /** The stable peer id, derived from the client's public key at registration; '' until then. */
   id: string;
+  /** For logs before registration, and to tell a replaced connection from its successor. */
+  connectionId: string;
+  /** What this connection's `register` must sign, with the Host it connected to. */
+  nonce: string;
+  host: string;
   socket: WebSocket;
   ip: string;
   registered: boolean;
   exit: boolean;
   capacity: number;
   load: number;
+  nat: NatKind;
   /** Requesters introduced to this exit and still connected: a load estimate the exit has not reported yet. */
   introducedTo: Set<string>;
-  /** Peers this one may exchange signals with. */
-  partners: Set<string>;
+  /** Peers this one may exchange signals with, and the node each is on. */
+  partners: Map<string, string>;
   alive: boolean;
   invalid: number;
   bucket: TokenBucket;

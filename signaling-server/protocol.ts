@@ -5,12 +5,22 @@ import { z } from 'zod';
  * message with these schemas; the extension validates every server message with them. Defined once,
  * imported by both.
  */
-export const SIGNALING_PROTOCOL = 1;
+export const SIGNALING_PROTOCOL = 2;
 export const MAX_SIGNALING_MESSAGE_BYTES = 64 * 1024;
 
 const peerId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/);
+const base64url = (max: number) => z.string().max(max).regex(/^[A-Za-z0-9_-]*$/);
 
 /** simple-peer's signal payloads (offer/answer SDP, trickled candidates, renegotiation): relayed opaquely but bounded. */
+/**
+ * How a peer is reachable, as it learned from the candidates it gathered (`nat-probe.ts`): `open`, a
+ * host address is its public one; `cone`, behind a NAT that keeps one mapping for every destination;
+ * `symmetric`, a new mapping per destination (two STUN servers saw different ports); `blocked`, STUN
+ * configured but never answered (UDP filtered); `unknown`, not probed or no STUN server to ask.
+ */
+export const natKinds = ['unknown', 'open', 'cone', 'symmetric', 'blocked'] as const;
+export const natSchema = z.enum(natKinds);
+
 const signalData = z
   .object({ type: z.string().max(32).optional(), sdp: z.string().max(48 * 1024).optional() })
   .catchall(z.unknown());
@@ -19,32 +29,42 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('register'),
     protocol: z.literal(SIGNALING_PROTOCOL),
+    /** Ed25519 public key (raw, base64url); the peer id derives from it (`identity-proof.ts`). */
+    publicKey: base64url(64),
+    /** Signature of `registrationProofText(host, nonce)` with the matching private key. */
+    signature: base64url(128),
     exit: z.boolean(),
     capacity: z.number().int().min(0).max(1000),
     load: z.number().int().min(0).max(100_000),
+    nat: natSchema,
   }),
   z.object({
     type: z.literal('update'),
     exit: z.boolean(),
     capacity: z.number().int().min(0).max(1000),
     load: z.number().int().min(0).max(100_000),
+    nat: natSchema,
   }),
   z.object({ type: z.literal('find-exits'), count: z.number().int().min(1).max(8), exclude: z.array(peerId).max(64) }),
   z.object({ type: z.literal('signal'), to: peerId, data: signalData }),
 ]);
 
-export const exitSummarySchema = z.object({ peerId, capacity: z.number().int(), load: z.number().int() });
-export const iceServerSchema = z.object({ urls: z.array(z.string().max(256)).max(8), username: z.string().max(256), credential: z.string().max(256) });
+/** `relay`: the two peers' NATs cannot meet directly; connect through the TURN relay from the start. */
+export const exitSummarySchema = z.object({ peerId, capacity: z.number().int(), load: z.number().int(), relay: z.boolean() });
+/** STUN servers have no credentials; TURN servers carry time-limited ones (coturn REST scheme). */
+export const iceServerSchema = z.object({ urls: z.array(z.string().max(256)).min(1).max(8), username: z.string().max(256).optional(), credential: z.string().max(256).optional() });
 
 export const serverMessageSchema = z.discriminatedUnion('type', [
+  /** First message on every connection: the nonce a `register` must sign. */
+  z.object({ type: z.literal('challenge'), nonce: base64url(64) }),
   z.object({
     type: z.literal('registered'),
     peerId,
     heartbeatMs: z.number().int(),
     /** An exit re-sends `update` at least this often, or signaling stops introducing it. */
     refreshMs: z.number().int().min(50),
-    /** TURN servers with time-limited credentials (coturn REST scheme), when the operator runs one. */
-    iceServers: z.array(iceServerSchema).max(4),
+    /** The operator's STUN servers and TURN servers (time-limited credentials); empty: the extension's default STUN. */
+    iceServers: z.array(iceServerSchema).max(8),
   }),
   z.object({ type: z.literal('exits'), exits: z.array(exitSummarySchema) }),
   z.object({ type: z.literal('signal'), from: peerId, data: signalData }),
@@ -59,3 +79,4 @@ export type ServerMessage = z.infer<typeof serverMessageSchema>;
 export type ExitSummary = z.infer<typeof exitSummarySchema>;
 export type SignalData = z.infer<typeof signalData>;
 export type IceServerConfig = z.infer<typeof iceServerSchema>;
+export type NatKind = z.infer<typeof natSchema>;

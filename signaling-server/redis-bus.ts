@@ -1,35 +1,60 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { BusHandlers, ExitRecord, NodeEnvelope, SignalingBus } from './bus';
+import { natKinds, type NatKind } from './protocol';
 
 /**
- * Several signaling nodes behind a load balancer, sharing over Redis pub/sub:
- * - the exit directory: every change is published on `peerlane:exits` and kept in the hash of the
- *   same name, so a node that starts late reads the whole directory once, then follows the channel;
- * - messages for a peer on another node go to that node's channel `peerlane:node:<id>`. One publisher
- *   connection keeps them in order (an offer before its candidates).
+ * Several signaling nodes behind a load balancer, sharing over Redis: one Redis (pub/sub) or a Redis
+ * Cluster (sharded pub/sub, Redis 7: a channel lives on the shard of its slot instead of being
+ * broadcast to every shard).
+ * - the exit directory: every change is published on the exits channel and kept in the hash of the
+ *   same name (one hash tag, so the hash, the channel and a transaction on both share a slot); a node
+ *   that starts late reads the whole hash once, then follows the channel;
+ * - messages for a peer on another node go to that node's channel (hash-tagged by node id, so the
+ *   nodes' channels spread over the shards). One publishing connection keeps them in order (an offer
+ *   before its candidates).
  * Every command's round trip is reported through `observe` (Prometheus histogram).
  */
-const EXITS = 'peerlane:exits';
-const nodeChannel = (nodeId: string): string => `peerlane:node:${nodeId}`;
+export type RedisTarget = { kind: 'single'; url: string } | { kind: 'cluster'; nodes: { host: string; port: number }[] };
 
-type ExitEvent = { peerId: string; record: ExitRecord | null };
+const EXITS = '{peerlane}:exits';
+const nodeChannel = (nodeId: string): string => `peerlane:node:{${nodeId}}`;
+
+type ExitEvent = { peerId: string; record: ExitRecord | null; byNode: string };
+
+/** Withdraw an exit only if this node's record is the one stored: it may have re-registered elsewhere. */
+const WITHDRAW_SCRIPT = `
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if not current or cjson.decode(current).nodeId ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call(ARGV[4], KEYS[1], ARGV[3])
+return 1`;
 
 export class RedisBus implements SignalingBus {
-  private readonly publisher: Redis;
-  private readonly subscriber: Redis;
+  /** Commands and publishing; with a cluster also the subscriptions (ioredis opens one sharded subscriber per master). */
+  private readonly client: Redis | Cluster;
+  /** One Redis: a connection in subscriber mode can do nothing else, so it is a second one. */
+  private readonly subscriber: Redis | null;
+  private readonly publishCommand: 'publish' | 'spublish';
   private handlers: BusHandlers | null = null;
 
   constructor(
     readonly nodeId: string,
-    url: string,
+    target: RedisTarget,
     private readonly log: Logger,
     private readonly observe: (op: string, seconds: number) => void,
   ) {
     const options = { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: true };
-    this.publisher = new Redis(url, options);
-    this.subscriber = new Redis(url, options);
-    for (const client of [this.publisher, this.subscriber]) client.on('error', (error: Error) => this.log.warn({ err: error.message }, 'redis'));
+    if (target.kind === 'single') {
+      this.client = new Redis(target.url, options);
+      this.subscriber = new Redis(target.url, options);
+      this.publishCommand = 'publish';
+    } else {
+      this.client = new Cluster(target.nodes, { shardedSubscribers: true, lazyConnect: true, redisOptions: { maxRetriesPerRequest: 2 } });
+      this.subscriber = null;
+      this.publishCommand = 'spublish';
+    }
+    for (const client of [this.client, this.subscriber]) client?.on('error', (error: Error) => this.log.warn({ err: error.message }, 'redis'));
   }
 
   private async timed<T>(op: string, run: () => Promise<T>): Promise<T> {
@@ -43,14 +68,22 @@ export class RedisBus implements SignalingBus {
 
   async start(handlers: BusHandlers): Promise<void> {
     this.handlers = handlers;
-    await Promise.all([this.publisher.connect(), this.subscriber.connect()]);
-    this.subscriber.on('message', (channel: string, raw: string) => this.onMessage(channel, raw));
-    await this.timed('subscribe', () => this.subscriber.subscribe(EXITS, nodeChannel(this.nodeId)));
+    const channels = [EXITS, nodeChannel(this.nodeId)];
+    if (this.subscriber) {
+      await Promise.all([this.client.connect(), this.subscriber.connect()]);
+      this.subscriber.on('message', (channel: string, raw: string) => this.onMessage(channel, raw));
+      await this.timed('subscribe', () => this.subscriber!.subscribe(...channels));
+    } else {
+      await this.client.connect();
+      this.client.on('smessage', (channel: string, raw: string) => this.onMessage(channel, raw));
+      // Each channel on its own shard: one SSUBSCRIBE per channel (they hash to different slots).
+      await this.timed('subscribe', () => Promise.all(channels.map((channel) => this.client.ssubscribe(channel))));
+    }
     // The directory as it stands, then the channel keeps it current.
-    const snapshot = await this.timed('hgetall', () => this.publisher.hgetall(EXITS));
+    const snapshot = await this.timed('hgetall', () => this.client.hgetall(EXITS));
     for (const [peerId, json] of Object.entries(snapshot)) {
       const record = parseRecord(json);
-      if (record) handlers.onExit(peerId, record);
+      if (record) handlers.onExit(peerId, record, record.nodeId);
     }
   }
 
@@ -60,7 +93,7 @@ export class RedisBus implements SignalingBus {
     try {
       if (channel === EXITS) {
         const event = JSON.parse(raw) as ExitEvent;
-        handlers.onExit(event.peerId, event.record);
+        handlers.onExit(event.peerId, event.record, event.byNode);
       } else handlers.onEnvelope(JSON.parse(raw) as NodeEnvelope);
     } catch (error) {
       // Only our nodes publish here; a bad message is a bug or a foreign writer: log, never crash.
@@ -69,35 +102,29 @@ export class RedisBus implements SignalingBus {
   }
 
   publishExit(record: ExitRecord): void {
-    const json = JSON.stringify(record);
-    void this.timed('publish-exit', () =>
-      this.publisher
-        .multi()
-        .hset(EXITS, record.peerId, json)
-        .publish(EXITS, JSON.stringify({ peerId: record.peerId, record } satisfies ExitEvent))
-        .exec(),
-    ).catch((error: unknown) => this.log.warn({ err: String(error) }, 'publish exit failed'));
+    const event = JSON.stringify({ peerId: record.peerId, record, byNode: this.nodeId } satisfies ExitEvent);
+    void this.timed('publish-exit', () => this.client.multi().hset(EXITS, record.peerId, JSON.stringify(record))[this.publishCommand](EXITS, event).exec()).catch((error: unknown) =>
+      this.log.warn({ err: String(error) }, 'publish exit failed'),
+    );
   }
 
   removeExit(peerId: string): void {
-    void this.timed('remove-exit', () =>
-      this.publisher
-        .multi()
-        .hdel(EXITS, peerId)
-        .publish(EXITS, JSON.stringify({ peerId, record: null } satisfies ExitEvent))
-        .exec(),
-    ).catch((error: unknown) => this.log.warn({ err: String(error) }, 'remove exit failed'));
+    const event = JSON.stringify({ peerId, record: null, byNode: this.nodeId } satisfies ExitEvent);
+    void this.timed('remove-exit', () => this.client.eval(WITHDRAW_SCRIPT, 1, EXITS, peerId, this.nodeId, event, this.publishCommand)).catch((error: unknown) =>
+      this.log.warn({ err: String(error) }, 'remove exit failed'),
+    );
   }
 
   sendToNode(nodeId: string, envelope: NodeEnvelope): void {
-    void this.timed('publish-node', () => this.publisher.publish(nodeChannel(nodeId), JSON.stringify(envelope))).catch((error: unknown) =>
+    void this.timed('publish-node', () => this.client[this.publishCommand](nodeChannel(nodeId), JSON.stringify(envelope))).catch((error: unknown) =>
       this.log.warn({ err: String(error) }, 'relay to node failed'),
     );
   }
 
   async healthy(): Promise<boolean> {
     try {
-      const pong = await Promise.race([this.timed('ping', () => this.publisher.ping()), new Promise<null>((resolve) => setTimeout(() => resolve(null), 1000).unref())]);
+      const ping = this.timed('ping', () => (this.client instanceof Cluster ? this.client.hlen(EXITS).then(() => 'PONG') : this.client.ping()));
+      const pong = await Promise.race([ping, new Promise<null>((resolve) => setTimeout(() => resolve(null), 1000).unref())]);
       return pong === 'PONG';
     } catch {
       return false;
@@ -106,15 +133,16 @@ export class RedisBus implements SignalingBus {
 
   async close(): Promise<void> {
     this.handlers = null;
-    await Promise.allSettled([this.subscriber.quit(), this.publisher.quit()]);
+    await Promise.allSettled([this.subscriber?.quit(), this.client.quit()]);
   }
 }
 
 function parseRecord(json: string): ExitRecord | null {
   try {
     const value = JSON.parse(json) as Partial<ExitRecord>;
-    if (typeof value.peerId !== 'string' || typeof value.capacity !== 'number' || typeof value.load !== 'number' || typeof value.seenAt !== 'number') return null;
-    return { peerId: value.peerId, capacity: value.capacity, load: value.load, seenAt: value.seenAt };
+    if (typeof value.peerId !== 'string' || typeof value.nodeId !== 'string' || typeof value.capacity !== 'number' || typeof value.load !== 'number' || typeof value.seenAt !== 'number') return null;
+    const nat: NatKind = natKinds.includes(value.nat as NatKind) ? (value.nat as NatKind) : 'unknown';
+    return { peerId: value.peerId, nodeId: value.nodeId, nat, capacity: value.capacity, load: value.load, seenAt: value.seenAt };
   } catch {
     return null;
   }

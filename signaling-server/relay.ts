@@ -1,4 +1,4 @@
-import { nodeOf, type NodeEnvelope, type SignalingBus } from './bus';
+import type { NodeEnvelope, SignalingBus } from './bus';
 import type { ExitDirectory } from './directory';
 import type { SignalingMetrics } from './metrics';
 import { sendTo, type Peer } from './peer';
@@ -19,14 +19,15 @@ export class Relay {
 
   /** A client's signal for one of its partners. */
   fromClient(peer: Peer, message: Extract<ClientMessage, { type: 'signal' }>): void {
-    if (!peer.partners.has(message.to)) return sendTo(peer, { type: 'error', code: 'unknown_peer', message: `no introduced peer ${message.to}` });
+    const partnerNode = peer.partners.get(message.to);
+    if (partnerNode === undefined) return sendTo(peer, { type: 'error', code: 'unknown_peer', message: `no introduced peer ${message.to}` });
     const local = this.peers.get(message.to);
     if (local) {
       if (local.partners.has(peer.id)) sendTo(local, { type: 'signal', from: peer.id, data: message.data });
       return;
     }
-    if (nodeOf(message.to) === this.nodeId) return sendTo(peer, { type: 'error', code: 'unknown_peer', message: `peer ${message.to} is gone` });
-    this.bus.sendToNode(nodeOf(message.to), { type: 'signal', to: message.to, from: peer.id, data: message.data });
+    if (partnerNode === this.nodeId) return sendTo(peer, { type: 'error', code: 'unknown_peer', message: `peer ${message.to} is gone` });
+    this.bus.sendToNode(partnerNode, { type: 'signal', to: message.to, from: peer.id, fromNode: this.nodeId, data: message.data });
   }
 
   /** What another node sent one of our clients. */
@@ -40,8 +41,8 @@ export class Relay {
           this.metrics.rejects.inc({ reason: 'unknown_peer' });
           return;
         }
-        if (!target.partners.has(envelope.from)) {
-          target.partners.add(envelope.from);
+        if (target.partners.get(envelope.from) !== envelope.fromNode) {
+          target.partners.set(envelope.from, envelope.fromNode);
           if (target.exit) {
             target.introducedTo.add(envelope.from);
             this.directory.publishLoadSoon(target);
@@ -60,10 +61,10 @@ export class Relay {
 
   /** `peer` left this node: each partner hears it, here or on its own node. */
   departed(peer: Peer): void {
-    for (const partnerId of peer.partners) {
+    for (const [partnerId, partnerNode] of peer.partners) {
       const partner = this.peers.get(partnerId);
       if (partner) this.directory.forgetPartner(partner, peer.id);
-      else if (nodeOf(partnerId) !== this.nodeId) this.bus.sendToNode(nodeOf(partnerId), { type: 'peer-gone', to: partnerId, peerId: peer.id });
+      else if (partnerNode !== this.nodeId) this.bus.sendToNode(partnerNode, { type: 'peer-gone', to: partnerId, peerId: peer.id });
     }
   }
 }

@@ -8,18 +8,20 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { AdmissionControl } from './admission';
 import { MemoryBus, NODE_ID_LENGTH, type SignalingBus } from './bus';
 import { ExitDirectory } from './directory';
+import { verifyRegistration } from './identity';
 import { IpLimits, TokenBucket } from './limits';
 import { SignalingMetrics } from './metrics';
 import { sendTo as send, type Peer } from './peer';
 import { clientMessageSchema, MAX_SIGNALING_MESSAGE_BYTES, type ClientMessage } from './protocol';
-import { RedisBus } from './redis-bus';
+import { RedisBus, type RedisTarget } from './redis-bus';
 import { Relay } from './relay';
-import { turnCredentials, type TurnConfig } from './turn';
+import { iceServersFor, type IceConfig } from './turn';
 
 /**
- * The signaling server: admits connections (`admission.ts`), registers peers, introduces requesters
+ * The signaling server: admits connections (`admission.ts`), registers peers under their stable ids
+ * (a signed nonce proves the key the id derives from, `identity.ts`), introduces requesters
  * to exits (`directory.ts`), relays SDP/ICE only between introduced pairs (`relay.ts`), reaps dead
- * connections and drains gracefully. Alone it keeps state in memory; with `redisUrl` several nodes
+ * connections and drains gracefully. Alone it keeps state in memory; with `redis` several nodes
  * share the exit directory and relay over Redis (`bus.ts`, `redis-bus.ts`). This file composes them
  * and owns the sockets: per-client limits, parsing, heartbeats, HTTP endpoints, shutdown.
  */
@@ -39,10 +41,12 @@ export interface SignalingOptions {
   tokenSecret: string | null;
   /** Allowed `Origin` values (`moz-extension://*` style wildcards); empty: any. */
   allowedOrigins: string[];
-  turn: TurnConfig | null;
+  /** STUN and TURN servers handed to every peer at registration. */
+  ice: IceConfig;
   /** An exit not refreshed for 2.5× this is no longer introduced. */
   exitRefreshMs: number;
-  redisUrl: string | null;
+  /** One Redis or a Redis Cluster shared by several nodes; null: one node, state in memory. */
+  redis: RedisTarget | null;
   /** Graceful shutdown: clients are asked to reconnect within this, then the rest are cut after `drainMs`. */
   reconnectWithinMs: number;
   drainMs: number;
@@ -63,9 +67,9 @@ export const DEFAULT_SIGNALING_OPTIONS: SignalingOptions = {
   messagesPerIpPerSecond: 1_000,
   tokenSecret: null,
   allowedOrigins: [],
-  turn: null,
+  ice: { stunUrls: [], turn: null },
   exitRefreshMs: 10_000,
-  redisUrl: null,
+  redis: null,
   reconnectWithinMs: 5_000,
   drainMs: 10_000,
   tls: null,
@@ -83,7 +87,7 @@ export interface SignalingServer {
 }
 
 /** Close codes a client can act on. */
-export const CloseCode = { TOO_BIG: 1009, POLICY: 1008, GOING_AWAY: 1001 } as const;
+export const CloseCode = { TOO_BIG: 1009, POLICY: 1008, GOING_AWAY: 1001, REPLACED: 4000 } as const;
 
 /** After cutting a client off, how long its close handshake may take before the socket is destroyed. */
 const CUT_OFF_GRACE_MS = 1000;
@@ -92,44 +96,54 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
   const options = { ...DEFAULT_SIGNALING_OPTIONS, ...overrides };
   const log = options.logger;
   const nodeId = randomBytes(NODE_ID_LENGTH).toString('base64url').slice(0, NODE_ID_LENGTH);
+  /** Every open connection, registered or not. */
+  const connections = new Set<Peer>();
+  /** Registered peers by their stable id: at most one connection each (a newer one replaces the older). */
   const peers = new Map<string, Peer>();
   const ipLimits = new IpLimits(options);
   let draining = false;
 
   const metrics = new SignalingMetrics(() => {
     const counts = { exit: 0, requester: 0, unregistered: 0 };
-    for (const peer of peers.values()) counts[!peer.registered ? 'unregistered' : peer.exit ? 'exit' : 'requester'] += 1;
+    for (const peer of connections) counts[!peer.registered ? 'unregistered' : peer.exit ? 'exit' : 'requester'] += 1;
     return counts;
   });
-  const bus: SignalingBus = options.redisUrl
-    ? new RedisBus(nodeId, options.redisUrl, log, (op, seconds) => metrics.redisSeconds.observe({ op }, seconds))
+  const bus: SignalingBus = options.redis
+    ? new RedisBus(nodeId, options.redis, log, (op, seconds) => metrics.redisSeconds.observe({ op }, seconds))
     : new MemoryBus(nodeId);
 
-  const directory = new ExitDirectory(bus, peers, options.exitRefreshMs);
+  const directory = new ExitDirectory(bus, peers, options.exitRefreshMs, options.ice.turn !== null);
   const relay = new Relay(nodeId, peers, directory, bus, metrics);
-  const admission = new AdmissionControl(options, ipLimits, metrics, log, { draining: () => draining, connections: () => peers.size });
+  const admission = new AdmissionControl(options, ipLimits, metrics, log, { draining: () => draining, connections: () => connections.size });
 
   // ── messages from clients ──
   const handle = (peer: Peer, message: ClientMessage): void => {
     metrics.messages.inc({ type: message.type });
+    if (message.type !== 'register' && !peer.registered) return send(peer, { type: 'error', code: 'not_registered', message: 'register first' });
     switch (message.type) {
-      case 'register':
-      case 'update': {
-        const wasExit = peer.registered && peer.exit;
-        peer.registered = true;
-        peer.exit = message.exit;
-        peer.capacity = message.capacity;
-        peer.load = message.load;
-        if (peer.exit) directory.publish(peer);
-        else if (wasExit) directory.remove(peer.id);
-        if (message.type === 'register') {
-          const iceServers = options.turn ? [turnCredentials(options.turn, peer.id, Date.now() / 1000)] : [];
-          send(peer, { type: 'registered', peerId: peer.id, heartbeatMs: options.heartbeatMs, refreshMs: options.exitRefreshMs, iceServers });
+      case 'register': {
+        if (peer.registered) return send(peer, { type: 'error', code: 'already_registered', message: `registered as ${peer.id}; send update instead` });
+        const verdict = verifyRegistration(message.publicKey, message.signature, peer.host, peer.nonce);
+        if (!verdict.ok) return reject(peer, verdict.reason, verdict.reason === 'bad_signature' ? 'the signature does not prove the public key over this connection\'s nonce' : 'not an Ed25519 public key');
+        const previous = peers.get(verdict.peerId);
+        if (previous) {
+          // The same install again (a reconnect before its old socket was reaped): the newer wins.
+          metrics.rejects.inc({ reason: 'replaced' });
+          send(previous, { type: 'error', code: 'replaced', message: 'a newer connection registered with this identity' });
+          previous.socket.close(CloseCode.REPLACED, 'replaced');
         }
+        peer.id = verdict.peerId;
+        peers.set(peer.id, peer);
+        peer.registered = true;
+        applyState(peer, message);
+        send(peer, { type: 'registered', peerId: peer.id, heartbeatMs: options.heartbeatMs, refreshMs: options.exitRefreshMs, iceServers: iceServersFor(options.ice, peer.id, Date.now() / 1000) });
+        log.info({ peer: peer.id, connection: peer.connectionId, exit: peer.exit, nat: peer.nat }, 'registered');
         return;
       }
+      case 'update':
+        applyState(peer, message);
+        return;
       case 'find-exits': {
-        if (!peer.registered) return send(peer, { type: 'error', code: 'not_registered', message: 'register first' });
         const started = performance.now();
         const exits = directory.introduce(peer, message.count, new Set(message.exclude));
         send(peer, { type: 'exits', exits });
@@ -143,11 +157,21 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
     }
   };
 
+  const applyState = (peer: Peer, message: Extract<ClientMessage, { type: 'register' | 'update' }>): void => {
+    const wasExit = peer.exit;
+    peer.exit = message.exit;
+    peer.capacity = message.capacity;
+    peer.load = message.load;
+    peer.nat = message.nat;
+    if (peer.exit) directory.publish(peer);
+    else if (wasExit) directory.remove(peer.id);
+  };
+
   /** A bad or over-limit message: named back to the client; enough of them and the client is cut off with the reason. */
   const reject = (peer: Peer, code: string, message: string): void => {
     peer.invalid += 1;
     metrics.rejects.inc({ reason: code });
-    log.warn({ peer: peer.id, ip: peer.ip, code, invalid: peer.invalid }, message);
+    log.warn({ peer: peer.id || peer.connectionId, ip: peer.ip, code, invalid: peer.invalid }, message);
     if (peer.invalid >= options.maxInvalidMessages) {
       // Say why, then stop reading: a flooder's queued megabytes must not cost another parse.
       peer.socket.close(CloseCode.POLICY, code);
@@ -158,23 +182,28 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
     send(peer, { type: 'error', code, message });
   };
 
-  const onConnection = (socket: WebSocket, ip: string): void => {
+  const onConnection = (socket: WebSocket, ip: string, host: string): void => {
     const peer: Peer = {
-      id: nodeId + randomBytes(12).toString('base64url'),
+      id: '',
+      connectionId: randomBytes(9).toString('base64url'),
+      nonce: randomBytes(24).toString('base64url'),
+      host,
       socket,
       ip,
       registered: false,
       exit: false,
       capacity: 0,
       load: 0,
+      nat: 'unknown',
       introducedTo: new Set(),
-      partners: new Set(),
+      partners: new Map(),
       alive: true,
       invalid: 0,
       bucket: new TokenBucket(options.messagesPerSecond, options.messagesPerSecond * 2, Date.now()),
     };
-    peers.set(peer.id, peer);
-    log.info({ peer: peer.id, ip }, 'connected');
+    connections.add(peer);
+    log.info({ connection: peer.connectionId, ip }, 'connected');
+    send(peer, { type: 'challenge', nonce: peer.nonce });
     socket.on('pong', () => {
       peer.alive = true;
     });
@@ -198,14 +227,18 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
       }
       handle(peer, parsed.data);
     });
-    socket.on('error', (error) => log.warn({ peer: peer.id, err: error.message }, 'socket error'));
+    socket.on('error', (error) => log.warn({ peer: peer.id || peer.connectionId, err: error.message }, 'socket error'));
     socket.on('close', (code: number, reason: Buffer) => {
-      peers.delete(peer.id);
+      connections.delete(peer);
       ipLimits.release(ip, Date.now());
-      if (peer.exit) directory.remove(peer.id);
-      relay.departed(peer);
-      log.info({ peer: peer.id, code, reason: reason.toString() }, 'disconnected');
-      if (draining && peers.size === 0) drained?.();
+      // A replaced connection leaves its identity, its directory entry and its partners to its successor.
+      if (peer.registered && peers.get(peer.id) === peer) {
+        peers.delete(peer.id);
+        if (peer.exit) directory.remove(peer.id);
+        relay.departed(peer);
+      }
+      log.info({ peer: peer.id || peer.connectionId, code, reason: reason.toString() }, 'disconnected');
+      if (draining && connections.size === 0) drained?.();
     });
   };
 
@@ -214,14 +247,14 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
     const path = (request.url ?? '/').split('?')[0];
     if (path === '/healthz') {
       response.writeHead(200, { 'content-type': 'application/json' });
-      response.end(JSON.stringify({ status: 'ok', node: nodeId, peers: peers.size, exits: [...peers.values()].filter((peer) => peer.exit).length }));
+      response.end(JSON.stringify({ status: 'ok', node: nodeId, peers: peers.size, connections: connections.size, exits: [...peers.values()].filter((peer) => peer.exit).length }));
       return;
     }
     if (path === '/readyz') {
       void bus.healthy().then((healthy) => {
         const ready = healthy && !draining;
         response.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' });
-        response.end(JSON.stringify({ ready, draining, redis: options.redisUrl ? healthy : 'not configured' }));
+        response.end(JSON.stringify({ ready, draining, redis: options.redis ? healthy : 'not configured' }));
       });
       return;
     }
@@ -241,16 +274,16 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
   http.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const verdict = admission.judge(request);
     if (!verdict.ok) return admission.refuse(socket, verdict.status, verdict.reason);
-    wss.handleUpgrade(request, socket, head, (ws) => onConnection(ws, verdict.ip));
+    wss.handleUpgrade(request, socket, head, (ws) => onConnection(ws, verdict.ip, request.headers.host ?? ''));
   });
 
   // Heartbeat: a peer that did not answer the previous ping is gone (laptop lid closed, network lost).
   // The same beat ages out exits whose node stopped refreshing them.
   const heartbeat = setInterval(() => {
     const now = Date.now();
-    for (const peer of peers.values()) {
+    for (const peer of connections) {
       if (!peer.alive) {
-        log.info({ peer: peer.id }, 'reaped');
+        log.info({ peer: peer.id || peer.connectionId }, 'reaped');
         peer.socket.terminate();
         continue;
       }
@@ -263,7 +296,7 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
   heartbeat.unref();
 
   await bus.start({
-    onExit: (peerId, record) => directory.onBusExit(peerId, record),
+    onExit: (peerId, record, byNode) => directory.onBusExit(peerId, record, byNode),
     onEnvelope: (envelope) => relay.fromNode(envelope),
   });
   await new Promise<void>((resolve, reject) => {
@@ -272,7 +305,7 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
   });
   const address = http.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  log.info({ host, port: address.port, node: nodeId, redis: Boolean(options.redisUrl) }, 'signaling server listening');
+  log.info({ host, port: address.port, node: nodeId, redis: options.redis?.kind ?? 'none' }, 'signaling server listening');
 
   let drained: (() => void) | null = null;
   return {
@@ -280,23 +313,23 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
     port: address.port,
     nodeId,
     metrics,
-    peerCount: () => peers.size,
+    peerCount: () => connections.size,
     close: async () => {
       if (draining) return;
       draining = true;
       clearInterval(heartbeat);
       directory.close();
-      log.info({ peers: peers.size }, 'draining');
+      log.info({ connections: connections.size }, 'draining');
       const allGone = new Promise<void>((resolve) => {
         drained = resolve;
-        if (peers.size === 0) resolve();
+        if (connections.size === 0) resolve();
       });
-      for (const peer of peers.values()) send(peer, { type: 'reconnect', reason: 'server shutting down', withinMs: options.reconnectWithinMs });
+      for (const peer of connections) send(peer, { type: 'reconnect', reason: 'server shutting down', withinMs: options.reconnectWithinMs });
       const timer = setTimeout(() => drained?.(), options.drainMs);
       await allGone;
       clearTimeout(timer);
-      for (const peer of peers.values()) {
-        if (peer.exit) directory.remove(peer.id);
+      for (const peer of connections) {
+        if (peer.exit && peers.get(peer.id) === peer) directory.remove(peer.id);
         peer.socket.terminate();
       }
       await new Promise<void>((resolve) => wss.close(() => resolve()));

@@ -43,7 +43,7 @@ export interface Background {
 
 export function createBackground(platform: BackgroundPlatform, host: BackgroundHost): Background {
   const startedAt = platform.now();
-  let transportStatus: TransportStatus = { signaling: 'offline', selfId: null, availableExits: 0 };
+  let transportStatus: TransportStatus = { signaling: 'offline', selfId: null, availableExits: 0, nat: 'unknown' };
   const configuration = new Configuration(platform);
   // The queue is made below; the telemetry's gauges first read it a second from now.
   const telemetry: Telemetry = new Telemetry(platform, () => ({ queued: queue.queued, inflight: queue.inflight }));
@@ -77,6 +77,7 @@ export function createBackground(platform: BackgroundPlatform, host: BackgroundH
         return {
           peerId: shortPeerId(peer.id),
           remoteRole: peer.remoteRole,
+          path: peer.path,
           // Exits: what our queue has on them. Requesters: what we serve them now.
           inflight: view?.outstanding ?? peer.session.openStreams,
           rttMs: peer.rttMs,
@@ -142,7 +143,7 @@ export function createBackground(platform: BackgroundPlatform, host: BackgroundH
           publisher.changed();
           return;
         case 'peer-up':
-          peers.up(message.peerId, message.remoteRole);
+          peers.up(message.peerId, message.remoteRole, message.path);
           return;
         case 'peer-down':
           peers.down(message.peerId, message.reason);

@@ -9,10 +9,18 @@ import { DEFAULT_QUEUE_OPTIONS } from './queue/request-queue';
  */
 export const SETTINGS_STORAGE_KEY = 'settings';
 
+/**
+ * Used when the signaling server names no ICE servers of its own: Google's public STUN servers, two
+ * of them so a symmetric NAT shows (two servers see two different mapped ports). STUN learns only
+ * this browser's public address; it carries no traffic.
+ */
+export const DEFAULT_STUN_SERVERS = ['stun:stun.l.google.com:19302', 'stun:stun1.l.google.com:19302'] as const;
+
 export const DEFAULT_SETTINGS: Settings = {
   signalingUrl: 'ws://127.0.0.1:8787',
   signalingToken: '',
   relayOnly: false,
+  stunServers: [...DEFAULT_STUN_SERVERS],
   share: false,
   routedOrigins: [],
   privateAllowList: [],
@@ -32,6 +40,7 @@ export const DEFAULT_SETTINGS: Settings = {
     hedging: DEFAULT_QUEUE_OPTIONS.hedging,
   },
 };
+
 
 /** Methods an exit may be allowed to carry; GET and HEAD unless the sharer opts in to more. */
 export const EXIT_METHODS = ['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
@@ -90,6 +99,8 @@ export const settingsSchema = z.object({
   signalingToken: z.string().max(512).regex(/^[A-Za-z0-9_.-]*$/, 'signaling token: letters, digits, dot, dash and underscore only'),
   /** Connect to peers only through the TURN relay signaling offers: peers never learn this browser's IP. */
   relayOnly: z.boolean(),
+  /** STUN servers (`stun:host:port`) for when signaling offers none; empty: none (peers on one network only). */
+  stunServers: z.array(z.string().max(256).regex(/^stuns?:[^\s]+$/, 'a STUN server is stun:host:port or stuns:host:port')).max(4, 'at most 4 STUN servers'),
   share: z.boolean(),
   routedOrigins: z.array(originSchema).max(500),
   /**

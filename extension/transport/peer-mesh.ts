@@ -1,5 +1,6 @@
 import SimplePeer from 'simple-peer';
 import type { SignalData } from '../../signaling-server/protocol';
+import type { PeerPath } from '../core/channels/transport-channel';
 
 /**
  * The WebRTC side: one simple-peer connection and one reliable ordered data channel per peer.
@@ -8,10 +9,11 @@ import type { SignalData } from '../../signaling-server/protocol';
  */
 export interface PeerMeshEvents {
   signal(peerId: string, data: SignalData): void;
-  peerUp(peerId: string, remoteRole: 'requester' | 'exit'): void;
+  peerUp(peerId: string, remoteRole: 'requester' | 'exit', path: PeerPath): void;
   peerDown(peerId: string, reason: string): void;
   frame(peerId: string, data: Uint8Array): void;
 }
+
 
 /** Pause sending above this much buffered data; resume when it drains below the low mark. */
 const HIGH_WATER_BYTES = 4 * 1024 * 1024;
@@ -21,7 +23,11 @@ const CONNECT_TIMEOUT_MS = 20_000;
 interface Connection {
   peer: SimplePeer.Instance;
   remoteRole: 'requester' | 'exit';
+  initiator: boolean;
+  /** Answerer side: an offer was already taken. */
+  answered: boolean;
   connected: boolean;
+  path: PeerPath;
   outbox: Uint8Array[];
   channel: RTCDataChannel | null;
   connectTimer: ReturnType<typeof setTimeout>;
@@ -52,40 +58,52 @@ export class PeerMesh {
     return this.connections.has(peerId);
   }
 
-  connectedPeers(): { peerId: string; remoteRole: 'requester' | 'exit' }[] {
-    return [...this.connections].filter(([, c]) => c.connected).map(([peerId, c]) => ({ peerId, remoteRole: c.remoteRole }));
+  connectedPeers(): { peerId: string; remoteRole: 'requester' | 'exit'; path: PeerPath }[] {
+    return [...this.connections].filter(([, c]) => c.connected).map(([peerId, c]) => ({ peerId, remoteRole: c.remoteRole, path: c.path }));
   }
 
-  /** Requester side: open a connection to an introduced exit. */
-  connectToExit(peerId: string): void {
+  /** Requester side: open a connection to an introduced exit (through the relay only when signaling says the pair cannot meet directly). */
+  connectToExit(peerId: string, relay = false): void {
     if (this.connections.has(peerId)) return;
-    this.create(peerId, true, 'exit');
+    this.create(peerId, true, 'exit', relay ? { ...this.rtcConfig, iceTransportPolicy: 'relay' } : this.rtcConfig);
   }
 
   /** Relayed signal: answers a new requester (exit side) or feeds an existing connection. */
   handleSignal(from: string, data: SignalData, acceptRequesters: boolean): void {
     let connection = this.connections.get(from);
+    // A fresh offer from a requester we answered before: it lost that connection (ids are stable, so
+    // it is the same peer) and starts over. Feeding it to the old one would corrupt both.
+    if (connection && !connection.initiator && data.type === 'offer' && connection.answered) {
+      this.close(from, 'peer reconnected');
+      connection = undefined;
+    }
     if (!connection) {
       if (!acceptRequesters || data.type !== 'offer') return;
       connection = this.create(from, false, 'requester');
     }
+    if (data.type === 'offer') connection.answered = true;
     connection.peer.signal(data as SimplePeer.SignalData);
   }
 
-  private create(peerId: string, initiator: boolean, remoteRole: 'requester' | 'exit'): Connection {
-    const peer = new SimplePeer({ initiator, trickle: true, config: this.rtcConfig, channelConfig: { ordered: true } });
+  private create(peerId: string, initiator: boolean, remoteRole: 'requester' | 'exit', config: RTCConfiguration = this.rtcConfig): Connection {
+    const peer = new SimplePeer({ initiator, trickle: true, config, channelConfig: { ordered: true } });
     const connection: Connection = {
       peer,
       remoteRole,
+      initiator,
+      answered: false,
       connected: false,
+      path: 'unknown',
       outbox: [],
       channel: null,
       connectTimer: setTimeout(() => this.close(peerId, 'connection timed out'), CONNECT_TIMEOUT_MS),
     };
     this.connections.set(peerId, connection);
     peer.on('signal', (data: SignalData) => this.events.signal(peerId, data));
-    peer.on('connect', () => {
+    peer.on('connect', async () => {
       clearTimeout(connection.connectTimer);
+      connection.path = await selectedPath(peer);
+      if (this.connections.get(peerId) !== connection) return; // closed while asking
       connection.connected = true;
       // simple-peer keeps its RTCDataChannel private; we need it for bufferedAmount backpressure.
       const channel = (peer as unknown as { _channel?: RTCDataChannel })._channel ?? null;
@@ -94,7 +112,7 @@ export class PeerMesh {
         channel.bufferedAmountLowThreshold = LOW_WATER_BYTES;
         channel.addEventListener('bufferedamountlow', () => this.flush(connection));
       }
-      this.events.peerUp(peerId, remoteRole);
+      this.events.peerUp(peerId, remoteRole, connection.path);
       this.flush(connection);
     });
     peer.on('data', (data: Uint8Array) => this.events.frame(peerId, data));
@@ -131,5 +149,28 @@ export class PeerMesh {
 
   closeAll(reason: string): void {
     for (const peerId of [...this.connections.keys()]) this.close(peerId, reason);
+  }
+}
+
+/** From the connection's selected ICE candidate pair: a relay candidate on either end means relayed. */
+async function selectedPath(peer: SimplePeer.Instance): Promise<PeerPath> {
+  const connection = (peer as unknown as { _pc?: RTCPeerConnection })._pc;
+  if (!connection) return 'unknown';
+  try {
+    const report = await connection.getStats();
+    const entries = new Map<string, Record<string, unknown>>();
+    report.forEach((entry: Record<string, unknown>) => entries.set(String(entry.id), entry));
+    const transport = [...entries.values()].find((entry) => entry.type === 'transport' && typeof entry.selectedCandidatePairId === 'string');
+    // Chromium names the pair on the transport; Firefox marks the pair itself as selected.
+    const pair = transport
+      ? entries.get(String(transport.selectedCandidatePairId))
+      : [...entries.values()].find((entry) => entry.type === 'candidate-pair' && (entry.selected === true || (entry.nominated === true && entry.state === 'succeeded')));
+    if (!pair) return 'unknown';
+    const local = entries.get(String(pair.localCandidateId));
+    const remote = entries.get(String(pair.remoteCandidateId));
+    if (!local || !remote) return 'unknown';
+    return local.candidateType === 'relay' || remote.candidateType === 'relay' ? 'relayed' : 'direct';
+  } catch {
+    return 'unknown';
   }
 }

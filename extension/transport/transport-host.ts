@@ -1,5 +1,7 @@
-import type { ServerMessage } from '../../signaling-server/protocol';
+import { SIGNALING_PROTOCOL, type IceServerConfig, type NatKind, type ServerMessage } from '../../signaling-server/protocol';
 import type { FromTransport, ToTransport, TransportConfig, TransportStatus } from '../core/channels/transport-channel';
+import { loadIdentity } from './identity';
+import { probeNat } from './nat-probe';
 import { PeerMesh } from './peer-mesh';
 import { SignalingClient } from './signaling-client';
 
@@ -15,7 +17,11 @@ const DEMAND_WINDOW_MS = 60_000;
 
 export class TransportHost {
   private config: TransportConfig | null = null;
-  private status: TransportStatus = { signaling: 'offline', selfId: null, availableExits: 0 };
+  private status: TransportStatus = { signaling: 'offline', selfId: null, availableExits: 0, nat: 'unknown' };
+  /** This connection's challenge: a `register` signs it (stable identity, `identity.ts`). */
+  private nonce: string | null = null;
+  /** The ICE servers the NAT kind was last probed with, so a re-registration does not probe again. */
+  private probedWith: string | null = null;
   private demandUntil = 0;
   private findTimer: ReturnType<typeof setInterval> | null = null;
   /** Exits re-report their load this often (signaling's `refreshMs`), or signaling stops introducing them. */
@@ -26,8 +32,8 @@ export class TransportHost {
   constructor(private readonly emit: (message: FromTransport) => void) {
     this.mesh = new PeerMesh({
       signal: (peerId, data) => this.signaling.send({ type: 'signal', to: peerId, data }),
-      peerUp: (peerId, remoteRole) => {
-        this.emit({ type: 'peer-up', peerId, remoteRole });
+      peerUp: (peerId, remoteRole, path) => {
+        this.emit({ type: 'peer-up', peerId, remoteRole, path });
         this.reportLoad();
       },
       peerDown: (peerId, reason) => {
@@ -38,9 +44,15 @@ export class TransportHost {
       frame: (peerId, data) => this.emit({ type: 'frame', peerId, data }),
     });
     this.signaling = new SignalingClient({
-      onOpen: () => this.register(),
+      onOpen: () => {
+        this.nonce = null; // the server's challenge comes first, then we register
+      },
       onMessage: (message) => this.onSignalingMessage(message),
-      onStatus: (signaling) => this.setStatus({ signaling, ...(signaling !== 'connected' ? { selfId: null } : {}) }),
+      onStatus: (signaling) => {
+        if (signaling !== 'connected') this.nonce = null;
+        // The id is stable: it stays shown while signaling is away (the data channels stay up too).
+        this.setStatus({ signaling });
+      },
       onInvalid: (reason) => console.warn('[peerlane] signaling:', reason),
     });
   }
@@ -68,11 +80,11 @@ export class TransportHost {
     this.config = config;
     // Report the current peers so a restarted background (Chrome SW) rebuilds its sessions.
     this.emit({ type: 'status', status: this.status });
-    for (const { peerId, remoteRole } of this.mesh.connectedPeers()) this.emit({ type: 'peer-up', peerId, remoteRole });
+    for (const { peerId, remoteRole, path } of this.mesh.connectedPeers()) this.emit({ type: 'peer-up', peerId, remoteRole, path });
     if (previous?.share && !config.share) this.closeRole('requester', 'sharing turned off');
     if (previous && (previous.signalingUrl !== config.signalingUrl || previous.signalingToken !== config.signalingToken)) this.signaling.disconnect();
     this.signaling.connect(config.signalingUrl, config.signalingToken);
-    if (previous && this.signaling.connected) this.register();
+    if (previous && this.signaling.connected) this.reportLoad();
     if (!this.findTimer) this.findTimer = setInterval(() => this.findExits(), FIND_EXITS_EVERY_MS);
   }
 
@@ -80,16 +92,47 @@ export class TransportHost {
     for (const peer of this.mesh.connectedPeers()) if (peer.remoteRole === remoteRole) this.mesh.close(peer.peerId, reason);
   }
 
-  private register(): void {
+  /** Proves this install's key over the server's nonce and host; the server derives the stable id from the key. */
+  private async register(): Promise<void> {
     const config = this.config;
-    if (!config) return;
-    this.signaling.send({ type: 'register', protocol: 1, exit: config.share, capacity: config.exitCapacity, load: this.mesh.count('requester') });
+    const nonce = this.nonce;
+    if (!config || !nonce) return;
+    try {
+      const identity = await loadIdentity();
+      const signature = await identity.prove(new URL(config.signalingUrl).host, nonce);
+      if (this.nonce !== nonce) return; // reconnected meanwhile: the new challenge registers
+      this.signaling.send({ type: 'register', protocol: SIGNALING_PROTOCOL, publicKey: identity.publicKey, signature, exit: config.share, capacity: config.exitCapacity, load: this.mesh.count('requester'), nat: this.status.nat });
+    } catch (error) {
+      console.warn('[peerlane] cannot prove this install\'s identity:', error);
+    }
   }
 
   private reportLoad(): void {
     const config = this.config;
-    if (!config || this.status.selfId === null) return;
-    this.signaling.send({ type: 'update', exit: config.share, capacity: config.exitCapacity, load: this.mesh.count('requester') });
+    if (!config || this.status.selfId === null || !this.signaling.connected) return;
+    this.signaling.send({ type: 'update', exit: config.share, capacity: config.exitCapacity, load: this.mesh.count('requester'), nat: this.status.nat });
+  }
+
+  /**
+   * The operator's ICE servers, or else the STUN servers from the settings. A signaling server on
+   * loopback means every peer runs on this machine: STUN would learn nothing, and development and
+   * tests stay off the internet.
+   */
+  private iceServersFrom(offered: IceServerConfig[]): IceServerConfig[] {
+    if (offered.length > 0 || !this.config) return offered;
+    const host = new URL(this.config.signalingUrl).hostname;
+    if (host === 'localhost' || host === '[::1]' || /^127\./.test(host)) return [];
+    return this.config.stunServers.map((url) => ({ urls: [url] }));
+  }
+
+  private async learnNat(iceServers: IceServerConfig[]): Promise<void> {
+    const key = JSON.stringify(iceServers.map((server) => server.urls));
+    if (this.probedWith === key) return;
+    this.probedWith = key;
+    const nat: NatKind = await probeNat(iceServers).catch(() => 'unknown' as const);
+    if (nat === this.status.nat) return;
+    this.setStatus({ nat });
+    this.reportLoad();
   }
 
   private wantsExits(): boolean {
@@ -106,10 +149,16 @@ export class TransportHost {
 
   private onSignalingMessage(message: ServerMessage): void {
     switch (message.type) {
+      case 'challenge':
+        this.nonce = message.nonce;
+        void this.register();
+        return;
       case 'registered': {
         this.setStatus({ selfId: message.peerId });
         const relayOnly = Boolean(this.config?.relayOnly);
-        this.mesh.setRtcConfig({ iceServers: message.iceServers, iceTransportPolicy: relayOnly ? 'relay' : 'all' });
+        const iceServers = this.iceServersFrom(message.iceServers);
+        this.mesh.setRtcConfig({ iceServers, iceTransportPolicy: relayOnly ? 'relay' : 'all' });
+        void this.learnNat(iceServers);
         if (this.refreshTimer) clearInterval(this.refreshTimer);
         this.refreshTimer = setInterval(() => {
           if (this.config?.share) this.reportLoad();
@@ -123,7 +172,7 @@ export class TransportHost {
         return;
       case 'exits':
         this.setStatus({ availableExits: message.exits.length + this.mesh.count('exit', false) });
-        for (const exit of message.exits) this.mesh.connectToExit(exit.peerId);
+        for (const exit of message.exits) this.mesh.connectToExit(exit.peerId, exit.relay);
         return;
       case 'signal':
         this.mesh.handleSignal(message.from, message.data, Boolean(this.config?.share));

@@ -12,6 +12,7 @@ function fill(settings: Settings): void {
   field<HTMLInputElement>('signalingUrl').value = settings.signalingUrl;
   field<HTMLInputElement>('signalingToken').value = settings.signalingToken;
   field<HTMLInputElement>('relayOnly').checked = settings.relayOnly;
+  field<HTMLInputElement>('stunServers').value = settings.stunServers.join(', ');
   field<HTMLInputElement>('share').checked = settings.share;
   field<HTMLTextAreaElement>('routedOrigins').value = settings.routedOrigins.join('\n');
   field<HTMLInputElement>('privateAllowList').value = settings.privateAllowList.join(', ');
@@ -44,6 +45,7 @@ function read(): unknown {
     signalingUrl: field<HTMLInputElement>('signalingUrl').value.trim(),
     signalingToken: field<HTMLInputElement>('signalingToken').value.trim(),
     relayOnly: field<HTMLInputElement>('relayOnly').checked,
+    stunServers: field<HTMLInputElement>('stunServers').value.split(/[\s,]+/).filter(Boolean),
     share: field<HTMLInputElement>('share').checked,
     routedOrigins: field<HTMLTextAreaElement>('routedOrigins').value.split('\n').map((line) => line.trim()).filter(Boolean),
     privateAllowList: field<HTMLInputElement>('privateAllowList').value.split(/[\s,]+/).filter(Boolean),

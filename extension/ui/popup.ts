@@ -115,11 +115,14 @@ function renderPeers(state: PopupState): void {
   $('#peers-label').textContent = t(state.stats.peers === 1 ? 'exitPeerConnected' : 'exitPeersConnected');
   text('available-exits', state.transport.signaling === 'connected' ? t('availableExits', String(state.transport.availableExits)) : t('signalingOffline'));
   $('#no-peers').hidden = exits.length > 0;
+  const { selfId, nat } = state.transport;
+  text('self-id', selfId ? t('selfIdentity', [selfId, t(`nat_${nat}`)]) : '');
   $('#peer-list').replaceChildren(
     ...exits.map((peer) =>
       item([
         [peer.peerId, 'id'],
         [t(`health_${peer.health ?? 'connecting'}`), peer.health === 'ejected' ? 'bad' : peer.health === 'healthy' ? 'ok' : 'muted'],
+        [t(`path_${peer.path}`), 'muted'],
         [t('peerRtt', formatMs(peer.rttMs))],
         [t('peerTtfb', formatMs(peer.ttfbMs))],
         [t('peerInflight', String(peer.inflight))],

@@ -19,7 +19,7 @@ let requester: ExtensionBrowser;
 beforeAll(async () => {
   origin = await startOriginServer();
   coturn = await startCoturn();
-  signaling = await startSignalingServer({ port: 0, turn: { secret: coturn.secret, urls: [coturn.url], ttlSeconds: 600 } });
+  signaling = await startSignalingServer({ port: 0, ice: { stunUrls: [], turn: { secret: coturn.secret, urls: [coturn.url], ttlSeconds: 600 } } });
 }, 30_000);
 
 afterAll(async () => {

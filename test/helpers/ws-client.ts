@@ -1,5 +1,6 @@
 import { WebSocket, type ClientOptions } from 'ws';
 import { serverMessageSchema, type ClientMessage, type ServerMessage } from '../../signaling-server/protocol';
+import { SigningIdentity } from './signing-identity';
 
 /** A real ws client that collects server messages and lets a test await the next one of a type. */
 export class TestClient {
@@ -7,8 +8,15 @@ export class TestClient {
   private readonly inbox: ServerMessage[] = [];
   private waiters: (() => void)[] = [];
   closed: Promise<{ code: number; reason: string }>;
+  readonly host: string;
 
-  constructor(url: string, options: ClientOptions = {}) {
+  /** `identity`: reuse one to reconnect as the same peer; a new one by default. */
+  constructor(
+    url: string,
+    options: ClientOptions = {},
+    readonly identity = new SigningIdentity(),
+  ) {
+    this.host = new URL(url).host;
     this.socket = new WebSocket(url, options);
     this.socket.on('message', (raw) => {
       this.inbox.push(serverMessageSchema.parse(JSON.parse(raw.toString())));
@@ -47,10 +55,15 @@ export class TestClient {
     }
   }
 
-  async register(exit: boolean, capacity = 6, load = 0): Promise<string> {
-    await this.opened();
-    this.send({ type: 'register', protocol: 1, exit, capacity, load });
-    return (await this.next('registered')).peerId;
+  async register(exit: boolean, capacity = 6, load = 0, nat = 'unknown'): Promise<string> {
+    return (await this.registration(exit, capacity, load, nat)).peerId;
+  }
+
+  /** Answers the server's challenge with a signed `register`; resolves with `registered`. */
+  async registration(exit: boolean, capacity = 6, load = 0, nat = 'unknown'): Promise<Extract<ServerMessage, { type: 'registered' }>> {
+    const { nonce } = await this.next('challenge');
+    this.socket.send(this.identity.register(this.host, nonce, { exit, capacity, load, nat }));
+    return this.next('registered');
   }
 
   close(): void {

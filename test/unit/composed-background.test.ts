@@ -75,8 +75,8 @@ async function connectedPair(): Promise<{ requester: Composed; exit: Composed; f
   exit = compose(new FakePlatform({ share: true }), fetcher, carry(() => requester, 'exit-peer-id'));
   requester = compose(new FakePlatform({ routedOrigins: [ROUTED] }), neverFetches, carry(() => exit, 'requester-peer-id'));
   await Promise.all([exit.background.ready, requester.background.ready]);
-  exit.background.fromTransport({ type: 'peer-up', peerId: 'requester-peer-id', remoteRole: 'requester' });
-  requester.background.fromTransport({ type: 'peer-up', peerId: 'exit-peer-id', remoteRole: 'exit' });
+  exit.background.fromTransport({ type: 'peer-up', peerId: 'requester-peer-id', remoteRole: 'requester', path: 'direct' });
+  requester.background.fromTransport({ type: 'peer-up', peerId: 'exit-peer-id', remoteRole: 'exit', path: 'direct' });
   return { requester, exit, fetched };
 }
 

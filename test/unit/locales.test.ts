@@ -17,6 +17,8 @@ const all = sources.join('\n');
 const DYNAMIC: Record<string, string[]> = {
   health_: ['healthy', 'warming', 'ejected', 'connecting'],
   signaling_: ['offline', 'connecting', 'connected'],
+  path_: ['direct', 'relayed', 'unknown'],
+  nat_: ['unknown', 'open', 'cone', 'symmetric', 'blocked'],
 };
 
 function namedKeys(): Set<string> {

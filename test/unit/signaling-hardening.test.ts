@@ -121,7 +121,7 @@ describe('directory and introductions', () => {
     await new Promise((resolve) => setTimeout(resolve, 450));
     requester.send({ type: 'find-exits', count: 1, exclude: [] });
     expect((await requester.next('exits')).exits).toEqual([]);
-    exit.send({ type: 'update', exit: true, capacity: 4, load: 0 });
+    exit.send({ type: 'update', exit: true, capacity: 4, load: 0, nat: 'unknown' });
     // An update has no answer: ask until the refreshed exit is offered (bounded by expect.poll).
     await expect
       .poll(async () => {
@@ -132,16 +132,15 @@ describe('directory and introductions', () => {
   });
 
   it('sends TURN credentials with registration when configured, and tells the exit to refresh', async () => {
-    const started = await server({ turn: { secret: 'turn-secret', urls: ['turn:127.0.0.1:3478?transport=udp'], ttlSeconds: 3600 }, exitRefreshMs: 5000 });
+    const started = await server({ ice: { stunUrls: ['stun:127.0.0.1:3478'], turn: { secret: 'turn-secret', urls: ['turn:127.0.0.1:3478?transport=udp'], ttlSeconds: 3600 } }, exitRefreshMs: 5000 });
     const peer = client(started.url);
-    await peer.opened();
-    peer.send({ type: 'register', protocol: 1, exit: false, capacity: 0, load: 0 });
-    const registered = await peer.next('registered');
+    const registered = await peer.registration(false);
     expect(registered.refreshMs).toBe(5000);
-    expect(registered.iceServers).toHaveLength(1);
-    const [ice] = registered.iceServers;
-    expect(ice!.username).toMatch(new RegExp(`^\\d+:${registered.peerId}$`));
-    expect(ice!.credential).toBe(createHmac('sha1', 'turn-secret').update(ice!.username).digest('base64'));
+    expect(registered.iceServers).toHaveLength(2);
+    const [stun, turn] = registered.iceServers;
+    expect(stun).toEqual({ urls: ['stun:127.0.0.1:3478'] });
+    expect(turn!.username).toMatch(new RegExp(`^\\d+:${registered.peerId}$`));
+    expect(turn!.credential).toBe(createHmac('sha1', 'turn-secret').update(turn!.username ?? '').digest('base64'));
   });
 });
 

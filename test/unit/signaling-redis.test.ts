@@ -20,8 +20,8 @@ const client = (url: string): TestClient => {
 
 beforeAll(async () => {
   redis = await startRedis();
-  nodeA = await startSignalingServer({ port: 0, redisUrl: redis.url, heartbeatMs: 500, drainMs: 1000 });
-  nodeB = await startSignalingServer({ port: 0, redisUrl: redis.url, heartbeatMs: 500, drainMs: 1000 });
+  nodeA = await startSignalingServer({ port: 0, redis: { kind: 'single', url: redis.url }, heartbeatMs: 500, drainMs: 1000 });
+  nodeB = await startSignalingServer({ port: 0, redis: { kind: 'single', url: redis.url }, heartbeatMs: 500, drainMs: 1000 });
 }, 30_000);
 
 afterAll(async () => {

@@ -60,6 +60,7 @@ export class Configuration {
       signalingUrl: this.settings.signalingUrl,
       signalingToken: this.settings.signalingToken,
       relayOnly: this.settings.relayOnly,
+      stunServers: this.settings.stunServers,
       share: this.offering,
       // Paused: still connected, but signaling introduces no new requesters.
       exitCapacity: this.sharing ? this.settings.exitCaps.maxConcurrent : 0,

@@ -2,6 +2,7 @@ import type { Clock } from '../../core/clock';
 import { PeerlaneError } from '../../core/errors';
 import { PeerSession, type ExitHandler } from '../../core/peers/session';
 import type { Hello } from '../../core/protocol/frames';
+import type { PeerPath } from '../../core/channels/transport-channel';
 import { Changes } from '../changes';
 import type { Repeating } from '../platform/platform';
 
@@ -16,6 +17,8 @@ export type RemoteRole = 'requester' | 'exit';
 export interface Peer {
   readonly id: string;
   readonly remoteRole: RemoteRole;
+  /** Straight between the browsers or through a TURN relay (the transport read it from ICE). */
+  readonly path: PeerPath;
   readonly session: PeerSession;
   rttMs: number | null;
   /** clock.now() of the last frame received: any frame proves the peer alive. */
@@ -68,7 +71,7 @@ export class PeerRegistry {
     return this.peers.size;
   }
 
-  up(peerId: string, remoteRole: RemoteRole): void {
+  up(peerId: string, remoteRole: RemoteRole, path: PeerPath): void {
     this.peers.get(peerId)?.session.close(new PeerlaneError('peer_lost', 'peer reconnected'));
     const { deps } = this;
     let peer: Peer | undefined;
@@ -86,7 +89,7 @@ export class PeerRegistry {
         if (remoteRole === 'exit' && hello.exitCapacity > 0) deps.exitAvailable(peerId, hello.exitCapacity);
       },
     });
-    peer = { id: peerId, remoteRole, session, rttMs: null, lastHeardAt: deps.clock.now(), pingSentAt: new Map() };
+    peer = { id: peerId, remoteRole, path, session, rttMs: null, lastHeardAt: deps.clock.now(), pingSentAt: new Map() };
     this.peers.set(peerId, peer);
     if (remoteRole === 'exit') deps.exitAvailable(peerId);
     this.pingAll();

@@ -16,6 +16,7 @@ const counter = z.number().min(0);
 export const peerViewSchema = z.object({
   peerId: z.string(),
   remoteRole: z.enum(['requester', 'exit']),
+  path: z.enum(['direct', 'relayed', 'unknown']),
   inflight: z.number().int(),
   rttMs: z.number().nullable(),
   ttfbMs: z.number().nullable(),

@@ -1,3 +1,4 @@
+import { natKinds } from '../../../signaling-server/protocol';
 import { withOwnBuffer } from '../bytes';
 import { bytesSchema } from './common';
 import { z } from './zod-mini';
@@ -11,11 +12,13 @@ export const transportConfigSchema = z.object({
   signalingUrl: z.string(),
   signalingToken: z.string(),
   relayOnly: z.boolean(),
+  stunServers: z.array(z.string()),
   share: z.boolean(),
   exitCapacity: z.number().check(z.int(), z.minimum(0)),
   wantExits: z.boolean(),
 });
 const role = z.enum(['requester', 'exit']);
+const peerPath = z.enum(['direct', 'relayed', 'unknown']);
 export const toTransportSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('configure'), config: transportConfigSchema }),
   z.object({ type: z.literal('need-exits') }),
@@ -26,10 +29,13 @@ export const transportStatusSchema = z.object({
   signaling: z.enum(['offline', 'connecting', 'connected']),
   selfId: z.nullable(z.string()),
   availableExits: z.number().check(z.int()),
+  /** What this browser learned of its NAT (signaling-server/protocol.ts `natKinds`). */
+  nat: z.enum(natKinds),
 });
 export const fromTransportSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('transport-ready') }),
-  z.object({ type: z.literal('peer-up'), peerId: z.string(), remoteRole: role }),
+  /** `path`: how the connection runs, from its selected ICE candidate pair (a TURN relay on either end: relayed). */
+  z.object({ type: z.literal('peer-up'), peerId: z.string(), remoteRole: role, path: peerPath }),
   z.object({ type: z.literal('peer-down'), peerId: z.string(), reason: z.string() }),
   z.object({ type: z.literal('frame'), peerId: z.string(), data: bytesSchema }),
   z.object({ type: z.literal('status'), status: transportStatusSchema }),
@@ -39,6 +45,8 @@ export type TransportConfig = z.infer<typeof transportConfigSchema>;
 export type ToTransport = z.infer<typeof toTransportSchema>;
 export type FromTransport = z.infer<typeof fromTransportSchema>;
 export type TransportStatus = z.infer<typeof transportStatusSchema>;
+/** How a connection runs: straight between the two browsers, or through a TURN relay. */
+export type PeerPath = z.infer<typeof peerPath>;
 
 /** One side of the link, whatever carries it. */
 export interface TransportLink {
