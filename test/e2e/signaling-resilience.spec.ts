@@ -1,4 +1,7 @@
 import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { issueToken } from '../../signaling-server/auth';
@@ -90,6 +93,7 @@ describe('a signaling restart', () => {
     signaling = await startSignalingServer({ port, reconnectWithinMs: 500, drainMs: 3000 });
     const exit = await exitOn(signaling.url);
     const requester = await requesterOn(signaling.url);
+    const idsBefore = [(await backgroundState(exit)).transport.selfId, (await backgroundState(requester)).transport.selfId];
     const page = await requester.context.newPage();
     await page.goto(`${appOrigin}/app`);
     // A 5 MB body trickled over 6 s; the page reports progress so the restart lands mid-body.
@@ -131,9 +135,43 @@ describe('a signaling restart', () => {
     const httpBase = signaling.url.replace(/^ws/, 'http');
     await waitFor(() => health(httpBase), (seen) => seen.peers === 2 && seen.exits === 1, 'both browsers registered again after the restart', 20_000);
     expect(await backgroundState(exit)).toMatchObject({ transport: { signaling: 'connected' } });
+    // Stable identities: both came back under the ids they had, and once the requester has asked the
+    // new server for exits (excluding the one it has, by that id), it still holds exactly one channel.
+    expect([(await backgroundState(exit)).transport.selfId, (await backgroundState(requester)).transport.selfId]).toEqual(idsBefore);
+    await waitFor(async () => (await (await fetch(`${httpBase}/metrics`)).text()).match(/messages_total\{type="find-exits"\} (\d+)/)?.[1] ?? '0', (count) => Number(count) >= 2, 'the requester asked the new server for exits');
+    const requesterPeers = (await backgroundState(requester)).peers;
+    // (The popup's peer list shows ids by their first 8 characters.)
+    expect(requesterPeers.map((peer) => peer.peerId)).toEqual([idsBefore[0]!.slice(0, 8)]);
+    expect((await backgroundState(exit)).peers.map((peer) => peer.peerId)).toEqual([idsBefore[1]!.slice(0, 8)]);
     const newcomer = await requesterOn(signaling.url);
     expect(await routedSmallText(newcomer)).toBe(SMALL_TEXT);
   }, 120_000);
+});
+
+describe('a browser restart', () => {
+  it('keeps the install\'s peer id: the key pair outlives the browser', async () => {
+    const signaling = await startSignalingServer({ port: 0 });
+    const profile = await mkdtemp(join(tmpdir(), 'peerlane-kept-profile-'));
+    try {
+      const connectedId = async (browser: ExtensionBrowser): Promise<string | null> => {
+        await browser.setSettings({ signalingUrl: signaling.url });
+        return (await waitFor(async () => (await backgroundState(browser)).transport, (transport) => transport.signaling === 'connected' && transport.selfId !== null, 'registered')).selfId;
+      };
+      const first = await launchWithExtension([], [], profile);
+      const before = await connectedId(first);
+      await first.close();
+      const second = await launchWithExtension([], [], profile);
+      browsers.push(second);
+      expect(await connectedId(second)).toBe(before);
+      // Another install (another profile) has another id.
+      const other = await launchWithExtension([]);
+      browsers.push(other);
+      expect(await connectedId(other)).not.toBe(before);
+    } finally {
+      await signaling.close();
+      await rm(profile, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
 
 describe('two signaling nodes over Redis behind a balancer', () => {

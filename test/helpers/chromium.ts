@@ -19,8 +19,9 @@ export interface ExtensionBrowser {
   close(): Promise<void>;
 }
 
-export async function launchWithExtension(hostRules: string[], extraArgs: string[] = []): Promise<ExtensionBrowser> {
-  const userDataDir = await mkdtemp(join(tmpdir(), 'peerlane-chromium-'));
+/** `profileDir`: a profile the caller keeps (a browser restart reopens it); a fresh one, removed at close, by default. */
+export async function launchWithExtension(hostRules: string[], extraArgs: string[] = [], profileDir?: string): Promise<ExtensionBrowser> {
+  const userDataDir = profileDir ?? (await mkdtemp(join(tmpdir(), 'peerlane-chromium-')));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     headless: true,
@@ -52,7 +53,7 @@ export async function launchWithExtension(hostRules: string[], extraArgs: string
     },
     close: async () => {
       await context.close();
-      await rm(userDataDir, { recursive: true, force: true });
+      if (!profileDir) await rm(userDataDir, { recursive: true, force: true });
     },
   };
 }
