@@ -145,6 +145,9 @@ export function createBackground(platform: BackgroundPlatform, host: BackgroundH
         case 'peer-up':
           peers.up(message.peerId, message.remoteRole, message.path);
           return;
+        case 'peer-path':
+          peers.pathChanged(message.peerId, message.path);
+          return;
         case 'peer-down':
           peers.down(message.peerId, message.reason);
           return;

@@ -11,6 +11,7 @@ export interface PeerMeshEvents {
   signal(peerId: string, data: SignalData): void;
   peerUp(peerId: string, remoteRole: 'requester' | 'exit', path: PeerPath): void;
   peerDown(peerId: string, reason: string): void;
+  pathChanged(peerId: string, path: PeerPath): void;
   frame(peerId: string, data: Uint8Array): void;
 }
 
@@ -19,6 +20,8 @@ export interface PeerMeshEvents {
 const HIGH_WATER_BYTES = 4 * 1024 * 1024;
 const LOW_WATER_BYTES = 1024 * 1024;
 const CONNECT_TIMEOUT_MS = 20_000;
+/** ICE may start on the relay and move to the direct pair once its checks pass: look again this often. */
+const PATH_CHECK_MS = 3000;
 
 interface Connection {
   peer: SimplePeer.Instance;
@@ -31,6 +34,7 @@ interface Connection {
   outbox: Uint8Array[];
   channel: RTCDataChannel | null;
   connectTimer: ReturnType<typeof setTimeout>;
+  pathTimer: ReturnType<typeof setInterval> | null;
 }
 
 export class PeerMesh {
@@ -97,6 +101,7 @@ export class PeerMesh {
       outbox: [],
       channel: null,
       connectTimer: setTimeout(() => this.close(peerId, 'connection timed out'), CONNECT_TIMEOUT_MS),
+      pathTimer: null,
     };
     this.connections.set(peerId, connection);
     peer.on('signal', (data: SignalData) => this.events.signal(peerId, data));
@@ -113,6 +118,13 @@ export class PeerMesh {
         channel.addEventListener('bufferedamountlow', () => this.flush(connection));
       }
       this.events.peerUp(peerId, remoteRole, connection.path);
+      connection.pathTimer = setInterval(() => {
+        void selectedPath(peer).then((path) => {
+          if (path === 'unknown' || path === connection.path || this.connections.get(peerId) !== connection) return;
+          connection.path = path;
+          this.events.pathChanged(peerId, path);
+        });
+      }, PATH_CHECK_MS);
       this.flush(connection);
     });
     peer.on('data', (data: Uint8Array) => this.events.frame(peerId, data));
@@ -143,6 +155,7 @@ export class PeerMesh {
     if (!connection) return;
     this.connections.delete(peerId);
     clearTimeout(connection.connectTimer);
+    if (connection.pathTimer) clearInterval(connection.pathTimer);
     connection.peer.destroy();
     this.events.peerDown(peerId, reason);
   }

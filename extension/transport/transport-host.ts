@@ -36,6 +36,7 @@ export class TransportHost {
         this.emit({ type: 'peer-up', peerId, remoteRole, path });
         this.reportLoad();
       },
+      pathChanged: (peerId, path) => this.emit({ type: 'peer-path', peerId, path }),
       peerDown: (peerId, reason) => {
         this.emit({ type: 'peer-down', peerId, reason });
         this.reportLoad();

@@ -19,11 +19,14 @@ export interface ExtensionBrowser {
   close(): Promise<void>;
 }
 
-/** `profileDir`: a profile the caller keeps (a browser restart reopens it); a fresh one, removed at close, by default. */
-export async function launchWithExtension(hostRules: string[], extraArgs: string[] = [], profileDir?: string): Promise<ExtensionBrowser> {
+/**
+ * `profileDir`: a profile the caller keeps (a browser restart reopens it); a fresh one, removed at
+ * close, by default. `executablePath`: e.g. a wrapper that starts Chromium in a network namespace.
+ */
+export async function launchWithExtension(hostRules: string[], extraArgs: string[] = [], profileDir?: string, executablePath?: string): Promise<ExtensionBrowser> {
   const userDataDir = profileDir ?? (await mkdtemp(join(tmpdir(), 'peerlane-chromium-')));
   const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    executablePath: executablePath ?? process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     headless: true,
     args: [
       '--no-sandbox',

@@ -13,13 +13,18 @@ export interface Coturn {
   stop(): Promise<void>;
 }
 
-export async function startCoturn(): Promise<Coturn> {
-  const port = await freePort();
+/** Default: loopback. `netns` + `listeningIps`: coturn as a public STUN/TURN server inside a namespace (the NAT lab). */
+export async function startCoturn(where: { netns: string; listeningIps: string[]; port: number } | null = null): Promise<Coturn> {
+  const port = where?.port ?? (await freePort());
   const secret = `turn-${Math.random().toString(36).slice(2)}`;
-  const child = spawn(process.env.TURNSERVER ?? '/usr/bin/turnserver', [
+  const ips = where?.listeningIps ?? ['127.0.0.1'];
+  const turnserver = process.env.TURNSERVER ?? '/usr/bin/turnserver';
+  const [command, prefix] = where ? ['ip', ['netns', 'exec', where.netns, turnserver]] : [turnserver, []];
+  const child = spawn(command, [
+    ...prefix,
     '-n',
-    '--listening-ip=127.0.0.1',
-    '--relay-ip=127.0.0.1',
+    ...ips.map((address) => `--listening-ip=${address}`),
+    `--relay-ip=${ips[0]}`,
     `--listening-port=${port}`,
     '--use-auth-secret',
     `--static-auth-secret=${secret}`,
@@ -57,7 +62,7 @@ export async function startCoturn(): Promise<Coturn> {
     }, 50);
   });
   return {
-    url: `turn:127.0.0.1:${port}?transport=udp`,
+    url: `turn:${ips[0]}:${port}?transport=udp`,
     secret,
     log: () => output,
     stop: async () => {

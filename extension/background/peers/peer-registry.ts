@@ -17,8 +17,8 @@ export type RemoteRole = 'requester' | 'exit';
 export interface Peer {
   readonly id: string;
   readonly remoteRole: RemoteRole;
-  /** Straight between the browsers or through a TURN relay (the transport read it from ICE). */
-  readonly path: PeerPath;
+  /** Straight between the browsers or through a TURN relay (the transport reads it from ICE; it can change). */
+  path: PeerPath;
   readonly session: PeerSession;
   rttMs: number | null;
   /** clock.now() of the last frame received: any frame proves the peer alive. */
@@ -94,6 +94,14 @@ export class PeerRegistry {
     if (remoteRole === 'exit') deps.exitAvailable(peerId);
     this.pingAll();
     this.pinger ??= deps.every(PING_INTERVAL_MS, () => this.pingAll());
+    this.changes.emit();
+  }
+
+  /** ICE moved the connection (a relay first, the direct pair once its checks succeeded, or back). */
+  pathChanged(peerId: string, path: PeerPath): void {
+    const peer = this.peers.get(peerId);
+    if (!peer || peer.path === path) return;
+    peer.path = path;
     this.changes.emit();
   }
 

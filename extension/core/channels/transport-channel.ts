@@ -36,6 +36,7 @@ export const fromTransportSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('transport-ready') }),
   /** `path`: how the connection runs, from its selected ICE candidate pair (a TURN relay on either end: relayed). */
   z.object({ type: z.literal('peer-up'), peerId: z.string(), remoteRole: role, path: peerPath }),
+  z.object({ type: z.literal('peer-path'), peerId: z.string(), path: peerPath }),
   z.object({ type: z.literal('peer-down'), peerId: z.string(), reason: z.string() }),
   z.object({ type: z.literal('frame'), peerId: z.string(), data: bytesSchema }),
   z.object({ type: z.literal('status'), status: transportStatusSchema }),
