@@ -45,3 +45,76 @@ export async function startRedis(): Promise<RedisProcess> {
     },
   };
 }
+
+/** A local Redis Cluster of three masters (no replicas), made with redis-cli --cluster create; sharded pub/sub needs Redis 7. */
+export interface RedisClusterProcess {
+  nodes: { host: string; port: number }[];
+  stop(): Promise<void>;
+}
+
+export async function startRedisCluster(masters = 3): Promise<RedisClusterProcess> {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { execFile } = await import('node:child_process');
+  const dir = await mkdtemp(join(tmpdir(), 'peerlane-redis-cluster-'));
+  const ports: number[] = [];
+  while (ports.length < masters) {
+    const port = await freePort();
+    // A cluster node also listens on port + 10000 (the bus): keep both free and distinct.
+    if (!ports.includes(port) && port < 55_000) ports.push(port);
+  }
+  const children: ChildProcess[] = [];
+  const stop = async (): Promise<void> => {
+    await Promise.all(
+      children.map(async (child) => {
+        if (child.exitCode !== null) return;
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await exited;
+      }),
+    );
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    for (const port of ports) {
+      const child = spawn(process.env.REDIS_SERVER ?? '/usr/bin/redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+      children.push(child);
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('a cluster redis-server did not become ready within 10 s')), 10_000);
+        let output = '';
+        child.stdout?.on('data', (chunk: Buffer) => {
+          output += chunk.toString();
+          if (output.includes('Ready to accept connections')) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        child.once('exit', (code) => {
+          clearTimeout(timer);
+          reject(new Error(`redis-server exited with ${code}: ${output}`));
+        });
+      });
+    }
+    const cli = process.env.REDIS_CLI ?? '/usr/bin/redis-cli';
+    await new Promise<void>((resolve, reject) =>
+      execFile(cli, ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 20_000 }, (error, stdout) =>
+        error ? reject(new Error(`redis-cli --cluster create failed: ${error.message} ${stdout}`)) : resolve(),
+      ),
+    );
+    // Ready when every node agrees the cluster is ok (bounded).
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const states = await Promise.all(
+        ports.map((port) => new Promise<string>((resolve) => execFile(cli, ['-p', String(port), 'cluster', 'info'], (error, stdout) => resolve(error ? '' : stdout)))),
+      );
+      if (states.every((state) => state.includes('cluster_state:ok'))) break;
+      if (Date.now() > deadline) throw new Error(`the Redis Cluster did not reach cluster_state:ok within 20 s`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { nodes: ports.map((port) => ({ host: '127.0.0.1', port })), stop };
+}
