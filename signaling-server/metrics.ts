@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ClientMessage } from './protocol';
 
 /** The server's Prometheus metrics, one registry per server (tests run several in one process). */
 export class SignalingMetrics {
@@ -19,6 +20,21 @@ export class SignalingMetrics {
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
     registers: [this.registry],
   });
+
+  /**
+   * One bound counter per message type: `inc({ type })` hashes its labels on every call, which on
+   * the relay path costs as much as the schema check.
+   */
+  private readonly messageCounters = new Map<ClientMessage['type'], { inc(): void }>();
+
+  countMessage(type: ClientMessage['type']): void {
+    let counter = this.messageCounters.get(type);
+    if (!counter) {
+      counter = this.messages.labels({ type });
+      this.messageCounters.set(type, counter);
+    }
+    counter.inc();
+  }
 
   constructor(countByRole: () => Record<'exit' | 'requester' | 'unregistered', number>) {
     this.connections = new Gauge({

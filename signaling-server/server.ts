@@ -118,7 +118,7 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
 
   // ── messages from clients ──
   const handle = (peer: Peer, message: ClientMessage): void => {
-    metrics.messages.inc({ type: message.type });
+    metrics.countMessage(message.type);
     if (message.type !== 'register' && !peer.registered) return send(peer, { type: 'error', code: 'not_registered', message: 'register first' });
     switch (message.type) {
       case 'register': {

@@ -20,6 +20,8 @@ export class TransportHost {
   private status: TransportStatus = { signaling: 'offline', selfId: null, availableExits: 0, nat: 'unknown' };
   /** This connection's challenge: a `register` signs it (stable identity, `identity.ts`). */
   private nonce: string | null = null;
+  /** Registered on the current signaling connection (the id stays shown across reconnects; this does not). */
+  private registered = false;
   /** The ICE servers the NAT kind was last probed with, so a re-registration does not probe again. */
   private probedWith: string | null = null;
   private demandUntil = 0;
@@ -47,10 +49,14 @@ export class TransportHost {
     this.signaling = new SignalingClient({
       onOpen: () => {
         this.nonce = null; // the server's challenge comes first, then we register
+        this.registered = false;
       },
       onMessage: (message) => this.onSignalingMessage(message),
       onStatus: (signaling) => {
-        if (signaling !== 'connected') this.nonce = null;
+        if (signaling !== 'connected') {
+          this.nonce = null;
+          this.registered = false;
+        }
         // The id is stable: it stays shown while signaling is away (the data channels stay up too).
         this.setStatus({ signaling });
       },
@@ -110,7 +116,7 @@ export class TransportHost {
 
   private reportLoad(): void {
     const config = this.config;
-    if (!config || this.status.selfId === null || !this.signaling.connected) return;
+    if (!config || !this.registered) return;
     this.signaling.send({ type: 'update', exit: config.share, capacity: config.exitCapacity, load: this.mesh.count('requester'), nat: this.status.nat });
   }
 
@@ -141,7 +147,7 @@ export class TransportHost {
   }
 
   private findExits(): void {
-    if (!this.wantsExits() || this.status.selfId === null) return;
+    if (!this.wantsExits() || !this.registered) return;
     const have = this.mesh.count('exit');
     if (have >= TARGET_EXITS) return;
     const exclude = this.mesh.connectedPeers().map((peer) => peer.peerId);
@@ -155,6 +161,7 @@ export class TransportHost {
         void this.register();
         return;
       case 'registered': {
+        this.registered = true;
         this.setStatus({ selfId: message.peerId });
         const relayOnly = Boolean(this.config?.relayOnly);
         const iceServers = this.iceServersFrom(message.iceServers);
