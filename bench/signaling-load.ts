@@ -118,13 +118,22 @@ async function burst(): Promise<void> {
 async function relay(): Promise<void> {
   let relayed = 0;
   const deadline = performance.now() + seconds * 1000;
-  let pairs: { ask: (() => void) | null }[] = [];
+  let pairs: { ask: () => void }[] = [];
   let started = 0;
   const finished = new Promise<void>((resolve) => {
     let active = count;
     const oneDone = (): void => {
       active -= 1;
       if (active === 0) resolve();
+    };
+    /** One pair's loop: every answer (the message back, two relays) sends the next until the deadline. */
+    const closedLoop = (socket: WebSocket, message: string): { ask: () => void } => {
+      socket.on('message', () => {
+        relayed += 2;
+        if (performance.now() < deadline) socket.send(message);
+        else oneDone();
+      });
+      return { ask: () => socket.send(message) };
     };
     const begin = async (): Promise<void> => {
       if (dialect === 'peerjs') {
@@ -136,17 +145,7 @@ async function relay(): Promise<void> {
           }),
         );
         const type = payloadKind === 'sdp' ? 'OFFER' : 'CANDIDATE';
-        pairs = asking.map(({ socket }, index) => {
-          const message = JSON.stringify({ type, dst: answering[index]!.id, payload });
-          const pair = { ask: null as (() => void) | null };
-          socket.on('message', () => {
-            relayed += 2;
-            if (performance.now() < deadline) pair.ask?.();
-            else oneDone();
-          });
-          pair.ask = () => socket.send(message);
-          return pair;
-        });
+        pairs = asking.map(({ socket }, index) => closedLoop(socket, JSON.stringify({ type, dst: answering[index]!.id, payload })));
       } else {
         const exits = await openAll(count, 0, { exit: true });
         exits.forEach(({ socket }) =>
@@ -161,21 +160,13 @@ async function relay(): Promise<void> {
           socket.send(JSON.stringify({ type: 'find-exits', count: 1, exclude: [] }));
           const exitId = (JSON.parse(await reply) as { exits: { peerId: string }[] }).exits[0]?.peerId;
           if (!exitId) throw new Error('no exit introduced');
-          const message = JSON.stringify({ type: 'signal', to: exitId, data: payload });
-          const pair = { ask: null as (() => void) | null };
-          socket.on('message', () => {
-            relayed += 2;
-            if (performance.now() < deadline) pair.ask?.();
-            else oneDone();
-          });
-          pair.ask = () => socket.send(message);
-          return pair;
+          return closedLoop(socket, JSON.stringify({ type: 'signal', to: exitId, data: payload }));
         }));
       }
     };
     void begin().then(() => {
       started = performance.now();
-      for (const pair of pairs) pair.ask?.();
+      for (const pair of pairs) pair.ask();
     }, (error: unknown) => {
       report({ error: String(error) });
       process.exit(1);

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { WebSocket } from 'ws';
 import { freePort, startRedis, startRedisCluster } from '../test/helpers/redis';
 import { SigningIdentity } from '../test/helpers/signing-identity';
@@ -9,7 +9,10 @@ import { SigningIdentity } from '../test/helpers/signing-identity';
  * `npm run bench:signaling`: Peerlane's signaling server (compiled, as `npm start` runs it) beside a
  * bare `ws` echo server and PeerJS's server (npm `peer`), measured in the same run on loopback, with
  * simulated peers in separate load processes (bench/signaling-load.ts). Servers are pinned to the
- * first core and the load to the others (taskset), so a server's ceiling is one core:
+ * first core and the load to the others (taskset); on a machine with few cores the load processes
+ * cannot keep a whole core of server busy (measured: Peerlane 73 % idle while the loaders were
+ * saturated), so each server also runs in its own cgroup capped at SERVER_CPU_SHARE of a core (cgroup
+ * v1 `cpu.cfs_quota_us`, root only; without it the bench says the figures measure the load instead):
  * - memory: 10,000 idle ready connections; RSS growth per connection against the bare server and PeerJS;
  * - relay: 200 pairs bouncing a trickled ICE candidate, then an SDP offer, in closed loops, Peerlane
  *   against PeerJS (Peerlane's pairs introduced first, as the product does; PeerJS relays to any id);
@@ -32,6 +35,25 @@ const NODE_ENV = { PEERLANE_MESSAGES_PER_SECOND: '1000000', PEERLANE_MESSAGES_PE
 const COMPILED_SERVER = 'dist/signaling-server/main.js';
 const cores = (await readFile('/proc/cpuinfo', 'utf8')).split('\n').filter((line) => line.startsWith('processor')).length;
 const SERVER_CORES = '0';
+/** The fraction of its core a server may use, so the server, not the load generator, is the bottleneck. */
+const SERVER_CPU_SHARE = 0.2;
+const CGROUP_ROOT = '/sys/fs/cgroup/cpu';
+
+/** A capped cgroup of its own for one server (two nodes get two shares); null when this machine or user cannot. */
+async function makeServerCgroup(name: string): Promise<string | null> {
+  const path = `${CGROUP_ROOT}/peerlane-bench-${process.pid}-${name}`;
+  try {
+    await mkdir(path);
+    const period = Number(await readFile(`${path}/cpu.cfs_period_us`, 'utf8'));
+    await writeFile(`${path}/cpu.cfs_quota_us`, String(Math.round(period * SERVER_CPU_SHARE)));
+    return path;
+  } catch {
+    return null;
+  }
+}
+const probe = await makeServerCgroup('probe');
+const capped = probe !== null;
+if (probe) await rmdir(probe);
 const LOAD_CORES = cores > 1 ? `1-${cores - 1}` : '0';
 
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
@@ -80,6 +102,8 @@ interface Server {
 async function startServer(args: string[], ready: RegExp, env: Record<string, string> = {}): Promise<Server> {
   const port = await freePort();
   const child = spawn('taskset', ['-c', SERVER_CORES, process.execPath, ...args.map((arg) => arg.replace('{port}', String(port)))], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env, PEERLANE_PORT: String(port) } });
+  const cgroup = capped ? await makeServerCgroup(String(port)) : null;
+  if (cgroup) await writeFile(`${cgroup}/cgroup.procs`, String(child.pid));
   await new Promise<void>((resolve, reject) => {
     let output = '';
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -94,10 +118,12 @@ async function startServer(args: string[], ready: RegExp, env: Record<string, st
     // VmRSS of the process itself (taskset execs it), the same reading for every server.
     rss: async () => Number(/VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? NaN) * 1024,
     kill: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGKILL');
-      await exited;
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGKILL');
+        await exited;
+      }
+      if (cgroup) await rmdir(cgroup).catch(() => undefined);
     },
   };
 }
@@ -233,10 +259,10 @@ async function main(): Promise<void> {
   }
 
   const m = Object.fromEntries(Object.entries(samples).map(([key, values]) => [key, median(values)])) as Record<keyof typeof samples, number>;
-  const result = { date: new Date().toISOString(), cores, serverCores: SERVER_CORES, loadCores: LOAD_CORES, idlePeers: IDLE_PEERS, relayPairs: RELAY_PAIRS * LOADERS, burst: BURST, medians: m, samples };
+  const result = { date: new Date().toISOString(), cores, serverCores: SERVER_CORES, serverCpuShare: capped ? SERVER_CPU_SHARE : 1, loadCores: LOAD_CORES, idlePeers: IDLE_PEERS, relayPairs: RELAY_PAIRS * LOADERS, burst: BURST, medians: m, samples };
   const row = (name: string, value: string, note: string): string => `${name.padEnd(46)}${value.padStart(14)}  ${note}`;
   const ratio = (value: number): string => `×${value.toFixed(2)}`;
-  console.log(`\nPeerlane signaling bench (loopback; servers on core ${SERVER_CORES}, ${LOADERS} load processes on ${LOAD_CORES}; medians of ${ROUNDS} rounds)`);
+  console.log(`\nPeerlane signaling bench (loopback; servers on core ${SERVER_CORES}${capped ? ` capped at ${SERVER_CPU_SHARE * 100}% of it` : ' (NOT capped: no cgroup, so rates may measure the load processes)'}, ${LOADERS} load processes on ${LOAD_CORES}; medians of ${ROUNDS} rounds)`);
   console.log(row(`memory per idle connection (${IDLE_PEERS})`, `${m.memoryPeerlane.toFixed(1)} KB`, `PeerJS ${m.memoryPeerJs.toFixed(1)} KB: ${ratio(m.memoryPeerlane / m.memoryPeerJs)} (target ≤ 0.8); bare ws ${m.memoryBare.toFixed(1)} KB`));
   console.log(row(`ICE candidates relayed, ${RELAY_PAIRS * LOADERS} pairs`, `${m.relayIcePeerlane.toFixed(0)}/s`, `PeerJS ${m.relayIcePeerJs.toFixed(0)}/s: ${ratio(m.relayIcePeerlane / m.relayIcePeerJs)} (target ≥ 1.2)`));
   console.log(row(`SDP offers relayed, ${RELAY_PAIRS * LOADERS} pairs`, `${m.relaySdpPeerlane.toFixed(0)}/s`, `PeerJS ${m.relaySdpPeerJs.toFixed(0)}/s: ${ratio(m.relaySdpPeerlane / m.relaySdpPeerJs)} (target ≥ 1.2)`));

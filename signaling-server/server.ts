@@ -122,22 +122,15 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
     if (message.type !== 'register' && !peer.registered) return send(peer, { type: 'error', code: 'not_registered', message: 'register first' });
     switch (message.type) {
       case 'register': {
-        if (peer.registered) return send(peer, { type: 'error', code: 'already_registered', message: `registered as ${peer.id}; send update instead` });
-        const verdict = verifyRegistration(message.publicKey, message.signature, peer.host, peer.nonce);
-        if (!verdict.ok) return reject(peer, verdict.reason, verdict.reason === 'bad_signature' ? 'the signature does not prove the public key over this connection\'s nonce' : 'not an Ed25519 public key');
-        const previous = peers.get(verdict.peerId);
-        if (previous) {
-          // The same install again (a reconnect before its old socket was reaped): the newer wins.
-          metrics.rejects.inc({ reason: 'replaced' });
-          send(previous, { type: 'error', code: 'replaced', message: 'a newer connection registered with this identity' });
-          previous.socket.close(CloseCode.REPLACED, 'replaced');
-        }
-        peer.id = verdict.peerId;
-        peers.set(peer.id, peer);
-        peer.registered = true;
-        applyState(peer, message);
-        send(peer, { type: 'registered', peerId: peer.id, heartbeatMs: options.heartbeatMs, refreshMs: options.exitRefreshMs, iceServers: iceServersFor(options.ice, peer.id, Date.now() / 1000) });
-        log.info({ peer: peer.id, connection: peer.connectionId, exit: peer.exit, nat: peer.nat }, 'registered');
+        if (peer.registered || peer.nonce === '') return send(peer, { type: 'error', code: 'already_registered', message: `registered (or registering) already; send update instead` });
+        const nonce = peer.nonce;
+        peer.nonce = ''; // one attempt per challenge; also frees it
+        // Verified on libuv's thread pool: a burst of registrations does not stall the event loop.
+        void verifyRegistration(message.publicKey, message.signature, peer.host, nonce).then((verdict) => {
+          if (peer.socket.readyState !== WebSocket.OPEN) return;
+          if (!verdict.ok) return reject(peer, verdict.reason, verdict.reason === 'bad_signature' ? 'the signature does not prove the public key over this connection\'s nonce' : 'not an Ed25519 public key');
+          register(peer, verdict.peerId, message);
+        });
         return;
       }
       case 'update':
@@ -155,6 +148,23 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
         relay.fromClient(peer, message);
         return;
     }
+  };
+
+  const register = (peer: Peer, peerId: string, message: Extract<ClientMessage, { type: 'register' }>): void => {
+    const previous = peers.get(peerId);
+    if (previous) {
+      // The same install again (a reconnect before its old socket was reaped): the newer wins.
+      metrics.rejects.inc({ reason: 'replaced' });
+      send(previous, { type: 'error', code: 'replaced', message: 'a newer connection registered with this identity' });
+      previous.socket.close(CloseCode.REPLACED, 'replaced');
+    }
+    peer.id = peerId;
+    peer.host = '';
+    peers.set(peer.id, peer);
+    peer.registered = true;
+    applyState(peer, message);
+    send(peer, { type: 'registered', peerId: peer.id, heartbeatMs: options.heartbeatMs, refreshMs: options.exitRefreshMs, iceServers: iceServersFor(options.ice, peer.id, Date.now() / 1000) });
+    log.info({ peer: peer.id, connection: peer.connectionId, exit: peer.exit, nat: peer.nat }, 'registered');
   };
 
   const applyState = (peer: Peer, message: Extract<ClientMessage, { type: 'register' | 'update' }>): void => {
@@ -269,7 +279,9 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
     response.end('not found\n');
   };
   const http = options.tls ? createTlsServer({ cert: options.tls.cert, key: options.tls.key }, serveHttp) : createServer(serveHttp);
-  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_SIGNALING_MESSAGE_BYTES });
+  // Text frames are parsed as JSON right after, which replaces invalid UTF-8: validating it first is a
+  // second pass over every message for nothing. Connections are tracked in `connections`, not by ws.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_SIGNALING_MESSAGE_BYTES, skipUTF8Validation: true, clientTracking: false, perMessageDeflate: false });
 
   http.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const verdict = admission.judge(request);

@@ -1,5 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** Debian's redis-server on a free loopback port, no persistence; started and stopped by the test. */
 export interface RedisProcess {
@@ -15,11 +18,9 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-export async function startRedis(): Promise<RedisProcess> {
-  const port = await freePort();
-  const child: ChildProcess = spawn(process.env.REDIS_SERVER ?? '/usr/bin/redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+/** Starts Debian's redis-server with `args`; resolves once it accepts connections (bounded). */
+async function spawnRedis(args: string[]): Promise<ChildProcess> {
+  const child: ChildProcess = spawn(process.env.REDIS_SERVER ?? '/usr/bin/redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('redis-server did not become ready within 10 s')), 10_000);
     let output = '';
@@ -35,15 +36,20 @@ export async function startRedis(): Promise<RedisProcess> {
       reject(new Error(`redis-server exited with ${code}: ${output}`));
     });
   });
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
+  return child;
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+export async function startRedis(): Promise<RedisProcess> {
+  const port = await freePort();
+  const child = await spawnRedis(['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
+  return { url: `redis://127.0.0.1:${port}`, stop: () => stopProcess(child) };
 }
 
 /** A local Redis Cluster of three masters (no replicas), made with redis-cli --cluster create; sharded pub/sub needs Redis 7. */
@@ -53,10 +59,6 @@ export interface RedisClusterProcess {
 }
 
 export async function startRedisCluster(masters = 3): Promise<RedisClusterProcess> {
-  const { mkdtemp, rm } = await import('node:fs/promises');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
-  const { execFile } = await import('node:child_process');
   const dir = await mkdtemp(join(tmpdir(), 'peerlane-redis-cluster-'));
   const ports: number[] = [];
   while (ports.length < masters) {
@@ -66,35 +68,12 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterProces
   }
   const children: ChildProcess[] = [];
   const stop = async (): Promise<void> => {
-    await Promise.all(
-      children.map(async (child) => {
-        if (child.exitCode !== null) return;
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGTERM');
-        await exited;
-      }),
-    );
+    await Promise.all(children.map(stopProcess));
     await rm(dir, { recursive: true, force: true });
   };
   try {
     for (const port of ports) {
-      const child = spawn(process.env.REDIS_SERVER ?? '/usr/bin/redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-      children.push(child);
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('a cluster redis-server did not become ready within 10 s')), 10_000);
-        let output = '';
-        child.stdout?.on('data', (chunk: Buffer) => {
-          output += chunk.toString();
-          if (output.includes('Ready to accept connections')) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-        child.once('exit', (code) => {
-          clearTimeout(timer);
-          reject(new Error(`redis-server exited with ${code}: ${output}`));
-        });
-      });
+      children.push(await spawnRedis(['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir]));
     }
     const cli = process.env.REDIS_CLI ?? '/usr/bin/redis-cli';
     await new Promise<void>((resolve, reject) =>

@@ -29,16 +29,16 @@ afterEach(async () => {
 });
 
 describe('registration proves a key (pure parts)', () => {
-  it('accepts only a signature over this host and nonce, made with the key presented', () => {
+  it('accepts only a signature over this host and nonce, made with the key presented', async () => {
     const identity = new SigningIdentity();
     const other = new SigningIdentity();
     const signature = identity.prove('signal.example:443', 'nonce-1');
-    expect(verifyRegistration(identity.publicKey, signature, 'signal.example:443', 'nonce-1')).toEqual({ ok: true, peerId: identity.peerId });
-    expect(verifyRegistration(identity.publicKey, signature, 'signal.example:443', 'nonce-2')).toEqual({ ok: false, reason: 'bad_signature' });
-    expect(verifyRegistration(identity.publicKey, signature, 'evil.example:443', 'nonce-1')).toEqual({ ok: false, reason: 'bad_signature' });
-    expect(verifyRegistration(other.publicKey, signature, 'signal.example:443', 'nonce-1')).toEqual({ ok: false, reason: 'bad_signature' });
-    expect(verifyRegistration('AAAA', signature, 'signal.example:443', 'nonce-1')).toEqual({ ok: false, reason: 'bad_public_key' });
-    expect(verifyRegistration(identity.publicKey, signature.slice(0, -2), 'signal.example:443', 'nonce-1')).toEqual({ ok: false, reason: 'bad_signature' });
+    expect(await verifyRegistration(identity.publicKey, signature, 'signal.example:443', 'nonce-1')).toEqual({ ok: true, peerId: identity.peerId });
+    expect(await verifyRegistration(identity.publicKey, signature, 'signal.example:443', 'nonce-2')).toEqual({ ok: false, reason: 'bad_signature' });
+    expect(await verifyRegistration(identity.publicKey, signature, 'evil.example:443', 'nonce-1')).toEqual({ ok: false, reason: 'bad_signature' });
+    expect(await verifyRegistration(other.publicKey, signature, 'signal.example:443', 'nonce-1')).toEqual({ ok: false, reason: 'bad_signature' });
+    expect(await verifyRegistration('AAAA', signature, 'signal.example:443', 'nonce-1')).toEqual({ ok: false, reason: 'bad_public_key' });
+    expect(await verifyRegistration(identity.publicKey, signature.slice(0, -2), 'signal.example:443', 'nonce-1')).toEqual({ ok: false, reason: 'bad_signature' });
     expect(identity.peerId).toMatch(/^[A-Za-z0-9_-]{22}$/);
     expect(identity.peerId).not.toBe(other.peerId);
   });
