@@ -117,7 +117,8 @@ async function burst(): Promise<void> {
 /** Closed loops until the deadline; each pair has one message in flight; `send(i)` starts a round trip, `done` counts messages relayed. */
 async function relay(): Promise<void> {
   let relayed = 0;
-  const deadline = performance.now() + seconds * 1000;
+  // Set when the loops start (after every loader is set up and told to go), so each window is whole.
+  let deadline = Infinity;
   let pairs: { ask: () => void }[] = [];
   let started = 0;
   const finished = new Promise<void>((resolve) => {
@@ -126,9 +127,15 @@ async function relay(): Promise<void> {
       active -= 1;
       if (active === 0) resolve();
     };
-    /** One pair's loop: every answer (the message back, two relays) sends the next until the deadline. */
+    /** One pair's loop: every answer (the message back, two relays) sends the next until the deadline; anything else is counted apart and ends the run. */
+    const expected = dialect === 'peerjs' ? (payloadKind === 'sdp' ? '"type":"OFFER"' : '"type":"CANDIDATE"') : '"type":"signal"';
     const closedLoop = (socket: WebSocket, message: string): { ask: () => void } => {
-      socket.on('message', () => {
+      socket.on('message', (raw) => {
+        const text = raw.toString();
+        if (!text.startsWith(`{${expected}`)) {
+          report({ error: `relay: unexpected ${text.slice(0, 200)}` });
+          process.exit(1);
+        }
         relayed += 2;
         if (performance.now() < deadline) socket.send(message);
         else oneDone();
@@ -164,8 +171,12 @@ async function relay(): Promise<void> {
         }));
       }
     };
-    void begin().then(() => {
+    void begin().then(async () => {
+      // Set up: say so (a line that is not JSON) and wait for the bench's `go`, so all loaders run together.
+      process.stdout.write('set-up\n');
+      await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));
       started = performance.now();
+      deadline = started + seconds * 1000;
       for (const pair of pairs) pair.ask();
     }, (error: unknown) => {
       report({ error: String(error) });

@@ -71,7 +71,7 @@ function startLoader(mode: 'idle' | 'intro' | 'echo' | 'relay' | 'burst', dialec
     let output = '';
     child.stdout!.on('data', (chunk: Buffer) => {
       output += chunk.toString();
-      const line = output.split('\n').find((candidate) => candidate.startsWith('{') && output.includes('\n'));
+      const line = output.split('\n').slice(0, -1).find((candidate) => candidate.startsWith('{'));
       if (line) {
         const parsed = JSON.parse(line) as Record<string, number | string>;
         if (parsed.error) reject(new Error(String(parsed.error)));
@@ -155,6 +155,18 @@ async function registerExits(urls: string[]): Promise<() => void> {
 
 async function rate(mode: 'intro' | 'echo' | 'relay', dialect: Dialect, urls: string[], perLoader: number, payload = 'ice'): Promise<number> {
   const loaders = Array.from({ length: LOADERS }, (_, index) => startLoader(mode, dialect, urls[index % urls.length]!, perLoader, 10 + index, payload));
+  if (mode === 'relay') {
+    // Pairs are made first (registrations, introductions); then every loader starts its window at once.
+    await Promise.all(loaders.map((loader) => new Promise<void>((resolve, reject) => {
+      let output = '';
+      loader.child.stdout!.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes('set-up\n')) resolve();
+      });
+      loader.result.catch(reject);
+    })));
+    for (const loader of loaders) loader.child.stdin!.write('go\n');
+  }
   const results = await Promise.all(loaders.map((loader) => loader.result));
   return results.reduce((sum, result) => sum + Number(result.perSecond ?? 0), 0);
 }
