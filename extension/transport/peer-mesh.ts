@@ -66,10 +66,14 @@ export class PeerMesh {
     return [...this.connections].filter(([, c]) => c.connected).map(([peerId, c]) => ({ peerId, remoteRole: c.remoteRole, path: c.path }));
   }
 
-  /** Requester side: open a connection to an introduced exit (through the relay only when signaling says the pair cannot meet directly). */
-  connectToExit(peerId: string, relay = false): void {
+  /**
+   * Requester side: open a connection to an introduced exit. A pair signaling introduced with
+   * `relay` is not forced relay-only: in the NAT lab that never connected within 30 s, while ICE with
+   * every candidate reached the TURN relay in about 4 s (ARCHITECTURE.md, "Measured facts").
+   */
+  connectToExit(peerId: string): void {
     if (this.connections.has(peerId)) return;
-    this.create(peerId, true, 'exit', relay ? { ...this.rtcConfig, iceTransportPolicy: 'relay' } : this.rtcConfig);
+    this.create(peerId, true, 'exit');
   }
 
   /** Relayed signal: answers a new requester (exit side) or feeds an existing connection. */

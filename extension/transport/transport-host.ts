@@ -24,6 +24,11 @@ export class TransportHost {
   private registered = false;
   /** The ICE servers the NAT kind was last probed with, so a re-registration does not probe again. */
   private probedWith: string | null = null;
+  /**
+   * Until the NAT probe has answered (at most 5 s after registering) this browser neither asks for
+   * exits nor offers itself as one: an introduction needs both NAT kinds to choose direct or relay.
+   */
+  private natProbed = false;
   private demandUntil = 0;
   private findTimer: ReturnType<typeof setInterval> | null = null;
   /** Exits re-report their load this often (signaling's `refreshMs`), or signaling stops introducing them. */
@@ -108,16 +113,20 @@ export class TransportHost {
       const identity = await loadIdentity();
       const signature = await identity.prove(new URL(config.signalingUrl).host, nonce);
       if (this.nonce !== nonce) return; // reconnected meanwhile: the new challenge registers
-      this.signaling.send({ type: 'register', protocol: SIGNALING_PROTOCOL, publicKey: identity.publicKey, signature, exit: config.share, capacity: config.exitCapacity, load: this.mesh.count('requester'), nat: this.status.nat });
+      this.signaling.send({ type: 'register', protocol: SIGNALING_PROTOCOL, publicKey: identity.publicKey, signature, exit: this.offersExit(), capacity: config.exitCapacity, load: this.mesh.count('requester'), nat: this.status.nat });
     } catch (error) {
       console.warn('[peerlane] cannot prove this install\'s identity:', error);
     }
   }
 
+  private offersExit(): boolean {
+    return Boolean(this.config?.share) && this.natProbed;
+  }
+
   private reportLoad(): void {
     const config = this.config;
     if (!config || !this.registered) return;
-    this.signaling.send({ type: 'update', exit: config.share, capacity: config.exitCapacity, load: this.mesh.count('requester'), nat: this.status.nat });
+    this.signaling.send({ type: 'update', exit: this.offersExit(), capacity: config.exitCapacity, load: this.mesh.count('requester'), nat: this.status.nat });
   }
 
   /**
@@ -136,10 +145,12 @@ export class TransportHost {
     const key = JSON.stringify(iceServers.map((server) => server.urls));
     if (this.probedWith === key) return;
     this.probedWith = key;
+    this.natProbed = false;
     const nat: NatKind = await probeNat(iceServers).catch(() => 'unknown' as const);
-    if (nat === this.status.nat) return;
+    this.natProbed = true;
     this.setStatus({ nat });
     this.reportLoad();
+    this.findExits();
   }
 
   private wantsExits(): boolean {
@@ -147,7 +158,7 @@ export class TransportHost {
   }
 
   private findExits(): void {
-    if (!this.wantsExits() || !this.registered) return;
+    if (!this.wantsExits() || !this.registered || !this.natProbed) return;
     const have = this.mesh.count('exit');
     if (have >= TARGET_EXITS) return;
     const exclude = this.mesh.connectedPeers().map((peer) => peer.peerId);
@@ -180,7 +191,7 @@ export class TransportHost {
         return;
       case 'exits':
         this.setStatus({ availableExits: message.exits.length + this.mesh.count('exit', false) });
-        for (const exit of message.exits) this.mesh.connectToExit(exit.peerId, exit.relay);
+        for (const exit of message.exits) this.mesh.connectToExit(exit.peerId);
         return;
       case 'signal':
         this.mesh.handleSignal(message.from, message.data, Boolean(this.config?.share));

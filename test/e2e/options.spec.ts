@@ -42,6 +42,7 @@ describe('options page', () => {
     await page.getByTestId('signalingUrl').fill('ws://127.0.0.1:9999');
     await page.getByTestId('signalingToken').fill('alice.1999999999.c2lnbmF0dXJl');
     await page.getByTestId('relayOnly').check();
+    await page.getByTestId('stunServers').fill('stun:stun.example.net:3478, stuns:stun.example.org:5349');
     await page.getByTestId('share').check();
     await page.getByTestId('routedOrigins').fill('https://Example.com/some/path\nhttp://app.peerlane.test:8080');
     await page.getByTestId('privateAllowList').fill('127.0.0.2/32, 127.0.0.3/32');
@@ -56,6 +57,7 @@ describe('options page', () => {
       signalingUrl: 'ws://127.0.0.1:9999',
       signalingToken: 'alice.1999999999.c2lnbmF0dXJl',
       relayOnly: true,
+      stunServers: ['stun:stun.example.net:3478', 'stuns:stun.example.org:5349'],
       share: true,
       routedOrigins: ['https://example.com', 'http://app.peerlane.test:8080'],
       privateAllowList: ['127.0.0.2/32', '127.0.0.3/32'],

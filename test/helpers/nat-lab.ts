@@ -18,6 +18,8 @@ export type NatBehaviour = 'cone' | 'symmetric';
 
 export interface NatLab {
   readonly publicAddresses: [string, string];
+  /** Where the "internet's" servers run (coturn, signaling). */
+  readonly publicNamespace: string;
   readonly home: { a: string; b: string };
   setNat(router: 'a' | 'b', behaviour: NatBehaviour): void;
   /** An executable that runs `program` inside namespace `ns` (for launchers that take a path). */
@@ -75,15 +77,17 @@ export async function createNatLab(): Promise<NatLab> {
     throw new Error(`cannot build the NAT lab: ${error instanceof Error ? error.message : String(error)}`);
   }
   const routers = { a: ns.ra, b: ns.rb };
-  const lab: NatLab & { ns: typeof ns } = {
-    ns,
+  const lab: NatLab = {
+    publicNamespace: ns.pub,
     publicAddresses: ['10.88.1.1', '10.88.2.1'],
     home: { a: ns.ha, b: ns.hb },
     setNat(router, behaviour) {
       const name = routers[router];
       // Flush mappings too: a new behaviour must not inherit the old one's conntrack entries.
       execFileSync('ip', ['netns', 'exec', name, 'nft', '-f', '-'], {
-        input: `flush ruleset\ntable ip nat {\n chain post { type nat hook postrouting priority srcnat; policy accept; oifname "up0" masquerade${behaviour === 'symmetric' ? ' random' : ''}; }\n}\n`,
+        // Like a home router, drop what arrives unasked: a dropped packet leaves no conntrack entry, which
+        // would otherwise hold the port a later outgoing mapping wants and make even a cone NAT change ports.
+        input: `flush ruleset\ntable ip nat {\n chain post { type nat hook postrouting priority srcnat; policy accept; oifname "up0" masquerade${behaviour === 'symmetric' ? ' random' : ''}; }\n}\ntable ip filter {\n chain input { type filter hook input priority 0; policy accept; iifname "up0" ct state new drop; }\n chain forward { type filter hook forward priority 0; policy accept; iifname "up0" ct state new drop; }\n}\n`,
       });
       try {
         inNs(name, 'conntrack', '-F');
