@@ -40,8 +40,18 @@ export async function openFirefoxExtensionPage(browser: Browser, url: string, re
   const page = await browser.newPage();
   await page.setViewport({ width: 360, height: 640 });
   void page.goto(url).catch(() => undefined);
-  await page.waitForFunction(readyExpression, { timeout: 15_000 });
-  return page;
+  // An evaluation that lands while the page is still replacing about:blank fails with a BiDi protocol
+  // error (seen in CI: "right-hand side of 'in' should be an object, got null"); wait again, bounded.
+  const deadline = Date.now() + 15_000;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await page.waitForFunction(readyExpression, { timeout: Math.max(1, deadline - Date.now()) });
+      return page;
+    } catch (error) {
+      const protocolHiccup = error instanceof Error && /Protocol error|ProtocolError|Waiting failed/.test(`${error.name} ${error.message}`);
+      if (!protocolHiccup || attempt >= 5 || Date.now() >= deadline) throw error;
+    }
+  }
 }
 
 type ExtensionApi = import('webextension-polyfill').Browser;
