@@ -15,7 +15,6 @@ export interface PeerMeshEvents {
   frame(peerId: string, data: Uint8Array): void;
 }
 
-
 /** Pause sending above this much buffered data; resume when it drains below the low mark. */
 const HIGH_WATER_BYTES = 4 * 1024 * 1024;
 const LOW_WATER_BYTES = 1024 * 1024;
@@ -26,8 +25,7 @@ const PATH_CHECK_MS = 3000;
 interface Connection {
   peer: SimplePeer.Instance;
   remoteRole: 'requester' | 'exit';
-  initiator: boolean;
-  /** Answerer side: an offer was already taken. */
+  /** Answerer side: an offer was already taken (an initiator never receives one). */
   answered: boolean;
   connected: boolean;
   path: PeerPath;
@@ -81,7 +79,7 @@ export class PeerMesh {
     let connection = this.connections.get(from);
     // A fresh offer from a requester we answered before: it lost that connection (ids are stable, so
     // it is the same peer) and starts over. Feeding it to the old one would corrupt both.
-    if (connection && !connection.initiator && data.type === 'offer' && connection.answered) {
+    if (connection?.answered && data.type === 'offer') {
       this.close(from, 'peer reconnected');
       connection = undefined;
     }
@@ -93,12 +91,11 @@ export class PeerMesh {
     connection.peer.signal(data as SimplePeer.SignalData);
   }
 
-  private create(peerId: string, initiator: boolean, remoteRole: 'requester' | 'exit', config: RTCConfiguration = this.rtcConfig): Connection {
-    const peer = new SimplePeer({ initiator, trickle: true, config, channelConfig: { ordered: true } });
+  private create(peerId: string, initiator: boolean, remoteRole: 'requester' | 'exit'): Connection {
+    const peer = new SimplePeer({ initiator, trickle: true, config: this.rtcConfig, channelConfig: { ordered: true } });
     const connection: Connection = {
       peer,
       remoteRole,
-      initiator,
       answered: false,
       connected: false,
       path: 'unknown',

@@ -52,12 +52,11 @@ export class TransportHost {
       frame: (peerId, data) => this.emit({ type: 'frame', peerId, data }),
     });
     this.signaling = new SignalingClient({
-      onOpen: () => {
-        this.nonce = null; // the server's challenge comes first, then we register
-        this.registered = false;
-      },
+      // Nothing to send yet: the server's challenge comes first, then we register.
+      onOpen: () => undefined,
       onMessage: (message) => this.onSignalingMessage(message),
       onStatus: (signaling) => {
+        // Every new socket is preceded by 'connecting': the old challenge and registration end here.
         if (signaling !== 'connected') {
           this.nonce = null;
           this.registered = false;

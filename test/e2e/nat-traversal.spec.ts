@@ -95,37 +95,38 @@ async function pairBehind(lab: Lab, behaviour: 'cone' | 'symmetric'): Promise<{ 
   return { requester, exit };
 }
 
+/** A fresh lab with a pair behind `behaviour` NATs; both must report that NAT kind before `check` runs. */
+async function behind(behaviour: 'cone' | 'symmetric', check: (lab: Lab, pair: { requester: ExtensionBrowser; exit: ExtensionBrowser }) => Promise<void>): Promise<void> {
+  const lab = await startLab();
+  try {
+    const pair = await pairBehind(lab, behaviour);
+    for (const browser of [pair.requester, pair.exit]) {
+      await waitFor(async () => (await backgroundState(browser)).transport.nat, (nat) => nat !== 'unknown', 'the NAT probe', 20_000);
+      expect((await backgroundState(browser)).transport.nat).toBe(behaviour);
+    }
+    await check(lab, pair);
+  } finally {
+    await lab.close();
+  }
+}
+
+const exitPeers = async (requester: ExtensionBrowser) => (await backgroundState(requester)).peers.filter((peer) => peer.remoteRole === 'exit');
+
 describe('ICE across NATs (namespaces, coturn as STUN and TURN)', () => {
   it('behind cone NATs: server-reflexive candidates, reported as cone, connected directly', async () => {
-    const lab = await startLab();
-    try {
-      const { requester, exit } = await pairBehind(lab, 'cone');
-      for (const browser of [requester, exit]) {
-        await waitFor(async () => (await backgroundState(browser)).transport.nat, (nat) => nat !== 'unknown', 'the NAT probe', 20_000);
-        expect((await backgroundState(browser)).transport.nat).toBe('cone');
-      }
+    await behind('cone', async (_lab, { requester }) => {
       // ICE may answer first over the relay (its checks need no hole punched), then moves to the direct pair.
-      const peers = await waitFor(async () => (await backgroundState(requester)).peers.filter((peer) => peer.remoteRole === 'exit'), (list) => list.length > 0 && list.every((peer) => peer.path === 'direct'), 'a direct connection to the exit', 60_000);
+      const peers = await waitFor(() => exitPeers(requester), (list) => list.length > 0 && list.every((peer) => peer.path === 'direct'), 'a direct connection to the exit', 60_000);
       expect(peers.map((peer) => peer.path)).toEqual(['direct']);
-    } finally {
-      await lab.close();
-    }
+    });
   }, 120_000);
 
   it('behind symmetric NATs: reported as symmetric, introduced with the relay, connected through coturn', async () => {
-    const lab = await startLab();
-    try {
-      const { requester, exit } = await pairBehind(lab, 'symmetric');
-      for (const browser of [requester, exit]) {
-        await waitFor(async () => (await backgroundState(browser)).transport.nat, (nat) => nat !== 'unknown', 'the NAT probe', 20_000);
-        expect((await backgroundState(browser)).transport.nat).toBe('symmetric');
-      }
-      const peers = await waitFor(async () => (await backgroundState(requester)).peers.filter((peer) => peer.remoteRole === 'exit'), (list) => list.length > 0, 'a connection to the exit', 30_000);
+    await behind('symmetric', async (lab, { requester, exit }) => {
+      const peers = await waitFor(() => exitPeers(requester), (list) => list.length > 0, 'a connection to the exit', 30_000);
       expect(peers.map((peer) => peer.path)).toEqual(['relayed']);
       expect((await backgroundState(exit)).peers.map((peer) => peer.path)).toEqual(['relayed']);
       expect(lab.coturn.log()).toMatch(/ALLOCATE processed, success/);
-    } finally {
-      await lab.close();
-    }
+    });
   }, 90_000);
 });

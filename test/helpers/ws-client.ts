@@ -1,5 +1,6 @@
 import { WebSocket, type ClientOptions } from 'ws';
 import { serverMessageSchema, type ClientMessage, type ServerMessage } from '../../signaling-server/protocol';
+import { startSignalingServer, type SignalingOptions, type SignalingServer } from '../../signaling-server/server';
 import { SigningIdentity } from './signing-identity';
 
 /** A real ws client that collects server messages and lets a test await the next one of a type. */
@@ -85,4 +86,33 @@ export function connectOutcome(url: string, options: ClientOptions = {}): Promis
     });
     socket.once('error', (error) => resolve(`error ${error.message}`));
   });
+}
+
+/**
+ * Servers and clients a test file makes, closed after each test: `server()` starts a real signaling
+ * server on a loopback port with the file's defaults, `client()` connects a TestClient to it.
+ */
+export function signalingFixture(defaults: Partial<SignalingOptions>): {
+  server(options?: Partial<SignalingOptions>): Promise<SignalingServer>;
+  client(url: string, options?: ClientOptions, identity?: SigningIdentity): TestClient;
+  cleanup(): Promise<void>;
+} {
+  const servers: SignalingServer[] = [];
+  const clients: TestClient[] = [];
+  return {
+    async server(options = {}) {
+      const started = await startSignalingServer({ port: 0, ...defaults, ...options });
+      servers.push(started);
+      return started;
+    },
+    client(url, options = {}, identity) {
+      const created = new TestClient(url, options, identity);
+      clients.push(created);
+      return created;
+    },
+    async cleanup() {
+      for (const created of clients.splice(0)) created.socket.terminate();
+      for (const started of servers.splice(0)) await started.close();
+    },
+  };
 }

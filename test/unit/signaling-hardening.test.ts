@@ -2,26 +2,12 @@ import { createHmac } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { issueToken, originAllowed, verifyToken } from '../../signaling-server/auth';
 import { IpLimits, TokenBucket } from '../../signaling-server/limits';
-import { startSignalingServer, type SignalingOptions, type SignalingServer } from '../../signaling-server/server';
+import type { SignalingServer } from '../../signaling-server/server';
 import { turnCredentials } from '../../signaling-server/turn';
-import { connectOutcome, TestClient } from '../helpers/ws-client';
+import { connectOutcome, signalingFixture } from '../helpers/ws-client';
 
-const servers: SignalingServer[] = [];
-const clients: TestClient[] = [];
-async function server(options: Partial<SignalingOptions> = {}): Promise<SignalingServer> {
-  const started = await startSignalingServer({ port: 0, heartbeatMs: 200, drainMs: 2000, ...options });
-  servers.push(started);
-  return started;
-}
-function client(url: string, options: ConstructorParameters<typeof TestClient>[1] = {}): TestClient {
-  const created = new TestClient(url, options);
-  clients.push(created);
-  return created;
-}
-afterEach(async () => {
-  for (const created of clients.splice(0)) created.socket.terminate();
-  for (const started of servers.splice(0)) await started.close();
-});
+const { server, client, cleanup } = signalingFixture({ heartbeatMs: 200, drainMs: 2000 });
+afterEach(cleanup);
 
 const httpOf = (started: SignalingServer): string => started.url.replace(/^ws/, 'http');
 
@@ -178,7 +164,6 @@ describe('observability and shutdown', () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(closed).toBe(false); // still waiting for the client to leave
     peer.close();
-    await closing;
-    servers.splice(servers.indexOf(started), 1);
+    await closing; // closing it again at cleanup does nothing
   });
 });

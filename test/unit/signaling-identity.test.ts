@@ -3,30 +3,16 @@ import { classifyNat, isPublicAddress, type GatheredCandidate } from '../../exte
 import { fromBase64Url, toBase64Url } from '../../signaling-server/identity-proof';
 import { verifyRegistration } from '../../signaling-server/identity';
 import { directPossible } from '../../signaling-server/reachability';
-import { startSignalingServer, type SignalingOptions, type SignalingServer } from '../../signaling-server/server';
 import { SigningIdentity } from '../helpers/signing-identity';
-import { TestClient } from '../helpers/ws-client';
+import { signalingFixture, type TestClient } from '../helpers/ws-client';
 
 /**
  * Stable identities (a key pair per install, the id derived from it, possession proved by signing
  * the connection's nonce) and NAT-aware introductions, against a real server on loopback.
  */
-const servers: SignalingServer[] = [];
-const clients: TestClient[] = [];
-async function server(options: Partial<SignalingOptions> = {}): Promise<SignalingServer> {
-  const started = await startSignalingServer({ port: 0, heartbeatMs: 5000, drainMs: 1000, ...options });
-  servers.push(started);
-  return started;
-}
-function client(url: string, identity?: SigningIdentity): TestClient {
-  const created = new TestClient(url, {}, identity);
-  clients.push(created);
-  return created;
-}
-afterEach(async () => {
-  for (const created of clients.splice(0)) created.socket.terminate();
-  for (const started of servers.splice(0)) await started.close();
-});
+const { server, client: connect, cleanup } = signalingFixture({ heartbeatMs: 5000, drainMs: 1000 });
+const client = (url: string, identity?: SigningIdentity): TestClient => connect(url, {}, identity);
+afterEach(cleanup);
 
 describe('registration proves a key (pure parts)', () => {
   it('accepts only a signature over this host and nonce, made with the key presented', async () => {
@@ -60,8 +46,7 @@ describe('stable ids on a real server', () => {
     expect(id).toBe(identity.peerId);
     expect(await client(first.url, identity).register(false)).toBe(id);
     const port = first.port;
-    await first.close();
-    servers.splice(servers.indexOf(first), 1);
+    await first.close(); // closing it again at cleanup does nothing
     const restarted = await server({ port });
     expect(await client(restarted.url, identity).register(false)).toBe(id);
 
