@@ -37,8 +37,9 @@ export class ExitDirectory {
     else if (this.records.get(peerId)?.nodeId === byNode) this.records.delete(peerId);
   }
 
+  /** `seenAt` is the exit's own last report: republishing its load after introductions must not keep a silent exit alive. */
   publish(exit: Peer): void {
-    this.bus.publishExit({ peerId: exit.id, nodeId: this.bus.nodeId, nat: exit.nat, capacity: exit.capacity, load: exit.load + exit.introducedTo.size, seenAt: Date.now() });
+    this.bus.publishExit({ peerId: exit.id, nodeId: this.bus.nodeId, nat: exit.nat, capacity: exit.capacity, load: exit.load + exit.introducedTo.size, seenAt: exit.refreshedAt });
   }
 
   remove(peerId: string): void {

@@ -18,6 +18,8 @@ export interface Peer {
   capacity: number;
   load: number;
   nat: NatKind;
+  /** When the client last reported its state itself (register/update): what ages an exit out. */
+  refreshedAt: number;
   /** Requesters introduced to this exit and still connected: a load estimate the exit has not reported yet. */
   introducedTo: Set<string>;
   /** Peers this one may exchange signals with, and the node each is on. */

@@ -173,6 +173,7 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
     peer.capacity = message.capacity;
     peer.load = message.load;
     peer.nat = message.nat;
+    peer.refreshedAt = Date.now();
     if (peer.exit) directory.publish(peer);
     else if (wasExit) directory.remove(peer.id);
   };
@@ -205,6 +206,7 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
       capacity: 0,
       load: 0,
       nat: 'unknown',
+      refreshedAt: 0,
       introducedTo: new Set(),
       partners: new Map(),
       alive: true,

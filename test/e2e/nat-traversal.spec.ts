@@ -123,10 +123,11 @@ describe('ICE across NATs (namespaces, coturn as STUN and TURN)', () => {
 
   it('behind symmetric NATs: reported as symmetric, introduced with the relay, connected through coturn', async () => {
     await behind('symmetric', async (lab, { requester, exit }) => {
-      const peers = await waitFor(() => exitPeers(requester), (list) => list.length > 0, 'a connection to the exit', 30_000);
+      // About one first attempt in three never completes in the lab; the mesh gives up after 20 s and the next introduction connects.
+      const peers = await waitFor(() => exitPeers(requester), (list) => list.length > 0, 'a connection to the exit', 60_000);
       expect(peers.map((peer) => peer.path)).toEqual(['relayed']);
       expect((await backgroundState(exit)).peers.map((peer) => peer.path)).toEqual(['relayed']);
       expect(lab.coturn.log()).toMatch(/ALLOCATE processed, success/);
     });
-  }, 90_000);
+  }, 120_000);
 });
