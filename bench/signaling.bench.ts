@@ -21,6 +21,7 @@ import { SigningIdentity } from '../test/helpers/signing-identity';
  * - introductions per second on one node vs echoed messages per second (one introduction is one
  *   message in and one out), and on two nodes over Redis, and over a Redis Cluster, vs one node.
  * Rounds alternate the order; medians are reported. Every load process is bounded in count and time.
+ * Sections can be picked: `npm run bench:signaling -- relay burst` (memory, relay, burst, intro; default all).
  */
 const IDLE_PEERS = 10_000;
 const LOADERS = 4;
@@ -29,7 +30,13 @@ const RELAY_PAIRS = 50; // per loader
 const BURST = 1000;
 const EXITS = 20;
 const SECONDS = 5;
-const ROUNDS = 3;
+const ROUNDS = Number(process.env.PEERLANE_BENCH_ROUNDS ?? 3);
+const SECTIONS = ['memory', 'relay', 'burst', 'intro'] as const;
+type Section = (typeof SECTIONS)[number];
+const picked = process.argv.slice(2).filter((arg): arg is Section => (SECTIONS as readonly string[]).includes(arg));
+const unknownSections = process.argv.slice(2).filter((arg) => !(SECTIONS as readonly string[]).includes(arg));
+if (unknownSections.length > 0) throw new Error(`unknown bench section ${unknownSections.join(', ')}: pick from ${SECTIONS.join(', ')}`);
+const runs = (section: Section): boolean => picked.length === 0 || picked.includes(section);
 // The bench lifts the per-connection message budget (50/s by default) to measure the server, not the limiter.
 const NODE_ENV = { PEERLANE_MESSAGES_PER_SECOND: '1000000', PEERLANE_MESSAGES_PER_IP_PER_SECOND: '10000000', PEERLANE_CONNECTS_PER_IP_PER_SECOND: '10000', LOG_LEVEL: 'warn', PEERLANE_QUIET: '1' };
 const COMPILED_SERVER = 'dist/signaling-server/main.js';
@@ -202,48 +209,8 @@ async function burstP99(start: () => Promise<Server>, dialect: Dialect): Promise
   }
 }
 
-async function main(): Promise<void> {
-  if (!existsSync(COMPILED_SERVER)) throw new Error(`${COMPILED_SERVER} is missing: run npm run build first`);
-  const samples = {
-    memoryPeerlane: [] as number[], memoryPeerJs: [] as number[], memoryBare: [] as number[],
-    relayIcePeerlane: [] as number[], relayIcePeerJs: [] as number[], relaySdpPeerlane: [] as number[], relaySdpPeerJs: [] as number[],
-    burstPeerlane: [] as number[], burstPeerJs: [] as number[],
-    echo: [] as number[], one: [] as number[], two: [] as number[], cluster: [] as number[],
-  };
-
-  // ── Peerlane against PeerJS (and the bare floor for memory): rounds alternate which goes first ──
-  for (let round = 0; round < ROUNDS; round += 1) {
-    const ours = round % 2 === 0;
-    const pairOrder = (a: Dialect, b: Dialect): Dialect[] => (ours ? [a, b] : [b, a]);
-    for (const which of pairOrder('peerlane', 'peerjs')) {
-      const memory = await idlePerConnection(which === 'peerlane' ? startPeerlane : startPeerJs, which);
-      (which === 'peerlane' ? samples.memoryPeerlane : samples.memoryPeerJs).push(memory.perConnectionKB);
-    }
-    if (round === 0) samples.memoryBare.push((await idlePerConnection(startBare, 'bare')).perConnectionKB);
-    for (const which of pairOrder('peerlane', 'peerjs')) {
-      console.error(`  relay: ${which}`);
-      const server = await (which === 'peerlane' ? startPeerlane() : startPeerJs());
-      try {
-        const ice = await rate('relay', which, [server.url], RELAY_PAIRS, 'ice');
-        const sdp = await rate('relay', which, [server.url], RELAY_PAIRS, 'sdp');
-        if (which === 'peerlane') samples.relayIcePeerlane.push(ice), samples.relaySdpPeerlane.push(sdp);
-        else samples.relayIcePeerJs.push(ice), samples.relaySdpPeerJs.push(sdp);
-      } finally {
-        await server.kill();
-      }
-    }
-    for (const which of pairOrder('peerlane', 'peerjs')) {
-      const p99 = await burstP99(which === 'peerlane' ? startPeerlane : startPeerJs, which);
-      (which === 'peerlane' ? samples.burstPeerlane : samples.burstPeerJs).push(p99);
-    }
-    console.error(
-      `round ${round + 1}/${ROUNDS}: per idle connection ${samples.memoryPeerlane.at(-1)!.toFixed(1)} vs PeerJS ${samples.memoryPeerJs.at(-1)!.toFixed(1)} KB · ` +
-        `ICE relayed ${samples.relayIcePeerlane.at(-1)!.toFixed(0)} vs ${samples.relayIcePeerJs.at(-1)!.toFixed(0)}/s · SDP ${samples.relaySdpPeerlane.at(-1)!.toFixed(0)} vs ${samples.relaySdpPeerJs.at(-1)!.toFixed(0)}/s · ` +
-        `burst p99 ${samples.burstPeerlane.at(-1)!.toFixed(0)} vs ${samples.burstPeerJs.at(-1)!.toFixed(0)} ms`,
-    );
-  }
-
-  // ── introductions: echo floor, one node, two nodes over Redis, two over a Redis Cluster ──
+/** Introductions: the echo floor, one node, two nodes over Redis, two over a Redis Cluster. */
+async function introductions(samples: { echo: number[]; one: number[]; two: number[]; cluster: number[] }): Promise<void> {
   const redis = await startRedis();
   const cluster = await startRedisCluster(3);
   const clusterNodes = cluster.nodes.map((node) => `${node.host}:${node.port}`).join(',');
@@ -269,20 +236,65 @@ async function main(): Promise<void> {
     await redis.stop();
     await cluster.stop();
   }
+}
 
+async function main(): Promise<void> {
+  if (!existsSync(COMPILED_SERVER)) throw new Error(`${COMPILED_SERVER} is missing: run npm run build first`);
+  const samples = {
+    memoryPeerlane: [] as number[], memoryPeerJs: [] as number[], memoryBare: [] as number[],
+    relayIcePeerlane: [] as number[], relayIcePeerJs: [] as number[], relaySdpPeerlane: [] as number[], relaySdpPeerJs: [] as number[],
+    burstPeerlane: [] as number[], burstPeerJs: [] as number[],
+    echo: [] as number[], one: [] as number[], two: [] as number[], cluster: [] as number[],
+  };
+
+  // ── Peerlane against PeerJS (and the bare floor for memory): rounds alternate which goes first ──
+  for (let round = 0; round < ROUNDS; round += 1) {
+    const ours = round % 2 === 0;
+    const pairOrder = (a: Dialect, b: Dialect): Dialect[] => (ours ? [a, b] : [b, a]);
+    for (const which of runs('memory') ? pairOrder('peerlane', 'peerjs') : []) {
+      const memory = await idlePerConnection(which === 'peerlane' ? startPeerlane : startPeerJs, which);
+      (which === 'peerlane' ? samples.memoryPeerlane : samples.memoryPeerJs).push(memory.perConnectionKB);
+    }
+    if (round === 0 && runs('memory')) samples.memoryBare.push((await idlePerConnection(startBare, 'bare')).perConnectionKB);
+    for (const which of runs('relay') ? pairOrder('peerlane', 'peerjs') : []) {
+      console.error(`  relay: ${which}`);
+      const server = await (which === 'peerlane' ? startPeerlane() : startPeerJs());
+      try {
+        const ice = await rate('relay', which, [server.url], RELAY_PAIRS, 'ice');
+        const sdp = await rate('relay', which, [server.url], RELAY_PAIRS, 'sdp');
+        if (which === 'peerlane') samples.relayIcePeerlane.push(ice), samples.relaySdpPeerlane.push(sdp);
+        else samples.relayIcePeerJs.push(ice), samples.relaySdpPeerJs.push(sdp);
+      } finally {
+        await server.kill();
+      }
+    }
+    for (const which of runs('burst') ? pairOrder('peerlane', 'peerjs') : []) {
+      const p99 = await burstP99(which === 'peerlane' ? startPeerlane : startPeerJs, which);
+      (which === 'peerlane' ? samples.burstPeerlane : samples.burstPeerJs).push(p99);
+    }
+    const last = (values: number[], digits = 0): string => values.at(-1)?.toFixed(digits) ?? '–';
+    console.error(
+      `round ${round + 1}/${ROUNDS}: per idle connection ${last(samples.memoryPeerlane, 1)} vs PeerJS ${last(samples.memoryPeerJs, 1)} KB · ` +
+        `ICE relayed ${last(samples.relayIcePeerlane)} vs ${last(samples.relayIcePeerJs)}/s · SDP ${last(samples.relaySdpPeerlane)} vs ${last(samples.relaySdpPeerJs)}/s · ` +
+        `burst p99 ${last(samples.burstPeerlane)} vs ${last(samples.burstPeerJs)} ms`,
+    );
+  }
+
+  // ── introductions: echo floor, one node, two nodes over Redis, two over a Redis Cluster ──
+  if (runs('intro')) await introductions(samples);
   const m = Object.fromEntries(Object.entries(samples).map(([key, values]) => [key, median(values)])) as Record<keyof typeof samples, number>;
   const result = { date: new Date().toISOString(), cores, serverCores: SERVER_CORES, serverCpuShare: capped ? SERVER_CPU_SHARE : 1, loadCores: LOAD_CORES, idlePeers: IDLE_PEERS, relayPairs: RELAY_PAIRS * LOADERS, burst: BURST, medians: m, samples };
   const row = (name: string, value: string, note: string): string => `${name.padEnd(46)}${value.padStart(14)}  ${note}`;
   const ratio = (value: number): string => `×${value.toFixed(2)}`;
   console.log(`\nPeerlane signaling bench (loopback; servers on core ${SERVER_CORES}${capped ? ` capped at ${SERVER_CPU_SHARE * 100}% of it` : ' (NOT capped: no cgroup, so rates may measure the load processes)'}, ${LOADERS} load processes on ${LOAD_CORES}; medians of ${ROUNDS} rounds)`);
-  console.log(row(`memory per idle connection (${IDLE_PEERS})`, `${m.memoryPeerlane.toFixed(1)} KB`, `PeerJS ${m.memoryPeerJs.toFixed(1)} KB: ${ratio(m.memoryPeerlane / m.memoryPeerJs)} (target ≤ 0.8); bare ws ${m.memoryBare.toFixed(1)} KB`));
-  console.log(row(`ICE candidates relayed, ${RELAY_PAIRS * LOADERS} pairs`, `${m.relayIcePeerlane.toFixed(0)}/s`, `PeerJS ${m.relayIcePeerJs.toFixed(0)}/s: ${ratio(m.relayIcePeerlane / m.relayIcePeerJs)} (target ≥ 1.2)`));
-  console.log(row(`SDP offers relayed, ${RELAY_PAIRS * LOADERS} pairs`, `${m.relaySdpPeerlane.toFixed(0)}/s`, `PeerJS ${m.relaySdpPeerJs.toFixed(0)}/s: ${ratio(m.relaySdpPeerlane / m.relaySdpPeerJs)} (target ≥ 1.2)`));
-  console.log(row(`burst of ${BURST} connects, ready at p99`, `${m.burstPeerlane.toFixed(0)} ms`, `PeerJS ${m.burstPeerJs.toFixed(0)} ms: ${ratio(m.burstPeerlane / m.burstPeerJs)} (target ≤ 1; ours verifies a signature each)`));
-  console.log(row('bare ws echo, messages echoed per second', `${m.echo.toFixed(0)}/s`, 'floor: one introduction = one message in, one out'));
-  console.log(row('introductions per second, one node', `${m.one.toFixed(0)}/s`, `${((m.one / m.echo) * 100).toFixed(0)}% of the echo rate (target ≥ 50%)`));
-  console.log(row('introductions per second, two nodes + Redis', `${m.two.toFixed(0)}/s`, `${((m.two / m.one) * 100).toFixed(0)}% of one node (target ≥ 80%)`));
-  console.log(row('  two nodes + Redis Cluster (3 masters)', `${m.cluster.toFixed(0)}/s`, `${((m.cluster / m.one) * 100).toFixed(0)}% of one node (target ≥ 80%)`));
+  if (runs('memory')) console.log(row(`memory per idle connection (${IDLE_PEERS})`, `${m.memoryPeerlane.toFixed(1)} KB`, `PeerJS ${m.memoryPeerJs.toFixed(1)} KB: ${ratio(m.memoryPeerlane / m.memoryPeerJs)} (target ≤ 0.8); bare ws ${m.memoryBare.toFixed(1)} KB`));
+  if (runs('relay')) console.log(row(`ICE candidates relayed, ${RELAY_PAIRS * LOADERS} pairs`, `${m.relayIcePeerlane.toFixed(0)}/s`, `PeerJS ${m.relayIcePeerJs.toFixed(0)}/s: ${ratio(m.relayIcePeerlane / m.relayIcePeerJs)} (target ≥ 1.2)`));
+  if (runs('relay')) console.log(row(`SDP offers relayed, ${RELAY_PAIRS * LOADERS} pairs`, `${m.relaySdpPeerlane.toFixed(0)}/s`, `PeerJS ${m.relaySdpPeerJs.toFixed(0)}/s: ${ratio(m.relaySdpPeerlane / m.relaySdpPeerJs)} (target ≥ 1.2)`));
+  if (runs('burst')) console.log(row(`burst of ${BURST} connects, ready at p99`, `${m.burstPeerlane.toFixed(0)} ms`, `PeerJS ${m.burstPeerJs.toFixed(0)} ms: ${ratio(m.burstPeerlane / m.burstPeerJs)} (target ≤ 1; ours verifies a signature each)`));
+  if (runs('intro')) console.log(row('bare ws echo, messages echoed per second', `${m.echo.toFixed(0)}/s`, 'floor: one introduction = one message in, one out'));
+  if (runs('intro')) console.log(row('introductions per second, one node', `${m.one.toFixed(0)}/s`, `${((m.one / m.echo) * 100).toFixed(0)}% of the echo rate (target ≥ 50%)`));
+  if (runs('intro')) console.log(row('introductions per second, two nodes + Redis', `${m.two.toFixed(0)}/s`, `${((m.two / m.one) * 100).toFixed(0)}% of one node (target ≥ 80%)`));
+  if (runs('intro')) console.log(row('  two nodes + Redis Cluster (3 masters)', `${m.cluster.toFixed(0)}/s`, `${((m.cluster / m.one) * 100).toFixed(0)}% of one node (target ≥ 80%)`));
   await mkdir('bench/results', { recursive: true });
   const file = `bench/results/signaling-${result.date.replace(/[:.]/g, '-')}.json`;
   await writeFile(file, JSON.stringify(result, null, 2));

@@ -1,5 +1,5 @@
 import type { ExitRecord, SignalingBus } from './bus';
-import { sendTo, type Peer } from './peer';
+import { addPartner, sendTo, type Peer } from './peer';
 import type { ExitSummary } from './protocol';
 import { directPossible } from './reachability';
 
@@ -39,7 +39,7 @@ export class ExitDirectory {
 
   /** `seenAt` is the exit's own last report: republishing its load after introductions must not keep a silent exit alive. */
   publish(exit: Peer): void {
-    this.bus.publishExit({ peerId: exit.id, nodeId: this.bus.nodeId, nat: exit.nat, capacity: exit.capacity, load: exit.load + exit.introducedTo.size, seenAt: exit.refreshedAt });
+    this.bus.publishExit({ peerId: exit.id, nodeId: this.bus.nodeId, nat: exit.nat, capacity: exit.capacity, load: exit.load + (exit.introducedTo?.size ?? 0), seenAt: exit.refreshedAt });
   }
 
   remove(peerId: string): void {
@@ -62,13 +62,13 @@ export class ExitDirectory {
   introduce(requester: Peer, count: number, exclude: Set<string>): ExitSummary[] {
     const chosen = this.choose(requester, count, exclude);
     for (const { record } of chosen) {
-      requester.partners.set(record.peerId, record.nodeId);
+      addPartner(requester, record.peerId, record.nodeId);
       // Counted at once here, so the next requester spreads, until the exit's node publishes again.
       record.load += 1;
       const local = this.peers.get(record.peerId);
       if (local) {
-        local.partners.set(requester.id, this.bus.nodeId);
-        local.introducedTo.add(requester.id);
+        addPartner(local, requester.id, this.bus.nodeId);
+        (local.introducedTo ??= new Set()).add(requester.id);
         this.publishLoadSoon(local);
       }
       // An exit on another node learns of the requester from its first relayed signal (relay.ts).
@@ -78,8 +78,8 @@ export class ExitDirectory {
 
   /** `peerId` left: `partner` (on this node) forgets it and hears so. */
   forgetPartner(partner: Peer, peerId: string): void {
-    partner.partners.delete(peerId);
-    if (partner.introducedTo.delete(peerId) && partner.exit) this.publishLoadSoon(partner);
+    partner.partners?.delete(peerId);
+    if (partner.introducedTo?.delete(peerId) && partner.exit) this.publishLoadSoon(partner);
     sendTo(partner, { type: 'peer-gone', peerId });
   }
 

@@ -6,8 +6,8 @@ import type { NatKind, ServerMessage } from './protocol';
 export interface Peer {
   /** The stable peer id, derived from the client's public key at registration; '' until then. */
   id: string;
-  /** For logs before registration, and to tell a replaced connection from its successor. */
-  connectionId: string;
+  /** For logs before registration, and to tell a replaced connection from its successor (a node-wide counter). */
+  connectionId: number;
   /** What this connection's `register` must sign, with the Host it connected to. */
   nonce: string;
   host: string;
@@ -20,13 +20,21 @@ export interface Peer {
   nat: NatKind;
   /** When the client last reported its state itself (register/update): what ages an exit out. */
   refreshedAt: number;
-  /** Requesters introduced to this exit and still connected: a load estimate the exit has not reported yet. */
-  introducedTo: Set<string>;
+  /**
+   * Requesters introduced to this exit and still connected: a load estimate the exit has not reported yet.
+   * This and `partners` are made on first use: most connections are idle requesters never introduced,
+   * and two empty collections are a tenth of what an idle connection costs.
+   */
+  introducedTo: Set<string> | null;
   /** Peers this one may exchange signals with, and the node each is on. */
-  partners: Map<string, string>;
+  partners: Map<string, string> | null;
   alive: boolean;
   invalid: number;
   bucket: TokenBucket;
+}
+
+export function addPartner(peer: Peer, partnerId: string, nodeId: string): void {
+  (peer.partners ??= new Map()).set(partnerId, nodeId);
 }
 
 export function sendTo(peer: Peer, message: ServerMessage): void {

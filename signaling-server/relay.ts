@@ -1,7 +1,7 @@
 import type { NodeEnvelope, SignalingBus } from './bus';
 import type { ExitDirectory } from './directory';
 import type { SignalingMetrics } from './metrics';
-import { sendTo, type Peer } from './peer';
+import { addPartner, sendTo, type Peer } from './peer';
 import type { ClientMessage } from './protocol';
 
 /**
@@ -19,11 +19,11 @@ export class Relay {
 
   /** A client's signal for one of its partners. */
   fromClient(peer: Peer, message: Extract<ClientMessage, { type: 'signal' }>): void {
-    const partnerNode = peer.partners.get(message.to);
+    const partnerNode = peer.partners?.get(message.to);
     if (partnerNode === undefined) return sendTo(peer, { type: 'error', code: 'unknown_peer', message: `no introduced peer ${message.to}` });
     const local = this.peers.get(message.to);
     if (local) {
-      if (local.partners.has(peer.id)) sendTo(local, { type: 'signal', from: peer.id, data: message.data });
+      if (local.partners?.has(peer.id)) sendTo(local, { type: 'signal', from: peer.id, data: message.data });
       return;
     }
     if (partnerNode === this.nodeId) return sendTo(peer, { type: 'error', code: 'unknown_peer', message: `peer ${message.to} is gone` });
@@ -41,10 +41,10 @@ export class Relay {
           this.metrics.rejects.inc({ reason: 'unknown_peer' });
           return;
         }
-        if (target.partners.get(envelope.from) !== envelope.fromNode) {
-          target.partners.set(envelope.from, envelope.fromNode);
+        if (target.partners?.get(envelope.from) !== envelope.fromNode) {
+          addPartner(target, envelope.from, envelope.fromNode);
           if (target.exit) {
-            target.introducedTo.add(envelope.from);
+            (target.introducedTo ??= new Set()).add(envelope.from);
             this.directory.publishLoadSoon(target);
           }
         }
@@ -61,7 +61,7 @@ export class Relay {
 
   /** `peer` left this node: each partner hears it, here or on its own node. */
   departed(peer: Peer): void {
-    for (const [partnerId, partnerNode] of peer.partners) {
+    for (const [partnerId, partnerNode] of peer.partners ?? []) {
       const partner = this.peers.get(partnerId);
       if (partner) this.directory.forgetPartner(partner, peer.id);
       else if (partnerNode !== this.nodeId) this.bus.sendToNode(partnerNode, { type: 'peer-gone', to: partnerId, peerId: peer.id });

@@ -96,8 +96,9 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
   const options = { ...DEFAULT_SIGNALING_OPTIONS, ...overrides };
   const log = options.logger;
   const nodeId = randomBytes(NODE_ID_LENGTH).toString('base64url').slice(0, NODE_ID_LENGTH);
-  /** Every open connection, registered or not. */
-  const connections = new Set<Peer>();
+  /** Every open connection, registered or not, by its socket (the shared socket handlers look peers up here). */
+  const connections = new Map<WebSocket, Peer>();
+  let connectionsOpened = 0;
   /** Registered peers by their stable id: at most one connection each (a newer one replaces the older). */
   const peers = new Map<string, Peer>();
   const ipLimits = new IpLimits(options);
@@ -105,7 +106,7 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
 
   const metrics = new SignalingMetrics(() => {
     const counts = { exit: 0, requester: 0, unregistered: 0 };
-    for (const peer of connections) counts[!peer.registered ? 'unregistered' : peer.exit ? 'exit' : 'requester'] += 1;
+    for (const peer of connections.values()) counts[!peer.registered ? 'unregistered' : peer.exit ? 'exit' : 'requester'] += 1;
     return counts;
   });
   const bus: SignalingBus = options.redis
@@ -193,10 +194,56 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
     send(peer, { type: 'error', code, message });
   };
 
+  // One set of socket handlers shared by every connection (`this` is the socket): closures per event
+  // per connection would be memory that an idle connection does not need.
+  function onPong(this: WebSocket): void {
+    const peer = connections.get(this);
+    if (peer) peer.alive = true;
+  }
+  function onMessage(this: WebSocket, raw: RawData, isBinary: boolean): void {
+    const peer = connections.get(this);
+    if (!peer || peer.invalid >= options.maxInvalidMessages) return; // closing: spend nothing more on it
+    const now = Date.now();
+    // Limits first, before any parsing: a flood costs a counter, not a JSON parse.
+    if (!peer.bucket.take(now)) return reject(peer, 'rate_limited', `more than ${options.messagesPerSecond} messages per second`);
+    if (!ipLimits.message(peer.ip, now)) return reject(peer, 'ip_rate_limited', `more than ${options.messagesPerIpPerSecond} messages per second from this address`);
+    if (isBinary) return reject(peer, 'bad_message', 'binary messages are not part of the protocol');
+    let value: unknown;
+    try {
+      value = JSON.parse(raw.toString());
+    } catch {
+      return reject(peer, 'bad_message', 'message is not JSON');
+    }
+    const parsed = clientMessageSchema.safeParse(value);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      return reject(peer, 'bad_message', `invalid message: ${issue ? `${issue.path.join('.')} ${issue.message}` : 'schema'}`);
+    }
+    handle(peer, parsed.data);
+  }
+  function onSocketError(this: WebSocket, error: Error): void {
+    const peer = connections.get(this);
+    log.warn({ peer: peer?.id || peer?.connectionId, err: error.message }, 'socket error');
+  }
+  function onClose(this: WebSocket, code: number, reason: Buffer): void {
+    const peer = connections.get(this);
+    if (!peer) return;
+    connections.delete(this);
+    ipLimits.release(peer.ip, Date.now());
+    // A replaced connection leaves its identity, its directory entry and its partners to its successor.
+    if (peer.registered && peers.get(peer.id) === peer) {
+      peers.delete(peer.id);
+      if (peer.exit) directory.remove(peer.id);
+      relay.departed(peer);
+    }
+    log.info({ peer: peer.id || peer.connectionId, code, reason: reason.toString() }, 'disconnected');
+    if (draining && connections.size === 0) drained?.();
+  }
+
   const onConnection = (socket: WebSocket, ip: string, host: string): void => {
     const peer: Peer = {
       id: '',
-      connectionId: randomBytes(9).toString('base64url'),
+      connectionId: (connectionsOpened += 1),
       nonce: randomBytes(24).toString('base64url'),
       host,
       socket,
@@ -207,51 +254,19 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
       load: 0,
       nat: 'unknown',
       refreshedAt: 0,
-      introducedTo: new Set(),
-      partners: new Map(),
+      introducedTo: null,
+      partners: null,
       alive: true,
       invalid: 0,
       bucket: new TokenBucket(options.messagesPerSecond, options.messagesPerSecond * 2, Date.now()),
     };
-    connections.add(peer);
+    connections.set(socket, peer);
     log.info({ connection: peer.connectionId, ip }, 'connected');
     send(peer, { type: 'challenge', nonce: peer.nonce });
-    socket.on('pong', () => {
-      peer.alive = true;
-    });
-    socket.on('message', (raw: RawData, isBinary: boolean) => {
-      if (peer.invalid >= options.maxInvalidMessages) return; // closing: spend nothing more on it
-      const now = Date.now();
-      // Limits first, before any parsing: a flood costs a counter, not a JSON parse.
-      if (!peer.bucket.take(now)) return reject(peer, 'rate_limited', `more than ${options.messagesPerSecond} messages per second`);
-      if (!ipLimits.message(ip, now)) return reject(peer, 'ip_rate_limited', `more than ${options.messagesPerIpPerSecond} messages per second from this address`);
-      if (isBinary) return reject(peer, 'bad_message', 'binary messages are not part of the protocol');
-      let value: unknown;
-      try {
-        value = JSON.parse(raw.toString());
-      } catch {
-        return reject(peer, 'bad_message', 'message is not JSON');
-      }
-      const parsed = clientMessageSchema.safeParse(value);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        return reject(peer, 'bad_message', `invalid message: ${issue ? `${issue.path.join('.')} ${issue.message}` : 'schema'}`);
-      }
-      handle(peer, parsed.data);
-    });
-    socket.on('error', (error) => log.warn({ peer: peer.id || peer.connectionId, err: error.message }, 'socket error'));
-    socket.on('close', (code: number, reason: Buffer) => {
-      connections.delete(peer);
-      ipLimits.release(ip, Date.now());
-      // A replaced connection leaves its identity, its directory entry and its partners to its successor.
-      if (peer.registered && peers.get(peer.id) === peer) {
-        peers.delete(peer.id);
-        if (peer.exit) directory.remove(peer.id);
-        relay.departed(peer);
-      }
-      log.info({ peer: peer.id || peer.connectionId, code, reason: reason.toString() }, 'disconnected');
-      if (draining && connections.size === 0) drained?.();
-    });
+    socket.on('pong', onPong);
+    socket.on('message', onMessage);
+    socket.on('error', onSocketError);
+    socket.on('close', onClose);
   };
 
   // ── HTTP: health, readiness, metrics; WebSocket upgrades pass the admission checks first ──
@@ -295,7 +310,7 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
   // The same beat ages out exits whose node stopped refreshing them.
   const heartbeat = setInterval(() => {
     const now = Date.now();
-    for (const peer of connections) {
+    for (const peer of connections.values()) {
       if (!peer.alive) {
         log.info({ peer: peer.id || peer.connectionId }, 'reaped');
         peer.socket.terminate();
@@ -338,11 +353,11 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
         drained = resolve;
         if (connections.size === 0) resolve();
       });
-      for (const peer of connections) send(peer, { type: 'reconnect', reason: 'server shutting down', withinMs: options.reconnectWithinMs });
+      for (const peer of connections.values()) send(peer, { type: 'reconnect', reason: 'server shutting down', withinMs: options.reconnectWithinMs });
       const timer = setTimeout(() => drained?.(), options.drainMs);
       await allGone;
       clearTimeout(timer);
-      for (const peer of connections) {
+      for (const peer of connections.values()) {
         if (peer.exit && peers.get(peer.id) === peer) directory.remove(peer.id);
         peer.socket.terminate();
       }
