@@ -1,12 +1,11 @@
 import { mkdir, writeFile } from 'node:fs/promises';
-import type { Page } from 'playwright-core';
-import type { Page as FirefoxPage } from 'puppeteer-core';
 import { MAX_FRAME_BYTES } from '../extension/core/protocol/frames';
 import { DEFAULT_SETTINGS, type Settings } from '../extension/core/settings';
 import { startSignalingServer, type SignalingServer } from '../signaling-server/server';
 import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../test/helpers/chromium';
 import { launchFirefoxPeer, openFirefoxExtensionPage, type FirefoxPeer } from '../test/helpers/firefox';
 import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST, startOriginServer, type OriginServer } from '../test/helpers/origin-server';
+import { chromiumPage, fetchMBps, firefoxPage, median, percentile, rawChannelMBps, smallGetLatencies, type InPage } from './probes';
 
 /**
  * `npm run bench`: in one run, on loopback, headless browsers with the built extension.
@@ -20,109 +19,6 @@ import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST, startOriginServer, type Ori
 const BODY_BYTES = 20 * 1024 * 1024;
 const ROUNDS = 3;
 const SMALL_GETS = 100;
-
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
-};
-const percentile = (values: number[], q: number): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? NaN;
-};
-
-/** Runs a function in a page of either browser (playwright's and puppeteer's evaluate, one shape). */
-interface InPage {
-  evaluate<R, A>(fn: (arg: A) => R | Promise<R>, arg: A): Promise<R>;
-}
-// Arguments here are plain JSON values, so playwright's handle unboxing never changes their type.
-const chromiumPage = (page: Page): InPage => ({ evaluate: (fn, arg) => page.evaluate(fn as (arg: unknown) => Awaited<ReturnType<typeof fn>>, arg) });
-const firefoxPage = (page: FirefoxPage): InPage => ({
-  evaluate: async (fn, arg) => (await page.evaluate(fn as (arg: unknown) => Awaited<ReturnType<typeof fn>>, arg)) as Awaited<ReturnType<typeof fn>>,
-});
-
-/** Raw RTCDataChannel between two extension pages, `messageBytes` messages, bufferedAmount flow control. */
-async function rawChannelMBps(sender: InPage, receiver: InPage, bytes: number, messageBytes: number): Promise<number> {
-  const offer = await sender.evaluate(async () => {
-    const pc = new RTCPeerConnection({ iceServers: [] });
-    const channel = pc.createDataChannel('bench', { ordered: true });
-    channel.binaryType = 'arraybuffer';
-    Object.assign(window, { benchPc: pc, benchChannel: channel });
-    await pc.setLocalDescription(await pc.createOffer());
-    await new Promise<void>((resolve) => {
-      if (pc.iceGatheringState === 'complete') resolve();
-      pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && resolve());
-    });
-    return JSON.stringify(pc.localDescription);
-  }, undefined);
-  const answer = await receiver.evaluate(async (offerJson) => {
-    const pc = new RTCPeerConnection({ iceServers: [] });
-    const done = new Promise<number>((resolve) => {
-      pc.addEventListener('datachannel', (event) => {
-        const channel = event.channel;
-        channel.binaryType = 'arraybuffer';
-        let received = 0;
-        let started = 0;
-        channel.onmessage = (message: MessageEvent<ArrayBuffer>) => {
-          if (received === 0) started = performance.now();
-          received += message.data.byteLength;
-          const expected = (window as unknown as { benchExpected: number }).benchExpected;
-          if (received >= expected) resolve(performance.now() - started);
-        };
-      });
-    });
-    Object.assign(window, { benchDone: done, benchPc: pc });
-    await pc.setRemoteDescription(JSON.parse(offerJson) as RTCSessionDescriptionInit);
-    await pc.setLocalDescription(await pc.createAnswer());
-    await new Promise<void>((resolve) => {
-      if (pc.iceGatheringState === 'complete') resolve();
-      pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && resolve());
-    });
-    return JSON.stringify(pc.localDescription);
-  }, offer);
-  await receiver.evaluate((size) => Object.assign(window, { benchExpected: size }), bytes);
-  await sender.evaluate(async ({ answerJson, size, messageSize }) => {
-    const w = window as unknown as { benchPc: RTCPeerConnection; benchChannel: RTCDataChannel };
-    await w.benchPc.setRemoteDescription(JSON.parse(answerJson) as RTCSessionDescriptionInit);
-    const channel = w.benchChannel;
-    if (channel.readyState !== 'open') await new Promise((resolve) => channel.addEventListener('open', resolve, { once: true }));
-    channel.bufferedAmountLowThreshold = 1024 * 1024;
-    const chunk = new Uint8Array(messageSize);
-    for (let sent = 0; sent < size; sent += chunk.byteLength) {
-      if (channel.bufferedAmount > 4 * 1024 * 1024) await new Promise((resolve) => channel.addEventListener('bufferedamountlow', resolve, { once: true }));
-      channel.send(chunk);
-    }
-  }, { answerJson: answer, size: bytes, messageSize: messageBytes });
-  const ms = await receiver.evaluate(() => (window as unknown as { benchDone: Promise<number> }).benchDone, undefined);
-  await sender.evaluate(() => (window as unknown as { benchPc: RTCPeerConnection }).benchPc.close(), undefined);
-  await receiver.evaluate(() => (window as unknown as { benchPc: RTCPeerConnection }).benchPc.close(), undefined);
-  return bytes / 1e6 / (ms / 1000);
-}
-
-async function fetchMBps(page: InPage, url: string): Promise<number> {
-  const ms = await page.evaluate(async (target) => {
-    const started = performance.now();
-    const response = await fetch(target, { cache: 'no-store' });
-    const reader = response.body!.getReader();
-    for (;;) if ((await reader.read()).done) break;
-    return performance.now() - started;
-  }, url);
-  return BODY_BYTES / 1e6 / (ms / 1000);
-}
-
-async function smallGetLatencies(page: InPage, url: string, count: number): Promise<number[]> {
-  return page.evaluate(
-    async ({ target, n }) => {
-      const out: number[] = [];
-      for (let i = 0; i < n; i += 1) {
-        const started = performance.now();
-        await (await fetch(`${target}?i=${i}`, { cache: 'no-store' })).text();
-        out.push(performance.now() - started);
-      }
-      return out;
-    },
-    { target: url, n: count },
-  );
-}
 
 /** Exit settings for the bench: sharing on, the loopback origin's port allowed, no bandwidth cap. */
 function benchExitSettings(signaling: SignalingServer, origin: OriginServer): Partial<Settings> {
@@ -152,8 +48,8 @@ async function throughputRounds(label: string, rawSender: InPage, rawReceiver: I
   for (let round = 0; round < ROUNDS; round += 1) {
     const kinds = ['raw', 'raw16k', 'tunnel'];
     for (const kind of round % 2 === 0 ? kinds : kinds.reverse()) {
-      if (kind === 'raw') raw.push(await rawChannelMBps(rawSender, rawReceiver, BODY_BYTES, MAX_FRAME_BYTES));
-      if (kind === 'raw16k') raw16k.push(await rawChannelMBps(rawSender, rawReceiver, BODY_BYTES, 16 * 1024));
+      if (kind === 'raw') raw.push(await rawChannelMBps(rawSender, rawReceiver, { bytes: BODY_BYTES, messageBytes: MAX_FRAME_BYTES }));
+      if (kind === 'raw16k') raw16k.push(await rawChannelMBps(rawSender, rawReceiver, { bytes: BODY_BYTES, messageBytes: 16 * 1024 }));
       if (kind === 'tunnel') tunnel.push(await fetchMBps(routed, url));
     }
     console.error(`${label} round ${round + 1}/${ROUNDS}: raw ${raw.at(-1)!.toFixed(1)} · raw 16 KiB ${raw16k.at(-1)!.toFixed(1)} · tunnel ${tunnel.at(-1)!.toFixed(1)} MB/s`);

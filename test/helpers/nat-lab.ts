@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { namespaceWrapper } from './netns';
 
 /**
  * A small internet inside network namespaces, for NAT traversal tests (root only; every namespace
@@ -95,12 +96,7 @@ export async function createNatLab(): Promise<NatLab> {
         // conntrack tools absent: the routers' mappings time out on their own; tests restart browsers anyway
       }
     },
-    async wrapper(namespace, program) {
-      const path = join(scratch, `${namespace}-${program.split('/').pop()}`);
-      await writeFile(path, `#!/bin/sh\nexec ip netns exec ${namespace} ${program} "$@"\n`);
-      await chmod(path, 0o755);
-      return path;
-    },
+    wrapper: (namespace, program) => namespaceWrapper(scratch, namespace, program),
     destroy,
   };
   return lab;

@@ -47,6 +47,8 @@ export interface OriginOptions {
   hedgeDelayMs?: number;
   /** `/post-slow` holds its answer this long, so a test can kill the exit in between. */
   postDelayMs?: number;
+  /** More addresses to listen on, on the same port (the far side of an emulated link). */
+  alsoListenOn?: string[];
 }
 
 /** ETag of the paced body: resumes with If-Range must match it. */
@@ -82,7 +84,7 @@ function viewerFixture(path: string, origin: string): { type: string; body: stri
 }
 
 export async function startOriginServer(options: OriginOptions | number = {}): Promise<OriginServer> {
-  const { bigBytes = 5 * 1024 * 1024, hedgeDelayMs = 0, postDelayMs = 3000 } = typeof options === 'number' ? { bigBytes: options } : options;
+  const { bigBytes = 5 * 1024 * 1024, hedgeDelayMs = 0, postDelayMs = 3000, alsoListenOn = [] } = typeof options === 'number' ? { bigBytes: options } : options;
   const bigBody = deterministicBytes(bigBytes);
   let posts = 0;
   let abandoned = 0;
@@ -216,7 +218,7 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
       return;
     }
     if (path.startsWith('/bytes/')) {
-      const size = Math.min(64 * 1024 * 1024, Number(path.slice('/bytes/'.length)) || 0);
+      const size = Math.min(64 * 1024 * 1024, Number(path.slice('/bytes/'.length).split('?')[0]) || 0);
       response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(size) });
       response.end(size === bigBody.length ? bigBody : deterministicBytes(size));
       return;
@@ -236,7 +238,7 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
       const dev = await listenOn(DEV_ORIGIN_ADDRESS, 0);
       const port = (dev.address() as AddressInfo).port;
       try {
-        return [dev, await listenOn('127.0.0.1', port)];
+        return [dev, await listenOn('127.0.0.1', port), ...(await Promise.all(alsoListenOn.map((host) => listenOn(host, port))))];
       } catch {
         dev.close();
       }

@@ -2,23 +2,26 @@ import { describe, expect, it } from 'vitest';
 import { PeerlaneError } from '../../extension/core/errors';
 import { createExitHandler, type ExitFetcher } from '../../extension/core/exit/exit-service';
 import { DEFAULT_EXIT_POLICY } from '../../extension/core/exit/policy';
-import { PeerSession, type ExitHandler } from '../../extension/core/peers/session';
+import { MAX_STREAM_WINDOW, PeerSession, type ExitHandler } from '../../extension/core/peers/session';
 import { decodeFrame } from '../../extension/core/protocol/codec';
 import { flush } from '../helpers/fake-clock';
 
 const hello = (role: 'requester' | 'exit') => ({ version: 1, role, capabilities: [], exitCapacity: 6 });
 
 /** Two sessions joined back to back; every frame crosses on a microtask, like a channel message. */
-function pair(exitHandler: ExitHandler, streamWindow = 64 * 1024) {
+function pair(exitHandler: ExitHandler, streamWindow = 64 * 1024, timing: { now?: () => number; roundTripMs?: () => number | null; maxSessionWindow?: number } = {}) {
   const toExit: Uint8Array[] = [];
-  const wire = { requesterSent: 0, exitSent: 0 };
+  const wire = { requesterSent: 0, exitSent: 0, creditGranted: 0 };
   let exit: PeerSession | null = null;
   let requester: PeerSession | null = null;
   requester = new PeerSession({
     hello: hello('requester'),
     streamWindow,
+    ...timing,
     send: (frame) => {
       wire.requesterSent += 1;
+      const decoded = decodeFrame(frame);
+      if (decoded.type === 'CREDIT') wire.creditGranted += decoded.bytes;
       if (exit) queueMicrotask(() => exit?.receive(frame));
       else toExit.push(frame);
     },
@@ -83,6 +86,69 @@ describe('peer session', () => {
     for (let i = 0; i < 4; i += 1) await response.read();
     for (let i = 0; i < 20; i += 1) await flush();
     expect(written).toBeGreaterThan(window);
+  });
+
+  describe('response windows that follow the path', () => {
+    const BODY = 4 * 1024 * 1024;
+    const WINDOW = 64 * 1024;
+    const streamed: ExitHandler = async (_request, responder) => {
+      responder.head({ status: 200, statusText: 'OK', headers: [] });
+      for (let offset = 0; offset < BODY; offset += 32 * 1024) await responder.write(new Uint8Array(32 * 1024));
+      responder.end();
+    };
+    async function readThrough(timing: { now?: () => number; roundTripMs?: () => number | null }, onRead: () => void = () => undefined) {
+      const { requester, wire } = pair(streamed, WINDOW, timing);
+      const response = await requester.open({ method: 'GET', url: 'https://example.com/', headers: [] }, new AbortController().signal);
+      let read = 0;
+      for (let chunk = await response.read(); chunk; chunk = await response.read()) {
+        read += chunk.byteLength;
+        onRead();
+      }
+      return { read, window: WINDOW + wire.creditGranted - read };
+    }
+
+    it('a window that limits the stream (half of it read within two round trips) doubles, up to MAX_STREAM_WINDOW', async () => {
+      const { read, window } = await readThrough({ now: () => 0, roundTripMs: () => 50 });
+      expect(read).toBe(BODY);
+      // 64 KiB doubled on each credit while the whole body went by in no time at all.
+      expect(window).toBeGreaterThanOrEqual(1024 * 1024);
+      expect(window).toBeLessThanOrEqual(MAX_STREAM_WINDOW);
+    });
+
+    it('a reader slower than the window keeps it: no more credit than it read', async () => {
+      let clock = 0;
+      // 10 ms per 16 KiB read: half a window (32 KiB) takes 20 ms, past two 5 ms round trips.
+      const { read, window } = await readThrough({ now: () => clock, roundTripMs: () => 5 }, () => (clock += 10));
+      expect(read).toBe(BODY);
+      expect(window).toBeLessThanOrEqual(WINDOW);
+    });
+
+    it('without a round-trip estimate the window stays as configured', async () => {
+      const { window } = await readThrough({ now: () => 0, roundTripMs: () => null });
+      expect(window).toBeLessThanOrEqual(WINDOW);
+    });
+
+    it('grown windows stay within the session bound across the streams of one peer', async () => {
+      const bound = 2 * 1024 * 1024;
+      const { requester } = pair(streamed, WINDOW, { now: () => 0, roundTripMs: () => 50, maxSessionWindow: bound });
+      const streams = await Promise.all(Array.from({ length: 8 }, () => requester.open({ method: 'GET', url: 'https://example.com/', headers: [] }, new AbortController().signal)));
+      let largest = 0;
+      const reads = await Promise.all(
+        streams.map(async (stream) => {
+          let read = 0;
+          for (let chunk = await stream.read(); chunk; chunk = await stream.read()) {
+            read += chunk.byteLength;
+            largest = Math.max(largest, requester.responseWindowBytes);
+          }
+          return read;
+        }),
+      );
+      expect(reads.reduce((sum, bytes) => sum + bytes, 0)).toBe(8 * BODY);
+      // Alone, each stream grows past 1 MiB (the first case); together they stop at the bound.
+      expect(largest).toBeGreaterThan(8 * WINDOW);
+      expect(largest).toBeLessThanOrEqual(bound);
+      expect(requester.responseWindowBytes).toBe(0);
+    });
   });
 
   it('cancellation reaches the exit handler as an aborted signal', async () => {

@@ -79,6 +79,9 @@ export class PeerRegistry {
       hello: deps.hello(),
       send: (frame) => deps.send(peerId, frame),
       exitHandler: deps.exitHandlerFor(peerId),
+      // Response windows grow while they limit a stream; the round trip tells (see PeerSession.acknowledge).
+      now: () => deps.clock.now(),
+      roundTripMs: () => peer?.rttMs ?? null,
       onProtocolError: (error) => deps.protocolError(peerId, error),
       onPong: (nonce) => {
         const sentAt = peer?.pingSentAt.get(nonce);
