@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PopupState } from '../../extension/core/channels/popup-channel';
@@ -6,6 +5,7 @@ import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
 import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
 import { startOriginServer, type OriginServer, DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST } from '../helpers/origin-server';
+import { runBytes as pageRunBytes, runResults as pageRunResults, startRuns as startPageRuns, type RunRequest } from '../helpers/page-runs';
 
 /**
  * The queue under faults, in three real Chromium instances: one requester, two exits. Each exit maps
@@ -63,63 +63,9 @@ afterAll(async () => {
   await slowOrigin?.close();
 });
 
-/** Starts requests in the page; each records its outcome (and bytes seen so far) on window.runs. */
-async function startRuns(requests: { key: string; url: string; method?: string; headers?: Record<string, string> }[]): Promise<void> {
-  await page.evaluate((list) => {
-    const runs = ((window as unknown as { runs?: Record<string, unknown> }).runs ??= {}) as Record<string, { bytes: number; done: Promise<unknown> }>;
-    for (const request of list) {
-      const run = { bytes: 0, done: Promise.resolve<unknown>(null) };
-      run.done = (async () => {
-        try {
-          const response = await fetch(request.url, { method: request.method ?? 'GET', headers: request.headers });
-          const reader = response.body!.getReader();
-          const parts: Uint8Array[] = [];
-          for (;;) {
-            const { done, value } = await reader.read();
-            if (done) break;
-            parts.push(value);
-            run.bytes += value.byteLength;
-          }
-          const body = new Uint8Array(run.bytes);
-          let offset = 0;
-          for (const part of parts) {
-            body.set(part, offset);
-            offset += part.byteLength;
-          }
-          // Insecure fixture origin: no crypto.subtle here, so the body goes to Node for hashing.
-          let binary = '';
-          for (let index = 0; index < body.length; index += 0x8000) binary += String.fromCharCode(...body.subarray(index, index + 0x8000));
-          return { status: response.status, base64: btoa(binary), text: body.byteLength < 512 ? new TextDecoder().decode(body) : '', headers: Object.fromEntries(response.headers) };
-        } catch (error) {
-          const cause = (error as { cause?: { message?: string } }).cause?.message;
-          return { error: cause ? `${String(error)} ${cause}` : String(error) };
-        }
-      })();
-      runs[request.key] = run;
-    }
-  }, requests);
-}
-
-type RunResult = { status: number; sha256: string; text: string; headers: Record<string, string> } | { error: string };
-
-async function runResults(keys: string[]): Promise<Record<string, RunResult>> {
-  const raw = (await page.evaluate(async (list) => {
-    const runs = (window as unknown as { runs: Record<string, { done: Promise<unknown> }> }).runs;
-    const out: Record<string, unknown> = {};
-    for (const key of list) out[key] = await runs[key]!.done;
-    return out;
-  }, keys)) as Record<string, { error: string } | { status: number; base64: string; text: string; headers: Record<string, string> }>;
-  return Object.fromEntries(
-    Object.entries(raw).map(([key, result]) => {
-      if ('error' in result) return [key, result];
-      const { base64, ...rest } = result;
-      return [key, { ...rest, sha256: createHash('sha256').update(Buffer.from(base64, 'base64')).digest('hex') }];
-    }),
-  );
-}
-
-const runBytes = (keys: string[]) =>
-  page.evaluate((list) => list.map((key) => (window as unknown as { runs: Record<string, { bytes: number }> }).runs[key]!.bytes), keys);
+const startRuns = (requests: RunRequest[]) => startPageRuns(page, requests);
+const runResults = (keys: string[]) => pageRunResults(page, keys);
+const runBytes = (keys: string[]) => pageRunBytes(page, keys);
 
 describe('the request queue under faults, in real browsers', () => {
   it('a slow exit triggers a hedge on the other exit; the hedge wins and the loser is cancelled', async () => {

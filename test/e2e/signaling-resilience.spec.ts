@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +7,7 @@ import { issueToken } from '../../signaling-server/auth';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
 import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
 import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST, SMALL_TEXT, startOriginServer, type OriginServer } from '../helpers/origin-server';
+import { runBytes, runResults, startRuns } from '../helpers/page-runs';
 import { freePort, startRedis, type RedisProcess } from '../helpers/redis';
 import { startSignalingNode, type SignalingNode } from '../helpers/signaling-node';
 import { startTcpBalancer, type TcpBalancer } from '../helpers/tcp-balancer';
@@ -97,40 +97,16 @@ describe('a signaling restart', () => {
     const page = await requester.context.newPage();
     await page.goto(`${appOrigin}/app`);
     // A 5 MB body trickled over 6 s; the page reports progress so the restart lands mid-body.
-    await page.evaluate((url) => {
-      const progress = { received: 0, hash: '' as string, error: '' };
-      Object.assign(window, { transfer: progress });
-      void (async () => {
-        try {
-          const response = await fetch(url);
-          const reader = response.body!.getReader();
-          const parts: Uint8Array[] = [];
-          for (;;) {
-            const { done, value } = await reader.read();
-            if (done) break;
-            parts.push(value);
-            progress.received += value.byteLength;
-          }
-          let binary = '';
-          for (const part of parts) for (let offset = 0; offset < part.length; offset += 0x8000) binary += String.fromCharCode(...part.subarray(offset, offset + 0x8000));
-          progress.hash = btoa(binary);
-        } catch (error) {
-          const cause = (error as { cause?: { message?: string } }).cause?.message;
-          progress.error = cause ? `${String(error)} ${cause}` : String(error);
-        }
-      })();
-    }, `${dataOrigin}/paced.bin?ms=6000`);
-    await page.waitForFunction(() => (window as unknown as { transfer: { received: number } }).transfer.received > 512 * 1024, undefined, { timeout: 20_000 });
+    await startRuns(page, [{ key: 'paced', url: `${dataOrigin}/paced.bin?ms=6000` }]);
+    const readSoFar = async () => (await runBytes(page, ['paced']))[0]!;
+    await expect.poll(readSoFar, { timeout: 20_000, interval: 100 }).toBeGreaterThan(512 * 1024);
 
     await signaling.close(); // drains: both browsers are told to reconnect, then the server is gone
-    const receivedWhileDown = await page.evaluate(() => (window as unknown as { transfer: { received: number } }).transfer.received);
+    const receivedWhileDown = await readSoFar();
     signaling = await startSignalingServer({ port, reconnectWithinMs: 500 });
 
-    await page.waitForFunction(() => (window as unknown as { transfer: { hash: string; error: string } }).transfer.hash !== '' || (window as unknown as { transfer: { error: string } }).transfer.error !== '', undefined, { timeout: 30_000 });
-    const transfer = await page.evaluate(() => (window as unknown as { transfer: { hash: string; error: string; received: number } }).transfer);
-    expect(transfer.error).toBe('');
-    expect(transfer.received).toBeGreaterThan(receivedWhileDown);
-    expect(createHash('sha256').update(Buffer.from(transfer.hash, 'base64')).digest('hex')).toBe(origin.bigSha256);
+    expect((await runResults(page, ['paced'])).paced).toMatchObject({ status: 200, sha256: origin.bigSha256 });
+    expect(await readSoFar()).toBeGreaterThan(receivedWhileDown);
 
     const httpBase = signaling.url.replace(/^ws/, 'http');
     await waitFor(() => health(httpBase), (seen) => seen.peers === 2 && seen.exits === 1, 'both browsers registered again after the restart', 20_000);

@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { shortPeerId } from '../../extension/background/peers/peer-registry';
 import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
 import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST } from '../helpers/origin-server';
+import { runBytes, runResults, startRuns } from '../helpers/page-runs';
 import { createWanLink, FAR_ADDRESS, outputMatch, type WanLink } from '../helpers/wan-link';
 
 /**
@@ -50,67 +50,27 @@ afterAll(async () => {
   await link?.close();
 });
 
-/** Starts a GET in the page; window.transfer records bytes read so far and, at the end, the body (base64) or the error. */
-async function startTransfer(url: string): Promise<void> {
-  await page.evaluate((target) => {
-    const transfer = { bytes: 0, done: Promise.resolve<{ status: number; base64: string } | { error: string }>({ error: 'not started' }) };
-    transfer.done = (async () => {
-      try {
-        const response = await fetch(target, { cache: 'no-store' });
-        const reader = response.body!.getReader();
-        const parts: Uint8Array[] = [];
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          parts.push(value);
-          transfer.bytes += value.byteLength;
-        }
-        const body = new Uint8Array(transfer.bytes);
-        let offset = 0;
-        for (const part of parts) {
-          body.set(part, offset);
-          offset += part.byteLength;
-        }
-        // Plain-http fixture origin: no crypto.subtle here, so the body goes to Node for hashing.
-        let binary = '';
-        for (let index = 0; index < body.length; index += 0x8000) binary += String.fromCharCode(...body.subarray(index, index + 0x8000));
-        return { status: response.status, base64: btoa(binary) };
-      } catch (error) {
-        return { error: String(error) };
-      }
-    })();
-    (window as unknown as { transfer: typeof transfer }).transfer = transfer;
-  }, url);
-}
-
-const transferBytes = () => page.evaluate(() => (window as unknown as { transfer: { bytes: number } }).transfer.bytes);
-async function transferResult(): Promise<{ status: number; sha256: string } | { error: string }> {
-  const result = await page.evaluate(() => (window as unknown as { transfer: { done: Promise<{ status: number; base64: string } | { error: string }> } }).transfer.done);
-  if ('error' in result) return result;
-  return { status: result.status, sha256: createHash('sha256').update(Buffer.from(result.base64, 'base64')).digest('hex') };
-}
-
 describe('the tunnel over an emulated path (RTT 50 ms, 1 % loss each way, 50 Mbit/s)', () => {
   it('a routed 5 MB GET arrives whole: the SHA-256 of what the page read is the origin body\'s', async () => {
-    await startTransfer(dataUrl('/big.bin'));
-    expect(await transferResult()).toEqual({ status: 200, sha256: far.bigSha256 });
+    await startRuns(page, [{ key: 'big', url: dataUrl('/big.bin') }]);
+    expect((await runResults(page, ['big'])).big).toMatchObject({ status: 200, sha256: far.bigSha256 });
   }, 60_000);
 
   it('an exit killed mid-transfer is noticed over the link and the GET resumes from the other exit, byte-exact', async () => {
     // 5 MB trickled over 8 s with validators and ranges: the kill lands mid-body.
-    await startTransfer(dataUrl('/paced.bin?ms=8000&kill=1'));
-    await expect.poll(transferBytes, { timeout: 20_000, interval: 100 }).toBeGreaterThan(512 * 1024);
+    await startRuns(page, [{ key: 'paced', url: dataUrl('/paced.bin?ms=8000') }]);
+    const readSoFar = async () => (await runBytes(page, ['paced']))[0]!;
+    await expect.poll(readSoFar, { timeout: 20_000, interval: 100 }).toBeGreaterThan(512 * 1024);
     const busy = (await backgroundState(requester)).peers.find((peer) => peer.remoteRole === 'exit' && peer.inflight > 0);
     expect(busy, 'an exit carries the transfer').toBeDefined();
     // The popup's peer list shows short ids.
     const ids = await Promise.all(exits.map(async (exit) => shortPeerId((await backgroundState(exit)).transport.selfId ?? '')));
     const victim = exits[ids.indexOf(busy!.peerId)]!;
     expect(victim, 'the carrying exit is one of ours').toBeDefined();
-    const bytesAtKill = await transferBytes();
+    const bytesAtKill = await readSoFar();
     await victim.close();
     exits = exits.filter((exit) => exit !== victim);
-    const result = await transferResult();
-    expect(result).toEqual({ status: 200, sha256: far.bigSha256 });
+    expect((await runResults(page, ['paced'])).paced).toMatchObject({ status: 200, sha256: far.bigSha256 });
     expect(bytesAtKill).toBeLessThan(BIG_BYTES);
     const state = await backgroundState(requester);
     expect(state.stats.resumes).toBeGreaterThanOrEqual(1);
