@@ -25,6 +25,8 @@ const TRANSFER_MS = Number(process.env.PEERLANE_WAN_TRANSFER_MS ?? 20_000);
 const SMALL_GETS = 20;
 const ROUNDS = Number(process.env.PEERLANE_WAN_ROUNDS ?? 3);
 const STRIPES = [4, 8];
+/** The tunnel with this many peer connections per exit (`lanesPerExit`), side by side. */
+const LANES = [1, 4, 8];
 const DEFAULT_PATHS: WanPath[] = [
   { oneWayDelayMs: 0, loss: 0 },
   { oneWayDelayMs: 10, loss: 0 },
@@ -83,6 +85,15 @@ async function startLab(path: WanPath): Promise<Lab> {
   }
 }
 
+/** Reconnects the requester to the exit with `lanes` peer connections (the exit drops its requesters when sharing goes off and on). */
+async function useLanes(lab: Lab, lanes: number): Promise<void> {
+  await lab.requester.setSettings({ lanesPerExit: lanes });
+  await lab.exit.setSettings({ share: false });
+  await waitFor(async () => (await backgroundState(lab.requester)).stats.peers, (peers) => peers === 0, 'the exit dropped the requester');
+  await lab.exit.setSettings({ share: true });
+  await waitFor(async () => (await backgroundState(lab.requester)).stats.peers, (peers) => peers === 1, `the requester reconnected with ${lanes} lanes`, 60_000);
+}
+
 async function extensionPage(browser: ExtensionBrowser): Promise<InPage> {
   const page = await browser.context.newPage();
   await page.goto(`chrome-extension://${browser.extensionId}/extension/ui/options.html`);
@@ -102,8 +113,9 @@ interface Row {
   tcp: number;
   raw: number;
   striped: Record<number, number>;
-  tunnel: number;
-  tunnelConcurrent: number;
+  /** By lanes per exit. */
+  tunnel: Record<number, number>;
+  tunnelConcurrent: Record<number, number>;
   smallGetMs: { p50: number; added: number };
   samples: Record<string, number[]>;
   udpReceiveDrops?: { near: number; far: number };
@@ -123,13 +135,20 @@ async function measure(path: WanPath): Promise<Row> {
     // The round trip as the page sees it: a small GET through the tunnel is one round trip to the exit plus the exit's fetch.
     const pingMs = median(await smallGetLatencies(routed, `${data}/small.txt`, 5));
     // Rounds alternate the order of the transfers; each figure is the median of its rounds.
-    const samples: Record<string, number[]> = { tcp: [], raw: [], tunnel: [], tunnelConcurrent: [], ...Object.fromEntries(STRIPES.map((n) => [`raw${n}`, []])) };
+    const samples: Record<string, number[]> = { tcp: [], raw: [], ...Object.fromEntries([...STRIPES.map((n) => `raw${n}`), ...LANES.flatMap((n) => [`tunnel${n}`, `tunnelConcurrent${n}`])].map((name) => [name, []])) };
     const transfers: [string, () => Promise<number>][] = [
       ['tcp', async () => tcpMBps(lab.link, lab.originPort)],
       ['raw', () => rawChannelMBps(exitPage, requesterPage, { bytes: BODY_BYTES, messageBytes: MAX_FRAME_BYTES, deadlineMs: TRANSFER_MS })],
       ...STRIPES.map((connections): [string, () => Promise<number>] => [`raw${connections}`, () => rawChannelMBps(exitPage, requesterPage, { bytes: BODY_BYTES, messageBytes: MAX_FRAME_BYTES, connections, deadlineMs: TRANSFER_MS })]),
-      ['tunnel', () => fetchMBps(routed, `${data}/bytes/${BODY_BYTES}`, 1, TRANSFER_MS)],
-      ['tunnelConcurrent', () => fetchMBps(routed, `${data}/bytes/${BODY_BYTES / 10}`, CONCURRENT, TRANSFER_MS)],
+      ...LANES.map((lanes): [string, () => Promise<number>] => [
+        `tunnel${lanes}`,
+        async () => {
+          await useLanes(lab, lanes);
+          const one = await fetchMBps(routed, `${data}/bytes/${BODY_BYTES}`, 1, TRANSFER_MS);
+          samples[`tunnelConcurrent${lanes}`]!.push(await fetchMBps(routed, `${data}/bytes/${BODY_BYTES / 10}`, CONCURRENT, TRANSFER_MS));
+          return one;
+        },
+      ]),
     ];
     for (let round = 0; round < ROUNDS; round += 1) {
       for (const [name, run] of round % 2 === 0 ? transfers : [...transfers].reverse()) samples[name]!.push(await run());
@@ -138,8 +157,8 @@ async function measure(path: WanPath): Promise<Row> {
     const tcp = median(samples.tcp!);
     const raw = median(samples.raw!);
     const striped: Record<number, number> = Object.fromEntries(STRIPES.map((n) => [n, median(samples[`raw${n}`]!)]));
-    const tunnel = median(samples.tunnel!);
-    const tunnelConcurrent = median(samples.tunnelConcurrent!);
+    const tunnel: Record<number, number> = Object.fromEntries(LANES.map((n) => [n, median(samples[`tunnel${n}`]!)]));
+    const tunnelConcurrent: Record<number, number> = Object.fromEntries(LANES.map((n) => [n, median(samples[`tunnelConcurrent${n}`]!)]));
     const latencies = await smallGetLatencies(routed, `${data}/small.txt`, SMALL_GETS);
     const rttMs = 2 * path.oneWayDelayMs;
     const p50 = median(latencies);
@@ -160,7 +179,7 @@ async function main(): Promise<void> {
   for (const path of paths) rows.push(await measure(path));
   const pct = (value: number, of: number): string => `${((value / of) * 100).toFixed(0)}%`.padStart(5);
   console.log(`\nPeerlane over emulated paths (Chromium requester and exit in separate namespaces; MB/s; transfers bounded at ${TRANSFER_MS / 1000} s; medians of ${ROUNDS} rounds; % of TCP over the same link)`);
-  console.log(['RTT ms', 'loss', 'TCP', 'raw ch', ...STRIPES.map((n) => `raw ×${n} PC`), 'tunnel 20MB', `${CONCURRENT}×2MB`, 'small GET +ms'].map((cell) => cell.padStart(13)).join(''));
+  console.log(['RTT ms', 'loss', 'TCP', 'raw ch', ...STRIPES.map((n) => `raw ×${n} PC`), ...LANES.flatMap((n) => [`20MB ${n} lane`, `${CONCURRENT}×2MB ${n} l`]), 'small GET +ms'].map((cell) => cell.padStart(13)).join(''));
   for (const row of rows) {
     console.log(
       [
@@ -169,8 +188,7 @@ async function main(): Promise<void> {
         row.tcp.toFixed(1),
         `${row.raw.toFixed(2)} ${pct(row.raw, row.tcp)}`,
         ...STRIPES.map((n) => `${row.striped[n]!.toFixed(2)} ${pct(row.striped[n]!, row.tcp)}`),
-        `${row.tunnel.toFixed(2)} ${pct(row.tunnel, row.tcp)}`,
-        `${row.tunnelConcurrent.toFixed(2)} ${pct(row.tunnelConcurrent, row.tcp)}`,
+        ...LANES.flatMap((n) => [`${row.tunnel[n]!.toFixed(2)} ${pct(row.tunnel[n]!, row.tcp)}`, `${row.tunnelConcurrent[n]!.toFixed(2)} ${pct(row.tunnelConcurrent[n]!, row.tcp)}`]),
         row.smallGetMs.added.toFixed(1),
       ]
         .map((cell) => cell.padStart(13))

@@ -78,6 +78,7 @@ export function createBackground(platform: BackgroundPlatform, host: BackgroundH
           peerId: shortPeerId(peer.id),
           remoteRole: peer.remoteRole,
           path: peer.path,
+          lanes: peer.lanes,
           // Exits: what our queue has on them. Requesters: what we serve them now.
           inflight: view?.outstanding ?? peer.session.openStreams,
           rttMs: peer.rttMs,
@@ -147,6 +148,9 @@ export function createBackground(platform: BackgroundPlatform, host: BackgroundH
           return;
         case 'peer-path':
           peers.pathChanged(message.peerId, message.path);
+          break;
+        case 'peer-lanes':
+          peers.lanesChanged(message.peerId, message.lanes);
           return;
         case 'peer-down':
           peers.down(message.peerId, message.reason);

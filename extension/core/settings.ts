@@ -1,6 +1,7 @@
 import { z } from './channels/zod';
 import { MB, type ExitCapsOptions } from './exit/caps';
 import { allowListProblem, DEFAULT_EXIT_PORTS, MAX_PRIVATE_ALLOW_BLOCKS } from './exit/policy';
+import { MAX_LANES } from './peers/lanes';
 import { DEFAULT_QUEUE_OPTIONS } from './queue/request-queue';
 
 /**
@@ -21,6 +22,7 @@ export const DEFAULT_SETTINGS: Settings = {
   signalingToken: '',
   relayOnly: false,
   stunServers: [...DEFAULT_STUN_SERVERS],
+  lanesPerExit: 1,
   share: false,
   routedOrigins: [],
   privateAllowList: [],
@@ -101,6 +103,11 @@ export const settingsSchema = z.object({
   relayOnly: z.boolean(),
   /** STUN servers (`stun:host:port`) for when signaling offers none; empty: none (peers on one network only). */
   stunServers: z.array(z.string().max(256).regex(/^stuns?:[^\s]+$/, 'a STUN server is stun:host:port or stuns:host:port')).max(4, 'at most 4 STUN servers'),
+  /**
+   * Peer connections to each exit, its frames striped over them (core/peers/lanes.ts): each has its
+   * own congestion window, which over a long or lossy path is what limits one connection. 1: none.
+   */
+  lanesPerExit: int(1, MAX_LANES, 'connections per exit'),
   share: z.boolean(),
   routedOrigins: z.array(originSchema).max(500),
   /**

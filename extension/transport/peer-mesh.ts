@@ -1,9 +1,12 @@
 import SimplePeer from 'simple-peer';
 import type { SignalData } from '../../signaling-server/protocol';
 import type { PeerPath } from '../core/channels/transport-channel';
+import { LaneReassembler, LaneStamper, MAX_LANES, pickLane } from '../core/peers/lanes';
 
 /**
- * The WebRTC side: one simple-peer connection and one reliable ordered data channel per peer.
+ * The WebRTC side: per peer one simple-peer connection with one reliable ordered data channel, or
+ * with `lanes` > 1 (requester's choice, `lanesPerExit`) several, each its own peer connection and so
+ * its own SCTP association, frames striped over them and put back in order (core/peers/lanes.ts).
  * simple-peer connects; frames are pumped with `send()` under our own bufferedAmount backpressure,
  * because its Duplex write path measured 3.8 MB/s at 16 KiB against 22.6 MB/s this way (ARCHITECTURE.md, "Measured facts").
  */
@@ -12,31 +15,48 @@ export interface PeerMeshEvents {
   peerUp(peerId: string, remoteRole: 'requester' | 'exit', path: PeerPath): void;
   peerDown(peerId: string, reason: string): void;
   pathChanged(peerId: string, path: PeerPath): void;
+  /** A further lane opened (or one that never opened was given up): the count of open ones. */
+  lanesChanged(peerId: string, open: number): void;
   frame(peerId: string, data: Uint8Array): void;
 }
 
-/** Pause sending above this much buffered data; resume when it drains below the low mark. */
+/** Pause sending above this much buffered data (over all of a peer's lanes); resume when a lane drains below a quarter of its share. */
 const HIGH_WATER_BYTES = 4 * 1024 * 1024;
-const LOW_WATER_BYTES = 1024 * 1024;
 const CONNECT_TIMEOUT_MS = 20_000;
 /** ICE may start on the relay and move to the direct pair once its checks pass: look again this often. */
 const PATH_CHECK_MS = 3000;
 
-interface Connection {
+interface Lane {
   peer: SimplePeer.Instance;
-  remoteRole: 'requester' | 'exit';
   /** Answerer side: an offer was already taken (an initiator never receives one). */
   answered: boolean;
+  /** Open and usable; a lane that ever opened carried frames, so losing it loses the peer. */
+  open: boolean;
+  channel: RTCDataChannel | null;
+  connectTimer: ReturnType<typeof setTimeout>;
+}
+
+interface Connection {
+  remoteRole: 'requester' | 'exit';
+  /** Up: the first lane is open (the peer is reported up); further lanes join as they open. */
   connected: boolean;
   path: PeerPath;
   outbox: Uint8Array[];
-  channel: RTCDataChannel | null;
-  connectTimer: ReturnType<typeof setTimeout>;
+  /** Index = lane number; a lane that never opened is dropped (null) without harm. */
+  lanes: (Lane | null)[];
+  /** Set when the connection has more than one lane: every message then carries a sequence number. */
+  striping: { stamper: LaneStamper; reassembler: LaneReassembler } | null;
+  /** Frames put back in order before the peer was reported up (another lane opened first). */
+  early: Uint8Array[];
   pathTimer: ReturnType<typeof setInterval> | null;
 }
 
+/** Signals of a striped connection name their lane and the lane count. */
+type LaneSignal = SignalData & { lane?: unknown; lanes?: unknown };
+
 export class PeerMesh {
   private readonly connections = new Map<string, Connection>();
+  private lanesPerExit = 1;
 
   constructor(
     private readonly events: PeerMeshEvents,
@@ -46,6 +66,11 @@ export class PeerMesh {
   /** ICE servers (TURN from signaling) and policy for connections made from now on. */
   setRtcConfig(config: RTCConfiguration): void {
     this.rtcConfig = config;
+  }
+
+  /** Peer connections per exit for connections made from now on (1: no striping). */
+  setLanesPerExit(lanes: number): void {
+    this.lanesPerExit = Math.max(1, Math.min(MAX_LANES, Math.floor(lanes)));
   }
 
   count(remoteRole: 'requester' | 'exit', includeConnecting = true): number {
@@ -71,67 +96,133 @@ export class PeerMesh {
    */
   connectToExit(peerId: string): void {
     if (this.connections.has(peerId)) return;
-    this.create(peerId, true, 'exit');
+    const connection = this.createConnection(peerId, 'exit', this.lanesPerExit);
+    for (let lane = 0; lane < this.lanesPerExit; lane += 1) this.createLane(peerId, connection, lane, true);
   }
 
-  /** Relayed signal: answers a new requester (exit side) or feeds an existing connection. */
-  handleSignal(from: string, data: SignalData, acceptRequesters: boolean): void {
+  /** Relayed signal: answers a new requester (exit side) or feeds an existing connection's lane. */
+  handleSignal(from: string, signal: LaneSignal, acceptRequesters: boolean): void {
+    const { lane: laneField, lanes: lanesField, ...data } = signal;
+    const laneCount = typeof lanesField === 'number' && Number.isInteger(lanesField) ? Math.min(MAX_LANES, Math.max(1, lanesField)) : 1;
+    const laneIndex = typeof laneField === 'number' && Number.isInteger(laneField) && laneField >= 0 ? laneField : 0;
+    if (laneIndex >= laneCount) return;
     let connection = this.connections.get(from);
-    // A fresh offer from a requester we answered before: it lost that connection (ids are stable, so
-    // it is the same peer) and starts over. Feeding it to the old one would corrupt both.
-    if (connection?.answered && data.type === 'offer') {
+    // A fresh offer for a lane we answered before: the requester lost that connection (ids are
+    // stable, so it is the same peer) and starts over. Feeding it to the old one would corrupt both.
+    if (connection && data.type === 'offer' && (connection.lanes[laneIndex]?.answered || connection.lanes.length !== laneCount)) {
       this.close(from, 'peer reconnected');
       connection = undefined;
     }
     if (!connection) {
       if (!acceptRequesters || data.type !== 'offer') return;
-      connection = this.create(from, false, 'requester');
+      connection = this.createConnection(from, 'requester', laneCount);
     }
-    if (data.type === 'offer') connection.answered = true;
-    connection.peer.signal(data as SimplePeer.SignalData);
+    const lane = connection.lanes[laneIndex] ?? (data.type === 'offer' ? this.createLane(from, connection, laneIndex, false) : null);
+    if (!lane) return;
+    if (data.type === 'offer') lane.answered = true;
+    lane.peer.signal(data as SimplePeer.SignalData);
   }
 
-  private create(peerId: string, initiator: boolean, remoteRole: 'requester' | 'exit'): Connection {
-    const peer = new SimplePeer({ initiator, trickle: true, config: this.rtcConfig, channelConfig: { ordered: true } });
+  private createConnection(peerId: string, remoteRole: 'requester' | 'exit', lanes: number): Connection {
     const connection: Connection = {
-      peer,
       remoteRole,
-      answered: false,
       connected: false,
       path: 'unknown',
       outbox: [],
-      channel: null,
-      connectTimer: setTimeout(() => this.close(peerId, 'connection timed out'), CONNECT_TIMEOUT_MS),
+      lanes: Array.from({ length: lanes }, () => null),
+      striping: null,
+      early: [],
       pathTimer: null,
     };
+    if (lanes > 1) {
+      connection.striping = {
+        stamper: new LaneStamper(),
+        reassembler: new LaneReassembler((frame) => (connection.connected ? this.events.frame(peerId, frame) : connection.early.push(frame))),
+      };
+    }
     this.connections.set(peerId, connection);
-    peer.on('signal', (data: SignalData) => this.events.signal(peerId, data));
+    return connection;
+  }
+
+  private createLane(peerId: string, connection: Connection, index: number, initiator: boolean): Lane {
+    const peer = new SimplePeer({ initiator, trickle: true, config: this.rtcConfig, channelConfig: { ordered: true } });
+    const current = (): boolean => this.connections.get(peerId) === connection && connection.lanes[index] === lane;
+    const lane: Lane = {
+      peer,
+      answered: false,
+      open: false,
+      channel: null,
+      // The first lane is the peer: without it, nothing. A further lane that never opens is only dropped.
+      connectTimer: setTimeout(() => (index === 0 ? this.close(peerId, 'connection timed out') : this.dropLane(connection, index)), CONNECT_TIMEOUT_MS),
+    };
+    connection.lanes[index] = lane;
+    const lanes = connection.lanes.length;
+    peer.on('signal', (data: SignalData) => this.events.signal(peerId, lanes > 1 ? { ...data, lane: index, lanes } : data));
     peer.on('connect', async () => {
-      clearTimeout(connection.connectTimer);
-      connection.path = await selectedPath(peer);
-      if (this.connections.get(peerId) !== connection) return; // closed while asking
-      connection.connected = true;
+      clearTimeout(lane.connectTimer);
+      if (index === 0) connection.path = await selectedPath(peer);
+      if (!current()) return; // closed while asking
       // simple-peer keeps its RTCDataChannel private; we need it for bufferedAmount backpressure.
       const channel = (peer as unknown as { _channel?: RTCDataChannel })._channel ?? null;
-      connection.channel = channel;
+      lane.channel = channel;
+      lane.open = true;
       if (channel) {
-        channel.bufferedAmountLowThreshold = LOW_WATER_BYTES;
+        channel.bufferedAmountLowThreshold = this.laneHighWater(connection) / 4;
         channel.addEventListener('bufferedamountlow', () => this.flush(connection));
       }
-      this.events.peerUp(peerId, remoteRole, connection.path);
-      connection.pathTimer = setInterval(() => {
-        void selectedPath(peer).then((path) => {
-          if (path === 'unknown' || path === connection.path || this.connections.get(peerId) !== connection) return;
-          connection.path = path;
-          this.events.pathChanged(peerId, path);
-        });
-      }, PATH_CHECK_MS);
+      if (index === 0) this.up(peerId, connection, peer);
+      if (connection.connected && connection.lanes.length > 1) this.events.lanesChanged(peerId, this.openLanes(connection));
       this.flush(connection);
     });
-    peer.on('data', (data: Uint8Array) => this.events.frame(peerId, data));
-    peer.on('close', () => this.close(peerId, 'data channel closed'));
-    peer.on('error', (error: Error & { code?: string }) => this.close(peerId, `${error.code ?? 'ERR'}: ${error.message}`));
-    return connection;
+    peer.on('data', (data: Uint8Array) => {
+      if (!connection.striping) {
+        this.events.frame(peerId, data);
+        return;
+      }
+      try {
+        connection.striping.reassembler.receive(data);
+      } catch (error) {
+        this.close(peerId, `lanes out of order: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    });
+    const lost = (reason: string): void => {
+      if (!current()) return;
+      if (index === 0 || lane.open) this.close(peerId, reason);
+      else this.dropLane(connection, index);
+    };
+    peer.on('close', () => lost('data channel closed'));
+    peer.on('error', (error: Error & { code?: string }) => lost(`${error.code ?? 'ERR'}: ${error.message}`));
+    return lane;
+  }
+
+  private up(peerId: string, connection: Connection, primary: SimplePeer.Instance): void {
+    connection.connected = true;
+    this.events.peerUp(peerId, connection.remoteRole, connection.path);
+    for (const frame of connection.early.splice(0)) this.events.frame(peerId, frame);
+    connection.pathTimer = setInterval(() => {
+      void selectedPath(primary).then((path) => {
+        if (path === 'unknown' || path === connection.path || this.connections.get(peerId) !== connection) return;
+        connection.path = path;
+        this.events.pathChanged(peerId, path);
+      });
+    }, PATH_CHECK_MS);
+  }
+
+  /** A further lane that never opened: no frame went on it, so the peer goes on without it. */
+  private dropLane(connection: Connection, index: number): void {
+    const lane = connection.lanes[index];
+    if (!lane || lane.open) return;
+    clearTimeout(lane.connectTimer);
+    connection.lanes[index] = null;
+    lane.peer.destroy();
+  }
+
+  private openLanes(connection: Connection): number {
+    return connection.lanes.filter((lane) => lane?.open).length;
+  }
+
+  private laneHighWater(connection: Connection): number {
+    return Math.max(512 * 1024, HIGH_WATER_BYTES / connection.lanes.length);
   }
 
   send(peerId: string, data: Uint8Array): boolean {
@@ -142,12 +233,16 @@ export class PeerMesh {
     return true;
   }
 
+  /** Sends what the lanes take, each message on the open lane with the least queued; numbered when striped. */
   private flush(connection: Connection): void {
-    if (!connection.connected || !connection.channel) return;
-    const channel = connection.channel;
-    while (connection.outbox.length > 0 && channel.readyState === 'open' && channel.bufferedAmount < HIGH_WATER_BYTES) {
+    if (!connection.connected) return;
+    const open = connection.lanes.filter((lane): lane is Lane & { channel: RTCDataChannel } => lane !== null && lane.open && lane.channel?.readyState === 'open');
+    const highWater = this.laneHighWater(connection);
+    while (connection.outbox.length > 0) {
+      const index = pickLane(open.map((lane) => lane.channel.bufferedAmount), highWater);
+      if (index === -1) return; // every lane is full: a bufferedamountlow event resumes
       const next = connection.outbox.shift()!;
-      channel.send(next as Uint8Array<ArrayBuffer>);
+      open[index]!.channel.send((connection.striping ? connection.striping.stamper.stamp(next) : next) as Uint8Array<ArrayBuffer>);
     }
   }
 
@@ -155,9 +250,12 @@ export class PeerMesh {
     const connection = this.connections.get(peerId);
     if (!connection) return;
     this.connections.delete(peerId);
-    clearTimeout(connection.connectTimer);
     if (connection.pathTimer) clearInterval(connection.pathTimer);
-    connection.peer.destroy();
+    for (const lane of connection.lanes) {
+      if (!lane) continue;
+      clearTimeout(lane.connectTimer);
+      lane.peer.destroy();
+    }
     this.events.peerDown(peerId, reason);
   }
 

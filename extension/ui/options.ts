@@ -13,6 +13,7 @@ function fill(settings: Settings): void {
   field<HTMLInputElement>('signalingToken').value = settings.signalingToken;
   field<HTMLInputElement>('relayOnly').checked = settings.relayOnly;
   field<HTMLInputElement>('stunServers').value = settings.stunServers.join(', ');
+  field<HTMLInputElement>('lanesPerExit').value = String(settings.lanesPerExit);
   field<HTMLInputElement>('share').checked = settings.share;
   field<HTMLTextAreaElement>('routedOrigins').value = settings.routedOrigins.join('\n');
   field<HTMLInputElement>('privateAllowList').value = settings.privateAllowList.join(', ');
@@ -46,6 +47,7 @@ function read(): unknown {
     signalingToken: field<HTMLInputElement>('signalingToken').value.trim(),
     relayOnly: field<HTMLInputElement>('relayOnly').checked,
     stunServers: field<HTMLInputElement>('stunServers').value.split(/[\s,]+/).filter(Boolean),
+    lanesPerExit: numberOrText(field<HTMLInputElement>('lanesPerExit').value),
     share: field<HTMLInputElement>('share').checked,
     routedOrigins: field<HTMLTextAreaElement>('routedOrigins').value.split('\n').map((line) => line.trim()).filter(Boolean),
     privateAllowList: field<HTMLInputElement>('privateAllowList').value.split(/[\s,]+/).filter(Boolean),

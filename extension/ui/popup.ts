@@ -122,7 +122,7 @@ function renderPeers(state: PopupState): void {
       item([
         [peer.peerId, 'id'],
         [t(`health_${peer.health ?? 'connecting'}`), peer.health === 'ejected' ? 'bad' : peer.health === 'healthy' ? 'ok' : 'muted'],
-        [t(`path_${peer.path}`), 'muted'],
+        [peer.lanes > 1 ? t('pathLanes', [t(`path_${peer.path}`), String(peer.lanes)]) : t(`path_${peer.path}`), 'muted'],
         [t('peerRtt', formatMs(peer.rttMs))],
         [t('peerTtfb', formatMs(peer.ttfbMs))],
         [t('peerInflight', String(peer.inflight))],

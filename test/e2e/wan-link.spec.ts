@@ -10,9 +10,11 @@ import { createWanLink, FAR_ADDRESS, outputMatch, type WanLink } from '../helper
 /**
  * The tunnel over a real path, not loopback (test/helpers/wan-link.ts): the requester's Chromium in
  * one network namespace; two exits, the origin and signaling in another; between them only an
- * emulated 50 Mbit/s link with 25 ms each way (RTT 50 ms) and 1 % loss in each direction. A routed
- * 5 MB GET arrives whole and hash-checked; an exit killed mid-transfer over the link is noticed and
- * the GET resumes from the other one. Bounded: the suite's own budget is 90 s of transfer.
+ * emulated 50 Mbit/s link with 25 ms each way (RTT 50 ms) and 1 % loss in each direction. The
+ * requester stripes each exit over four peer connections (`lanesPerExit`, core/peers/lanes.ts), so
+ * frames arrive out of order across lanes and are put back. A routed 5 MB GET arrives whole and
+ * hash-checked; an exit killed mid-transfer over the link is noticed and the GET resumes from the
+ * other one. Bounded: the suite's own budget is 90 s of transfer.
  */
 const BIG_BYTES = 5 * 1024 * 1024;
 
@@ -37,9 +39,12 @@ beforeAll(async () => {
   );
   // The requester cannot resolve the origin: what it reads came through an exit, across the link.
   requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', `MAP app.peerlane.test ${FAR_ADDRESS}`], [], undefined, await link.wrapper(link.near, '/usr/bin/chromium'));
-  await requester.setSettings({ signalingUrl: far.signalingUrl, stunServers: [], routedOrigins: [`http://app.peerlane.test:${far.originPort}`] });
+  // Four peer connections per exit, frames striped over them: the way through a lossy path (one alone gets ~0.25 MB/s here).
+  await requester.setSettings({ signalingUrl: far.signalingUrl, stunServers: [], lanesPerExit: 4, routedOrigins: [`http://app.peerlane.test:${far.originPort}`] });
   await waitForRoutedScripts(requester);
   await waitFor(async () => (await backgroundState(requester)).peers.filter((peer) => peer.remoteRole === 'exit').length, (count) => count === 2, 'both exits connected over the link', 60_000);
+  // Every exit reached over four open connections, as the popup shows them.
+  await waitFor(async () => (await backgroundState(requester)).peers.filter((peer) => peer.remoteRole === 'exit').map((peer) => peer.lanes), (lanes) => lanes.length === 2 && lanes.every((count) => count === 4), 'four lanes to each exit', 30_000);
   page = await requester.context.newPage();
   await page.goto(`http://app.peerlane.test:${far.originPort}/app`);
 }, 120_000);
@@ -50,7 +55,7 @@ afterAll(async () => {
   await link?.close();
 });
 
-describe('the tunnel over an emulated path (RTT 50 ms, 1 % loss each way, 50 Mbit/s)', () => {
+describe('the tunnel over an emulated path (RTT 50 ms, 1 % loss each way, 50 Mbit/s), four lanes per exit', () => {
   it('a routed 5 MB GET arrives whole: the SHA-256 of what the page read is the origin body\'s', async () => {
     await startRuns(page, [{ key: 'big', url: dataUrl('/big.bin') }]);
     expect((await runResults(page, ['big'])).big).toMatchObject({ status: 200, sha256: far.bigSha256 });

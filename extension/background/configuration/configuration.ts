@@ -61,6 +61,7 @@ export class Configuration {
       signalingToken: this.settings.signalingToken,
       relayOnly: this.settings.relayOnly,
       stunServers: this.settings.stunServers,
+      lanesPerExit: this.settings.lanesPerExit,
       share: this.offering,
       // Paused: still connected, but signaling introduces no new requesters.
       exitCapacity: this.sharing ? this.settings.exitCaps.maxConcurrent : 0,

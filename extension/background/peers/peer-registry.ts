@@ -19,6 +19,8 @@ export interface Peer {
   readonly remoteRole: RemoteRole;
   /** Straight between the browsers or through a TURN relay (the transport reads it from ICE; it can change). */
   path: PeerPath;
+  /** Open peer connections its frames are striped over (1: not striped). */
+  lanes: number;
   readonly session: PeerSession;
   rttMs: number | null;
   /** clock.now() of the last frame received: any frame proves the peer alive. */
@@ -92,7 +94,7 @@ export class PeerRegistry {
         if (remoteRole === 'exit' && hello.exitCapacity > 0) deps.exitAvailable(peerId, hello.exitCapacity);
       },
     });
-    peer = { id: peerId, remoteRole, path, session, rttMs: null, lastHeardAt: deps.clock.now(), pingSentAt: new Map() };
+    peer = { id: peerId, remoteRole, path, lanes: 1, session, rttMs: null, lastHeardAt: deps.clock.now(), pingSentAt: new Map() };
     this.peers.set(peerId, peer);
     if (remoteRole === 'exit') deps.exitAvailable(peerId);
     this.pingAll();
@@ -105,6 +107,13 @@ export class PeerRegistry {
     const peer = this.peers.get(peerId);
     if (!peer || peer.path === path) return;
     peer.path = path;
+    this.changes.emit();
+  }
+
+  lanesChanged(peerId: string, lanes: number): void {
+    const peer = this.peers.get(peerId);
+    if (!peer || peer.lanes === lanes) return;
+    peer.lanes = lanes;
     this.changes.emit();
   }
 

@@ -17,6 +17,7 @@ export const peerViewSchema = z.object({
   peerId: z.string(),
   remoteRole: z.enum(['requester', 'exit']),
   path: z.enum(['direct', 'relayed', 'unknown']),
+  lanes: z.number().int().min(1),
   inflight: z.number().int(),
   rttMs: z.number().nullable(),
   ttfbMs: z.number().nullable(),

@@ -13,6 +13,7 @@ export const transportConfigSchema = z.object({
   signalingToken: z.string(),
   relayOnly: z.boolean(),
   stunServers: z.array(z.string()),
+  lanesPerExit: z.number().check(z.int(), z.minimum(1)),
   share: z.boolean(),
   exitCapacity: z.number().check(z.int(), z.minimum(0)),
   wantExits: z.boolean(),
@@ -37,6 +38,8 @@ export const fromTransportSchema = z.discriminatedUnion('type', [
   /** `path`: how the connection runs, from its selected ICE candidate pair (a TURN relay on either end: relayed). */
   z.object({ type: z.literal('peer-up'), peerId: z.string(), remoteRole: role, path: peerPath }),
   z.object({ type: z.literal('peer-path'), peerId: z.string(), path: peerPath }),
+  /** How many of the peer's connections are open (more than one: its frames are striped over them). */
+  z.object({ type: z.literal('peer-lanes'), peerId: z.string(), lanes: z.number().check(z.int(), z.minimum(1)) }),
   z.object({ type: z.literal('peer-down'), peerId: z.string(), reason: z.string() }),
   z.object({ type: z.literal('frame'), peerId: z.string(), data: bytesSchema }),
   z.object({ type: z.literal('status'), status: transportStatusSchema }),
