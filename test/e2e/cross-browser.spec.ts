@@ -63,6 +63,28 @@ function expectFetched(result: Fetched | string): Fetched {
 
 const mbps = (bytes: number, ms: number): string => `${(bytes / 1e6 / (ms / 1000)).toFixed(1)} MB/s`;
 
+const LANES = 3;
+
+/**
+ * Reconnects requester and exit over LANES peer connections (the exit drops its requesters while
+ * sharing is off), waits until every lane is open, then checks a 5 MB body striped over them.
+ */
+async function stripedBody(
+  sides: { setRequester: (lanes: number) => Promise<void>; setExitShare: (share: boolean) => Promise<void>; exitLanes: () => Promise<number[]>; fetchBig: () => Promise<Fetched | string> },
+  label: string,
+): Promise<void> {
+  await sides.setRequester(LANES);
+  await sides.setExitShare(false);
+  await waitFor(sides.exitLanes, (lanes) => lanes.length === 0, 'the exit dropped the requester');
+  await sides.setExitShare(true);
+  await waitFor(sides.exitLanes, (lanes) => lanes.length === 1 && lanes[0] === LANES, `${LANES} lanes to the exit`, 60_000);
+  const big = expectFetched(await sides.fetchBig());
+  const body = Buffer.from(big.base64, 'base64');
+  expect(body.length).toBe(origin.bigBody.length);
+  expect(sha256(body)).toBe(origin.bigSha256);
+  console.info(`${label}, ${LANES} lanes: 5 MB in ${big.ms.toFixed(0)} ms (${mbps(body.length, big.ms)})`);
+}
+
 describe('Firefox exit, Chromium requester', () => {
   let exit: FirefoxPeer;
   let requester: ExtensionBrowser;
@@ -108,6 +130,21 @@ describe('Firefox exit, Chromium requester', () => {
     expect(body.length).toBe(origin.bigBody.length);
     expect(sha256(body)).toBe(origin.bigSha256);
     console.info(`Firefox exit → Chromium requester: 5 MB in ${big.ms.toFixed(0)} ms (${mbps(body.length, big.ms)}, under the default 2 MB/s exit cap; npm run bench lifts it)`);
+    await page.close();
+  }, 90_000);
+
+  it(`striped over ${LANES} connections, the Firefox exit answers every lane and a 5 MB body arrives intact`, async () => {
+    const page = await requester.context.newPage();
+    await page.goto(`${appOrigin}/app`);
+    await stripedBody(
+      {
+        setRequester: (lanes) => requester.setSettings({ lanesPerExit: lanes }),
+        setExitShare: (share) => exit.setSettings({ share }),
+        exitLanes: async () => (await backgroundState(requester)).peers.filter((peer) => peer.remoteRole === 'exit').map((peer) => peer.lanes),
+        fetchBig: () => page.evaluate(fetchInPage, `${dataOrigin}/big.bin`),
+      },
+      'Firefox exit → Chromium requester',
+    );
     await page.close();
   }, 90_000);
 
@@ -175,6 +212,21 @@ describe('Chromium exit, Firefox requester', () => {
     expect(body.length).toBe(origin.bigBody.length);
     expect(sha256(body)).toBe(origin.bigSha256);
     console.info(`Chromium exit → Firefox requester: 5 MB in ${big.ms.toFixed(0)} ms (${mbps(body.length, big.ms)}, under the default 2 MB/s exit cap; npm run bench lifts it)`);
+    await page.close();
+  }, 90_000);
+
+  it(`striped over ${LANES} connections from Firefox, a 5 MB body arrives intact through the Chromium exit`, async () => {
+    const page = await requester.browser.newPage();
+    await page.goto(`${appOrigin}/app`);
+    await stripedBody(
+      {
+        setRequester: (lanes) => requester.setSettings({ lanesPerExit: lanes }),
+        setExitShare: (share) => exit.setSettings({ share }),
+        exitLanes: async () => (await requester.state()).peers.filter((peer) => peer.remoteRole === 'exit').map((peer) => peer.lanes),
+        fetchBig: async () => (await page.evaluate(fetchInPage, `${dataOrigin}/big.bin`)) as Fetched | string,
+      },
+      'Chromium exit → Firefox requester',
+    );
     await page.close();
   }, 90_000);
 
