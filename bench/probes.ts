@@ -6,9 +6,12 @@ import type { Page as FirefoxPage } from 'puppeteer-core';
  * between two pages, a page's fetch throughput, and small-GET latencies. Every transfer is bounded
  * in bytes and in time: past `deadlineMs` it stops and the rate counts what arrived.
  */
+/** The middle value; of an even count, the mean of the two middle ones (of two rounds, their mean, not the better). */
 export const median = (values: number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
+  if (sorted.length === 0) return NaN;
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 };
 export const percentile = (values: number[], q: number): number => {
   const sorted = [...values].sort((a, b) => a - b);
