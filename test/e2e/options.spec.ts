@@ -26,12 +26,14 @@ describe('options page', () => {
     await page.getByTestId('routedOrigins').fill('ftp://files.example');
     await page.getByTestId('queue.attemptTimeoutMs').fill('5');
     await page.getByTestId('privateAllowList').fill('127.0.0.0/8');
+    await page.getByTestId('lanesPerExit').fill('9');
     await page.getByTestId('save').click();
     const problems = page.getByTestId('problems');
     await expect.poll(() => problems.textContent(), { timeout: 5000 }).toMatch(/signalingUrl/);
     expect(await problems.textContent()).toMatch(/routedOrigins/);
     expect(await problems.textContent()).toMatch(/attempt timeout must be at least 500/);
     expect(await problems.textContent()).toMatch(/127\.0\.0\.0\/8 is wider than a \/24/);
+    expect(await problems.textContent()).toMatch(/connections per exit must be at most 8/);
     expect(await storedSettings()).toBeUndefined();
     await page.close();
   });
@@ -43,6 +45,7 @@ describe('options page', () => {
     await page.getByTestId('signalingToken').fill('alice.1999999999.c2lnbmF0dXJl');
     await page.getByTestId('relayOnly').check();
     await page.getByTestId('stunServers').fill('stun:stun.example.net:3478, stuns:stun.example.org:5349');
+    await page.getByTestId('lanesPerExit').fill('4');
     await page.getByTestId('share').check();
     await page.getByTestId('routedOrigins').fill('https://Example.com/some/path\nhttp://app.peerlane.test:8080');
     await page.getByTestId('privateAllowList').fill('127.0.0.2/32, 127.0.0.3/32');
@@ -58,6 +61,7 @@ describe('options page', () => {
       signalingToken: 'alice.1999999999.c2lnbmF0dXJl',
       relayOnly: true,
       stunServers: ['stun:stun.example.net:3478', 'stuns:stun.example.org:5349'],
+      lanesPerExit: 4,
       share: true,
       routedOrigins: ['https://example.com', 'http://app.peerlane.test:8080'],
       privateAllowList: ['127.0.0.2/32', '127.0.0.3/32'],

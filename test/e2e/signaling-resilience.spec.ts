@@ -73,7 +73,8 @@ describe('a signaling server that requires tokens and extension origins', () => 
       expect((await backgroundState(browser)).transport.signaling).not.toBe('connected');
       await browser.setSettings({ signalingToken: issueToken('operator-secret', 'e2e', Date.now() / 1000 + 3600) });
       await waitFor(async () => (await backgroundState(browser)).transport.signaling, (state) => state === 'connected', 'connected with the token');
-      expect((await health(httpBase)).peers).toBe(1);
+      // Connected is the socket; registered (challenge signed, checked) follows a moment later.
+      await waitFor(() => health(httpBase), (seen) => seen.peers === 1, 'registered with the token', 10_000);
     } finally {
       await signaling.close();
     }
