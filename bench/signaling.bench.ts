@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { WebSocket } from 'ws';
+import { outputMatch } from '../test/helpers/child-output';
 import { freePort, startRedis, startRedisCluster } from '../test/helpers/redis';
 import { SigningIdentity } from '../test/helpers/signing-identity';
 
@@ -111,14 +112,7 @@ async function startServer(args: string[], ready: RegExp, env: Record<string, st
   const child = spawn('taskset', ['-c', SERVER_CORES, process.execPath, ...args.map((arg) => arg.replace('{port}', String(port)))], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env, PEERLANE_PORT: String(port) } });
   const cgroup = capped ? await makeServerCgroup(String(port)) : null;
   if (cgroup) await writeFile(`${cgroup}/cgroup.procs`, String(child.pid));
-  await new Promise<void>((resolve, reject) => {
-    let output = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      if (ready.test(output)) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`server ${args.join(' ')} exited with ${code}: ${output}`)));
-  });
+  await outputMatch(child, ready, `server ${args.join(' ')}`);
   return {
     port,
     url: `ws://127.0.0.1:${port}`,

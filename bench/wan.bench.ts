@@ -4,7 +4,8 @@ import { MAX_FRAME_BYTES } from '../extension/core/protocol/frames';
 import { DEFAULT_SETTINGS } from '../extension/core/settings';
 import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../test/helpers/chromium';
 import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST } from '../test/helpers/origin-server';
-import { createWanLink, DEFAULT_RATE_MBIT, FAR_ADDRESS, outputMatch, type WanLink, type WanPath } from '../test/helpers/wan-link';
+import { outputMatch } from '../test/helpers/child-output';
+import { createWanLink, DEFAULT_RATE_MBIT, FAR_ADDRESS, type WanLink, type WanPath } from '../test/helpers/wan-link';
 import { chromiumPage, fetchMBps, median, rawChannelMBps, smallGetLatencies, type InPage } from './probes';
 
 /**

@@ -15,8 +15,8 @@ export function peerIdOf(publicKey: Uint8Array): string {
   return peerIdFromDigest(createHash('sha256').update(publicKey).digest());
 }
 
-/** Canonical unpadded base64url only (as `identity-proof.ts` decodes it), with Node's decoder: a tenth of the pure one's cost, paid on every registration. */
-function fromBase64Url(text: string): Buffer | null {
+/** Null for anything that is not canonical unpadded base64url (Node's decoder: a tenth of a pure one's cost, paid on every registration). */
+export function fromBase64Url(text: string): Buffer | null {
   if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) return null;
   const bytes = Buffer.from(text, 'base64url');
   return bytes.toString('base64url') === text ? bytes : null;

@@ -15,7 +15,7 @@ export interface PeerMeshEvents {
   peerUp(peerId: string, remoteRole: 'requester' | 'exit', path: PeerPath): void;
   peerDown(peerId: string, reason: string): void;
   pathChanged(peerId: string, path: PeerPath): void;
-  /** A further lane opened (or one that never opened was given up): the count of open ones. */
+  /** A further lane of a striped peer opened: the count of open ones. */
   lanesChanged(peerId: string, open: number): void;
   frame(peerId: string, data: Uint8Array): void;
 }
@@ -68,9 +68,9 @@ export class PeerMesh {
     this.rtcConfig = config;
   }
 
-  /** Peer connections per exit for connections made from now on (1: no striping). */
+  /** Peer connections per exit for connections made from now on (1: no striping; settings bound it to 1–MAX_LANES). */
   setLanesPerExit(lanes: number): void {
-    this.lanesPerExit = Math.max(1, Math.min(MAX_LANES, Math.floor(lanes)));
+    this.lanesPerExit = lanes;
   }
 
   count(remoteRole: 'requester' | 'exit', includeConnecting = true): number {
@@ -171,7 +171,7 @@ export class PeerMesh {
         channel.addEventListener('bufferedamountlow', () => this.flush(connection));
       }
       if (index === 0) this.up(peerId, connection, peer);
-      if (connection.connected && connection.lanes.length > 1) this.events.lanesChanged(peerId, this.openLanes(connection));
+      if (connection.connected && connection.striping) this.events.lanesChanged(peerId, this.openLanes(connection));
       this.flush(connection);
     });
     peer.on('data', (data: Uint8Array) => {
@@ -236,13 +236,14 @@ export class PeerMesh {
   /** Sends what the lanes take, each message on the open lane with the least queued; numbered when striped. */
   private flush(connection: Connection): void {
     if (!connection.connected) return;
-    const open = connection.lanes.filter((lane): lane is Lane & { channel: RTCDataChannel } => lane !== null && lane.open && lane.channel?.readyState === 'open');
+    const channels: RTCDataChannel[] = [];
+    for (const lane of connection.lanes) if (lane?.open && lane.channel?.readyState === 'open') channels.push(lane.channel);
     const highWater = this.laneHighWater(connection);
     while (connection.outbox.length > 0) {
-      const index = pickLane(open.map((lane) => lane.channel.bufferedAmount), highWater);
+      const index = pickLane(channels, highWater);
       if (index === -1) return; // every lane is full: a bufferedamountlow event resumes
       const next = connection.outbox.shift()!;
-      open[index]!.channel.send((connection.striping ? connection.striping.stamper.stamp(next) : next) as Uint8Array<ArrayBuffer>);
+      channels[index]!.send((connection.striping ? connection.striping.stamper.stamp(next) : next) as Uint8Array<ArrayBuffer>);
     }
   }
 

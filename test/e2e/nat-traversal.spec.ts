@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { backgroundState, launchWithExtension, waitFor, type ExtensionBrowser } from '../helpers/chromium';
 import { startCoturn, type Coturn } from '../helpers/coturn';
+import { outputMatch } from '../helpers/child-output';
 import { createNatLab, type NatLab } from '../helpers/nat-lab';
 
 /**
@@ -58,21 +59,7 @@ async function startLab(): Promise<Lab> {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     signaling = child;
-    const signalingUrl = await new Promise<string>((resolve, reject) => {
-      let output = '';
-      const timer = setTimeout(() => reject(new Error(`signaling did not start in the lab: ${output}`)), 15_000);
-      const read = (chunk: Buffer): void => {
-        output += chunk.toString();
-        const match = /PEERLANE_URL=(\S+)/.exec(output);
-        if (match) {
-          clearTimeout(timer);
-          resolve(match[1]!);
-        }
-      };
-      child.stdout?.on('data', read);
-      child.stderr?.on('data', read);
-      child.once('exit', (code) => reject(new Error(`signaling exited with ${code}: ${output}`)));
-    });
+    const signalingUrl = (await outputMatch(child, /PEERLANE_URL=(\S+)/, 'signaling in the lab', 15_000))[1]!;
     return { net, coturn, signalingUrl, browsers, close };
   } catch (error) {
     await close();

@@ -5,7 +5,8 @@ import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
 import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST } from '../helpers/origin-server';
 import { runBytes, runResults, startRuns } from '../helpers/page-runs';
-import { createWanLink, FAR_ADDRESS, outputMatch, type WanLink } from '../helpers/wan-link';
+import { outputMatch } from '../helpers/child-output';
+import { createWanLink, FAR_ADDRESS, type WanLink } from '../helpers/wan-link';
 
 /**
  * The tunnel over a real path, not loopback (test/helpers/wan-link.ts): the requester's Chromium in

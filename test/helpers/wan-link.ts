@@ -1,4 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { outputMatch } from './child-output';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -49,28 +50,6 @@ export interface WanLink extends WanPath {
 const ip = (...args: string[]): void => {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 };
-
-/** Waits (bounded) for a line of a child's output that matches, and returns its match. */
-export function outputMatch(child: ChildProcess, pattern: RegExp, what: string, timeoutMs = 20_000): Promise<RegExpExecArray> {
-  return new Promise((resolvePromise, reject) => {
-    let output = '';
-    const timer = setTimeout(() => reject(new Error(`${what}: no ${pattern} within ${timeoutMs} ms; output: ${output.slice(-2000)}`)), timeoutMs);
-    const read = (chunk: Buffer): void => {
-      output += chunk.toString();
-      const match = pattern.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolvePromise(match);
-      }
-    };
-    child.stdout?.on('data', read);
-    child.stderr?.on('data', read);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${what} exited with ${code}: ${output.slice(-2000)}`));
-    });
-  });
-}
 
 export async function createWanLink(path: WanPath): Promise<WanLink> {
   if (process.getuid?.() !== 0) throw new Error('the emulated link needs root (network namespaces, TUN devices); CI runs as root');

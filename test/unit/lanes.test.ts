@@ -49,11 +49,9 @@ describe('lanes: frames striped over several channels, delivered in sending orde
   });
 
   it('numbers wrap past 2^32 without a hitch', () => {
-    const stamper = new LaneStamper();
-    (stamper as unknown as { next: number }).next = 0xffff_fffe;
+    const stamper = new LaneStamper(0xffff_fffe);
     const out: number[] = [];
-    const counting = new LaneReassembler((frame) => out.push(frame[0]!));
-    (counting as unknown as { expected: number }).expected = 0xffff_fffe;
+    const counting = new LaneReassembler((frame) => out.push(frame[0]!), undefined, 0xffff_fffe);
     const stamped = [0, 1, 2, 3].map((index) => stamper.stamp(frameOf(index)));
     for (const message of [stamped[1]!, stamped[3]!, stamped[0]!, stamped[2]!]) counting.receive(message);
     expect(out).toEqual([0, 1, 2, 3]);
@@ -75,9 +73,10 @@ describe('lanes: frames striped over several channels, delivered in sending orde
   });
 
   it('picks the open lane with the least queued; none when every lane is at the high-water mark', () => {
-    expect(pickLane([300, 100, 200], 1000)).toBe(1);
-    expect(pickLane([1000, 999], 1000)).toBe(1);
-    expect(pickLane([1000, 2000], 1000)).toBe(-1);
+    const queued = (...amounts: number[]) => amounts.map((bufferedAmount) => ({ bufferedAmount }));
+    expect(pickLane(queued(300, 100, 200), 1000)).toBe(1);
+    expect(pickLane(queued(1000, 999), 1000)).toBe(1);
+    expect(pickLane(queued(1000, 2000), 1000)).toBe(-1);
     expect(pickLane([], 1000)).toBe(-1);
   });
 });

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { classifyNat, isPublicAddress, type GatheredCandidate } from '../../extension/core/peers/nat-kind';
-import { fromBase64Url, toBase64Url } from '../../signaling-server/identity-proof';
-import { verifyRegistration } from '../../signaling-server/identity';
+import { toBase64Url } from '../../signaling-server/identity-proof';
+import { fromBase64Url, verifyRegistration } from '../../signaling-server/identity';
 import { directPossible } from '../../signaling-server/reachability';
 import { SigningIdentity } from '../helpers/signing-identity';
 import { signalingFixture, type TestClient } from '../helpers/ws-client';
@@ -31,7 +31,7 @@ describe('registration proves a key (pure parts)', () => {
 
   it('base64url round-trips and refuses non-canonical text', () => {
     const bytes = Uint8Array.from({ length: 33 }, (_, index) => (index * 37) & 255);
-    expect(fromBase64Url(toBase64Url(bytes))).toEqual(bytes);
+    expect(new Uint8Array(fromBase64Url(toBase64Url(bytes))!)).toEqual(bytes);
     expect(fromBase64Url('ab+c')).toBeNull();
     expect(fromBase64Url('abc=')).toBeNull();
     expect(fromBase64Url('a')).toBeNull();

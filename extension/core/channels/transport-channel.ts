@@ -1,5 +1,6 @@
 import { natKinds } from '../../../signaling-server/protocol';
 import { withOwnBuffer } from '../bytes';
+import { MAX_LANES } from '../peers/lanes';
 import { bytesSchema } from './common';
 import { z } from './zod-mini';
 
@@ -13,7 +14,7 @@ export const transportConfigSchema = z.object({
   signalingToken: z.string(),
   relayOnly: z.boolean(),
   stunServers: z.array(z.string()),
-  lanesPerExit: z.number().check(z.int(), z.minimum(1)),
+  lanesPerExit: z.number().check(z.int(), z.minimum(1), z.maximum(MAX_LANES)),
   share: z.boolean(),
   exitCapacity: z.number().check(z.int(), z.minimum(0)),
   wantExits: z.boolean(),

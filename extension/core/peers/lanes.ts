@@ -14,9 +14,9 @@ export const LANE_HEADER_BYTES = 4;
 export const MAX_REORDER_BYTES = 64 * 1024 * 1024;
 export const MAX_LANES = 8;
 
-/** Sending side: numbers each message in sending order. */
+/** Sending side: numbers each message in sending order (from `next`: 0 on a new connection). */
 export class LaneStamper {
-  private next = 0;
+  constructor(private next = 0) {}
 
   stamp(frame: Uint8Array): Uint8Array<ArrayBuffer> {
     const out = new Uint8Array(LANE_HEADER_BYTES + frame.byteLength);
@@ -29,13 +29,14 @@ export class LaneStamper {
 
 /** Receiving side: messages from every lane in, frames out in sending order. */
 export class LaneReassembler {
-  private expected = 0;
   private readonly early = new Map<number, Uint8Array>();
   private earlyBytes = 0;
 
   constructor(
     private readonly deliver: (frame: Uint8Array) => void,
     private readonly maxEarlyBytes = MAX_REORDER_BYTES,
+    /** The first number expected: the stamper's first. */
+    private expected = 0,
   ) {}
 
   /** Bytes held while waiting for a gap to fill. */
@@ -68,12 +69,16 @@ export class LaneReassembler {
   }
 }
 
-/** The lane to send on next: the open one with the least queued, or -1 when all are at `highWater`. */
-export function pickLane(bufferedAmounts: readonly number[], highWater: number): number {
+/** The lane to send on next: the one with the least queued, or -1 when all are at `highWater`. Read per message: no allocation. */
+export function pickLane(lanes: readonly { readonly bufferedAmount: number }[], highWater: number): number {
   let best = -1;
-  for (let index = 0; index < bufferedAmounts.length; index += 1) {
-    const queued = bufferedAmounts[index]!;
-    if (queued < highWater && (best === -1 || queued < bufferedAmounts[best]!)) best = index;
+  let least = highWater;
+  for (let index = 0; index < lanes.length; index += 1) {
+    const queued = lanes[index]!.bufferedAmount;
+    if (queued < least) {
+      best = index;
+      least = queued;
+    }
   }
   return best;
 }
