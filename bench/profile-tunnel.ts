@@ -4,7 +4,7 @@ import { DEFAULT_SETTINGS } from '../extension/core/settings';
 import { startSignalingServer } from '../signaling-server/server';
 import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts } from '../test/helpers/chromium';
 import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST, startOriginServer } from '../test/helpers/origin-server';
-import { chromiumPage, fetchMBps } from './probes';
+import { chromiumPage, fetchMBps, median, smallGetLatencies } from './probes';
 
 /**
  * `npm run profile:tunnel`: where the tunnel's time goes on loopback. Chromium requester and exit
@@ -12,8 +12,11 @@ import { chromiumPage, fetchMBps } from './probes';
  * Protocol, a debugging port per browser) records every extension context: the requester's service
  * worker and offscreen document, the exit's too. Writes one .cpuprofile per context under
  * bench/profile/ (open in Chrome DevTools' Performance panel) and prints each context's hottest
- * functions by self time.
+ * functions by self time. `npm run profile:tunnel -- small` profiles 300 small GETs one after another
+ * instead (the added latency), and prints each context's busy time per GET.
  */
+const SMALL = process.argv.includes('small');
+const SMALL_GETS = 300;
 const BODY_BYTES = 20 * 1024 * 1024;
 const RUNS = 3;
 
@@ -65,7 +68,8 @@ function hottest(profile: { nodes: { id: number; callFrame: { functionName: stri
     self.set(key, (self.get(key) ?? 0) + micros);
   });
   const busy = total - (self.get('(idle) :0') ?? 0);
-  return [`busy ${(busy / 1000).toFixed(0)} ms of ${(total / 1000).toFixed(0)} ms`, ...[...self].filter(([key]) => !key.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, count).map(([key, micros]) => `${(micros / 1000).toFixed(1).padStart(8)} ms ${((micros / busy) * 100).toFixed(1).padStart(5)} %  ${key}`)];
+  const perGet = SMALL ? ` (${(busy / 1000 / SMALL_GETS).toFixed(2)} ms per GET)` : '';
+  return [`busy ${(busy / 1000).toFixed(0)} ms of ${(total / 1000).toFixed(0)} ms${perGet}`, ...[...self].filter(([key]) => !key.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, count).map(([key, micros]) => `${(micros / 1000).toFixed(1).padStart(8)} ms ${((micros / busy) * 100).toFixed(1).padStart(5)} %  ${key}`)];
 }
 
 const origin = await startOriginServer(BODY_BYTES);
@@ -83,7 +87,14 @@ try {
   await page.goto(`${appOrigin}/app`);
   const routed = chromiumPage(page);
   const url = `http://origin.peerlane.test:${origin.port}/bytes/${BODY_BYTES}`;
-  await fetchMBps(routed, url); // warm up
+  const smallUrl = `http://origin.peerlane.test:${origin.port}/small.txt`;
+  if (SMALL) {
+    await smallGetLatencies(routed, smallUrl, 20);
+    const directPage = await exit.context.newPage();
+    await directPage.goto(`http://origin.peerlane.test:${origin.port}/app`);
+    const [tunnel, direct] = [median(await smallGetLatencies(routed, smallUrl, 100)), median(await smallGetLatencies(chromiumPage(directPage), smallUrl, 100))];
+    console.log(`small GET median before profiling: tunnel ${tunnel.toFixed(2)} ms, direct ${direct.toFixed(2)} ms, added ${(tunnel - direct).toFixed(2)} ms`);
+  } else await fetchMBps(routed, url); // warm up
   const sessions = [];
   for (const [who, port] of [['requester', requesterPort], ['exit', exitPort]] as const) {
     for (const target of await extensionTargets(port)) {
@@ -94,9 +105,14 @@ try {
       sessions.push({ name: `${who}-${target.type === 'service_worker' ? 'service-worker' : 'offscreen'}`, session });
     }
   }
-  const rates: number[] = [];
-  for (let run = 0; run < RUNS; run += 1) rates.push(await fetchMBps(routed, url));
-  console.log(`tunnel ${rates.map((rate) => rate.toFixed(1)).join(', ')} MB/s while profiling`);
+  if (SMALL) {
+    const latencies = await smallGetLatencies(routed, smallUrl, SMALL_GETS);
+    console.log(`small GET median ${median(latencies).toFixed(2)} ms over ${SMALL_GETS} while profiling`);
+  } else {
+    const rates: number[] = [];
+    for (let run = 0; run < RUNS; run += 1) rates.push(await fetchMBps(routed, url));
+    console.log(`tunnel ${rates.map((rate) => rate.toFixed(1)).join(', ')} MB/s while profiling`);
+  }
   await mkdir('bench/profile', { recursive: true });
   for (const { name, session } of sessions) {
     const { profile } = (await session.send('Profiler.stop')) as { profile: Parameters<typeof hottest>[0] };

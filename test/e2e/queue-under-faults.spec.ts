@@ -156,7 +156,7 @@ describe('the request queue under faults, in real browsers', () => {
     // What was counted is persisted (at most 250 ms behind); wait for it, then stop the worker.
     const before = await backgroundState(requester);
     await expect
-      .poll(() => requester.worker.evaluate(async () => ((await chrome.storage.local.get('stats')).stats as { completed?: number } | undefined)?.completed ?? 0), { timeout: 5000 })
+      .poll(() => requester.worker.evaluate(async () => (JSON.parse(((await chrome.storage.local.get('stats')).stats as string | undefined) ?? '{}') as { completed?: number }).completed ?? 0), { timeout: 5000 })
       .toBe(before.stats.completed);
     const stopped = await stopServiceWorker(requester);
     expect(stopped).toBe(true);
