@@ -2,6 +2,7 @@ import SimplePeer from 'simple-peer';
 import type { SignalData } from '../../signaling-server/protocol';
 import type { PeerPath } from '../core/channels/transport-channel';
 import { LaneReassembler, LaneStamper, MAX_LANES, pickLane } from '../core/peers/lanes';
+import { cancelledStream, DrainRate, Outbox } from '../core/peers/outbox';
 
 /**
  * The WebRTC side: per peer one simple-peer connection with one reliable ordered data channel, or
@@ -20,8 +21,11 @@ export interface PeerMeshEvents {
   frame(peerId: string, data: Uint8Array): void;
 }
 
-/** Pause sending above this much buffered data (over all of a peer's lanes); resume when a lane drains below a quarter of its share. */
-const HIGH_WATER_BYTES = 4 * 1024 * 1024;
+/**
+ * What a peer's channels may hold is a quarter second of their measured drain rate, 256 KiB to
+ * 4 MiB over all its lanes (core/peers/outbox.ts says why); a lane resumes below a quarter of its share.
+ */
+const MIN_LANE_HIGH_WATER_BYTES = 64 * 1024;
 const CONNECT_TIMEOUT_MS = 20_000;
 /** ICE may start on the relay and move to the direct pair once its checks pass: look again this often. */
 const PATH_CHECK_MS = 3000;
@@ -41,7 +45,10 @@ interface Connection {
   /** Up: the first lane is open (the peer is reported up); further lanes join as they open. */
   connected: boolean;
   path: PeerPath;
-  outbox: Uint8Array[];
+  outbox: Outbox;
+  drain: DrainRate;
+  /** Bytes ever handed to this connection's channels. */
+  sentBytes: number;
   /** Index = lane number; a lane that never opened is dropped (null) without harm. */
   lanes: (Lane | null)[];
   /** Set when the connection has more than one lane: every message then carries a sequence number. */
@@ -128,7 +135,9 @@ export class PeerMesh {
       remoteRole,
       connected: false,
       path: 'unknown',
-      outbox: [],
+      outbox: new Outbox(),
+      drain: new DrainRate(),
+      sentBytes: 0,
       lanes: Array.from({ length: lanes }, () => null),
       striping: null,
       early: [],
@@ -137,7 +146,7 @@ export class PeerMesh {
     if (lanes > 1) {
       connection.striping = {
         stamper: new LaneStamper(),
-        reassembler: new LaneReassembler((frame) => (connection.connected ? this.events.frame(peerId, frame) : connection.early.push(frame))),
+        reassembler: new LaneReassembler((frame) => (connection.connected ? this.received(peerId, connection, frame) : connection.early.push(frame))),
       };
     }
     this.connections.set(peerId, connection);
@@ -166,17 +175,14 @@ export class PeerMesh {
       const channel = (peer as unknown as { _channel?: RTCDataChannel })._channel ?? null;
       lane.channel = channel;
       lane.open = true;
-      if (channel) {
-        channel.bufferedAmountLowThreshold = this.laneHighWater(connection) / 4;
-        channel.addEventListener('bufferedamountlow', () => this.flush(connection));
-      }
+      channel?.addEventListener('bufferedamountlow', () => this.flush(connection));
       if (index === 0) this.up(peerId, connection, peer);
       if (connection.connected && connection.striping) this.events.lanesChanged(peerId, this.openLanes(connection));
       this.flush(connection);
     });
     peer.on('data', (data: Uint8Array) => {
       if (!connection.striping) {
-        this.events.frame(peerId, data);
+        this.received(peerId, connection, data);
         return;
       }
       try {
@@ -198,7 +204,7 @@ export class PeerMesh {
   private up(peerId: string, connection: Connection, primary: SimplePeer.Instance): void {
     connection.connected = true;
     this.events.peerUp(peerId, connection.remoteRole, connection.path);
-    for (const frame of connection.early.splice(0)) this.events.frame(peerId, frame);
+    for (const frame of connection.early.splice(0)) this.received(peerId, connection, frame);
     connection.pathTimer = setInterval(() => {
       void selectedPath(primary).then((path) => {
         if (path === 'unknown' || path === connection.path || this.connections.get(peerId) !== connection) return;
@@ -206,6 +212,13 @@ export class PeerMesh {
         this.events.pathChanged(peerId, path);
       });
     }, PATH_CHECK_MS);
+  }
+
+  /** A frame from the peer, in order; a CANCEL also drops what is still queued of that response here. */
+  private received(peerId: string, connection: Connection, frame: Uint8Array): void {
+    const cancelled = cancelledStream(frame);
+    if (cancelled !== null) connection.outbox.dropServed(cancelled);
+    this.events.frame(peerId, frame);
   }
 
   /** A further lane that never opened: no frame went on it, so the peer goes on without it. */
@@ -221,8 +234,8 @@ export class PeerMesh {
     return connection.lanes.filter((lane) => lane?.open).length;
   }
 
-  private laneHighWater(connection: Connection): number {
-    return Math.max(512 * 1024, HIGH_WATER_BYTES / connection.lanes.length);
+  private laneHighWater(connection: Connection, openLanes: number): number {
+    return Math.max(MIN_LANE_HIGH_WATER_BYTES, connection.drain.highWater() / Math.max(1, openLanes));
   }
 
   send(peerId: string, data: Uint8Array): boolean {
@@ -233,18 +246,28 @@ export class PeerMesh {
     return true;
   }
 
-  /** Sends what the lanes take, each message on the open lane with the least queued; numbered when striped. */
+  /**
+   * Sends what the lanes take, each message on the open lane with the least queued (numbered when
+   * striped), in the outbox's order (control first, streams by turns); then measures the drain.
+   */
   private flush(connection: Connection): void {
     if (!connection.connected) return;
     const channels: RTCDataChannel[] = [];
     for (const lane of connection.lanes) if (lane?.open && lane.channel?.readyState === 'open') channels.push(lane.channel);
-    const highWater = this.laneHighWater(connection);
+    const highWater = this.laneHighWater(connection, channels.length);
+    for (const channel of channels) channel.bufferedAmountLowThreshold = highWater / 4;
     while (connection.outbox.length > 0) {
       const index = pickLane(channels, highWater);
-      if (index === -1) return; // every lane is full: a bufferedamountlow event resumes
+      if (index === -1) break; // every lane is full: a bufferedamountlow event resumes
       const next = connection.outbox.shift()!;
-      channels[index]!.send((connection.striping ? connection.striping.stamper.stamp(next) : next) as Uint8Array<ArrayBuffer>);
+      const message = connection.striping ? connection.striping.stamper.stamp(next) : next;
+      channels[index]!.send(message as Uint8Array<ArrayBuffer>);
+      connection.sentBytes += message.byteLength;
     }
+    if (connection.outbox.length === 0) connection.drain.dry();
+    let buffered = 0;
+    for (const channel of channels) buffered += channel.bufferedAmount;
+    connection.drain.sample(performance.now(), connection.sentBytes, buffered);
   }
 
   close(peerId: string, reason: string): void {
