@@ -2,11 +2,14 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { MAX_FRAME_BYTES } from '../extension/core/protocol/frames';
 import { DEFAULT_SETTINGS } from '../extension/core/settings';
-import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../test/helpers/chromium';
+import type { PopupState } from '../extension/core/channels/popup-channel';
+import type { Settings } from '../extension/core/settings';
+import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts } from '../test/helpers/chromium';
+import { launchFirefoxPeer, openFirefoxExtensionPage } from '../test/helpers/firefox';
 import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST } from '../test/helpers/origin-server';
 import { outputMatch } from '../test/helpers/child-output';
 import { createWanLink, DEFAULT_RATE_MBIT, FAR_ADDRESS, type WanLink, type WanPath } from '../test/helpers/wan-link';
-import { chromiumPage, fetchMBps, median, rawChannelMBps, smallGetLatencies, type InPage } from './probes';
+import { chromiumPage, fetchMBps, firefoxPage, median, rawChannelMBps, smallGetLatencies, type InPage } from './probes';
 
 /**
  * `npm run bench:wan`: the tunnel over emulated network paths (test/helpers/wan-link.ts). The
@@ -17,7 +20,10 @@ import { chromiumPage, fetchMBps, median, rawChannelMBps, smallGetLatencies, typ
  * 2 MB GETs, and the small-GET latency added over one round trip. Transfers are bounded in time
  * (TRANSFER_MS): on a slow path the rate counts what arrived. Paths: PEERLANE_WAN_PATHS
  * ("oneWayDelayMs/loss[/rateMbit],...") or the default set below, each at DEFAULT_RATE_MBIT unless
- * given. The spread between rounds is large on this 2-core machine (a stalled association can drop
+ * given. PEERLANE_WAN_ROWS ("tcp,raw,raw4,raw8,tunnel1,tunnel4,tunnel8") runs only those transfers
+ * (a tunnel row is its 20 MB GET and its 8 × 2 MB). PEERLANE_WAN_PAIRS ("requester/exit,...", each
+ * chromium or firefox; default every pair) says which browsers sit on the two sides; Firefox is
+ * driven over WebDriver BiDi, whose socket ns-port-relay.py carries out of its namespace. The spread between rounds is large on this 2-core machine (a stalled association can drop
  * one transfer to a tenth), so rounds alternate and medians are reported, with every sample in the JSON.
  */
 const BODY_BYTES = 20 * 1024 * 1024;
@@ -45,17 +51,88 @@ const paths: WanPath[] = process.env.PEERLANE_WAN_PATHS
     })
   : DEFAULT_PATHS;
 
-interface Lab {
-  link: WanLink;
-  originPort: number;
-  requester: ExtensionBrowser;
-  exit: ExtensionBrowser;
+type BrowserKind = 'chromium' | 'firefox';
+interface Pair {
+  requester: BrowserKind;
+  exit: BrowserKind;
+}
+const pairs: Pair[] = (process.env.PEERLANE_WAN_PAIRS ?? 'chromium/chromium,firefox/chromium,chromium/firefox').split(',').map((text) => {
+  const [requester, exit] = text.split('/');
+  const kinds: BrowserKind[] = ['chromium', 'firefox'];
+  if (!kinds.includes(requester as BrowserKind) || !kinds.includes(exit as BrowserKind)) throw new Error(`PEERLANE_WAN_PAIRS: "${text}" is not requester/exit of chromium or firefox`);
+  return { requester: requester as BrowserKind, exit: exit as BrowserKind };
+});
+
+/** One side's browser with the extension, whichever kind. */
+interface LabPeer {
+  setSettings(settings: Partial<Settings>): Promise<void>;
+  state(): Promise<PopupState>;
+  peers(): Promise<number>;
+  /** An extension page (raw channel probes run there). */
+  extensionPage(): Promise<InPage>;
+  /** A page at `url`, loaded directly (a routed page's document is not routed). */
+  page(url: string): Promise<InPage>;
   close(): Promise<void>;
 }
 
-async function startLab(path: WanPath): Promise<Lab> {
+/**
+ * A browser inside `ns`. The exit resolves the origin's name to its loopback address; the requester
+ * resolves the app's name to the far side, and in Chromium cannot resolve the origin at all (what it
+ * gets came through the exit). Firefox has no per-name mapping to another address, so a Firefox
+ * requester resolves every name to the far side: its routed requests still go through the exit (the
+ * page hook sends them there), the bench just does not prove it.
+ */
+async function launchIn(link: WanLink, ns: string, kind: BrowserKind, role: 'requester' | 'exit'): Promise<LabPeer> {
+  if (kind === 'chromium') {
+    const rules = role === 'exit' ? [`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`] : ['MAP origin.peerlane.test ~NOTFOUND', `MAP app.peerlane.test ${FAR_ADDRESS}`];
+    const browser = await launchWithExtension(rules, [], undefined, await link.wrapper(ns, '/usr/bin/chromium'));
+    const page = async (url: string): Promise<InPage> => {
+      const opened = await browser.context.newPage();
+      await opened.goto(url);
+      return chromiumPage(opened);
+    };
+    return {
+      setSettings: async (settings) => {
+        await browser.setSettings(settings);
+        if (settings.routedOrigins) await waitForRoutedScripts(browser);
+      },
+      state: () => backgroundState(browser),
+      peers: async () => (await backgroundState(browser)).stats.peers,
+      extensionPage: () => page(`chrome-extension://${browser.extensionId}/extension/ui/options.html`),
+      page,
+      close: () => browser.close(),
+    };
+  }
+  const debuggingPort = 20_000 + Math.floor(Math.random() * 20_000);
+  await link.carryPortOut(ns, debuggingPort);
+  // Firefox's forced address applies to IP literals too (the far side's signaling URL), so a Firefox
+  // exit resolves everything to the far side's own address, where the origin also listens.
+  const peer = await launchFirefoxPeer([], { resolveOthersTo: FAR_ADDRESS, inNamespace: { executablePath: await link.wrapper(ns, '/usr/bin/firefox-esr'), debuggingPort } });
+  return {
+    setSettings: (settings) => peer.setSettings(settings),
+    state: () => peer.state(),
+    peers: async () => (await peer.state()).stats.peers,
+    extensionPage: async () => firefoxPage(await openFirefoxExtensionPage(peer.browser, `${peer.baseUrl}/extension/ui/options.html`, 'document.readyState === "complete"')),
+    page: async (url) => {
+      const opened = await peer.browser.newPage();
+      await opened.goto(url);
+      return firefoxPage(opened);
+    },
+    close: () => peer.close(),
+  };
+}
+
+interface Lab {
+  link: WanLink;
+  originPort: number;
+  requester: LabPeer;
+  exit: LabPeer;
+  close(): Promise<void>;
+}
+
+async function startLab(path: WanPath, pair: Pair): Promise<Lab> {
   const link = await createWanLink(path);
-  const browsers: ExtensionBrowser[] = [];
+  const browsers: LabPeer[] = [];
   const close = async (): Promise<void> => {
     for (const browser of browsers) await browser.close().catch(() => undefined);
     await link.close();
@@ -63,22 +140,20 @@ async function startLab(path: WanPath): Promise<Lab> {
   try {
     const far = link.spawnIn(link.far, process.execPath, ['--import', 'tsx', 'test/helpers/far-side-main.ts', String(BODY_BYTES)]);
     const { originPort, signalingUrl } = JSON.parse((await outputMatch(far, /^\{.*\}$/m, 'the far side servers'))[0]) as { originPort: number; signalingUrl: string };
-    const exit = await launchWithExtension([`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`], [], undefined, await link.wrapper(link.far, '/usr/bin/chromium'));
+    const exit = await launchIn(link, link.far, pair.exit, 'exit');
     browsers.push(exit);
     await exit.setSettings({
       signalingUrl,
       share: true,
       stunServers: [],
-      privateAllowList: DEV_PRIVATE_ALLOW_LIST,
+      privateAllowList: pair.exit === 'firefox' ? [...DEV_PRIVATE_ALLOW_LIST, `${FAR_ADDRESS}/32`] : DEV_PRIVATE_ALLOW_LIST,
       exitPorts: [...DEFAULT_SETTINGS.exitPorts, originPort],
       exitCaps: { ...DEFAULT_SETTINGS.exitCaps, rateMBps: 1_000, maxResponseMB: 64 },
     });
-    // The requester cannot resolve the origin: whatever it gets came through the exit.
-    const requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', `MAP app.peerlane.test ${FAR_ADDRESS}`], [], undefined, await link.wrapper(link.near, '/usr/bin/chromium'));
+    const requester = await launchIn(link, link.near, pair.requester, 'requester');
     browsers.push(requester);
     await requester.setSettings({ signalingUrl, stunServers: [], routedOrigins: [`http://app.peerlane.test:${originPort}`] });
-    await waitForRoutedScripts(requester);
-    await waitFor(async () => (await backgroundState(requester)).stats.peers, (peers) => peers === 1, 'the requester connected to the exit over the link', 60_000);
+    await waitFor(() => requester.peers(), (peers) => peers === 1, 'the requester connected to the exit over the link', 60_000);
     return { link, originPort, requester, exit, close };
   } catch (error) {
     await close();
@@ -90,15 +165,9 @@ async function startLab(path: WanPath): Promise<Lab> {
 async function useLanes(lab: Lab, lanes: number): Promise<void> {
   await lab.requester.setSettings({ lanesPerExit: lanes });
   await lab.exit.setSettings({ share: false });
-  await waitFor(async () => (await backgroundState(lab.requester)).stats.peers, (peers) => peers === 0, 'the exit dropped the requester');
+  await waitFor(() => lab.requester.peers(), (peers) => peers === 0, 'the exit dropped the requester');
   await lab.exit.setSettings({ share: true });
-  await waitFor(async () => (await backgroundState(lab.requester)).stats.peers, (peers) => peers === 1, `the requester reconnected with ${lanes} lanes`, 60_000);
-}
-
-async function extensionPage(browser: ExtensionBrowser): Promise<InPage> {
-  const page = await browser.context.newPage();
-  await page.goto(`chrome-extension://${browser.extensionId}/extension/ui/options.html`);
-  return chromiumPage(page);
+  await waitFor(() => lab.requester.peers(), (peers) => peers === 1, `the requester reconnected with ${lanes} lanes`, 60_000);
 }
 
 /** TCP over the same link: curl from the near side to the origin on the far side. */
@@ -109,6 +178,7 @@ function tcpMBps(link: WanLink, port: number): number {
 }
 
 interface Row {
+  pair: Pair;
   path: WanPath;
   rttMs: number;
   tcp: number;
@@ -122,17 +192,22 @@ interface Row {
   udpReceiveDrops?: { near: number; far: number };
 }
 
-async function measure(path: WanPath): Promise<Row> {
-  console.error(`path: ${path.oneWayDelayMs} ms one way, ${(path.loss * 100).toFixed(1)} % loss`);
-  const lab = await startLab(path);
+/** The requester's counters across a run: when a rate collapses, whether retries or failures are why. */
+function whatHappened(before: PopupState['stats'], after: PopupState['stats']): string {
+  const failed = Object.entries(after.failedByCategory)
+    .map(([category, count]) => [category, count - (before.failedByCategory[category] ?? 0)] as const)
+    .filter(([, count]) => count > 0);
+  return `completed +${after.completed - before.completed}, retries +${after.retries - before.retries}, failed ${failed.length ? failed.map(([category, count]) => `${category} ${count}`).join(', ') : 'none'}, TTFB p50 ${after.ttfbMs.p50?.toFixed(0) ?? '–'} ms`;
+}
+
+async function measure(path: WanPath, pair: Pair): Promise<Row> {
+  console.error(`${pair.requester} requester, ${pair.exit} exit; path: ${path.oneWayDelayMs} ms one way, ${(path.loss * 100).toFixed(1)} % loss`);
+  const lab = await startLab(path, pair);
   try {
-    const exitPage = await extensionPage(lab.exit);
-    const requesterPage = await extensionPage(lab.requester);
-    const routedPage = await lab.requester.context.newPage();
-    const appOrigin = `http://app.peerlane.test:${lab.originPort}`;
+    const exitPage = await lab.exit.extensionPage();
+    const requesterPage = await lab.requester.extensionPage();
     const data = `http://origin.peerlane.test:${lab.originPort}`;
-    await routedPage.goto(`${appOrigin}/app`);
-    const routed = chromiumPage(routedPage);
+    const routed = await lab.requester.page(`http://app.peerlane.test:${lab.originPort}/app`);
     // The round trip as the page sees it: a small GET through the tunnel is one round trip to the exit plus the exit's fetch.
     const pingMs = median(await smallGetLatencies(routed, `${data}/small.txt`, 5));
     // Rounds alternate the order of the transfers; each figure is the median of its rounds.
@@ -146,14 +221,19 @@ async function measure(path: WanPath): Promise<Row> {
         async () => {
           await useLanes(lab, lanes);
           const one = await fetchMBps(routed, `${data}/bytes/${BODY_BYTES}`, 1, TRANSFER_MS);
+          const before = { requester: (await lab.requester.state()).stats, exit: (await lab.exit.state()).stats };
           samples[`tunnelConcurrent${lanes}`]!.push(await fetchMBps(routed, `${data}/bytes/${BODY_BYTES / 10}`, CONCURRENT, TRANSFER_MS));
+          const after = { requester: (await lab.requester.state()).stats, exit: (await lab.exit.state()).stats };
+          console.error(`    ${CONCURRENT} concurrent on ${lanes} lane(s): ${whatHappened(before.requester, after.requester)}; the exit sent ${((after.exit.sharedBytes - before.exit.sharedBytes) / 1e6).toFixed(1)} MB, the requester took in ${((after.requester.bytesIn - before.requester.bytesIn) / 1e6).toFixed(1)} MB`);
           return one;
         },
       ]),
     ];
+    const chosen = process.env.PEERLANE_WAN_ROWS?.split(',');
+    const selected = chosen ? transfers.filter(([name]) => chosen.includes(name)) : transfers;
     for (let round = 0; round < ROUNDS; round += 1) {
-      for (const [name, run] of round % 2 === 0 ? transfers : [...transfers].reverse()) samples[name]!.push(await run());
-      console.error(`  round ${round + 1}/${ROUNDS}: ${Object.entries(samples).map(([name, values]) => `${name} ${values.at(-1)!.toFixed(2)}`).join(' · ')} MB/s`);
+      for (const [name, run] of round % 2 === 0 ? selected : [...selected].reverse()) samples[name]!.push(await run());
+      console.error(`  round ${round + 1}/${ROUNDS}: ${Object.entries(samples).filter(([, values]) => values.length > 0).map(([name, values]) => `${name} ${values.at(-1)!.toFixed(2)}`).join(' · ')} MB/s`);
     }
     const tcp = median(samples.tcp!);
     const raw = median(samples.raw!);
@@ -163,7 +243,7 @@ async function measure(path: WanPath): Promise<Row> {
     const latencies = await smallGetLatencies(routed, `${data}/small.txt`, SMALL_GETS);
     const rttMs = 2 * path.oneWayDelayMs;
     const p50 = median(latencies);
-    const row: Row = { path, rttMs, tcp, raw, striped, tunnel, tunnelConcurrent, smallGetMs: { p50, added: p50 - rttMs }, samples };
+    const row: Row = { pair, path, rttMs, tcp, raw, striped, tunnel, tunnelConcurrent, smallGetMs: { p50, added: p50 - rttMs }, samples };
     console.error(`  small GET p50 ${p50.toFixed(1)} ms (warm-up ${pingMs.toFixed(1)})`);
     // What the receivers' UDP sockets dropped (a browser too slow to drain them): the path's own losses are apart.
     const udpDrops = [lab.link.near, lab.link.far].map((ns) => Number(/UdpRcvbufErrors\s+(\d+)/.exec(execFileSync('ip', ['netns', 'exec', ns, 'nstat', '-az', 'UdpRcvbufErrors'], { encoding: 'utf8' }))?.[1] ?? NaN));
@@ -177,12 +257,13 @@ async function measure(path: WanPath): Promise<Row> {
 
 async function main(): Promise<void> {
   const rows: Row[] = [];
-  for (const path of paths) rows.push(await measure(path));
+  for (const pair of pairs) for (const path of paths) rows.push(await measure(path, pair));
   const pct = (value: number, of: number): string => `${((value / of) * 100).toFixed(0)}%`.padStart(5);
-  console.log(`\nPeerlane over emulated paths (Chromium requester and exit in separate namespaces; MB/s; transfers bounded at ${TRANSFER_MS / 1000} s; medians of ${ROUNDS} rounds; % of TCP over the same link)`);
-  console.log(['RTT ms', 'loss', 'TCP', 'raw ch', ...STRIPES.map((n) => `raw ×${n} PC`), ...LANES.flatMap((n) => [`20MB ${n} lane`, `${CONCURRENT}×2MB ${n} l`]), 'small GET +ms'].map((cell) => cell.padStart(13)).join(''));
+  console.log(`\nPeerlane over emulated paths (requester and exit in separate namespaces; MB/s; transfers bounded at ${TRANSFER_MS / 1000} s; medians of ${ROUNDS} rounds; % of TCP over the same link)`);
+  console.log(['requester→exit'.padEnd(18), ...['RTT ms', 'loss', 'TCP', 'raw ch', ...STRIPES.map((n) => `raw ×${n} PC`), ...LANES.flatMap((n) => [`20MB ${n} lane`, `${CONCURRENT}×2MB ${n} l`]), 'small GET +ms'].map((cell) => cell.padStart(13))].join(''));
   for (const row of rows) {
     console.log(
+      `${row.pair.requester}→${row.pair.exit}`.padEnd(18) +
       [
         String(row.rttMs),
         `${(row.path.loss * 100).toFixed(0)}%`,

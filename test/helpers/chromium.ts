@@ -9,7 +9,8 @@ import type { Settings } from '../../extension/core/settings';
  * Debian's Chromium with the built extension, headless, as ARCHITECTURE.md ("Measured facts") says. Host names are mapped
  * per browser so a test can prove which browser reached the origin.
  */
-export const CHROME_EXTENSION_DIR = resolve('dist/chrome');
+/** The built extension; PEERLANE_CHROME_EXTENSION_DIR points a bench at another build (an A/B of two commits). */
+export const CHROME_EXTENSION_DIR = resolve(process.env.PEERLANE_CHROME_EXTENSION_DIR ?? 'dist/chrome');
 
 export interface ExtensionBrowser {
   context: BrowserContext;

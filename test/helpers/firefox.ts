@@ -11,13 +11,24 @@ export const FIREFOX_EXTENSION_DIR = resolve('dist/firefox');
 export const FIREFOX_EXTENSION_UUID = '5f1e3c9a-7d64-4b7e-9a55-2d3c0f6b8e11';
 export const FIREFOX_EXTENSION_ID = 'peerlane@peerlane.dev';
 
+/**
+ * Where Firefox runs when not here: an executable that starts it inside a network namespace
+ * (test/helpers/netns.ts) and the port its WebDriver BiDi socket is carried out on
+ * (test/helpers/ns-port-relay.py, which the caller runs).
+ */
+export interface FirefoxInNamespace {
+  executablePath: string;
+  debuggingPort: number;
+}
+
 /** Headless firefox-esr with the built extension installed, its UUID pinned, plus `prefs`. */
-async function launchFirefox(prefs: Record<string, unknown>, acceptInsecureCerts = false): Promise<{ browser: Browser; baseUrl: string }> {
+async function launchFirefox(prefs: Record<string, unknown>, acceptInsecureCerts = false, inNamespace?: FirefoxInNamespace): Promise<{ browser: Browser; baseUrl: string }> {
   const browser = await puppeteer.launch({
+    ...(inNamespace ? { debuggingPort: inNamespace.debuggingPort } : {}),
     browser: 'firefox',
     // The session trusts any certificate: how a test makes Firefox trust its self-signed one.
     acceptInsecureCerts,
-    executablePath: process.env.FIREFOX_PATH ?? '/usr/bin/firefox-esr',
+    executablePath: inNamespace?.executablePath ?? process.env.FIREFOX_PATH ?? '/usr/bin/firefox-esr',
     headless: true,
     // Firefox ≥ 153 lets WebDriver navigate to moz-extension:// pages only with system access.
     args: ['--remote-allow-system-access'],
@@ -74,14 +85,15 @@ export interface FirefoxPeer {
   close(): Promise<void>;
 }
 
-export async function launchFirefoxPeer(localDomains: string[], options: { resolveOthersTo?: string; acceptInsecureCerts?: boolean } = {}): Promise<FirefoxPeer> {
+export async function launchFirefoxPeer(localDomains: string[], options: { resolveOthersTo?: string; acceptInsecureCerts?: boolean; inNamespace?: FirefoxInNamespace } = {}): Promise<FirefoxPeer> {
   const { browser, baseUrl } = await launchFirefox({
     'network.dns.localDomains': localDomains.join(','),
-    // Every other name resolves to this address (an exit's origin on 127.0.0.2); IP literals and
-    // `localDomains` (127.0.0.1) are left alone (measured in firefox-esr 153).
+    // Every other name resolves to this address (an exit's origin on 127.0.0.2); loopback IP literals
+    // and `localDomains` (127.0.0.1) are left alone, other IP literals are not: ws://10.77.0.2 went
+    // to the forced address (measured in firefox-esr 153, bench:wan).
     ...(options.resolveOthersTo ? { 'network.dns.forceResolve': options.resolveOthersTo } : {}),
     'extensions.webextOptionalPermissionPrompts': false,
-  }, options.acceptInsecureCerts);
+  }, options.acceptInsecureCerts, options.inNamespace);
   const control = await openFirefoxExtensionPage(browser, `${baseUrl}/extension/ui/options.html`, 'document.readyState === "complete"');
   return {
     browser,

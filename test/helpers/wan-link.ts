@@ -20,6 +20,7 @@ import { namespaceWrapper } from './netns';
  * 9 % of the packets (UdpRcvbufErrors), and SCTP's congestion control then measures the emulator.
  */
 const FORWARDER = resolve('test/helpers/wan-forwarder.py');
+const PORT_RELAY = resolve('test/helpers/ns-port-relay.py');
 export const NEAR_ADDRESS = '10.77.0.1';
 export const FAR_ADDRESS = '10.77.0.2';
 
@@ -44,6 +45,8 @@ export interface WanLink extends WanPath {
   wrapper(ns: string, program: string): Promise<string>;
   /** Runs a command inside `ns`; the link kills it at `close` if it is still running. */
   spawnIn(ns: string, command: string, args: string[], env?: NodeJS.ProcessEnv): ChildProcess;
+  /** Makes 127.0.0.1:`port` inside `ns` reachable as 127.0.0.1:`port` here (a driver's socket, ns-port-relay.py). */
+  carryPortOut(ns: string, port: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -103,12 +106,18 @@ export async function createWanLink(path: WanPath): Promise<WanLink> {
     await close();
     throw new Error(`cannot build the emulated link: ${error instanceof Error ? error.message : String(error)}`);
   }
+  const carryPortOut = async (ns: string, port: number): Promise<void> => {
+    const relay = spawn('python3', [PORT_RELAY, ns, String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(relay);
+    await outputMatch(relay, /^listening$/m, `the relay of port ${port} out of ${ns}`);
+  };
   return {
     ...path,
     near,
     far,
     wrapper: (ns, program) => namespaceWrapper(scratch, ns, program),
     spawnIn,
+    carryPortOut,
     close,
   };
 }
