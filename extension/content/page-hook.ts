@@ -1,6 +1,8 @@
 import { MAX_REQUEST_BODY_BYTES } from '../core/protocol/limits';
 import type { Priority } from '../core/queue/priority-lanes';
 import { BRIDGE_READY, isHandshake, PAGE_HANDSHAKE, readBridgeMessage, type BridgeToPage, type PageToBridge } from '../core/channels/page-channel';
+import { ERROR_HEADER, PEER_HEADER } from '../core/protocol/page-headers';
+import { checkedOrigin, corsCheck, exposedResponseHeaders, planCors, preflightCheck, preflightHeaders, type CredentialsMode, type RequestMode } from '../core/http/cors';
 
 /**
  * MAIN-world hook on routed origins: wraps `window.fetch` and `XMLHttpRequest` so the page's own
@@ -96,25 +98,36 @@ function abortError(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException('The operation was aborted.', 'AbortError');
 }
 
-function routeThroughPeers(request: Request, priority: Priority): Promise<Response> {
-  if (bridgeMissing) return Promise.reject(routingError('internal', 'the Peerlane extension bridge is not responding'));
-  if (request.signal.aborted) return Promise.reject(abortError(request.signal));
+/** A response head as the exit sent it, its body still streaming in. */
+interface Exchange {
+  head: Extract<BridgeToPage, { type: 'head' }>;
+  body: ReadableStream<Uint8Array>;
+  /** Stops the body at the exit (the page will never read it). */
+  cancel(): void;
+}
+
+/** One request through peers, resolved at its response head; the body streams as the page reads it. */
+function exchange(request: { method: string; url: string; headers: [string, string][] }, body: ArrayBuffer | null, signal: AbortSignal, priority: Priority): Promise<Exchange> {
+  if (signal.aborted) return Promise.reject(abortError(signal));
   const id = nextId++;
-  return new Promise<Response>((resolve, reject) => {
+  return new Promise<Exchange>((resolve, reject) => {
     const buffered: Uint8Array[] = [];
     let ended = false;
     let failure: unknown = null;
     let wake: (() => void) | null = null;
     let headSeen = false;
-    const onAbort = (): void => {
+    const cancel = (): void => {
       send({ type: 'cancel', id });
       pending.delete(id);
-      failure = abortError(request.signal);
+    };
+    const onAbort = (): void => {
+      cancel();
+      failure = abortError(signal);
       if (!headSeen) reject(failure);
       wake?.();
     };
-    request.signal.addEventListener('abort', onAbort, { once: true });
-    const body = new ReadableStream<Uint8Array>(
+    signal.addEventListener('abort', onAbort, { once: true });
+    const stream = new ReadableStream<Uint8Array>(
       {
         pull: async (controller) => {
           while (buffered.length === 0 && !ended && !failure) {
@@ -130,24 +143,14 @@ function routeThroughPeers(request: Request, priority: Priority): Promise<Respon
           } else if (failure) controller.error(failure);
           else controller.close();
         },
-        cancel: () => {
-          send({ type: 'cancel', id });
-          pending.delete(id);
-        },
+        cancel,
       },
       { highWaterMark: 0 },
     );
     pending.set(id, {
       head: (head) => {
         headSeen = true;
-        const nullBody = request.method === 'HEAD' || NULL_BODY_STATUSES.has(head.status);
-        const response = new Response(nullBody ? null : body, { status: head.status, statusText: head.statusText, headers: head.headers });
-        // As the browser reports them: the final URL after the exit's redirects, never its fragment.
-        const finalUrl = new URL(head.url ?? request.url);
-        finalUrl.hash = '';
-        Object.defineProperty(response, 'url', { value: finalUrl.href });
-        Object.defineProperty(response, 'redirected', { value: head.redirected === true });
-        resolve(response);
+        resolve({ head, body: stream, cancel });
       },
       chunk: (data) => {
         buffered.push(new Uint8Array(data));
@@ -155,37 +158,98 @@ function routeThroughPeers(request: Request, priority: Priority): Promise<Respon
       },
       end: () => {
         ended = true;
-        request.signal.removeEventListener('abort', onAbort);
+        signal.removeEventListener('abort', onAbort);
         wake?.();
       },
       error: (error) => {
-        request.signal.removeEventListener('abort', onAbort);
+        signal.removeEventListener('abort', onAbort);
         failure = routingError(error.category, error.message);
         if (!headSeen) reject(failure);
         wake?.();
       },
     });
-    // Every body kind (string, URLSearchParams, FormData with files, Blob, buffers, a stream with
-    // duplex 'half') is read whole by the Request itself, with the content type it implies.
-    void (async () => {
-      let body: ArrayBuffer | null = null;
-      if (request.body !== null) {
-        try {
-          body = await request.arrayBuffer();
-        } catch (error) {
-          pending.delete(id);
-          reject(routingError('bad_message', `the request body could not be read: ${String(error)}`));
-          return;
-        }
-        if (body.byteLength > MAX_REQUEST_BODY_BYTES) {
-          pending.delete(id);
-          reject(routingError('queue_full', `a routed request body is at most ${MAX_REQUEST_BODY_BYTES} bytes; this one is ${body.byteLength}`));
-          return;
-        }
-      }
-      send({ type: 'request', id, method: request.method, url: request.url, headers: [...request.headers], priority, body }, body ? [body] : []);
-    })();
+    send({ type: 'request', id, method: request.method, url: request.url, headers: request.headers, priority, body }, body ? [body] : []);
   });
+}
+
+/** Every body kind (string, URLSearchParams, FormData with files, Blob, buffers, a stream with duplex 'half') is read whole by the Request itself, with the content type it implies. */
+async function requestBody(request: Request): Promise<ArrayBuffer | null> {
+  if (request.body === null) return null;
+  let body: ArrayBuffer;
+  try {
+    body = await request.arrayBuffer();
+  } catch (error) {
+    throw routingError('bad_message', `the request body could not be read: ${String(error)}`);
+  }
+  if (body.byteLength > MAX_REQUEST_BODY_BYTES) throw routingError('queue_full', `a routed request body is at most ${MAX_REQUEST_BODY_BYTES} bytes; this one is ${body.byteLength}`);
+  return body;
+}
+
+/** What the browser's CORS rules refuse is the browser's network error; why is in `cause`. */
+function corsError(reason: string): TypeError {
+  const cause: RoutingFailure = { category: 'cors', message: `CORS refused this request, as the browser would: ${reason}` };
+  console.warn('[peerlane]', cause.message);
+  return new TypeError(NETWORK_ERROR_MESSAGE, { cause });
+}
+
+/** A no-cors answer from another origin: nothing of it is readable, as the browser's opaque response. */
+function opaqueResponse(): Response {
+  const response = Response.error();
+  Object.defineProperty(response, 'type', { value: 'opaque' });
+  return response;
+}
+
+/** Shown on every routed response, cross-origin or not: the README's deliberate difference. */
+const ALWAYS_SHOWN = new Set([PEER_HEADER]);
+
+/**
+ * A page request through peers, under the browser's CORS rules (core/http/cors.ts): refused where
+ * the browser refuses, preflighted where it preflights (through the exit), and its answer shown as
+ * much as the browser would show it: whole for the page's own origin, CORS-filtered for another,
+ * opaque for no-cors.
+ */
+async function routeThroughPeers(request: Request, priority: Priority): Promise<Response> {
+  if (bridgeMissing) throw routingError('internal', 'the Peerlane extension bridge is not responding');
+  if (request.signal.aborted) throw abortError(request.signal);
+  const credentials = request.credentials as CredentialsMode;
+  const headers = [...request.headers];
+  const plan = planCors(location.origin, { method: request.method, url: request.url, headers, mode: request.mode as RequestMode, credentials });
+  if (plan.kind === 'refused') throw corsError(plan.reason);
+  const body = await requestBody(request);
+  if (plan.kind === 'cors' && plan.preflight) {
+    const preflight = await exchange({ method: 'OPTIONS', url: request.url, headers: preflightHeaders(plan.preflight) }, null, request.signal, priority);
+    preflight.cancel();
+    const denied = preflightCheck(preflight.head.status, preflight.head.headers, location.origin, { ...plan.preflight, credentials });
+    if (denied) throw corsError(denied);
+  }
+  const { head, body: stream, cancel } = await exchange({ method: request.method, url: request.url, headers }, body, request.signal, priority);
+  // As the browser reports them: the final URL after the exit's redirects, never its fragment.
+  const finalUrl = new URL(head.url ?? request.url);
+  finalUrl.hash = '';
+  let type: ResponseType = 'basic';
+  let shown: [string, string][] = head.headers;
+  if (plan.kind === 'opaque' || (request.mode === 'no-cors' && finalUrl.origin !== location.origin)) {
+    cancel();
+    return opaqueResponse();
+  }
+  // An answer Peerlane made itself (a full queue's 503) holds nothing of the origin's: shown whole.
+  const peerlaneAnswer = head.headers.some(([name]) => name.toLowerCase() === ERROR_HEADER);
+  if (!peerlaneAnswer && (plan.kind === 'cors' || finalUrl.origin !== location.origin)) {
+    const denied = request.mode === 'same-origin' ? `mode "same-origin" and the response came from ${finalUrl.origin}` : corsCheck(head.headers, checkedOrigin(location.origin, request.url, finalUrl.href), credentials);
+    if (denied) {
+      cancel();
+      throw corsError(denied);
+    }
+    type = 'cors';
+    shown = exposedResponseHeaders(head.headers, credentials, ALWAYS_SHOWN);
+  }
+  const nullBody = request.method === 'HEAD' || NULL_BODY_STATUSES.has(head.status);
+  if (nullBody) cancel();
+  const response = new Response(nullBody ? null : stream, { status: head.status, statusText: head.statusText, headers: shown });
+  Object.defineProperty(response, 'url', { value: finalUrl.href });
+  Object.defineProperty(response, 'redirected', { value: head.redirected === true });
+  Object.defineProperty(response, 'type', { value: type });
+  return response;
 }
 
 async function peerlaneFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
@@ -286,7 +350,7 @@ class PeerlaneXMLHttpRequest extends EventTarget {
     this.fire('loadstart');
     void (async () => {
       try {
-        const response = await peerlaneFetch(this.url, { method: this.method, headers: this.requestHeaders, body: body ?? null, signal: controller.signal });
+        const response = await peerlaneFetch(this.url, { method: this.method, headers: this.requestHeaders, body: body ?? null, signal: controller.signal, credentials: this.withCredentials ? 'include' : 'same-origin' });
         this.status = response.status;
         this.statusText = response.statusText;
         this.responseURL = response.url;

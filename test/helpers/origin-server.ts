@@ -10,6 +10,10 @@ import { hostilePage, HOSTILE_CSS, NORMAL_CSS, NORMAL_HTML, searchResults, solid
  * address exits under test may reach (their production policy with `DEV_PRIVATE_ALLOW_LIST`), where
  * data is fetched through exits; and on 127.0.0.1, where requesters load their pages directly and
  * which every exit must refuse.
+ *
+ * Like a public API or CDN, it allows every origin to read its answers (`Access-Control-Allow-Origin:
+ * *`, every header exposed, every preflight passed): routed pages read them across origins only because it does
+ * (core/http/cors.ts). `/cors/*` are the exceptions the CORS checks are tried on, see `corsFixture`.
  */
 export const DEV_ORIGIN_ADDRESS = '127.0.0.2';
 export const DEV_PRIVATE_ALLOW_LIST = [`${DEV_ORIGIN_ADDRESS}/32`];
@@ -83,6 +87,47 @@ function viewerFixture(path: string, origin: string): { type: string; body: stri
   return null;
 }
 
+/**
+ * Answers that allow (or refuse) a cross-origin read in one way each, for the CORS checks
+ * (test/e2e/routed-fidelity.spec.ts). `app:PORT` in a header is the app origin on this port.
+ */
+function corsFixture(request: IncomingMessage, response: ServerResponse): void {
+  const url = new URL(request.url ?? '/', 'http://fixture');
+  const appOrigin = `http://app.peerlane.test:${request.socket.localPort ?? 0}`;
+  const text = (headers: Record<string, string>, body: string, status = 200): void => {
+    response.writeHead(status, { 'content-type': 'text/plain', 'x-hidden': 'hidden', ...headers });
+    response.end(request.method === 'HEAD' ? undefined : body);
+  };
+  switch (url.pathname) {
+    case '/cors/none':
+      return text({}, 'no CORS headers');
+    case '/cors/star':
+      return text({ 'access-control-allow-origin': '*', 'x-shown': 'shown' }, 'any origin');
+    case '/cors/expose':
+      return text({ 'access-control-allow-origin': '*', 'access-control-expose-headers': 'X-Shown', 'x-shown': 'shown' }, 'x-shown exposed');
+    case '/cors/expose-all':
+      return text({ 'access-control-allow-origin': '*', 'access-control-expose-headers': '*', 'x-shown': 'shown' }, 'every header exposed');
+    case '/cors/app':
+      return text({ 'access-control-allow-origin': appOrigin, 'access-control-allow-credentials': 'true', vary: 'origin' }, 'the app origin, with credentials');
+    case '/cors/reflect':
+      // Common on real APIs: the allowed origin is whatever Origin the request carried.
+      return text(request.headers.origin ? { 'access-control-allow-origin': request.headers.origin, vary: 'origin' } : {}, 'the request\'s own Origin');
+    case '/cors/preflight':
+      if (request.method === 'OPTIONS') return text({ 'access-control-allow-origin': '*', 'access-control-allow-methods': 'PUT, DELETE', 'access-control-allow-headers': 'X-Api-Key, Content-Type' }, '', 204);
+      return text({ 'access-control-allow-origin': '*' }, `preflighted ${request.method}`);
+    case '/cors/preflight-denied':
+      // The preflight allows the origin but not the method: the browser never sends the PUT.
+      if (request.method === 'OPTIONS') return text({ 'access-control-allow-origin': '*' }, '', 204);
+      return text({ 'access-control-allow-origin': '*' }, `should never arrive: ${request.method}`);
+    case '/cors/redirect':
+      response.writeHead(302, { location: url.searchParams.get('to') ?? '/cors/star', 'access-control-allow-origin': '*' });
+      response.end();
+      return;
+    default:
+      return text({}, 'no such CORS fixture', 404);
+  }
+}
+
 export async function startOriginServer(options: OriginOptions | number = {}): Promise<OriginServer> {
   const { bigBytes = 5 * 1024 * 1024, hedgeDelayMs = 0, postDelayMs = 3000, alsoListenOn = [] } = typeof options === 'number' ? { bigBytes: options } : options;
   const bigBody = deterministicBytes(bigBytes);
@@ -96,6 +141,18 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
   const handle = (request: IncomingMessage, response: ServerResponse): void => {
     const path = request.url ?? '/';
     requests.push({ port: request.socket.localPort ?? 0, address: request.socket.localAddress ?? '', method: request.method ?? 'GET', host: request.headers.host ?? '', path, headers: request.headers });
+    if (path.startsWith('/cors/')) {
+      corsFixture(request, response);
+      return;
+    }
+    response.setHeader('access-control-allow-origin', '*');
+    response.setHeader('access-control-expose-headers', '*');
+    if (request.method === 'OPTIONS') {
+      // Any preflight passes, as with the common CORS middlewares' defaults.
+      response.writeHead(204, { 'access-control-allow-methods': 'GET, HEAD, POST, PUT, PATCH, DELETE', 'access-control-allow-headers': '*' });
+      response.end();
+      return;
+    }
     if (path.startsWith('/echo')) {
       // What arrived: method, content type, and the body's length and SHA-256 (the body itself when short).
       const parts: Buffer[] = [];

@@ -3,7 +3,7 @@ import type { Clock } from '../../core/clock';
 import { errorTraits, PeerlaneError, toPeerlaneError } from '../../core/errors';
 import { isIdempotentRequest } from '../../core/http/range-resume';
 import { ResumableResponse, type PeerResponse } from '../../core/http/resumable-response';
-import { ERROR_HEADER, PEER_HEADER } from '../../core/protocol/page-headers';
+import { ERROR_HEADER, isPeerlaneHeader, PEER_HEADER } from '../../core/protocol/page-headers';
 import type { RequestHead, ResponseHead } from '../../core/protocol/frames';
 import { RequestQueue, type Priority, type QueueEvent, type RequestRecord } from '../../core/queue/request-queue';
 import { displayUrl } from '../../core/stats/request-log';
@@ -117,7 +117,10 @@ export class Requester {
       );
       peer = response.peerId;
       pending.status = response.head.status;
-      sink.head({ ...response.head, headers: [...response.head.headers, [PEER_HEADER, shortPeerId(response.peerId)]] });
+      // Peerlane's own headers are Peerlane's: an origin's (or exit's) look-alikes are dropped, so
+      // ERROR_HEADER marks only answers Peerlane made itself (the page hook shows those whole).
+      const originHeaders = response.head.headers.filter(([name]) => !isPeerlaneHeader(name));
+      sink.head({ ...response.head, headers: [...originHeaders, [PEER_HEADER, shortPeerId(response.peerId)]] });
       if (!(await this.stream(response, pending, sink))) return;
       peer = response.peerId;
       sink.end();

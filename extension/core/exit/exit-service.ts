@@ -37,7 +37,11 @@ export interface ExitEvents {
   finished(request: RequestHead, outcome: ExitOutcome): void;
 }
 
-/** Request headers an exit forwards; everything else (cookies, auth, proxy-*, host) is dropped. */
+/**
+ * Request headers an exit forwards; everything else (cookies, auth, proxy-*, host) is dropped. A
+ * preflight's Access-Control-Request-* are read for the verdict (`preflightedMethod`) but cannot be
+ * forwarded: fetch() forbids them, as it forbids Origin (measured: the origin saw a bare OPTIONS).
+ */
 const FORWARDED_REQUEST_HEADERS = new Set([
   'accept',
   'accept-language',
@@ -62,6 +66,18 @@ export function forwardableResponseHeaders(headers: readonly (readonly [string, 
   return headers.filter(([name]) => !DROPPED_RESPONSE_HEADERS.has(name.toLowerCase())).map(([name, value]) => [name, value]);
 }
 
+/**
+ * A CORS preflight (OPTIONS naming the method to come, no body: no side effects by the protocol) is
+ * judged as the method it asks about: an exit that carries GET lets a GET with a custom header be
+ * preflighted, and one that does not carry PUT refuses PUT at its preflight, before the page sends
+ * any of the PUT's body.
+ */
+function preflightedMethod(request: RequestHead): string | null {
+  if (request.method.toUpperCase() !== 'OPTIONS') return null;
+  const asked = request.headers.find(([name]) => name.toLowerCase() === 'access-control-request-method')?.[1];
+  return asked ? asked.toUpperCase() : null;
+}
+
 /** `requester` names the peer this handler serves, for the caps' fair shares. */
 export function createExitHandler(fetcher: ExitFetcher, policy: () => ExitPolicyOptions, events: ExitEvents, caps?: ExitCaps, requester = 'requester'): ExitHandler {
   return (request: RequestHead, responder, signal, body = null) => {
@@ -70,7 +86,7 @@ export function createExitHandler(fetcher: ExitFetcher, policy: () => ExitPolicy
       responder.error(error);
     };
     const options = { ...DEFAULT_EXIT_POLICY, ...policy() };
-    const verdict = checkDestination(request.url, request.method, options);
+    const verdict = checkDestination(request.url, (body === null || body.byteLength === 0 ? preflightedMethod(request) : null) ?? request.method, options);
     if (!verdict.allowed) return refuse(verdict.error);
     const capped = caps?.admit(requester) ?? null;
     if (capped) return refuse(capped);

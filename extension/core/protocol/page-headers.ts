@@ -5,3 +5,8 @@
  */
 export const PEER_HEADER = 'x-peerlane-peer';
 export const ERROR_HEADER = 'x-peerlane-error';
+
+export function isPeerlaneHeader(name: string): boolean {
+  const lower = name.toLowerCase();
+  return lower === PEER_HEADER || lower === ERROR_HEADER;
+}

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { createExitHandler, type ExitFetcher } from '../../extension/core/exit/exit-service';
+import { DEFAULT_EXIT_POLICY } from '../../extension/core/exit/policy';
+import type { RequestHead } from '../../extension/core/protocol/frames';
+import { flush } from '../helpers/fake-clock';
+
+/** Runs one request through an exit with the default policy (GET and HEAD); reports what was fetched or refused. */
+async function exitServes(request: RequestHead, body: Uint8Array<ArrayBuffer> | null = null) {
+  const fetched: { method: string; headers: [string, string][] }[] = [];
+  const fetcher: ExitFetcher = async (outgoing) => {
+    fetched.push({ method: outgoing.method, headers: outgoing.headers });
+    return { head: { status: 204, statusText: 'No Content', headers: [['access-control-allow-origin', '*']] }, body: null };
+  };
+  let refused: string | null = null;
+  let status: number | null = null;
+  const handler = createExitHandler(fetcher, () => ({ ...DEFAULT_EXIT_POLICY }), { bytesSent: () => undefined, finished: () => undefined });
+  handler(request, { head: (head) => (status = head.status), write: async () => undefined, end: () => undefined, error: (error) => (refused = error.category) }, new AbortController().signal, body);
+  await flush();
+  return { fetched, refused, status };
+}
+
+describe('exit: CORS preflights are judged as the method they ask about', () => {
+  const preflight = (method: string): RequestHead => ({
+    method: 'OPTIONS',
+    url: 'https://api.example/data',
+    headers: [['access-control-request-method', method], ['access-control-request-headers', 'x-api-key'], ['cookie', 'never']],
+  });
+
+  it('carries the preflight of a method it carries, and nothing of the page\'s headers (fetch forbids the preflight\'s own)', async () => {
+    const result = await exitServes(preflight('GET'));
+    expect(result).toMatchObject({ refused: null, status: 204 });
+    expect(result.fetched).toEqual([{ method: 'OPTIONS', headers: [] }]);
+  });
+
+  it('refuses the preflight of a method it does not carry, before the page sends that request', async () => {
+    expect(await exitServes(preflight('PUT'))).toMatchObject({ refused: 'method_refused', fetched: [] });
+  });
+
+  it('an OPTIONS that is not a preflight, or carries a body, is judged as OPTIONS', async () => {
+    expect(await exitServes({ method: 'OPTIONS', url: 'https://api.example/', headers: [] })).toMatchObject({ refused: 'method_refused', fetched: [] });
+    expect(await exitServes(preflight('GET'), new Uint8Array([1]))).toMatchObject({ refused: 'method_refused', fetched: [] });
+  });
+});
