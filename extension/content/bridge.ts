@@ -55,7 +55,7 @@ function openRequest(id: number, request: RequestStart, reopened = false): void 
     switch (message.type) {
       case 'head':
         headSeen = true;
-        toPage({ type: 'head', id, status: message.status, statusText: message.statusText, headers: message.headers, url: message.url, redirected: message.redirected });
+        toPage({ type: 'head', id, status: message.status, statusText: message.statusText, headers: message.headers, url: message.url, redirected: message.redirected, opaqueRedirect: message.opaqueRedirect });
         return;
       case 'chunk': {
         // A structured clone: its buffer is this chunk's own, so it moves to the page without a copy.
@@ -93,7 +93,7 @@ function onPageMessage(event: MessageEvent): void {
   const message = parsed.message;
   switch (message.type) {
     case 'request':
-      openRequest(message.id, { type: 'request', method: message.method, url: message.url, headers: message.headers, priority: message.priority, body: message.body ? new Uint8Array(message.body) : null });
+      openRequest(message.id, { type: 'request', method: message.method, url: message.url, headers: message.headers, priority: message.priority, body: message.body ? new Uint8Array(message.body) : null, redirect: message.redirect, integrity: message.integrity });
       return;
     case 'consumed':
       requests.get(message.id)?.postMessage({ type: 'consumed', bytes: message.bytes } satisfies ToBackgroundRequest);

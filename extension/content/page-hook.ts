@@ -1,6 +1,7 @@
 import { MAX_REQUEST_BODY_BYTES } from '../core/protocol/limits';
 import type { Priority } from '../core/queue/priority-lanes';
 import { BRIDGE_READY, isHandshake, PAGE_HANDSHAKE, readBridgeMessage, type BridgeToPage, type PageToBridge } from '../core/channels/page-channel';
+import type { RedirectMode } from '../core/protocol/redirect-modes';
 import { ERROR_HEADER, PEER_HEADER } from '../core/protocol/page-headers';
 import { checkedOrigin, corsCheck, exposedResponseHeaders, planCors, preflightCheck, preflightHeaders, type CredentialsMode, type RequestMode } from '../core/http/cors';
 
@@ -107,7 +108,7 @@ interface Exchange {
 }
 
 /** One request through peers, resolved at its response head; the body streams as the page reads it. */
-function exchange(request: { method: string; url: string; headers: [string, string][] }, body: ArrayBuffer | null, signal: AbortSignal, priority: Priority): Promise<Exchange> {
+function exchange(request: { method: string; url: string; headers: [string, string][]; redirect: RedirectMode; integrity?: string }, body: ArrayBuffer | null, signal: AbortSignal, priority: Priority): Promise<Exchange> {
   if (signal.aborted) return Promise.reject(abortError(signal));
   const id = nextId++;
   return new Promise<Exchange>((resolve, reject) => {
@@ -168,7 +169,7 @@ function exchange(request: { method: string; url: string; headers: [string, stri
         wake?.();
       },
     });
-    send({ type: 'request', id, method: request.method, url: request.url, headers: request.headers, priority, body }, body ? [body] : []);
+    send({ type: 'request', id, method: request.method, url: request.url, headers: request.headers, priority, body, redirect: request.redirect, integrity: request.integrity ?? '' }, body ? [body] : []);
   });
 }
 
@@ -185,11 +186,15 @@ async function requestBody(request: Request): Promise<ArrayBuffer | null> {
   return body;
 }
 
-/** What the browser's CORS rules refuse is the browser's network error; why is in `cause`. */
-function corsError(reason: string): TypeError {
-  const cause: RoutingFailure = { category: 'cors', message: `CORS refused this request, as the browser would: ${reason}` };
+/** What the browser itself refuses (its CORS rules, a redirect the request forbade) is its network error; why is in `cause`. */
+function networkError(category: string, reason: string): TypeError {
+  const cause: RoutingFailure = { category, message: `refused, as the browser would: ${reason}` };
   console.warn('[peerlane]', cause.message);
   return new TypeError(NETWORK_ERROR_MESSAGE, { cause });
+}
+
+function corsError(reason: string): TypeError {
+  return networkError('cors', `CORS: ${reason}`);
 }
 
 /** A no-cors answer from another origin: nothing of it is readable, as the browser's opaque response. */
@@ -213,19 +218,31 @@ async function routeThroughPeers(request: Request, priority: Priority): Promise<
   if (request.signal.aborted) throw abortError(request.signal);
   const credentials = request.credentials as CredentialsMode;
   const headers = [...request.headers];
+  const redirectMode = request.redirect as RedirectMode;
   const plan = planCors(location.origin, { method: request.method, url: request.url, headers, mode: request.mode as RequestMode, credentials });
   if (plan.kind === 'refused') throw corsError(plan.reason);
   const body = await requestBody(request);
   if (plan.kind === 'cors' && plan.preflight) {
-    const preflight = await exchange({ method: 'OPTIONS', url: request.url, headers: preflightHeaders(plan.preflight) }, null, request.signal, priority);
+    // A preflight never follows a redirect: answered by one, it fails (not a 2xx), as in the standard.
+    const preflight = await exchange({ method: 'OPTIONS', url: request.url, headers: preflightHeaders(plan.preflight), redirect: 'manual' }, null, request.signal, priority);
     preflight.cancel();
     const denied = preflightCheck(preflight.head.status, preflight.head.headers, location.origin, { ...plan.preflight, credentials });
     if (denied) throw corsError(denied);
   }
-  const { head, body: stream, cancel } = await exchange({ method: request.method, url: request.url, headers }, body, request.signal, priority);
+  // With `integrity`, the background holds the head until the whole body matched it, as the browser does.
+  const { head, body: stream, cancel } = await exchange({ method: request.method, url: request.url, headers, redirect: redirectMode, integrity: request.integrity }, body, request.signal, priority);
   // As the browser reports them: the final URL after the exit's redirects, never its fragment.
   const finalUrl = new URL(head.url ?? request.url);
   finalUrl.hash = '';
+  if (head.opaqueRedirect) {
+    // The exit did not follow, as asked: `manual` gets the browser's opaque redirect, `error` its network error.
+    cancel();
+    if (redirectMode === 'error') throw networkError('redirect', 'the response was a redirect, and the request said redirect: "error"');
+    const redirect = Response.error();
+    Object.defineProperty(redirect, 'type', { value: 'opaqueredirect' });
+    Object.defineProperty(redirect, 'url', { value: finalUrl.href });
+    return redirect;
+  }
   let type: ResponseType = 'basic';
   let shown: [string, string][] = head.headers;
   if (plan.kind === 'opaque' || (request.mode === 'no-cors' && finalUrl.origin !== location.origin)) {

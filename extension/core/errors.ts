@@ -35,6 +35,8 @@ export const ERROR_TABLE = {
   sharing_off: fault(true),
   exit_fetch_failed: fault(true),
   too_many_redirects: final,
+  // The body's digest is not one the page's `integrity` allows (Subresource Integrity).
+  integrity_mismatch: final,
   exit_cap_size: refusal(false),
   // Another exit may have room or quota left.
   exit_cap_concurrency: refusal(true),

@@ -1,9 +1,10 @@
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
 import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
 import { launchFirefoxPeer, type FirefoxPeer } from '../helpers/firefox';
-import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST, startOriginServer, type OriginServer } from '../helpers/origin-server';
+import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST, SMALL_TEXT, startOriginServer, type OriginServer } from '../helpers/origin-server';
 
 /**
  * A routed page behaves as the browser itself: one battery of checks runs on a page that reaches the
@@ -12,15 +13,16 @@ import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST, startOriginServer, type Ori
  * The requesters cannot resolve the data origins at all (host rules; Firefox knows only the app's
  * name): whatever a routed page read came through the exit.
  *
- * This battery is about CORS (core/http/cors.ts): which cross-origin answers a page may read, which
- * headers it sees, preflights, no-cors, credentials, redirects, fetch and XMLHttpRequest alike.
+ * The battery: CORS (core/http/cors.ts: which cross-origin answers a page may read, which headers it
+ * sees, preflights, no-cors, credentials, redirects, fetch and XMLHttpRequest alike), redirect modes
+ * and Subresource Integrity (core/http/integrity.ts).
  */
 
 /**
  * Runs in the page, given the data origin and a third origin. Kept as source text: it must reach
  * both browsers' pages exactly as written (no helper the test runner's transform would add).
  */
-const BATTERY = `async (data, other) => {
+const BATTERY = `async (data, other, digests) => {
   const out = {};
   async function check(name, run) {
     try { out[name] = await run(); } catch (error) { out[name] = 'rejected ' + error.name + ': ' + error.message; }
@@ -63,6 +65,14 @@ const BATTERY = `async (data, other) => {
   await check('XHR: refused read', () => xhr(data + '/cors/none', {}));
   await check('XHR: with credentials, wildcard', () => xhr(data + '/cors/star', { withCredentials: true }));
   await check('XHR: with credentials, exact origin', () => xhr(data + '/cors/app', { withCredentials: true }));
+  await check('redirect: manual, same origin', () => fetch('/redirect?to=/small.txt', { redirect: 'manual' }).then(summary));
+  await check('redirect: manual, across origins', () => fetch(data + '/redirect?to=/small.txt', { redirect: 'manual' }).then(summary));
+  await check('redirect: error', () => fetch('/redirect?to=/small.txt', { redirect: 'error' }).then(summary));
+  await check('redirect: followed, the fragment never in url', () => fetch('/redirect?to=' + encodeURIComponent('/small.txt#part') + '#mine').then(summary));
+  await check('integrity: the right sha384', () => fetch(data + '/small.txt', { integrity: 'sha384-' + digests.sha384 }).then(summary));
+  await check('integrity: a wrong sha256', () => fetch(data + '/small.txt', { integrity: 'sha256-' + digests.wrong256 }).then(summary));
+  await check('integrity: only the strongest algorithm counts', () => fetch(data + '/small.txt', { integrity: 'sha256-' + digests.sha256 + ' sha512-' + digests.sha256 }).then(summary));
+  await check('integrity: an unknown algorithm checks nothing', () => fetch(data + '/small.txt', { integrity: 'md5-abcdef' }).then(summary));
   return out;
 }`;
 
@@ -86,7 +96,12 @@ let port: number;
 const appOrigin = () => `http://app.peerlane.test:${port}`;
 const dataOrigin = () => `http://origin.peerlane.test:${port}`;
 const otherOrigin = () => `http://other.peerlane.test:${port}`;
-const battery = () => `(${BATTERY})(${JSON.stringify(dataOrigin())}, ${JSON.stringify(otherOrigin())})`;
+const digests = {
+  sha256: createHash('sha256').update(SMALL_TEXT).digest('base64'),
+  sha384: createHash('sha384').update(SMALL_TEXT).digest('base64'),
+  wrong256: createHash('sha256').update('another body').digest('base64'),
+};
+const battery = () => `(${BATTERY})(${JSON.stringify(dataOrigin())}, ${JSON.stringify(otherOrigin())}, ${JSON.stringify(digests)})`;
 
 beforeAll(async () => {
   origin = await startOriginServer();
@@ -132,7 +147,7 @@ function compare(direct: Results, routed: Results): void {
   }
 }
 
-describe('a routed page reads across origins exactly what the browser lets it read (CORS)', () => {
+describe('a routed page sees what the browser itself would: CORS, redirect modes, integrity', () => {
   it('in Chromium: every check as direct, but the deliberate differences', async () => {
     const putsBefore = origin.requests.filter((request) => request.path === '/cors/preflight-denied' && request.method !== 'OPTIONS').length;
     const direct = await batteryOn(await exit.context.newPage());
@@ -142,6 +157,8 @@ describe('a routed page reads across origins exactly what the browser lets it re
     expect(direct['wildcard: safelisted headers only']).toMatch(/^cors 200 .* x-hidden=null x-shown=null "any origin"$/);
     expect(direct['cross-origin without CORS headers']).toMatch(/^rejected TypeError/);
     expect(direct['no-cors: opaque']).toMatch(/^opaque 0 /);
+    expect(direct['redirect: manual, same origin']).toMatch(/^opaqueredirect 0 /);
+    expect(direct['integrity: a wrong sha256']).toMatch(/^rejected TypeError/);
     // Neither sent a request its preflight refused; the routed one's preflight went through the exit.
     expect(origin.requests.filter((request) => request.path === '/cors/preflight-denied' && request.method !== 'OPTIONS').length).toBe(putsBefore);
     const exitPreflights = origin.requests.filter((request) => request.path === '/cors/preflight' && request.method === 'OPTIONS' && request.headers.origin !== appOrigin());

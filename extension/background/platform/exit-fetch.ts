@@ -111,6 +111,12 @@ export function createExitFetcher(check: AddressCheck): ExitFetcher {
           body: method === 'HEAD' ? null : bodyOf(response, controller.signal),
         };
       }
+      if (request.redirect !== 'follow') {
+        // The page asked not to follow (manual: it gets an opaque redirect; error: a network error):
+        // the exit's fetch saw what the page's would, a redirect with nothing readable.
+        controller.abort();
+        return { head: { status: 302, statusText: '', headers: [], url, redirected: hop > 0, opaqueRedirect: true }, body: null };
+      }
       if (hop >= MAX_REDIRECTS) {
         controller.abort();
         // The destination's doing, not the exit's network: not worth a retry elsewhere.

@@ -1,7 +1,16 @@
 import type { ToBackgroundRequest, ToRequester } from '../../core/channels/request-channel';
 import { PeerlaneError } from '../../core/errors';
 import type { TypedPort } from '../channels/typed-port';
-import type { Requester } from './requester';
+import { withIntegrity, type IntegrityAlgorithm, SUBTLE_NAMES } from '../../core/http/integrity';
+import type { Requester, ResponseSink } from './requester';
+
+/** Base64 digest with the background's crypto.subtle (an extension context is a secure one; a page on http: has none). */
+async function subtleDigest(algorithm: IntegrityAlgorithm, bytes: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest(SUBTLE_NAMES[algorithm], bytes as Uint8Array<ArrayBuffer>));
+  let binary = '';
+  for (const byte of digest) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}
 
 /** Bytes the page may have received but not yet consumed; bounds memory per routed request. */
 const PAGE_WINDOW_BYTES = 1024 * 1024;
@@ -39,8 +48,8 @@ export function serveRequestPort(requester: Requester, port: TypedPort<ToBackgro
     }
     if (started) return;
     started = true;
-    void requester.route({ method: message.method, url: message.url, headers: message.headers }, message.priority, controller.signal, message.body ?? null, {
-      head: (head) => post({ type: 'head', status: head.status, statusText: head.statusText, headers: head.headers, url: head.url, redirected: head.redirected }),
+    const sink: ResponseSink = {
+      head: (head) => post({ type: 'head', status: head.status, statusText: head.statusText, headers: head.headers, url: head.url, redirected: head.redirected, opaqueRedirect: head.opaqueRedirect }),
       chunk: async (bytes) => {
         await waitForPage();
         if (controller.signal.aborted) return false;
@@ -50,6 +59,8 @@ export function serveRequestPort(requester: Requester, port: TypedPort<ToBackgro
       },
       end: () => post({ type: 'end' }),
       error: (error) => post({ type: 'error', error: error.toJSON() }),
-    });
+    };
+    const head = { method: message.method, url: message.url, headers: message.headers, ...(message.redirect && message.redirect !== 'follow' ? { redirect: message.redirect } : {}) };
+    void requester.route(head, message.priority, controller.signal, message.body ?? null, message.integrity ? withIntegrity(sink, message.integrity, subtleDigest) : sink);
   });
 }

@@ -1,4 +1,5 @@
 import type { Priority } from '../queue/priority-lanes';
+import type { RedirectMode } from '../protocol/redirect-modes';
 import type { ErrorShape, HeaderList } from './common';
 
 /**
@@ -8,7 +9,7 @@ import type { ErrorShape, HeaderList } from './common';
  * sends with `page-channel-schema.ts`; the hook checks the shape of what the bridge sends below.
  */
 export type PageToBridge =
-  | { type: 'request'; id: number; method: string; url: string; headers: HeaderList; priority: Priority; body: ArrayBuffer | null }
+  | { type: 'request'; id: number; method: string; url: string; headers: HeaderList; priority: Priority; body: ArrayBuffer | null; redirect: RedirectMode; integrity: string }
   /** The page's stream consumed this many bytes: the background may send more. */
   | { type: 'consumed'; id: number; bytes: number }
   | { type: 'cancel'; id: number };
@@ -16,7 +17,7 @@ export type PageToBridge =
 export type BridgeToPage =
   /** Whether this exact origin is routed (match patterns cannot tell ports apart in Firefox). */
   | { type: 'config'; routed: boolean }
-  | { type: 'head'; id: number; status: number; statusText: string; headers: HeaderList; url?: string; redirected?: boolean }
+  | { type: 'head'; id: number; status: number; statusText: string; headers: HeaderList; url?: string; redirected?: boolean; opaqueRedirect?: boolean }
   | { type: 'chunk'; id: number; data: ArrayBuffer }
   | { type: 'end'; id: number }
   | { type: 'error'; id: number; error: ErrorShape };
@@ -45,7 +46,8 @@ export function readBridgeMessage(raw: unknown): BridgeToPage | null {
         typeof message.statusText === 'string' &&
         isHeaderList(message.headers) &&
         (message.url === undefined || typeof message.url === 'string') &&
-        (message.redirected === undefined || typeof message.redirected === 'boolean')
+        (message.redirected === undefined || typeof message.redirected === 'boolean') &&
+        (message.opaqueRedirect === undefined || typeof message.opaqueRedirect === 'boolean')
         ? (message as BridgeToPage)
         : null;
     case 'chunk':

@@ -1,3 +1,4 @@
+import { REDIRECT_MODES } from '../protocol/redirect-modes';
 import { MAX_REQUEST_BODY_BYTES } from '../protocol/limits';
 import { PRIORITIES } from '../queue/priority-lanes';
 import { bytesSchema, errorShapeSchema, headerListSchema } from './common';
@@ -23,6 +24,10 @@ export const toBackgroundRequestSchema = z.discriminatedUnion('type', [
     headers: headerListSchema,
     priority: z.enum(PRIORITIES),
     /** The whole request body (fetch and XHR bodies of every kind, as bytes), or null. */
+    /** Subresource Integrity metadata; absent or empty: none. The background checks it (it has crypto.subtle; a page on http: has not). */
+    integrity: z.optional(z.string().check(z.maxLength(4096))),
+    /** The page's redirect mode; absent: follow (the viewer's requests). */
+    redirect: z.optional(z.enum(REDIRECT_MODES)),
     body: z.optional(z.nullable(bytesSchema.check(z.refine((bytes) => bytes.byteLength <= MAX_REQUEST_BODY_BYTES, `a request body is at most ${MAX_REQUEST_BODY_BYTES} bytes`)))),
   }),
   z.object({ type: z.literal('consumed'), bytes: count }),
@@ -37,6 +42,7 @@ export const toRequesterSchema = z.discriminatedUnion('type', [
     /** The final URL after redirects, and whether there were any (Response.url, .redirected). */
     url: z.optional(z.string().check(z.maxLength(8192))),
     redirected: z.optional(z.boolean()),
+    opaqueRedirect: z.optional(z.boolean()),
   }),
   z.object({ type: z.literal('chunk'), data: bytesSchema }),
   z.object({ type: z.literal('end') }),

@@ -1,5 +1,6 @@
 import { PeerlaneError, toPeerlaneError } from '../errors';
 import type { RequestHead, ResponseHead } from '../protocol/frames';
+import type { RedirectMode } from '../protocol/redirect-modes';
 import type { ExitHandler } from '../peers/session';
 import type { ExitCaps } from './caps';
 import { checkDestination, DEFAULT_EXIT_POLICY, type ExitPolicyOptions } from './policy';
@@ -14,6 +15,8 @@ export interface ExitFetchRequest {
   headers: [string, string][];
   /** The request body, whole, or null. */
   body: Uint8Array<ArrayBuffer> | null;
+  /** Follow redirects (judging every hop), or answer the first as an opaque redirect. */
+  redirect: RedirectMode;
 }
 
 export interface ExitFetchResponse {
@@ -95,7 +98,7 @@ export function createExitHandler(fetcher: ExitFetcher, policy: () => ExitPolicy
       let status: number | null = null;
       try {
         const response = await fetcher(
-          { url: verdict.url.href, method: request.method.toUpperCase(), headers: forwardableRequestHeaders(request.headers), body },
+          { url: verdict.url.href, method: request.method.toUpperCase(), headers: forwardableRequestHeaders(request.headers), body, redirect: request.redirect ?? 'follow' },
           signal,
           options,
         );

@@ -1,5 +1,6 @@
 import { z } from '../channels/zod';
 import { ERROR_CATEGORIES } from '../errors';
+import { REDIRECT_MODES } from './redirect-modes';
 
 /**
  * Wire frames on a peer data channel. One data-channel message carries exactly one frame (SCTP keeps
@@ -11,6 +12,7 @@ import { ERROR_CATEGORIES } from '../errors';
  * Header (12 bytes, big endian): version u8 · type u8 · flags u16 · stream id u32 · payload length u32.
  */
 export const PROTOCOL_VERSION = 1;
+
 export const HEADER_BYTES = 12;
 export const MAX_FRAME_BYTES = 64 * 1024;
 export const MAX_PAYLOAD_BYTES = MAX_FRAME_BYTES - HEADER_BYTES;
@@ -51,6 +53,8 @@ export const requestHeadSchema = z.object({
   headers: headerListSchema,
   /** Shown in both browsers' request logs; never forwarded to the destination. */
   correlationId: z.string().max(64).optional(),
+  /** The page's redirect mode (absent: follow). Not following, the exit answers the first redirect as `opaqueRedirect`. */
+  redirect: z.enum(REDIRECT_MODES).optional(),
 });
 export const responseHeadSchema = z.object({
   status: z.number().int().min(100).max(599),
@@ -60,6 +64,11 @@ export const responseHeadSchema = z.object({
   url: z.string().max(8192).optional(),
   /** Whether the exit followed at least one redirect (the page's `Response.redirected`). */
   redirected: z.boolean().optional(),
+  /**
+   * A redirect the exit did not follow (the request's mode was manual or error). Its fetch sees an
+   * opaque redirect, as the page's would: the status is then a nominal 302 and there are no headers.
+   */
+  opaqueRedirect: z.boolean().optional(),
 });
 export const errorPayloadSchema = z.object({
   category: z.enum(ERROR_CATEGORIES),
