@@ -2,6 +2,7 @@ import { MAX_REQUEST_BODY_BYTES } from '../core/protocol/limits';
 import type { Priority } from '../core/queue/priority-lanes';
 import { BRIDGE_READY, isHandshake, PAGE_HANDSHAKE, readBridgeMessage, type BridgeToPage, type PageToBridge } from '../core/channels/page-channel';
 import type { RedirectMode } from '../core/protocol/redirect-modes';
+import { emit, hookBeacon, hookEventSource, hookFrames, refuseWebSockets, refuseWorkers } from './page-surfaces';
 import { ERROR_HEADER, PEER_HEADER } from '../core/protocol/page-headers';
 import { checkedOrigin, corsCheck, exposedResponseHeaders, planCors, preflightCheck, preflightHeaders, type CredentialsMode, type RequestMode } from '../core/http/cors';
 
@@ -22,9 +23,15 @@ const pending = new Map<number, Handlers>();
 let nextId = 1;
 let port: MessagePort | null = null;
 let setRouted: (routed: boolean) => void = () => undefined;
+/** Known once the bridge said; until then a synchronous decision (a WebSocket, a Worker) takes the page as routed: fail closed. */
+let routedNow: boolean | null = null;
 const routed = new Promise<boolean>((resolve) => {
-  setRouted = resolve;
+  setRouted = (value) => {
+    routedNow = value;
+    resolve(value);
+  };
 });
+const isRoutedNow = (): boolean => routedNow !== false;
 const BRIDGE_TIMEOUT_MS = 5000;
 let bridgeTimer: ReturnType<typeof setTimeout> | null = null;
 
@@ -402,11 +409,15 @@ class PeerlaneXMLHttpRequest extends EventTarget {
   }
 
   private fire(type: string): void {
-    const event = new Event(type);
-    this.dispatchEvent(event);
-    const handler = (this as unknown as Record<string, unknown>)[`on${type}`];
-    if (typeof handler === 'function') (handler as (event: Event) => void).call(this, event);
+    emit(this, new Event(type));
   }
 }
 
 window.XMLHttpRequest = PeerlaneXMLHttpRequest as unknown as typeof XMLHttpRequest;
+
+// The page's other ways out (page-surfaces.ts): routed through the same fetch, or refused clearly.
+hookFrames(peerlaneFetch, PeerlaneXMLHttpRequest as unknown as typeof XMLHttpRequest);
+hookBeacon(peerlaneFetch, isRoutedNow);
+hookEventSource(peerlaneFetch, isRoutedNow);
+refuseWebSockets(isRoutedNow);
+refuseWorkers(isRoutedNow);

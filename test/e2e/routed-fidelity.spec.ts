@@ -15,7 +15,8 @@ import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST, SMALL_TEXT, startOriginServ
  *
  * The battery: CORS (core/http/cors.ts: which cross-origin answers a page may read, which headers it
  * sees, preflights, no-cors, credentials, redirects, fetch and XMLHttpRequest alike), redirect modes
- * and Subresource Integrity (core/http/integrity.ts).
+ * and Subresource Integrity (core/http/integrity.ts); the page's other ways out (page-surfaces.ts):
+ * EventSource, sendBeacon, frames' fetch, WebSocket and Worker.
  */
 
 /**
@@ -73,6 +74,42 @@ const BATTERY = `async (data, other, digests) => {
   await check('integrity: a wrong sha256', () => fetch(data + '/small.txt', { integrity: 'sha256-' + digests.wrong256 }).then(summary));
   await check('integrity: only the strongest algorithm counts', () => fetch(data + '/small.txt', { integrity: 'sha256-' + digests.sha256 + ' sha512-' + digests.sha256 }).then(summary));
   await check('integrity: an unknown algorithm checks nothing', () => fetch(data + '/small.txt', { integrity: 'md5-abcdef' }).then(summary));
+  await check('EventSource: events, ids, names, multi-line data', () => new Promise((resolve) => {
+    const source = new EventSource(data + '/events');
+    const seen = [];
+    const done = () => { source.close(); resolve(seen.join(' | ') + ' readyState=' + source.readyState); };
+    source.onopen = () => seen.push('open');
+    source.onmessage = (event) => { seen.push(JSON.stringify(event.data) + '#' + event.lastEventId); if (event.data.startsWith('multi')) done(); };
+    source.addEventListener('named', (event) => seen.push('named ' + JSON.stringify(event.data) + '#' + event.lastEventId));
+    source.onerror = () => { seen.push('error'); if (source.readyState === EventSource.CLOSED) done(); };
+  }));
+  await check('sendBeacon', () => navigator.sendBeacon(data + '/echo?beacon', 'beacon body'));
+  await check('a fresh about:blank frame: its fetch', async () => {
+    const frame = document.createElement('iframe');
+    document.body.append(frame);
+    try { return await frame.contentWindow.fetch(data + '/cors/star').then(summary); } finally { frame.remove(); }
+  });
+  await check('a srcdoc frame: its own fetch', () => new Promise((resolve) => {
+    const frame = document.createElement('iframe');
+    const onMessage = (event) => { if (event.source !== frame.contentWindow) return; window.removeEventListener('message', onMessage); frame.remove(); resolve(event.data); };
+    window.addEventListener('message', onMessage);
+    frame.srcdoc = '<script>fetch(' + JSON.stringify(data + '/cors/star') + ').then((r) => r.text()).then((t) => parent.postMessage("read " + t, "*"), (e) => parent.postMessage("rejected " + e.name, "*"))<' + '/script>';
+    document.body.append(frame);
+  }));
+  await check('WebSocket to the page origin', () => new Promise((resolve) => {
+    const socket = new WebSocket(location.origin.replace('http:', 'ws:') + '/socket');
+    const seen = [];
+    socket.onopen = () => seen.push('open');
+    socket.onmessage = (event) => { seen.push('message ' + event.data); socket.close(1000); };
+    socket.onerror = () => seen.push('error');
+    socket.onclose = (event) => resolve(seen.concat('close ' + event.code + ' clean=' + event.wasClean).join(' '));
+  }));
+  await check('a Worker', async () => {
+    const worker = new Worker(URL.createObjectURL(new Blob(['postMessage("worker up")'], { type: 'text/javascript' })));
+    const message = await new Promise((resolve) => { worker.onmessage = (event) => resolve(event.data); });
+    worker.terminate();
+    return message;
+  });
   return out;
 }`;
 
@@ -81,6 +118,14 @@ const DELIBERATE: Record<string, { routed: RegExp; why: string }> = {
   'the Origin reflected back': {
     routed: /^rejected TypeError/,
     why: 'the exit\'s request does not carry the page\'s Origin (an extension\'s fetch cannot set it), so a server that allows only the Origin it was sent does not allow the page',
+  },
+  'WebSocket to the page origin': {
+    routed: /^error close 1006 clean=false$/,
+    why: 'the exit does not carry WebSockets: a routed page\'s socket fails as an unreachable server\'s would (libraries then fall back to HTTP, which is routed), never opening directly',
+  },
+  'a Worker': {
+    routed: /^rejected SecurityError: Peerlane routes this site through peers and cannot route a Worker's requests/,
+    why: 'a worker\'s requests cannot be hooked, so a routed page starts none rather than let it reach out directly',
   },
 };
 
@@ -147,7 +192,7 @@ function compare(direct: Results, routed: Results): void {
   }
 }
 
-describe('a routed page sees what the browser itself would: CORS, redirect modes, integrity', () => {
+describe('a routed page sees what the browser itself would: CORS, redirect modes, integrity, its other ways out', () => {
   it('in Chromium: every check as direct, but the deliberate differences', async () => {
     const putsBefore = origin.requests.filter((request) => request.path === '/cors/preflight-denied' && request.method !== 'OPTIONS').length;
     const direct = await batteryOn(await exit.context.newPage());
@@ -159,10 +204,14 @@ describe('a routed page sees what the browser itself would: CORS, redirect modes
     expect(direct['no-cors: opaque']).toMatch(/^opaque 0 /);
     expect(direct['redirect: manual, same origin']).toMatch(/^opaqueredirect 0 /);
     expect(direct['integrity: a wrong sha256']).toMatch(/^rejected TypeError/);
+    expect(direct['WebSocket to the page origin']).toMatch(/^open message hello from the origin close 1000/);
+    expect(direct['a Worker']).toBe('worker up');
     // Neither sent a request its preflight refused; the routed one's preflight went through the exit.
     expect(origin.requests.filter((request) => request.path === '/cors/preflight-denied' && request.method !== 'OPTIONS').length).toBe(putsBefore);
     const exitPreflights = origin.requests.filter((request) => request.path === '/cors/preflight' && request.method === 'OPTIONS' && request.headers.origin !== appOrigin());
     expect(exitPreflights.length, 'the routed preflight went through the exit').toBeGreaterThanOrEqual(1);
+    // The routed beacon went out from the exit (its extension fetch names the extension as Origin).
+    await expect.poll(() => origin.requests.filter((request) => request.path === '/echo?beacon' && String(request.headers.origin).startsWith('chrome-extension://')).length, { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
   }, 60_000);
 
   it('in Firefox: every check as direct, but the deliberate differences', async () => {

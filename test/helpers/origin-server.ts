@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { WebSocketServer } from 'ws';
 import { hostilePage, HOSTILE_CSS, NORMAL_CSS, NORMAL_HTML, searchResults, solidPng } from './viewer-fixtures';
 
 /**
@@ -131,6 +132,7 @@ function corsFixture(request: IncomingMessage, response: ServerResponse): void {
 export async function startOriginServer(options: OriginOptions | number = {}): Promise<OriginServer> {
   const { bigBytes = 5 * 1024 * 1024, hedgeDelayMs = 0, postDelayMs = 3000, alsoListenOn = [] } = typeof options === 'number' ? { bigBytes: options } : options;
   const bigBody = deterministicBytes(bigBytes);
+  const sockets = new WebSocketServer({ noServer: true });
   let posts = 0;
   let abandoned = 0;
   const requests: OriginRequest[] = [];
@@ -168,6 +170,12 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
     if (fixture) {
       response.writeHead(200, { 'content-type': fixture.type, 'set-cookie': 'fixture=1' });
       response.end(fixture.body);
+      return;
+    }
+    if (path.startsWith('/events')) {
+      // A server-sent event stream: an id, a named event, a two-line message, then the stream ends.
+      response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
+      response.end('retry: 60000\n: a comment\n\nid: 1\ndata: first\n\nevent: named\ndata: second\nid: 2\n\ndata: multi\ndata: line\n\n');
       return;
     }
     if (path.startsWith('/app')) {
@@ -286,6 +294,14 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
   const listenOn = (host: string, port: number): Promise<Server> =>
     new Promise<Server>((resolve, reject) => {
       const server = createServer(handle);
+      // `/socket`: a WebSocket echo, so a test can tell a refused socket from an unreachable one.
+      server.on('upgrade', (request, socket, head) => {
+        if (!request.url?.startsWith('/socket')) return socket.destroy();
+        sockets.handleUpgrade(request, socket, head, (client) => {
+          client.on('message', (data) => client.send(`echo ${String(data)}`));
+          client.send('hello from the origin');
+        });
+      });
       server.once('error', reject);
       server.listen(port, host, () => resolve(server));
     });
@@ -319,6 +335,7 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
       return (another[0]!.address() as AddressInfo).port;
     },
     close: async () => {
+      for (const client of sockets.clients) client.terminate();
       await Promise.all(
         [server, ...extra].map(
           (each) =>

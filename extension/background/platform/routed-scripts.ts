@@ -14,7 +14,8 @@ export async function syncRoutedScripts(origins: readonly string[]): Promise<voi
   const matches = matchPatternsFor(origins);
   if (matches.length === 0) return;
   await browser.scripting.registerContentScripts([
-    { id: 'peerlane-page-hook', matches, js: ['content/page-hook.js'], runAt: 'document_start', world: 'MAIN', persistAcrossSessions: true },
-    { id: 'peerlane-bridge', matches, js: ['content/bridge.js'], runAt: 'document_start', persistAcrossSessions: true },
+    // Every frame of a routed page too, and about:blank, srcdoc and blob: frames it makes (their origin is the page's).
+    { id: 'peerlane-page-hook', matches, js: ['content/page-hook.js'], runAt: 'document_start', world: 'MAIN', persistAcrossSessions: true, allFrames: true, matchOriginAsFallback: true },
+    { id: 'peerlane-bridge', matches, js: ['content/bridge.js'], runAt: 'document_start', persistAcrossSessions: true, allFrames: true, matchOriginAsFallback: true },
   ]);
 }
