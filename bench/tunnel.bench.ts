@@ -58,7 +58,26 @@ async function throughputRounds(label: string, rawSender: InPage, rawReceiver: I
 }
 
 const CHROMIUM_EXIT_RULES = [`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`];
-const CHROMIUM_REQUESTER_RULES = ['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1'];
+const CHROMIUM_REQUESTER_RULES = ['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1', 'MAP plain.peerlane.test 127.0.0.1'];
+const PAGE_LOADS = 20;
+
+/**
+ * What the page hook costs a page: navigation start to DOMContentLoaded of the same fixture page on a
+ * routed origin (hook and bridge injected) and on one that is not (plain.peerlane.test), loads
+ * alternating, medians.
+ */
+async function hookCost(open: () => Promise<{ goto(url: string): Promise<unknown>; evaluate(expression: string): Promise<unknown>; close(): Promise<void> }>, routedUrl: string, plainUrl: string): Promise<{ routed: number; plain: number; samples: { routed: number[]; plain: number[] } }> {
+  const samples = { routed: [] as number[], plain: [] as number[] };
+  for (let load = 0; load < PAGE_LOADS * 2; load += 1) {
+    const routedTurn = load % 2 === 0;
+    const page = await open();
+    await page.goto(routedTurn ? routedUrl : plainUrl);
+    const ms = Number(await page.evaluate("(() => { const entry = performance.getEntriesByType('navigation')[0]; return entry.domContentLoadedEventEnd - entry.startTime; })()"));
+    (routedTurn ? samples.routed : samples.plain).push(ms);
+    await page.close();
+  }
+  return { routed: median(samples.routed), plain: median(samples.plain), samples };
+}
 
 async function chromiumRequester(signaling: SignalingServer, appOrigin: string): Promise<ExtensionBrowser> {
   const requester = await launchWithExtension(CHROMIUM_REQUESTER_RULES);
@@ -98,17 +117,20 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round += 1) directSamples.push(await fetchMBps(direct, bodyUrl));
     const tunnelLatency = await smallGetLatencies(routed, `${dataOrigin}/small.txt`, SMALL_GETS);
     const directLatency = await smallGetLatencies(direct, `${dataOrigin}/small.txt`, SMALL_GETS);
+    const plainOrigin = `http://plain.peerlane.test:${origin.port}`;
+    const chromiumHook = await hookCost(() => requester.context.newPage(), `${appOrigin}/app`, `${plainOrigin}/app`);
     await requester.close();
     closers.pop();
 
     // ── Chromium exit → Firefox requester (the exit above stays) ──
-    const firefoxRequester = await launchFirefoxPeer(['app.peerlane.test']);
+    const firefoxRequester = await launchFirefoxPeer(['app.peerlane.test', 'plain.peerlane.test']);
     closers.push(() => firefoxRequester.close());
     await firefoxRequester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });
     await waitFor(async () => (await firefoxRequester.state()).stats.peers, (peers) => peers === 1, 'the Firefox requester connected');
     const firefoxRouted = await firefoxRequester.browser.newPage();
     await firefoxRouted.goto(`${appOrigin}/app`);
     await smallGetLatencies(firefoxPage(firefoxRouted), `${dataOrigin}/small.txt`, 5);
+    const firefoxHook = await hookCost(() => firefoxRequester.browser.newPage(), `${appOrigin}/app`, `${plainOrigin}/app`);
     const toFirefox = await throughputRounds('chromium→firefox', chromiumPage(exitPage), firefoxPage(firefoxRequester.control), firefoxPage(firefoxRouted), bodyUrl);
     await firefoxRequester.close();
     closers.pop();
@@ -138,6 +160,7 @@ async function main(): Promise<void> {
       throughputMBps: { raw: chromium.raw, raw16k: chromium.raw16k, tunnel: chromium.tunnel, direct: median(directSamples), samples: { ...chromium.samples, direct: directSamples } },
       ratios: { tunnelVsRaw: chromium.tunnel / chromium.raw, tunnelVsDirect: chromium.tunnel / median(directSamples) },
       crossBrowserMBps: { chromiumExitToFirefox: toFirefox, firefoxExitToChromium: fromFirefox },
+      hookCostMs: { chromium: chromiumHook, firefox: firefoxHook },
       smallGetMs: {
         tunnel: { p50: percentile(tunnelLatency, 0.5), p99: percentile(tunnelLatency, 0.99) },
         direct: { p50: percentile(directLatency, 0.5), p99: percentile(directLatency, 0.99) },
@@ -158,6 +181,9 @@ async function main(): Promise<void> {
     console.log(row('Firefox exit → Chromium requester tunnel', `${fromFirefox.tunnel.toFixed(1)} MB/s`, ofRaw(fromFirefox)));
     console.log(row('small GET p50 tunnel / direct', `${result.smallGetMs.tunnel.p50.toFixed(1)} / ${result.smallGetMs.direct.p50.toFixed(1)} ms`, `+${result.smallGetMs.addedP50.toFixed(1)} ms`));
     console.log(row('small GET p99 tunnel / direct', `${result.smallGetMs.tunnel.p99.toFixed(1)} / ${result.smallGetMs.direct.p99.toFixed(1)} ms`, `+${result.smallGetMs.addedP99.toFixed(1)} ms`));
+    for (const [name, cost] of [['Chromium', chromiumHook], ['Firefox', firefoxHook]] as const) {
+      console.log(row(`${name} page load with / without the hook`, `${cost.routed.toFixed(1)} / ${cost.plain.toFixed(1)} ms`, `+${(cost.routed - cost.plain).toFixed(1)} ms to DOMContentLoaded (medians of ${PAGE_LOADS})`));
+    }
     await mkdir('bench/results', { recursive: true });
     const file = `bench/results/tunnel-${result.date.replace(/[:.]/g, '-')}.json`;
     await writeFile(file, JSON.stringify(result, null, 2));

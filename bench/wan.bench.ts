@@ -221,10 +221,10 @@ async function measure(path: WanPath, pair: Pair): Promise<Row> {
         async () => {
           await useLanes(lab, lanes);
           const one = await fetchMBps(routed, `${data}/bytes/${BODY_BYTES}`, 1, TRANSFER_MS);
-          const before = { requester: (await lab.requester.state()).stats, exit: (await lab.exit.state()).stats };
+          const before = (await lab.requester.state()).stats;
           samples[`tunnelConcurrent${lanes}`]!.push(await fetchMBps(routed, `${data}/bytes/${BODY_BYTES / 10}`, CONCURRENT, TRANSFER_MS));
-          const after = { requester: (await lab.requester.state()).stats, exit: (await lab.exit.state()).stats };
-          console.error(`    ${CONCURRENT} concurrent on ${lanes} lane(s): ${whatHappened(before.requester, after.requester)}; the exit sent ${((after.exit.sharedBytes - before.exit.sharedBytes) / 1e6).toFixed(1)} MB, the requester took in ${((after.requester.bytesIn - before.requester.bytesIn) / 1e6).toFixed(1)} MB`);
+          const after = (await lab.requester.state()).stats;
+          console.error(`    ${CONCURRENT} concurrent on ${lanes} lane(s): ${whatHappened(before, after)}; the requester took in ${((after.bytesIn - before.bytesIn) / 1e6).toFixed(1)} MB`);
           return one;
         },
       ]),

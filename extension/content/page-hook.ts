@@ -2,7 +2,8 @@ import { MAX_REQUEST_BODY_BYTES } from '../core/protocol/limits';
 import type { Priority } from '../core/queue/priority-lanes';
 import { BRIDGE_READY, isHandshake, PAGE_HANDSHAKE, readBridgeMessage, type BridgeToPage, type PageToBridge } from '../core/channels/page-channel';
 import type { RedirectMode } from '../core/protocol/redirect-modes';
-import { emit, hookBeacon, hookEventSource, hookFrames, refuseWebSockets, refuseWorkers } from './page-surfaces';
+import { hookBeacon, hookEventSource, hookFrames, refuseWebSockets, refuseWorkers } from './page-surfaces';
+import { createXMLHttpRequest } from './page-xhr';
 import { ERROR_HEADER, PEER_HEADER } from '../core/protocol/page-headers';
 import { checkedOrigin, corsCheck, exposedResponseHeaders, planCors, preflightCheck, preflightHeaders, type CredentialsMode, type RequestMode } from '../core/http/cors';
 
@@ -284,139 +285,11 @@ async function peerlaneFetch(input: RequestInfo | URL, init?: RequestInit): Prom
 }
 window.fetch = peerlaneFetch;
 
-/**
- * XMLHttpRequest over the routed fetch: the common surface (open/send/abort, headers, readyState,
- * status, response types, load/error/abort/timeout/loadend events). Synchronous XHR cannot be routed
- * and is refused with an error, not silently sent direct.
- */
-class PeerlaneXMLHttpRequest extends EventTarget {
-  static readonly UNSENT = 0;
-  static readonly OPENED = 1;
-  static readonly HEADERS_RECEIVED = 2;
-  static readonly LOADING = 3;
-  static readonly DONE = 4;
-  readonly UNSENT = 0;
-  readonly OPENED = 1;
-  readonly HEADERS_RECEIVED = 2;
-  readonly LOADING = 3;
-  readonly DONE = 4;
-  readyState = 0;
-  status = 0;
-  statusText = '';
-  responseURL = '';
-  responseType: XMLHttpRequestResponseType = '';
-  timeout = 0;
-  withCredentials = false;
-  onreadystatechange: ((event: Event) => void) | null = null;
-  onload: ((event: Event) => void) | null = null;
-  onerror: ((event: Event) => void) | null = null;
-  onabort: ((event: Event) => void) | null = null;
-  ontimeout: ((event: Event) => void) | null = null;
-  onloadend: ((event: Event) => void) | null = null;
-  onloadstart: ((event: Event) => void) | null = null;
-  onprogress: ((event: Event) => void) | null = null;
-  readonly upload = new EventTarget();
-  private method = 'GET';
-  private url = '';
-  private readonly requestHeaders = new Headers();
-  private responseHeaders = new Headers();
-  private bytes: Uint8Array = new Uint8Array(0);
-  private controller: AbortController | null = null;
-
-  open(method: string, url: string | URL, async = true): void {
-    if (!async) throw new DOMException('Peerlane cannot route synchronous XMLHttpRequest', 'InvalidAccessError');
-    this.method = method.toUpperCase();
-    this.url = new URL(String(url), location.href).href;
-    this.setState(1);
-  }
-
-  setRequestHeader(name: string, value: string): void {
-    this.requestHeaders.append(name, value);
-  }
-
-  getResponseHeader(name: string): string | null {
-    return this.readyState >= 2 ? this.responseHeaders.get(name) : null;
-  }
-
-  getAllResponseHeaders(): string {
-    if (this.readyState < 2) return '';
-    return [...this.responseHeaders].map(([name, value]) => `${name}: ${value}\r\n`).join('');
-  }
-
-  overrideMimeType(): void {}
-
-  get responseText(): string {
-    return new TextDecoder().decode(this.bytes);
-  }
-
-  get response(): unknown {
-    if (this.readyState !== 4) return this.responseType === '' || this.responseType === 'text' ? this.responseText : null;
-    switch (this.responseType) {
-      case 'arraybuffer':
-        return this.bytes.slice().buffer;
-      case 'blob':
-        return new Blob([this.bytes.slice()], { type: this.responseHeaders.get('content-type') ?? '' });
-      case 'json':
-        try {
-          return JSON.parse(this.responseText);
-        } catch {
-          return null;
-        }
-      default:
-        return this.responseText;
-    }
-  }
-
-  send(body?: BodyInit | null): void {
-    const controller = new AbortController();
-    this.controller = controller;
-    const timer = this.timeout > 0 ? setTimeout(() => controller.abort(new DOMException('timeout', 'TimeoutError')), this.timeout) : null;
-    this.fire('loadstart');
-    void (async () => {
-      try {
-        const response = await peerlaneFetch(this.url, { method: this.method, headers: this.requestHeaders, body: body ?? null, signal: controller.signal, credentials: this.withCredentials ? 'include' : 'same-origin' });
-        this.status = response.status;
-        this.statusText = response.statusText;
-        this.responseURL = response.url;
-        this.responseHeaders = response.headers;
-        this.setState(2);
-        this.bytes = new Uint8Array(await response.arrayBuffer());
-        this.setState(3);
-        this.fire('progress');
-        this.setState(4);
-        this.fire('load');
-      } catch (error) {
-        this.status = 0;
-        this.setState(4);
-        const reason = controller.signal.reason as unknown;
-        this.fire(controller.signal.aborted ? (reason instanceof DOMException && reason.name === 'TimeoutError' ? 'timeout' : 'abort') : 'error');
-        // A routing failure was logged where it was made; anything else is logged here.
-        if (!controller.signal.aborted && !(error instanceof TypeError && error.message === NETWORK_ERROR_MESSAGE)) console.warn('[peerlane]', error);
-      } finally {
-        if (timer) clearTimeout(timer);
-        this.fire('loadend');
-      }
-    })();
-  }
-
-  abort(): void {
-    this.controller?.abort();
-  }
-
-  private setState(state: number): void {
-    this.readyState = state;
-    this.fire('readystatechange');
-  }
-
-  private fire(type: string): void {
-    emit(this, new Event(type));
-  }
-}
-
-window.XMLHttpRequest = PeerlaneXMLHttpRequest as unknown as typeof XMLHttpRequest;
+const PeerlaneXMLHttpRequest = createXMLHttpRequest(peerlaneFetch);
+window.XMLHttpRequest = PeerlaneXMLHttpRequest;
 
 // The page's other ways out (page-surfaces.ts): routed through the same fetch, or refused clearly.
-hookFrames(peerlaneFetch, PeerlaneXMLHttpRequest as unknown as typeof XMLHttpRequest);
+hookFrames(peerlaneFetch, PeerlaneXMLHttpRequest);
 hookBeacon(peerlaneFetch, isRoutedNow);
 hookEventSource(peerlaneFetch, isRoutedNow);
 refuseWebSockets(isRoutedNow);

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
@@ -92,6 +94,23 @@ function viewerFixture(path: string, origin: string): { type: string; body: stri
  * Answers that allow (or refuse) a cross-origin read in one way each, for the CORS checks
  * (test/e2e/routed-fidelity.spec.ts). `app:PORT` in a header is the app origin on this port.
  */
+/** The client libraries' browser builds (devDependencies), served to the fixture page `/libs`. */
+const LIBRARIES: Record<string, string> = {
+  '/lib/axios.js': 'node_modules/axios/dist/axios.min.js',
+  '/lib/jquery.js': 'node_modules/jquery/dist/jquery.min.js',
+  '/lib/superagent.js': 'node_modules/superagent/dist/superagent.min.js',
+};
+/** ky ships as ES modules importing each other: its whole directory, under /lib/ky/. */
+const KY_DIR = resolve('node_modules/ky/distribution');
+
+function libraryFile(path: string): string | null {
+  const pathname = path.split('?')[0]!;
+  if (LIBRARIES[pathname]) return LIBRARIES[pathname];
+  if (!pathname.startsWith('/lib/ky/') || !pathname.endsWith('.js')) return null;
+  const file = resolve(KY_DIR, `.${pathname.slice('/lib/ky'.length)}`);
+  return file.startsWith(`${KY_DIR}/`) ? file : null;
+}
+
 function corsFixture(request: IncomingMessage, response: ServerResponse): void {
   const url = new URL(request.url ?? '/', 'http://fixture');
   const appOrigin = `http://app.peerlane.test:${request.socket.localPort ?? 0}`;
@@ -172,10 +191,33 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
       response.end(fixture.body);
       return;
     }
+    if (path.startsWith('/latin1')) {
+      // "café" in ISO-8859-1: one byte for the é, which UTF-8 would take for an error.
+      response.writeHead(200, { 'content-type': 'text/plain; charset=iso-8859-1' });
+      response.end(Buffer.from('café au lait', 'latin1'));
+      return;
+    }
+    if (path.startsWith('/xml')) {
+      response.writeHead(200, { 'content-type': 'application/xml' });
+      response.end('<?xml version="1.0"?><catalog><item id="a">one</item><item id="b">two</item></catalog>');
+      return;
+    }
     if (path.startsWith('/events')) {
       // A server-sent event stream: an id, a named event, a two-line message, then the stream ends.
       response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
       response.end('retry: 60000\n: a comment\n\nid: 1\ndata: first\n\nevent: named\ndata: second\nid: 2\n\ndata: multi\ndata: line\n\n');
+      return;
+    }
+    const library = libraryFile(path);
+    if (library) {
+      response.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' });
+      response.end(readFileSync(library));
+      return;
+    }
+    if (path.startsWith('/libs')) {
+      // The app page with the HTTP client libraries a site would use, each as its documentation shows.
+      response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      response.end('<!doctype html><title>fixture app</title><h1>fixture app</h1><script src="/lib/axios.js"></script><script src="/lib/jquery.js"></script><script src="/lib/superagent.js"></script>');
       return;
     }
     if (path.startsWith('/app')) {

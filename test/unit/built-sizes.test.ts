@@ -5,7 +5,12 @@ import { describe, expect, it } from 'vitest';
  * The page pays only for what it runs: the hook and the bridge are injected into every routed page
  * at document_start. Budgets on the built files (`npm test` builds before it runs this).
  */
-const BUDGETS = { 'page-hook.js': 15 * 1024, 'bridge.js': 40 * 1024 } as const;
+/**
+ * The hook grew from 15 to 20 KB when it took on what the browser does for a page itself (CORS,
+ * XMLHttpRequest to the standard, EventSource, frames): `npm run bench` measures what it costs a page
+ * (navigation start to DOMContentLoaded, with and without it).
+ */
+const BUDGETS = { 'page-hook.js': 20 * 1024, 'bridge.js': 40 * 1024 } as const;
 
 describe.each(['chrome', 'firefox'])('built content scripts (%s)', (browser) => {
   const dir = `dist/${browser}/content`;
