@@ -70,6 +70,8 @@ const BATTERY = `async (data, other, digests) => {
   await check('redirect: manual, same origin', () => fetch('/redirect?to=/small.txt', { redirect: 'manual' }).then(summary));
   await check('redirect: manual, across origins', () => fetch(data + '/redirect?to=/small.txt', { redirect: 'manual' }).then(summary));
   await check('redirect: error', () => fetch('/redirect?to=/small.txt', { redirect: 'error' }).then(summary));
+  await check('redirect: a POST through a 307 stays a POST with its body', () => fetch('/redirect?code=307&to=/echo', { method: 'POST', body: 'kept' }).then((response) => response.json()).then((echo) => echo.method + ' ' + echo.text));
+  await check('redirect: a POST through a 302 becomes a GET', () => fetch('/redirect?code=302&to=/echo', { method: 'POST', body: 'dropped' }).then((response) => response.json()).then((echo) => echo.method + ' ' + echo.bytes));
   await check('redirect: followed, the fragment never in url', () => fetch('/redirect?to=' + encodeURIComponent('/small.txt#part') + '#mine').then(summary));
   await check('integrity: the right sha384', () => fetch(data + '/small.txt', { integrity: 'sha384-' + digests.sha384 }).then(summary));
   await check('integrity: a wrong sha256', () => fetch(data + '/small.txt', { integrity: 'sha256-' + digests.wrong256 }).then(summary));

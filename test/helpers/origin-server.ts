@@ -285,9 +285,11 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
       return;
     }
     if (path.startsWith('/redirect?')) {
-      // 302 to ?to= (relative or absolute): exits follow by hand and judge every hop.
-      const target = new URL(path, 'http://x').searchParams.get('to') ?? '/';
-      response.writeHead(302, { location: target, 'content-type': 'text/plain' });
+      // 302 (or ?code=) to ?to= (relative or absolute): exits follow by hand and judge every hop.
+      const query = new URL(path, 'http://x').searchParams;
+      const target = query.get('to') ?? '/';
+      const code = [301, 302, 303, 307, 308].includes(Number(query.get('code'))) ? Number(query.get('code')) : 302;
+      response.writeHead(code, { location: target, 'content-type': 'text/plain' });
       response.end('redirecting');
       return;
     }

@@ -10,7 +10,7 @@ import { UrlWaiters } from './url-waiters';
 const VERIFY_TIMEOUT_MS = 5000;
 
 export function createChromeAddressCheck(): AddressCheck {
-  const waiters = new UrlWaiters<Connection>({ ip: null, redirectTo: null });
+  const waiters = new UrlWaiters<Connection>({ ip: null, redirectTo: null, status: null });
   const ownInitiator = `chrome-extension://${chrome.runtime.id}`;
   const ours = (initiator: string | undefined): boolean => initiator === undefined || initiator === ownInitiator;
   const settle = (details: { url: string; requestId: string; initiator?: string }, connection: Connection): void => {
@@ -27,9 +27,9 @@ export function createChromeAddressCheck(): AddressCheck {
     if (ours(details.initiator)) waiters.bind(details.url, details.requestId);
     return undefined;
   }, filter);
-  chrome.webRequest.onResponseStarted.addListener((details) => settle(details, { ip: details.ip ?? null, redirectTo: locationOf(details) }), filter, ['responseHeaders']);
-  chrome.webRequest.onBeforeRedirect.addListener((details) => settle(details, { ip: details.ip ?? null, redirectTo: details.redirectUrl }), filter);
-  chrome.webRequest.onErrorOccurred.addListener((details) => settle(details, { ip: null, redirectTo: null }), filter);
+  chrome.webRequest.onResponseStarted.addListener((details) => settle(details, { ip: details.ip ?? null, redirectTo: locationOf(details), status: details.statusCode }), filter, ['responseHeaders']);
+  chrome.webRequest.onBeforeRedirect.addListener((details) => settle(details, { ip: details.ip ?? null, redirectTo: details.redirectUrl, status: details.statusCode }), filter);
+  chrome.webRequest.onErrorOccurred.addListener((details) => settle(details, { ip: null, redirectTo: null, status: null }), filter);
   // Chrome offers no lookup before connecting: only the connected address is judged.
   return { before: async (url, signal) => ({ resolved: null, connected: waiters.wait(url, signal, VERIFY_TIMEOUT_MS) }) };
 }

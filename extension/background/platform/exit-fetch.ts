@@ -1,3 +1,4 @@
+import { afterRedirect } from '../../core/http/redirect-method';
 import { PeerlaneError } from '../../core/errors';
 import type { ExitFetcher, ExitFetchResponse } from '../../core/exit/exit-service';
 import { checkDestination, isPrivateAddress } from '../../core/exit/policy';
@@ -12,6 +13,8 @@ export interface Connection {
   ip: string | null;
   /** The Location of a redirect response, absolute, or null. */
   redirectTo: string | null;
+  /** The response's status as webRequest saw it (fetch hides a manual redirect's), or null. */
+  status: number | null;
 }
 
 export interface AddressCheck {
@@ -65,7 +68,8 @@ export function createExitFetcher(check: AddressCheck): ExitFetcher {
     signal.addEventListener('abort', forward, { once: true });
     let url = request.url;
     let method = request.method;
-    // Sent on the first hop; a redirect that turns the request into a GET drops it, as browsers do.
+    let headers = request.headers;
+    // Sent on the first hop and again after a 307/308; a redirect that turns the request into a GET drops it (core/http/redirect-method.ts).
     let body = request.body && request.body.byteLength > 0 && method !== 'GET' && method !== 'HEAD' ? request.body : null;
     for (let hop = 0; ; hop += 1) {
       if (hop > 0) {
@@ -87,7 +91,7 @@ export function createExitFetcher(check: AddressCheck): ExitFetcher {
       try {
         response = await fetch(url, {
           method,
-          headers: request.headers,
+          headers,
           body,
           credentials: 'omit',
           cache: 'no-store',
@@ -99,7 +103,7 @@ export function createExitFetcher(check: AddressCheck): ExitFetcher {
         if (controller.signal.aborted) throw controller.signal.reason;
         throw new PeerlaneError('exit_fetch_failed', `exit could not fetch: ${error instanceof Error ? error.message : String(error)}`);
       }
-      const { ip, redirectTo } = await connected();
+      const { ip, redirectTo, status } = await connected();
       const refusal = addressRefusal(url, ip, 'connected', policy.privateAllowList);
       if (refusal) {
         controller.abort();
@@ -127,9 +131,7 @@ export function createExitFetcher(check: AddressCheck): ExitFetcher {
         throw new PeerlaneError('exit_fetch_failed', 'the destination redirected, and the exit could not read where to');
       }
       url = new URL(redirectTo, url).href;
-      // As browsers do: after a redirect, anything but GET/HEAD becomes a GET without a body.
-      if (method !== 'HEAD') method = 'GET';
-      body = null;
+      ({ method, headers, body } = afterRedirect(status, { method, headers, body }));
     }
   };
 }
