@@ -19,7 +19,8 @@ export function manifestFor(browser: TargetBrowser) {
   if (browser === 'chrome') {
     return defineManifest({
       ...common,
-      permissions: ['storage', 'scripting', 'offscreen', 'webRequest', 'tabs', 'contextMenus'],
+      // declarativeNetRequestWithHostAccess: the exit sets the page's Origin on its own fetch (forbidden-headers-chrome.ts); no install warning.
+      permissions: ['storage', 'scripting', 'offscreen', 'webRequest', 'tabs', 'contextMenus', 'declarativeNetRequestWithHostAccess'],
       background: { service_worker: 'extension/hosts/chrome-service-worker.ts', type: 'module' },
       // The peer viewer: `p2p example.com` in the address bar.
       omnibox: { keyword: 'p2p' },

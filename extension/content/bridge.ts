@@ -78,7 +78,7 @@ function openRequest(id: number, request: RequestStart, reopened = false): void 
     // The service worker was stopped mid-request. Nothing reached the page yet and the request is
     // safe to repeat (the queue's own retry rule): ask the restarted background once more.
     // Otherwise say clearly what happened.
-    if (!headSeen && !reopened && isIdempotentRequest(request)) {
+    if (!headSeen && !reopened && isIdempotentRequest({ method: request.method, url: request.url, headers: request.headers })) {
       openRequest(id, request, true);
       return;
     }
@@ -93,7 +93,7 @@ function onPageMessage(event: MessageEvent): void {
   const message = parsed.message;
   switch (message.type) {
     case 'request':
-      openRequest(message.id, { type: 'request', method: message.method, url: message.url, headers: message.headers, priority: message.priority, body: message.body ? new Uint8Array(message.body) : null, redirect: message.redirect, integrity: message.integrity });
+      openRequest(message.id, { type: 'request', method: message.method, url: message.url, headers: message.headers, priority: message.priority, body: message.body ? new Uint8Array(message.body) : null, redirect: message.redirect, integrity: message.integrity, origin: message.origin });
       return;
     case 'consumed':
       requests.get(message.id)?.postMessage({ type: 'consumed', bytes: message.bytes } satisfies ToBackgroundRequest);

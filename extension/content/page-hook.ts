@@ -5,7 +5,7 @@ import type { RedirectMode } from '../core/protocol/redirect-modes';
 import { hookBeacon, hookEventSource, hookFrames, refuseWebSockets, refuseWorkers } from './page-surfaces';
 import { createXMLHttpRequest } from './page-xhr';
 import { ERROR_HEADER, PEER_HEADER } from '../core/protocol/page-headers';
-import { checkedOrigin, corsCheck, exposedResponseHeaders, planCors, preflightCheck, preflightHeaders, type CredentialsMode, type RequestMode } from '../core/http/cors';
+import { checkedOrigin, corsCheck, exposedResponseHeaders, planCors, preflightCheck, preflightHeaders, requestOrigin, type CredentialsMode, type RequestMode } from '../core/http/cors';
 
 /**
  * MAIN-world hook on routed origins: wraps `window.fetch` and `XMLHttpRequest` so the page's own
@@ -116,7 +116,7 @@ interface Exchange {
 }
 
 /** One request through peers, resolved at its response head; the body streams as the page reads it. */
-function exchange(request: { method: string; url: string; headers: [string, string][]; redirect: RedirectMode; integrity?: string }, body: ArrayBuffer | null, signal: AbortSignal, priority: Priority): Promise<Exchange> {
+function exchange(request: { method: string; url: string; headers: [string, string][]; redirect: RedirectMode; integrity?: string; origin: string | null }, body: ArrayBuffer | null, signal: AbortSignal, priority: Priority): Promise<Exchange> {
   if (signal.aborted) return Promise.reject(abortError(signal));
   const id = nextId++;
   return new Promise<Exchange>((resolve, reject) => {
@@ -177,7 +177,7 @@ function exchange(request: { method: string; url: string; headers: [string, stri
         wake?.();
       },
     });
-    send({ type: 'request', id, method: request.method, url: request.url, headers: request.headers, priority, body, redirect: request.redirect, integrity: request.integrity ?? '' }, body ? [body] : []);
+    send({ type: 'request', id, method: request.method, url: request.url, headers: request.headers, priority, body, redirect: request.redirect, integrity: request.integrity ?? '', origin: request.origin }, body ? [body] : []);
   });
 }
 
@@ -232,13 +232,14 @@ async function routeThroughPeers(request: Request, priority: Priority): Promise<
   const body = await requestBody(request);
   if (plan.kind === 'cors' && plan.preflight) {
     // A preflight never follows a redirect: answered by one, it fails (not a 2xx), as in the standard.
-    const preflight = await exchange({ method: 'OPTIONS', url: request.url, headers: preflightHeaders(plan.preflight), redirect: 'manual' }, null, request.signal, priority);
+    const preflight = await exchange({ method: 'OPTIONS', url: request.url, headers: preflightHeaders(plan.preflight), redirect: 'manual', origin: location.origin }, null, request.signal, priority);
     preflight.cancel();
     const denied = preflightCheck(preflight.head.status, preflight.head.headers, location.origin, { ...plan.preflight, credentials });
     if (denied) throw corsError(denied);
   }
   // With `integrity`, the background holds the head until the whole body matched it, as the browser does.
-  const { head, body: stream, cancel } = await exchange({ method: request.method, url: request.url, headers, redirect: redirectMode, integrity: request.integrity }, body, request.signal, priority);
+  const origin = requestOrigin(location.origin, plan, request.method);
+  const { head, body: stream, cancel } = await exchange({ method: request.method, url: request.url, headers, redirect: redirectMode, integrity: request.integrity, origin }, body, request.signal, priority);
   // As the browser reports them: the final URL after the exit's redirects, never its fragment.
   const finalUrl = new URL(head.url ?? request.url);
   finalUrl.hash = '';

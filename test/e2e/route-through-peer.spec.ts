@@ -63,10 +63,10 @@ describe('a routed page request travels through a peer', () => {
     }, `${dataOrigin}/small.txt`);
     expect(result).toMatchObject({ status: 200, text: SMALL_TEXT, custom: 'yes', cookie: null });
     expect(result.peer).toMatch(/^[A-Za-z0-9_-]{8}$/);
-    // The origin saw the exit's extension fetch (no Origin header), not Bob's page.
+    // The origin saw the exit's fetch, with the Origin Bob's browser would have sent and no cookie of Alice's.
     const seen = origin.requests.filter((request) => request.path === '/small.txt');
     expect(seen.length).toBeGreaterThan(0);
-    expect(seen.every((request) => request.headers.origin === undefined && request.headers.cookie === undefined)).toBe(true);
+    expect(seen.every((request) => request.headers.origin === appOrigin && request.headers.cookie === undefined)).toBe(true);
     await page.close();
   }, 90_000);
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkedOrigin, corsCheck, exposedResponseHeaders, isSafelistedRequestHeader, planCors, preflightCheck, preflightHeaders, unsafeRequestHeaderNames, type CorsRequest } from '../../extension/core/http/cors';
+import { checkedOrigin, corsCheck, exposedResponseHeaders, isSafelistedRequestHeader, planCors, preflightCheck, preflightHeaders, requestOrigin, unsafeRequestHeaderNames, type CorsRequest } from '../../extension/core/http/cors';
 
 const PAGE = 'http://app.example';
 const request = (change: Partial<CorsRequest> = {}): CorsRequest => ({ method: 'GET', url: 'http://api.example/data', headers: [], mode: 'cors', credentials: 'same-origin', ...change });
@@ -33,6 +33,14 @@ describe('CORS: which requests the browser sends how', () => {
     expect(isSafelistedRequestHeader('accept', 'x'.repeat(129))).toBe(false);
     // More than 1024 bytes of safelisted values make them all unsafe.
     expect(unsafeRequestHeaderNames([['accept', 'a'.repeat(128)], ...Array.from({ length: 8 }, (_, index) => ['accept-language', 'b'.repeat(128 - index)] as const)])).toEqual(['accept', 'accept-language']);
+  });
+
+  it('sends the Origin where the browser does: every CORS request, and anything but GET and HEAD', () => {
+    expect(requestOrigin(PAGE, planCors(PAGE, request()), 'GET')).toBe(PAGE);
+    expect(requestOrigin(PAGE, planCors(PAGE, request({ url: `${PAGE}/x` })), 'GET')).toBeNull();
+    expect(requestOrigin(PAGE, planCors(PAGE, request({ url: `${PAGE}/x`, method: 'POST' })), 'POST')).toBe(PAGE);
+    expect(requestOrigin(PAGE, planCors(PAGE, request({ mode: 'no-cors' })), 'GET')).toBeNull();
+    expect(requestOrigin(PAGE, planCors(PAGE, request({ mode: 'no-cors', method: 'POST' })), 'POST')).toBe(PAGE);
   });
 
   it('builds the preflight the browser sends', () => {

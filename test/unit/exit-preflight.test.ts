@@ -6,9 +6,9 @@ import { flush } from '../helpers/fake-clock';
 
 /** Runs one request through an exit with the default policy (GET and HEAD); reports what was fetched or refused. */
 async function exitServes(request: RequestHead, body: Uint8Array<ArrayBuffer> | null = null) {
-  const fetched: { method: string; headers: [string, string][] }[] = [];
+  const fetched: { method: string; headers: [string, string][]; forbidden: [string, string | null][] }[] = [];
   const fetcher: ExitFetcher = async (outgoing) => {
-    fetched.push({ method: outgoing.method, headers: outgoing.headers });
+    fetched.push({ method: outgoing.method, headers: outgoing.headers, forbidden: outgoing.forbiddenHeaders });
     return { head: { status: 204, statusText: 'No Content', headers: [['access-control-allow-origin', '*']] }, body: null };
   };
   let refused: string | null = null;
@@ -26,10 +26,17 @@ describe('exit: CORS preflights are judged as the method they ask about', () => 
     headers: [['access-control-request-method', method], ['access-control-request-headers', 'x-api-key'], ['cookie', 'never']],
   });
 
-  it('carries the preflight of a method it carries, and nothing of the page\'s headers (fetch forbids the preflight\'s own)', async () => {
-    const result = await exitServes(preflight('GET'));
+  it('carries the preflight of a method it carries: its own headers and the page\'s Origin for the host to set, nothing else of the page', async () => {
+    const result = await exitServes({ ...preflight('GET'), origin: 'http://app.example' });
     expect(result).toMatchObject({ refused: null, status: 204 });
-    expect(result.fetched).toEqual([{ method: 'OPTIONS', headers: [] }]);
+    expect(result.fetched).toEqual([
+      { method: 'OPTIONS', headers: [], forbidden: [['origin', 'http://app.example'], ['access-control-request-method', 'GET'], ['access-control-request-headers', 'x-api-key']] },
+    ]);
+  });
+
+  it('a request without an Origin asks the host to send none (not the extension\'s own)', async () => {
+    const result = await exitServes({ method: 'GET', url: 'https://api.example/data', headers: [] });
+    expect(result.fetched[0]?.forbidden).toEqual([['origin', null]]);
   });
 
   it('refuses the preflight of a method it does not carry, before the page sends that request', async () => {

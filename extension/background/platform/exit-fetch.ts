@@ -17,6 +17,13 @@ export interface Connection {
   status: number | null;
 }
 
+/**
+ * Sets headers fetch() forbids (a name and its value; null: remove it) on the request `run` makes to
+ * `url` with `method`, for as long as `run` takes. Chrome has one (forbidden-headers-chrome.ts);
+ * without it the request goes as fetch sends it.
+ */
+export type ForbiddenHeaders = <T>(url: string, method: string, headers: [string, string | null][], run: () => Promise<T>) => Promise<T>;
+
 export interface AddressCheck {
   /**
    * Called before fetch. `resolved` is an address known before connecting (Firefox's `dns.resolve`;
@@ -59,7 +66,7 @@ async function* bodyOf(response: Response, signal: AbortSignal): AsyncIterable<U
   }
 }
 
-export function createExitFetcher(check: AddressCheck): ExitFetcher {
+export function createExitFetcher(check: AddressCheck, forbidden: ForbiddenHeaders = (_url, _method, _headers, run) => run()): ExitFetcher {
   return async (request, signal, policy): Promise<ExitFetchResponse> => {
     // Lives as long as the stream: a CANCEL that arrives while the body streams must abort the fetch.
     const controller = new AbortController();
@@ -89,16 +96,17 @@ export function createExitFetcher(check: AddressCheck): ExitFetcher {
       }
       let response: Response;
       try {
-        response = await fetch(url, {
-          method,
-          headers,
-          body,
-          credentials: 'omit',
-          cache: 'no-store',
-          redirect: 'manual',
-          referrerPolicy: 'no-referrer',
-          signal: controller.signal,
-        });
+        const sent = { method, headers, body };
+        response = await forbidden(url, method, request.forbiddenHeaders, () =>
+          fetch(url, {
+            ...sent,
+            credentials: 'omit',
+            cache: 'no-store',
+            redirect: 'manual',
+            referrerPolicy: 'no-referrer',
+            signal: controller.signal,
+          }),
+        );
       } catch (error) {
         if (controller.signal.aborted) throw controller.signal.reason;
         throw new PeerlaneError('exit_fetch_failed', `exit could not fetch: ${error instanceof Error ? error.message : String(error)}`);

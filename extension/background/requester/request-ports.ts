@@ -60,7 +60,14 @@ export function serveRequestPort(requester: Requester, port: TypedPort<ToBackgro
       end: () => post({ type: 'end' }),
       error: (error) => post({ type: 'error', error: error.toJSON() }),
     };
-    const head = { method: message.method, url: message.url, headers: message.headers, ...(message.redirect && message.redirect !== 'follow' ? { redirect: message.redirect } : {}) };
+    const head = {
+      method: message.method,
+      url: message.url,
+      headers: message.headers,
+      ...(message.redirect && message.redirect !== 'follow' ? { redirect: message.redirect } : {}),
+      // Only a serialised origin travels on (the exit sets it as the Origin header).
+      ...(message.origin && /^(null|https?:\/\/[^/\s?#]+)$/.test(message.origin) ? { origin: message.origin } : {}),
+    };
     void requester.route(head, message.priority, controller.signal, message.body ?? null, message.integrity ? withIntegrity(sink, message.integrity, subtleDigest) : sink);
   });
 }

@@ -9,7 +9,7 @@ import type { ErrorShape, HeaderList } from './common';
  * sends with `page-channel-schema.ts`; the hook checks the shape of what the bridge sends below.
  */
 export type PageToBridge =
-  | { type: 'request'; id: number; method: string; url: string; headers: HeaderList; priority: Priority; body: ArrayBuffer | null; redirect: RedirectMode; integrity: string }
+  | { type: 'request'; id: number; method: string; url: string; headers: HeaderList; priority: Priority; body: ArrayBuffer | null; redirect: RedirectMode; integrity: string; origin: string | null }
   /** The page's stream consumed this many bytes: the background may send more. */
   | { type: 'consumed'; id: number; bytes: number }
   | { type: 'cancel'; id: number };

@@ -26,6 +26,8 @@ export const toBackgroundRequestSchema = z.discriminatedUnion('type', [
     /** The whole request body (fetch and XHR bodies of every kind, as bytes), or null. */
     /** Subresource Integrity metadata; absent or empty: none. The background checks it (it has crypto.subtle; a page on http: has not). */
     integrity: z.optional(z.string().check(z.maxLength(4096))),
+    /** The Origin the page's browser would send (core/http/cors.ts); absent or null: none. */
+    origin: z.optional(z.nullable(z.string().check(z.maxLength(512)))),
     /** The page's redirect mode; absent: follow (the viewer's requests). */
     redirect: z.optional(z.enum(REDIRECT_MODES)),
     body: z.optional(z.nullable(bytesSchema.check(z.refine((bytes) => bytes.byteLength <= MAX_REQUEST_BODY_BYTES, `a request body is at most ${MAX_REQUEST_BODY_BYTES} bytes`)))),

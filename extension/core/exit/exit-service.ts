@@ -17,6 +17,11 @@ export interface ExitFetchRequest {
   body: Uint8Array<ArrayBuffer> | null;
   /** Follow redirects (judging every hop), or answer the first as an opaque redirect. */
   redirect: RedirectMode;
+  /**
+   * Headers fetch() forbids, as the page's browser would send them: `origin` (the page's, or null:
+   * none) and a preflight's `access-control-request-*`. A host sets them where it can (Chrome).
+   */
+  forbiddenHeaders: [string, string | null][];
 }
 
 export interface ExitFetchResponse {
@@ -81,6 +86,18 @@ function preflightedMethod(request: RequestHead): string | null {
   return asked ? asked.toUpperCase() : null;
 }
 
+/** The page's Origin (or none), and a preflight's own headers, for the host to set (ExitFetchRequest.forbiddenHeaders). */
+function forbiddenHeadersOf(request: RequestHead): [string, string | null][] {
+  const headers: [string, string | null][] = [['origin', request.origin ?? null]];
+  if (request.method.toUpperCase() === 'OPTIONS') {
+    for (const [name, value] of request.headers) {
+      const lower = name.toLowerCase();
+      if (lower === 'access-control-request-method' || lower === 'access-control-request-headers') headers.push([lower, value]);
+    }
+  }
+  return headers;
+}
+
 /** `requester` names the peer this handler serves, for the caps' fair shares. */
 export function createExitHandler(fetcher: ExitFetcher, policy: () => ExitPolicyOptions, events: ExitEvents, caps?: ExitCaps, requester = 'requester'): ExitHandler {
   return (request: RequestHead, responder, signal, body = null) => {
@@ -98,7 +115,7 @@ export function createExitHandler(fetcher: ExitFetcher, policy: () => ExitPolicy
       let status: number | null = null;
       try {
         const response = await fetcher(
-          { url: verdict.url.href, method: request.method.toUpperCase(), headers: forwardableRequestHeaders(request.headers), body, redirect: request.redirect ?? 'follow' },
+          { url: verdict.url.href, method: request.method.toUpperCase(), headers: forwardableRequestHeaders(request.headers), body, redirect: request.redirect ?? 'follow', forbiddenHeaders: forbiddenHeadersOf(request) },
           signal,
           options,
         );

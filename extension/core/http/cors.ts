@@ -101,9 +101,18 @@ export function planCors(pageOrigin: string, request: CorsRequest): CorsPlan {
 }
 
 /**
+ * The Origin the browser sends (the standard's "append a request Origin header"): the page's origin
+ * on a CORS request (cross-origin, mode cors) and on any request that is not GET or HEAD; none
+ * otherwise. The exit sets it where its browser lets it (README, deliberate differences).
+ */
+export function requestOrigin(pageOrigin: string, plan: CorsPlan, method: string): string | null {
+  return plan.kind === 'cors' || (method !== 'GET' && method !== 'HEAD') ? pageOrigin : null;
+}
+
+/**
  * The preflight's own headers. They reach the exit, which judges the preflight as the method it names
- * (core/exit/exit-service.ts); the exit's fetch cannot send them on (fetch forbids them), so the origin
- * sees a bare OPTIONS: a deliberate difference in the README.
+ * (core/exit/exit-service.ts) and sets them on its OPTIONS where its browser lets it (fetch forbids
+ * them; Chrome's exit uses a declarativeNetRequest rule).
  */
 export function preflightHeaders(preflight: { method: string; headerNames: string[] }): [string, string][] {
   const headers: [string, string][] = [['accept', '*/*'], ['access-control-request-method', preflight.method]];

@@ -53,6 +53,8 @@ export const requestHeadSchema = z.object({
   headers: headerListSchema,
   /** Shown in both browsers' request logs; never forwarded to the destination. */
   correlationId: z.string().max(64).optional(),
+  /** The Origin the page's browser would send (core/http/cors.ts `requestOrigin`); absent: none. */
+  origin: z.string().max(512).regex(/^(null|https?:\/\/[^/\s?#]+)$/).optional(),
   /** The page's redirect mode (absent: follow). Not following, the exit answers the first redirect as `opaqueRedirect`. */
   redirect: z.enum(REDIRECT_MODES).optional(),
 });
