@@ -19,7 +19,7 @@ export function manifestFor(browser: TargetBrowser) {
   if (browser === 'chrome') {
     return defineManifest({
       ...common,
-      // declarativeNetRequestWithHostAccess: the exit sets the page's Origin on its own fetch (forbidden-headers-chrome.ts); no install warning.
+      // declarativeNetRequestWithHostAccess: the exit sets the page's Origin on its own fetch (forbidden-headers.ts); no install warning.
       permissions: ['storage', 'scripting', 'offscreen', 'webRequest', 'tabs', 'contextMenus', 'declarativeNetRequestWithHostAccess'],
       background: { service_worker: 'extension/hosts/chrome-service-worker.ts', type: 'module' },
       // The peer viewer: `p2p example.com` in the address bar.
@@ -32,7 +32,8 @@ export function manifestFor(browser: TargetBrowser) {
   }
   return defineManifest({
     ...common,
-    permissions: ['storage', 'scripting', 'webRequest', 'tabs', 'dns', 'contextMenus'],
+    // declarativeNetRequestWithHostAccess: the exit sets the page's Origin on its own fetch (forbidden-headers.ts).
+    permissions: ['storage', 'scripting', 'webRequest', 'tabs', 'dns', 'contextMenus', 'declarativeNetRequestWithHostAccess'],
     omnibox: { keyword: 'p2p' },
     background: { scripts: ['extension/hosts/firefox-background.ts'], type: 'module' },
     browser_specific_settings: {

@@ -2,7 +2,7 @@
 import { createBackground } from '../background/background';
 import { createChromeAddressCheck } from '../background/platform/connected-address-chrome';
 import { createExitFetcher } from '../background/platform/exit-fetch';
-import { createChromeForbiddenHeaders } from '../background/platform/forbidden-headers-chrome';
+import { createForbiddenHeaders, type SessionRules } from '../background/platform/forbidden-headers';
 import { webExtensionPlatform } from '../background/platform/webextension-platform';
 import { servePeerViewer } from '../background/viewer/peer-viewer-chrome';
 import { registerViewerEntryPoints } from '../background/viewer/viewer-entry-points';
@@ -72,7 +72,7 @@ const platform = webExtensionPlatform();
 let keepalive: ReturnType<typeof setInterval> | null = null;
 const background = createBackground(platform, {
   transport: { send: sendToTransport },
-  exitFetcher: createExitFetcher(createChromeAddressCheck(), createChromeForbiddenHeaders()),
+  exitFetcher: createExitFetcher(createChromeAddressCheck(), createForbiddenHeaders(chrome.declarativeNetRequest as unknown as SessionRules)),
   // An extension API call resets the idle timer (Chrome ≥ 110): stay up while requests are in flight.
   onBusyChange: (busy) => {
     if (busy && !keepalive) keepalive = setInterval(() => void chrome.runtime.getPlatformInfo(), KEEPALIVE_MS);

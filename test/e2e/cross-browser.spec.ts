@@ -122,9 +122,11 @@ describe('Firefox exit, Chromium requester', () => {
   it('text and a 5 MB body arrive intact through the Firefox exit', async () => {
     const page = await requester.context.newPage();
     await page.goto(`${appOrigin}/app`);
-    const small = expectFetched(await page.evaluate(fetchInPage, `${dataOrigin}/small.txt`));
+    const small = expectFetched(await page.evaluate(fetchInPage, `${dataOrigin}/small.txt?through-firefox`));
     expect(Buffer.from(small.base64, 'base64').toString()).toBe(SMALL_TEXT);
     expect(small.peer).toMatch(/^[A-Za-z0-9_-]{8}$/);
+    // The Firefox exit sent the Origin the page's browser would have (a declarativeNetRequest rule: fetch cannot set it).
+    expect(origin.requests.filter((request) => request.path === '/small.txt?through-firefox').map((request) => request.headers.origin)).toEqual([appOrigin]);
     const big = expectFetched(await page.evaluate(fetchInPage, `${dataOrigin}/big.bin`));
     const body = Buffer.from(big.base64, 'base64');
     expect(body.length).toBe(origin.bigBody.length);

@@ -19,8 +19,8 @@ export interface Connection {
 
 /**
  * Sets headers fetch() forbids (a name and its value; null: remove it) on the request `run` makes to
- * `url` with `method`, for as long as `run` takes. Chrome has one (forbidden-headers-chrome.ts);
- * without it the request goes as fetch sends it.
+ * `url` with `method`, for as long as `run` takes. Both hosts pass one (forbidden-headers.ts:
+ * a declarativeNetRequest rule); without it the request goes as fetch sends it.
  */
 export type ForbiddenHeaders = <T>(url: string, method: string, headers: [string, string | null][], run: () => Promise<T>) => Promise<T>;
 
