@@ -1,7 +1,7 @@
 import { MAX_REQUEST_BODY_BYTES } from '../core/protocol/limits';
 import type { Priority } from '../core/queue/priority-lanes';
 import { BRIDGE_READY, isHandshake, PAGE_HANDSHAKE, readBridgeMessage, type BridgeToPage, type PageToBridge } from '../core/channels/page-channel';
-import type { RedirectMode } from '../core/protocol/redirect-modes';
+import type { RedirectMode } from '../core/protocol/request-fields';
 import { hookBeacon, hookEventSource, hookFrames, refuseWebSockets, refuseWorkers } from './page-surfaces';
 import { createXMLHttpRequest } from './page-xhr';
 import { ERROR_HEADER, PEER_HEADER } from '../core/protocol/page-headers';
@@ -95,10 +95,19 @@ export interface RoutingFailure {
   message: string;
 }
 
-function routingError(category: string, detail: string): TypeError {
-  const cause: RoutingFailure = { category, message: `Peerlane could not route this request (${category}): ${detail}` };
+/** The browser's own network error, carrying why (logged too). */
+function networkError(cause: RoutingFailure): TypeError {
   console.warn('[peerlane]', cause.message);
   return new TypeError(NETWORK_ERROR_MESSAGE, { cause });
+}
+
+function routingError(category: string, detail: string): TypeError {
+  return networkError({ category, message: `Peerlane could not route this request (${category}): ${detail}` });
+}
+
+/** What the browser itself refuses (its CORS rules, a redirect the request forbade). */
+function refusal(category: string, reason: string): TypeError {
+  return networkError({ category, message: `refused, as the browser would: ${reason}` });
 }
 
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
@@ -194,21 +203,18 @@ async function requestBody(request: Request): Promise<ArrayBuffer | null> {
   return body;
 }
 
-/** What the browser itself refuses (its CORS rules, a redirect the request forbade) is its network error; why is in `cause`. */
-function networkError(category: string, reason: string): TypeError {
-  const cause: RoutingFailure = { category, message: `refused, as the browser would: ${reason}` };
-  console.warn('[peerlane]', cause.message);
-  return new TypeError(NETWORK_ERROR_MESSAGE, { cause });
-}
-
 function corsError(reason: string): TypeError {
-  return networkError('cors', `CORS: ${reason}`);
+  return refusal('cors', `CORS: ${reason}`);
 }
 
-/** A no-cors answer from another origin: nothing of it is readable, as the browser's opaque response. */
-function opaqueResponse(): Response {
+/**
+ * A response with nothing readable, as the browser's: `opaque` (a no-cors answer from another
+ * origin) or `opaqueredirect` (a redirect not followed, which keeps the request's URL).
+ */
+function opaqueResponse(type: 'opaque' | 'opaqueredirect', url = ''): Response {
   const response = Response.error();
-  Object.defineProperty(response, 'type', { value: 'opaque' });
+  Object.defineProperty(response, 'type', { value: type });
+  if (url) Object.defineProperty(response, 'url', { value: url });
   return response;
 }
 
@@ -246,17 +252,14 @@ async function routeThroughPeers(request: Request, priority: Priority): Promise<
   if (head.opaqueRedirect) {
     // The exit did not follow, as asked: `manual` gets the browser's opaque redirect, `error` its network error.
     cancel();
-    if (redirectMode === 'error') throw networkError('redirect', 'the response was a redirect, and the request said redirect: "error"');
-    const redirect = Response.error();
-    Object.defineProperty(redirect, 'type', { value: 'opaqueredirect' });
-    Object.defineProperty(redirect, 'url', { value: finalUrl.href });
-    return redirect;
+    if (redirectMode === 'error') throw refusal('redirect', 'the response was a redirect, and the request said redirect: "error"');
+    return opaqueResponse('opaqueredirect', finalUrl.href);
   }
   let type: ResponseType = 'basic';
   let shown: [string, string][] = head.headers;
   if (plan.kind === 'opaque' || (request.mode === 'no-cors' && finalUrl.origin !== location.origin)) {
     cancel();
-    return opaqueResponse();
+    return opaqueResponse('opaque');
   }
   // An answer Peerlane made itself (a full queue's 503) holds nothing of the origin's: shown whole.
   const peerlaneAnswer = head.headers.some(([name]) => name.toLowerCase() === ERROR_HEADER);

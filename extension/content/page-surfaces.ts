@@ -16,6 +16,14 @@ type Fetch = typeof window.fetch;
 
 const WARNING = '[peerlane]';
 
+/** The platform's state constants (XMLHttpRequest.DONE, EventSource.OPEN…) on a class and its instances, read-only, as the platform has them. */
+export function defineStates(target: { prototype: object }, states: readonly string[]): void {
+  states.forEach((name, value) => {
+    Object.defineProperty(target, name, { value, enumerable: true });
+    Object.defineProperty(target.prototype, name, { value, enumerable: true });
+  });
+}
+
 /** Dispatches `event` and calls the matching `on…` property, as the platform's own objects do. */
 export function emit(target: EventTarget, event: Event): void {
   target.dispatchEvent(event);
@@ -58,9 +66,8 @@ export function hookFrames(fetchImpl: Fetch, xhr: typeof XMLHttpRequest): void {
     }
   }
   // window.frames[i] and window[i] reach frames without their element.
-  const frameAt = (index: number): Window | null => (window.frames.length > index ? (window.frames[index] as Window) : null);
   const observer = new MutationObserver(() => {
-    for (let index = 0; index < window.frames.length; index += 1) adopt(frameAt(index));
+    for (let index = 0; index < window.frames.length; index += 1) adopt(window.frames[index] as Window);
   });
   observer.observe(document, { childList: true, subtree: true });
 }
@@ -71,10 +78,9 @@ export function hookBeacon(fetchImpl: Fetch, isRouted: () => boolean): void {
   const native = navigator.sendBeacon.bind(navigator);
   navigator.sendBeacon = (url: string | URL, data?: BodyInit | null): boolean => {
     if (!isRouted()) return native(url, data);
-    const request = new Request(new URL(String(url), location.href), { method: 'POST', body: data ?? null, keepalive: true, credentials: 'include', mode: 'no-cors' });
     const size = typeof data === 'string' ? new Blob([data]).size : data instanceof Blob ? data.size : data instanceof ArrayBuffer || ArrayBuffer.isView(data) ? data.byteLength : 0;
     if (size > BEACON_LIMIT) return false;
-    fetchImpl(request).catch((error: unknown) => console.warn(WARNING, 'beacon not delivered', error));
+    fetchImpl(new URL(String(url), location.href), { method: 'POST', body: data ?? null, keepalive: true, credentials: 'include', mode: 'no-cors' }).catch((error: unknown) => console.warn(WARNING, 'beacon not delivered', error));
     return true;
   };
 }
@@ -83,12 +89,6 @@ export function hookBeacon(fetchImpl: Fetch, isRouted: () => boolean): void {
 export function hookEventSource(fetchImpl: Fetch, isRouted: () => boolean): void {
   const NativeEventSource = window.EventSource;
   class PeerlaneEventSource extends EventTarget {
-    static readonly CONNECTING = 0;
-    static readonly OPEN = 1;
-    static readonly CLOSED = 2;
-    readonly CONNECTING = 0;
-    readonly OPEN = 1;
-    readonly CLOSED = 2;
     readonly url: string;
     readonly withCredentials: boolean;
     readyState = 0;
@@ -171,6 +171,7 @@ export function hookEventSource(fetchImpl: Fetch, isRouted: () => boolean): void
       }
     }
   }
+  defineStates(PeerlaneEventSource, ['CONNECTING', 'OPEN', 'CLOSED']);
   window.EventSource = new Proxy(NativeEventSource, {
     construct: (target, args: [string | URL, EventSourceInit?]) => (isRouted() ? new PeerlaneEventSource(...args) : new target(...args)) as object,
   });
@@ -180,14 +181,6 @@ export function hookEventSource(fetchImpl: Fetch, isRouted: () => boolean): void
 export function refuseWebSockets(isRouted: () => boolean): void {
   const NativeWebSocket = window.WebSocket;
   class RefusedWebSocket extends EventTarget {
-    static readonly CONNECTING = 0;
-    static readonly OPEN = 1;
-    static readonly CLOSING = 2;
-    static readonly CLOSED = 3;
-    readonly CONNECTING = 0;
-    readonly OPEN = 1;
-    readonly CLOSING = 2;
-    readonly CLOSED = 3;
     readonly url: string;
     readyState = 0;
     readonly protocol = '';
@@ -219,6 +212,7 @@ export function refuseWebSockets(isRouted: () => boolean): void {
     }
 
   }
+  defineStates(RefusedWebSocket, ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED']);
   window.WebSocket = new Proxy(NativeWebSocket, {
     construct: (target, args: [string | URL, (string | string[])?]) => (isRouted() ? new RefusedWebSocket(args[0]) : new target(...args)) as object,
   });

@@ -1,4 +1,6 @@
-import { emit } from './page-surfaces';
+import { joinBytes } from '../core/bytes';
+import { decoderFor } from '../core/http/text-decoding';
+import { defineStates, emit } from './page-surfaces';
 
 /**
  * XMLHttpRequest over the routed fetch, to the letter of the XHR standard where a page can tell
@@ -15,28 +17,9 @@ function invalidState(what: string): DOMException {
   return new DOMException(`Failed to execute '${what}' on 'XMLHttpRequest': the object's state must be OPENED.`, 'InvalidStateError');
 }
 
-/** The MIME type's charset, as a TextDecoder label, or utf-8. */
-function charsetOf(mime: string | null): string {
-  const label = /;\s*charset=("?)([^";]+)\1/i.exec(mime ?? '')?.[2];
-  try {
-    return label ? new TextDecoder(label).encoding : 'utf-8';
-  } catch {
-    return 'utf-8';
-  }
-}
 
 export function createXMLHttpRequest(fetchImpl: typeof window.fetch): typeof XMLHttpRequest {
   class PeerlaneXMLHttpRequest extends EventTarget {
-    static readonly UNSENT = 0;
-    static readonly OPENED = 1;
-    static readonly HEADERS_RECEIVED = 2;
-    static readonly LOADING = 3;
-    static readonly DONE = 4;
-    readonly UNSENT = 0;
-    readonly OPENED = 1;
-    readonly HEADERS_RECEIVED = 2;
-    readonly LOADING = 3;
-    readonly DONE = 4;
     readyState: State = 0;
     status = 0;
     statusText = '';
@@ -155,7 +138,7 @@ export function createXMLHttpRequest(fetchImpl: typeof window.fetch): typeof XML
           this.statusText = response.statusText;
           this.responseURL = response.url;
           this.responseHeaders = response.headers;
-          this.decoder = new TextDecoder(charsetOf(this.mime()));
+          this.decoder = decoderFor(this.mime());
           this.setState(2);
           const length = Number(response.headers.get('content-length') ?? NaN);
           const total = response.headers.has('content-encoding') || !Number.isFinite(length) ? 0 : length;
@@ -232,13 +215,7 @@ export function createXMLHttpRequest(fetchImpl: typeof window.fetch): typeof XML
     }
 
     private bytes(): Uint8Array<ArrayBuffer> {
-      const out = new Uint8Array(this.received);
-      let offset = 0;
-      for (const chunk of this.chunks) {
-        out.set(chunk, offset);
-        offset += chunk.byteLength;
-      }
-      return out;
+      return joinBytes(this.chunks, this.received);
     }
 
     /** The body as a document: HTML when the type says so (and only with responseType 'document'), XML for an XML type. */
@@ -246,7 +223,7 @@ export function createXMLHttpRequest(fetchImpl: typeof window.fetch): typeof XML
       const essence = (this.mime() ?? 'text/xml').split(';')[0]!.trim().toLowerCase();
       const html = essence === 'text/html';
       if (html ? this.responseType !== 'document' : !/[+/]xml$/.test(essence)) return null;
-      const parsed = new DOMParser().parseFromString(new TextDecoder(charsetOf(this.mime())).decode(this.bytes()), html ? 'text/html' : 'application/xml');
+      const parsed = new DOMParser().parseFromString(decoderFor(this.mime()).decode(this.bytes()), html ? 'text/html' : 'application/xml');
       return !html && parsed.getElementsByTagName('parsererror').length > 0 ? null : parsed;
     }
 
@@ -260,5 +237,6 @@ export function createXMLHttpRequest(fetchImpl: typeof window.fetch): typeof XML
       emit(target, progress ? new ProgressEvent(type, { lengthComputable: total > 0, loaded, total }) : new Event(type));
     }
   }
+  defineStates(PeerlaneXMLHttpRequest, ['UNSENT', 'OPENED', 'HEADERS_RECEIVED', 'LOADING', 'DONE']);
   return PeerlaneXMLHttpRequest as unknown as typeof XMLHttpRequest;
 }

@@ -36,7 +36,6 @@ interface Lane {
   answered: boolean;
   /** Open and usable; a lane that ever opened carried frames, so losing it loses the peer. */
   open: boolean;
-  channel: RTCDataChannel | null;
   connectTimer: ReturnType<typeof setTimeout>;
 }
 
@@ -51,6 +50,10 @@ interface Connection {
   sentBytes: number;
   /** Index = lane number; a lane that never opened is dropped (null) without harm. */
   lanes: (Lane | null)[];
+  /** The open lanes' channels, kept as lanes open (the pump reads it on every send). */
+  channels: RTCDataChannel[];
+  /** The bufferedAmountLowThreshold the channels were last given. */
+  lowWater: number;
   /** Set when the connection has more than one lane: every message then carries a sequence number. */
   striping: { stamper: LaneStamper; reassembler: LaneReassembler } | null;
   /** Frames put back in order before the peer was reported up (another lane opened first). */
@@ -139,6 +142,8 @@ export class PeerMesh {
       drain: new DrainRate(),
       sentBytes: 0,
       lanes: Array.from({ length: lanes }, () => null),
+      channels: [],
+      lowWater: 0,
       striping: null,
       early: [],
       pathTimer: null,
@@ -160,7 +165,6 @@ export class PeerMesh {
       peer,
       answered: false,
       open: false,
-      channel: null,
       // The first lane is the peer: without it, nothing. A further lane that never opens is only dropped.
       connectTimer: setTimeout(() => (index === 0 ? this.close(peerId, 'connection timed out') : this.dropLane(connection, index)), CONNECT_TIMEOUT_MS),
     };
@@ -173,11 +177,14 @@ export class PeerMesh {
       if (!current()) return; // closed while asking
       // simple-peer keeps its RTCDataChannel private; we need it for bufferedAmount backpressure.
       const channel = (peer as unknown as { _channel?: RTCDataChannel })._channel ?? null;
-      lane.channel = channel;
       lane.open = true;
-      channel?.addEventListener('bufferedamountlow', () => this.flush(connection));
+      if (channel) {
+        connection.channels.push(channel);
+        connection.lowWater = 0; // set again for every lane on the next pump
+        channel.addEventListener('bufferedamountlow', () => this.flush(connection));
+      }
       if (index === 0) this.up(peerId, connection, peer);
-      if (connection.connected && connection.striping) this.events.lanesChanged(peerId, this.openLanes(connection));
+      if (connection.connected && connection.striping) this.events.lanesChanged(peerId, connection.channels.length);
       this.flush(connection);
     });
     peer.on('data', (data: Uint8Array) => {
@@ -230,13 +237,6 @@ export class PeerMesh {
     lane.peer.destroy();
   }
 
-  private openLanes(connection: Connection): number {
-    return connection.lanes.filter((lane) => lane?.open).length;
-  }
-
-  private laneHighWater(connection: Connection, openLanes: number): number {
-    return Math.max(MIN_LANE_HIGH_WATER_BYTES, connection.drain.highWater() / Math.max(1, openLanes));
-  }
 
   send(peerId: string, data: Uint8Array): boolean {
     const connection = this.connections.get(peerId);
@@ -252,19 +252,26 @@ export class PeerMesh {
    */
   private flush(connection: Connection): void {
     if (!connection.connected) return;
-    const channels: RTCDataChannel[] = [];
-    for (const lane of connection.lanes) if (lane?.open && lane.channel?.readyState === 'open') channels.push(lane.channel);
-    const highWater = this.laneHighWater(connection, channels.length);
-    for (const channel of channels) channel.bufferedAmountLowThreshold = highWater / 4;
+    const channels = connection.channels;
+    const highWater = Math.max(MIN_LANE_HIGH_WATER_BYTES, connection.drain.highWater() / Math.max(1, channels.length));
+    if (highWater / 4 !== connection.lowWater) {
+      connection.lowWater = highWater / 4;
+      for (const channel of channels) channel.bufferedAmountLowThreshold = connection.lowWater;
+    }
     while (connection.outbox.length > 0) {
       const index = pickLane(channels, highWater);
       if (index === -1) break; // every lane is full: a bufferedamountlow event resumes
+      if (channels[index]!.readyState !== 'open') return; // closing: its close event tears the peer down
       const next = connection.outbox.shift()!;
       const message = connection.striping ? connection.striping.stamper.stamp(next) : next;
       channels[index]!.send(message as Uint8Array<ArrayBuffer>);
       connection.sentBytes += message.byteLength;
     }
-    if (connection.outbox.length === 0) connection.drain.dry();
+    // Only a pump that left frames waiting says how fast the channels drain; one that ran dry does not.
+    if (connection.outbox.length === 0) {
+      connection.drain.dry();
+      return;
+    }
     let buffered = 0;
     for (const channel of channels) buffered += channel.bufferedAmount;
     connection.drain.sample(performance.now(), connection.sentBytes, buffered);

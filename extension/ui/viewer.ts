@@ -1,4 +1,5 @@
 import browser from 'webextension-polyfill';
+import { joinBytes } from '../core/bytes';
 import { PeerlaneError } from '../core/errors';
 import { parseMessage } from '../core/channels/parse';
 import { toRequesterSchema, VIEWER_PORT_NAME, type ToBackgroundRequest } from '../core/channels/request-channel';
@@ -7,7 +8,7 @@ import { rewriteCss } from '../core/viewer/css-rewriter';
 import { ViewerSanitizer } from '../core/viewer/html-sanitizer';
 import { documentKind, errorPage, mediaType, standInDocument, viewerBanner, type ViewerLinks } from '../core/viewer/viewer-markup';
 import { FIREFOX_VIEWER_PAGE, firefoxViewerPath, viewerPath } from '../core/viewer/viewer-url';
-import { decoderFor } from '../core/viewer/text-decoding';
+import { decoderFor } from '../core/http/text-decoding';
 
 /**
  * Firefox's peer viewer (no extension service worker there): this page fetches the document and
@@ -61,12 +62,7 @@ function fetchViaPeers(url: string, priority: Priority, accept: string): Promise
         port.postMessage({ type: 'consumed', bytes: bytes.byteLength } satisfies ToBackgroundRequest);
       } else if (message.type === 'end') {
         port.disconnect();
-        const bytes = new Uint8Array(parts.reduce((sum, part) => sum + part.byteLength, 0));
-        let offset = 0;
-        for (const part of parts) {
-          bytes.set(part, offset);
-          offset += part.byteLength;
-        }
+        const bytes = joinBytes(parts);
         resolve({ ...(head ?? { status: 502, headers: new Headers() }), bytes });
       } else {
         port.disconnect();

@@ -65,8 +65,8 @@ export function serveRequestPort(requester: Requester, port: TypedPort<ToBackgro
       url: message.url,
       headers: message.headers,
       ...(message.redirect && message.redirect !== 'follow' ? { redirect: message.redirect } : {}),
-      // Only a serialised origin travels on (the exit sets it as the Origin header).
-      ...(message.origin && /^(null|https?:\/\/[^/\s?#]+)$/.test(message.origin) ? { origin: message.origin } : {}),
+      // A serialised origin (the request channel's schema checked it); the exit sets it as the Origin header.
+      ...(message.origin ? { origin: message.origin } : {}),
     };
     void requester.route(head, message.priority, controller.signal, message.body ?? null, message.integrity ? withIntegrity(sink, message.integrity, subtleDigest) : sink);
   });

@@ -1,4 +1,4 @@
-import { spansBuffer } from '../../core/bytes';
+import { joinBytes, spansBuffer } from '../../core/bytes';
 import type { Clock } from '../../core/clock';
 import { errorTraits, PeerlaneError, toPeerlaneError } from '../../core/errors';
 import { isIdempotentRequest } from '../../core/http/range-resume';
@@ -143,15 +143,7 @@ export class Requester {
       if (partBytes === 0) return true;
       // One part goes as it is; several are joined into one fresh buffer (a structured clone of a
       // view would copy its whole underlying buffer).
-      let joined = parts.length === 1 && spansBuffer(parts[0]!) ? parts[0]! : null;
-      if (!joined) {
-        joined = new Uint8Array(partBytes);
-        let offset = 0;
-        for (const part of parts) {
-          joined.set(part, offset);
-          offset += part.byteLength;
-        }
-      }
+      const joined = parts.length === 1 && spansBuffer(parts[0]!) ? parts[0]! : joinBytes(parts, partBytes);
       parts.length = 0;
       partBytes = 0;
       return sink.chunk(joined);

@@ -3,7 +3,7 @@ import { toPeerlaneError } from '../../core/errors';
 import type { Priority } from '../../core/queue/request-queue';
 import { rewriteCss } from '../../core/viewer/css-rewriter';
 import { ViewerSanitizer } from '../../core/viewer/html-sanitizer';
-import { decoderFor } from '../../core/viewer/text-decoding';
+import { decoderFor } from '../../core/http/text-decoding';
 import { targetOf, VIEW_PREFIX, viewerPath, viewerPathForInput } from '../../core/viewer/viewer-url';
 import { ERROR_HEADER, PEER_HEADER } from '../../core/protocol/page-headers';
 import type { Background } from '../background';

@@ -1,4 +1,4 @@
-import { REDIRECT_MODES } from '../protocol/redirect-modes';
+import { REDIRECT_MODES } from '../protocol/request-fields';
 import { PRIORITIES } from '../queue/priority-lanes';
 import { arrayBufferSchema, headerListSchema } from './common';
 import type { PageToBridge } from './page-channel';

@@ -1,5 +1,5 @@
 import type { Priority } from '../queue/priority-lanes';
-import type { RedirectMode } from '../protocol/redirect-modes';
+import type { RedirectMode } from '../protocol/request-fields';
 import type { ErrorShape, HeaderList } from './common';
 
 /**

@@ -1,4 +1,4 @@
-import { REDIRECT_MODES } from '../protocol/redirect-modes';
+import { REDIRECT_MODES, SERIALIZED_ORIGIN } from '../protocol/request-fields';
 import { MAX_REQUEST_BODY_BYTES } from '../protocol/limits';
 import { PRIORITIES } from '../queue/priority-lanes';
 import { bytesSchema, errorShapeSchema, headerListSchema } from './common';
@@ -27,7 +27,7 @@ export const toBackgroundRequestSchema = z.discriminatedUnion('type', [
     /** Subresource Integrity metadata; absent or empty: none. The background checks it (it has crypto.subtle; a page on http: has not). */
     integrity: z.optional(z.string().check(z.maxLength(4096))),
     /** The Origin the page's browser would send (core/http/cors.ts); absent or null: none. */
-    origin: z.optional(z.nullable(z.string().check(z.maxLength(512)))),
+    origin: z.optional(z.nullable(z.string().check(z.maxLength(512), z.regex(SERIALIZED_ORIGIN)))),
     /** The page's redirect mode; absent: follow (the viewer's requests). */
     redirect: z.optional(z.enum(REDIRECT_MODES)),
     body: z.optional(z.nullable(bytesSchema.check(z.refine((bytes) => bytes.byteLength <= MAX_REQUEST_BODY_BYTES, `a request body is at most ${MAX_REQUEST_BODY_BYTES} bytes`)))),

@@ -1,6 +1,6 @@
 import { PeerlaneError, toPeerlaneError } from '../errors';
 import type { RequestHead, ResponseHead } from '../protocol/frames';
-import type { RedirectMode } from '../protocol/redirect-modes';
+import type { RedirectMode } from '../protocol/request-fields';
 import type { ExitHandler } from '../peers/session';
 import type { ExitCaps } from './caps';
 import { checkDestination, DEFAULT_EXIT_POLICY, type ExitPolicyOptions } from './policy';

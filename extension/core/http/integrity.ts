@@ -1,3 +1,4 @@
+import { joinBytes } from '../bytes';
 import { PeerlaneError } from '../errors';
 /**
  * Subresource Integrity metadata (https://w3c.github.io/webappsec-subresource-integrity/, "parse
@@ -60,12 +61,7 @@ export function withIntegrity<Head>(sink: IntegritySink<Head>, metadata: string,
       return !failed;
     },
     end: () => {
-      const whole = new Uint8Array(parts.reduce((total, part) => total + part.byteLength, 0));
-      let offset = 0;
-      for (const part of parts) {
-        whole.set(part, offset);
-        offset += part.byteLength;
-      }
+      const whole = joinBytes(parts);
       void digest(expected.algorithm, whole).then(
         async (actual) => {
           if (!integrityMatches(expected, actual)) {

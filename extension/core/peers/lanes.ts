@@ -20,7 +20,11 @@ export class LaneStamper {
 
   stamp(frame: Uint8Array): Uint8Array<ArrayBuffer> {
     const out = new Uint8Array(LANE_HEADER_BYTES + frame.byteLength);
-    new DataView(out.buffer).setUint32(0, this.next);
+    const next = this.next;
+    out[0] = next >>> 24;
+    out[1] = next >>> 16;
+    out[2] = next >>> 8;
+    out[3] = next;
     out.set(frame, LANE_HEADER_BYTES);
     this.next = (this.next + 1) >>> 0;
     return out;
@@ -47,7 +51,7 @@ export class LaneReassembler {
   /** Throws `frame_malformed` for a message too short to carry a number, `protocol_error` for a duplicate or a peer too far ahead. */
   receive(message: Uint8Array): void {
     if (message.byteLength < LANE_HEADER_BYTES) throw new PeerlaneError('frame_malformed', `lane message of ${message.byteLength} bytes has no sequence number`);
-    const sequence = new DataView(message.buffer, message.byteOffset, message.byteLength).getUint32(0);
+    const sequence = ((message[0]! << 24) | (message[1]! << 16) | (message[2]! << 8) | message[3]!) >>> 0;
     const frame = message.subarray(LANE_HEADER_BYTES);
     if (sequence !== this.expected) {
       // Modular distance: a number behind the expected one was delivered already.

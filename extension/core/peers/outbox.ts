@@ -1,3 +1,4 @@
+import { headerFlags, headerStream, headerType } from '../protocol/codec';
 import { FLAG_REQUEST_BODY, FrameType, HEADER_BYTES } from '../protocol/frames';
 
 /**
@@ -20,11 +21,7 @@ import { FLAG_REQUEST_BODY, FrameType, HEADER_BYTES } from '../protocol/frames';
 const CONTROL_TYPES: ReadonlySet<number> = new Set([FrameType.HELLO, FrameType.REQUEST_HEAD, FrameType.RESPONSE_HEAD, FrameType.CREDIT, FrameType.PING, FrameType.PONG]);
 
 export function isControlFrame(frame: Uint8Array): boolean {
-  return frame.byteLength >= HEADER_BYTES && CONTROL_TYPES.has(frame[1]!);
-}
-
-export function streamOf(frame: Uint8Array): number {
-  return frame.byteLength >= HEADER_BYTES ? new DataView(frame.buffer, frame.byteOffset, HEADER_BYTES).getUint32(4) : 0;
+  return frame.byteLength >= HEADER_BYTES && CONTROL_TYPES.has(headerType(frame));
 }
 
 /**
@@ -33,14 +30,15 @@ export function streamOf(frame: Uint8Array): number {
  * apart by that.
  */
 function queueKey(frame: Uint8Array): number {
-  const type = frame[1];
-  const asked = type === FrameType.REQUEST_HEAD || type === FrameType.CANCEL || ((type === FrameType.BODY || type === FrameType.END) && (((frame[2]! << 8) | frame[3]!) & FLAG_REQUEST_BODY) !== 0);
-  return streamOf(frame) * 2 + (asked ? 1 : 0);
+  if (frame.byteLength < HEADER_BYTES) return 0;
+  const type = headerType(frame);
+  const asked = type === FrameType.REQUEST_HEAD || type === FrameType.CANCEL || ((type === FrameType.BODY || type === FrameType.END) && (headerFlags(frame) & FLAG_REQUEST_BODY) !== 0);
+  return headerStream(frame) * 2 + (asked ? 1 : 0);
 }
 
 /** An incoming CANCEL: the peer gave up the stream this side serves under that number. */
 export function cancelledStream(frame: Uint8Array): number | null {
-  return frame.byteLength >= HEADER_BYTES && frame[1] === FrameType.CANCEL ? streamOf(frame) : null;
+  return frame.byteLength >= HEADER_BYTES && headerType(frame) === FrameType.CANCEL ? headerStream(frame) : null;
 }
 
 export class Outbox {
@@ -118,16 +116,15 @@ const MIN_SAMPLE_MS = 50;
  */
 export class DrainRate {
   private bytesPerMs: number | null = null;
+  /** The start of the span being measured; null after the sender ran dry (that span does not count). */
   private since: { at: number; sent: number; buffered: number } | null = null;
-  private ranDry = false;
 
   constructor(private readonly options: DrainRateOptions = DEFAULT_DRAIN_RATE) {}
 
   /** After a pump: bytes ever handed to the channels, and what they still hold. */
   sample(now: number, sentTotal: number, buffered: number): void {
-    if (buffered === 0 || this.ranDry || !this.since) {
+    if (buffered === 0 || !this.since) {
       this.since = buffered === 0 ? null : { at: now, sent: sentTotal, buffered };
-      this.ranDry = false;
       return;
     }
     const elapsed = now - this.since.at;
@@ -140,7 +137,7 @@ export class DrainRate {
 
   /** The sender had nothing more to give: the span since the last sample does not count. */
   dry(): void {
-    this.ranDry = true;
+    this.since = null;
   }
 
   /** Bytes the channels may hold now. */

@@ -1,3 +1,4 @@
+import { joinBytes } from '../bytes';
 import { PeerlaneError, toPeerlaneError } from '../errors';
 import { decodeFrame, encodeFrame } from '../protocol/codec';
 import { MAX_REQUEST_BODY_BYTES } from '../protocol/limits';
@@ -333,13 +334,7 @@ export class PeerSession {
           const request = this.incoming.get(frame.streamId);
           if (!request) return; // cancelled or refused meanwhile
           this.incoming.delete(frame.streamId);
-          const body = new Uint8Array(request.bytes);
-          let offset = 0;
-          for (const part of request.parts) {
-            body.set(part, offset);
-            offset += part.byteLength;
-          }
-          this.startExitStream(frame.streamId, request.head, body);
+          this.startExitStream(frame.streamId, request.head, joinBytes(request.parts, request.bytes));
           return;
         }
         this.requesterStreams.get(frame.streamId)?.finish(null);

@@ -43,6 +43,14 @@ function payloadOf(frame: Frame): Uint8Array {
   }
 }
 
+/**
+ * A header field of an encoded frame, read without decoding it (the transport's outbox sorts frames
+ * by them on every send): callers check `frame.byteLength >= HEADER_BYTES` first.
+ */
+export const headerType = (frame: Uint8Array): number => frame[1]!;
+export const headerFlags = (frame: Uint8Array): number => (frame[2]! << 8) | frame[3]!;
+export const headerStream = (frame: Uint8Array): number => ((frame[4]! << 24) | (frame[5]! << 16) | (frame[6]! << 8) | frame[7]!) >>> 0;
+
 /** Encodes one frame; throws `frame_oversize` if it would exceed the frame limit. */
 export function encodeFrame(frame: Frame, maxFrameBytes = MAX_FRAME_BYTES): Uint8Array {
   const payload = payloadOf(frame);

@@ -1,6 +1,6 @@
 import { z } from '../channels/zod';
 import { ERROR_CATEGORIES } from '../errors';
-import { REDIRECT_MODES } from './redirect-modes';
+import { REDIRECT_MODES, SERIALIZED_ORIGIN } from './request-fields';
 
 /**
  * Wire frames on a peer data channel. One data-channel message carries exactly one frame (SCTP keeps
@@ -54,7 +54,7 @@ export const requestHeadSchema = z.object({
   /** Shown in both browsers' request logs; never forwarded to the destination. */
   correlationId: z.string().max(64).optional(),
   /** The Origin the page's browser would send (core/http/cors.ts `requestOrigin`); absent: none. */
-  origin: z.string().max(512).regex(/^(null|https?:\/\/[^/\s?#]+)$/).optional(),
+  origin: z.string().max(512).regex(SERIALIZED_ORIGIN).optional(),
   /** The page's redirect mode (absent: follow). Not following, the exit answers the first redirect as `opaqueRedirect`. */
   redirect: z.enum(REDIRECT_MODES).optional(),
 });
