@@ -50,16 +50,18 @@ export function launchFirefoxWithExtension(options: { colorScheme?: 'light' | 'd
 export async function openFirefoxExtensionPage(browser: Browser, url: string, readyExpression: string): Promise<Page> {
   const page = await browser.newPage();
   await page.setViewport({ width: 360, height: 640 });
-  void page.goto(url).catch(() => undefined);
   // An evaluation that lands while the page is still replacing about:blank fails with a BiDi protocol
-  // error (seen in CI: "right-hand side of 'in' should be an object, got null"); wait again, bounded.
-  const deadline = Date.now() + 15_000;
+  // error (seen in CI: "right-hand side of 'in' should be an object, got null"), and the navigation
+  // it raced may be lost with it (seen in CI: the page never became ready): navigate and wait again,
+  // bounded.
+  const deadline = Date.now() + 30_000;
   for (let attempt = 1; ; attempt += 1) {
+    void page.goto(url).catch(() => undefined);
     try {
-      await page.waitForFunction(readyExpression, { timeout: Math.max(1, deadline - Date.now()) });
+      await page.waitForFunction(readyExpression, { timeout: Math.max(1, Math.min(10_000, deadline - Date.now())) });
       return page;
     } catch (error) {
-      const protocolHiccup = error instanceof Error && /Protocol error|ProtocolError|Waiting failed/.test(`${error.name} ${error.message}`);
+      const protocolHiccup = error instanceof Error && /Protocol error|ProtocolError|Waiting failed|TimeoutError|Timed out/.test(`${error.name} ${error.message}`);
       if (!protocolHiccup || attempt >= 5 || Date.now() >= deadline) throw error;
     }
   }
