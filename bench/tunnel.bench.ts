@@ -59,7 +59,7 @@ async function throughputRounds(label: string, rawSender: InPage, rawReceiver: I
 
 const CHROMIUM_EXIT_RULES = [`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`];
 const CHROMIUM_REQUESTER_RULES = ['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1', 'MAP plain.peerlane.test 127.0.0.1'];
-const PAGE_LOADS = 20;
+const PAGE_LOADS = 30;
 
 /**
  * What the page hook costs a page: navigation start to DOMContentLoaded of the same fixture page on a
@@ -84,6 +84,36 @@ async function chromiumRequester(signaling: SignalingServer, appOrigin: string):
   await requester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });
   await waitForRoutedScripts(requester);
   return requester;
+}
+
+const hookRow = (name: string, cost: { routed: number; plain: number }): string =>
+  `${`${name} page load with / without the hook`.padEnd(44)}${`${cost.routed.toFixed(1)} / ${cost.plain.toFixed(1)} ms`.padStart(14)}  +${(cost.routed - cost.plain).toFixed(1)} ms to DOMContentLoaded (medians of ${PAGE_LOADS})`;
+
+/** `npm run bench -- hook`: only the page-load rows, one Chromium and one Firefox requester, no exit needed. */
+async function hookOnly(): Promise<void> {
+  const origin = await startOriginServer(1024);
+  const appOrigin = `http://app.peerlane.test:${origin.port}`;
+  const plainOrigin = `http://plain.peerlane.test:${origin.port}`;
+  try {
+    const requester = await launchWithExtension(CHROMIUM_REQUESTER_RULES);
+    await requester.setSettings({ routedOrigins: [appOrigin] });
+    await waitForRoutedScripts(requester);
+    const chromiumHook = await hookCost(() => requester.context.newPage(), `${appOrigin}/app`, `${plainOrigin}/app`).finally(() => requester.close());
+    const firefox = await launchFirefoxPeer(['app.peerlane.test', 'plain.peerlane.test']);
+    await firefox.setSettings({ routedOrigins: [appOrigin] });
+    await waitFor(async () => (await firefox.control.evaluate("browser.scripting.getRegisteredContentScripts().then((scripts) => scripts.length)")) as number, (count) => count >= 2, 'the Firefox requester registered the routed scripts');
+    const firefoxHook = await hookCost(() => firefox.browser.newPage(), `${appOrigin}/app`, `${plainOrigin}/app`).finally(() => firefox.close());
+    console.log(`\nPeerlane page-hook cost (headless, loopback, loads alternating)`);
+    console.log(hookRow('Chromium', chromiumHook));
+    console.log(hookRow('Firefox', firefoxHook));
+    await mkdir('bench/results', { recursive: true });
+    const date = new Date().toISOString();
+    const file = `bench/results/hook-${date.replace(/[:.]/g, '-')}.json`;
+    await writeFile(file, JSON.stringify({ date, pageLoads: PAGE_LOADS, hookCostMs: { chromium: chromiumHook, firefox: firefoxHook } }, null, 2));
+    console.log(`\nwrote ${file}`);
+  } finally {
+    await origin.close();
+  }
 }
 
 async function main(): Promise<void> {
@@ -181,9 +211,8 @@ async function main(): Promise<void> {
     console.log(row('Firefox exit → Chromium requester tunnel', `${fromFirefox.tunnel.toFixed(1)} MB/s`, ofRaw(fromFirefox)));
     console.log(row('small GET p50 tunnel / direct', `${result.smallGetMs.tunnel.p50.toFixed(1)} / ${result.smallGetMs.direct.p50.toFixed(1)} ms`, `+${result.smallGetMs.addedP50.toFixed(1)} ms`));
     console.log(row('small GET p99 tunnel / direct', `${result.smallGetMs.tunnel.p99.toFixed(1)} / ${result.smallGetMs.direct.p99.toFixed(1)} ms`, `+${result.smallGetMs.addedP99.toFixed(1)} ms`));
-    for (const [name, cost] of [['Chromium', chromiumHook], ['Firefox', firefoxHook]] as const) {
-      console.log(row(`${name} page load with / without the hook`, `${cost.routed.toFixed(1)} / ${cost.plain.toFixed(1)} ms`, `+${(cost.routed - cost.plain).toFixed(1)} ms to DOMContentLoaded (medians of ${PAGE_LOADS})`));
-    }
+    console.log(hookRow('Chromium', chromiumHook));
+    console.log(hookRow('Firefox', firefoxHook));
     await mkdir('bench/results', { recursive: true });
     const file = `bench/results/tunnel-${result.date.replace(/[:.]/g, '-')}.json`;
     await writeFile(file, JSON.stringify(result, null, 2));
@@ -195,4 +224,4 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+await (process.argv.includes('hook') ? hookOnly() : main());

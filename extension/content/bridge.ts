@@ -1,8 +1,7 @@
-import { BRIDGE_READY, isHandshake, PAGE_HANDSHAKE, type BridgeToPage } from '../core/channels/page-channel';
-import { pageToBridgeSchema } from '../core/channels/page-channel-schema';
-import { parseMessage } from '../core/channels/parse';
-import { REQUEST_PORT_NAME, toRequesterSchema, type RequestStart, type ToBackgroundRequest } from '../core/channels/request-channel';
-import { withOwnBuffer } from '../core/bytes';
+import { BRIDGE_READY, isHandshake, PAGE_HANDSHAKE, readBridgeMessage, readPageMessage, type BridgeToPage } from '../core/channels/page-channel';
+import type { RequestStart, ToBackgroundRequest } from '../core/channels/request-channel';
+import { REQUEST_PORT_NAME } from '../core/channels/request-port-names';
+import { isBytes, withOwnBuffer } from '../core/bytes';
 import { isIdempotentRequest } from '../core/http/range-resume';
 
 /**
@@ -18,7 +17,10 @@ const SETTINGS_STORAGE_KEY = 'settings';
 
 /**
  * ISOLATED-world bridge on routed origins: takes requests from the page hook over a private
- * MessageChannel and carries each over its own runtime Port to the background.
+ * MessageChannel and carries each over its own runtime Port to the background. It relays between two
+ * checked ends and carries no schema library (why: `page-channel.ts`): what the page sends is read by
+ * `readPageMessage`, what the background answers becomes a page message checked by the hook's own
+ * reader before it is posted, and the background validates every request again where it enters.
  */
 let pagePort: MessagePort | null = null;
 const requests = new Map<number, RuntimePort>();
@@ -46,28 +48,24 @@ function openRequest(id: number, request: RequestStart, reopened = false): void 
   let finished = false;
   let headSeen = false;
   port.onMessage.addListener((raw: unknown) => {
-    const parsed = parseMessage(toRequesterSchema, raw);
-    if (!parsed.ok) {
-      toPage({ type: 'error', id, error: { category: 'bad_message', message: parsed.error } });
+    const message = pageMessageFrom(id, raw);
+    if (!message) {
+      toPage({ type: 'error', id, error: { category: 'bad_message', message: 'the background sent a reply the page channel does not carry' } });
       return;
     }
-    const message = parsed.message;
     switch (message.type) {
       case 'head':
         headSeen = true;
-        toPage({ type: 'head', id, status: message.status, statusText: message.statusText, headers: message.headers, url: message.url, redirected: message.redirected, opaqueRedirect: message.opaqueRedirect });
+        toPage(message);
         return;
-      case 'chunk': {
-        // A structured clone: its buffer is this chunk's own, so it moves to the page without a copy.
-        const { buffer } = withOwnBuffer(message.data);
-        toPage({ type: 'chunk', id, data: buffer }, [buffer]);
+      case 'chunk':
+        toPage(message, [message.data]);
         return;
-      }
       case 'end':
       case 'error':
         finished = true;
         requests.delete(id);
-        toPage(message.type === 'end' ? { type: 'end', id } : { type: 'error', id, error: message.error });
+        toPage(message);
         port.disconnect();
         return;
     }
@@ -87,10 +85,30 @@ function openRequest(id: number, request: RequestStart, reopened = false): void 
   port.postMessage(request);
 }
 
+/** A background reply (`ToRequester`) as the page message it becomes, with only its known fields; null if it is not one. */
+function pageMessageFrom(id: number, raw: unknown): BridgeToPage | null {
+  if (typeof raw !== 'object' || raw === null) return null;
+  const reply = raw as Record<string, unknown>;
+  switch (reply.type) {
+    case 'head':
+      return readBridgeMessage({ type: 'head', id, status: reply.status, statusText: reply.statusText, headers: reply.headers, url: reply.url, redirected: reply.redirected, opaqueRedirect: reply.opaqueRedirect });
+    case 'chunk':
+      // A structured clone: its buffer is this chunk's own, so it moves to the page without a copy.
+      return isBytes(reply.data) ? { type: 'chunk', id, data: withOwnBuffer(reply.data).buffer } : null;
+    case 'end':
+      return { type: 'end', id };
+    case 'error': {
+      const error = reply.error as { category?: unknown; message?: unknown } | null;
+      return readBridgeMessage({ type: 'error', id, error: { category: error?.category, message: error?.message } });
+    }
+    default:
+      return null;
+  }
+}
+
 function onPageMessage(event: MessageEvent): void {
-  const parsed = parseMessage(pageToBridgeSchema, event.data);
-  if (!parsed.ok) return;
-  const message = parsed.message;
+  const message = readPageMessage(event.data);
+  if (!message) return;
   switch (message.type) {
     case 'request':
       openRequest(message.id, { type: 'request', method: message.method, url: message.url, headers: message.headers, priority: message.priority, body: message.body ? new Uint8Array(message.body) : null, redirect: message.redirect, integrity: message.integrity, origin: message.origin });

@@ -22,3 +22,8 @@ export function joinBytes(parts: readonly Uint8Array[], total = parts.reduce((su
 export function withOwnBuffer(view: Uint8Array): Uint8Array<ArrayBuffer> {
   return spansBuffer(view) ? view : view.slice();
 }
+
+/** A Uint8Array from any realm (a structured clone may arrive from another one, where `instanceof` fails). */
+export function isBytes(value: unknown): value is Uint8Array {
+  return ArrayBuffer.isView(value) && Object.prototype.toString.call(value) === '[object Uint8Array]';
+}

@@ -1,5 +1,5 @@
 import { REDIRECT_MODES, SERIALIZED_ORIGIN } from '../protocol/request-fields';
-import { MAX_REQUEST_BODY_BYTES } from '../protocol/limits';
+import { MAX_INTEGRITY_CHARS, MAX_METHOD_CHARS, MAX_ORIGIN_CHARS, MAX_REQUEST_BODY_BYTES, MAX_URL_CHARS } from '../protocol/limits';
 import { PRIORITIES } from '../queue/priority-lanes';
 import { bytesSchema, errorShapeSchema, headerListSchema } from './common';
 import { z } from './zod-mini';
@@ -10,8 +10,7 @@ import { z } from './zod-mini';
  * bytes (structured clone), never base64. Flow control: the background sends at most a window of
  * unconsumed bytes; the requester reports what its reader took with `consumed`.
  */
-export const REQUEST_PORT_NAME = 'peerlane-request';
-export const VIEWER_PORT_NAME = 'peerlane-viewer-request';
+export { REQUEST_PORT_NAME, VIEWER_PORT_NAME } from './request-port-names';
 
 const int = z.number().check(z.int());
 const count = z.number().check(z.int(), z.minimum(0));
@@ -19,15 +18,15 @@ const count = z.number().check(z.int(), z.minimum(0));
 export const toBackgroundRequestSchema = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('request'),
-    method: z.string().check(z.maxLength(16)),
-    url: z.string().check(z.maxLength(8192)),
+    method: z.string().check(z.maxLength(MAX_METHOD_CHARS)),
+    url: z.string().check(z.maxLength(MAX_URL_CHARS)),
     headers: headerListSchema,
     priority: z.enum(PRIORITIES),
     /** The whole request body (fetch and XHR bodies of every kind, as bytes), or null. */
     /** Subresource Integrity metadata; absent or empty: none. The background checks it (it has crypto.subtle; a page on http: has not). */
-    integrity: z.optional(z.string().check(z.maxLength(4096))),
+    integrity: z.optional(z.string().check(z.maxLength(MAX_INTEGRITY_CHARS))),
     /** The Origin the page's browser would send (core/http/cors.ts); absent or null: none. */
-    origin: z.optional(z.nullable(z.string().check(z.maxLength(512), z.regex(SERIALIZED_ORIGIN)))),
+    origin: z.optional(z.nullable(z.string().check(z.maxLength(MAX_ORIGIN_CHARS), z.regex(SERIALIZED_ORIGIN)))),
     /** The page's redirect mode; absent: follow (the viewer's requests). */
     redirect: z.optional(z.enum(REDIRECT_MODES)),
     body: z.optional(z.nullable(bytesSchema.check(z.refine((bytes) => bytes.byteLength <= MAX_REQUEST_BODY_BYTES, `a request body is at most ${MAX_REQUEST_BODY_BYTES} bytes`)))),
@@ -42,7 +41,7 @@ export const toRequesterSchema = z.discriminatedUnion('type', [
     statusText: z.string().check(z.maxLength(256)),
     headers: headerListSchema,
     /** The final URL after redirects, and whether there were any (Response.url, .redirected). */
-    url: z.optional(z.string().check(z.maxLength(8192))),
+    url: z.optional(z.string().check(z.maxLength(MAX_URL_CHARS))),
     redirected: z.optional(z.boolean()),
     opaqueRedirect: z.optional(z.boolean()),
   }),

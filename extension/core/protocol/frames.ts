@@ -1,6 +1,7 @@
 import { z } from '../channels/zod';
 import { ERROR_CATEGORIES } from '../errors';
 import { REDIRECT_MODES, SERIALIZED_ORIGIN } from './request-fields';
+import { MAX_HEADERS, MAX_HEADER_NAME_CHARS, MAX_HEADER_VALUE_CHARS, MAX_METHOD_CHARS, MAX_ORIGIN_CHARS, MAX_URL_CHARS } from './limits';
 
 /**
  * Wire frames on a peer data channel. One data-channel message carries exactly one frame (SCTP keeps
@@ -39,7 +40,7 @@ export const FLAG_END_STREAM = 0x1;
  */
 export const FLAG_REQUEST_BODY = 0x2;
 
-const headerListSchema = z.array(z.tuple([z.string().max(256), z.string().max(8192)])).max(200);
+const headerListSchema = z.array(z.tuple([z.string().max(MAX_HEADER_NAME_CHARS), z.string().max(MAX_HEADER_VALUE_CHARS)])).max(MAX_HEADERS);
 
 export const helloSchema = z.object({
   version: z.number().int(),
@@ -48,13 +49,13 @@ export const helloSchema = z.object({
   exitCapacity: z.number().int().min(0).max(10_000),
 });
 export const requestHeadSchema = z.object({
-  method: z.string().min(1).max(16),
-  url: z.string().min(1).max(8192),
+  method: z.string().min(1).max(MAX_METHOD_CHARS),
+  url: z.string().min(1).max(MAX_URL_CHARS),
   headers: headerListSchema,
   /** Shown in both browsers' request logs; never forwarded to the destination. */
   correlationId: z.string().max(64).optional(),
   /** The Origin the page's browser would send (core/http/cors.ts `requestOrigin`); absent: none. */
-  origin: z.string().max(512).regex(SERIALIZED_ORIGIN).optional(),
+  origin: z.string().max(MAX_ORIGIN_CHARS).regex(SERIALIZED_ORIGIN).optional(),
   /** The page's redirect mode (absent: follow). Not following, the exit answers the first redirect as `opaqueRedirect`. */
   redirect: z.enum(REDIRECT_MODES).optional(),
 });
@@ -63,7 +64,7 @@ export const responseHeadSchema = z.object({
   statusText: z.string().max(256),
   headers: headerListSchema,
   /** The URL the response came from, after the redirects the exit followed; absent: the request's. */
-  url: z.string().max(8192).optional(),
+  url: z.string().max(MAX_URL_CHARS).optional(),
   /** Whether the exit followed at least one redirect (the page's `Response.redirected`). */
   redirected: z.boolean().optional(),
   /**
