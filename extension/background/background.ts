@@ -1,4 +1,4 @@
-import { PROTOCOL_VERSION } from '../core/protocol/frames';
+import { PROTOCOL_VERSION, REQUEST_BODY_CREDIT } from '../core/protocol/frames';
 import type { PopupState } from '../core/channels/popup-channel';
 import type { FromTransport, TransportLink, TransportStatus } from '../core/channels/transport-channel';
 import type { ExitFetcher } from '../core/exit/exit-service';
@@ -56,7 +56,9 @@ export function createBackground(platform: BackgroundPlatform, host: BackgroundH
     hello: () => ({
       version: PROTOCOL_VERSION,
       role: configuration.offering ? 'exit' : 'requester',
-      capabilities: ['credit'],
+      capabilities: ['credit', REQUEST_BODY_CREDIT],
+      // Requesters refuse a method this exit does not carry before any byte leaves (requester.ts).
+      ...(configuration.offering ? { methods: [...configuration.settings.exitMethods] } : {}),
       exitCapacity: configuration.sharing ? configuration.settings.exitCaps.maxConcurrent : 0,
     }),
     exitHandlerFor: (peerId) => sharing.handlerFor(peerId),

@@ -61,6 +61,9 @@ function openRequest(id: number, request: RequestStart, reopened = false): void 
       case 'chunk':
         toPage(message, [message.data]);
         return;
+      case 'uploaded':
+        toPage(message);
+        return;
       case 'end':
       case 'error':
         finished = true;
@@ -97,6 +100,8 @@ function pageMessageFrom(id: number, raw: unknown): BridgeToPage | null {
       return isBytes(reply.data) ? { type: 'chunk', id, data: withOwnBuffer(reply.data).buffer } : null;
     case 'end':
       return { type: 'end', id };
+    case 'uploaded':
+      return readBridgeMessage({ type: 'uploaded', id, bytes: reply.bytes });
     case 'error': {
       const error = reply.error as { category?: unknown; message?: unknown } | null;
       return readBridgeMessage({ type: 'error', id, error: { category: error?.category, message: error?.message } });

@@ -3,7 +3,7 @@ import type { Priority } from '../core/queue/priority-lanes';
 import { BRIDGE_READY, isHandshake, PAGE_HANDSHAKE, readBridgeMessage, type BridgeToPage, type PageToBridge } from '../core/channels/page-channel';
 import type { RedirectMode } from '../core/protocol/request-fields';
 import { hookBeacon, hookEventSource, hookFrames, refuseWebSockets, refuseWorkers } from './page-surfaces';
-import { createXMLHttpRequest } from './page-xhr';
+import { createXMLHttpRequest, type UploadProgress } from './page-xhr';
 import { ERROR_HEADER, PEER_HEADER } from '../core/protocol/page-headers';
 import { checkedOrigin, corsCheck, exposedResponseHeaders, planCors, preflightCheck, preflightHeaders, requestOrigin, type CredentialsMode, type RequestMode } from '../core/http/cors';
 
@@ -17,6 +17,7 @@ type Handlers = {
   chunk(data: ArrayBuffer): void;
   end(): void;
   error(error: { category: string; message: string }): void;
+  uploaded(bytes: number): void;
 };
 
 const nativeFetch = window.fetch.bind(window);
@@ -62,6 +63,8 @@ function onBridgeMessage(this: MessagePort, event: MessageEvent): void {
     case 'error':
       pending.delete(message.id);
       return handlers.error(message.error);
+    case 'uploaded':
+      return handlers.uploaded(message.bytes);
   }
 }
 
@@ -125,9 +128,10 @@ interface Exchange {
 }
 
 /** One request through peers, resolved at its response head; the body streams as the page reads it. */
-function exchange(request: { method: string; url: string; headers: [string, string][]; redirect: RedirectMode; integrity?: string; origin: string | null }, body: ArrayBuffer | null, signal: AbortSignal, priority: Priority): Promise<Exchange> {
+function exchange(request: { method: string; url: string; headers: [string, string][]; redirect: RedirectMode; integrity?: string; origin: string | null }, body: ArrayBuffer | null, signal: AbortSignal, priority: Priority, onUpload?: UploadProgress): Promise<Exchange> {
   if (signal.aborted) return Promise.reject(abortError(signal));
   const id = nextId++;
+  const bodyBytes = body?.byteLength ?? 0;
   return new Promise<Exchange>((resolve, reject) => {
     const buffered: Uint8Array[] = [];
     let ended = false;
@@ -185,6 +189,7 @@ function exchange(request: { method: string; url: string; headers: [string, stri
         if (!headSeen) reject(failure);
         wake?.();
       },
+      uploaded: (bytes) => onUpload?.(Math.min(bytes, bodyBytes), bodyBytes),
     });
     send({ type: 'request', id, method: request.method, url: request.url, headers: request.headers, priority, body, redirect: request.redirect, integrity: request.integrity ?? '', origin: request.origin }, body ? [body] : []);
   });
@@ -227,7 +232,7 @@ const ALWAYS_SHOWN = new Set([PEER_HEADER]);
  * much as the browser would show it: whole for the page's own origin, CORS-filtered for another,
  * opaque for no-cors.
  */
-async function routeThroughPeers(request: Request, priority: Priority): Promise<Response> {
+async function routeThroughPeers(request: Request, priority: Priority, onUpload?: UploadProgress): Promise<Response> {
   if (bridgeMissing) throw routingError('internal', 'the Peerlane extension bridge is not responding');
   if (request.signal.aborted) throw abortError(request.signal);
   const credentials = request.credentials as CredentialsMode;
@@ -245,7 +250,7 @@ async function routeThroughPeers(request: Request, priority: Priority): Promise<
   }
   // With `integrity`, the background holds the head until the whole body matched it, as the browser does.
   const origin = requestOrigin(location.origin, plan, request.method);
-  const { head, body: stream, cancel } = await exchange({ method: request.method, url: request.url, headers, redirect: redirectMode, integrity: request.integrity, origin }, body, request.signal, priority);
+  const { head, body: stream, cancel } = await exchange({ method: request.method, url: request.url, headers, redirect: redirectMode, integrity: request.integrity, origin }, body, request.signal, priority, onUpload);
   // As the browser reports them: the final URL after the exit's redirects, never its fragment.
   const finalUrl = new URL(head.url ?? request.url);
   finalUrl.hash = '';
@@ -281,15 +286,17 @@ async function routeThroughPeers(request: Request, priority: Priority): Promise<
   return response;
 }
 
-async function peerlaneFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+async function routedFetch(input: RequestInfo | URL, init?: RequestInit, onUpload?: UploadProgress): Promise<Response> {
   const request = new Request(input, init);
   if (!/^https?:$/.test(new URL(request.url).protocol) || !(await routed)) return nativeFetch(input, init);
   // Fetch Priority hints map onto the queue's lanes: `priority: 'low'` is background work.
-  return routeThroughPeers(request, init?.priority === 'low' ? 'background' : 'interactive');
+  return routeThroughPeers(request, init?.priority === 'low' ? 'background' : 'interactive', onUpload);
 }
+/** The page's fetch: the routed one, without the upload progress only XMLHttpRequest reports. */
+const peerlaneFetch = (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => routedFetch(input, init);
 window.fetch = peerlaneFetch;
 
-const PeerlaneXMLHttpRequest = createXMLHttpRequest(peerlaneFetch);
+const PeerlaneXMLHttpRequest = createXMLHttpRequest(routedFetch);
 window.XMLHttpRequest = PeerlaneXMLHttpRequest;
 
 // The page's other ways out (page-surfaces.ts): routed through the same fetch, or refused clearly.

@@ -13,12 +13,17 @@ import { defineStates, emit } from './page-surfaces';
  */
 type State = 0 | 1 | 2 | 3 | 4;
 
+/** Upload progress of a routed request: body bytes the exit has taken, of the whole body. */
+export type UploadProgress = (loaded: number, total: number) => void;
+/** The page's routed fetch, with the upload progress only the hook's own callers (this XHR) ask for. */
+export type RoutedFetch = (input: RequestInfo | URL, init?: RequestInit, onUpload?: UploadProgress) => Promise<Response>;
+
 function invalidState(what: string): DOMException {
   return new DOMException(`Failed to execute '${what}' on 'XMLHttpRequest': the object's state must be OPENED.`, 'InvalidStateError');
 }
 
 
-export function createXMLHttpRequest(fetchImpl: typeof window.fetch): typeof XMLHttpRequest {
+export function createXMLHttpRequest(fetchImpl: RoutedFetch): typeof XMLHttpRequest {
   class PeerlaneXMLHttpRequest extends EventTarget {
     readyState: State = 0;
     status = 0;
@@ -129,11 +134,21 @@ export function createXMLHttpRequest(fetchImpl: typeof window.fetch): typeof XML
       void (async () => {
         try {
           const init: RequestInit = { method: this.method, headers: this.requestHeaders, body: carried as BodyInit | null, signal: run.signal, credentials: this.withCredentials ? 'include' : 'same-origin' };
-          const response = await fetchImpl(this.url, init);
+          let uploadTotal = 0;
+          // As the exit takes the body (its credit): progress, then load and loadend once it has all of it.
+          const onUpload: UploadProgress = (loaded, total) => {
+            if (this.run !== run || !this.uploading) return;
+            uploadTotal = total;
+            this.fire('progress', this.upload, loaded, total);
+            if (loaded >= total) this.uploadEnded(total);
+          };
+          const response = await fetchImpl(this.url, init, onUpload);
           if (this.run !== run) return;
-          // The request body went whole before the answer: its upload is complete.
-          if (this.uploading) for (const type of ['progress', 'load', 'loadend']) this.fire(type, this.upload);
-          this.uploading = false;
+          // The answer came, so the exit had the whole body, whatever progress was said before.
+          if (this.uploading) {
+            this.fire('progress', this.upload, uploadTotal, uploadTotal);
+            this.uploadEnded(uploadTotal);
+          }
           this.status = response.status;
           this.statusText = response.statusText;
           this.responseURL = response.url;
@@ -182,6 +197,12 @@ export function createXMLHttpRequest(fetchImpl: typeof window.fetch): typeof XML
         this.readyState = 0;
         this.resetResponse();
       }
+    }
+
+    private uploadEnded(total: number): void {
+      this.uploading = false;
+      this.fire('load', this.upload, total, total);
+      this.fire('loadend', this.upload, total, total);
     }
 
     /** The standard's "request error steps": DONE, readystatechange, then `type` and loadend (on upload too while it ran). */

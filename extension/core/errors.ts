@@ -73,11 +73,14 @@ export const isRefusal = (category: ErrorCategory): boolean => ERROR_TABLE[categ
 
 export class PeerlaneError extends Error {
   readonly category: ErrorCategory;
+  /** Raised before any byte of the request left for its peer: another peer may always be tried, whatever the method. */
+  readonly unsent: boolean;
 
-  constructor(category: ErrorCategory, message: string, options?: { cause?: unknown }) {
+  constructor(category: ErrorCategory, message: string, options?: { cause?: unknown; unsent?: boolean }) {
     super(message, options);
     this.name = 'PeerlaneError';
     this.category = category;
+    this.unsent = options?.unsent ?? false;
   }
 
   toJSON(): { category: ErrorCategory; message: string } {

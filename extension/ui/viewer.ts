@@ -64,7 +64,7 @@ function fetchViaPeers(url: string, priority: Priority, accept: string): Promise
         port.disconnect();
         const bytes = joinBytes(parts);
         resolve({ ...(head ?? { status: 502, headers: new Headers() }), bytes });
-      } else {
+      } else if (message.type === 'error') {
         port.disconnect();
         reject(new PeerlaneError(message.error.category, message.error.message));
       }

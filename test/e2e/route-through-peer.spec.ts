@@ -189,6 +189,66 @@ describe('a routed page request travels through a peer', () => {
     await page.close();
   }, 30_000);
 
+  it('a request body goes under the exit\'s credit: an XHR upload reports progress as the exit takes it; a method the exit does not carry fails before any byte leaves', async () => {
+    const page = await requester.context.newPage();
+    await page.goto(`${appOrigin}/app`);
+    const upload = await page.evaluate(async (url) => {
+      const body = new Uint8Array(3 * 1024 * 1024).map((_, index) => (index * 31) % 256);
+      const events: { type: string; loaded: number; total: number; computable: boolean }[] = [];
+      const echoed = await new Promise<string>((resolve) => {
+        const request = new XMLHttpRequest();
+        for (const type of ['loadstart', 'progress', 'load', 'loadend']) {
+          request.upload.addEventListener(type, (event) => {
+            const progress = event as ProgressEvent;
+            events.push({ type, loaded: progress.loaded, total: progress.total, computable: progress.lengthComputable });
+          });
+        }
+        request.open('POST', url);
+        request.onload = () => resolve(request.responseText);
+        request.onerror = () => resolve('error');
+        request.send(body);
+      });
+      return { events, echoed: JSON.parse(echoed) as { bytes: number; sha256: string } };
+    }, `${dataOrigin}/echo?upload`);
+    const total = 3 * 1024 * 1024;
+    const sent = new Uint8Array(total).map((_, index) => (index * 31) % 256);
+    expect(upload.echoed).toMatchObject({ bytes: total, sha256: createHash('sha256').update(sent).digest('hex') });
+    expect(upload.events[0]?.type).toBe('loadstart');
+    expect(upload.events.slice(-2)).toEqual([
+      { type: 'load', loaded: total, total, computable: true },
+      { type: 'loadend', loaded: total, total, computable: true },
+    ]);
+    // Progress as the exit's credit came back, a window at a time: several steps, rising, each of the whole.
+    const progress = upload.events.filter((event) => event.type === 'progress');
+    expect(progress.filter((event) => event.loaded < total).length, JSON.stringify(upload.events)).toBeGreaterThanOrEqual(3);
+    expect(progress.map((event) => event.loaded)).toEqual(progress.map((event) => event.loaded).sort((a, b) => a - b));
+    expect(progress.every((event) => event.total === total && event.computable)).toBe(true);
+
+    // This exit carries GET, HEAD, POST and PUT (it said so in its HELLO): a DELETE is refused by the requester itself.
+    const exitBefore = await backgroundState(exit);
+    const refused = await page.evaluate(async (url) => {
+      try {
+        await fetch(url, { method: 'DELETE', body: new Uint8Array(1024 * 1024) });
+        return null;
+      } catch (error) {
+        return { name: (error as Error).name, category: ((error as Error).cause as { category?: string } | undefined)?.category, reason: ((error as Error).cause as { message?: string } | undefined)?.message };
+      }
+    }, `${dataOrigin}/echo/refused-delete`);
+    expect(refused).toMatchObject({ name: 'TypeError', category: 'method_refused' });
+    expect(refused?.reason).toMatch(/nothing was sent/);
+    const exitAfter = await backgroundState(exit);
+    // The exit never saw it: no refusal counted, no log line, and the origin had no DELETE.
+    expect(exitAfter.stats.refusedByCategory.method_refused ?? 0).toBe(exitBefore.stats.refusedByCategory.method_refused ?? 0);
+    expect(exitAfter.log.some((entry) => entry.url.endsWith('/echo/refused-delete'))).toBe(false);
+    const requesterLog = await waitFor(async () => (await backgroundState(requester)).log, (log) => log.some((entry) => entry.url.endsWith('/echo/refused-delete')), 'the requester logged the refused DELETE');
+    const logged = requesterLog.find((entry) => entry.url.endsWith('/echo/refused-delete'));
+    // Cross-origin, the DELETE needs a preflight first: that OPTIONS (judged as the DELETE it asks about) is what was refused, and the DELETE never went.
+    expect(logged, JSON.stringify(logged)).toMatchObject({ method: 'OPTIONS', outcome: 'method_refused', status: null, bytes: 0 });
+    expect(refused?.reason).toMatch(/method DELETE is not carried/);
+    expect(origin.requests.some((request) => request.method === 'DELETE')).toBe(false);
+    await page.close();
+  }, 60_000);
+
   it('the exit refuses a name that resolves to loopback (outside its allow-list) and the page learns why', async () => {
     const page = await requester.context.newPage();
     await page.goto(`${appOrigin}/app`);

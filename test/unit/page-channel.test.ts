@@ -50,5 +50,7 @@ describe('readBridgeMessage', () => {
     expect(readBridgeMessage({ type: 'chunk', id: 1, data: new Uint8Array(2) })).toBeNull();
     expect(readBridgeMessage({ type: 'error', id: 1, error: { category: 'cors' } })).toBeNull();
     expect(readBridgeMessage({ type: 'error', id: 1, error: { category: 'cors', message: 'refused' } })).not.toBeNull();
+    expect(readBridgeMessage({ type: 'uploaded', id: 1, bytes: 4096 })).toEqual({ type: 'uploaded', id: 1, bytes: 4096 });
+    expect(readBridgeMessage({ type: 'uploaded', id: 1, bytes: -1 })).toBeNull();
   });
 });

@@ -2,36 +2,44 @@ import { describe, expect, it } from 'vitest';
 import { PeerlaneError } from '../../extension/core/errors';
 import { createExitHandler, type ExitFetcher } from '../../extension/core/exit/exit-service';
 import { DEFAULT_EXIT_POLICY } from '../../extension/core/exit/policy';
-import { MAX_STREAM_WINDOW, PeerSession, type ExitHandler } from '../../extension/core/peers/session';
-import { decodeFrame } from '../../extension/core/protocol/codec';
+import { MAX_STREAM_WINDOW, PeerSession, REQUEST_BODY_WINDOW, type ExitHandler } from '../../extension/core/peers/session';
+import { decodeFrame, encodeFrame } from '../../extension/core/protocol/codec';
+import { FLAG_HELLO_REPLY, FLAG_REQUEST_BODY, REQUEST_BODY_CREDIT, type Frame } from '../../extension/core/protocol/frames';
 import { flush } from '../helpers/fake-clock';
 
-const hello = (role: 'requester' | 'exit') => ({ version: 1, role, capabilities: [], exitCapacity: 6 });
+const hello = (role: 'requester' | 'exit', capabilities: string[] = []) => ({ version: 1, role, capabilities, exitCapacity: 6 });
 
 /** Two sessions joined back to back; every frame crosses on a microtask, like a channel message. */
-function pair(exitHandler: ExitHandler, streamWindow = 64 * 1024, timing: { now?: () => number; roundTripMs?: () => number | null; maxSessionWindow?: number } = {}) {
+function pair(exitHandler: ExitHandler, streamWindow = 64 * 1024, timing: { now?: () => number; roundTripMs?: () => number | null; maxSessionWindow?: number } = {}, capabilities: string[] = []) {
   const toExit: Uint8Array[] = [];
-  const wire = { requesterSent: 0, exitSent: 0, creditGranted: 0 };
+  /** requestBodyAhead: the most request-body bytes ever sent beyond the exit's credit for them. */
+  const wire = { requesterSent: 0, exitSent: 0, creditGranted: 0, requestBodySent: 0, requestBodyCredited: 0, requestBodyAhead: 0 };
   let exit: PeerSession | null = null;
   let requester: PeerSession | null = null;
   requester = new PeerSession({
-    hello: hello('requester'),
+    hello: hello('requester', capabilities),
     streamWindow,
     ...timing,
     send: (frame) => {
       wire.requesterSent += 1;
       const decoded = decodeFrame(frame);
       if (decoded.type === 'CREDIT') wire.creditGranted += decoded.bytes;
+      if (decoded.type === 'BODY' && decoded.flags & FLAG_REQUEST_BODY) {
+        wire.requestBodySent += decoded.data.byteLength;
+        wire.requestBodyAhead = Math.max(wire.requestBodyAhead, wire.requestBodySent - wire.requestBodyCredited);
+      }
       if (exit) queueMicrotask(() => exit?.receive(frame));
       else toExit.push(frame);
     },
   });
   exit = new PeerSession({
-    hello: hello('exit'),
+    hello: hello('exit', capabilities),
     streamWindow,
     exitHandler,
     send: (frame) => {
       wire.exitSent += frame.byteLength;
+      const decoded = decodeFrame(frame);
+      if (decoded.type === 'CREDIT' && decoded.flags & FLAG_REQUEST_BODY) wire.requestBodyCredited += decoded.bytes;
       queueMicrotask(() => requester?.receive(frame));
     },
   });
@@ -264,6 +272,115 @@ describe('request bodies', () => {
     const empty = await requester.open({ method: 'GET', url: 'https://example.com/', headers: [] }, new AbortController().signal);
     expect(empty.head.status).toBe(201);
     expect(received).toBeNull();
+  });
+
+  describe('under the exit\'s credit (peers that say REQUEST_BODY_CREDIT)', () => {
+    it('a 2 MB body arrives whole, never more than a window ahead of the credit, with progress rising to the whole before the head', async () => {
+      const upload = new Uint8Array(2 * 1024 * 1024).map((_, index) => (index * 13) % 256);
+      let received: Uint8Array | null | undefined;
+      const { requester, wire } = pair(
+        (_request, responder, _signal, body) => {
+          received = body;
+          responder.head({ status: 201, statusText: 'Created', headers: [] });
+          responder.end();
+        },
+        64 * 1024,
+        {},
+        [REQUEST_BODY_CREDIT],
+      );
+      await flush(); // the HELLOs cross
+      const progress: number[] = [];
+      const response = await requester.open({ method: 'POST', url: 'https://example.com/up', headers: [] }, new AbortController().signal, upload, { onUploaded: (bytes) => progress.push(bytes) });
+      expect(response.head.status).toBe(201);
+      // Compared as buffers: toEqual walks 2 MB element by element for seconds.
+      expect(Buffer.from(received!).equals(Buffer.from(upload))).toBe(true);
+      expect(wire.requestBodyAhead).toBeLessThanOrEqual(REQUEST_BODY_WINDOW);
+      expect(wire.requestBodyCredited).toBe(upload.byteLength);
+      expect(progress.length).toBeGreaterThan(4);
+      expect(progress).toEqual([...progress].sort((a, b) => a - b));
+      expect(progress.at(-1)).toBe(upload.byteLength);
+    });
+
+    it('an exit that grants nothing gets one window and no END; each credit lets that much more go', async () => {
+      const sent: Frame[] = [];
+      const requester = new PeerSession({ hello: hello('requester', [REQUEST_BODY_CREDIT]), send: (frame) => sent.push(decodeFrame(frame)) });
+      requester.receive(encodeFrame({ type: 'HELLO', streamId: 0, flags: 0, hello: hello('exit', [REQUEST_BODY_CREDIT]) }));
+      const progress: number[] = [];
+      void requester.open({ method: 'PUT', url: 'https://example.com/big', headers: [] }, new AbortController().signal, new Uint8Array(1024 * 1024), { onUploaded: (bytes) => progress.push(bytes) }).catch(() => undefined);
+      await flush();
+      const bodyBytes = () => sent.filter((frame) => frame.type === 'BODY').reduce((sum, frame) => sum + (frame.type === 'BODY' ? frame.data.byteLength : 0), 0);
+      expect(bodyBytes()).toBe(REQUEST_BODY_WINDOW);
+      expect(sent.some((frame) => frame.type === 'END')).toBe(false);
+      const streamId = sent.find((frame) => frame.type === 'REQUEST_HEAD')!.streamId;
+      requester.receive(encodeFrame({ type: 'CREDIT', streamId, flags: FLAG_REQUEST_BODY, bytes: 100_000 }));
+      await flush();
+      expect(bodyBytes()).toBe(REQUEST_BODY_WINDOW + 100_000);
+      expect(progress).toEqual([100_000]);
+      // Credit without the flag is for the other direction (a response this side serves): no body moves.
+      requester.receive(encodeFrame({ type: 'CREDIT', streamId, flags: 0, bytes: 100_000 }));
+      await flush();
+      expect(bodyBytes()).toBe(REQUEST_BODY_WINDOW + 100_000);
+    });
+
+    it('a requester that said it honours credit and sends past it is answered with protocol_error, and its request is not served', async () => {
+      const sent: Frame[] = [];
+      let served = false;
+      const exit = new PeerSession({ hello: hello('exit', [REQUEST_BODY_CREDIT]), exitHandler: () => (served = true), send: (frame) => sent.push(decodeFrame(frame)) });
+      exit.receive(encodeFrame({ type: 'HELLO', streamId: 0, flags: 0, hello: hello('requester', [REQUEST_BODY_CREDIT]) }));
+      exit.receive(encodeFrame({ type: 'REQUEST_HEAD', streamId: 1, flags: 0, head: { method: 'POST', url: 'https://example.com/', headers: [] } }));
+      // Credit comes back in halves of the window, so a window and a half unanswered is over the line.
+      const chunk = new Uint8Array(16 * 1024);
+      for (let sentBytes = 0; sentBytes <= REQUEST_BODY_WINDOW * 2; sentBytes += chunk.byteLength) exit.receive(encodeFrame({ type: 'BODY', streamId: 1, flags: FLAG_REQUEST_BODY, data: chunk }));
+      exit.receive(encodeFrame({ type: 'END', streamId: 1, flags: FLAG_REQUEST_BODY }));
+      const credits = sent.filter((frame) => frame.type === 'CREDIT');
+      expect(credits.length).toBeGreaterThan(0);
+      expect(sent.find((frame) => frame.type === 'ERROR')).toBeUndefined();
+      expect(served).toBe(true); // credited in halves, a body that kept within its credit is served
+    });
+
+    it('whenHello waits for the peer\'s HELLO on a channel that just opened, and fails when the session closes first', async () => {
+      const requester = new PeerSession({ hello: hello('requester'), send: () => undefined });
+      let seen: string[] | null = null;
+      void requester.whenHello(new AbortController().signal).then((remote) => (seen = remote.methods ?? []));
+      await flush();
+      expect(seen).toBeNull();
+      requester.receive(encodeFrame({ type: 'HELLO', streamId: 0, flags: 0, hello: { ...hello('exit'), methods: ['GET', 'HEAD'] } }));
+      await flush();
+      expect(seen).toEqual(['GET', 'HEAD']);
+      const lonely = new PeerSession({ hello: hello('requester'), send: () => undefined });
+      const waiting = lonely.whenHello(new AbortController().signal);
+      lonely.close(new PeerlaneError('peer_lost', 'channel closed'));
+      await expect(waiting).rejects.toMatchObject({ category: 'peer_lost' });
+    });
+
+    it('every new session\'s HELLO is answered with ours (marked a reply, never answered again), so a peer that rebuilt its session learns what we carry', async () => {
+      const sent: Frame[] = [];
+      const exit = new PeerSession({ hello: { ...hello('exit'), methods: ['GET'] }, send: (frame) => sent.push(decodeFrame(frame)) });
+      const hellos = () => sent.filter((frame) => frame.type === 'HELLO');
+      expect(hellos()).toHaveLength(1);
+      exit.receive(encodeFrame({ type: 'HELLO', streamId: 0, flags: 0, hello: hello('requester') }));
+      expect(hellos()).toHaveLength(2);
+      expect(hellos()[1]!.flags & FLAG_HELLO_REPLY).toBe(FLAG_HELLO_REPLY);
+      exit.receive(encodeFrame({ type: 'HELLO', streamId: 0, flags: FLAG_HELLO_REPLY, hello: hello('requester') }));
+      expect(hellos()).toHaveLength(2);
+      // The peer rebuilt its session: the new one gets our HELLO even though ours went to the old one.
+      exit.receive(encodeFrame({ type: 'HELLO', streamId: 0, flags: 0, hello: hello('requester') }));
+      const rebuilt = new PeerSession({ hello: hello('requester'), send: () => undefined });
+      rebuilt.receive(encodeFrame(hellos().at(-1)!));
+      expect((await rebuilt.whenHello(new AbortController().signal)).methods).toEqual(['GET']);
+    });
+
+    it('an older peer (no REQUEST_BODY_CREDIT) gets the whole body at once, and the upload reports it whole', async () => {
+      const sent: Frame[] = [];
+      const requester = new PeerSession({ hello: hello('requester', [REQUEST_BODY_CREDIT]), send: (frame) => sent.push(decodeFrame(frame)) });
+      requester.receive(encodeFrame({ type: 'HELLO', streamId: 0, flags: 0, hello: hello('exit') }));
+      const progress: number[] = [];
+      void requester.open({ method: 'PUT', url: 'https://example.com/big', headers: [] }, new AbortController().signal, new Uint8Array(1024 * 1024), { onUploaded: (bytes) => progress.push(bytes) }).catch(() => undefined);
+      await flush();
+      expect(sent.filter((frame) => frame.type === 'BODY').length).toBeGreaterThan(1);
+      expect(sent.some((frame) => frame.type === 'END')).toBe(true);
+      expect(progress).toEqual([1024 * 1024]);
+    });
   });
 
   it('both peers may number a stream 1: a request body and a response body never mix', async () => {

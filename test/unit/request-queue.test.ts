@@ -315,6 +315,35 @@ describe('request queue: retries, attempt timeouts and hedging', () => {
     expect(calls).toHaveLength(1);
   });
 
+  it('tries a request its peer could not carry (nothing sent) on another peer, even a POST, and gives up once every peer was tried', async () => {
+    const { clock, calls, queue } = queueHarness({ maxQueued: 10, maxAttempts: 5, retryCapMs: 10 });
+    queue.addPeer('a');
+    queue.addPeer('b');
+    const unsent = () => new PeerlaneError('method_refused', 'not carried here; nothing was sent', { unsent: true });
+    const post = queue.submit('post', { idempotent: false });
+    await flush();
+    calls[0]!.fail(unsent());
+    await flush();
+    clock.advance(20);
+    await flush();
+    expect(calls).toHaveLength(2);
+    expect(calls[1]!.peerId).not.toBe(calls[0]!.peerId);
+    calls[1]!.answer('carried');
+    expect(await post).toBe('carried');
+
+    const nowhere = queue.submit('nowhere', { idempotent: false });
+    await flush();
+    calls[2]!.fail(unsent());
+    await flush();
+    clock.advance(20);
+    await flush();
+    calls[3]!.fail(unsent());
+    expect(await categoryOf(nowhere)).toBe('method_refused');
+    clock.advance(100);
+    await flush();
+    expect(calls).toHaveLength(4);
+  });
+
   it('does not retry a refusal (not retryable) and stops at maxAttempts', async () => {
     const { clock, calls, queue } = queueHarness({ maxQueued: 10, maxAttempts: 2, retryCapMs: 10 });
     queue.addPeer('a');

@@ -59,6 +59,7 @@ export function serveRequestPort(requester: Requester, port: TypedPort<ToBackgro
       },
       end: () => post({ type: 'end' }),
       error: (error) => post({ type: 'error', error: error.toJSON() }),
+      uploaded: (bytes) => post({ type: 'uploaded', bytes }),
     };
     const head = {
       method: message.method,

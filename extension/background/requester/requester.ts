@@ -1,6 +1,7 @@
 import { joinBytes, spansBuffer } from '../../core/bytes';
 import type { Clock } from '../../core/clock';
 import { errorTraits, PeerlaneError, toPeerlaneError } from '../../core/errors';
+import { judgedMethod } from '../../core/exit/exit-service';
 import { isIdempotentRequest } from '../../core/http/range-resume';
 import { ResumableResponse, type PeerResponse } from '../../core/http/resumable-response';
 import { ERROR_HEADER, isPeerlaneHeader, PEER_HEADER } from '../../core/protocol/page-headers';
@@ -21,6 +22,8 @@ export interface ResponseSink {
   chunk(bytes: Uint8Array): Promise<boolean>;
   end(): void;
   error(error: PeerlaneError): void;
+  /** Upload progress (request body bytes the exit has), for sinks that show it. */
+  uploaded?(bytes: number): void;
 }
 
 /** Bytes batched per message to the page: fewer, larger messages move faster (ARCHITECTURE.md, "Moving bytes"). */
@@ -34,6 +37,8 @@ interface RoutedTask {
   priority: Priority;
   resumable: boolean;
   body: Uint8Array | null;
+  /** Upload progress: request body bytes the exit has so far (each attempt starts again from 0). */
+  onUploaded?: (bytes: number) => void;
 }
 
 /** Facts the log needs that the queue does not know. */
@@ -78,7 +83,13 @@ export class Requester {
   private async execute(task: RoutedTask, peerId: string, signal: AbortSignal, correlationId: string) {
     const peer = this.deps.peers.get(peerId);
     if (!peer) throw new PeerlaneError('peer_lost', `peer ${shortPeerId(peerId)} is gone`);
-    const stream = await peer.session.open({ ...task.head, correlationId }, signal, task.body);
+    // The exit said which methods it carries: one it refuses fails here, before any byte leaves (and another exit may carry it).
+    const method = judgedMethod(task.head, task.body?.byteLength ?? 0);
+    const carried = (await peer.session.whenHello(signal)).methods;
+    if (carried && !carried.includes(method)) {
+      throw new PeerlaneError('method_refused', `method ${method} is not carried by exit ${shortPeerId(peerId)} (only ${carried.join(', ')}); nothing was sent`, { unsent: true });
+    }
+    const stream = await peer.session.open({ ...task.head, correlationId }, signal, task.body, { onUploaded: task.onUploaded });
     const response = new ResumableResponse(
       { stream, peerId },
       task.head,
@@ -112,7 +123,7 @@ export class Requester {
     try {
       const idempotent = isIdempotentRequest(head);
       const response = await this.queue.submit(
-        { head, priority, resumable: idempotent && body === null, body },
+        { head, priority, resumable: idempotent && body === null, body, onUploaded: sink.uploaded?.bind(sink) },
         { priority, signal, idempotent, hedgeable: method === 'GET' && body === null, correlationId, sizeBytes: body?.byteLength ?? 0 },
       );
       peer = response.peerId;

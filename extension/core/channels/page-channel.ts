@@ -24,7 +24,9 @@ export type BridgeToPage =
   | { type: 'head'; id: number; status: number; statusText: string; headers: HeaderList; url?: string; redirected?: boolean; opaqueRedirect?: boolean }
   | { type: 'chunk'; id: number; data: ArrayBuffer }
   | { type: 'end'; id: number }
-  | { type: 'error'; id: number; error: ErrorShape };
+  | { type: 'error'; id: number; error: ErrorShape }
+  /** Request body bytes the exit has taken so far. */
+  | { type: 'uploaded'; id: number; bytes: number };
 
 /** window.postMessage markers of the one-time MessageChannel handshake between page hook and bridge. */
 export const PAGE_HANDSHAKE = 'peerlane-page-hook-hello';
@@ -99,6 +101,8 @@ export function readBridgeMessage(raw: unknown): BridgeToPage | null {
       return message.data instanceof ArrayBuffer ? (message as BridgeToPage) : null;
     case 'end':
       return message as BridgeToPage;
+    case 'uploaded':
+      return isInteger(message.bytes) && message.bytes >= 0 ? (message as BridgeToPage) : null;
     case 'error': {
       const error = message.error as Record<string, unknown> | null;
       return typeof error === 'object' && error !== null && typeof error.category === 'string' && typeof error.message === 'string' ? (message as BridgeToPage) : null;

@@ -48,6 +48,8 @@ export const toRequesterSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('chunk'), data: bytesSchema }),
   z.object({ type: z.literal('end') }),
   z.object({ type: z.literal('error'), error: errorShapeSchema }),
+  /** Request body bytes the exit has taken so far: upload progress (XMLHttpRequest's `upload` events). */
+  z.object({ type: z.literal('uploaded'), bytes: count }),
 ]);
 
 export type ToBackgroundRequest = z.infer<typeof toBackgroundRequestSchema>;

@@ -86,6 +86,11 @@ function preflightedMethod(request: RequestHead): string | null {
   return asked ? asked.toUpperCase() : null;
 }
 
+/** The method an exit judges a request by: a bodiless preflight as the method it asks about, anything else as itself. */
+export function judgedMethod(request: RequestHead, bodyBytes: number): string {
+  return (bodyBytes === 0 ? preflightedMethod(request) : null) ?? request.method.toUpperCase();
+}
+
 /** The page's Origin (or none), and a preflight's own headers, for the host to set (ExitFetchRequest.forbiddenHeaders). */
 function forbiddenHeadersOf(request: RequestHead): [string, string | null][] {
   const headers: [string, string | null][] = [['origin', request.origin ?? null]];
@@ -106,7 +111,7 @@ export function createExitHandler(fetcher: ExitFetcher, policy: () => ExitPolicy
       responder.error(error);
     };
     const options = { ...DEFAULT_EXIT_POLICY, ...policy() };
-    const verdict = checkDestination(request.url, (body === null || body.byteLength === 0 ? preflightedMethod(request) : null) ?? request.method, options);
+    const verdict = checkDestination(request.url, judgedMethod(request, body?.byteLength ?? 0), options);
     if (!verdict.allowed) return refuse(verdict.error);
     const capped = caps?.admit(requester) ?? null;
     if (capped) return refuse(capped);

@@ -38,6 +38,7 @@ export interface IntegritySink<Head> {
   chunk(bytes: Uint8Array): Promise<boolean>;
   end(): void;
   error(error: PeerlaneError): void;
+  uploaded?(bytes: number): void;
 }
 
 /**
@@ -76,5 +77,7 @@ export function withIntegrity<Head>(sink: IntegritySink<Head>, metadata: string,
       );
     },
     error: (error) => sink.error(error),
+    // Upload progress concerns the request, not the body being checked: passed straight on.
+    ...(sink.uploaded ? { uploaded: sink.uploaded.bind(sink) } : {}),
   };
 }

@@ -4,9 +4,11 @@ import { decodeFrame, encodeFrame } from '../protocol/codec';
 import { MAX_REQUEST_BODY_BYTES } from '../protocol/limits';
 import {
   FLAG_END_STREAM,
+  FLAG_HELLO_REPLY,
   FLAG_REQUEST_BODY,
   MAX_PAYLOAD_BYTES,
   PROTOCOL_VERSION,
+  REQUEST_BODY_CREDIT,
   type Frame,
   type Hello,
   type RequestHead,
@@ -28,6 +30,16 @@ export const DEFAULT_STREAM_WINDOW = 256 * 1024;
 export const MAX_STREAM_WINDOW = 8 * 1024 * 1024;
 /** The sum of every response stream's window on one session: bounds what a requester may buffer for one peer. */
 export const MAX_SESSION_WINDOW = 32 * 1024 * 1024;
+/**
+ * A request body's window: what a requester may send ahead of the exit's CREDIT. The first window
+ * goes with the head (a small POST waits for no round trip); the exit returns credit as bytes arrive.
+ */
+export const REQUEST_BODY_WINDOW = 256 * 1024;
+
+export interface OpenOptions {
+  /** Request body bytes the exit has taken so far (its CREDIT), rising to the whole body: upload progress. */
+  onUploaded?(bytes: number): void;
+}
 
 export interface ResponseStream {
   readonly head: ResponseHead;
@@ -84,6 +96,16 @@ interface RequesterStream {
   onHead: (head: ResponseHead) => void;
   onFail: (error: PeerlaneError) => void;
   finish: (error: PeerlaneError | null) => void;
+  /** The request body's side, while it is being sent under the exit's credit. */
+  upload: RequestUpload | null;
+}
+
+interface RequestUpload {
+  credit: number;
+  /** Bytes the exit has credited back (it has them). */
+  taken: number;
+  wake: (() => void) | null;
+  onUploaded?: (bytes: number) => void;
 }
 
 /** A request whose body is still arriving: served once its END is in. */
@@ -91,6 +113,8 @@ interface IncomingRequest {
   head: RequestHead;
   parts: Uint8Array[];
   bytes: number;
+  /** Bytes received and not yet credited back to the requester. */
+  uncredited: number;
 }
 
 interface ExitStream {
@@ -111,6 +135,7 @@ export class PeerSession {
   private nextStreamId = 1;
   private closedWith: PeerlaneError | null = null;
   remoteHello: Hello | null = null;
+  private helloWaiters: (() => void)[] = [];
 
   constructor(private readonly options: PeerSessionOptions) {
     this.window = options.streamWindow ?? DEFAULT_STREAM_WINDOW;
@@ -131,6 +156,22 @@ export class PeerSession {
     this.options.send(encodeFrame(frame));
   }
 
+  /**
+   * The peer's HELLO (what it carries and grants), waiting for it on a channel that just opened:
+   * it is the first frame each side sends, so the wait is at most about one trip.
+   */
+  async whenHello(signal: AbortSignal): Promise<Hello> {
+    while (!this.remoteHello) {
+      if (this.closedWith) throw this.closedWith;
+      if (signal.aborted) throw toPeerlaneError(signal.reason, 'cancelled');
+      await new Promise<void>((resolve) => {
+        this.helloWaiters.push(resolve);
+        signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+    }
+    return this.remoteHello;
+  }
+
   /** Liveness and round-trip probe; the answer arrives through `onPong`. */
   ping(nonce: number): void {
     this.sendFrame({ type: 'PING', streamId: 0, flags: 0, nonce });
@@ -140,7 +181,7 @@ export class PeerSession {
    * Requester role: sends a request (with its body, if any, in BODY frames after the head) and
    * resolves with the response head (its body streams after).
    */
-  open(request: RequestHead, signal: AbortSignal, body: Uint8Array | null = null): Promise<ResponseStream> {
+  open(request: RequestHead, signal: AbortSignal, body: Uint8Array | null = null, options: OpenOptions = {}): Promise<ResponseStream> {
     if (this.closedWith) return Promise.reject(this.closedWith);
     if (signal.aborted) return Promise.reject(toPeerlaneError(signal.reason, 'cancelled'));
     const id = this.nextStreamId++;
@@ -162,6 +203,7 @@ export class PeerSession {
         unacknowledged: 0,
         window: this.window,
         lastCreditAt: -Infinity,
+        upload: null,
         onHead: (head) => resolveHead(this.responseStream(stream, head, done)),
         onFail: (error) => rejectHead(error),
         finish: (error) => {
@@ -176,6 +218,7 @@ export class PeerSession {
             resolveDone();
           }
           stream.wake?.();
+          stream.upload?.wake?.();
         },
       };
       const onAbort = (): void => {
@@ -188,15 +231,50 @@ export class PeerSession {
       this.windowsInUse += stream.window;
       const hasBody = body !== null && body.byteLength > 0;
       this.sendFrame({ type: 'REQUEST_HEAD', streamId: id, flags: hasBody ? 0 : FLAG_END_STREAM, head: request });
-      if (hasBody) {
-        // Whole and bounded (MAX_REQUEST_BODY_BYTES, checked where it entered); the channel's
-        // bufferedAmount backpressure paces it. Not yet under a per-stream window like responses.
-        for (let offset = 0; offset < body.byteLength; offset += MAX_PAYLOAD_BYTES) {
-          this.sendFrame({ type: 'BODY', streamId: id, flags: FLAG_REQUEST_BODY, data: body.subarray(offset, offset + MAX_PAYLOAD_BYTES) });
-        }
-        this.sendFrame({ type: 'END', streamId: id, flags: FLAG_REQUEST_BODY });
+      if (!hasBody) return;
+      if (this.remoteHello?.capabilities.includes(REQUEST_BODY_CREDIT)) {
+        stream.upload = { credit: REQUEST_BODY_WINDOW, taken: 0, wake: null, onUploaded: options.onUploaded };
+        void this.sendRequestBody(stream, body);
+        return;
       }
+      // A peer that grants no request credit (older builds): the whole body at once, paced only by
+      // the channel's bufferedAmount. Bounded all the same (MAX_REQUEST_BODY_BYTES, checked where it entered).
+      for (let offset = 0; offset < body.byteLength; offset += MAX_PAYLOAD_BYTES) {
+        this.sendFrame({ type: 'BODY', streamId: id, flags: FLAG_REQUEST_BODY, data: body.subarray(offset, offset + MAX_PAYLOAD_BYTES) });
+      }
+      this.sendFrame({ type: 'END', streamId: id, flags: FLAG_REQUEST_BODY });
+      options.onUploaded?.(body.byteLength);
     });
+  }
+
+  /** A request body under the exit's credit: a window ahead, then as the exit takes it; stops when the stream ends. */
+  private async sendRequestBody(stream: RequesterStream, body: Uint8Array): Promise<void> {
+    const upload = stream.upload!;
+    for (let offset = 0; offset < body.byteLength; ) {
+      if (!this.requesterStreams.has(stream.id) || this.closedWith) return;
+      if (upload.credit <= 0) {
+        await new Promise<void>((resolve) => {
+          upload.wake = resolve;
+        });
+        upload.wake = null;
+        continue;
+      }
+      const size = Math.min(MAX_PAYLOAD_BYTES, upload.credit, body.byteLength - offset);
+      this.sendFrame({ type: 'BODY', streamId: stream.id, flags: FLAG_REQUEST_BODY, data: body.subarray(offset, offset + size) });
+      upload.credit -= size;
+      offset += size;
+    }
+    if (this.requesterStreams.has(stream.id)) this.sendFrame({ type: 'END', streamId: stream.id, flags: FLAG_REQUEST_BODY });
+  }
+
+  /** The exit took `bytes` more of a request body: send on, and say how far the upload got. */
+  private requestBodyCredited(streamId: number, bytes: number): void {
+    const upload = this.requesterStreams.get(streamId)?.upload;
+    if (!upload) return; // late credit for a finished stream
+    upload.credit += bytes;
+    upload.taken += bytes;
+    upload.onUploaded?.(upload.taken);
+    upload.wake?.();
   }
 
   private responseStream(stream: RequesterStream, head: ResponseHead, done: Promise<void>): ResponseStream {
@@ -278,9 +356,15 @@ export class PeerSession {
           this.close(new PeerlaneError('frame_version', `peer speaks protocol ${frame.hello.version}`));
           return;
         }
-        // A second HELLO means the peer's background restarted: its old streams are gone.
-        if (this.remoteHello) this.abortExitStreams(new PeerlaneError('peer_lost', 'peer restarted'));
+        if (!(frame.flags & FLAG_HELLO_REPLY)) {
+          // A new session of the peer's: a second one means its background restarted (or rebuilt
+          // the session), and its old streams are gone. Either way it is answered with ours: the
+          // HELLO our session sent when it began may have reached one of the peer's that is gone.
+          if (this.remoteHello) this.abortExitStreams(new PeerlaneError('peer_lost', 'peer restarted'));
+          this.sendFrame({ type: 'HELLO', streamId: 0, flags: FLAG_HELLO_REPLY, hello: this.options.hello });
+        }
         this.remoteHello = frame.hello;
+        for (const wake of this.helloWaiters.splice(0)) wake();
         this.options.onHello?.(frame.hello);
         return;
       case 'PING':
@@ -292,7 +376,7 @@ export class PeerSession {
       case 'REQUEST_HEAD':
         if (frame.flags & FLAG_END_STREAM) this.startExitStream(frame.streamId, frame.head, null);
         else if (this.incoming.has(frame.streamId) || this.exitStreams.has(frame.streamId)) this.protocolError(`stream ${frame.streamId} opened twice`);
-        else this.incoming.set(frame.streamId, { head: frame.head, parts: [], bytes: 0 });
+        else this.incoming.set(frame.streamId, { head: frame.head, parts: [], bytes: 0, uncredited: 0 });
         return;
       case 'CANCEL': {
         this.incoming.delete(frame.streamId);
@@ -301,6 +385,10 @@ export class PeerSession {
         return;
       }
       case 'CREDIT': {
+        if (frame.flags & FLAG_REQUEST_BODY) {
+          this.requestBodyCredited(frame.streamId, frame.bytes);
+          return;
+        }
         const stream = this.exitStreams.get(frame.streamId);
         if (!stream) return; // late credit for a finished stream
         stream.credit += frame.bytes;
@@ -334,6 +422,8 @@ export class PeerSession {
           const request = this.incoming.get(frame.streamId);
           if (!request) return; // cancelled or refused meanwhile
           this.incoming.delete(frame.streamId);
+          // The rest of the body's credit: the requester's upload reaches 100 % (no more bytes may follow END).
+          if (request.uncredited > 0) this.sendFrame({ type: 'CREDIT', streamId: frame.streamId, flags: FLAG_REQUEST_BODY, bytes: request.uncredited });
           this.startExitStream(frame.streamId, request.head, joinBytes(request.parts, request.bytes));
           return;
         }
@@ -362,6 +452,18 @@ export class PeerSession {
     // A view into its frame, which nothing reuses: the parts are copied once, when END joins them.
     request.parts.push(data);
     request.bytes += data.byteLength;
+    request.uncredited += data.byteLength;
+    if (request.uncredited > REQUEST_BODY_WINDOW && this.remoteHello?.capabilities.includes(REQUEST_BODY_CREDIT)) {
+      // More than a window ahead of the credit given, by a peer that said it honours it.
+      this.incoming.delete(id);
+      this.sendFrame({ type: 'ERROR', streamId: id, flags: 0, error: { category: 'protocol_error', message: 'request body sent past its credit window' } });
+      return;
+    }
+    // Credit in halves of the window, as for responses, so CREDIT frames stay rare.
+    if (request.uncredited >= REQUEST_BODY_WINDOW / 2) {
+      this.sendFrame({ type: 'CREDIT', streamId: id, flags: FLAG_REQUEST_BODY, bytes: request.uncredited });
+      request.uncredited = 0;
+    }
   }
 
   private startExitStream(id: number, request: RequestHead, body: Uint8Array<ArrayBuffer> | null): void {
@@ -429,5 +531,6 @@ export class PeerSession {
     this.abortExitStreams(error);
     for (const stream of [...this.requesterStreams.values()]) stream.finish(error);
     this.closedWith = error;
+    for (const wake of this.helloWaiters.splice(0)) wake();
   }
 }

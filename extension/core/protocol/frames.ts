@@ -37,8 +37,11 @@ export const FLAG_END_STREAM = 0x1;
 /**
  * Flag on BODY and END: the body of a request the receiver serves (requester → exit), not of a
  * response it asked for. Both peers number their own streams from 1, so the direction tells them apart.
+ * On CREDIT (exit → requester): credit for that request body, not for a response.
  */
 export const FLAG_REQUEST_BODY = 0x2;
+/** Flag on HELLO: an answer to the peer's HELLO, not a new session's; it is not answered again. */
+export const FLAG_HELLO_REPLY = 0x4;
 
 const headerListSchema = z.array(z.tuple([z.string().max(MAX_HEADER_NAME_CHARS), z.string().max(MAX_HEADER_VALUE_CHARS)])).max(MAX_HEADERS);
 
@@ -47,7 +50,11 @@ export const helloSchema = z.object({
   role: z.enum(['requester', 'exit']),
   capabilities: z.array(z.string().max(64)).max(32),
   exitCapacity: z.number().int().min(0).max(10_000),
+  /** The methods this exit carries (its policy when the session began); absent: not said (older peers). */
+  methods: z.array(z.string().max(MAX_METHOD_CHARS)).max(16).optional(),
 });
+/** HELLO capability: this peer grants CREDIT for the request bodies it receives, so they travel under a window like responses. */
+export const REQUEST_BODY_CREDIT = 'request-body-credit';
 export const requestHeadSchema = z.object({
   method: z.string().min(1).max(MAX_METHOD_CHARS),
   url: z.string().min(1).max(MAX_URL_CHARS),

@@ -531,7 +531,9 @@ export class RequestQueue<T, R> {
       emitFailed('other_attempt');
       return;
     }
-    const retryable = entry.idempotent && isRetryable(error.category) && entry.attemptCount < this.options.maxAttempts;
+    // An attempt that sent nothing (its peer cannot carry the request) is safe to try on a peer not yet tried, even a POST's.
+    const elsewhere = error.unsent ? entry.triedPeers.length < this.balancer.size : entry.idempotent && isRetryable(error.category);
+    const retryable = elsewhere && entry.attemptCount < this.options.maxAttempts;
     if (!retryable) {
       emitFailed('give_up');
       this.finish(entry, error);
