@@ -4,7 +4,7 @@ import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
 import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
 import { launchFirefoxPeer, type FirefoxPeer } from '../helpers/firefox';
-import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST, SMALL_TEXT, startOriginServer, type OriginServer } from '../helpers/origin-server';
+import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST, FIXTURE_ETAG, SMALL_TEXT, startOriginServer, type OriginServer } from '../helpers/origin-server';
 
 /**
  * A routed page behaves as the browser itself: one battery of checks runs on a page that reaches the
@@ -16,8 +16,11 @@ import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST, SMALL_TEXT, startOriginServ
  * The battery: CORS (core/http/cors.ts: which cross-origin answers a page may read, which headers it
  * sees, preflights, no-cors, credentials, redirects, fetch and XMLHttpRequest alike), redirect modes
  * and Subresource Integrity (core/http/integrity.ts); the page's other ways out (page-surfaces.ts):
- * EventSource, sendBeacon, frames' fetch, WebSocket and Worker; XMLHttpRequest to the standard; and
- * the client libraries people use (axios, jQuery, superagent, ky), each as its documentation shows.
+ * EventSource, sendBeacon, frames' fetch, WebSocket and Worker; XMLHttpRequest to the standard
+ * (upload events of a 2 MB body among them); the origin's plain HTTP cases (204, 404, 500, a 304 to a
+ * page's own If-None-Match, gzip and negotiated compression, binary and 5 MB bodies, a late first
+ * byte, a slow chunked body, an origin that never answers); and the client libraries people use
+ * (axios, jQuery, superagent, ky), each as its documentation shows.
  */
 
 /**
@@ -135,6 +138,22 @@ const BATTERY = `async (data, other, digests) => {
   await check('XHR: events and progress of a GET', () => xhrEvents(data + '/bytes/200000', {}));
   await check('XHR: upload events of a POST', () => xhrEvents(data + '/echo?xhr-upload', { method: 'POST', body: 'x'.repeat(5000) }));
   await check('XHR: timeout', () => xhrEvents(data + '/slow?xhr-timeout', { timeout: 300 }));
+  await check('XHR: upload events of a 2 MB POST: rising, then load at the whole', () => new Promise((resolve) => {
+    const request = new XMLHttpRequest();
+    const kinds = [];
+    const loaded = [];
+    let last = '';
+    for (const type of ['loadstart', 'progress', 'load', 'loadend']) {
+      request.upload.addEventListener(type, (event) => {
+        if (!kinds.includes(type)) kinds.push(type);
+        if (type === 'progress') loaded.push(event.loaded);
+        last = type + '(' + event.lengthComputable + ' ' + event.loaded + '/' + event.total + ')';
+      });
+    }
+    request.onloadend = () => resolve([kinds.join(' '), loaded.every((value, index) => index === 0 || value >= loaded[index - 1]) ? 'rising' : 'fell: ' + loaded.join(','), 'last ' + last, 'status ' + request.status, JSON.parse(request.responseText).bytes].join(' '));
+    request.open('POST', data + '/echo?xhr-upload-2mb');
+    request.send(new Uint8Array(2 * 1024 * 1024));
+  }));
   await check('XHR: responseText grows while LOADING; abort() ends it at once', () => new Promise((resolve) => {
     const request = new XMLHttpRequest();
     const lengths = [];
@@ -187,6 +206,31 @@ const BATTERY = `async (data, other, digests) => {
     try { request.responseType = 'json'; void request.responseText; tries.push('responseText of json: allowed'); } catch (error) { tries.push('responseText of json: ' + error.name); }
     return tries.join('; ');
   });
+  // The origin's plain HTTP cases: statuses, a validator, compressed bodies, binary and large bodies, slow and silent answers.
+  function checksum(buffer) {
+    const bytes = new Uint8Array(buffer);
+    let sum = 0;
+    for (let index = 0; index < bytes.length; index += 1) sum = (sum * 31 + bytes[index]) >>> 0;
+    return bytes.length + ' bytes, checksum ' + sum;
+  }
+  for (const code of [204, 404, 500]) await check('status ' + code, () => fetch(data + '/status/' + code).then(summary));
+  await check('status 404 by XHR', () => xhr(data + '/status/404', {}));
+  await check('304 to a request naming the ETag', () => fetch(data + '/etag', { headers: { 'if-none-match': digests.etag } }).then(summary));
+  await check('200 with the ETag, read twice', async () => [await fetch(data + '/etag').then(summary), await fetch(data + '/etag').then(summary)].join(' | '));
+  await check('gzip body', () => fetch(data + '/gzip').then(summary));
+  await check('a body compressed as negotiated (br or gzip)', () => fetch(data + '/negotiated').then(async (response) => response.headers.get('content-encoding') + ' ' + await summary(response)));
+  await check('gzip body by XHR', () => xhr(data + '/gzip', {}));
+  await check('binary body', () => fetch(data + '/bytes/65536').then((response) => response.arrayBuffer()).then(checksum));
+  await check('5 MB body', () => fetch(data + '/bytes/5242880').then((response) => response.arrayBuffer()).then(checksum));
+  await check('late first byte', () => fetch(data + '/late-first-byte').then(summary));
+  await check('slow chunked body, read as it comes', async () => {
+    const reader = (await fetch(data + '/trickle')).body.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    for (let next = await reader.read(); !next.done; next = await reader.read()) text += decoder.decode(next.value, { stream: true });
+    return JSON.stringify(text);
+  });
+  await check('an origin that never answers, given up by a timeout signal', () => fetch(data + '/never', { signal: AbortSignal.timeout(400) }).then(summary));
   // The client libraries, each as its documentation shows (the page /libs loads axios, jQuery, superagent; ky is a module).
   await check('axios: GET with download progress', async () => {
     let progressed = false;
@@ -213,6 +257,11 @@ const DELIBERATE: Record<string, { routed: RegExp; why: string }> = {
     routed: /^error close 1006 clean=false$/,
     why: 'the exit does not carry WebSockets: a routed page\'s socket fails as an unreachable server\'s would (libraries then fall back to HTTP, which is routed), never opening directly',
   },
+  '200 with the ETag, read twice': {
+    // Both reads as the network answered them (hop-by-hop headers and all); the browser's second is its cache's revalidated copy.
+    routed: /^cors 200 direct DATA\/etag headers\[[^\]]*keep-alive,transfer-encoding\] x-hidden=null x-shown=null "tagged body" \| cors 200 direct DATA\/etag headers\[[^\]]*keep-alive,transfer-encoding\] x-hidden=null x-shown=null "tagged body"$/,
+    why: 'a routed page has no HTTP cache: its second read goes to the origin again, where the browser revalidates its cached copy and shows that copy\'s headers',
+  },
   'a Worker': {
     routed: /^rejected SecurityError: Peerlane routes this site through peers and cannot route a Worker's requests/,
     why: 'a worker\'s requests cannot be hooked, so a routed page starts none rather than let it reach out directly',
@@ -235,6 +284,7 @@ const digests = {
   sha256: createHash('sha256').update(SMALL_TEXT).digest('base64'),
   sha384: createHash('sha384').update(SMALL_TEXT).digest('base64'),
   wrong256: createHash('sha256').update('another body').digest('base64'),
+  etag: FIXTURE_ETAG,
 };
 const battery = () => `(${BATTERY})(${JSON.stringify(dataOrigin())}, ${JSON.stringify(otherOrigin())}, ${JSON.stringify(digests)})`;
 
@@ -273,7 +323,7 @@ async function batteryOn(page: { goto(url: string): Promise<unknown>; evaluate(e
 }
 
 /** Every check the same on both pages, except the deliberate ones, which must differ as the table says. */
-function compare(direct: Results, routed: Results): void {
+function compare(browser: string, direct: Results, routed: Results): void {
   if (process.env.PEERLANE_SHOW_BATTERY) console.log(JSON.stringify({ direct, routed }, null, 1));
   expect(Object.keys(routed).sort()).toEqual(Object.keys(direct).sort());
   for (const [check, expected] of Object.entries(direct)) {
@@ -281,6 +331,8 @@ function compare(direct: Results, routed: Results): void {
     if (deliberate) expect(routed[check], `${check} (deliberate: ${deliberate.why})`).toMatch(deliberate.routed);
     else expect(routed[check], check).toBe(expected);
   }
+  const deliberate = Object.keys(direct).filter((check) => DELIBERATE[check]).length;
+  console.log(`${browser}: ${Object.keys(direct).length} checks, ${Object.keys(direct).length - deliberate} identical, ${deliberate} deliberate differences`);
 }
 
 describe('a routed page sees what the browser itself would: CORS, redirect modes, integrity, its other ways out', () => {
@@ -288,7 +340,7 @@ describe('a routed page sees what the browser itself would: CORS, redirect modes
     const putsBefore = origin.requests.filter((request) => request.path === '/cors/preflight-denied' && request.method !== 'OPTIONS').length;
     const direct = await batteryOn(await exit.context.newPage());
     const routed = await batteryOn(await chromiumRequester.context.newPage());
-    compare(direct, routed);
+    compare('Chromium', direct, routed);
     // The browser's own verdicts, to be sure the comparison compares something.
     expect(direct['wildcard: safelisted headers only']).toMatch(/^cors 200 .* x-hidden=null x-shown=null "any origin"$/);
     expect(direct['cross-origin without CORS headers']).toMatch(/^rejected TypeError/);
@@ -311,7 +363,7 @@ describe('a routed page sees what the browser itself would: CORS, redirect modes
   it('in Firefox: every check as direct, but the deliberate differences', async () => {
     const direct = await batteryOn(await firefoxDirect.browser.newPage());
     const routed = await batteryOn(await firefoxRequester.browser.newPage());
-    compare(direct, routed);
+    compare('Firefox', direct, routed);
     expect(direct['wildcard: safelisted headers only']).toMatch(/^cors 200 .* x-hidden=null x-shown=null "any origin"$/);
     expect(direct['cross-origin without CORS headers']).toMatch(/^rejected TypeError/);
   }, 60_000);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
@@ -109,6 +110,74 @@ function libraryFile(path: string): string | null {
   if (!pathname.startsWith('/lib/ky/') || !pathname.endsWith('.js')) return null;
   const file = resolve(KY_DIR, `.${pathname.slice('/lib/ky'.length)}`);
   return file.startsWith(`${KY_DIR}/`) ? file : null;
+}
+
+/** The text every compressed fixture carries, and the validator of `/etag`. */
+export const COMPRESSED_TEXT = 'compressed by the origin, '.repeat(40);
+export const FIXTURE_ETAG = '"fixture-v1"';
+
+/**
+ * The origin's plain HTTP cases, for the fidelity battery: statuses, a validator, compressed bodies,
+ * a late first byte, a slow chunked body, one that never answers. True when it answered `path`.
+ */
+function fixtureResponse(request: IncomingMessage, response: ServerResponse, path: string): boolean {
+  const pathname = path.split('?')[0]!;
+  const status = /^\/status\/(\d{3})$/.exec(pathname);
+  if (status) {
+    const code = Number(status[1]);
+    response.writeHead(code, { 'content-type': 'text/plain' });
+    response.end(code === 204 || code === 304 ? undefined : `status ${code}`);
+    return true;
+  }
+  switch (pathname) {
+    case '/etag':
+      // A strong validator: a request that names it gets 304 and no body.
+      if (request.headers['if-none-match'] === FIXTURE_ETAG) {
+        response.writeHead(304, { etag: FIXTURE_ETAG });
+        response.end();
+      } else {
+        response.writeHead(200, { 'content-type': 'text/plain', etag: FIXTURE_ETAG, 'cache-control': 'no-cache' });
+        response.end('tagged body');
+      }
+      return true;
+    case '/gzip':
+    case '/negotiated': {
+      // `/negotiated` as real origins do: br only to a client that asks for it (browsers ask only over https), else gzip.
+      const brotli = pathname === '/negotiated' && /\bbr\b/.test(String(request.headers['accept-encoding'] ?? ''));
+      const body = brotli ? brotliCompressSync(COMPRESSED_TEXT) : gzipSync(COMPRESSED_TEXT);
+      response.writeHead(200, { 'content-type': 'text/plain', 'content-encoding': brotli ? 'br' : 'gzip', 'content-length': String(body.length), vary: 'accept-encoding' });
+      response.end(body);
+      return true;
+    }
+    case '/late-first-byte': {
+      const timer = setTimeout(() => {
+        response.writeHead(200, { 'content-type': 'text/plain' });
+        response.end('worth the wait');
+      }, 600);
+      response.on('close', () => clearTimeout(timer));
+      return true;
+    }
+    case '/trickle': {
+      // Five chunks 80 ms apart, then the end: a slow chunked body.
+      response.writeHead(200, { 'content-type': 'text/plain' });
+      let sent = 0;
+      const timer = setInterval(() => {
+        sent += 1;
+        response.write(`tick ${sent};`);
+        if (sent === 5) {
+          clearInterval(timer);
+          response.end();
+        }
+      }, 80);
+      response.on('close', () => clearInterval(timer));
+      return true;
+    }
+    case '/never':
+      // Never answers; the connection stays until the client gives up.
+      return true;
+    default:
+      return false;
+  }
 }
 
 function corsFixture(request: IncomingMessage, response: ServerResponse): void {
@@ -299,6 +368,7 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
       response.end();
       return;
     }
+    if (fixtureResponse(request, response, path)) return;
     if (path.startsWith('/chunked/')) {
       // N bytes with no Content-Length: a body whose size nobody knows before it ends.
       const size = Math.min(64 * 1024 * 1024, Number(path.slice('/chunked/'.length)) || 0);
