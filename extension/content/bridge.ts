@@ -94,7 +94,7 @@ function pageMessageFrom(id: number, raw: unknown): BridgeToPage | null {
   const reply = raw as Record<string, unknown>;
   switch (reply.type) {
     case 'head':
-      return readBridgeMessage({ type: 'head', id, status: reply.status, statusText: reply.statusText, headers: reply.headers, url: reply.url, redirected: reply.redirected, opaqueRedirect: reply.opaqueRedirect });
+      return readBridgeMessage({ type: 'head', id, status: reply.status, statusText: reply.statusText, headers: reply.headers, url: reply.url, redirected: reply.redirected, opaqueRedirect: reply.opaqueRedirect, redirectHops: reply.redirectHops });
     case 'chunk':
       // A structured clone: its buffer is this chunk's own, so it moves to the page without a copy.
       return isBytes(reply.data) ? { type: 'chunk', id, data: withOwnBuffer(reply.data).buffer } : null;

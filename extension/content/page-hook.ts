@@ -5,7 +5,7 @@ import type { RedirectMode } from '../core/protocol/request-fields';
 import { hookBeacon, hookEventSource, hookFrames, refuseWebSockets, refuseWorkers } from './page-surfaces';
 import { createXMLHttpRequest, type UploadProgress } from './page-xhr';
 import { ERROR_HEADER, PEER_HEADER } from '../core/protocol/page-headers';
-import { checkedOrigin, corsCheck, exposedResponseHeaders, planCors, preflightCheck, preflightHeaders, requestOrigin, type CredentialsMode, type RequestMode } from '../core/http/cors';
+import { checkedOrigin, corsCheck, exposedResponseHeaders, planCors, preflightCheck, preflightHeaders, redirectCorsCheck, requestOrigin, type CredentialsMode, type RequestMode } from '../core/http/cors';
 
 /**
  * MAIN-world hook on routed origins: wraps `window.fetch` and `XMLHttpRequest` so the page's own
@@ -269,7 +269,10 @@ async function routeThroughPeers(request: Request, priority: Priority, onUpload?
   // An answer Peerlane made itself (a full queue's 503) holds nothing of the origin's: shown whole.
   const peerlaneAnswer = head.headers.some(([name]) => name.toLowerCase() === ERROR_HEADER);
   if (!peerlaneAnswer && (plan.kind === 'cors' || finalUrl.origin !== location.origin)) {
-    const denied = request.mode === 'same-origin' ? `mode "same-origin" and the response came from ${finalUrl.origin}` : corsCheck(head.headers, checkedOrigin(location.origin, request.url, finalUrl.href), credentials);
+    const denied =
+      request.mode === 'same-origin'
+        ? `mode "same-origin" and the response came from ${finalUrl.origin}`
+        : (redirectCorsCheck(location.origin, head.redirectHops ?? [], finalUrl.href, credentials) ?? corsCheck(head.headers, checkedOrigin(location.origin, request.url, finalUrl.href), credentials));
     if (denied) {
       cancel();
       throw corsError(denied);

@@ -66,6 +66,10 @@ const BATTERY = `async (data, other, digests) => {
   await check('redirect within the data origin', () => fetch(data + '/cors/redirect?to=/cors/star').then(summary));
   await check('redirect to a third origin that allows any', () => fetch(data + '/cors/redirect?to=' + encodeURIComponent(other + '/cors/star')).then(summary));
   await check('redirect to a third origin that names the app (origin now "null")', () => fetch(data + '/cors/redirect?to=' + encodeURIComponent(other + '/cors/app')).then(summary));
+  await check('a redirect that allows no origin, to one that allows any', () => fetch(data + '/cors/redirect-bare?to=' + encodeURIComponent(other + '/cors/star')).then(summary));
+  await check('a redirect that allows no origin, within its own origin', () => fetch(data + '/cors/redirect-bare?to=/cors/star').then(summary));
+  await check('a cross-origin redirect back to the page origin (still CORS, origin "null")', () => fetch(data + '/cors/redirect?to=' + encodeURIComponent(location.origin + '/cors/star')).then(summary));
+  await check('XHR: a redirect that allows no origin', () => xhr(data + '/cors/redirect-bare?to=/cors/star', {}));
   await check('XHR: exposed headers only', () => xhr(data + '/cors/expose', {}));
   await check('XHR: refused read', () => xhr(data + '/cors/none', {}));
   await check('XHR: with credentials, wildcard', () => xhr(data + '/cors/star', { withCredentials: true }));
@@ -344,6 +348,8 @@ describe('a routed page sees what the browser itself would: CORS, redirect modes
     // The browser's own verdicts, to be sure the comparison compares something.
     expect(direct['wildcard: safelisted headers only']).toMatch(/^cors 200 .* x-hidden=null x-shown=null "any origin"$/);
     expect(direct['cross-origin without CORS headers']).toMatch(/^rejected TypeError/);
+    expect(direct['a redirect that allows no origin, to one that allows any']).toMatch(/^rejected TypeError/);
+    expect(direct['a cross-origin redirect back to the page origin (still CORS, origin "null")']).toMatch(/^cors 200 redirected /);
     expect(direct['no-cors: opaque']).toMatch(/^opaque 0 /);
     expect(direct['redirect: manual, same origin']).toMatch(/^opaqueredirect 0 /);
     expect(direct['integrity: a wrong sha256']).toMatch(/^rejected TypeError/);

@@ -212,6 +212,11 @@ function corsFixture(request: IncomingMessage, response: ServerResponse): void {
       response.writeHead(302, { location: url.searchParams.get('to') ?? '/cors/star', 'access-control-allow-origin': '*' });
       response.end();
       return;
+    case '/cors/redirect-bare':
+      // A redirect that allows no origin: a CORS request may not follow it, whatever its target allows.
+      response.writeHead(302, { location: url.searchParams.get('to') ?? '/cors/star' });
+      response.end();
+      return;
     default:
       return text({}, 'no such CORS fixture', 404);
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkedOrigin, corsCheck, exposedResponseHeaders, isSafelistedRequestHeader, planCors, preflightCheck, preflightHeaders, requestOrigin, unsafeRequestHeaderNames, type CorsRequest } from '../../extension/core/http/cors';
+import { checkedOrigin, corsCheck, corsHeadersOf, redirectCorsCheck, exposedResponseHeaders, isSafelistedRequestHeader, planCors, preflightCheck, preflightHeaders, requestOrigin, unsafeRequestHeaderNames, type CorsRequest } from '../../extension/core/http/cors';
 
 const PAGE = 'http://app.example';
 const request = (change: Partial<CorsRequest> = {}): CorsRequest => ({ method: 'GET', url: 'http://api.example/data', headers: [], mode: 'cors', credentials: 'same-origin', ...change });
@@ -92,5 +92,29 @@ describe('CORS: what a response may show the page', () => {
     expect(checkedOrigin(PAGE, 'http://api.example/a', 'http://api.example/b')).toBe(PAGE);
     expect(checkedOrigin(PAGE, 'http://api.example/a', 'http://cdn.example/b')).toBe('null');
     expect(checkedOrigin(PAGE, `${PAGE}/a`, 'http://cdn.example/b')).toBe(PAGE);
+  });
+
+  it('checks the redirect responses themselves once the request is cross-origin, against the origin as it then is', () => {
+    const star: [string, string][] = [['access-control-allow-origin', '*']];
+    const app: [string, string][] = [['access-control-allow-origin', PAGE]];
+    // A same-origin redirect is the page's own: not checked, even without CORS headers.
+    expect(redirectCorsCheck(PAGE, [{ url: `${PAGE}/go`, headers: [] }], 'http://api.example/data', 'omit')).toBeNull();
+    // A cross-origin one must allow the page.
+    expect(redirectCorsCheck(PAGE, [{ url: 'http://api.example/go', headers: [] }], 'http://api.example/data', 'omit')).toMatch(/the redirect from http:\/\/api\.example\/go: no Access-Control-Allow-Origin/);
+    expect(redirectCorsCheck(PAGE, [{ url: 'http://api.example/go', headers: star }], 'http://cdn.example/data', 'omit')).toBeNull();
+    // After a redirect from api.example to another origin, the next hop is checked against "null": naming the page no longer does.
+    expect(redirectCorsCheck(PAGE, [{ url: 'http://api.example/go', headers: star }, { url: 'http://cdn.example/again', headers: app }], 'http://cdn.example/data', 'omit')).toMatch(/not "null"/);
+    expect(redirectCorsCheck(PAGE, [{ url: 'http://api.example/go', headers: star }, { url: 'http://cdn.example/again', headers: star }], 'http://cdn.example/data', 'omit')).toBeNull();
+    // With credentials, each hop needs the exact origin and Allow-Credentials.
+    expect(redirectCorsCheck(PAGE, [{ url: 'http://api.example/go', headers: star }], 'http://api.example/data', 'include')).toMatch(/wildcard never allows credentials/);
+    expect(redirectCorsCheck(PAGE, [{ url: 'http://api.example/go', headers: [...app, ['access-control-allow-credentials', 'true']] }], 'http://api.example/data', 'include')).toBeNull();
+  });
+
+  it('keeps only the headers a CORS check reads, from webRequest\'s list', () => {
+    expect(corsHeadersOf([{ name: 'Location', value: '/x' }, { name: 'Access-Control-Allow-Origin', value: '*' }, { name: 'access-control-allow-credentials', value: 'true' }, { name: 'X-Other' }])).toEqual([
+      ['access-control-allow-origin', '*'],
+      ['access-control-allow-credentials', 'true'],
+    ]);
+    expect(corsHeadersOf(undefined)).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
 import type { AddressCheck, Connection } from './exit-fetch';
 import { UrlWaiters } from './url-waiters';
+import { corsHeadersOf } from '../../core/http/cors';
 
 /**
  * Chrome: the IP a request actually connected to, from `webRequest.onResponseStarted` (measured to
@@ -10,7 +11,7 @@ import { UrlWaiters } from './url-waiters';
 const VERIFY_TIMEOUT_MS = 5000;
 
 export function createChromeAddressCheck(): AddressCheck {
-  const waiters = new UrlWaiters<Connection>({ ip: null, redirectTo: null, status: null });
+  const waiters = new UrlWaiters<Connection>({ ip: null, redirectTo: null, status: null, corsHeaders: [] });
   const ownInitiator = `chrome-extension://${chrome.runtime.id}`;
   const ours = (initiator: string | undefined): boolean => initiator === undefined || initiator === ownInitiator;
   const settle = (details: { url: string; requestId: string; initiator?: string }, connection: Connection): void => {
@@ -27,9 +28,9 @@ export function createChromeAddressCheck(): AddressCheck {
     if (ours(details.initiator)) waiters.bind(details.url, details.requestId);
     return undefined;
   }, filter);
-  chrome.webRequest.onResponseStarted.addListener((details) => settle(details, { ip: details.ip ?? null, redirectTo: locationOf(details), status: details.statusCode }), filter, ['responseHeaders']);
-  chrome.webRequest.onBeforeRedirect.addListener((details) => settle(details, { ip: details.ip ?? null, redirectTo: details.redirectUrl, status: details.statusCode }), filter);
-  chrome.webRequest.onErrorOccurred.addListener((details) => settle(details, { ip: null, redirectTo: null, status: null }), filter);
+  chrome.webRequest.onResponseStarted.addListener((details) => settle(details, { ip: details.ip ?? null, redirectTo: locationOf(details), status: details.statusCode, corsHeaders: corsHeadersOf(details.responseHeaders) }), filter, ['responseHeaders']);
+  chrome.webRequest.onBeforeRedirect.addListener((details) => settle(details, { ip: details.ip ?? null, redirectTo: details.redirectUrl, status: details.statusCode, corsHeaders: corsHeadersOf(details.responseHeaders) }), filter, ['responseHeaders']);
+  chrome.webRequest.onErrorOccurred.addListener((details) => settle(details, { ip: null, redirectTo: null, status: null, corsHeaders: [] }), filter);
   // Chrome offers no lookup before connecting: only the connected address is judged.
   return { before: async (url, signal) => ({ resolved: null, connected: waiters.wait(url, signal, VERIFY_TIMEOUT_MS) }) };
 }

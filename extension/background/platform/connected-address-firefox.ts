@@ -2,6 +2,7 @@ import browser, { type WebRequest } from 'webextension-polyfill';
 import { isPrivateAddress } from '../../core/exit/policy';
 import type { AddressCheck, Connection } from './exit-fetch';
 import { UrlWaiters } from './url-waiters';
+import { corsHeadersOf } from '../../core/http/cors';
 
 /**
  * Firefox: two looks at the destination. Before the fetch, `dns.resolve` (a name with any private
@@ -15,7 +16,7 @@ import { UrlWaiters } from './url-waiters';
 const HEADERS_TIMEOUT_MS = 5000;
 
 export function createFirefoxAddressCheck(): AddressCheck {
-  const waiters = new UrlWaiters<Connection>({ ip: null, redirectTo: null, status: null });
+  const waiters = new UrlWaiters<Connection>({ ip: null, redirectTo: null, status: null, corsHeaders: [] });
   const filter: WebRequest.RequestFilter = { urls: ['<all_urls>'], tabId: -1 };
   // Fetches start in the order their waiters registered: each gets its request id here (url-waiters.ts).
   browser.webRequest.onBeforeRequest.addListener((details) => {
@@ -25,12 +26,12 @@ export function createFirefoxAddressCheck(): AddressCheck {
   browser.webRequest.onResponseStarted.addListener(
     (details) => {
       const location = details.statusCode >= 300 && details.statusCode <= 399 ? details.responseHeaders?.find((header) => header.name.toLowerCase() === 'location')?.value : undefined;
-      waiters.settle(details.url, { ip: details.ip ?? null, redirectTo: location ? new URL(location, details.url).href : null, status: details.statusCode }, details.requestId);
+      waiters.settle(details.url, { ip: details.ip ?? null, redirectTo: location ? new URL(location, details.url).href : null, status: details.statusCode, corsHeaders: corsHeadersOf(details.responseHeaders) }, details.requestId);
     },
     filter,
     ['responseHeaders'],
   );
-  browser.webRequest.onErrorOccurred.addListener((details) => waiters.settle(details.url, { ip: null, redirectTo: null, status: null }, details.requestId), filter);
+  browser.webRequest.onErrorOccurred.addListener((details) => waiters.settle(details.url, { ip: null, redirectTo: null, status: null, corsHeaders: [] }, details.requestId), filter);
 
   return {
     before: async (url, signal) => {
@@ -46,8 +47,9 @@ export function createFirefoxAddressCheck(): AddressCheck {
         // Any private answer refuses the name before a byte leaves; no answer leaves it to the connected look.
         resolved: addresses.find((address) => isPrivateAddress(address)) ?? addresses[0] ?? null,
         connected: async (): Promise<Connection> => {
-          const { ip, redirectTo, status } = await wait();
-          return { ip: [ip, ...addresses].find((address) => address !== null && isPrivateAddress(address)) ?? ip, redirectTo, status };
+          const connection = await wait();
+          const { ip } = connection;
+          return { ...connection, ip: [ip, ...addresses].find((address) => address !== null && isPrivateAddress(address)) ?? ip };
         },
       };
     },

@@ -2,6 +2,7 @@ import { afterRedirect } from '../../core/http/redirect-method';
 import { PeerlaneError } from '../../core/errors';
 import type { ExitFetcher, ExitFetchResponse } from '../../core/exit/exit-service';
 import { checkDestination, isPrivateAddress } from '../../core/exit/policy';
+import type { RedirectHop } from '../../core/protocol/frames';
 
 /**
  * The exit's own fetch, shared by both browsers: no credentials, no cache, and redirects followed
@@ -15,6 +16,8 @@ export interface Connection {
   redirectTo: string | null;
   /** The response's status as webRequest saw it (fetch hides a manual redirect's), or null. */
   status: number | null;
+  /** A redirect response's Access-Control-Allow-* headers (fetch hides them too): the page's CORS check of each hop. */
+  corsHeaders: [string, string][];
 }
 
 /**
@@ -78,6 +81,7 @@ export function createExitFetcher(check: AddressCheck, forbidden: ForbiddenHeade
     let headers = request.headers;
     // Sent on the first hop and again after a 307/308; a redirect that turns the request into a GET drops it (core/http/redirect-method.ts).
     let body = request.body && request.body.byteLength > 0 && method !== 'GET' && method !== 'HEAD' ? request.body : null;
+    const redirectHops: RedirectHop[] = [];
     for (let hop = 0; ; hop += 1) {
       if (hop > 0) {
         // A redirect is a new destination: the whole policy again (scheme, port, names, literals).
@@ -111,7 +115,7 @@ export function createExitFetcher(check: AddressCheck, forbidden: ForbiddenHeade
         if (controller.signal.aborted) throw controller.signal.reason;
         throw new PeerlaneError('exit_fetch_failed', `exit could not fetch: ${error instanceof Error ? error.message : String(error)}`);
       }
-      const { ip, redirectTo, status } = await connected();
+      const { ip, redirectTo, status, corsHeaders } = await connected();
       const refusal = addressRefusal(url, ip, 'connected', policy.privateAllowList);
       if (refusal) {
         controller.abort();
@@ -119,7 +123,7 @@ export function createExitFetcher(check: AddressCheck, forbidden: ForbiddenHeade
       }
       if (response.type !== 'opaqueredirect') {
         return {
-          head: { status: response.status, statusText: response.statusText.slice(0, 256), headers: [...response.headers], url, redirected: hop > 0 },
+          head: { status: response.status, statusText: response.statusText.slice(0, 256), headers: [...response.headers], url, redirected: hop > 0, ...(redirectHops.length > 0 ? { redirectHops } : {}) },
           body: method === 'HEAD' ? null : bodyOf(response, controller.signal),
         };
       }
@@ -138,6 +142,7 @@ export function createExitFetcher(check: AddressCheck, forbidden: ForbiddenHeade
         controller.abort();
         throw new PeerlaneError('exit_fetch_failed', 'the destination redirected, and the exit could not read where to');
       }
+      redirectHops.push({ url, headers: corsHeaders });
       url = new URL(redirectTo, url).href;
       ({ method, headers, body } = afterRedirect(status, { method, headers, body }));
     }

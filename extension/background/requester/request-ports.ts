@@ -49,7 +49,7 @@ export function serveRequestPort(requester: Requester, port: TypedPort<ToBackgro
     if (started) return;
     started = true;
     const sink: ResponseSink = {
-      head: (head) => post({ type: 'head', status: head.status, statusText: head.statusText, headers: head.headers, url: head.url, redirected: head.redirected, opaqueRedirect: head.opaqueRedirect }),
+      head: (head) => post({ type: 'head', status: head.status, statusText: head.statusText, headers: head.headers, url: head.url, redirected: head.redirected, opaqueRedirect: head.opaqueRedirect, redirectHops: head.redirectHops }),
       chunk: async (bytes) => {
         await waitForPage();
         if (controller.signal.aborted) return false;

@@ -21,7 +21,7 @@ export type PageToBridge =
 export type BridgeToPage =
   /** Whether this exact origin is routed (match patterns cannot tell ports apart in Firefox). */
   | { type: 'config'; routed: boolean }
-  | { type: 'head'; id: number; status: number; statusText: string; headers: HeaderList; url?: string; redirected?: boolean; opaqueRedirect?: boolean }
+  | { type: 'head'; id: number; status: number; statusText: string; headers: HeaderList; url?: string; redirected?: boolean; opaqueRedirect?: boolean; redirectHops?: { url: string; headers: HeaderList }[] }
   | { type: 'chunk'; id: number; data: ArrayBuffer }
   | { type: 'end'; id: number }
   | { type: 'error'; id: number; error: ErrorShape }
@@ -94,7 +94,8 @@ export function readBridgeMessage(raw: unknown): BridgeToPage | null {
         isHeaderList(message.headers) &&
         (message.url === undefined || typeof message.url === 'string') &&
         (message.redirected === undefined || typeof message.redirected === 'boolean') &&
-        (message.opaqueRedirect === undefined || typeof message.opaqueRedirect === 'boolean')
+        (message.opaqueRedirect === undefined || typeof message.opaqueRedirect === 'boolean') &&
+        (message.redirectHops === undefined || (Array.isArray(message.redirectHops) && message.redirectHops.every((hop: unknown) => typeof (hop as { url?: unknown })?.url === 'string' && isHeaderList((hop as { headers?: unknown }).headers))))
         ? (message as BridgeToPage)
         : null;
     case 'chunk':

@@ -44,6 +44,8 @@ export const toRequesterSchema = z.discriminatedUnion('type', [
     url: z.optional(z.string().check(z.maxLength(MAX_URL_CHARS))),
     redirected: z.optional(z.boolean()),
     opaqueRedirect: z.optional(z.boolean()),
+    /** The redirects followed, for the page's CORS check of each (frames.ts responseHeadSchema). */
+    redirectHops: z.optional(z.array(z.object({ url: z.string().check(z.maxLength(MAX_URL_CHARS)), headers: headerListSchema })).check(z.maxLength(20))),
   }),
   z.object({ type: z.literal('chunk'), data: bytesSchema }),
   z.object({ type: z.literal('end') }),

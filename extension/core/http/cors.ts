@@ -172,6 +172,39 @@ export function exposedResponseHeaders<T extends Header>(headers: readonly T[], 
   });
 }
 
+/** The headers a CORS check reads, from webRequest's `{ name, value }` list (the exit reports them for each redirect it followed). */
+export function corsHeadersOf(headers: readonly { name: string; value?: string }[] | undefined): [string, string][] {
+  const kept: [string, string][] = [];
+  for (const { name, value } of headers ?? []) {
+    const lower = name.toLowerCase();
+    if ((lower === 'access-control-allow-origin' || lower === 'access-control-allow-credentials') && value !== undefined) kept.push([lower, value]);
+  }
+  return kept;
+}
+
+/**
+ * The standard's CORS check of the redirect responses themselves (HTTP fetch, before its redirect
+ * steps): once a CORS request is cross-origin, every response must pass, redirects included, against
+ * the request's origin as it then is: "null" after a redirect from a cross-origin URL to another
+ * origin (the tainted origin flag). `hops`: each redirect response in order, with the URL that gave
+ * it; `finalUrl`: where the last one led. The first refusal, or null.
+ */
+export function redirectCorsCheck(pageOrigin: string, hops: readonly { url: string; headers: readonly Header[] }[], finalUrl: string, credentials: CredentialsMode): string | null {
+  let origin = pageOrigin;
+  let crossOrigin = false;
+  for (const [index, hop] of hops.entries()) {
+    const hopOrigin = originOf(hop.url);
+    crossOrigin ||= hopOrigin !== pageOrigin;
+    if (crossOrigin) {
+      const denied = corsCheck(hop.headers, origin, credentials);
+      if (denied) return `the redirect from ${hop.url}: ${denied}`;
+    }
+    const next = hops[index + 1]?.url ?? finalUrl;
+    if (originOf(next) !== hopOrigin && hopOrigin !== pageOrigin) origin = 'null';
+  }
+  return null;
+}
+
 /**
  * The origin a cross-origin response is checked against. The exit follows redirects and reports only
  * the first and final URLs: a redirect from one cross-origin URL to another origin taints the

@@ -79,7 +79,13 @@ export const responseHeadSchema = z.object({
    * opaque redirect, as the page's would: the status is then a nominal 302 and there are no headers.
    */
   opaqueRedirect: z.boolean().optional(),
+  /**
+   * The redirects the exit followed, in order: the URL that answered each and its
+   * Access-Control-Allow-* headers, which the page's CORS check needs (core/http/cors.ts redirectCorsCheck).
+   */
+  redirectHops: z.array(z.object({ url: z.string().max(MAX_URL_CHARS), headers: headerListSchema.max(4) })).max(20).optional(),
 });
+export type RedirectHop = NonNullable<z.infer<typeof responseHeadSchema>['redirectHops']>[number];
 export const errorPayloadSchema = z.object({
   category: z.enum(ERROR_CATEGORIES),
   message: z.string().max(2048),
