@@ -29,11 +29,14 @@ function toPage(message: BridgeToPage, transfer: Transferable[] = []): void {
   pagePort?.postMessage(message, transfer);
 }
 
-/** Routed only if the stored list names this exact origin; anything damaged reads as not routed. */
+/**
+ * Routed only if the stored list names this document's exact origin (`window.origin`: an about:blank
+ * frame's `location.origin` is "null", and it would have gone direct); anything damaged reads as not routed.
+ */
 async function sendConfig(): Promise<void> {
   const stored = (await ext.storage.local.get(SETTINGS_STORAGE_KEY))[SETTINGS_STORAGE_KEY] as { routedOrigins?: unknown } | undefined;
   const origins = stored?.routedOrigins;
-  toPage({ type: 'config', routed: Array.isArray(origins) && origins.includes(location.origin) });
+  toPage({ type: 'config', routed: Array.isArray(origins) && origins.includes(window.origin) });
 }
 
 function openRequest(id: number, request: RequestStart, reopened = false): void {
@@ -143,4 +146,5 @@ ext.storage.onChanged.addListener((changes, area) => {
 });
 
 // In case the page hook ran first and its hello was posted before we listened.
-window.postMessage({ peerlane: BRIDGE_READY }, location.origin === 'null' ? '*' : location.origin);
+// The document's origin, not location's: an about:blank frame's location says "null", its document has the page's.
+window.postMessage({ peerlane: BRIDGE_READY }, window.origin === 'null' ? '*' : window.origin);

@@ -21,6 +21,11 @@ type Handlers = {
 };
 
 const nativeFetch = window.fetch.bind(window);
+/**
+ * The document's origin. Not `location.origin`: an about:blank or srcdoc frame's URL has an opaque
+ * origin ("null"), while its document has the page's, which is what the browser's CORS rules use.
+ */
+const pageOrigin = window.origin;
 const pending = new Map<number, Handlers>();
 let nextId = 1;
 let port: MessagePort | null = null;
@@ -238,18 +243,18 @@ async function routeThroughPeers(request: Request, priority: Priority, onUpload?
   const credentials = request.credentials as CredentialsMode;
   const headers = [...request.headers];
   const redirectMode = request.redirect as RedirectMode;
-  const plan = planCors(location.origin, { method: request.method, url: request.url, headers, mode: request.mode as RequestMode, credentials });
+  const plan = planCors(pageOrigin, { method: request.method, url: request.url, headers, mode: request.mode as RequestMode, credentials });
   if (plan.kind === 'refused') throw corsError(plan.reason);
   const body = await requestBody(request);
   if (plan.kind === 'cors' && plan.preflight) {
     // A preflight never follows a redirect: answered by one, it fails (not a 2xx), as in the standard.
-    const preflight = await exchange({ method: 'OPTIONS', url: request.url, headers: preflightHeaders(plan.preflight), redirect: 'manual', origin: location.origin }, null, request.signal, priority);
+    const preflight = await exchange({ method: 'OPTIONS', url: request.url, headers: preflightHeaders(plan.preflight), redirect: 'manual', origin: pageOrigin }, null, request.signal, priority);
     preflight.cancel();
-    const denied = preflightCheck(preflight.head.status, preflight.head.headers, location.origin, { ...plan.preflight, credentials });
+    const denied = preflightCheck(preflight.head.status, preflight.head.headers, pageOrigin, { ...plan.preflight, credentials });
     if (denied) throw corsError(denied);
   }
   // With `integrity`, the background holds the head until the whole body matched it, as the browser does.
-  const origin = requestOrigin(location.origin, plan, request.method);
+  const origin = requestOrigin(pageOrigin, plan, request.method);
   const { head, body: stream, cancel } = await exchange({ method: request.method, url: request.url, headers, redirect: redirectMode, integrity: request.integrity, origin }, body, request.signal, priority, onUpload);
   // As the browser reports them: the final URL after the exit's redirects, never its fragment.
   const finalUrl = new URL(head.url ?? request.url);
@@ -262,17 +267,17 @@ async function routeThroughPeers(request: Request, priority: Priority, onUpload?
   }
   let type: ResponseType = 'basic';
   let shown: [string, string][] = head.headers;
-  if (plan.kind === 'opaque' || (request.mode === 'no-cors' && finalUrl.origin !== location.origin)) {
+  if (plan.kind === 'opaque' || (request.mode === 'no-cors' && finalUrl.origin !== pageOrigin)) {
     cancel();
     return opaqueResponse('opaque');
   }
   // An answer Peerlane made itself (a full queue's 503) holds nothing of the origin's: shown whole.
   const peerlaneAnswer = head.headers.some(([name]) => name.toLowerCase() === ERROR_HEADER);
-  if (!peerlaneAnswer && (plan.kind === 'cors' || finalUrl.origin !== location.origin)) {
+  if (!peerlaneAnswer && (plan.kind === 'cors' || finalUrl.origin !== pageOrigin)) {
     const denied =
       request.mode === 'same-origin'
         ? `mode "same-origin" and the response came from ${finalUrl.origin}`
-        : (redirectCorsCheck(location.origin, head.redirectHops ?? [], finalUrl.href, credentials) ?? corsCheck(head.headers, checkedOrigin(location.origin, request.url, finalUrl.href), credentials));
+        : (redirectCorsCheck(pageOrigin, head.redirectHops ?? [], finalUrl.href, credentials) ?? corsCheck(head.headers, checkedOrigin(pageOrigin, request.url, finalUrl.href), credentials));
     if (denied) {
       cancel();
       throw corsError(denied);

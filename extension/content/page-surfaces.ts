@@ -65,7 +65,9 @@ export function hookFrames(fetchImpl: Fetch, xhr: typeof XMLHttpRequest): void {
       });
     }
   }
-  // window.frames[i] and window[i] reach frames without their element.
+  // window.frames[i] and window[i] reach frames without their element. A new about:blank frame gets
+  // our scripts of its own as it is made (allFrames, matchOriginAsFallback), so even reached by index
+  // at once it is routed; the observer also hands it the page's fetch once it is in the document.
   const observer = new MutationObserver(() => {
     for (let index = 0; index < window.frames.length; index += 1) adopt(window.frames[index] as Window);
   });

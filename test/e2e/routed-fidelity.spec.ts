@@ -99,6 +99,11 @@ const BATTERY = `async (data, other, digests) => {
     document.body.append(frame);
     try { return await frame.contentWindow.fetch(data + '/cors/star').then(summary); } finally { frame.remove(); }
   });
+  await check('a fresh frame reached as window[i], at once: its fetch', async () => {
+    const frame = document.createElement('iframe');
+    document.body.append(frame);
+    try { return await window[window.length - 1].fetch(data + '/cors/star').then(summary); } finally { frame.remove(); }
+  });
   await check('a srcdoc frame: its own fetch', () => new Promise((resolve) => {
     const frame = document.createElement('iframe');
     const onMessage = (event) => { if (event.source !== frame.contentWindow) return; window.removeEventListener('message', onMessage); frame.remove(); resolve(event.data); };

@@ -48,6 +48,8 @@ export type ChannelOut<K extends keyof typeof CHANNELS> = K extends 'popup' ? To
 /** What the browser says about a connecting context (runtime.Port's `sender`). */
 export interface SenderFacts {
   url?: string;
+  /** The sending document's origin (MessageSender.origin): an about:blank or srcdoc frame's URL says nothing of it. */
+  origin?: string;
   tabId?: number;
   frameId?: number;
 }
@@ -79,8 +81,12 @@ export function judgeSender(rule: SenderRule, sender: SenderFacts, context: Judg
   switch (rule.kind) {
     case 'extension-page':
       return ours && rule.paths.some((path) => url.pathname === `/${path}`) ? admitted : null;
-    case 'routed-content-script':
-      return !ours && admitted.tabId !== null && /^https?:$/.test(url.protocol) && context.isRouted(url.origin) ? admitted : null;
+    case 'routed-content-script': {
+      // A frame the page made (about:blank, about:srcdoc) has the page's origin, which only `origin` tells.
+      const inherits = url.protocol === 'about:' && (url.pathname === 'blank' || url.pathname === 'srcdoc');
+      const origin = inherits ? (sender.origin ?? 'null') : url.origin;
+      return !ours && admitted.tabId !== null && (/^https?:$/.test(url.protocol) || inherits) && /^https?:\/\//.test(origin) && context.isRouted(origin) ? admitted : null;
+    }
   }
 }
 
