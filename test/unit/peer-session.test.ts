@@ -351,6 +351,12 @@ describe('request bodies', () => {
       const waiting = lonely.whenHello(new AbortController().signal);
       lonely.close(new PeerlaneError('peer_lost', 'channel closed'));
       await expect(waiting).rejects.toMatchObject({ category: 'peer_lost' });
+      // An attempt given up (its timeout, the page's abort) stops waiting at once.
+      const quiet = new PeerSession({ hello: hello('requester'), send: () => undefined });
+      const controller = new AbortController();
+      const given = quiet.whenHello(controller.signal);
+      controller.abort(new PeerlaneError('attempt_timeout', 'exit sent no response'));
+      await expect(given).rejects.toMatchObject({ category: 'attempt_timeout' });
     });
 
     it('every new session\'s HELLO is answered with ours (marked a reply, never answered again), so a peer that rebuilt its session learns what we carry', async () => {

@@ -165,8 +165,12 @@ export class PeerSession {
       if (this.closedWith) throw this.closedWith;
       if (signal.aborted) throw toPeerlaneError(signal.reason, 'cancelled');
       await new Promise<void>((resolve) => {
-        this.helloWaiters.push(resolve);
-        signal.addEventListener('abort', () => resolve(), { once: true });
+        const wake = (): void => {
+          signal.removeEventListener('abort', wake);
+          resolve();
+        };
+        this.helloWaiters.push(wake);
+        signal.addEventListener('abort', wake, { once: true });
       });
     }
     return this.remoteHello;
