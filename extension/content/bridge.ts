@@ -132,8 +132,10 @@ function onPageMessage(event: MessageEvent): void {
 }
 
 window.addEventListener('message', (event: MessageEvent) => {
-  if (event.source !== window || pagePort) return;
-  if (!isHandshake(event.data, PAGE_HANDSHAKE)) return;
+  if (event.source !== window || !isHandshake(event.data, PAGE_HANDSHAKE)) return;
+  // Ours, and no page listener's to see (page-hook.ts stops the bridge's hello the same way).
+  event.stopImmediatePropagation();
+  if (pagePort) return;
   const port = event.ports[0];
   if (!port) return;
   pagePort = port;

@@ -79,8 +79,12 @@ function hello(): void {
   window.postMessage({ peerlane: PAGE_HANDSHAKE }, '*', [channel.port2]);
 }
 
+// The handshake is ours: registered before any page script, these listeners stop its messages there,
+// so the page's own `message` listeners never see them (the bridge does the same for the hook's hello).
 window.addEventListener('message', (event: MessageEvent) => {
-  if (event.source === window && !port && isHandshake(event.data, BRIDGE_READY)) hello();
+  if (event.source !== window || !isHandshake(event.data, BRIDGE_READY)) return;
+  event.stopImmediatePropagation();
+  if (!port) hello();
 });
 hello();
 

@@ -48,6 +48,7 @@ const BATTERY = `async (data, other, digests) => {
       request.send(init.body ?? null);
     });
   }
+  await check('window messages the page saw from its first script on', async () => JSON.stringify(window.messagesSeen));
   await check('same origin: all of it', () => fetch('/cors/none').then(summary));
   await check('cross-origin without CORS headers', () => fetch(data + '/cors/none').then(summary));
   await check('wildcard: safelisted headers only', () => fetch(data + '/cors/star').then(summary));

@@ -291,7 +291,8 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
     if (path.startsWith('/libs')) {
       // The app page with the HTTP client libraries a site would use, each as its documentation shows.
       response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      response.end('<!doctype html><title>fixture app</title><h1>fixture app</h1><script src="/lib/axios.js"></script><script src="/lib/jquery.js"></script><script src="/lib/superagent.js"></script>');
+      // Its first script notes every window message from the start, as a page's own listener would.
+      response.end('<!doctype html><title>fixture app</title><script>window.messagesSeen = []; addEventListener("message", (event) => messagesSeen.push(JSON.stringify(event.data)));</script><h1>fixture app</h1><script src="/lib/axios.js"></script><script src="/lib/jquery.js"></script><script src="/lib/superagent.js"></script>');
       return;
     }
     if (path.startsWith('/app')) {
