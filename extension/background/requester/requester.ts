@@ -5,7 +5,8 @@ import { judgedMethod } from '../../core/exit/exit-service';
 import { isIdempotentRequest } from '../../core/http/range-resume';
 import { ResumableResponse, type PeerResponse } from '../../core/http/resumable-response';
 import { ERROR_HEADER, isPeerlaneHeader, PEER_HEADER } from '../../core/protocol/page-headers';
-import type { RequestHead, ResponseHead } from '../../core/protocol/frames';
+import type { Hello, RequestHead, ResponseHead } from '../../core/protocol/frames';
+import type { PeerSession } from '../../core/peers/session';
 import { RequestQueue, type Priority, type QueueEvent, type RequestRecord } from '../../core/queue/request-queue';
 import { displayUrl } from '../../core/stats/request-log';
 import { shortPeerId, type PeerRegistry } from '../peers/peer-registry';
@@ -55,6 +56,23 @@ interface PendingLog {
   whenRecorded: Promise<void>;
 }
 
+/**
+ * How long an attempt waits for a just-opened session's HELLO before it goes on without it: a peer of
+ * an older build never answers a HELLO, so a session rebuilt on this side would wait in vain.
+ */
+const HELLO_WAIT_MS = 2_000;
+
+/** The peer's HELLO, waited for a moment on a new session; null without one (nothing known of what it carries). */
+async function helloOf(session: PeerSession, signal: AbortSignal): Promise<Hello | null> {
+  if (session.remoteHello) return session.remoteHello;
+  try {
+    return await session.whenHello(AbortSignal.any([signal, AbortSignal.timeout(HELLO_WAIT_MS)]));
+  } catch (error) {
+    if (signal.aborted) throw error;
+    return null;
+  }
+}
+
 function newCorrelationId(): string {
   return crypto.randomUUID().replace(/-/g, '').slice(0, 12);
 }
@@ -85,7 +103,7 @@ export class Requester {
     if (!peer) throw new PeerlaneError('peer_lost', `peer ${shortPeerId(peerId)} is gone`);
     // The exit said which methods it carries: one it refuses fails here, before any byte leaves (and another exit may carry it).
     const method = judgedMethod(task.head, task.body?.byteLength ?? 0);
-    const carried = (await peer.session.whenHello(signal)).methods;
+    const carried = (await helloOf(peer.session, signal))?.methods;
     if (carried && !carried.includes(method)) {
       throw new PeerlaneError('method_refused', `method ${method} is not carried by exit ${shortPeerId(peerId)} (only ${carried.join(', ')}); nothing was sent`, { unsent: true });
     }
