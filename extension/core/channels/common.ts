@@ -3,7 +3,7 @@ import { z } from './zod-mini';
 import { isBytes } from '../bytes';
 import { MAX_HEADERS, MAX_HEADER_NAME_CHARS, MAX_HEADER_VALUE_CHARS } from '../protocol/limits';
 
-/** Pieces several channels share. zod/mini: content scripts carry them, and they must stay small. */
+/** Pieces several channels share, in zod/mini (small). Content scripts carry no schema at all: page-channel.ts reads by hand. */
 export const headerListSchema = z.array(z.tuple([z.string().check(z.maxLength(MAX_HEADER_NAME_CHARS)), z.string().check(z.maxLength(MAX_HEADER_VALUE_CHARS))])).check(z.maxLength(MAX_HEADERS));
 export const errorShapeSchema = z.object({ category: z.enum(ERROR_CATEGORIES), message: z.string().check(z.maxLength(2048)) });
 

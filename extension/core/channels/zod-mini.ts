@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
 
-// Extension pages and content scripts forbid eval (CSP script-src 'self'): zod must not probe for
+// Extension pages forbid eval (CSP script-src 'self'): zod must not probe for
 // it. Configured here, by the module every schema imports zod from, so no import order matters.
 z.config({ jitless: true });
 
