@@ -278,10 +278,12 @@ async function routeThroughPeers(request: Request, priority: Priority, onUpload?
   // An answer Peerlane made itself (a full queue's 503) holds nothing of the origin's: shown whole.
   const peerlaneAnswer = head.headers.some(([name]) => name.toLowerCase() === ERROR_HEADER);
   if (!peerlaneAnswer && (plan.kind === 'cors' || finalUrl.origin !== pageOrigin)) {
+    // The URLs that answered with a redirect; an exit that does not list its hops said only whether there were any.
+    const redirectUrls = head.redirectHops?.map((hop) => hop.url) ?? (head.redirected ? [request.url] : []);
     const denied =
       request.mode === 'same-origin'
         ? `mode "same-origin" and the response came from ${finalUrl.origin}`
-        : (redirectCorsCheck(pageOrigin, head.redirectHops ?? [], finalUrl.href, credentials) ?? corsCheck(head.headers, checkedOrigin(pageOrigin, request.url, finalUrl.href), credentials));
+        : (redirectCorsCheck(pageOrigin, head.redirectHops ?? [], finalUrl.href, credentials) ?? corsCheck(head.headers, checkedOrigin(pageOrigin, redirectUrls, finalUrl.href), credentials));
     if (denied) {
       cancel();
       throw corsError(denied);

@@ -89,9 +89,12 @@ describe('CORS: what a response may show the page', () => {
   });
 
   it('a redirect from one cross-origin URL to another origin checks against "null"', () => {
-    expect(checkedOrigin(PAGE, 'http://api.example/a', 'http://api.example/b')).toBe(PAGE);
-    expect(checkedOrigin(PAGE, 'http://api.example/a', 'http://cdn.example/b')).toBe('null');
-    expect(checkedOrigin(PAGE, `${PAGE}/a`, 'http://cdn.example/b')).toBe(PAGE);
+    expect(checkedOrigin(PAGE, ['http://api.example/a'], 'http://api.example/b')).toBe(PAGE);
+    expect(checkedOrigin(PAGE, ['http://api.example/a'], 'http://cdn.example/b')).toBe('null');
+    expect(checkedOrigin(PAGE, [`${PAGE}/a`], 'http://cdn.example/b')).toBe(PAGE);
+    expect(checkedOrigin(PAGE, [], 'http://api.example/b')).toBe(PAGE);
+    // Tainted once, for good: away to another origin and back again still checks against "null".
+    expect(checkedOrigin(PAGE, ['http://api.example/a', 'http://cdn.example/b'], 'http://api.example/c')).toBe('null');
   });
 
   it('checks the redirect responses themselves once the request is cross-origin, against the origin as it then is', () => {

@@ -190,28 +190,37 @@ export function corsHeadersOf(headers: readonly { name: string; value?: string }
  * it; `finalUrl`: where the last one led. The first refusal, or null.
  */
 export function redirectCorsCheck(pageOrigin: string, hops: readonly { url: string; headers: readonly Header[] }[], finalUrl: string, credentials: CredentialsMode): string | null {
-  let origin = pageOrigin;
+  const origins = originsAlong(pageOrigin, hops.map((hop) => hop.url), finalUrl);
   let crossOrigin = false;
   for (const [index, hop] of hops.entries()) {
-    const hopOrigin = originOf(hop.url);
-    crossOrigin ||= hopOrigin !== pageOrigin;
-    if (crossOrigin) {
-      const denied = corsCheck(hop.headers, origin, credentials);
-      if (denied) return `the redirect from ${hop.url}: ${denied}`;
-    }
-    const next = hops[index + 1]?.url ?? finalUrl;
-    if (originOf(next) !== hopOrigin && hopOrigin !== pageOrigin) origin = 'null';
+    crossOrigin ||= originOf(hop.url) !== pageOrigin;
+    const denied = crossOrigin ? corsCheck(hop.headers, origins[index]!, credentials) : null;
+    if (denied) return `the redirect from ${hop.url}: ${denied}`;
   }
   return null;
 }
 
 /**
- * The origin a cross-origin response is checked against. The exit follows redirects and reports only
- * the first and final URLs: a redirect from one cross-origin URL to another origin taints the
- * request's origin ("null"), as the standard's redirect steps do.
+ * The origin the final response is checked against, after redirects from `redirectUrls` (the URL of
+ * each redirect response, in order) to `finalUrl`.
  */
-export function checkedOrigin(pageOrigin: string, requestUrl: string, finalUrl: string): string {
-  const first = originOf(requestUrl);
-  const last = originOf(finalUrl);
-  return first !== last && first !== pageOrigin ? 'null' : pageOrigin;
+export function checkedOrigin(pageOrigin: string, redirectUrls: readonly string[], finalUrl: string): string {
+  return originsAlong(pageOrigin, redirectUrls, finalUrl).at(-1)!;
+}
+
+/**
+ * The request's origin as each response of a redirect chain is checked against it, one per redirect
+ * and one for the final response: "null" from the first redirect from a cross-origin URL to another
+ * origin on (the standard's tainted origin flag).
+ */
+function originsAlong(pageOrigin: string, redirectUrls: readonly string[], finalUrl: string): string[] {
+  const origins: string[] = [];
+  let origin = pageOrigin;
+  for (const [index, url] of redirectUrls.entries()) {
+    origins.push(origin);
+    const here = originOf(url);
+    if (originOf(redirectUrls[index + 1] ?? finalUrl) !== here && here !== pageOrigin) origin = 'null';
+  }
+  origins.push(origin);
+  return origins;
 }
