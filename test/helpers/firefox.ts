@@ -48,19 +48,20 @@ export function launchFirefoxWithExtension(options: { colorScheme?: 'light' | 'd
  * hang), so navigation is started and the page's own ready marker is awaited instead.
  */
 export async function openFirefoxExtensionPage(browser: Browser, url: string, readyExpression: string): Promise<Page> {
-  const page = await browser.newPage();
-  await page.setViewport({ width: 360, height: 640 });
   // An evaluation that lands while the page is still replacing about:blank fails with a BiDi protocol
   // error (seen in CI: "right-hand side of 'in' should be an object, got null"), and the navigation
-  // it raced may be lost with it (seen in CI: the page never became ready): navigate and wait again,
-  // bounded.
-  const deadline = Date.now() + 30_000;
+  // it raced may be lost with it (seen in CI: the page never became ready, and once stayed so through
+  // every retry on the same tab): each attempt takes a fresh tab, bounded.
+  const deadline = Date.now() + 40_000;
   for (let attempt = 1; ; attempt += 1) {
+    const page = await browser.newPage();
+    await page.setViewport({ width: 360, height: 640 });
     void page.goto(url).catch(() => undefined);
     try {
       await page.waitForFunction(readyExpression, { timeout: Math.max(1, Math.min(10_000, deadline - Date.now())) });
       return page;
     } catch (error) {
+      await page.close().catch(() => undefined);
       const protocolHiccup = error instanceof Error && /Protocol error|ProtocolError|Waiting failed|TimeoutError|Timed out/.test(`${error.name} ${error.message}`);
       if (!protocolHiccup || attempt >= 5 || Date.now() >= deadline) throw error;
     }
