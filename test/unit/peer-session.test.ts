@@ -10,7 +10,7 @@ import { flush } from '../helpers/fake-clock';
 const hello = (role: 'requester' | 'exit', capabilities: string[] = []) => ({ version: 1, role, capabilities, exitCapacity: 6 });
 
 /** Two sessions joined back to back; every frame crosses on a microtask, like a channel message. */
-function pair(exitHandler: ExitHandler, streamWindow = 64 * 1024, timing: { now?: () => number; roundTripMs?: () => number | null; maxSessionWindow?: number } = {}, capabilities: string[] = []) {
+function pair(exitHandler: ExitHandler, streamWindow = 64 * 1024, timing: { now?: () => number; roundTripMs?: () => number | null; maxSessionWindow?: number; headStreamWindow?: number } = {}, capabilities: string[] = []) {
   const toExit: Uint8Array[] = [];
   /** requestBodyAhead: the most request-body bytes ever sent beyond the exit's credit for them. */
   const wire = { requesterSent: 0, exitSent: 0, creditGranted: 0, requestBodySent: 0, requestBodyCredited: 0, requestBodyAhead: 0 };
@@ -83,7 +83,7 @@ describe('peer session', () => {
         written += 8 * 1024;
       }
       responder.end();
-    }, window);
+    }, window, { headStreamWindow: window });
     const response = await requester.open({ method: 'GET', url: 'https://example.com/', headers: [] }, new AbortController().signal);
     for (let i = 0; i < 20; i += 1) await flush();
     expect(written).toBe(window);
@@ -105,7 +105,8 @@ describe('peer session', () => {
       responder.end();
     };
     async function readThrough(timing: { now?: () => number; roundTripMs?: () => number | null }, onRead: () => void = () => undefined) {
-      const { requester, wire } = pair(streamed, WINDOW, timing);
+      // Without the head's widening: the round-trip rule alone.
+      const { requester, wire } = pair(streamed, WINDOW, { ...timing, headStreamWindow: WINDOW });
       const response = await requester.open({ method: 'GET', url: 'https://example.com/', headers: [] }, new AbortController().signal);
       let read = 0;
       for (let chunk = await response.read(); chunk; chunk = await response.read()) {
@@ -134,6 +135,55 @@ describe('peer session', () => {
     it('without a round-trip estimate the window stays as configured', async () => {
       const { window } = await readThrough({ now: () => 0, roundTripMs: () => null });
       expect(window).toBeLessThanOrEqual(WINDOW);
+    });
+
+    it('a response not known to be small gets the head window at once, in one CREDIT; one whose length fits gets none', async () => {
+      const head = 1024 * 1024;
+      const sized = (length: number | null): ExitHandler => async (_request, responder) => {
+        responder.head({ status: 200, statusText: 'OK', headers: length === null ? [] : [['Content-Length', String(length)]] });
+        await responder.write(new Uint8Array(length ?? 1000));
+        responder.end();
+      };
+      for (const [length, extra] of [[null, head - WINDOW], [2 * WINDOW, head - WINDOW], [WINDOW, 0], [10, 0]] as const) {
+        const { requester, wire } = pair(sized(length), WINDOW, { headStreamWindow: head });
+        const response = await requester.open({ method: 'GET', url: 'https://example.com/', headers: [] }, new AbortController().signal);
+        expect(wire.creditGranted).toBe(extra);
+        expect(requester.responseWindowBytes).toBe(WINDOW + extra);
+        await readAll(response);
+        expect(requester.responseWindowBytes).toBe(0);
+      }
+    });
+
+    it('the exit may send the whole head window before the requester reads a byte, and not a byte more', async () => {
+      const head = 1024 * 1024;
+      let written = 0;
+      const { requester } = pair(async (_request, responder) => {
+        responder.head({ status: 200, statusText: 'OK', headers: [] });
+        for (let i = 0; i < 256; i += 1) {
+          await responder.write(new Uint8Array(8 * 1024));
+          written += 8 * 1024;
+        }
+        responder.end();
+      }, WINDOW, { headStreamWindow: head });
+      await requester.open({ method: 'GET', url: 'https://example.com/', headers: [] }, new AbortController().signal);
+      for (let i = 0; i < 200; i += 1) await flush();
+      expect(written).toBe(head);
+    });
+
+    it('widening takes a quarter of what the session has unused, so many streams stay within its bound', async () => {
+      const bound = 4 * 1024 * 1024;
+      const { requester } = pair(streamed, WINDOW, { maxSessionWindow: bound, headStreamWindow: 2 * 1024 * 1024 });
+      const windows: number[] = [];
+      for (let index = 0; index < 12; index += 1) {
+        const before = requester.responseWindowBytes;
+        await requester.open({ method: 'GET', url: 'https://example.com/', headers: [] }, new AbortController().signal);
+        windows.push(requester.responseWindowBytes - before);
+      }
+      // The first: a quarter of the 4 MiB its own 64 KiB left unused (under the 2 MiB cap); each later one a quarter of what is left, never under the stream's own.
+      expect(windows[0]).toBe((bound - WINDOW) / 4);
+      expect(windows.every((window, index) => index === 0 || window <= windows[index - 1]!)).toBe(true);
+      expect(windows.at(-1)).toBe(WINDOW);
+      expect(requester.responseWindowBytes).toBeLessThanOrEqual(bound + 12 * WINDOW);
     });
 
     it('grown windows stay within the session bound across the streams of one peer', async () => {
