@@ -163,7 +163,8 @@ async function startLab(path: WanPath, pair: Pair): Promise<Lab> {
 
 /** Reconnects the requester to the exit with `lanes` peer connections (the exit drops its requesters when sharing goes off and on). */
 async function useLanes(lab: Lab, lanes: number): Promise<void> {
-  await lab.requester.setSettings({ lanesPerExit: lanes });
+  // Fixed: the rows compare lane counts (the automatic choice would open them all on every path but the 0 ms one).
+  await lab.requester.setSettings({ lanesPerExit: lanes, autoLanes: false });
   await lab.exit.setSettings({ share: false });
   await waitFor(() => lab.requester.peers(), (peers) => peers === 0, 'the exit dropped the requester');
   await lab.exit.setSettings({ share: true });
@@ -200,6 +201,14 @@ function whatHappened(before: PopupState['stats'], after: PopupState['stats']): 
   return `completed +${after.completed - before.completed}, retries +${after.retries - before.retries}, failed ${failed.length ? failed.map(([category, count]) => `${category} ${count}`).join(', ') : 'none'}, TTFB p50 ${after.ttfbMs.p50?.toFixed(0) ?? '–'} ms`;
 }
 
+/** What stalled lanes cost the connection so far (counted since it was made), from both ends. */
+async function stalledLanes(lab: Lab): Promise<string> {
+  const [near, far] = await Promise.all([lab.requester.state(), lab.exit.state()]);
+  const requester = near.peers.find((peer) => peer.remoteRole === 'exit')?.laneRecovery;
+  const exit = far.peers.find((peer) => peer.remoteRole === 'requester')?.laneRecovery;
+  return `requester asked ${requester?.asked ?? '–'} and dropped ${requester?.duplicates ?? '–'} duplicates; the exit resent ${exit?.resent ?? '–'}`;
+}
+
 async function measure(path: WanPath, pair: Pair): Promise<Row> {
   console.error(`${pair.requester} requester, ${pair.exit} exit; path: ${path.oneWayDelayMs} ms one way, ${(path.loss * 100).toFixed(1)} % loss`);
   const lab = await startLab(path, pair);
@@ -221,10 +230,12 @@ async function measure(path: WanPath, pair: Pair): Promise<Row> {
         async () => {
           await useLanes(lab, lanes);
           const one = await fetchMBps(routed, `${data}/bytes/${BODY_BYTES}`, 1, TRANSFER_MS);
+          if (lanes > 1) console.error(`    one GET on ${lanes} lanes: ${await stalledLanes(lab)}`);
           const before = (await lab.requester.state()).stats;
           samples[`tunnelConcurrent${lanes}`]!.push(await fetchMBps(routed, `${data}/bytes/${BODY_BYTES / 10}`, CONCURRENT, TRANSFER_MS));
           const after = (await lab.requester.state()).stats;
           console.error(`    ${CONCURRENT} concurrent on ${lanes} lane(s): ${whatHappened(before, after)}; the requester took in ${((after.bytesIn - before.bytesIn) / 1e6).toFixed(1)} MB`);
+          if (lanes > 1) console.error(`    then: ${await stalledLanes(lab)}`);
           return one;
         },
       ]),

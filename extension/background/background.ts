@@ -81,6 +81,7 @@ export function createBackground(platform: BackgroundPlatform, host: BackgroundH
           remoteRole: peer.remoteRole,
           path: peer.path,
           lanes: peer.lanes,
+          laneRecovery: peer.laneRecovery,
           // Exits: what our queue has on them. Requesters: what we serve them now.
           inflight: view?.outstanding ?? peer.session.openStreams,
           rttMs: peer.rttMs,
@@ -152,7 +153,7 @@ export function createBackground(platform: BackgroundPlatform, host: BackgroundH
           peers.pathChanged(message.peerId, message.path);
           break;
         case 'peer-lanes':
-          peers.lanesChanged(message.peerId, message.lanes);
+          peers.lanesChanged(message.peerId, message.lanes, message.recovery);
           return;
         case 'peer-down':
           peers.down(message.peerId, message.reason);

@@ -22,7 +22,8 @@ export const DEFAULT_SETTINGS: Settings = {
   signalingToken: '',
   relayOnly: false,
   stunServers: [...DEFAULT_STUN_SERVERS],
-  lanesPerExit: 1,
+  lanesPerExit: 8,
+  autoLanes: true,
   share: false,
   routedOrigins: [],
   privateAllowList: [],
@@ -108,6 +109,8 @@ export const settingsSchema = z.object({
    * own congestion window, which over a long or lossy path is what limits one connection. 1: none.
    */
   lanesPerExit: int(1, MAX_LANES, 'connections per exit'),
+  /** Open `lanesPerExit` only to exits over a long path (core/peers/lanes.ts `automaticLaneCount`), one to a near one. */
+  autoLanes: z.boolean(),
   share: z.boolean(),
   routedOrigins: z.array(originSchema).max(500),
   /**

@@ -44,7 +44,7 @@ export class TransportHost {
         this.reportLoad();
       },
       pathChanged: (peerId, path) => this.emit({ type: 'peer-path', peerId, path }),
-      lanesChanged: (peerId, lanes) => this.emit({ type: 'peer-lanes', peerId, lanes }),
+      lanesChanged: (peerId, lanes, recovery) => this.emit({ type: 'peer-lanes', peerId, lanes, recovery }),
       peerDown: (peerId, reason) => {
         this.emit({ type: 'peer-down', peerId, reason });
         this.reportLoad();
@@ -91,7 +91,7 @@ export class TransportHost {
     const previous = this.config;
     this.config = config;
     // Exits connected from now on; a connection keeps the lanes it was made with.
-    this.mesh.setLanesPerExit(config.lanesPerExit);
+    this.mesh.setLanesPerExit(config.lanesPerExit, config.autoLanes);
     // Report the current peers so a restarted background (Chrome SW) rebuilds its sessions.
     this.emit({ type: 'status', status: this.status });
     for (const { peerId, remoteRole, path } of this.mesh.connectedPeers()) this.emit({ type: 'peer-up', peerId, remoteRole, path });

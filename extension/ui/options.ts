@@ -14,6 +14,7 @@ function fill(settings: Settings): void {
   field<HTMLInputElement>('relayOnly').checked = settings.relayOnly;
   field<HTMLInputElement>('stunServers').value = settings.stunServers.join(', ');
   field<HTMLInputElement>('lanesPerExit').value = String(settings.lanesPerExit);
+  field<HTMLInputElement>('autoLanes').checked = settings.autoLanes;
   field<HTMLInputElement>('share').checked = settings.share;
   field<HTMLTextAreaElement>('routedOrigins').value = settings.routedOrigins.join('\n');
   field<HTMLInputElement>('privateAllowList').value = settings.privateAllowList.join(', ');
@@ -48,6 +49,7 @@ function read(): unknown {
     relayOnly: field<HTMLInputElement>('relayOnly').checked,
     stunServers: field<HTMLInputElement>('stunServers').value.split(/[\s,]+/).filter(Boolean),
     lanesPerExit: numberOrText(field<HTMLInputElement>('lanesPerExit').value),
+    autoLanes: field<HTMLInputElement>('autoLanes').checked,
     share: field<HTMLInputElement>('share').checked,
     routedOrigins: field<HTMLTextAreaElement>('routedOrigins').value.split('\n').map((line) => line.trim()).filter(Boolean),
     privateAllowList: field<HTMLInputElement>('privateAllowList').value.split(/[\s,]+/).filter(Boolean),

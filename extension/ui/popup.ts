@@ -123,6 +123,8 @@ function renderPeers(state: PopupState): void {
         [peer.peerId, 'id'],
         [t(`health_${peer.health ?? 'connecting'}`), peer.health === 'ejected' ? 'bad' : peer.health === 'healthy' ? 'ok' : 'muted'],
         [peer.lanes > 1 ? t('pathLanes', [t(`path_${peer.path}`), String(peer.lanes)]) : t(`path_${peer.path}`), 'muted'],
+        // Only once a lane stalled: then it says why this peer was slow for a moment.
+        [peer.laneRecovery.asked + peer.laneRecovery.resent > 0 ? t('laneResends', String(peer.laneRecovery.asked + peer.laneRecovery.resent)) : '', 'muted'],
         [t('peerRtt', formatMs(peer.rttMs))],
         [t('peerTtfb', formatMs(peer.ttfbMs))],
         [t('peerInflight', String(peer.inflight))],

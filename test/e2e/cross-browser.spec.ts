@@ -140,7 +140,8 @@ describe('Firefox exit, Chromium requester', () => {
     await page.goto(`${appOrigin}/app`);
     await stripedBody(
       {
-        setRequester: (lanes) => requester.setSettings({ lanesPerExit: lanes }),
+        // Fixed, not chosen: on loopback the automatic choice would be one lane.
+        setRequester: (lanes) => requester.setSettings({ lanesPerExit: lanes, autoLanes: false }),
         setExitShare: (share) => exit.setSettings({ share }),
         exitLanes: async () => (await backgroundState(requester)).peers.filter((peer) => peer.remoteRole === 'exit').map((peer) => peer.lanes),
         fetchBig: () => page.evaluate(fetchInPage, `${dataOrigin}/big.bin`),
@@ -222,7 +223,8 @@ describe('Chromium exit, Firefox requester', () => {
     await page.goto(`${appOrigin}/app`);
     await stripedBody(
       {
-        setRequester: (lanes) => requester.setSettings({ lanesPerExit: lanes }),
+        // Fixed, not chosen: on loopback the automatic choice would be one lane.
+        setRequester: (lanes) => requester.setSettings({ lanesPerExit: lanes, autoLanes: false }),
         setExitShare: (share) => exit.setSettings({ share }),
         exitLanes: async () => (await requester.state()).peers.filter((peer) => peer.remoteRole === 'exit').map((peer) => peer.lanes),
         fetchBig: async () => (await page.evaluate(fetchInPage, `${dataOrigin}/big.bin`)) as Fetched | string,

@@ -46,6 +46,7 @@ describe('options page', () => {
     await page.getByTestId('relayOnly').check();
     await page.getByTestId('stunServers').fill('stun:stun.example.net:3478, stuns:stun.example.org:5349');
     await page.getByTestId('lanesPerExit').fill('4');
+    await page.getByTestId('autoLanes').uncheck();
     await page.getByTestId('share').check();
     await page.getByTestId('routedOrigins').fill('https://Example.com/some/path\nhttp://app.peerlane.test:8080');
     await page.getByTestId('privateAllowList').fill('127.0.0.2/32, 127.0.0.3/32');
@@ -62,6 +63,7 @@ describe('options page', () => {
       relayOnly: true,
       stunServers: ['stun:stun.example.net:3478', 'stuns:stun.example.org:5349'],
       lanesPerExit: 4,
+      autoLanes: false,
       share: true,
       routedOrigins: ['https://example.com', 'http://app.peerlane.test:8080'],
       privateAllowList: ['127.0.0.2/32', '127.0.0.3/32'],

@@ -47,6 +47,12 @@ export interface WanLink extends WanPath {
   spawnIn(ns: string, command: string, args: string[], env?: NodeJS.ProcessEnv): ChildProcess;
   /** Makes 127.0.0.1:`port` inside `ns` reachable as 127.0.0.1:`port` here (a driver's socket, ns-port-relay.py). */
   carryPortOut(ns: string, port: number): Promise<void>;
+  /** The UDP ports bound to `address` inside `ns`: a browser's ICE sockets on the link, one per peer connection. */
+  udpPorts(ns: string, address: string): number[];
+  /** Counts the packets each of `ports` sends inside `ns` from now on (which ICE sockets carry a transfer). */
+  countUdpPorts(ns: string, ports: readonly number[]): { sent(): Map<number, number>; remove(): void };
+  /** Drops every packet to and from local UDP `port` inside `ns` (one peer connection's association stalls) until the returned function runs. */
+  stallUdpPort(ns: string, port: number): () => void;
   close(): Promise<void>;
 }
 
@@ -111,6 +117,46 @@ export async function createWanLink(path: WanPath): Promise<WanLink> {
     children.push(relay);
     await outputMatch(relay, /^listening$/m, `the relay of port ${port} out of ${ns}`);
   };
+  const udpPorts = (ns: string, address: string): number[] => {
+    const listing = execFileSync('ip', ['netns', 'exec', ns, 'ss', '-uanH'], { encoding: 'utf8' });
+    const ports = listing.split('\n').flatMap((line) => {
+      const local = line.trim().split(/\s+/)[3] ?? '';
+      return local.startsWith(`${address}:`) ? [Number(local.slice(address.length + 1))] : [];
+    });
+    return [...new Set(ports)].sort((a, b) => a - b);
+  };
+  const nft = (ns: string, args: string[], input?: string): string =>
+    execFileSync('ip', ['netns', 'exec', ns, 'nft', ...args], { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+  const countUdpPorts = (ns: string, ports: readonly number[]): { sent(): Map<number, number>; remove(): void } => {
+    const table = `peerlane_count_${process.pid}`;
+    const rules = [`table inet ${table} {`, '  chain outbound { type filter hook output priority 0;', ...ports.map((port) => `    udp sport ${port} counter;`), '  }', '}'].join('\n');
+    nft(ns, ['-f', '-'], rules);
+    return {
+      sent: () => {
+        const listed = JSON.parse(nft(ns, ['-j', 'list', 'table', 'inet', table])) as { nftables: { rule?: { expr: { match?: { right: number }; counter?: { packets: number } }[] } }[] };
+        const counts = new Map<number, number>();
+        for (const { rule } of listed.nftables) {
+          const port = rule?.expr.find((expr) => expr.match)?.match?.right;
+          const packets = rule?.expr.find((expr) => expr.counter)?.counter?.packets;
+          if (port !== undefined && packets !== undefined) counts.set(port, packets);
+        }
+        return counts;
+      },
+      remove: () => void nft(ns, ['delete', 'table', 'inet', table]),
+    };
+  };
+  const stallUdpPort = (ns: string, port: number): (() => void) => {
+    const table = `peerlane_stall_${port}`;
+    const rules = [
+      `table inet ${table} {`,
+      `  chain inbound { type filter hook input priority 0; udp dport ${port} drop; }`,
+      `  chain outbound { type filter hook output priority 0; udp sport ${port} drop; }`,
+      '}',
+    ].join('\n');
+    execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: rules, stdio: ['pipe', 'ignore', 'pipe'] });
+    // The namespace's removal at `close` takes the table with it if this never runs.
+    return () => execFileSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', table], { stdio: ['ignore', 'ignore', 'pipe'] });
+  };
   return {
     ...path,
     near,
@@ -118,6 +164,9 @@ export async function createWanLink(path: WanPath): Promise<WanLink> {
     wrapper: (ns, program) => namespaceWrapper(scratch, ns, program),
     spawnIn,
     carryPortOut,
+    udpPorts,
+    countUdpPorts,
+    stallUdpPort,
     close,
   };
 }

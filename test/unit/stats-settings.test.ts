@@ -132,6 +132,12 @@ describe('settings', () => {
     expect(DEFAULT_SETTINGS.privateAllowList).toEqual([]);
   });
 
+  it('a stored setting from before lanes were chosen automatically keeps its count and turns the choice on', () => {
+    expect(parseSettings({ lanesPerExit: 4 })).toMatchObject({ lanesPerExit: 4, autoLanes: true });
+    expect(parseSettings({ lanesPerExit: 3, autoLanes: false })).toMatchObject({ lanesPerExit: 3, autoLanes: false });
+    expect(parseSettings(undefined)).toMatchObject({ lanesPerExit: 8, autoLanes: true });
+  });
+
   it('keeps valid fields, replaces damaged ones, normalises origins', () => {
     const parsed = parseSettings({ share: true, signalingUrl: 'http://nope', routedOrigins: ['https://Example.com/path', 'https://example.com'] });
     expect(parsed.share).toBe(true);

@@ -62,6 +62,7 @@ export class Configuration {
       relayOnly: this.settings.relayOnly,
       stunServers: this.settings.stunServers,
       lanesPerExit: this.settings.lanesPerExit,
+      autoLanes: this.settings.autoLanes,
       share: this.offering,
       // Paused: still connected, but signaling introduces no new requesters.
       exitCapacity: this.sharing ? this.settings.exitCaps.maxConcurrent : 0,

@@ -2,7 +2,7 @@ import type { Clock } from '../../core/clock';
 import { PeerlaneError } from '../../core/errors';
 import { PeerSession, type ExitHandler } from '../../core/peers/session';
 import type { Hello } from '../../core/protocol/frames';
-import type { PeerPath } from '../../core/channels/transport-channel';
+import type { LaneRecovery, PeerPath } from '../../core/channels/transport-channel';
 import { Changes } from '../changes';
 import type { Repeating } from '../platform/platform';
 
@@ -21,6 +21,8 @@ export interface Peer {
   path: PeerPath;
   /** Open peer connections its frames are striped over (1: not striped). */
   lanes: number;
+  /** What its stalled lanes cost (messages asked for, sent again, dropped as duplicates). */
+  laneRecovery: LaneRecovery;
   readonly session: PeerSession;
   rttMs: number | null;
   /** clock.now() of the last frame received: any frame proves the peer alive. */
@@ -94,7 +96,7 @@ export class PeerRegistry {
         if (remoteRole === 'exit' && hello.exitCapacity > 0) deps.exitAvailable(peerId, hello.exitCapacity);
       },
     });
-    peer = { id: peerId, remoteRole, path, lanes: 1, session, rttMs: null, lastHeardAt: deps.clock.now(), pingSentAt: new Map() };
+    peer = { id: peerId, remoteRole, path, lanes: 1, laneRecovery: { asked: 0, resent: 0, duplicates: 0 }, session, rttMs: null, lastHeardAt: deps.clock.now(), pingSentAt: new Map() };
     this.peers.set(peerId, peer);
     if (remoteRole === 'exit') deps.exitAvailable(peerId);
     this.pingAll();
@@ -110,10 +112,11 @@ export class PeerRegistry {
     this.changes.emit();
   }
 
-  lanesChanged(peerId: string, lanes: number): void {
+  lanesChanged(peerId: string, lanes: number, recovery: LaneRecovery): void {
     const peer = this.peers.get(peerId);
-    if (!peer || peer.lanes === lanes) return;
+    if (!peer) return;
     peer.lanes = lanes;
+    peer.laneRecovery = recovery;
     this.changes.emit();
   }
 

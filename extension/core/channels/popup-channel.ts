@@ -18,6 +18,7 @@ export const peerViewSchema = z.object({
   remoteRole: z.enum(['requester', 'exit']),
   path: z.enum(['direct', 'relayed', 'unknown']),
   lanes: z.number().int().min(1),
+  laneRecovery: z.object({ asked: counter, resent: counter, duplicates: counter }),
   inflight: z.number().int(),
   rttMs: z.number().nullable(),
   ttfbMs: z.number().nullable(),

@@ -15,11 +15,22 @@ export const transportConfigSchema = z.object({
   relayOnly: z.boolean(),
   stunServers: z.array(z.string()),
   lanesPerExit: z.number().check(z.int(), z.minimum(1), z.maximum(MAX_LANES)),
+  autoLanes: z.boolean(),
   share: z.boolean(),
   exitCapacity: z.number().check(z.int(), z.minimum(0)),
   wantExits: z.boolean(),
 });
 const role = z.enum(['requester', 'exit']);
+const count = z.number().check(z.int(), z.minimum(0));
+/** A striped connection's recovery of stalled lanes (core/peers/lanes.ts), in messages. */
+export const laneRecoverySchema = z.object({
+  /** Numbers we asked the peer to send again (a gap waited too long). */
+  asked: count,
+  /** Messages we sent again because the peer asked. */
+  resent: count,
+  /** Copies that arrived after all and were dropped. */
+  duplicates: count,
+});
 const peerPath = z.enum(['direct', 'relayed', 'unknown']);
 export const toTransportSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('configure'), config: transportConfigSchema }),
@@ -39,8 +50,8 @@ export const fromTransportSchema = z.discriminatedUnion('type', [
   /** `path`: how the connection runs, from its selected ICE candidate pair (a TURN relay on either end: relayed). */
   z.object({ type: z.literal('peer-up'), peerId: z.string(), remoteRole: role, path: peerPath }),
   z.object({ type: z.literal('peer-path'), peerId: z.string(), path: peerPath }),
-  /** How many of the peer's connections are open (more than one: its frames are striped over them). */
-  z.object({ type: z.literal('peer-lanes'), peerId: z.string(), lanes: z.number().check(z.int(), z.minimum(1)) }),
+  /** How many of the peer's connections are open (more than one: its frames are striped over them), and what stalled lanes cost so far. */
+  z.object({ type: z.literal('peer-lanes'), peerId: z.string(), lanes: z.number().check(z.int(), z.minimum(1)), recovery: laneRecoverySchema }),
   z.object({ type: z.literal('peer-down'), peerId: z.string(), reason: z.string() }),
   z.object({ type: z.literal('frame'), peerId: z.string(), data: bytesSchema }),
   z.object({ type: z.literal('status'), status: transportStatusSchema }),
@@ -52,6 +63,7 @@ export type FromTransport = z.infer<typeof fromTransportSchema>;
 export type TransportStatus = z.infer<typeof transportStatusSchema>;
 /** How a connection runs: straight between the two browsers, or through a TURN relay. */
 export type PeerPath = z.infer<typeof peerPath>;
+export type LaneRecovery = z.infer<typeof laneRecoverySchema>;
 
 /** One side of the link, whatever carries it. */
 export interface TransportLink {

@@ -6,83 +6,279 @@ import { PeerlaneError } from '../errors';
  * path one association is the bottleneck, and under loss each gets roughly the same small share
  * (measured over the emulated 50 ms, 1 % loss path, `npm run bench:wan`: one raw channel 0.28 MB/s,
  * four 1.03 MB/s, eight 1.76–1.93 MB/s). Every message on a striped connection starts with a 32-bit
- * sequence number; the receiver holds early messages until the gap before them fills. Pure: the
- * transport picks lanes and moves bytes.
+ * word: a 31-bit sequence number, or with the top bit set a lane control message.
+ *
+ * Striping has a price: one lane whose association stalls (SCTP's retransmission timer backs off
+ * under loss, a second and more) holds every later message of every lane in reassembly, and the
+ * whole peer waits for it. So the receiver says what it has (ACK, every few messages) and, when a
+ * gap has waited longer than a retransmission on a working lane would take, names the missing
+ * messages (RESEND); the sender keeps each message until it is acknowledged and sends the named
+ * ones again on another lane. A duplicate (the stalled lane delivering after all) is dropped.
+ * Both ends must say they do this (the transport's signals carry it); without, messages are only
+ * numbered and reordered. Pure: the transport picks lanes, moves bytes and keeps the time.
  */
 export const LANE_HEADER_BYTES = 4;
 /** Early messages a receiver holds at most, in bytes: beyond every window a session grants (core/peers/session.ts) and then some. */
 export const MAX_REORDER_BYTES = 64 * 1024 * 1024;
+/** What a sender keeps for resending at most; past it, a message is sent without a copy (a gap behind it can only wait). */
+export const MAX_RETAINED_BYTES = 64 * 1024 * 1024;
 export const MAX_LANES = 8;
+/**
+ * With lanes chosen automatically, a path whose round trip is at least this gets every lane the
+ * settings allow, a nearer one only the first: on a LAN or loopback one association is not the limit
+ * (measured: loopback tunnel 85–101 % of one raw channel), while at 50 ms with 1 % loss one lane moved
+ * 0.25 MB/s and eight 1.4–2.0 (`npm run bench:wan`).
+ */
+export const AUTO_LANES_MIN_RTT_MS = 10;
 
-/** Sending side: numbers each message in sending order (from `next`: 0 on a new connection). */
-export class LaneStamper {
-  constructor(private next = 0) {}
+/** Lanes for a connection whose first lane measured `roundTripMs` (null: not known, so one). */
+export function automaticLaneCount(roundTripMs: number | null, allowed: number): number {
+  return roundTripMs !== null && roundTripMs >= AUTO_LANES_MIN_RTT_MS ? allowed : 1;
+}
+/** The receiver acknowledges after this many messages delivered (and whenever a gap fills). */
+export const ACK_EVERY_MESSAGES = 32;
+/** Message numbers one RESEND names at most; a longer gap is asked for again as it shortens. */
+export const MAX_RESEND_NUMBERS = 256;
+/** How far past the gap a receiver looks for what is missing (bounds the scan of a RESEND). */
+const MAX_RESEND_SCAN = 4096;
 
-  stamp(frame: Uint8Array): Uint8Array<ArrayBuffer> {
+const CONTROL_BIT = 0x8000_0000;
+const SEQUENCE_MASK = 0x7fff_ffff;
+/** Numbers are compared in the 31-bit circle: more than half of it ahead means behind. */
+const HALF_CIRCLE = 2 ** 30;
+const CONTROL_ACK = 1;
+const CONTROL_RESEND = 2;
+
+/** How far `to` comes after `from` in the 31-bit circle (≥ HALF_CIRCLE: it comes before). */
+function ahead(from: number, to: number): number {
+  return (to - from) & SEQUENCE_MASK;
+}
+
+function readWord(bytes: Uint8Array, at: number): number {
+  return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
+}
+
+function writeWord(bytes: Uint8Array, at: number, word: number): void {
+  bytes[at] = word >>> 24;
+  bytes[at + 1] = word >>> 16;
+  bytes[at + 2] = word >>> 8;
+  bytes[at + 3] = word;
+}
+
+/** A lane control message (receiver to sender), not a numbered frame. */
+export function isLaneControl(message: Uint8Array): boolean {
+  return message.byteLength >= LANE_HEADER_BYTES && (message[0]! & 0x80) !== 0;
+}
+
+function controlMessage(kind: number, words: readonly number[]): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(LANE_HEADER_BYTES * (1 + words.length));
+  writeWord(out, 0, (CONTROL_BIT | kind) >>> 0);
+  words.forEach((word, index) => writeWord(out, LANE_HEADER_BYTES * (index + 1), word));
+  return out;
+}
+
+/** A message to send again, the lane it went on the first time (to avoid), and how many bytes that lane had been given once it was. */
+export interface LaneResend {
+  message: Uint8Array<ArrayBuffer>;
+  lane: number;
+  /** The lane's bytes sent through this message: while the lane's own buffer still holds past it, the message never left. */
+  laneBytesThrough: number;
+  /** How many times the receiver asked for it (1 the first time). */
+  asks: number;
+}
+
+/** Sending side: numbers each message in sending order (from `next`: 0 on a new connection) and keeps it until acknowledged. */
+export class LaneSender {
+  /** Sequence → the message as sent and its lane; in sending order (a Map keeps insertion order). */
+  private readonly kept = new Map<number, LaneResend>();
+  private keptBytes = 0;
+  /** Keep copies for resending: only once the receiver said it acknowledges (else nothing would free them). */
+  retain = false;
+
+  constructor(
+    private next = 0,
+    private readonly maxRetainedBytes = MAX_RETAINED_BYTES,
+  ) {}
+
+  get retainedBytes(): number {
+    return this.keptBytes;
+  }
+
+  /** `laneBytesBefore`: what the lane was given before this message (the host counts it). */
+  stamp(frame: Uint8Array, lane: number, laneBytesBefore = 0): Uint8Array<ArrayBuffer> {
     const out = new Uint8Array(LANE_HEADER_BYTES + frame.byteLength);
-    const next = this.next;
-    out[0] = next >>> 24;
-    out[1] = next >>> 16;
-    out[2] = next >>> 8;
-    out[3] = next;
+    const sequence = this.next;
+    writeWord(out, 0, sequence);
     out.set(frame, LANE_HEADER_BYTES);
-    this.next = (this.next + 1) >>> 0;
+    this.next = (sequence + 1) & SEQUENCE_MASK;
+    if (this.retain && this.keptBytes + out.byteLength <= this.maxRetainedBytes) {
+      this.kept.set(sequence, { message: out, lane, laneBytesThrough: laneBytesBefore + out.byteLength, asks: 0 });
+      this.keptBytes += out.byteLength;
+    }
     return out;
+  }
+
+  /**
+   * A control message from the receiver: an ACK frees what it has; a RESEND returns the named
+   * messages still kept, to send again. Throws `frame_malformed` for a control message it cannot read.
+   */
+  control(message: Uint8Array): LaneResend[] {
+    if (message.byteLength % LANE_HEADER_BYTES !== 0 || message.byteLength < 2 * LANE_HEADER_BYTES) {
+      throw new PeerlaneError('frame_malformed', `lane control message of ${message.byteLength} bytes`);
+    }
+    const kind = readWord(message, 0) & SEQUENCE_MASK;
+    if (kind === CONTROL_ACK) {
+      const next = readWord(message, LANE_HEADER_BYTES) & SEQUENCE_MASK;
+      for (const [sequence, kept] of this.kept) {
+        // Kept in sending order: stop at the first the receiver does not have yet.
+        if (ahead(sequence, next) === 0 || ahead(sequence, next) >= HALF_CIRCLE) break;
+        this.kept.delete(sequence);
+        this.keptBytes -= kept.message.byteLength;
+      }
+      return [];
+    }
+    if (kind === CONTROL_RESEND) {
+      const resends: LaneResend[] = [];
+      for (let at = LANE_HEADER_BYTES; at < message.byteLength && resends.length < MAX_RESEND_NUMBERS; at += LANE_HEADER_BYTES) {
+        const kept = this.kept.get(readWord(message, at) & SEQUENCE_MASK);
+        if (!kept) continue;
+        kept.asks += 1;
+        resends.push(kept);
+      }
+      return resends;
+    }
+    throw new PeerlaneError('frame_malformed', `lane control message of unknown kind ${kind}`);
   }
 }
 
+export interface LaneReceiverOptions {
+  /** Bound on early bytes held (default MAX_REORDER_BYTES). */
+  maxEarlyBytes?: number;
+  /** The first number expected: the sender's first. */
+  expected?: number;
+}
+
 /** Receiving side: messages from every lane in, frames out in sending order. */
-export class LaneReassembler {
+export class LaneReceiver {
   private readonly early = new Map<number, Uint8Array>();
   private earlyBytes = 0;
+  private expected: number;
+  private readonly maxEarlyBytes: number;
+  /** The furthest number held early (meaningful while `early` is not empty). */
+  private furthest = 0;
+  private deliveredSinceAck = 0;
+  /** When the current gap began, and when it was last asked for (null: no gap). */
+  private gapSince: number | null = null;
+  private askedAt = -Infinity;
+  /** Acknowledge, ask for what a gap lacks and drop duplicates: the sender said it keeps copies. */
+  recovering = false;
+  /** Duplicates dropped (messages sent again that had arrived after all). */
+  duplicates = 0;
 
   constructor(
     private readonly deliver: (frame: Uint8Array) => void,
-    private readonly maxEarlyBytes = MAX_REORDER_BYTES,
-    /** The first number expected: the stamper's first. */
-    private expected = 0,
-  ) {}
+    options: LaneReceiverOptions = {},
+  ) {
+    this.maxEarlyBytes = options.maxEarlyBytes ?? MAX_REORDER_BYTES;
+    this.expected = options.expected ?? 0;
+  }
 
   /** Bytes held while waiting for a gap to fill. */
   get heldBytes(): number {
     return this.earlyBytes;
   }
 
-  /** Throws `frame_malformed` for a message too short to carry a number, `protocol_error` for a duplicate or a peer too far ahead. */
-  receive(message: Uint8Array): void {
+  /** When the gap being waited on began (null: none): the host arms its timer for `resendRequest` by it. */
+  get waitingSince(): number | null {
+    return this.gapSince;
+  }
+
+  /**
+   * One numbered message, received at `now`. Returns an ACK to send back when one is due (only
+   * while `recovering`), else null. Throws `frame_malformed` for a message too short to carry a
+   * number, `protocol_error` for a peer too far ahead, or for a duplicate when not recovering.
+   */
+  receive(message: Uint8Array, now: number): Uint8Array<ArrayBuffer> | null {
     if (message.byteLength < LANE_HEADER_BYTES) throw new PeerlaneError('frame_malformed', `lane message of ${message.byteLength} bytes has no sequence number`);
-    const sequence = ((message[0]! << 24) | (message[1]! << 16) | (message[2]! << 8) | message[3]!) >>> 0;
+    const sequence = readWord(message, 0) & SEQUENCE_MASK;
     const frame = message.subarray(LANE_HEADER_BYTES);
     if (sequence !== this.expected) {
-      // Modular distance: a number behind the expected one was delivered already.
-      const ahead = (sequence - this.expected) >>> 0;
-      if (ahead >= 2 ** 31 || this.early.has(sequence)) throw new PeerlaneError('protocol_error', `lane message ${sequence} arrived twice`);
+      const distance = ahead(this.expected, sequence);
+      if (distance >= HALF_CIRCLE || this.early.has(sequence)) {
+        if (!this.recovering) throw new PeerlaneError('protocol_error', `lane message ${sequence} arrived twice`);
+        this.duplicates += 1;
+        return null;
+      }
       if (this.earlyBytes + frame.byteLength > this.maxEarlyBytes) throw new PeerlaneError('protocol_error', `lanes more than ${this.maxEarlyBytes} bytes ahead of a gap`);
+      if (this.early.size === 0 || distance > ahead(this.expected, this.furthest)) this.furthest = sequence;
       this.early.set(sequence, frame);
       this.earlyBytes += frame.byteLength;
-      return;
+      this.gapSince ??= now;
+      return null;
     }
+    const hadGap = this.early.size > 0;
     this.deliver(frame);
-    this.expected = (this.expected + 1) >>> 0;
+    this.expected = (this.expected + 1) & SEQUENCE_MASK;
+    let delivered = 1;
     for (let next = this.early.get(this.expected); next !== undefined; next = this.early.get(this.expected)) {
       this.early.delete(this.expected);
       this.earlyBytes -= next.byteLength;
       this.deliver(next);
-      this.expected = (this.expected + 1) >>> 0;
+      this.expected = (this.expected + 1) & SEQUENCE_MASK;
+      delivered += 1;
     }
+    // A gap at a new place is a new wait: it began now, and was not asked for yet.
+    this.gapSince = this.early.size > 0 ? now : null;
+    if (hadGap) this.askedAt = -Infinity;
+    this.deliveredSinceAck += delivered;
+    if (!this.recovering || (this.deliveredSinceAck < ACK_EVERY_MESSAGES && !(hadGap && this.early.size === 0))) return null;
+    this.deliveredSinceAck = 0;
+    return controlMessage(CONTROL_ACK, [this.expected]);
+  }
+
+  /**
+   * A RESEND naming what the gap lacks (the numbers between it and the furthest message held that
+   * have not come), when it has waited `stallMs` since it began and since it was last asked for;
+   * else null.
+   */
+  resendRequest(now: number, stallMs: number): Uint8Array<ArrayBuffer> | null {
+    if (!this.recovering || this.gapSince === null || now - Math.max(this.gapSince, this.askedAt) < stallMs) return null;
+    const missing: number[] = [];
+    const span = Math.min(ahead(this.expected, this.furthest), MAX_RESEND_SCAN);
+    for (let offset = 0; offset < span && missing.length < MAX_RESEND_NUMBERS; offset += 1) {
+      const sequence = (this.expected + offset) & SEQUENCE_MASK;
+      if (!this.early.has(sequence)) missing.push(sequence);
+    }
+    this.askedAt = now;
+    return controlMessage(CONTROL_RESEND, missing);
   }
 }
 
-/** The lane to send on next: the one with the least queued, or -1 when all are at `highWater`. Read per message: no allocation. */
-export function pickLane(lanes: readonly { readonly bufferedAmount: number }[], highWater: number): number {
+/**
+ * The lane to send on next: the one with the least queued, or -1 when all are at `highWater`. A
+ * lane `avoid`ed (its messages had to be sent again: its association is stalled) is taken only when
+ * every lane is avoided. Read per message: no allocation.
+ */
+export function pickLane(lanes: readonly { readonly bufferedAmount: number }[], highWater: number, avoid?: readonly boolean[]): number {
   let best = -1;
   let least = highWater;
+  let bestAvoided = -1;
+  let leastAvoided = highWater;
+  let avoided = 0;
   for (let index = 0; index < lanes.length; index += 1) {
     const queued = lanes[index]!.bufferedAmount;
-    if (queued < least) {
+    if (avoid?.[index]) {
+      avoided += 1;
+      if (queued < leastAvoided) {
+        bestAvoided = index;
+        leastAvoided = queued;
+      }
+    } else if (queued < least) {
       best = index;
       least = queued;
     }
   }
-  return best;
+  if (best !== -1) return best;
+  // Only avoided lanes have room: use one only if every lane is avoided (else wait for a good one).
+  return avoided === lanes.length ? bestAvoided : -1;
 }
