@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { MAX_FRAME_BYTES } from '../extension/core/protocol/frames';
 import { DEFAULT_SETTINGS, type Settings } from '../extension/core/settings';
+import type { PopupState } from '../extension/core/channels/popup-channel';
 import { startSignalingServer, type SignalingServer } from '../signaling-server/server';
 import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../test/helpers/chromium';
 import { launchFirefoxPeer, openFirefoxExtensionPage, type FirefoxPeer } from '../test/helpers/firefox';
@@ -116,6 +117,12 @@ async function hookOnly(): Promise<void> {
   }
 }
 
+/** The requester's lanes to its exit, as the automatic choice made them (one on loopback), and what recovery cost. */
+function lanesChosen(direction: string, state: PopupState): void {
+  const exit = state.peers.find((peer) => peer.remoteRole === 'exit');
+  console.error(`${direction}: ${exit?.lanes ?? '–'} lane(s) to the exit, ${exit ? exit.laneRecovery.asked + exit.laneRecovery.resent : '–'} messages asked for or sent again`);
+}
+
 async function main(): Promise<void> {
   const origin = await startOriginServer(BODY_BYTES);
   const signaling = await startSignalingServer({ port: 0 });
@@ -143,6 +150,7 @@ async function main(): Promise<void> {
 
     await smallGetLatencies(routed, `${dataOrigin}/small.txt`, 5); // warm up: connect to the exit
     const chromium = await throughputRounds('chromium→chromium', chromiumPage(exitPage), chromiumPage(requesterPage), routed, bodyUrl);
+    lanesChosen('chromium→chromium', await backgroundState(requester));
     const directSamples: number[] = [];
     for (let round = 0; round < ROUNDS; round += 1) directSamples.push(await fetchMBps(direct, bodyUrl));
     const tunnelLatency = await smallGetLatencies(routed, `${dataOrigin}/small.txt`, SMALL_GETS);
@@ -162,6 +170,7 @@ async function main(): Promise<void> {
     await smallGetLatencies(firefoxPage(firefoxRouted), `${dataOrigin}/small.txt`, 5);
     const firefoxHook = await hookCost(() => firefoxRequester.browser.newPage(), `${appOrigin}/app`, `${plainOrigin}/app`);
     const toFirefox = await throughputRounds('chromium→firefox', chromiumPage(exitPage), firefoxPage(firefoxRequester.control), firefoxPage(firefoxRouted), bodyUrl);
+    lanesChosen('chromium→firefox', await firefoxRequester.state());
     await firefoxRequester.close();
     closers.pop();
     await exit.close();
@@ -181,6 +190,7 @@ async function main(): Promise<void> {
     await smallGetLatencies(chromiumPage(routed2), `${dataOrigin}/small.txt`, 5);
     const firefoxExitPage = await openFirefoxExtensionPage(firefoxExit.browser, `${firefoxExit.baseUrl}/extension/ui/options.html`, 'document.readyState === "complete"');
     const fromFirefox = await throughputRounds('firefox→chromium', firefoxPage(firefoxExitPage), chromiumPage(requesterPage2), chromiumPage(routed2), bodyUrl);
+    lanesChosen('firefox→chromium', await backgroundState(requester2));
 
     const result = {
       date: new Date().toISOString(),

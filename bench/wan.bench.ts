@@ -219,6 +219,9 @@ async function measure(path: WanPath, pair: Pair): Promise<Row> {
     const routed = await lab.requester.page(`http://app.peerlane.test:${lab.originPort}/app`);
     // The round trip as the page sees it: a small GET through the tunnel is one round trip to the exit plus the exit's fetch.
     const pingMs = median(await smallGetLatencies(routed, `${data}/small.txt`, 5));
+    // The lab connects with the default settings: lanes chosen by the path, up to 8.
+    const defaultLanes = (await lab.requester.state()).peers.find((peer) => peer.remoteRole === 'exit')?.lanes;
+    console.error(`  default settings: the requester reached the exit over ${defaultLanes ?? '–'} lane(s)`);
     // Rounds alternate the order of the transfers; each figure is the median of its rounds.
     const samples: Record<string, number[]> = { tcp: [], raw: [], ...Object.fromEntries([...STRIPES.map((n) => `raw${n}`), ...LANES.flatMap((n) => [`tunnel${n}`, `tunnelConcurrent${n}`])].map((name) => [name, []])) };
     const transfers: [string, () => Promise<number>][] = [

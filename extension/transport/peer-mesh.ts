@@ -357,12 +357,9 @@ export class PeerMesh {
     for (const { lane } of gone) striping.restUntil[lane] = now + STALLED_LANE_REST_MS;
     this.refreshResting(striping, now);
     for (const { message, lane } of gone) {
-      let index = -1;
-      for (let other = 0; other < channels.length; other += 1) {
-        if (other === lane || channels[other]!.readyState !== 'open') continue;
-        if (index === -1 || channels[other]!.bufferedAmount < channels[index]!.bufferedAmount) index = other;
-      }
-      if (index === -1) return; // the only lane: nothing better to send it on
+      // The least queued lane that is neither its first nor resting (a resting one if no other is left).
+      const index = pickLane(channels, Infinity, striping.resting.map((resting, other) => resting || other === lane));
+      if (index === lane || index === -1) continue; // no other lane to take it
       channels[index]!.send(message);
       connection.sentBytes += message.byteLength;
       striping.laneBytes[index]! += message.byteLength;
@@ -455,6 +452,16 @@ export class PeerMesh {
   }
 }
 
+/**
+ * A candidate pair's round trip in ms from its STUN checks: the latest (Chromium), else the mean of
+ * every check so far (Firefox reports only `totalRoundTripTime` and `responsesReceived`); null: neither.
+ */
+function roundTripOf(pair: Record<string, unknown>): number | null {
+  if (typeof pair.currentRoundTripTime === 'number') return pair.currentRoundTripTime * 1000;
+  const { totalRoundTripTime: total, responsesReceived: responses } = pair;
+  return typeof total === 'number' && typeof responses === 'number' && responses > 0 ? (total / responses) * 1000 : null;
+}
+
 /** simple-peer keeps its RTCDataChannel private; we need it for bufferedAmount backpressure and to tell lanes apart. */
 function channelOf(peer: SimplePeer.Instance): RTCDataChannel | null {
   return (peer as unknown as { _channel?: RTCDataChannel })._channel ?? null;
@@ -480,7 +487,7 @@ async function selectedPair(peer: SimplePeer.Instance): Promise<{ path: PeerPath
     if (!pair) return unknown;
     const local = entries.get(String(pair.localCandidateId));
     const remote = entries.get(String(pair.remoteCandidateId));
-    const roundTripMs = typeof pair.currentRoundTripTime === 'number' ? pair.currentRoundTripTime * 1000 : null;
+    const roundTripMs = roundTripOf(pair);
     if (!local || !remote) return { path: 'unknown', roundTripMs };
     return { path: local.candidateType === 'relay' || remote.candidateType === 'relay' ? 'relayed' : 'direct', roundTripMs };
   } catch {

@@ -68,6 +68,13 @@ const runResults = (keys: string[]) => pageRunResults(page, keys);
 const runBytes = (keys: string[]) => pageRunBytes(page, keys);
 
 describe('the request queue under faults, in real browsers', () => {
+  it('with lanes chosen by the path (the default, up to 8), an exit on loopback keeps one connection', async () => {
+    const state = await backgroundState(requester);
+    expect(state.settings).toMatchObject({ autoLanes: true, lanesPerExit: 8 });
+    // Its first connection measured a sub-millisecond round trip (under 10 ms): no further lanes.
+    expect(exitPeers(state).map((peer) => peer.lanes)).toEqual([1, 1]);
+  });
+
   it('a slow exit triggers a hedge on the other exit; the hedge wins and the loser is cancelled', async () => {
     // Teach the queue what a normal time to first byte is (the hedge waits the recent p95).
     const warm = Array.from({ length: 12 }, (_, index) => ({ key: `warm${index}`, url: dataUrl(`/small.txt?w=${index}`) }));

@@ -10,7 +10,7 @@ import { flush } from '../helpers/fake-clock';
 const hello = (role: 'requester' | 'exit', capabilities: string[] = []) => ({ version: 1, role, capabilities, exitCapacity: 6 });
 
 /** Two sessions joined back to back; every frame crosses on a microtask, like a channel message. */
-function pair(exitHandler: ExitHandler, streamWindow = 64 * 1024, timing: { now?: () => number; roundTripMs?: () => number | null; maxSessionWindow?: number; headStreamWindow?: number } = {}, capabilities: string[] = []) {
+function pair(exitHandler: ExitHandler, streamWindow = 64 * 1024, timing: { now?: () => number; roundTripMs?: () => number | null; maxSessionWindow?: number; headStreamWindow?: number | (() => number) } = {}, capabilities: string[] = []) {
   const toExit: Uint8Array[] = [];
   /** requestBodyAhead: the most request-body bytes ever sent beyond the exit's credit for them. */
   const wire = { requesterSent: 0, exitSent: 0, creditGranted: 0, requestBodySent: 0, requestBodyCredited: 0, requestBodyAhead: 0 };
@@ -152,6 +152,16 @@ describe('peer session', () => {
         await readAll(response);
         expect(requester.responseWindowBytes).toBe(0);
       }
+    });
+
+    it('the head window is read at each head: a peer that became striped widens its next responses', async () => {
+      let striped = false;
+      const { requester, wire } = pair(streamed, WINDOW, { headStreamWindow: () => (striped ? 1024 * 1024 : WINDOW) });
+      await requester.open({ method: 'GET', url: 'https://example.com/', headers: [] }, new AbortController().signal);
+      expect(wire.creditGranted).toBe(0);
+      striped = true;
+      await requester.open({ method: 'GET', url: 'https://example.com/', headers: [] }, new AbortController().signal);
+      expect(wire.creditGranted).toBe(1024 * 1024 - WINDOW);
     });
 
     it('the exit may send the whole head window before the requester reads a byte, and not a byte more', async () => {

@@ -1,6 +1,6 @@
 import type { Clock } from '../../core/clock';
 import { PeerlaneError } from '../../core/errors';
-import { PeerSession, type ExitHandler } from '../../core/peers/session';
+import { DEFAULT_STREAM_WINDOW, HEAD_STREAM_WINDOW, PeerSession, type ExitHandler } from '../../core/peers/session';
 import type { Hello } from '../../core/protocol/frames';
 import type { LaneRecovery, PeerPath } from '../../core/channels/transport-channel';
 import { Changes } from '../changes';
@@ -86,6 +86,8 @@ export class PeerRegistry {
       // Response windows grow while they limit a stream; the round trip tells (see PeerSession.acknowledge).
       now: () => deps.clock.now(),
       roundTripMs: () => peer?.rttMs ?? null,
+      // A wide window at once only for a striped peer (core/peers/session.ts HEAD_STREAM_WINDOW says why).
+      headStreamWindow: () => ((peer?.lanes ?? 1) > 1 ? HEAD_STREAM_WINDOW : DEFAULT_STREAM_WINDOW),
       onProtocolError: (error) => deps.protocolError(peerId, error),
       onPong: (nonce) => {
         const sentAt = peer?.pingSentAt.get(nonce);

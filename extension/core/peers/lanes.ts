@@ -25,9 +25,10 @@ export const MAX_RETAINED_BYTES = 64 * 1024 * 1024;
 export const MAX_LANES = 8;
 /**
  * With lanes chosen automatically, a path whose round trip is at least this gets every lane the
- * settings allow, a nearer one only the first: on a LAN or loopback one association is not the limit
- * (measured: loopback tunnel 85–101 % of one raw channel), while at 50 ms with 1 % loss one lane moved
- * 0.25 MB/s and eight 1.4–2.0 (`npm run bench:wan`).
+ * settings allow, a nearer one only the first: on a LAN or loopback one association is not what
+ * limits (there one raw channel is bound by the browsers' CPU, and more connections only add to it),
+ * while at 50 ms one lane moved 0.22–0.29 MB/s with 1 % loss and eight 1.8–2.0, and without loss
+ * eight 2.5–3.8 against one's 1.7–3.3 (`npm run bench:wan`, 2026-12-02).
  */
 export const AUTO_LANES_MIN_RTT_MS = 10;
 
@@ -35,6 +36,7 @@ export const AUTO_LANES_MIN_RTT_MS = 10;
 export function automaticLaneCount(roundTripMs: number | null, allowed: number): number {
   return roundTripMs !== null && roundTripMs >= AUTO_LANES_MIN_RTT_MS ? allowed : 1;
 }
+
 /** The receiver acknowledges after this many messages delivered (and whenever a gap fills). */
 export const ACK_EVERY_MESSAGES = 32;
 /** Message numbers one RESEND names at most; a longer gap is asked for again as it shortens. */
