@@ -89,6 +89,8 @@ interface Striping {
   laneBytes: number[];
   /** The channel the latest message came in on: its way back works, where the least queued may be the stalled one. */
   lastHeard: RTCDataChannel | null;
+  /** Where `pickLane` starts looking: moves on with every message, so equally queued lanes take turns. */
+  turn: number;
   /** The path's round trip (ICE), once known. */
   roundTripMs: number | null;
   /** What recovery cost so far, and what the background was last told of it. */
@@ -206,6 +208,7 @@ export class PeerMesh {
         resting: [],
         laneBytes: [],
         lastHeard: null,
+        turn: 0,
         roundTripMs: null,
         recovery: { asked: 0, resent: 0, duplicates: 0 },
         reportedRecovery: 0,
@@ -411,7 +414,7 @@ export class PeerMesh {
     const striping = connection.striping;
     if (striping) this.refreshResting(striping, performance.now());
     while (connection.outbox.length > 0) {
-      const index = pickLane(channels, highWater, striping?.resting);
+      const index = pickLane(channels, highWater, striping?.resting, striping ? striping.turn++ : 0);
       if (index === -1) break; // every lane is full: a bufferedamountlow event resumes
       if (channels[index]!.readyState !== 'open') return; // closing: its close event tears the peer down
       const next = connection.outbox.shift()!;

@@ -113,6 +113,14 @@ describe('lanes: frames striped over several channels, delivered in sending orde
     expect(automaticLaneCount(150, 1)).toBe(1);
   });
 
+  it('equally queued lanes take turns from where the host says, so light traffic reaches every lane; the least queued still wins', () => {
+    const queued = (...amounts: number[]) => amounts.map((bufferedAmount) => ({ bufferedAmount }));
+    expect([0, 1, 2, 3, 4, 5].map((turn) => pickLane(queued(0, 0, 0), 1000, undefined, turn))).toEqual([0, 1, 2, 0, 1, 2]);
+    expect(pickLane(queued(0, 5, 0), 1000, undefined, 1)).toBe(2);
+    expect(pickLane(queued(7, 5, 9), 1000, undefined, 2)).toBe(1);
+    expect(pickLane(queued(0, 0, 0), 1000, [false, true, false], 1)).toBe(2);
+  });
+
   it('passes over a resting lane while another has room, waits rather than use it, and uses it only when every lane rests', () => {
     const queued = (...amounts: number[]) => amounts.map((bufferedAmount) => ({ bufferedAmount }));
     expect(pickLane(queued(0, 500, 700), 1000, [true, false, false])).toBe(1);

@@ -259,15 +259,19 @@ export class LaneReceiver {
 /**
  * The lane to send on next: the one with the least queued, or -1 when all are at `highWater`. A
  * lane `avoid`ed (its messages had to be sent again: its association is stalled) is taken only when
- * every lane is avoided. Read per message: no allocation.
+ * every lane is avoided. Ties go to the first from `from` on: the host passes a turn that moves with
+ * every message, so light traffic (credit, pings, where every lane has nothing queued) is spread over
+ * all lanes instead of all going to the first, where a stalled first lane would swallow every one of
+ * them and show the peer no gap to ask for. Read per message: no allocation.
  */
-export function pickLane(lanes: readonly { readonly bufferedAmount: number }[], highWater: number, avoid?: readonly boolean[]): number {
+export function pickLane(lanes: readonly { readonly bufferedAmount: number }[], highWater: number, avoid?: readonly boolean[], from = 0): number {
   let best = -1;
   let least = highWater;
   let bestAvoided = -1;
   let leastAvoided = highWater;
   let avoided = 0;
-  for (let index = 0; index < lanes.length; index += 1) {
+  for (let step = 0; step < lanes.length; step += 1) {
+    const index = (from + step) % lanes.length;
     const queued = lanes[index]!.bufferedAmount;
     if (avoid?.[index]) {
       avoided += 1;
