@@ -71,8 +71,14 @@ interface Connection {
   striping: Striping | null;
   /** Frames put back in order before the peer was reported up (another lane opened first). */
   early: Uint8Array[];
-  /** Requester side: whether every lane was made at once, or the rest wait for the first's round trip. Answerer: 'all' (it answers what comes). */
-  lanesToOpen: 'all' | 'after-first';
+  /**
+   * Requester side: whether every lane was made at once, or the rest wait for the first's round
+   * trip ('after-first', then 'confirming' while a long one waits for a second STUN check to say so
+   * too). Answerer: 'all' (it answers what comes).
+   */
+  lanesToOpen: 'all' | 'after-first' | 'confirming';
+  /** While confirming: the shortest round trip read so far, the STUN responses it was read at, and the readings left. */
+  laneProbe: { roundTripMs: number; checks: number | null; readingsLeft: number } | null;
   pathTimer: ReturnType<typeof setInterval> | null;
 }
 
@@ -197,6 +203,7 @@ export class PeerMesh {
       striping: null,
       early: [],
       lanesToOpen: 'all',
+      laneProbe: null,
       pathTimer: null,
     };
     if (lanes > 1) {
@@ -233,16 +240,14 @@ export class PeerMesh {
     peer.on('signal', (data: SignalData) => this.events.signal(peerId, lanes > 1 ? { ...data, lane: index, lanes, laneRecovery: 1 } : data));
     peer.on('connect', async () => {
       clearTimeout(lane.connectTimer);
+      let seen: Awaited<ReturnType<typeof selectedPair>> | null = null;
       if (index === 0) {
-        const seen = await selectedPair(peer);
+        seen = await selectedPair(peer);
         connection.path = seen.path;
         if (connection.striping) connection.striping.roundTripMs = seen.roundTripMs;
       }
       if (!current()) return; // closed while asking
-      if (index === 0 && connection.lanesToOpen === 'after-first') {
-        const wanted = automaticLaneCount(connection.striping?.roundTripMs ?? null, connection.lanes.length);
-        for (let further = 1; further < wanted; further += 1) this.createLane(peerId, connection, further, true);
-      }
+      if (seen && connection.lanesToOpen === 'after-first') this.chooseLanes(peerId, connection, seen);
       const channel = channelOf(peer);
       lane.open = true;
       if (channel) {
@@ -285,13 +290,44 @@ export class PeerMesh {
     for (const frame of connection.early.splice(0)) this.received(peerId, connection, frame);
     connection.pathTimer = setInterval(() => {
       if (connection.striping) this.reportLanes(peerId, connection, connection.striping, true);
-      void selectedPair(primary).then(({ path, roundTripMs }) => {
+      void selectedPair(primary).then((seen) => {
+        const { path, roundTripMs } = seen;
+        if (this.connections.get(peerId) !== connection) return;
         if (connection.striping && roundTripMs !== null) connection.striping.roundTripMs = roundTripMs;
+        if (connection.lanesToOpen === 'confirming') this.chooseLanes(peerId, connection, seen);
         if (path === 'unknown' || path === connection.path || this.connections.get(peerId) !== connection) return;
         connection.path = path;
         this.events.pathChanged(peerId, path);
       });
     }, PATH_CHECK_MS);
+  }
+
+  /**
+   * Lanes chosen by the path: a short first round trip keeps one lane at once; a long one opens the
+   * rest only when a later STUN check says so too (the shortest reading counts): a busy machine can
+   * answer one check late on loopback, which once opened eight lanes to an exit next door (CI).
+   * At most four more readings (12 s), then the shortest stands.
+   */
+  private chooseLanes(peerId: string, connection: Connection, seen: { roundTripMs: number | null; checks: number | null }): void {
+    const allowed = connection.lanes.length;
+    const probe = connection.laneProbe;
+    if (!probe) {
+      if (automaticLaneCount(seen.roundTripMs, allowed) === 1) {
+        connection.lanesToOpen = 'all';
+        return;
+      }
+      connection.lanesToOpen = 'confirming';
+      connection.laneProbe = { roundTripMs: seen.roundTripMs!, checks: seen.checks, readingsLeft: 4 };
+      return;
+    }
+    probe.readingsLeft -= 1;
+    const fresh = seen.checks !== null && seen.checks !== probe.checks;
+    if (seen.roundTripMs !== null && fresh) probe.roundTripMs = Math.min(probe.roundTripMs, seen.roundTripMs);
+    if (!fresh && probe.readingsLeft > 0) return; // the same check again: wait for a new one
+    connection.lanesToOpen = 'all';
+    connection.laneProbe = null;
+    const wanted = automaticLaneCount(probe.roundTripMs, allowed);
+    for (let further = 1; further < wanted; further += 1) if (!connection.lanes[further]) this.createLane(peerId, connection, further, true);
   }
 
   /** A message on one lane of a striped connection: a control message for our sending side, or a numbered frame. */
@@ -474,8 +510,8 @@ function channelOf(peer: SimplePeer.Instance): RTCDataChannel | null {
  * From the connection's selected ICE candidate pair: a relay candidate on either end means relayed;
  * and the pair's latest round trip (its STUN consent checks), where the browser reports it.
  */
-async function selectedPair(peer: SimplePeer.Instance): Promise<{ path: PeerPath; roundTripMs: number | null }> {
-  const unknown = { path: 'unknown' as const, roundTripMs: null };
+async function selectedPair(peer: SimplePeer.Instance): Promise<{ path: PeerPath; roundTripMs: number | null; checks: number | null }> {
+  const unknown = { path: 'unknown' as const, roundTripMs: null, checks: null };
   const connection = (peer as unknown as { _pc?: RTCPeerConnection })._pc;
   if (!connection) return unknown;
   try {
@@ -491,8 +527,10 @@ async function selectedPair(peer: SimplePeer.Instance): Promise<{ path: PeerPath
     const local = entries.get(String(pair.localCandidateId));
     const remote = entries.get(String(pair.remoteCandidateId));
     const roundTripMs = roundTripOf(pair);
-    if (!local || !remote) return { path: 'unknown', roundTripMs };
-    return { path: local.candidateType === 'relay' || remote.candidateType === 'relay' ? 'relayed' : 'direct', roundTripMs };
+    // How many STUN answers the pair has had: a reading at a new count is a new measurement.
+    const checks = typeof pair.responsesReceived === 'number' ? pair.responsesReceived : null;
+    if (!local || !remote) return { path: 'unknown', roundTripMs, checks };
+    return { path: local.candidateType === 'relay' || remote.candidateType === 'relay' ? 'relayed' : 'direct', roundTripMs, checks };
   } catch {
     return unknown;
   }
