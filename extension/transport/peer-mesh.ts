@@ -73,11 +73,10 @@ interface Connection {
   early: Uint8Array[];
   /**
    * Requester side: whether every lane was made at once, or the rest wait for the first's round
-   * trip ('after-first', then 'confirming' while a long one waits for a second STUN check to say so
-   * too). Answerer: 'all' (it answers what comes).
+   * trip. Answerer: 'all' (it answers what comes).
    */
-  lanesToOpen: 'all' | 'after-first' | 'confirming';
-  /** While confirming: the shortest round trip read so far, the STUN responses it was read at, and the readings left. */
+  lanesToOpen: 'all' | 'after-first';
+  /** Set while a long first round trip waits for a later STUN check to say so too: the shortest read so far, the STUN responses it was read at, and the readings left. */
   laneProbe: { roundTripMs: number; checks: number | null; readingsLeft: number } | null;
   pathTimer: ReturnType<typeof setInterval> | null;
 }
@@ -294,7 +293,7 @@ export class PeerMesh {
         const { path, roundTripMs } = seen;
         if (this.connections.get(peerId) !== connection) return;
         if (connection.striping && roundTripMs !== null) connection.striping.roundTripMs = roundTripMs;
-        if (connection.lanesToOpen === 'confirming') this.chooseLanes(peerId, connection, seen);
+        if (connection.laneProbe) this.chooseLanes(peerId, connection, seen);
         if (path === 'unknown' || path === connection.path || this.connections.get(peerId) !== connection) return;
         connection.path = path;
         this.events.pathChanged(peerId, path);
@@ -316,7 +315,6 @@ export class PeerMesh {
         connection.lanesToOpen = 'all';
         return;
       }
-      connection.lanesToOpen = 'confirming';
       connection.laneProbe = { roundTripMs: seen.roundTripMs!, checks: seen.checks, readingsLeft: 4 };
       return;
     }
