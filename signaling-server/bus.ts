@@ -1,3 +1,4 @@
+import type { ShareWith } from './circle-proof';
 import type { NatKind, SignalData } from './protocol';
 
 /**
@@ -17,6 +18,10 @@ export interface ExitRecord {
   capacity: number;
   load: number;
   seenAt: number;
+  /** Whom it serves; absent (an older node's record): everyone. */
+  shareWith?: ShareWith;
+  /** The circles it serves, when `shareWith` is not `everyone`. */
+  circles?: string[];
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { ExitRecord, SignalingBus } from './bus';
+import { sharedCircles } from './circles';
 import { addPartner, sendTo, type Peer } from './peer';
 import type { ExitSummary } from './protocol';
 import { directPossible } from './reachability';
@@ -9,9 +10,13 @@ import { directPossible } from './reachability';
  * then least loaded; among equals, the most recently refreshed; ties shuffled so requesters spread.
  * A pair that cannot meet directly is introduced with `relay: true` when a TURN relay is configured,
  * and not at all when none is. An exit not refreshed for 2.5× `exitRefreshMs` is no longer introduced.
+ * Circles: an exit that serves only its circles is introduced only to their members; a requester
+ * that prefers its circles gets their exits first. An exit reported by `reportThreshold` independent
+ * requesters (each introduced to it) for answering differently from other exits is no longer introduced.
  */
 /** How often, at most, an exit's load is re-published after introductions change it. */
 const LOAD_PUBLISH_MS = 200;
+const MAX_REPORTED_EXITS = 100_000;
 
 export class ExitDirectory {
   private readonly records = new Map<string, ExitRecord>();
@@ -27,8 +32,43 @@ export class ExitDirectory {
     private readonly peers: ReadonlyMap<string, Peer>,
     private readonly exitRefreshMs: number,
     private readonly relayAvailable: boolean,
+    private readonly reportThreshold: number,
   ) {
     this.ttlMs = exitRefreshMs * 2.5;
+  }
+
+  /** Exit id → the requesters that reported it (this node's view). */
+  private readonly reports = new Map<string, Set<string>>();
+
+  /** A requester reports an exit it was introduced to; true when this report took the exit out of introductions. */
+  report(requester: Peer, exitId: string): boolean {
+    if (!requester.partners?.has(exitId)) return false;
+    let reporters = this.reports.get(exitId);
+    if (!reporters) {
+      // Bounded: the oldest reported exit is forgotten first (a Map iterates in insertion order).
+      if (this.reports.size >= MAX_REPORTED_EXITS) this.reports.delete(this.reports.keys().next().value!);
+      reporters = new Set();
+      this.reports.set(exitId, reporters);
+    }
+    const before = reporters.size;
+    reporters.add(requester.id);
+    return before < this.reportThreshold && reporters.size >= this.reportThreshold;
+  }
+
+  /** Reported by enough independent requesters: no longer introduced. */
+  get flaggedCount(): number {
+    let count = 0;
+    for (const reporters of this.reports.values()) if (reporters.size >= this.reportThreshold) count += 1;
+    return count;
+  }
+
+  isFlagged(exitId: string): boolean {
+    return (this.reports.get(exitId)?.size ?? 0) >= this.reportThreshold;
+  }
+
+  /** Whether `exit` (on this node) may serve `requester`: everyone, or a member of one of its circles. */
+  mayServe(exit: Peer, requester: Peer): boolean {
+    return exit.shareWith !== 'circles' || sharedCircles(requester.circles, [...(exit.circles?.keys() ?? [])]).length > 0;
   }
 
   /** What the bus reports: a record published (by any node), or withdrawn (null) by `byNode`, which only counts if that node holds it. */
@@ -39,7 +79,16 @@ export class ExitDirectory {
 
   /** `seenAt` is the exit's own last report: republishing its load after introductions must not keep a silent exit alive. */
   publish(exit: Peer): void {
-    this.bus.publishExit({ peerId: exit.id, nodeId: this.bus.nodeId, nat: exit.nat, capacity: exit.capacity, load: exit.load + (exit.introducedTo?.size ?? 0), seenAt: exit.refreshedAt });
+    this.bus.publishExit({
+      peerId: exit.id,
+      nodeId: this.bus.nodeId,
+      nat: exit.nat,
+      capacity: exit.capacity,
+      load: exit.load + (exit.introducedTo?.size ?? 0),
+      seenAt: exit.refreshedAt,
+      shareWith: exit.shareWith,
+      circles: exit.shareWith === 'everyone' ? [] : [...(exit.circles?.keys() ?? [])],
+    });
   }
 
   remove(peerId: string): void {
@@ -59,8 +108,8 @@ export class ExitDirectory {
   }
 
   /** Introduces `requester` to up to `count` exits, partners on both sides where the exit is here. */
-  introduce(requester: Peer, count: number, exclude: Set<string>): ExitSummary[] {
-    const chosen = this.choose(requester, count, exclude);
+  introduce(requester: Peer, count: number, exclude: Set<string>, preferCircles = false): ExitSummary[] {
+    const chosen = this.choose(requester, count, exclude, preferCircles);
     for (const { record } of chosen) {
       addPartner(requester, record.peerId, record.nodeId);
       // Counted at once here, so the next requester spreads, until the exit's node publishes again.
@@ -73,7 +122,7 @@ export class ExitDirectory {
       }
       // An exit on another node learns of the requester from its first relayed signal (relay.ts).
     }
-    return chosen.map(({ record, relay }) => ({ peerId: record.peerId, capacity: record.capacity, load: record.load, relay }));
+    return chosen.map(({ record, relay, circles }) => ({ peerId: record.peerId, capacity: record.capacity, load: record.load, relay, ...(circles.length > 0 ? { circles } : {}) }));
   }
 
   /** `peerId` left: `partner` (on this node) forgets it and hears so. */
@@ -92,16 +141,19 @@ export class ExitDirectory {
     if (this.loadTimer) clearTimeout(this.loadTimer);
   }
 
-  private choose(requester: Peer, count: number, exclude: Set<string>): { record: ExitRecord; relay: boolean }[] {
+  private choose(requester: Peer, count: number, exclude: Set<string>, preferCircles: boolean): { record: ExitRecord; relay: boolean; circles: string[] }[] {
     const now = Date.now();
     const ranked = [];
     for (const record of this.records.values()) {
-      if (record.capacity <= 0 || now - record.seenAt > this.ttlMs || record.peerId === requester.id || exclude.has(record.peerId)) continue;
+      if (record.capacity <= 0 || now - record.seenAt > this.ttlMs || record.peerId === requester.id || exclude.has(record.peerId) || this.isFlagged(record.peerId)) continue;
+      const circles = sharedCircles(requester.circles, record.circles);
+      if (record.shareWith === 'circles' && circles.length === 0) continue; // a circle-only exit is never named to a non-member
       const relay = !directPossible(requester.nat, record.nat);
       if (relay && !this.relayAvailable) continue; // they would never connect: do not waste an introduction
-      ranked.push({ record, relay, load: Math.round((record.load / record.capacity) * 100), age: Math.floor((now - record.seenAt) / this.exitRefreshMs), tie: Math.random() });
+      const outside = preferCircles && circles.length === 0 ? 1 : 0;
+      ranked.push({ record, relay, circles, outside, load: Math.round((record.load / record.capacity) * 100), age: Math.floor((now - record.seenAt) / this.exitRefreshMs), tie: Math.random() });
     }
-    ranked.sort((a, b) => Number(a.relay) - Number(b.relay) || a.load - b.load || a.age - b.age || a.tie - b.tie);
+    ranked.sort((a, b) => Number(a.relay) - Number(b.relay) || a.outside - b.outside || a.load - b.load || a.age - b.age || a.tie - b.tie);
     return ranked.slice(0, count);
   }
 }

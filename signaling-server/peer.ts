@@ -1,5 +1,6 @@
 import { WebSocket } from 'ws';
 import type { TokenBucket } from './limits';
+import type { ShareWith } from './circle-proof';
 import type { NatKind, ServerMessage } from './protocol';
 
 /** One connected client of this node. */
@@ -18,6 +19,12 @@ export interface Peer {
   capacity: number;
   load: number;
   nat: NatKind;
+  /** Circles signaling accepted this peer's credentials for (circle id → invite id); null: none. */
+  circles: Map<string, string> | null;
+  /** As an exit: whom it serves (`circle-proof.ts`). */
+  shareWith: ShareWith;
+  /** Counts the peer's circle reports, so a slow check of an older one never overwrites a newer. */
+  circlesSeq: number;
   /** When the client last reported its state itself (register/update): what ages an exit out. */
   refreshedAt: number;
   /**

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CIRCLE_KEY_CHARS, MAX_CIRCLE_NAME, MAX_CIRCLES_PER_PEER, MAX_REVOKED_PER_CIRCLE, shareWithValues } from './circle-proof';
 
 /**
  * The signaling protocol, one discriminated union per direction. The server validates every client
@@ -25,6 +26,22 @@ const signalData = z
   .object({ type: z.string().max(32).optional(), sdp: z.string().max(48 * 1024).optional() })
   .catchall(z.unknown());
 
+const circleKey = z.string().length(CIRCLE_KEY_CHARS).regex(/^[A-Za-z0-9_-]*$/);
+const inviteId = base64url(32).min(8);
+/** A circle's membership credential, as an invite link carries it (`circle-proof.ts`). */
+export const memberCredentialSchema = z.object({ circle: circleKey, name: z.string().min(1).max(MAX_CIRCLE_NAME), invite: inviteId, signature: base64url(128) });
+/** A circle's signed list of revoked invites (`circle-proof.ts`). */
+export const revocationListSchema = z.object({ circle: circleKey, version: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER), revoked: z.array(inviteId).max(MAX_REVOKED_PER_CIRCLE), signature: base64url(128) });
+export const shareWithSchema = z.enum(shareWithValues);
+/** What a peer says of its circles: its credentials, the revocation lists it holds, and whom it serves as an exit. */
+export const circlesStateSchema = z.object({
+  credentials: z.array(memberCredentialSchema).max(MAX_CIRCLES_PER_PEER),
+  revocations: z.array(revocationListSchema).max(MAX_CIRCLES_PER_PEER * 2),
+  shareWith: shareWithSchema,
+});
+/** Why a requester reports an exit: its answer differed from two other exits' for the same strongly validated URL. */
+export const exitReportReasons = ['altered_body'] as const;
+
 export const clientMessageSchema = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('register'),
@@ -37,6 +54,8 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
     capacity: z.number().int().min(0).max(1000),
     load: z.number().int().min(0).max(100_000),
     nat: natSchema,
+    /** Absent: no circles, serves everyone. */
+    circles: circlesStateSchema.optional(),
   }),
   z.object({
     type: z.literal('update'),
@@ -44,13 +63,19 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
     capacity: z.number().int().min(0).max(1000),
     load: z.number().int().min(0).max(100_000),
     nat: natSchema,
+    /** Absent: unchanged since the last one sent. */
+    circles: circlesStateSchema.optional(),
   }),
-  z.object({ type: z.literal('find-exits'), count: z.number().int().min(1).max(8), exclude: z.array(peerId).max(64) }),
+  /** `preferCircles`: exits of the requester's circles first, whatever their load. */
+  z.object({ type: z.literal('find-exits'), count: z.number().int().min(1).max(8), exclude: z.array(peerId).max(64), preferCircles: z.boolean().optional() }),
+  /** A requester caught this exit answering differently from two others (`core/checks/`); enough independent reports and it is no longer introduced. */
+  z.object({ type: z.literal('report-exit'), peerId, reason: z.enum(exitReportReasons) }),
   z.object({ type: z.literal('signal'), to: peerId, data: signalData }),
 ]);
 
 /** `relay`: the two peers' NATs cannot meet directly; connect through the TURN relay from the start. */
-export const exitSummarySchema = z.object({ peerId, capacity: z.number().int(), load: z.number().int(), relay: z.boolean() });
+/** `circles`: the circles the requester shares with this exit (empty: introduced as a public exit). */
+export const exitSummarySchema = z.object({ peerId, capacity: z.number().int(), load: z.number().int(), relay: z.boolean(), circles: z.array(circleKey).max(MAX_CIRCLES_PER_PEER).optional() });
 /** STUN servers have no credentials; TURN servers carry time-limited ones (coturn REST scheme). */
 export const iceServerSchema = z.object({ urls: z.array(z.string().max(256)).min(1).max(8), username: z.string().max(256).optional(), credential: z.string().max(256).optional() });
 
@@ -69,6 +94,12 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('exits'), exits: z.array(exitSummarySchema) }),
   z.object({ type: z.literal('signal'), from: peerId, data: signalData }),
   z.object({ type: z.literal('peer-gone'), peerId }),
+  /** Which of this peer's circle credentials signaling accepted, and why it refused the others (`revoked`, `bad_signature`). */
+  z.object({ type: z.literal('circles'), member: z.array(circleKey).max(MAX_CIRCLES_PER_PEER), refused: z.array(z.object({ circle: circleKey, reason: z.enum(['revoked', 'bad_signature']) })).max(MAX_CIRCLES_PER_PEER) }),
+  /** A newer revocation list for one of this peer's circles: keep it and hand it back at registration. */
+  z.object({ type: z.literal('circle-revocation'), list: revocationListSchema }),
+  /** This partner may no longer be served (revoked, left the circle, or the exit narrowed whom it serves): close the connection. */
+  z.object({ type: z.literal('access-ended'), peerId, reason: z.string().max(256) }),
   z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
   /** The server is going away (graceful shutdown): reconnect within `withinMs` (jittered), possibly to another node. */
   z.object({ type: z.literal('reconnect'), reason: z.string().max(256), withinMs: z.number().int().min(0).max(60_000) }),
@@ -80,3 +111,4 @@ export type ExitSummary = z.infer<typeof exitSummarySchema>;
 export type SignalData = z.infer<typeof signalData>;
 export type IceServerConfig = z.infer<typeof iceServerSchema>;
 export type NatKind = z.infer<typeof natSchema>;
+export type CirclesState = z.infer<typeof circlesStateSchema>;

@@ -1,6 +1,7 @@
 import { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { BusHandlers, ExitRecord, NodeEnvelope, SignalingBus } from './bus';
+import { shareWithValues, type ShareWith } from './circle-proof';
 import { natKinds, type NatKind } from './protocol';
 
 /**
@@ -142,7 +143,9 @@ function parseRecord(json: string): ExitRecord | null {
     const value = JSON.parse(json) as Partial<ExitRecord>;
     if (typeof value.peerId !== 'string' || typeof value.nodeId !== 'string' || typeof value.capacity !== 'number' || typeof value.load !== 'number' || typeof value.seenAt !== 'number') return null;
     const nat: NatKind = natKinds.includes(value.nat as NatKind) ? (value.nat as NatKind) : 'unknown';
-    return { peerId: value.peerId, nodeId: value.nodeId, nat, capacity: value.capacity, load: value.load, seenAt: value.seenAt };
+    const shareWith: ShareWith = shareWithValues.includes(value.shareWith as ShareWith) ? (value.shareWith as ShareWith) : 'everyone';
+    const circles = Array.isArray(value.circles) ? value.circles.filter((circle): circle is string => typeof circle === 'string') : [];
+    return { peerId: value.peerId, nodeId: value.nodeId, nat, capacity: value.capacity, load: value.load, seenAt: value.seenAt, shareWith, circles };
   } catch {
     return null;
   }

@@ -7,12 +7,14 @@ import { pino, type Logger } from 'pino';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { AdmissionControl } from './admission';
 import { MemoryBus, NODE_ID_LENGTH, type SignalingBus } from './bus';
+import type { RevocationList } from './circle-proof';
+import { CircleBook, type CircleVerdict } from './circles';
 import { ExitDirectory } from './directory';
 import { verifyRegistration } from './identity';
 import { IpLimits, TokenBucket } from './limits';
 import { SignalingMetrics } from './metrics';
 import { sendTo as send, type Peer } from './peer';
-import { clientMessageSchema, MAX_SIGNALING_MESSAGE_BYTES, type ClientMessage } from './protocol';
+import { clientMessageSchema, MAX_SIGNALING_MESSAGE_BYTES, type CirclesState, type ClientMessage } from './protocol';
 import { RedisBus, type RedisTarget } from './redis-bus';
 import { Relay } from './relay';
 import { iceServersFor, type IceConfig } from './turn';
@@ -52,6 +54,8 @@ export interface SignalingOptions {
   drainMs: number;
   /** PEM certificate (chain) and key: served as wss:// and https:// by the server itself. Null: ws://. */
   tls: { cert: string; key: string } | null;
+  /** Independent requesters whose reports of one exit (`report-exit`) stop its introductions. */
+  reportThreshold: number;
   logger: Logger;
 }
 
@@ -73,6 +77,7 @@ export const DEFAULT_SIGNALING_OPTIONS: SignalingOptions = {
   reconnectWithinMs: 5_000,
   drainMs: 10_000,
   tls: null,
+  reportThreshold: 3,
   logger: pino({ level: 'silent' }),
 };
 
@@ -113,7 +118,8 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
     ? new RedisBus(nodeId, options.redis, log, (op, seconds) => metrics.redisSeconds.observe({ op }, seconds))
     : new MemoryBus(nodeId);
 
-  const directory = new ExitDirectory(bus, peers, options.exitRefreshMs, options.ice.turn !== null);
+  const directory = new ExitDirectory(bus, peers, options.exitRefreshMs, options.ice.turn !== null, options.reportThreshold);
+  const circleBook = new CircleBook();
   const relay = new Relay(nodeId, peers, directory, bus, metrics);
   const admission = new AdmissionControl(options, ipLimits, metrics, log, { draining: () => draining, connections: () => connections.size });
 
@@ -127,19 +133,31 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
         const nonce = peer.nonce;
         peer.nonce = ''; // one attempt per challenge; also frees it
         // Verified on libuv's thread pool: a burst of registrations does not stall the event loop.
-        void verifyRegistration(message.publicKey, message.signature, peer.host, nonce).then((verdict) => {
+        void verifyRegistration(message.publicKey, message.signature, peer.host, nonce).then(async (verdict) => {
           if (peer.socket.readyState !== WebSocket.OPEN) return;
           if (!verdict.ok) return reject(peer, verdict.reason, verdict.reason === 'bad_signature' ? 'the signature does not prove the public key over this connection\'s nonce' : 'not an Ed25519 public key');
+          // Circles judged before `registered`: the first introduction already knows them.
+          const judged = message.circles ? await judgeCircles(peer, message.circles) : null;
+          if (peer.socket.readyState !== WebSocket.OPEN) return;
+          if (judged) peer.shareWith = judged.shareWith; // before its record is first published
           register(peer, verdict.peerId, message);
+          if (judged) applyCircles(peer, judged);
         });
         return;
       }
       case 'update':
         applyState(peer, message);
+        if (message.circles) {
+          const circles = message.circles;
+          void judgeCircles(peer, circles).then((judged) => judged && applyCircles(peer, judged));
+        }
+        return;
+      case 'report-exit':
+        if (directory.report(peer, message.peerId)) log.warn({ exit: message.peerId, reason: message.reason }, 'exit flagged by independent reports: no longer introduced');
         return;
       case 'find-exits': {
         const started = performance.now();
-        const exits = directory.introduce(peer, message.count, new Set(message.exclude));
+        const exits = directory.introduce(peer, message.count, new Set(message.exclude), message.preferCircles);
         send(peer, { type: 'exits', exits });
         metrics.introductionSeconds.observe((performance.now() - started) / 1000);
         log.info({ peer: peer.id, exits: exits.map((exit) => exit.peerId) }, 'introduced');
@@ -166,6 +184,74 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
     applyState(peer, message);
     send(peer, { type: 'registered', peerId: peer.id, heartbeatMs: options.heartbeatMs, refreshMs: options.exitRefreshMs, iceServers: iceServersFor(options.ice, peer.id, Date.now() / 1000) });
     log.info({ peer: peer.id, connection: peer.connectionId, exit: peer.exit, nat: peer.nat }, 'registered');
+  };
+
+  /**
+   * A peer's circles, judged off the event loop. Whom an exit serves applies at once (narrowing to its
+   * circles must not wait for a signature check); memberships when their check returns, unless a
+   * newer report came meanwhile.
+   */
+  const judgeCircles = async (peer: Peer, state: CirclesState): Promise<{ verdict: CircleVerdict; shareWith: CirclesState['shareWith'] } | null> => {
+    const seq = (peer.circlesSeq += 1);
+    if (peer.registered && state.shareWith !== peer.shareWith) {
+      peer.shareWith = state.shareWith;
+      reviewPartners(peer);
+      if (peer.exit) directory.publish(peer);
+    }
+    const verdict = await circleBook.judge(state);
+    for (const list of verdict.newer) spreadRevocation(list, peer);
+    return seq === peer.circlesSeq && peer.socket.readyState === WebSocket.OPEN ? { verdict, shareWith: state.shareWith } : null;
+  };
+
+  const applyCircles = (peer: Peer, { verdict, shareWith }: { verdict: CircleVerdict; shareWith: CirclesState['shareWith'] }): void => {
+    peer.shareWith = shareWith;
+    // A list that arrived while this was checked may have revoked one of these.
+    for (const [circle, invite] of verdict.member) if (circleBook.isRevoked(circle, invite)) verdict.member.delete(circle);
+    peer.circles = verdict.member.size > 0 ? verdict.member : null;
+    send(peer, { type: 'circles', member: [...verdict.member.keys()], refused: verdict.refused });
+    reviewPartners(peer);
+    if (peer.exit) directory.publish(peer);
+  };
+
+  /** A newer revocation list: every member here keeps it; a member it names loses the circle at once. */
+  const spreadRevocation = (list: RevocationList, from: Peer | null): void => {
+    log.info({ circle: list.circle.slice(0, 8), version: list.version, revoked: list.revoked.length }, 'circle revocations');
+    for (const peer of peers.values()) {
+      const invite = peer.circles?.get(list.circle);
+      if (invite === undefined) continue;
+      if (peer !== from) send(peer, { type: 'circle-revocation', list });
+      if (!list.revoked.includes(invite)) continue;
+      peer.circles!.delete(list.circle);
+      if (peer.circles!.size === 0) peer.circles = null;
+      send(peer, { type: 'circles', member: [...(peer.circles?.keys() ?? [])], refused: [{ circle: list.circle, reason: 'revoked' }] });
+      reviewPartners(peer);
+      if (peer.exit) directory.publish(peer);
+    }
+  };
+
+  /**
+   * After `peer`'s circles or whom it serves changed: each pairing of an exit with a requester it may
+   * no longer serve ends, both told (`access-ended`: the exit closes the connection). Partners on
+   * this node; one on another node hears on its next introduction (documented limit).
+   */
+  const reviewPartners = (peer: Peer): void => {
+    for (const partnerId of [...(peer.partners?.keys() ?? [])]) {
+      const partner = peers.get(partnerId);
+      if (!partner) continue;
+      if (peer.introducedTo?.has(partnerId) && !directory.mayServe(peer, partner)) endPairing(peer, partner);
+      else if (partner.introducedTo?.has(peer.id) && !directory.mayServe(partner, peer)) endPairing(partner, peer);
+    }
+  };
+
+  const endPairing = (exit: Peer, requester: Peer): void => {
+    exit.partners?.delete(requester.id);
+    requester.partners?.delete(exit.id);
+    exit.introducedTo?.delete(requester.id);
+    directory.publishLoadSoon(exit);
+    const reason = 'no longer in a circle this exit serves';
+    send(exit, { type: 'access-ended', peerId: requester.id, reason });
+    send(requester, { type: 'access-ended', peerId: exit.id, reason });
+    log.info({ exit: exit.id, requester: requester.id }, 'circle access ended');
   };
 
   const applyState = (peer: Peer, message: Extract<ClientMessage, { type: 'register' | 'update' }>): void => {
@@ -253,6 +339,9 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
       capacity: 0,
       load: 0,
       nat: 'unknown',
+      circles: null,
+      shareWith: 'everyone',
+      circlesSeq: 0,
       refreshedAt: 0,
       introducedTo: null,
       partners: null,
@@ -274,7 +363,7 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
     const path = (request.url ?? '/').split('?')[0];
     if (path === '/healthz') {
       response.writeHead(200, { 'content-type': 'application/json' });
-      response.end(JSON.stringify({ status: 'ok', node: nodeId, peers: peers.size, connections: connections.size, exits: [...peers.values()].filter((peer) => peer.exit).length }));
+      response.end(JSON.stringify({ status: 'ok', node: nodeId, peers: peers.size, connections: connections.size, exits: [...peers.values()].filter((peer) => peer.exit).length, flaggedExits: directory.flaggedCount }));
       return;
     }
     if (path === '/readyz') {

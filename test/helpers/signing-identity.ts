@@ -1,6 +1,7 @@
 import { createPrivateKey, generateKeyPairSync, sign, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { registrationProofText } from '../../signaling-server/identity-proof';
 import { peerIdOf } from '../../signaling-server/identity';
+import type { CirclesState } from '../../signaling-server/protocol';
 
 /**
  * A client identity as the extension keeps one (Ed25519), for Node test clients and the load generator.
@@ -27,7 +28,7 @@ export class SigningIdentity {
   }
 
   /** The `register` message for a server at `host` that challenged with `nonce`. */
-  register(host: string, nonce: string, fields: { exit: boolean; capacity: number; load: number; nat?: string }): string {
+  register(host: string, nonce: string, fields: { exit: boolean; capacity: number; load: number; nat?: string; circles?: CirclesState }): string {
     return JSON.stringify({ type: 'register', protocol: 2, publicKey: this.publicKey, signature: this.prove(host, nonce), nat: 'unknown', ...fields });
   }
 }
