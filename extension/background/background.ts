@@ -43,7 +43,7 @@ export interface Background {
 
 export function createBackground(platform: BackgroundPlatform, host: BackgroundHost): Background {
   const startedAt = platform.now();
-  let transportStatus: TransportStatus = { signaling: 'offline', selfId: null, availableExits: 0, nat: 'unknown' };
+  let transportStatus: TransportStatus = { signaling: 'offline', selfId: null, availableExits: 0, nat: 'unknown', circles: null };
   const configuration = new Configuration(platform);
   // The queue is made below; the telemetry's gauges first read it a second from now.
   const telemetry: Telemetry = new Telemetry(platform, () => ({ queued: queue.queued, inflight: queue.inflight }));
@@ -160,6 +160,9 @@ export function createBackground(platform: BackgroundPlatform, host: BackgroundH
           return;
         case 'frame':
           peers.receive(message.peerId, message.data);
+          return;
+        case 'circle-revocation':
+          void configuration.keepRevocations(message.list);
           return;
       }
     },

@@ -1,3 +1,4 @@
+import { shareWithValues } from '../../signaling-server/circle-proof';
 import { z } from './channels/zod';
 import { MB, type ExitCapsOptions } from './exit/caps';
 import { allowListProblem, DEFAULT_EXIT_PORTS, MAX_PRIVATE_ALLOW_BLOCKS } from './exit/policy';
@@ -25,6 +26,8 @@ export const DEFAULT_SETTINGS: Settings = {
   lanesPerExit: 8,
   autoLanes: true,
   share: false,
+  shareWith: 'everyone',
+  preferCircles: true,
   routedOrigins: [],
   privateAllowList: [],
   exitMethods: ['GET', 'HEAD'],
@@ -112,6 +115,10 @@ export const settingsSchema = z.object({
   /** Open `lanesPerExit` only to exits over a long path (core/peers/lanes.ts `automaticLaneCount`), one to a near one. */
   autoLanes: z.boolean(),
   share: z.boolean(),
+  /** Whom this exit serves: anyone, only people in its circles, or anyone with its circles' members first. */
+  shareWith: z.enum(shareWithValues),
+  /** As a requester: exits of this install's circles first, whatever their load. */
+  preferCircles: z.boolean(),
   routedOrigins: z.array(originSchema).max(500),
   /**
    * Tests and development only: private blocks an exit may fetch (`127.0.0.2/32`), each no wider

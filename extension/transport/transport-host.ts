@@ -17,7 +17,9 @@ const DEMAND_WINDOW_MS = 60_000;
 
 export class TransportHost {
   private config: TransportConfig | null = null;
-  private status: TransportStatus = { signaling: 'offline', selfId: null, availableExits: 0, nat: 'unknown' };
+  private status: TransportStatus = { signaling: 'offline', selfId: null, availableExits: 0, nat: 'unknown', circles: null };
+  /** The circles last told to signaling on this registration (JSON), so an update carries them only when they change. */
+  private circlesSent: string | null = null;
   /** This connection's challenge: a `register` signs it (stable identity, `identity.ts`). */
   private nonce: string | null = null;
   /** Registered on the current signaling connection (the id stays shown across reconnects; this does not). */
@@ -61,6 +63,7 @@ export class TransportHost {
         if (signaling !== 'connected') {
           this.nonce = null;
           this.registered = false;
+          this.circlesSent = null;
         }
         // The id is stable: it stays shown while signaling is away (the data channels stay up too).
         this.setStatus({ signaling });
@@ -115,7 +118,9 @@ export class TransportHost {
       const identity = await loadIdentity();
       const signature = await identity.prove(new URL(config.signalingUrl).host, nonce);
       if (this.nonce !== nonce) return; // reconnected meanwhile: the new challenge registers
-      this.signaling.send({ type: 'register', protocol: SIGNALING_PROTOCOL, publicKey: identity.publicKey, signature, exit: this.offersExit(), capacity: config.exitCapacity, load: this.mesh.count('requester'), nat: this.status.nat });
+      const circles = config.circles;
+      this.circlesSent = JSON.stringify(circles);
+      this.signaling.send({ type: 'register', protocol: SIGNALING_PROTOCOL, publicKey: identity.publicKey, signature, exit: this.offersExit(), capacity: config.exitCapacity, load: this.mesh.count('requester'), nat: this.status.nat, circles });
     } catch (error) {
       console.warn('[peerlane] cannot prove this install\'s identity:', error);
     }
@@ -128,7 +133,10 @@ export class TransportHost {
   private reportLoad(): void {
     const config = this.config;
     if (!config || !this.registered) return;
-    this.signaling.send({ type: 'update', exit: this.offersExit(), capacity: config.exitCapacity, load: this.mesh.count('requester'), nat: this.status.nat });
+    const circles = JSON.stringify(config.circles);
+    const changed = circles !== this.circlesSent;
+    this.circlesSent = circles;
+    this.signaling.send({ type: 'update', exit: this.offersExit(), capacity: config.exitCapacity, load: this.mesh.count('requester'), nat: this.status.nat, ...(changed ? { circles: config.circles } : {}) });
   }
 
   /**
@@ -164,7 +172,7 @@ export class TransportHost {
     const have = this.mesh.count('exit');
     if (have >= TARGET_EXITS) return;
     const exclude = this.mesh.connectedPeers().map((peer) => peer.peerId);
-    this.signaling.send({ type: 'find-exits', count: TARGET_EXITS - have, exclude });
+    this.signaling.send({ type: 'find-exits', count: TARGET_EXITS - have, exclude, preferCircles: Boolean(this.config?.preferCircles) });
   }
 
   private onSignalingMessage(message: ServerMessage): void {
@@ -201,6 +209,17 @@ export class TransportHost {
       case 'peer-gone':
         // The data channel may outlive signaling; only a peer that never connected is dropped here.
         if (!this.mesh.connectedPeers().some((peer) => peer.peerId === message.peerId)) this.mesh.close(message.peerId, 'peer left signaling');
+        return;
+      case 'circles':
+        this.setStatus({ circles: { member: message.member, refused: message.refused } });
+        return;
+      case 'circle-revocation':
+        this.emit({ type: 'circle-revocation', list: message.list });
+        return;
+      case 'access-ended':
+        // Signaling says this pairing no longer holds (a revoked member, a narrowed exit): an exit
+        // stops serving at once; a requester stops using the exit (the queue moves its requests on).
+        this.mesh.close(message.peerId, `access ended: ${message.reason}`);
         return;
       case 'error':
         console.warn('[peerlane] signaling error', message.code, message.message);

@@ -2,6 +2,7 @@ import browser from 'webextension-polyfill';
 import { patternsNeeded } from '../core/access/site-access';
 import { localizePage, t } from './i18n';
 import { SiteAccessRequester } from './site-access-request';
+import { startCirclesPanel } from './circles-panel';
 import { DEFAULT_SETTINGS, parseSettings, SETTINGS_STORAGE_KEY, validateSettings, type ExitCapsSettings, type QueueSettings, type Settings } from '../core/settings';
 
 /** Options page: every setting, validated with clear messages; saving applies live (no reload). */
@@ -16,6 +17,8 @@ function fill(settings: Settings): void {
   field<HTMLInputElement>('lanesPerExit').value = String(settings.lanesPerExit);
   field<HTMLInputElement>('autoLanes').checked = settings.autoLanes;
   field<HTMLInputElement>('share').checked = settings.share;
+  for (const radio of form.querySelectorAll<HTMLInputElement>('input[name="shareWith"]')) radio.checked = radio.value === settings.shareWith;
+  field<HTMLInputElement>('preferCircles').checked = settings.preferCircles;
   field<HTMLTextAreaElement>('routedOrigins').value = settings.routedOrigins.join('\n');
   field<HTMLInputElement>('privateAllowList').value = settings.privateAllowList.join(', ');
   field<HTMLInputElement>('exitPorts').value = settings.exitPorts.join(', ');
@@ -51,6 +54,8 @@ function read(): unknown {
     lanesPerExit: numberOrText(field<HTMLInputElement>('lanesPerExit').value),
     autoLanes: field<HTMLInputElement>('autoLanes').checked,
     share: field<HTMLInputElement>('share').checked,
+    shareWith: form.querySelector<HTMLInputElement>('input[name="shareWith"]:checked')?.value ?? 'everyone',
+    preferCircles: field<HTMLInputElement>('preferCircles').checked,
     routedOrigins: field<HTMLTextAreaElement>('routedOrigins').value.split('\n').map((line) => line.trim()).filter(Boolean),
     privateAllowList: field<HTMLInputElement>('privateAllowList').value.split(/[\s,]+/).filter(Boolean),
     exitMethods: methodBoxes().filter((box) => box.checked).map((box) => box.value),
@@ -135,3 +140,4 @@ document.querySelector<HTMLInputElement>('#import')!.addEventListener('change', 
 
 localizePage();
 void browser.storage.local.get(SETTINGS_STORAGE_KEY).then((stored) => fill(parseSettings(stored[SETTINGS_STORAGE_KEY])));
+startCirclesPanel(document.querySelector<HTMLElement>('#circles-card')!);

@@ -1,4 +1,6 @@
+import type { RevocationList } from '../../../signaling-server/circle-proof';
 import { siteAccessFor, type SiteAccess } from '../../core/access/site-access';
+import { acceptRevocations, CIRCLES_STORAGE_KEY, circlesStateFor, EMPTY_CIRCLES, parseCircles, type CirclesStore } from '../../core/circles/circles';
 import type { TransportConfig } from '../../core/channels/transport-channel';
 import type { ExitPolicyOptions } from '../../core/exit/policy';
 import type { QueueOptions } from '../../core/queue/request-queue';
@@ -9,21 +11,39 @@ import type { BackgroundPlatform } from '../platform/platform';
 /**
  * Configuration: the settings a person chose (storage.local, changed live from the popup and
  * options) and the site access the browser grants now, which a person can withdraw at any time.
- * Both change together: no listener ever sees new settings with the old access.
+ * Both change together: no listener ever sees new settings with the old access. Also the circles
+ * this install owns and joined (`core/circles/`, written by the options page), which signaling is told.
  */
 export class Configuration {
   settings: Settings = DEFAULT_SETTINGS;
   access: SiteAccess = { allSites: false, unroutable: [] };
+  circles: CirclesStore = EMPTY_CIRCLES;
   readonly changes = new Changes();
   readonly ready: Promise<void>;
 
   constructor(private readonly platform: BackgroundPlatform) {
     platform.onLocalChanged((key, value) => {
       if (key === SETTINGS_STORAGE_KEY) void this.ready.then(() => this.apply(parseSettings(value)));
+      if (key === CIRCLES_STORAGE_KEY)
+        void this.ready.then(() => {
+          this.circles = parseCircles(value);
+          this.changes.emit();
+        });
     });
     // A grant applies at once, no restart.
     platform.onPermissionsChanged((added) => void this.ready.then(() => this.accessChanged(added)));
-    this.ready = platform.local.get([SETTINGS_STORAGE_KEY]).then((stored) => this.apply(parseSettings(stored[SETTINGS_STORAGE_KEY]), true));
+    this.ready = platform.local.get([SETTINGS_STORAGE_KEY, CIRCLES_STORAGE_KEY]).then((stored) => {
+      this.circles = parseCircles(stored[CIRCLES_STORAGE_KEY]);
+      return this.apply(parseSettings(stored[SETTINGS_STORAGE_KEY]), true);
+    });
+  }
+
+  /** A revocation list signaling pushed: kept when its circle signed it and it is newer (then told to signaling at every registration). */
+  async keepRevocations(list: RevocationList): Promise<void> {
+    await this.ready;
+    const stored = parseCircles((await this.platform.local.get([CIRCLES_STORAGE_KEY]))[CIRCLES_STORAGE_KEY]);
+    const updated = await acceptRevocations(stored, list);
+    if (updated) await this.platform.local.set({ [CIRCLES_STORAGE_KEY]: updated });
   }
 
   isRouted(origin: string): boolean {
@@ -67,6 +87,8 @@ export class Configuration {
       // Paused: still connected, but signaling introduces no new requesters.
       exitCapacity: this.sharing ? this.settings.exitCaps.maxConcurrent : 0,
       wantExits: this.settings.routedOrigins.length > 0,
+      circles: circlesStateFor(this.circles, this.settings.shareWith),
+      preferCircles: this.settings.preferCircles,
     };
   }
 

@@ -1,3 +1,4 @@
+import { shareWithValues } from '../../../signaling-server/circle-proof';
 import { natKinds } from '../../../signaling-server/protocol';
 import { withOwnBuffer } from '../bytes';
 import { MAX_LANES } from '../peers/lanes';
@@ -19,6 +20,18 @@ export const transportConfigSchema = z.object({
   share: z.boolean(),
   exitCapacity: z.number().check(z.int(), z.minimum(0)),
   wantExits: z.boolean(),
+  /** What signaling is told of this install's circles (signaling-server/protocol.ts `circlesStateSchema` checks it in full). */
+  circles: z.object({
+    credentials: z.array(z.object({ circle: z.string(), name: z.string(), invite: z.string(), signature: z.string() })),
+    revocations: z.array(z.object({ circle: z.string(), version: z.number(), revoked: z.array(z.string()), signature: z.string() })),
+    shareWith: z.enum(shareWithValues),
+  }),
+  preferCircles: z.boolean(),
+});
+/** Signaling's verdict on this install's circle credentials (accepted; refused and why). */
+export const circleMembershipSchema = z.object({
+  member: z.array(z.string()),
+  refused: z.array(z.object({ circle: z.string(), reason: z.enum(['revoked', 'bad_signature']) })),
 });
 const role = z.enum(['requester', 'exit']);
 const count = z.number().check(z.int(), z.minimum(0));
@@ -44,6 +57,8 @@ export const transportStatusSchema = z.object({
   availableExits: z.number().check(z.int()),
   /** What this browser learned of its NAT (signaling-server/protocol.ts `natKinds`). */
   nat: z.enum(natKinds),
+  /** Null until signaling judged them on this connection. */
+  circles: z.nullable(circleMembershipSchema),
 });
 export const fromTransportSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('transport-ready') }),
@@ -55,6 +70,8 @@ export const fromTransportSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('peer-down'), peerId: z.string(), reason: z.string() }),
   z.object({ type: z.literal('frame'), peerId: z.string(), data: bytesSchema }),
   z.object({ type: z.literal('status'), status: transportStatusSchema }),
+  /** Signaling pushed a newer revocation list for one of this install's circles: the background checks and keeps it. */
+  z.object({ type: z.literal('circle-revocation'), list: z.object({ circle: z.string(), version: z.number(), revoked: z.array(z.string()), signature: z.string() }) }),
 ]);
 
 export type TransportConfig = z.infer<typeof transportConfigSchema>;
@@ -79,3 +96,4 @@ export function forTransfer<M extends ToTransport | FromTransport>(message: M): 
   const data = withOwnBuffer(message.data);
   return { message: { ...message, data }, transfer: [data.buffer] };
 }
+export type CircleMembership = z.infer<typeof circleMembershipSchema>;
