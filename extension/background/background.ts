@@ -11,9 +11,11 @@ import type { BackgroundPlatform } from './platform/platform';
 import { fetchThroughPeers } from './requester/peer-fetch';
 import { serveRequestPort } from './requester/request-ports';
 import { Requester } from './requester/requester';
+import { ShareConditions } from './sharing/share-conditions';
 import { Sharing } from './sharing/sharing';
 import { StatePublisher } from './state-publisher';
 import { Telemetry } from './telemetry/telemetry';
+import { circleStatus } from '../core/circles/circles';
 
 /**
  * The composition root of both browsers' background: it builds the services, each with one job,
@@ -43,11 +45,12 @@ export interface Background {
 
 export function createBackground(platform: BackgroundPlatform, host: BackgroundHost): Background {
   const startedAt = platform.now();
-  let transportStatus: TransportStatus = { signaling: 'offline', selfId: null, availableExits: 0, nat: 'unknown', circles: null };
+  let transportStatus: TransportStatus = { signaling: 'offline', selfId: null, availableExits: 0, nat: 'unknown', circles: null, device: { onBattery: null, metered: null } };
   const configuration = new Configuration(platform);
   // The queue is made below; the telemetry's gauges first read it a second from now.
   const telemetry: Telemetry = new Telemetry(platform, () => ({ queued: queue.queued, inflight: queue.inflight }));
-  const sharing: Sharing = new Sharing(platform, configuration, telemetry, host.exitFetcher);
+  const conditions = new ShareConditions(platform, configuration, telemetry);
+  const sharing: Sharing = new Sharing(platform, configuration, telemetry, host.exitFetcher, conditions);
   const peers: PeerRegistry = new PeerRegistry({
     clock: platform.clock,
     every: (ms, callback) => platform.every(ms, callback),
@@ -96,6 +99,13 @@ export function createBackground(platform: BackgroundPlatform, host: BackgroundH
       timeline: telemetry.timelineSamples(),
       backgroundStartedAt: startedAt,
       access: configuration.access,
+      sharingNow: { pause: conditions.pauseReason, backingOff: conditions.yielding, device: conditions.deviceState },
+      circles: configuration.circles.joined.map((joined) => ({
+        circle: joined.credential.circle,
+        name: joined.credential.name,
+        owner: joined.owner,
+        status: circleStatus(configuration.circles, joined.credential, transportStatus.circles),
+      })),
     };
   };
   const publisher = new StatePublisher(platform.clock, state);
@@ -126,6 +136,7 @@ export function createBackground(platform: BackgroundPlatform, host: BackgroundH
     publisher.changed();
   });
   telemetry.changes.on(() => publisher.changed());
+  conditions.changes.on(() => publisher.changed());
   peers.changes.on(() => publisher.changed());
 
   routeChannels(platform, configuration, telemetry, ready, {
@@ -144,6 +155,7 @@ export function createBackground(platform: BackgroundPlatform, host: BackgroundH
           return;
         case 'status':
           transportStatus = message.status;
+          conditions.deviceChanged(message.status.device);
           publisher.changed();
           return;
         case 'peer-up':

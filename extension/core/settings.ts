@@ -2,6 +2,7 @@ import { shareWithValues } from '../../signaling-server/circle-proof';
 import { z } from './channels/zod';
 import { MB, type ExitCapsOptions } from './exit/caps';
 import { allowListProblem, DEFAULT_EXIT_PORTS, MAX_PRIVATE_ALLOW_BLOCKS } from './exit/policy';
+import { ALL_DAY, EVERY_HOUR } from './exit/share-when';
 import { MAX_LANES } from './peers/lanes';
 import { DEFAULT_QUEUE_OPTIONS } from './queue/request-queue';
 
@@ -33,7 +34,8 @@ export const DEFAULT_SETTINGS: Settings = {
   exitMethods: ['GET', 'HEAD'],
   exitPorts: [...DEFAULT_EXIT_PORTS],
   sharePaused: false,
-  exitCaps: { maxResponseMB: 25, maxConcurrent: 6, rateMBps: 2, dailyGB: 1 },
+  exitCaps: { maxResponseMB: 25, maxConcurrent: 6, rateMBps: 2, dailyGB: 1, monthlyGB: 20 },
+  shareWhen: { weekHours: [...EVERY_HOUR], pauseOnBattery: true, pauseOnMetered: true, yieldToBrowsing: true },
   queue: {
     maxQueued: DEFAULT_QUEUE_OPTIONS.maxQueued,
     perPeerConcurrency: DEFAULT_QUEUE_OPTIONS.perPeerConcurrency,
@@ -76,6 +78,17 @@ export const exitCapsSettingsSchema = z.object({
   maxConcurrent: int(1, 64, 'concurrent requests'),
   rateMBps: amount(0.01, 1_000, 'bandwidth cap'),
   dailyGB: amount(0.001, 10_000, 'daily quota'),
+  monthlyGB: amount(0.001, 100_000, 'monthly quota'),
+});
+
+/** When the exit serves (core/exit/share-when.ts): hours of the week, and what pauses or slows it. */
+export const shareWhenSchema = z.object({
+  /** Sunday first; each a 24-bit mask of the hours sharing is on (local time). */
+  weekHours: z.array(z.number().int().min(0).max(ALL_DAY)).length(7, 'hours of the week: one entry per day'),
+  pauseOnBattery: z.boolean(),
+  pauseOnMetered: z.boolean(),
+  /** Slow the exit to a quarter of its bandwidth cap while this browser's own tabs use the network. */
+  yieldToBrowsing: z.boolean(),
 });
 export type ExitCapsSettings = z.infer<typeof exitCapsSettingsSchema>;
 
@@ -85,6 +98,7 @@ export function exitCapsFrom(settings: ExitCapsSettings): ExitCapsOptions {
     maxConcurrent: settings.maxConcurrent,
     bytesPerSecond: Math.round(settings.rateMBps * MB),
     dailyBytes: Math.round(settings.dailyGB * 1000 * MB),
+    monthlyBytes: Math.round(settings.monthlyGB * 1000 * MB),
   };
 }
 
@@ -132,6 +146,7 @@ export const settingsSchema = z.object({
   /** Sharing stays consented but serves nothing until resumed. */
   sharePaused: z.boolean(),
   exitCaps: exitCapsSettingsSchema,
+  shareWhen: shareWhenSchema,
   queue: queueSettingsSchema,
 });
 
@@ -157,6 +172,11 @@ export function parseSettings(stored: unknown): Settings {
     if (parsed.success) (result as Record<keyof Settings, unknown>)[key] = parsed.data;
   }
   result.routedOrigins = [...new Set(result.routedOrigins)];
+  // Caps stored before the monthly quota existed keep theirs and get the default monthly one.
+  if (!settingsSchema.shape.exitCaps.safeParse(record.exitCaps).success) {
+    const caps = exitCapsSettingsSchema.safeParse({ ...DEFAULT_SETTINGS.exitCaps, ...(typeof record.exitCaps === 'object' ? record.exitCaps : {}) });
+    if (caps.success) result.exitCaps = caps.data;
+  }
   return result;
 }
 

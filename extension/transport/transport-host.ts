@@ -1,6 +1,7 @@
 import { SIGNALING_PROTOCOL, type IceServerConfig, type NatKind, type ServerMessage } from '../../signaling-server/protocol';
 import type { FromTransport, ToTransport, TransportConfig, TransportStatus } from '../core/channels/transport-channel';
 import { loadIdentity } from './identity';
+import { watchDevice } from './device-probe';
 import { probeNat } from './nat-probe';
 import { PeerMesh } from './peer-mesh';
 import { SignalingClient } from './signaling-client';
@@ -17,7 +18,7 @@ const DEMAND_WINDOW_MS = 60_000;
 
 export class TransportHost {
   private config: TransportConfig | null = null;
-  private status: TransportStatus = { signaling: 'offline', selfId: null, availableExits: 0, nat: 'unknown', circles: null };
+  private status: TransportStatus = { signaling: 'offline', selfId: null, availableExits: 0, nat: 'unknown', circles: null, device: { onBattery: null, metered: null } };
   /** The circles last told to signaling on this registration (JSON), so an update carries them only when they change. */
   private circlesSent: string | null = null;
   /** This connection's challenge: a `register` signs it (stable identity, `identity.ts`). */
@@ -39,6 +40,7 @@ export class TransportHost {
   private readonly mesh: PeerMesh;
 
   constructor(private readonly emit: (message: FromTransport) => void) {
+    watchDevice((device) => this.setStatus({ device }));
     this.mesh = new PeerMesh({
       signal: (peerId, data) => this.signaling.send({ type: 'signal', to: peerId, data }),
       peerUp: (peerId, remoteRole, path) => {

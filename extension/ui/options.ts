@@ -3,6 +3,8 @@ import { patternsNeeded } from '../core/access/site-access';
 import { localizePage, t } from './i18n';
 import { SiteAccessRequester } from './site-access-request';
 import { startCirclesPanel } from './circles-panel';
+import { EVERY_HOUR, NIGHTS_AND_WEEKENDS } from '../core/exit/share-when';
+import { weekHoursGrid } from './week-hours';
 import { DEFAULT_SETTINGS, parseSettings, SETTINGS_STORAGE_KEY, validateSettings, type ExitCapsSettings, type QueueSettings, type Settings } from '../core/settings';
 
 /** Options page: every setting, validated with clear messages; saving applies live (no reload). */
@@ -26,10 +28,16 @@ function fill(settings: Settings): void {
   for (const key of QUEUE_NUMBERS) field<HTMLInputElement>(`queue.${key}`).value = String(settings.queue[key]);
   field<HTMLInputElement>('queue.hedging').checked = settings.queue.hedging;
   for (const key of CAP_NUMBERS) field<HTMLInputElement>(`exitCaps.${key}`).value = String(settings.exitCaps[key]);
+  weekHours.set(settings.shareWhen.weekHours);
+  for (const key of SHARE_WHEN_SWITCHES) field<HTMLInputElement>(`shareWhen.${key}`).checked = settings.shareWhen[key];
   sharePaused = settings.sharePaused;
 }
 
-const CAP_NUMBERS = ['maxResponseMB', 'maxConcurrent', 'rateMBps', 'dailyGB'] as const satisfies readonly (keyof ExitCapsSettings)[];
+const CAP_NUMBERS = ['maxResponseMB', 'maxConcurrent', 'rateMBps', 'dailyGB', 'monthlyGB'] as const satisfies readonly (keyof ExitCapsSettings)[];
+const SHARE_WHEN_SWITCHES = ['pauseOnBattery', 'pauseOnMetered', 'yieldToBrowsing'] as const satisfies readonly (keyof Settings['shareWhen'])[];
+const weekHours = weekHoursGrid(document.querySelector<HTMLElement>('#week-hours')!);
+document.querySelector('#hours-all')!.addEventListener('click', () => weekHours.set([...EVERY_HOUR]));
+document.querySelector('#hours-evenings')!.addEventListener('click', () => weekHours.set(NIGHTS_AND_WEEKENDS));
 /** Paused is toggled from the popup; the form keeps whatever is stored. */
 let sharePaused = false;
 
@@ -62,6 +70,7 @@ function read(): unknown {
     exitPorts: field<HTMLInputElement>('exitPorts').value.split(/[\s,]+/).filter(Boolean).map(numberOrText),
     sharePaused,
     exitCaps: Object.fromEntries(CAP_NUMBERS.map((key) => [key, numberOrText(field<HTMLInputElement>(`exitCaps.${key}`).value)])),
+    shareWhen: { weekHours: weekHours.get(), ...Object.fromEntries(SHARE_WHEN_SWITCHES.map((key) => [key, field<HTMLInputElement>(`shareWhen.${key}`).checked])) },
     queue: {
       ...Object.fromEntries(QUEUE_NUMBERS.map((key) => [key, numberOrText(field<HTMLInputElement>(`queue.${key}`).value)])),
       hedging: field<HTMLInputElement>('queue.hedging').checked,

@@ -153,6 +153,24 @@ function renderSharing(state: PopupState): void {
   pause.textContent = t(settings.sharePaused ? 'resumeSharing' : 'pauseSharing');
   pause.setAttribute('aria-pressed', String(settings.sharePaused));
   text('pause-state', settings.sharePaused ? t('sharingPaused') : '');
+  const month = stats.sharedMonth === localDay().slice(0, 7) ? stats.sharedBytesThisMonth : 0;
+  text('shared-month', formatBytes(month));
+  text('month-label', t('sharedMonthOf', formatBytes(caps.monthlyBytes)));
+  // A condition of the sharer's life that pauses the exit (the person's own pause shows on its button).
+  const condition = $('#sharing-condition');
+  const { pause: pausedBy, backingOff } = state.sharingNow;
+  const conditionText = !settings.share ? '' : pausedBy !== null && pausedBy !== 'paused' ? t(`pausedBy_${pausedBy}`) : backingOff ? t('backingOff') : '';
+  condition.hidden = conditionText === '';
+  condition.textContent = conditionText;
+  const names = state.circles.map((circle) => circle.name).join(', ');
+  text('share-with', settings.share ? (settings.shareWith === 'everyone' || !names ? t('shareWithEveryoneNow') : t(settings.shareWith === 'circles' ? 'shareWithCirclesNow' : 'shareWithBothNow', names)) : '');
+  $('[data-testid="circles"]').replaceChildren(
+    ...state.circles.map((circle) => {
+      const chip = item([[circle.name], [t(`circleStatus_${circle.status}`), circle.status === 'verified' ? 'ok' : circle.status === 'pending' ? 'muted' : 'bad']]);
+      chip.title = circle.owner ? t('circleOwner') : t('circleMember');
+      return chip;
+    }),
+  );
   text('requesters', String(state.peers.filter((peer) => peer.remoteRole === 'requester').length));
   drawSparklines($<SVGSVGElement>('#spark-shared'), [{ values: timeline.map((sample) => sample.bytesSharedPerSec), className: 'line shared-line' }]);
   const refusals = Object.entries(stats.refusedByCategory).map(([category, count]) => `${categoryName(category)} ${count}`);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchWithExtension, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
 import { DEFAULT_SETTINGS } from '../../extension/core/settings';
+import { NIGHTS_AND_WEEKENDS } from '../../extension/core/exit/share-when';
 
 /** A person edits every setting on the options page; bad input is named, good input applies live. */
 let browser: ExtensionBrowser;
@@ -55,6 +56,12 @@ describe('options page', () => {
     await page.getByTestId('exitCaps.rateMBps').fill('0.5');
     await page.getByTestId('exitPorts').fill('80, 443 8080,8443, 3000');
     await page.getByTestId('queue.hedging').uncheck();
+    await page.locator('input[name="shareWith"][value="both"]').check();
+    await page.getByTestId('preferCircles').uncheck();
+    await page.getByTestId('exitCaps.monthlyGB').fill('50');
+    await page.getByTestId('hours-evenings').click();
+    await page.getByTestId('hour-0-3').uncheck(); // Sunday 3:00
+    await page.getByTestId('shareWhen.pauseOnBattery').uncheck();
     await page.getByTestId('save').click();
     await expect.poll(() => page.getByTestId('saved').textContent(), { timeout: 5000 }).toMatch(/Saved/);
     expect(await storedSettings()).toEqual({
@@ -65,12 +72,15 @@ describe('options page', () => {
       lanesPerExit: 4,
       autoLanes: false,
       share: true,
+      shareWith: 'both',
+      preferCircles: false,
       routedOrigins: ['https://example.com', 'http://app.peerlane.test:8080'],
       privateAllowList: ['127.0.0.2/32', '127.0.0.3/32'],
       exitMethods: ['GET', 'HEAD', 'POST'],
       exitPorts: [80, 443, 8080, 8443, 3000],
       sharePaused: false,
-      exitCaps: { ...DEFAULT_SETTINGS.exitCaps, rateMBps: 0.5 },
+      exitCaps: { ...DEFAULT_SETTINGS.exitCaps, rateMBps: 0.5, monthlyGB: 50 },
+      shareWhen: { weekHours: [NIGHTS_AND_WEEKENDS[0]! & ~(1 << 3), ...NIGHTS_AND_WEEKENDS.slice(1)], pauseOnBattery: false, pauseOnMetered: true, yieldToBrowsing: true },
       queue: { ...DEFAULT_SETTINGS.queue, maxQueued: 40, hedging: false },
     });
     await waitForRoutedScripts(browser);

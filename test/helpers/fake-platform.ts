@@ -135,6 +135,16 @@ export class FakePlatform implements BackgroundPlatform {
     this.connectListeners.push(listener);
   }
 
+  /** The person's own tabs: tests call `browse()`. */
+  private readonly browsingListeners: (() => void)[] = [];
+  onOwnBrowsing(listener: () => void): void {
+    this.browsingListeners.push(listener);
+  }
+
+  browse(): void {
+    for (const listener of this.browsingListeners) listener();
+  }
+
   async syncRoutedScripts(origins: readonly string[]): Promise<void> {
     this.syncedScripts.push([...origins]);
   }

@@ -6,7 +6,7 @@ import { DEFAULT_EXIT_POLICY } from '../../extension/core/exit/policy';
 import type { ExitResponder } from '../../extension/core/peers/session';
 import { FakeClock, flush } from '../helpers/fake-clock';
 
-const caps = (overrides: Partial<ExitCapsOptions> = {}): ExitCapsOptions => ({ maxResponseBytes: 25 * MB, maxConcurrent: 6, bytesPerSecond: 2 * MB, dailyBytes: 1000 * MB, ...overrides });
+const caps = (overrides: Partial<ExitCapsOptions> = {}): ExitCapsOptions => ({ maxResponseBytes: 25 * MB, maxConcurrent: 6, bytesPerSecond: 2 * MB, dailyBytes: 1000 * MB, monthlyBytes: 20_000 * MB, ...overrides });
 
 describe('fair bandwidth (deficit round robin)', () => {
   it('holds the rate over 10 s of sends in uneven chunks, and a cancel stops the wait', async () => {

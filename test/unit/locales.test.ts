@@ -19,6 +19,8 @@ const DYNAMIC: Record<string, string[]> = {
   signaling_: ['offline', 'connecting', 'connected'],
   path_: ['direct', 'relayed', 'unknown'],
   nat_: ['unknown', 'open', 'cone', 'symmetric', 'blocked'],
+  pausedBy_: ['schedule', 'daily_quota', 'monthly_quota', 'battery', 'metered'],
+  circleStatus_: ['verified', 'pending', 'revoked', 'refused'],
 };
 
 function namedKeys(): Set<string> {

@@ -3,6 +3,7 @@ import { siteAccessFor, type SiteAccess } from '../../core/access/site-access';
 import { acceptRevocations, CIRCLES_STORAGE_KEY, circlesStateFor, EMPTY_CIRCLES, parseCircles, type CirclesStore } from '../../core/circles/circles';
 import type { TransportConfig } from '../../core/channels/transport-channel';
 import type { ExitPolicyOptions } from '../../core/exit/policy';
+import type { PauseReason } from '../../core/exit/share-when';
 import type { QueueOptions } from '../../core/queue/request-queue';
 import { DEFAULT_SETTINGS, parseSettings, SETTINGS_STORAGE_KEY, type Settings } from '../../core/settings';
 import { Changes } from '../changes';
@@ -14,10 +15,20 @@ import type { BackgroundPlatform } from '../platform/platform';
  * Both change together: no listener ever sees new settings with the old access. Also the circles
  * this install owns and joined (`core/circles/`, written by the options page), which signaling is told.
  */
+const CONDITION_WORDS: Record<Exclude<PauseReason, 'paused'>, string> = {
+  schedule: 'outside its sharing hours',
+  daily_quota: 'daily quota reached',
+  monthly_quota: 'monthly quota reached',
+  battery: 'on battery',
+  metered: 'on a metered connection',
+};
+
 export class Configuration {
   settings: Settings = DEFAULT_SETTINGS;
   access: SiteAccess = { allSites: false, unroutable: [] };
   circles: CirclesStore = EMPTY_CIRCLES;
+  /** A condition of the sharer's life that pauses the exit now (background/sharing/share-conditions.ts). */
+  private conditionPause: Exclude<PauseReason, 'paused'> | null = null;
   readonly changes = new Changes();
   readonly ready: Promise<void>;
 
@@ -55,16 +66,24 @@ export class Configuration {
     return this.settings.share && this.access.allSites;
   }
 
-  /** Serving now: offering and not paused. */
+  /** Serving now: offering, not paused by the person nor by a condition (hours, quota, battery…). */
   get sharing(): boolean {
-    return this.offering && !this.settings.sharePaused;
+    return this.offering && !this.settings.sharePaused && this.conditionPause === null;
+  }
+
+  setConditionPause(reason: Exclude<PauseReason, 'paused'> | null): void {
+    if (reason === this.conditionPause) return;
+    this.conditionPause = reason;
+    this.changes.emit();
   }
 
   /** Why this exit serves nothing now, in the words the requester's log shows; null while sharing. */
   get notSharingReason(): string | null {
     if (this.sharing) return null;
     if (!this.settings.share) return 'stopped sharing its connection';
-    return this.access.allSites ? 'paused sharing its connection' : 'is not allowed to reach sites (its browser withdrew access)';
+    if (!this.access.allSites) return 'is not allowed to reach sites (its browser withdrew access)';
+    if (this.settings.sharePaused || this.conditionPause === null) return 'paused sharing its connection';
+    return `paused sharing its connection (${CONDITION_WORDS[this.conditionPause]})`;
   }
 
   queueOptions(): Partial<QueueOptions> {

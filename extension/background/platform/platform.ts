@@ -41,6 +41,8 @@ export interface BackgroundPlatform {
   /** A grant or a withdrawal, however made (popup, about:addons, Chrome's site access menu). */
   onPermissionsChanged(listener: (added: boolean) => void): void;
   onConnect(listener: (port: PlatformPort) => void): void;
+  /** A request of this browser's own tabs (not the extension's own fetches): the sharer is browsing. */
+  onOwnBrowsing(listener: () => void): void;
   /** `chrome-extension://<id>` or `moz-extension://<uuid>`, no trailing slash. */
   extensionOrigin: string;
   /** Registers the page hook and bridge on exactly these routed origins. */

@@ -39,6 +39,15 @@ export function webExtensionPlatform(): BackgroundPlatform {
         };
         listener(platformPort);
       }),
+    // Seen only where the extension may reach sites, which sharing requires. Tab -1 is the
+    // extension's own fetches (what the exit serves): not the person's browsing.
+    onOwnBrowsing: (listener) =>
+      browser.webRequest.onBeforeRequest.addListener(
+        (details) => {
+          if (details.tabId >= 0) listener();
+        },
+        { urls: ['http://*/*', 'https://*/*'] },
+      ),
     extensionOrigin: browser.runtime.getURL('').replace(/\/$/, ''),
     syncRoutedScripts,
     log: console,

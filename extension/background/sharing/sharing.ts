@@ -9,6 +9,8 @@ import type { Configuration } from '../configuration/configuration';
 import type { BackgroundPlatform } from '../platform/platform';
 import { shortPeerId } from '../peers/peer-registry';
 import type { Telemetry } from '../telemetry/telemetry';
+import { BACK_OFF_SHARE } from '../../core/exit/share-when';
+import type { ShareConditions } from './share-conditions';
 
 /**
  * The exit side: what this browser serves to requester peers when its person shares the connection.
@@ -26,8 +28,14 @@ export class Sharing {
     private readonly configuration: Configuration,
     private readonly telemetry: Telemetry,
     private readonly fetcher: ExitFetcher,
+    conditions: ShareConditions,
   ) {
-    this.caps = new ExitCaps(platform.clock, () => exitCapsFrom(configuration.settings.exitCaps), () => telemetry.sharedToday());
+    const caps = () => {
+      const options = exitCapsFrom(configuration.settings.exitCaps);
+      // The sharer's own browsing comes first: a quarter of the bandwidth while it goes on.
+      return conditions.yielding ? { ...options, bytesPerSecond: Math.round(options.bytesPerSecond * BACK_OFF_SHARE) } : options;
+    };
+    this.caps = new ExitCaps(platform.clock, caps, () => telemetry.sharedToday(), () => telemetry.sharedThisMonth());
   }
 
   /** Requests being served now. */

@@ -73,6 +73,10 @@ export class Telemetry {
     this.moved();
   }
 
+  sharedThisMonth(): number {
+    return this.stats.sharedThisMonth(localDay());
+  }
+
   sharedToday(): number {
     return this.stats.sharedToday(localDay());
   }

@@ -1,3 +1,4 @@
+import { pauseReasons } from '../exit/share-when';
 import { settingsSchema } from '../settings';
 import { REQUEST_LOG_SIZE, requestLogEntrySchema } from '../stats/request-log';
 import { TIMELINE_SECONDS } from '../stats/timeline';
@@ -48,6 +49,8 @@ export const statsSnapshotSchema = z.object({
   portsInvalid: counter,
   sharedBytesToday: counter,
   sharedDay: z.string().max(10),
+  sharedBytesThisMonth: counter,
+  sharedMonth: z.string().max(7),
   failedByCategory: z.record(z.string(), z.number()),
   refusedByCategory: z.record(z.string(), z.number()),
   latencyMs: percentiles,
@@ -66,6 +69,14 @@ export const popupStateSchema = z.object({
   backgroundStartedAt: z.number(),
   /** What the browser lets the extension reach now (a person can withdraw it at any time). */
   access: z.object({ allSites: z.boolean(), unroutable: z.array(z.string()).max(1000) }),
+  /** Whether the exit serves now: why it is paused (null: it serves), whether it backs off for the sharer's browsing, and what the device says. */
+  sharingNow: z.object({
+    pause: z.enum(pauseReasons).nullable(),
+    backingOff: z.boolean(),
+    device: z.object({ onBattery: z.boolean().nullable(), metered: z.boolean().nullable() }),
+  }),
+  /** The circles this install is in, and what signaling made of each. */
+  circles: z.array(z.object({ circle: z.string(), name: z.string(), owner: z.boolean(), status: z.enum(['verified', 'pending', 'revoked', 'refused']) })).max(16),
   /** The last minute, a sample per second, oldest first. */
   timeline: z
     .array(z.object({ at: z.number(), queued: counter, inflight: counter, bytesInPerSec: counter, bytesSharedPerSec: counter }))

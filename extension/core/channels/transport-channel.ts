@@ -59,6 +59,8 @@ export const transportStatusSchema = z.object({
   nat: z.enum(natKinds),
   /** Null until signaling judged them on this connection. */
   circles: z.nullable(circleMembershipSchema),
+  /** What the browser tells of the device (null: it does not), for sharing that pauses on battery or a metered link. */
+  device: z.object({ onBattery: z.nullable(z.boolean()), metered: z.nullable(z.boolean()) }),
 });
 export const fromTransportSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('transport-ready') }),

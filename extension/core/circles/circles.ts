@@ -193,3 +193,12 @@ function withList(store: CirclesStore, list: RevocationList): CirclesStore {
 function replaceOwned(store: CirclesStore, owned: OwnedCircle): CirclesStore {
   return { ...store, owned: store.owned.map((entry) => (entry.circle === owned.circle ? owned : entry)) };
 }
+
+/** What the popup shows of one joined circle: confirmed by signaling, waiting for it, revoked or refused. */
+export type CircleStatus = 'verified' | 'pending' | 'revoked' | 'refused';
+export function circleStatus(store: CirclesStore, credential: MemberCredential, membership: { member: string[]; refused: { circle: string; reason: string }[] } | null): CircleStatus {
+  if (isRevoked(store, credential)) return 'revoked';
+  const refused = membership?.refused.find((entry) => entry.circle === credential.circle);
+  if (refused) return refused.reason === 'revoked' ? 'revoked' : 'refused';
+  return membership?.member.includes(credential.circle) ? 'verified' : 'pending';
+}

@@ -12,10 +12,11 @@ export interface ExitCapsOptions {
   maxConcurrent: number;
   bytesPerSecond: number;
   dailyBytes: number;
+  monthlyBytes: number;
 }
 
 export const MB = 1_000_000;
-export const DEFAULT_EXIT_CAPS: ExitCapsOptions = { maxResponseBytes: 25 * MB, maxConcurrent: 6, bytesPerSecond: 2 * MB, dailyBytes: 1000 * MB };
+export const DEFAULT_EXIT_CAPS: ExitCapsOptions = { maxResponseBytes: 25 * MB, maxConcurrent: 6, bytesPerSecond: 2 * MB, dailyBytes: 1000 * MB, monthlyBytes: 20_000 * MB };
 
 /** A requester refused within this time still counts as wanting a share of the slots. */
 const WANTING_MS = 5_000;
@@ -31,6 +32,8 @@ export class ExitCaps {
     private readonly options: () => ExitCapsOptions,
     /** Bytes this exit already served today (kept by the stats, which know the day). */
     private readonly usedToday: () => number,
+    /** And this calendar month. */
+    private readonly usedThisMonth: () => number = () => 0,
   ) {
     this.bandwidth = new FairBandwidth(clock, () => this.options().bytesPerSecond);
   }
@@ -48,6 +51,7 @@ export class ExitCaps {
     const caps = this.options();
     const now = this.clock.now();
     if (this.usedToday() >= caps.dailyBytes) return new PeerlaneError('exit_cap_quota', `this exit has shared its daily quota (${caps.dailyBytes} bytes)`);
+    if (this.usedThisMonth() >= caps.monthlyBytes) return new PeerlaneError('exit_cap_quota', `this exit has shared its monthly quota (${caps.monthlyBytes} bytes)`);
     for (const [id, at] of this.wanting) if (now - at > WANTING_MS) this.wanting.delete(id);
     const contenders = new Set([...this.held.keys(), ...this.wanting.keys(), requester]).size;
     const share = Math.ceil(caps.maxConcurrent / contenders);
@@ -85,6 +89,7 @@ export class ExitCaps {
     const caps = this.options();
     if (sent + bytes > caps.maxResponseBytes) throw sizeError(caps.maxResponseBytes);
     if (this.usedToday() + bytes > caps.dailyBytes) throw new PeerlaneError('exit_cap_quota', `this exit reached its daily quota (${caps.dailyBytes} bytes) mid-response`);
+    if (this.usedThisMonth() + bytes > caps.monthlyBytes) throw new PeerlaneError('exit_cap_quota', `this exit reached its monthly quota (${caps.monthlyBytes} bytes) mid-response`);
     await this.bandwidth.send(requester, bytes, signal);
   }
 }

@@ -48,6 +48,9 @@ export type StatsSnapshot = StatsGauges &
     /** Bytes this exit served on the local calendar day `sharedDay` (YYYY-MM-DD). */
     sharedBytesToday: number;
     sharedDay: string;
+    /** Bytes served in the local calendar month `sharedMonth` (YYYY-MM): the monthly quota's measure. */
+    sharedBytesThisMonth: number;
+    sharedMonth: string;
     failedByCategory: CategoryCounts;
     refusedByCategory: CategoryCounts;
     latencyMs: Percentiles;
@@ -59,6 +62,8 @@ export type StatsSnapshot = StatsGauges &
 export type PersistedStats = Record<CounterName, number> & {
   sharedBytesToday: number;
   sharedDay: string;
+  sharedBytesThisMonth: number;
+  sharedMonth: string;
   failedByCategory: CategoryCounts;
   refusedByCategory: CategoryCounts;
   histograms: Record<HistogramName, number[]>;
@@ -92,6 +97,8 @@ export class Stats {
   private readonly counters = Object.fromEntries(COUNTERS.map((name) => [name, 0])) as Record<CounterName, number>;
   private sharedBytesToday = 0;
   private sharedDay = '';
+  private sharedBytesThisMonth = 0;
+  private sharedMonth = '';
   private failedByCategory: CategoryCounts = {};
   private refusedByCategory: CategoryCounts = {};
   private readonly histograms = Object.fromEntries(HISTOGRAMS.map((name) => [name, new LatencyHistogram()])) as Record<HistogramName, LatencyHistogram>;
@@ -103,6 +110,8 @@ export class Stats {
     for (const name of COUNTERS) stats.counters[name] = nonNegative(record[name]);
     stats.sharedBytesToday = nonNegative(record.sharedBytesToday);
     stats.sharedDay = typeof record.sharedDay === 'string' ? record.sharedDay.slice(0, 10) : '';
+    stats.sharedBytesThisMonth = nonNegative(record.sharedBytesThisMonth);
+    stats.sharedMonth = typeof record.sharedMonth === 'string' ? record.sharedMonth.slice(0, 7) : '';
     stats.failedByCategory = categoryCounts(record.failedByCategory);
     stats.refusedByCategory = categoryCounts(record.refusedByCategory);
     const histograms = typeof record.histograms === 'object' && record.histograms !== null ? (record.histograms as Record<string, unknown>) : {};
@@ -171,6 +180,17 @@ export class Stats {
       this.sharedBytesToday = 0;
     }
     this.sharedBytesToday += bytes;
+    const month = day.slice(0, 7);
+    if (month !== this.sharedMonth) {
+      this.sharedMonth = month;
+      this.sharedBytesThisMonth = 0;
+    }
+    this.sharedBytesThisMonth += bytes;
+  }
+
+  /** Bytes served in the month of `day` (YYYY-MM-DD); zero once the month has changed. */
+  sharedThisMonth(day: string): number {
+    return day.slice(0, 7) === this.sharedMonth ? this.sharedBytesThisMonth : 0;
   }
 
   /** Bytes served on `day`; zero once the day has changed. */
@@ -188,6 +208,8 @@ export class Stats {
       ...this.counters,
       sharedBytesToday: this.sharedBytesToday,
       sharedDay: this.sharedDay,
+      sharedBytesThisMonth: this.sharedBytesThisMonth,
+      sharedMonth: this.sharedMonth,
       failedByCategory: { ...this.failedByCategory },
       refusedByCategory: { ...this.refusedByCategory },
       latencyMs: percentiles(this.histograms.total),
@@ -202,6 +224,8 @@ export class Stats {
       ...this.counters,
       sharedBytesToday: this.sharedBytesToday,
       sharedDay: this.sharedDay,
+      sharedBytesThisMonth: this.sharedBytesThisMonth,
+      sharedMonth: this.sharedMonth,
       failedByCategory: { ...this.failedByCategory },
       refusedByCategory: { ...this.refusedByCategory },
       histograms: Object.fromEntries(HISTOGRAMS.map((name) => [name, this.histograms[name].toJSON()])) as Record<HistogramName, number[]>,
