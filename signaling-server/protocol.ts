@@ -40,6 +40,8 @@ export const circlesStateSchema = z.object({
   shareWith: shareWithSchema,
 });
 /** Why a requester reports an exit: its answer differed from two other exits' for the same strongly validated URL. */
+/** Peers a find-exits may exclude: those connected and those the requester caught altering answers (up to 64). */
+export const MAX_EXCLUDED_EXITS = 256;
 export const exitReportReasons = ['altered_body'] as const;
 
 export const clientMessageSchema = z.discriminatedUnion('type', [
@@ -67,7 +69,7 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
     circles: circlesStateSchema.optional(),
   }),
   /** `preferCircles`: exits of the requester's circles first, whatever their load. */
-  z.object({ type: z.literal('find-exits'), count: z.number().int().min(1).max(8), exclude: z.array(peerId).max(64), preferCircles: z.boolean().optional() }),
+  z.object({ type: z.literal('find-exits'), count: z.number().int().min(1).max(8), exclude: z.array(peerId).max(MAX_EXCLUDED_EXITS), preferCircles: z.boolean().optional() }),
   /** A requester caught this exit answering differently from two others (`core/checks/`); enough independent reports and it is no longer introduced. */
   z.object({ type: z.literal('report-exit'), peerId, reason: z.enum(exitReportReasons) }),
   z.object({ type: z.literal('signal'), to: peerId, data: signalData }),

@@ -10,12 +10,14 @@ import { PeerRegistry, shortPeerId } from './peers/peer-registry';
 import type { BackgroundPlatform } from './platform/platform';
 import { fetchThroughPeers } from './requester/peer-fetch';
 import { serveRequestPort } from './requester/request-ports';
+import { ExitChecks } from './requester/exit-checks';
 import { Requester } from './requester/requester';
 import { ShareConditions } from './sharing/share-conditions';
 import { Sharing } from './sharing/sharing';
 import { StatePublisher } from './state-publisher';
 import { Telemetry } from './telemetry/telemetry';
 import { circleStatus } from '../core/circles/circles';
+import { displayUrl } from '../core/stats/request-log';
 
 /**
  * The composition root of both browsers' background: it builds the services, each with one job,
@@ -69,7 +71,20 @@ export function createBackground(platform: BackgroundPlatform, host: BackgroundH
     exitGone: (peerId) => queue.removePeer(peerId),
     protocolError: (peerId, error) => platform.log.warn('[peerlane] protocol', shortPeerId(peerId), error.category, error.message),
   });
-  const requester: Requester = new Requester({ clock: platform.clock, now: platform.now, peers, telemetry });
+  const checks = new ExitChecks({
+    clock: platform.clock,
+    peers,
+    exits: () => queue.peers(),
+    telemetry,
+    percent: () => configuration.settings.checkExitsPercent,
+    flag: (peerId, url) => {
+      platform.log.warn('[peerlane] exit', shortPeerId(peerId), 'altered an answer two other exits agree on:', displayUrl(url));
+      queue.removePeer(peerId);
+      host.transport.send({ type: 'report-exit', peerId, reason: 'altered_body' });
+      void configuration.flagExit({ peerId, at: platform.now(), url: displayUrl(url) });
+    },
+  });
+  const requester: Requester = new Requester({ clock: platform.clock, now: platform.now, peers, telemetry, checks });
   const queue: Requester['queue'] = requester.queue;
   const ready = Promise.all([configuration.ready, telemetry.ready]).then(() => undefined);
 
@@ -100,6 +115,7 @@ export function createBackground(platform: BackgroundPlatform, host: BackgroundH
       backgroundStartedAt: startedAt,
       access: configuration.access,
       sharingNow: { pause: conditions.pauseReason, backingOff: conditions.yielding, device: conditions.deviceState },
+      flaggedExits: configuration.flaggedExits.map((flagged) => ({ ...flagged, peerId: shortPeerId(flagged.peerId) })),
       circles: configuration.circles.joined.map((joined) => ({
         circle: joined.credential.circle,
         name: joined.credential.name,

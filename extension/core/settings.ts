@@ -29,6 +29,7 @@ export const DEFAULT_SETTINGS: Settings = {
   share: false,
   shareWith: 'everyone',
   preferCircles: true,
+  checkExitsPercent: 5,
   routedOrigins: [],
   privateAllowList: [],
   exitMethods: ['GET', 'HEAD'],
@@ -133,6 +134,11 @@ export const settingsSchema = z.object({
   shareWith: z.enum(shareWithValues),
   /** As a requester: exits of this install's circles first, whatever their load. */
   preferCircles: z.boolean(),
+  /**
+   * As a requester: the share of small public answers (GET, 200, strong ETag) asked again of another
+   * exit and compared (core/checks/exit-checks.ts); an exit that altered one is dropped and reported.
+   */
+  checkExitsPercent: int(0, 100, 'checked answers (percent)'),
   routedOrigins: z.array(originSchema).max(500),
   /**
    * Tests and development only: private blocks an exit may fetch (`127.0.0.2/32`), each no wider

@@ -1,4 +1,4 @@
-import { SIGNALING_PROTOCOL, type IceServerConfig, type NatKind, type ServerMessage } from '../../signaling-server/protocol';
+import { MAX_EXCLUDED_EXITS, SIGNALING_PROTOCOL, type IceServerConfig, type NatKind, type ServerMessage } from '../../signaling-server/protocol';
 import type { FromTransport, ToTransport, TransportConfig, TransportStatus } from '../core/channels/transport-channel';
 import { loadIdentity } from './identity';
 import { watchDevice } from './device-probe';
@@ -89,7 +89,16 @@ export class TransportHost {
       case 'close-peer':
         this.mesh.close(message.peerId, message.reason);
         return;
+      case 'report-exit':
+        // Reported once, when caught (signaling counts independent reports); unsent while signaling is away.
+        if (this.registered) this.signaling.send({ type: 'report-exit', peerId: message.peerId, reason: message.reason });
+        this.mesh.close(message.peerId, `exit caught: ${message.reason}`);
+        return;
     }
+  }
+
+  private avoided(peerId: string): boolean {
+    return this.config?.avoidExits.includes(peerId) ?? false;
   }
 
   private configure(config: TransportConfig): void {
@@ -101,6 +110,7 @@ export class TransportHost {
     this.emit({ type: 'status', status: this.status });
     for (const { peerId, remoteRole, path } of this.mesh.connectedPeers()) this.emit({ type: 'peer-up', peerId, remoteRole, path });
     if (previous?.share && !config.share) this.closeRole('requester', 'sharing turned off');
+    for (const peer of this.mesh.connectedPeers()) if (peer.remoteRole === 'exit' && this.avoided(peer.peerId)) this.mesh.close(peer.peerId, 'exit caught altering answers');
     if (previous && (previous.signalingUrl !== config.signalingUrl || previous.signalingToken !== config.signalingToken)) this.signaling.disconnect();
     this.signaling.connect(config.signalingUrl, config.signalingToken);
     if (previous && this.signaling.connected) this.reportLoad();
@@ -173,7 +183,7 @@ export class TransportHost {
     if (!this.wantsExits() || !this.registered || !this.natProbed) return;
     const have = this.mesh.count('exit');
     if (have >= TARGET_EXITS) return;
-    const exclude = this.mesh.connectedPeers().map((peer) => peer.peerId);
+    const exclude = [...this.mesh.connectedPeers().map((peer) => peer.peerId), ...(this.config?.avoidExits ?? [])].slice(0, MAX_EXCLUDED_EXITS);
     this.signaling.send({ type: 'find-exits', count: TARGET_EXITS - have, exclude, preferCircles: Boolean(this.config?.preferCircles) });
   }
 
@@ -203,7 +213,7 @@ export class TransportHost {
         return;
       case 'exits':
         this.setStatus({ availableExits: message.exits.length + this.mesh.count('exit', false) });
-        for (const exit of message.exits) this.mesh.connectToExit(exit.peerId);
+        for (const exit of message.exits) if (!this.avoided(exit.peerId)) this.mesh.connectToExit(exit.peerId);
         return;
       case 'signal':
         this.mesh.handleSignal(message.from, message.data, Boolean(this.config?.share));

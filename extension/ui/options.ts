@@ -21,6 +21,7 @@ function fill(settings: Settings): void {
   field<HTMLInputElement>('share').checked = settings.share;
   for (const radio of form.querySelectorAll<HTMLInputElement>('input[name="shareWith"]')) radio.checked = radio.value === settings.shareWith;
   field<HTMLInputElement>('preferCircles').checked = settings.preferCircles;
+  field<HTMLInputElement>('checkExitsPercent').value = String(settings.checkExitsPercent);
   field<HTMLTextAreaElement>('routedOrigins').value = settings.routedOrigins.join('\n');
   field<HTMLInputElement>('privateAllowList').value = settings.privateAllowList.join(', ');
   field<HTMLInputElement>('exitPorts').value = settings.exitPorts.join(', ');
@@ -64,6 +65,7 @@ function read(): unknown {
     share: field<HTMLInputElement>('share').checked,
     shareWith: form.querySelector<HTMLInputElement>('input[name="shareWith"]:checked')?.value ?? 'everyone',
     preferCircles: field<HTMLInputElement>('preferCircles').checked,
+    checkExitsPercent: numberOrText(field<HTMLInputElement>('checkExitsPercent').value),
     routedOrigins: field<HTMLTextAreaElement>('routedOrigins').value.split('\n').map((line) => line.trim()).filter(Boolean),
     privateAllowList: field<HTMLInputElement>('privateAllowList').value.split(/[\s,]+/).filter(Boolean),
     exitMethods: methodBoxes().filter((box) => box.checked).map((box) => box.value),

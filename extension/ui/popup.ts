@@ -134,6 +134,29 @@ function renderPeers(state: PopupState): void {
   );
 }
 
+/** Checked exits: how the comparisons ended, and the exits caught altering an answer (never used again). */
+function renderChecks(state: PopupState): void {
+  const { stats, settings, flaggedExits } = state;
+  text(
+    'checks-summary',
+    settings.checkExitsPercent === 0
+      ? t('checksOff')
+      : t('checksSummary', [String(settings.checkExitsPercent), String(stats.exitChecks), String(stats.exitChecksAgreed), String(stats.exitChecksInconclusive)]),
+  );
+  $('#flagged-list').replaceChildren(
+    ...flaggedExits.map((flagged) => {
+      const li = item([
+        [flagged.peerId, 'id'],
+        [t('flaggedAltered'), 'bad'],
+        [flagged.url, 'muted'],
+        [new Date(flagged.at).toLocaleString(), 'muted'],
+      ]);
+      li.dataset.testid = `flagged-${flagged.peerId}`;
+      return li;
+    }),
+  );
+}
+
 function renderSharing(state: PopupState): void {
   const { stats, settings, timeline } = state;
   text('shared-requests', String(stats.sharedRequests));
@@ -221,6 +244,7 @@ function render(state: PopupState): void {
   renderAccess(state);
   renderRequests(state);
   renderPeers(state);
+  renderChecks(state);
   renderSharing(state);
   renderLog(state);
   const started = new Date(state.backgroundStartedAt).toLocaleTimeString();

@@ -21,6 +21,8 @@ import { hostilePage, HOSTILE_CSS, NORMAL_CSS, NORMAL_HTML, searchResults, solid
  */
 export const DEV_ORIGIN_ADDRESS = '127.0.0.2';
 export const DEV_PRIVATE_ALLOW_LIST = [`${DEV_ORIGIN_ADDRESS}/32`];
+/** `/checked/*` answers requests that arrive on this address with an altered body (same ETag): pass it in `alsoListenOn`. */
+export const ALTERING_ORIGIN_ADDRESS = '127.0.0.3';
 
 export interface OriginRequest {
   /** The port the request arrived on: per-exit host mappings to different ports tell exits apart. */
@@ -127,6 +129,15 @@ function fixtureResponse(request: IncomingMessage, response: ServerResponse, pat
     const code = Number(status[1]);
     response.writeHead(code, { 'content-type': 'text/plain' });
     response.end(code === 204 || code === 304 ? undefined : `status ${code}`);
+    return true;
+  }
+  const checked = /^\/checked\/([\w-]{1,40})$/.exec(pathname);
+  if (checked) {
+    // The same strong validator everywhere; the body differs for a request that came in on the
+    // altering address (one exit's browser maps the origin's name there: an exit that alters answers).
+    const altered = request.socket.localAddress === ALTERING_ORIGIN_ADDRESS;
+    response.writeHead(200, { 'content-type': 'text/plain', etag: `"checked-${checked[1]}-v1"`, 'cache-control': 'no-cache' });
+    response.end(altered ? `checked ${checked[1]}: altered on the way\n` : `checked ${checked[1]}: as the origin sent it\n`);
     return true;
   }
   switch (pathname) {

@@ -2,6 +2,7 @@ import type { RevocationList } from '../../../signaling-server/circle-proof';
 import { siteAccessFor, type SiteAccess } from '../../core/access/site-access';
 import { acceptRevocations, CIRCLES_STORAGE_KEY, circlesStateFor, EMPTY_CIRCLES, parseCircles, type CirclesStore } from '../../core/circles/circles';
 import type { TransportConfig } from '../../core/channels/transport-channel';
+import { FLAGGED_EXITS_STORAGE_KEY, parseFlaggedExits, withFlagged, type FlaggedExit } from '../../core/checks/exit-checks';
 import type { ExitPolicyOptions } from '../../core/exit/policy';
 import type { PauseReason } from '../../core/exit/share-when';
 import type { QueueOptions } from '../../core/queue/request-queue';
@@ -13,7 +14,8 @@ import type { BackgroundPlatform } from '../platform/platform';
  * Configuration: the settings a person chose (storage.local, changed live from the popup and
  * options) and the site access the browser grants now, which a person can withdraw at any time.
  * Both change together: no listener ever sees new settings with the old access. Also the circles
- * this install owns and joined (`core/circles/`, written by the options page), which signaling is told.
+ * this install owns and joined (`core/circles/`, written by the options page), which signaling is told,
+ * and the exits it caught altering answers (`core/checks/`), which it never uses again.
  */
 const CONDITION_WORDS: Record<Exclude<PauseReason, 'paused'>, string> = {
   schedule: 'outside its sharing hours',
@@ -27,6 +29,7 @@ export class Configuration {
   settings: Settings = DEFAULT_SETTINGS;
   access: SiteAccess = { allSites: false, unroutable: [] };
   circles: CirclesStore = EMPTY_CIRCLES;
+  flaggedExits: FlaggedExit[] = [];
   /** A condition of the sharer's life that pauses the exit now (background/sharing/share-conditions.ts). */
   private conditionPause: Exclude<PauseReason, 'paused'> | null = null;
   readonly changes = new Changes();
@@ -40,11 +43,17 @@ export class Configuration {
           this.circles = parseCircles(value);
           this.changes.emit();
         });
+      if (key === FLAGGED_EXITS_STORAGE_KEY)
+        void this.ready.then(() => {
+          this.flaggedExits = parseFlaggedExits(value);
+          this.changes.emit();
+        });
     });
     // A grant applies at once, no restart.
     platform.onPermissionsChanged((added) => void this.ready.then(() => this.accessChanged(added)));
-    this.ready = platform.local.get([SETTINGS_STORAGE_KEY, CIRCLES_STORAGE_KEY]).then((stored) => {
+    this.ready = platform.local.get([SETTINGS_STORAGE_KEY, CIRCLES_STORAGE_KEY, FLAGGED_EXITS_STORAGE_KEY]).then((stored) => {
       this.circles = parseCircles(stored[CIRCLES_STORAGE_KEY]);
+      this.flaggedExits = parseFlaggedExits(stored[FLAGGED_EXITS_STORAGE_KEY]);
       return this.apply(parseSettings(stored[SETTINGS_STORAGE_KEY]), true);
     });
   }
@@ -55,6 +64,14 @@ export class Configuration {
     const stored = parseCircles((await this.platform.local.get([CIRCLES_STORAGE_KEY]))[CIRCLES_STORAGE_KEY]);
     const updated = await acceptRevocations(stored, list);
     if (updated) await this.platform.local.set({ [CIRCLES_STORAGE_KEY]: updated });
+  }
+
+  /** An exit caught altering an answer: kept (the storage listener applies it) so it is never used again. */
+  async flagExit(flagged: FlaggedExit): Promise<void> {
+    await this.ready;
+    this.flaggedExits = withFlagged(this.flaggedExits, flagged);
+    this.changes.emit();
+    await this.platform.local.set({ [FLAGGED_EXITS_STORAGE_KEY]: this.flaggedExits });
   }
 
   isRouted(origin: string): boolean {
@@ -108,6 +125,7 @@ export class Configuration {
       wantExits: this.settings.routedOrigins.length > 0,
       circles: circlesStateFor(this.circles, this.settings.shareWith),
       preferCircles: this.settings.preferCircles,
+      avoidExits: this.flaggedExits.map((flagged) => flagged.peerId),
     };
   }
 

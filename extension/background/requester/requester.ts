@@ -1,6 +1,7 @@
 import { joinBytes, spansBuffer } from '../../core/bytes';
 import type { Clock } from '../../core/clock';
 import { errorTraits, PeerlaneError, toPeerlaneError } from '../../core/errors';
+import { MAX_CHECKED_BYTES } from '../../core/checks/exit-checks';
 import { judgedMethod } from '../../core/exit/exit-service';
 import { isIdempotentRequest } from '../../core/http/range-resume';
 import { ResumableResponse, type PeerResponse } from '../../core/http/resumable-response';
@@ -11,6 +12,7 @@ import { RequestQueue, type Priority, type QueueEvent, type RequestRecord } from
 import { displayUrl } from '../../core/stats/request-log';
 import { shortPeerId, type PeerRegistry } from '../peers/peer-registry';
 import type { Telemetry } from '../telemetry/telemetry';
+import type { ExitChecks } from './exit-checks';
 
 /**
  * The requester side: every routed request, from whichever entry point, goes through `route()`:
@@ -40,6 +42,12 @@ interface RoutedTask {
   body: Uint8Array | null;
   /** Upload progress: request body bytes the exit has so far (each attempt starts again from 0). */
   onUploaded?: (bytes: number) => void;
+}
+
+/** An answer's body kept for a check (up to MAX_CHECKED_BYTES; `bytes` counts all of it). */
+interface KeptBody {
+  parts: Uint8Array[];
+  bytes: number;
 }
 
 /** Facts the log needs that the queue does not know. */
@@ -82,7 +90,7 @@ export class Requester {
   private readonly pendingLogs = new Map<string, PendingLog>();
 
   constructor(
-    private readonly deps: { clock: Clock; now(): number; peers: PeerRegistry; telemetry: Telemetry },
+    private readonly deps: { clock: Clock; now(): number; peers: PeerRegistry; telemetry: Telemetry; checks?: ExitChecks },
   ) {
     this.queue = new RequestQueue<RoutedTask, ResumableResponse>((task, attempt) => this.execute(task, attempt.peerId, attempt.signal, attempt.correlationId), deps.clock);
     this.queue.subscribe((event) => this.onQueueEvent(event));
@@ -150,9 +158,13 @@ export class Requester {
       // ERROR_HEADER marks only answers Peerlane made itself (the page hook shows those whole).
       const originHeaders = response.head.headers.filter(([name]) => !isPeerlaneHeader(name));
       sink.head({ ...response.head, headers: [...originHeaders, [PEER_HEADER, shortPeerId(response.peerId)]] });
-      if (!(await this.stream(response, pending, sink))) return;
+      // Now and then a small public answer is kept and compared with another exit's (exit-checks.ts).
+      const kept: KeptBody | null = body === null && this.deps.checks?.wants(head, response.head, response.peerId) ? { parts: [], bytes: 0 } : null;
+      if (!(await this.stream(response, pending, sink, kept))) return;
       peer = response.peerId;
       sink.end();
+      // Only an answer one exit gave whole (a resumed one came from two).
+      if (kept && pending.resumes === 0) void this.deps.checks?.check(head, response.head, response.peerId, kept.parts, kept.bytes);
     } catch (error) {
       failure = toPeerlaneError(error, 'internal');
       answerFailure(sink, failure);
@@ -165,7 +177,7 @@ export class Requester {
   }
 
   /** Body to the sink, batching what has already arrived but never holding bytes back for more. */
-  private async stream(response: ResumableResponse, pending: PendingLog, sink: ResponseSink): Promise<boolean> {
+  private async stream(response: ResumableResponse, pending: PendingLog, sink: ResponseSink, kept: KeptBody | null): Promise<boolean> {
     const parts: Uint8Array[] = [];
     let partBytes = 0;
     const flush = async (): Promise<boolean> => {
@@ -182,6 +194,9 @@ export class Requester {
       if (chunk === null) break;
       this.deps.telemetry.received(chunk.byteLength);
       pending.bytes += chunk.byteLength;
+      // A copy: the page's consumer owns the chunk it is given.
+      if (kept && kept.bytes + chunk.byteLength <= MAX_CHECKED_BYTES) kept.parts.push(chunk.slice());
+      if (kept) kept.bytes += chunk.byteLength;
       parts.push(chunk);
       partBytes += chunk.byteLength;
       if ((partBytes >= PAGE_CHUNK_BYTES || response.bufferedChunks === 0) && !(await flush())) return false;

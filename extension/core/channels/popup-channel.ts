@@ -47,6 +47,11 @@ export const statsSnapshotSchema = z.object({
   portsRefused: counter,
   /** Ports disconnected for a message that did not parse. */
   portsInvalid: counter,
+  /** Answers compared with a second exit's; those that agreed, decided nothing, or caught an exit altering them. */
+  exitChecks: counter,
+  exitChecksAgreed: counter,
+  exitChecksInconclusive: counter,
+  exitsFlagged: counter,
   sharedBytesToday: counter,
   sharedDay: z.string().max(10),
   sharedBytesThisMonth: counter,
@@ -77,6 +82,8 @@ export const popupStateSchema = z.object({
   }),
   /** The circles this install is in, and what signaling made of each. */
   circles: z.array(z.object({ circle: z.string(), name: z.string(), owner: z.boolean(), status: z.enum(['verified', 'pending', 'revoked', 'refused']) })).max(16),
+  /** Exits this install caught altering an answer (core/checks/exit-checks.ts), newest first; never used again. */
+  flaggedExits: z.array(z.object({ peerId: z.string(), at: z.number(), url: z.string() })).max(64),
   /** The last minute, a sample per second, oldest first. */
   timeline: z
     .array(z.object({ at: z.number(), queued: counter, inflight: counter, bytesInPerSec: counter, bytesSharedPerSec: counter }))

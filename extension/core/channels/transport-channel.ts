@@ -1,5 +1,5 @@
 import { shareWithValues } from '../../../signaling-server/circle-proof';
-import { natKinds } from '../../../signaling-server/protocol';
+import { exitReportReasons, natKinds } from '../../../signaling-server/protocol';
 import { withOwnBuffer } from '../bytes';
 import { MAX_LANES } from '../peers/lanes';
 import { bytesSchema } from './common';
@@ -27,6 +27,8 @@ export const transportConfigSchema = z.object({
     shareWith: z.enum(shareWithValues),
   }),
   preferCircles: z.boolean(),
+  /** Exits this install caught altering answers: never asked for, never connected to again. */
+  avoidExits: z.array(z.string()).check(z.maxLength(64)),
 });
 /** Signaling's verdict on this install's circle credentials (accepted; refused and why). */
 export const circleMembershipSchema = z.object({
@@ -50,6 +52,8 @@ export const toTransportSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('need-exits') }),
   z.object({ type: z.literal('frame'), peerId: z.string(), data: bytesSchema }),
   z.object({ type: z.literal('close-peer'), peerId: z.string(), reason: z.string() }),
+  /** An exit caught altering an answer: tell signaling (which stops introducing it after enough reports) and hang up. */
+  z.object({ type: z.literal('report-exit'), peerId: z.string(), reason: z.enum(exitReportReasons) }),
 ]);
 export const transportStatusSchema = z.object({
   signaling: z.enum(['offline', 'connecting', 'connected']),

@@ -27,6 +27,11 @@ const COUNTERS = [
   'backgroundStarts',
   'portsRefused',
   'portsInvalid',
+  // Checked exits (core/checks/exit-checks.ts): answers compared, and how the comparisons ended.
+  'exitChecks',
+  'exitChecksAgreed',
+  'exitChecksInconclusive',
+  'exitsFlagged',
 ] as const;
 export type CounterName = (typeof COUNTERS)[number];
 

@@ -1,0 +1,133 @@
+import type { Clock } from '../../core/clock';
+import { joinBytes } from '../../core/bytes';
+import {
+  fingerprintOf,
+  judgeAnswers,
+  MAX_CHECKED_BYTES,
+  MAX_CONCURRENT_CHECKS,
+  strongEtag,
+  whyNotCheckable,
+  drawnForCheck,
+  type CheckAnswer,
+} from '../../core/checks/exit-checks';
+import type { RequestHead, ResponseHead } from '../../core/protocol/frames';
+import type { PeerStatsView } from '../../core/queue/peer-balancer';
+import { shortPeerId, type PeerRegistry } from '../peers/peer-registry';
+import type { Telemetry } from '../telemetry/telemetry';
+
+/**
+ * Checked exits, the requester's side: now and then an answer the page just got is asked again of
+ * another exit, and compared (core/checks/exit-checks.ts decides what may be compared and who is
+ * odd one out). Runs after the page has its answer, off its path: a check never delays a page.
+ */
+export interface ExitChecksDeps {
+  clock: Clock;
+  peers: PeerRegistry;
+  /** The exits the queue may use now, with their health. */
+  exits(): PeerStatsView[];
+  telemetry: Telemetry;
+  /** Percent of checkable answers to compare (settings.checkExitsPercent). */
+  percent(): number;
+  /** An exit gave an answer two others contradict: drop it, keep it flagged, report it. */
+  flag(peerId: string, url: string): void;
+  random?: () => number;
+}
+
+/** A check's second (or third) fetch gives up after this long: it is background work. */
+const CHECK_TIMEOUT_MS = 15_000;
+
+export class ExitChecks {
+  private running = 0;
+
+  constructor(private readonly deps: ExitChecksDeps) {}
+
+  /**
+   * Whether to keep this answer's body for a check, decided when its head arrives: drawn at the
+   * set rate, checkable, another exit to ask, and few checks already running.
+   */
+  wants(request: RequestHead, response: ResponseHead, peerId: string): boolean {
+    if (this.running >= MAX_CONCURRENT_CHECKS) return false;
+    if (!drawnForCheck(this.deps.percent(), (this.deps.random ?? Math.random)())) return false;
+    if (whyNotCheckable(request, response) !== null) return false;
+    return this.others([peerId]).length > 0;
+  }
+
+  /** Compares the answer `peerId` gave (whole body, already delivered to the page) with other exits' answers. */
+  async check(request: RequestHead, response: ResponseHead, peerId: string, body: readonly Uint8Array[], bodyBytes: number): Promise<void> {
+    if (bodyBytes > MAX_CHECKED_BYTES) return;
+    this.running += 1;
+    this.deps.telemetry.count('exitChecks');
+    try {
+      const answers: CheckAnswer[] = [{ peerId, fingerprint: await fingerprint(response, joinBytes(body, bodyBytes)) }];
+      for (let round = 0; round < 3; round += 1) {
+        const verdict = judgeAnswers(answers);
+        if (verdict.kind === 'agree') return this.deps.telemetry.count('exitChecksAgreed');
+        if (verdict.kind === 'flag') {
+          this.deps.telemetry.count('exitsFlagged');
+          this.deps.flag(verdict.peerId, request.url);
+          return;
+        }
+        const next = verdict.kind === 'ask-another' ? this.pick(verdict.exclude) : null;
+        const answer = next === null ? null : await this.ask(request, next);
+        // No one left to ask, or the other exit failed: nothing is decided (no one is blamed for a failure).
+        if (answer === null) break;
+        answers.push(answer);
+      }
+      this.deps.telemetry.count('exitChecksInconclusive');
+    } catch (error) {
+      this.deps.telemetry.count('exitChecksInconclusive');
+      console.warn('[peerlane] exit check', error);
+    } finally {
+      this.running -= 1;
+    }
+  }
+
+  private others(exclude: readonly string[]): string[] {
+    return this.deps
+      .exits()
+      .filter((exit) => exit.health !== 'ejected' && !exclude.includes(exit.peerId) && this.deps.peers.get(exit.peerId))
+      .map((exit) => exit.peerId);
+  }
+
+  private pick(exclude: readonly string[]): string | null {
+    const candidates = this.others(exclude);
+    if (candidates.length === 0) return null;
+    return candidates[Math.floor((this.deps.random ?? Math.random)() * candidates.length)] ?? null;
+  }
+
+  /** The same request through `peerId`, straight on its session (not through the queue: no retries, no hedges). */
+  private async ask(request: RequestHead, peerId: string): Promise<CheckAnswer | null> {
+    const peer = this.deps.peers.get(peerId);
+    if (!peer) return null;
+    const controller = new AbortController();
+    const timer = this.deps.clock.setTimeout(() => controller.abort(new Error('check timed out')), CHECK_TIMEOUT_MS);
+    try {
+      const correlationId = `check${crypto.randomUUID().replace(/-/g, '').slice(0, 7)}`;
+      const stream = await peer.session.open({ ...request, correlationId }, controller.signal, null);
+      const parts: Uint8Array[] = [];
+      let bytes = 0;
+      for (;;) {
+        const chunk = await stream.read();
+        if (chunk === null) break;
+        this.deps.telemetry.received(chunk.byteLength);
+        bytes += chunk.byteLength;
+        // Larger than any checked answer: it differs, but an answer this unlike may be the origin's doing; undecided.
+        if (bytes > MAX_CHECKED_BYTES) return null;
+        parts.push(chunk);
+      }
+      return { peerId, fingerprint: await fingerprint(stream.head, joinBytes(parts, bytes)) };
+    } catch (error) {
+      console.info('[peerlane] exit check: no answer from', shortPeerId(peerId), String(error));
+      return null;
+    } finally {
+      this.deps.clock.clearTimeout(timer);
+      controller.abort(new Error('check done'));
+    }
+  }
+}
+
+async function fingerprint(response: ResponseHead, body: Uint8Array<ArrayBuffer>): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', body));
+  const hex = [...digest].map((byte) => byte.toString(16).padStart(2, '0')).join('');
+  return fingerprintOf(response.status, strongEtag(response.headers), hex);
+}

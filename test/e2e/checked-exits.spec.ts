@@ -1,0 +1,115 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_SETTINGS } from '../../extension/core/settings';
+import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
+import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
+import { ALTERING_ORIGIN_ADDRESS, DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST, startOriginServer, type OriginServer } from '../helpers/origin-server';
+
+/**
+ * Checked exits in four real Chromium: a requester connected to three exits, one of which alters
+ * answers. The test's switch for that is the liar's browser only: it resolves the origin's name to
+ * an address where the origin serves `/checked/*` with another body under the same strong ETag, so
+ * the liar's extension is the shipped one and its altered bytes really cross the data channel.
+ * The requester checks every checkable answer (100 %); within a bounded number of requests it must
+ * catch the liar, drop it, list it in the popup and report it, and signaling (threshold 1 here)
+ * must stop introducing it.
+ */
+let origin: OriginServer;
+let signaling: SignalingServer;
+let requester: ExtensionBrowser;
+let honest: ExtensionBrowser[] = [];
+let liar: ExtensionBrowser;
+let appOrigin: string;
+let dataOrigin: string;
+let liarId = '';
+
+const MAX_REQUESTS = 20;
+
+beforeAll(async () => {
+  origin = await startOriginServer({ alsoListenOn: [ALTERING_ORIGIN_ADDRESS] });
+  signaling = await startSignalingServer({ port: 0, reportThreshold: 1 });
+  appOrigin = `http://app.peerlane.test:${origin.port}`;
+  dataOrigin = `http://origin.peerlane.test:${origin.port}`;
+  const exitSettings = { signalingUrl: signaling.url, share: true, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] };
+  [honest[0], honest[1], liar, requester] = await Promise.all([
+    launchWithExtension([`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`]),
+    launchWithExtension([`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`]),
+    launchWithExtension([`MAP origin.peerlane.test ${ALTERING_ORIGIN_ADDRESS}`]),
+    launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1']),
+  ]);
+  honest = honest.slice(0, 2);
+  await Promise.all([
+    ...honest.map((exit) => exit.setSettings({ ...exitSettings, privateAllowList: DEV_PRIVATE_ALLOW_LIST })),
+    liar.setSettings({ ...exitSettings, privateAllowList: [`${ALTERING_ORIGIN_ADDRESS}/32`] }),
+  ]);
+  liarId = (await waitFor(async () => (await backgroundState(liar)).transport.selfId, (id) => id !== null, 'the liar registered')) ?? '';
+  await requester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin], checkExitsPercent: 100 });
+  await waitForRoutedScripts(requester);
+  await waitFor(async () => (await backgroundState(requester)).stats.peers, (peers) => peers === 3, 'three exit peers', 60_000);
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all([requester?.close(), liar?.close(), ...honest.map((exit) => exit.close())]);
+  await signaling?.close();
+  await origin?.close();
+});
+
+/** Every check started has ended (agreed, undecided or flagged). */
+const checksSettled = async (): Promise<{ run: number; flagged: number }> => {
+  const { stats } = await backgroundState(requester);
+  return { run: stats.exitChecks, flagged: stats.exitChecks === stats.exitChecksAgreed + stats.exitChecksInconclusive + stats.exitsFlagged ? stats.exitsFlagged : -1 };
+};
+
+describe('checked exits', () => {
+  it('an exit that alters answers is caught, dropped, listed in the popup and reported', async () => {
+    const page = await requester.context.newPage();
+    await page.goto(`${appOrigin}/app`);
+    const bodies: string[] = [];
+    let requests = 0;
+    for (; requests < MAX_REQUESTS; requests += 1) {
+      bodies.push(await page.evaluate(async (url) => (await fetch(url)).text(), `${dataOrigin}/checked/n${requests}`));
+      const settled = await waitFor(checksSettled, (now) => now.run === requests + 1 && now.flagged >= 0, `check ${requests + 1} settled`, 20_000);
+      if (settled.flagged > 0) break;
+    }
+    expect(requests).toBeLessThan(MAX_REQUESTS);
+    // The page got an answer every time, through a peer; only the liar's copies were altered.
+    expect(bodies.every((body) => /^checked n\d+: (as the origin sent it|altered on the way)\n$/.test(body))).toBe(true);
+    const state = await backgroundState(requester);
+    expect(state.stats.exitsFlagged).toBe(1);
+    expect(state.flaggedExits.map((flagged) => flagged.peerId)).toEqual([liarId.slice(0, 8)]);
+    expect(state.flaggedExits[0]!.url).toMatch(/\/checked\/n\d+$/);
+    // Dropped at once: the requester no longer holds a connection to the liar, nor asks for it again.
+    await waitFor(async () => (await backgroundState(requester)).peers.map((peer) => peer.peerId), (ids) => !ids.includes(liarId.slice(0, 8)), 'the liar dropped', 10_000);
+    expect((await backgroundState(requester)).settings.checkExitsPercent).toBe(100);
+    // Reported: signaling (threshold 1) counts the exit as flagged and introduces it to no one.
+    const health = (await (await fetch(`http://127.0.0.1:${signaling.port}/healthz`)).json()) as { flaggedExits: number };
+    expect(health.flaggedExits).toBe(1);
+    await page.close();
+  });
+
+  it('the popup lists the caught exit under Peers, with the checks counted', async () => {
+    const popup = await requester.context.newPage();
+    await popup.setViewportSize({ width: 360, height: 640 });
+    await popup.goto(`chrome-extension://${requester.extensionId}/extension/ui/popup.html`);
+    await popup.getByTestId('tab-peers').click();
+    const flagged = popup.getByTestId(`flagged-${liarId.slice(0, 8)}`);
+    await expect.poll(() => flagged.textContent()).toMatch(/altered an answer/);
+    expect(await flagged.textContent()).toMatch(/\/checked\/n\d+/);
+    expect(await popup.getByTestId('checks-summary').textContent()).toMatch(/^100% of small public answers are compared with another exit's: \d+ compared, \d+ agreed, 0 undecided\.$/);
+    await popup.screenshot({ path: 'test/artifacts/popup-checked-exits.png' });
+    await popup.close();
+  });
+
+  it('routing goes on through the honest exits, and the liar is not connected again', async () => {
+    const page = await requester.context.newPage();
+    await page.goto(`${appOrigin}/app`);
+    for (let index = 0; index < 4; index += 1) {
+      expect(await page.evaluate(async (url) => (await fetch(url)).text(), `${dataOrigin}/checked/after${index}`)).toBe(`checked after${index}: as the origin sent it\n`);
+    }
+    const state = await backgroundState(requester);
+    expect(state.peers.filter((peer) => peer.remoteRole === 'exit').map((peer) => peer.peerId)).not.toContain(liarId.slice(0, 8));
+    expect(state.stats.exitsFlagged).toBe(1);
+    // The liar itself saw its requester go.
+    await waitFor(async () => (await backgroundState(liar)).peers.filter((peer) => peer.remoteRole === 'requester').length, (count) => count === 0, 'the liar lost its requester', 10_000);
+    await page.close();
+  });
+});
