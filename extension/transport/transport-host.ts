@@ -211,10 +211,12 @@ export class TransportHost {
         // Existing data channels stay up; only signaling moves (to another node behind the balancer).
         this.signaling.reconnectWithin(message.withinMs);
         return;
-      case 'exits':
-        this.setStatus({ availableExits: message.exits.length + this.mesh.count('exit', false) });
-        for (const exit of message.exits) if (!this.avoided(exit.peerId)) this.mesh.connectToExit(exit.peerId);
+      case 'exits': {
+        const usable = message.exits.filter((exit) => !this.avoided(exit.peerId));
+        this.setStatus({ availableExits: usable.length + this.mesh.count('exit', false) });
+        for (const exit of usable) this.mesh.connectToExit(exit.peerId);
         return;
+      }
       case 'signal':
         this.mesh.handleSignal(message.from, message.data, Boolean(this.config?.share));
         return;

@@ -141,7 +141,7 @@ function renderChecks(state: PopupState): void {
     'checks-summary',
     settings.checkExitsPercent === 0
       ? t('checksOff')
-      : t('checksSummary', [String(settings.checkExitsPercent), String(stats.exitChecks), String(stats.exitChecksAgreed), String(stats.exitChecksInconclusive)]),
+      : t('checksSummary', [String(settings.checkExitsPercent), String(stats.exitChecks), String(stats.exitChecksFromHedges), String(stats.exitChecksAgreed), String(stats.exitChecksInconclusive)]),
   );
   $('#flagged-list').replaceChildren(
     ...flaggedExits.map((flagged) => {

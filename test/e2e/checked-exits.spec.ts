@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
 import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
-import { ALTERING_ORIGIN_ADDRESS, DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST, startOriginServer, type OriginServer } from '../helpers/origin-server';
+import { ALTERING_ORIGIN_ADDRESS, DELAYING_ORIGIN_ADDRESS, DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST, startOriginServer, type OriginServer } from '../helpers/origin-server';
 
 /**
  * Checked exits in four real Chromium: a requester connected to three exits, one of which alters
@@ -11,7 +11,8 @@ import { ALTERING_ORIGIN_ADDRESS, DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST, st
  * the liar's extension is the shipped one and its altered bytes really cross the data channel.
  * The requester checks every checkable answer (100 %); within a bounded number of requests it must
  * catch the liar, drop it, list it in the popup and report it, and signaling (threshold 1 here)
- * must stop introducing it.
+ * must stop introducing it. One honest exit is slow on some paths, so a hedge overtakes it: its late
+ * answer, read to the end instead of cancelled, is then the check's second answer.
  */
 let origin: OriginServer;
 let signaling: SignalingServer;
@@ -25,20 +26,22 @@ let liarId = '';
 const MAX_REQUESTS = 20;
 
 beforeAll(async () => {
-  origin = await startOriginServer({ alsoListenOn: [ALTERING_ORIGIN_ADDRESS] });
+  origin = await startOriginServer({ alsoListenOn: [ALTERING_ORIGIN_ADDRESS, DELAYING_ORIGIN_ADDRESS] });
   signaling = await startSignalingServer({ port: 0, reportThreshold: 1 });
   appOrigin = `http://app.peerlane.test:${origin.port}`;
   dataOrigin = `http://origin.peerlane.test:${origin.port}`;
   const exitSettings = { signalingUrl: signaling.url, share: true, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] };
   [honest[0], honest[1], liar, requester] = await Promise.all([
     launchWithExtension([`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`]),
-    launchWithExtension([`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`]),
+    // Honest too, but slow on `/checked/slow-*`: the exit a hedge overtakes.
+    launchWithExtension([`MAP origin.peerlane.test ${DELAYING_ORIGIN_ADDRESS}`]),
     launchWithExtension([`MAP origin.peerlane.test ${ALTERING_ORIGIN_ADDRESS}`]),
     launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1']),
   ]);
   honest = honest.slice(0, 2);
   await Promise.all([
-    ...honest.map((exit) => exit.setSettings({ ...exitSettings, privateAllowList: DEV_PRIVATE_ALLOW_LIST })),
+    honest[0]!.setSettings({ ...exitSettings, privateAllowList: DEV_PRIVATE_ALLOW_LIST }),
+    honest[1]!.setSettings({ ...exitSettings, privateAllowList: [`${DELAYING_ORIGIN_ADDRESS}/32`] }),
     liar.setSettings({ ...exitSettings, privateAllowList: [`${ALTERING_ORIGIN_ADDRESS}/32`] }),
   ]);
   liarId = (await waitFor(async () => (await backgroundState(liar)).transport.selfId, (id) => id !== null, 'the liar registered')) ?? '';
@@ -94,7 +97,7 @@ describe('checked exits', () => {
     const flagged = popup.getByTestId(`flagged-${liarId.slice(0, 8)}`);
     await expect.poll(() => flagged.textContent()).toMatch(/altered an answer/);
     expect(await flagged.textContent()).toMatch(/\/checked\/n\d+/);
-    expect(await popup.getByTestId('checks-summary').textContent()).toMatch(/^100% of small public answers are compared with another exit's: \d+ compared, \d+ agreed, 0 undecided\.$/);
+    expect(await popup.getByTestId('checks-summary').textContent()).toMatch(/^100% of small public answers are compared with another exit's: \d+ compared \(\d+ with a hedge's answer\), \d+ agreed, 0 undecided\.$/);
     await popup.screenshot({ path: 'test/artifacts/popup-checked-exits.png' });
     await popup.close();
   });
@@ -110,6 +113,29 @@ describe('checked exits', () => {
     expect(state.stats.exitsFlagged).toBe(1);
     // The liar itself saw its requester go.
     await waitFor(async () => (await backgroundState(liar)).peers.filter((peer) => peer.remoteRole === 'requester').length, (count) => count === 0, 'the liar lost its requester', 10_000);
+    await page.close();
+  });
+
+  it('a hedge that overtakes a slow exit makes the slow exit\'s late answer the check\'s second one', async () => {
+    const page = await requester.context.newPage();
+    await page.goto(`${appOrigin}/app`);
+    const fetchAll = (urls: string[]) => page.evaluate(async (list) => Promise.all(list.map(async (url) => (await fetch(url)).text())), urls);
+    // The queue hedges after the recent p95 time to first byte, once it has ten samples.
+    await fetchAll(Array.from({ length: 12 }, (_, index) => `${dataOrigin}/checked/warm-${index}`));
+    const before = (await backgroundState(requester)).stats;
+    for (let batch = 0; batch < 5; batch += 1) {
+      // Four at once: the balancer spreads them, so some start on the slow exit and are hedged.
+      const urls = Array.from({ length: 4 }, (_, index) => `${dataOrigin}/checked/slow-${batch}-${index}`);
+      expect(await fetchAll(urls)).toEqual(urls.map((url) => `checked ${url.split('/').pop()}: as the origin sent it\n`));
+      const stats = (await waitFor(async () => (await backgroundState(requester)).stats, (now) => now.exitChecks === now.exitChecksAgreed + now.exitChecksInconclusive + now.exitsFlagged, 'checks settled', 20_000));
+      if (stats.exitChecksFromHedges > before.exitChecksFromHedges) break;
+    }
+    const after = (await backgroundState(requester)).stats;
+    expect(after.hedgesWon).toBeGreaterThan(before.hedgesWon);
+    expect(after.exitChecksFromHedges).toBeGreaterThan(before.exitChecksFromHedges);
+    // Honest answers, however late, agree: no one else is flagged.
+    expect(after.exitChecksAgreed).toBeGreaterThan(before.exitChecksAgreed);
+    expect(after.exitsFlagged).toBe(1);
     await page.close();
   });
 });

@@ -23,6 +23,8 @@ export const DEV_ORIGIN_ADDRESS = '127.0.0.2';
 export const DEV_PRIVATE_ALLOW_LIST = [`${DEV_ORIGIN_ADDRESS}/32`];
 /** `/checked/*` answers requests that arrive on this address with an altered body (same ETag): pass it in `alsoListenOn`. */
 export const ALTERING_ORIGIN_ADDRESS = '127.0.0.3';
+/** `/checked/slow-*` answers requests that arrive on this address 1.5 s late: pass it in `alsoListenOn`. */
+export const DELAYING_ORIGIN_ADDRESS = '127.0.0.4';
 
 export interface OriginRequest {
   /** The port the request arrived on: per-exit host mappings to different ports tell exits apart. */
@@ -135,9 +137,14 @@ function fixtureResponse(request: IncomingMessage, response: ServerResponse, pat
   if (checked) {
     // The same strong validator everywhere; the body differs for a request that came in on the
     // altering address (one exit's browser maps the origin's name there: an exit that alters answers).
+    // `slow-*` names come late on the delaying address (one exit's browser maps the origin there: a slow exit).
     const altered = request.socket.localAddress === ALTERING_ORIGIN_ADDRESS;
-    response.writeHead(200, { 'content-type': 'text/plain', etag: `"checked-${checked[1]}-v1"`, 'cache-control': 'no-cache' });
-    response.end(altered ? `checked ${checked[1]}: altered on the way\n` : `checked ${checked[1]}: as the origin sent it\n`);
+    const delayMs = request.socket.localAddress === DELAYING_ORIGIN_ADDRESS && checked[1]!.startsWith('slow-') ? 1500 : 0;
+    const timer = setTimeout(() => {
+      response.writeHead(200, { 'content-type': 'text/plain', etag: `"checked-${checked[1]}-v1"`, 'cache-control': 'no-cache' });
+      response.end(altered ? `checked ${checked[1]}: altered on the way\n` : `checked ${checked[1]}: as the origin sent it\n`);
+    }, delayMs);
+    response.on('close', () => clearTimeout(timer));
     return true;
   }
   switch (pathname) {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PeerlaneError } from '../../extension/core/errors';
+import { isLostRace } from '../../extension/core/queue/request-queue';
 import { flush } from '../helpers/fake-clock';
 import { categoryOf, queueHarness } from '../helpers/queue-harness';
 
@@ -440,6 +441,9 @@ describe('request queue: retries, attempt timeouts and hedging', () => {
     hedge.answer('from hedge');
     expect(await slow).toBe('from hedge');
     expect(primary.signal.aborted).toBe(true);
+    // Told apart from other cancellations: a drawn check keeps the loser's answer (background/requester/exit-checks.ts).
+    expect(isLostRace(primary.signal.reason)).toBe(true);
+    expect(isLostRace(new PeerlaneError('cancelled', 'the page went away'))).toBe(false);
     hedge.finishBody();
     await flush();
     expect(events.find((event) => event.type === 'hedge')).toMatchObject({ won: true });

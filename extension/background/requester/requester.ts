@@ -7,8 +7,8 @@ import { isIdempotentRequest } from '../../core/http/range-resume';
 import { ResumableResponse, type PeerResponse } from '../../core/http/resumable-response';
 import { ERROR_HEADER, isPeerlaneHeader, PEER_HEADER } from '../../core/protocol/page-headers';
 import type { Hello, RequestHead, ResponseHead } from '../../core/protocol/frames';
-import type { PeerSession } from '../../core/peers/session';
-import { RequestQueue, type Priority, type QueueEvent, type RequestRecord } from '../../core/queue/request-queue';
+import type { PeerSession, ResponseStream } from '../../core/peers/session';
+import { isLostRace, lostRace, RequestQueue, type Priority, type QueueEvent, type RequestRecord } from '../../core/queue/request-queue';
 import { displayUrl } from '../../core/stats/request-log';
 import { shortPeerId, type PeerRegistry } from '../peers/peer-registry';
 import type { Telemetry } from '../telemetry/telemetry';
@@ -40,6 +40,8 @@ interface RoutedTask {
   priority: Priority;
   resumable: boolean;
   body: Uint8Array | null;
+  /** Drawn for an exit check (exit-checks.ts): a hedge that loses the race is then kept as the second answer. */
+  checkDrawn: boolean;
   /** Upload progress: request body bytes the exit has so far (each attempt starts again from 0). */
   onUploaded?: (bytes: number) => void;
 }
@@ -115,7 +117,9 @@ export class Requester {
     if (carried && !carried.includes(method)) {
       throw new PeerlaneError('method_refused', `method ${method} is not carried by exit ${shortPeerId(peerId)} (only ${carried.join(', ')}); nothing was sent`, { unsent: true });
     }
-    const stream = await peer.session.open({ ...task.head, correlationId }, signal, task.body, { onUploaded: task.onUploaded });
+    const opened = this.open(peer.session, task, peerId, signal, correlationId);
+    const stream = await opened.stream;
+    if (opened.keptForCheck()) throw lostRace();
     const response = new ResumableResponse(
       { stream, peerId },
       task.head,
@@ -126,11 +130,35 @@ export class Requester {
     return { result: response, settled: task.resumable ? response.done : stream.done };
   }
 
+  /**
+   * Opens the attempt's stream. A request drawn for a check opens on its own signal: when the queue
+   * cancels it for losing a hedge race, its answer goes to the check instead (read to the end,
+   * bounded) and any other cancellation passes through.
+   */
+  private open(session: PeerSession, task: RoutedTask, peerId: string, signal: AbortSignal, correlationId: string): { stream: Promise<ResponseStream>; keptForCheck(): boolean } {
+    const checks = this.deps.checks;
+    const request = { ...task.head, correlationId };
+    if (!task.checkDrawn || !checks || signal.aborted) return { stream: session.open(request, signal, task.body, { onUploaded: task.onUploaded }), keptForCheck: () => false };
+    const own = new AbortController();
+    let kept = false;
+    const stream = session.open(request, own.signal, task.body, { onUploaded: task.onUploaded });
+    signal.addEventListener(
+      'abort',
+      () => {
+        if (!isLostRace(signal.reason)) return own.abort(signal.reason);
+        kept = true;
+        checks.keepDuplicate(correlationId, peerId, task.head, stream, () => own.abort(signal.reason));
+      },
+      { once: true },
+    );
+    return { stream, keptForCheck: () => kept };
+  }
+
   /** The rest of a body whose exit died, from another exit (see core/http/range-resume.ts). */
   private async resubmit(request: RequestHead, priority: Priority, correlationId: string, resumeOf: string, signal: AbortSignal): Promise<PeerResponse> {
     const pending = this.pendingLogs.get(resumeOf);
     if (pending) pending.resumes += 1;
-    const response = await this.queue.submit({ head: request, priority, resumable: false, body: null }, { priority, signal, idempotent: true, hedgeable: true, correlationId, resumeOf });
+    const response = await this.queue.submit({ head: request, priority, resumable: false, body: null, checkDrawn: false }, { priority, signal, idempotent: true, hedgeable: true, correlationId, resumeOf });
     return { stream: response, peerId: response.peerId };
   }
 
@@ -148,8 +176,9 @@ export class Requester {
     let peer: string | null = null;
     try {
       const idempotent = isIdempotentRequest(head);
+      const checkDrawn = method === 'GET' && body === null && (this.deps.checks?.draw() ?? false);
       const response = await this.queue.submit(
-        { head, priority, resumable: idempotent && body === null, body, onUploaded: sink.uploaded?.bind(sink) },
+        { head, priority, resumable: idempotent && body === null, body, checkDrawn, onUploaded: sink.uploaded?.bind(sink) },
         { priority, signal, idempotent, hedgeable: method === 'GET' && body === null, correlationId, sizeBytes: body?.byteLength ?? 0 },
       );
       peer = response.peerId;
@@ -159,12 +188,12 @@ export class Requester {
       const originHeaders = response.head.headers.filter(([name]) => !isPeerlaneHeader(name));
       sink.head({ ...response.head, headers: [...originHeaders, [PEER_HEADER, shortPeerId(response.peerId)]] });
       // Now and then a small public answer is kept and compared with another exit's (exit-checks.ts).
-      const kept: KeptBody | null = body === null && this.deps.checks?.wants(head, response.head, response.peerId) ? { parts: [], bytes: 0 } : null;
+      const kept: KeptBody | null = checkDrawn && this.deps.checks?.checkable(head, response.head, response.peerId) ? { parts: [], bytes: 0 } : null;
       if (!(await this.stream(response, pending, sink, kept))) return;
       peer = response.peerId;
       sink.end();
       // Only an answer one exit gave whole (a resumed one came from two).
-      if (kept && pending.resumes === 0) void this.deps.checks?.check(head, response.head, response.peerId, kept.parts, kept.bytes);
+      if (kept && pending.resumes === 0) void this.deps.checks?.check(head, response.head, response.peerId, kept.parts, kept.bytes, correlationId);
     } catch (error) {
       failure = toPeerlaneError(error, 'internal');
       answerFailure(sink, failure);

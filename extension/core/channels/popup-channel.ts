@@ -51,6 +51,8 @@ export const statsSnapshotSchema = z.object({
   exitChecks: counter,
   exitChecksAgreed: counter,
   exitChecksInconclusive: counter,
+  /** Checks whose second answer was a hedge's that lost the race (read to the end instead of cancelled). */
+  exitChecksFromHedges: counter,
   exitsFlagged: counter,
   sharedBytesToday: counter,
   sharedDay: z.string().max(10),

@@ -65,7 +65,7 @@ export function judgeAnswers(answers: readonly CheckAnswer[]): CheckVerdict {
   return votes >= 2 && odd.length === 1 ? { kind: 'flag', peerId: odd[0]!.peerId } : { kind: 'inconclusive' };
 }
 
-/** At most this many checks run at once: they are background work on others' bandwidth. */
+/** Requests are drawn for a check only while fewer than this many run: checks are background work on others' bandwidth. */
 export const MAX_CONCURRENT_CHECKS = 2;
 
 /** What an answer is compared by: the ETag and the SHA-256 of the (decoded) body, as one string. */

@@ -78,6 +78,15 @@ export interface Execution<R> {
 
 export type AttemptKind = 'first' | 'retry' | 'hedge';
 
+const LOST_RACE = 'another peer answered first';
+/** Why an attempt that lost a hedge race is aborted: its executor may keep its answer for a check (background/requester/exit-checks.ts). */
+export function lostRace(): PeerlaneError {
+  return new PeerlaneError('cancelled', LOST_RACE);
+}
+export function isLostRace(reason: unknown): boolean {
+  return reason instanceof PeerlaneError && reason.category === 'cancelled' && reason.message === LOST_RACE;
+}
+
 export interface AttemptContext {
   peerId: string;
   signal: AbortSignal;
@@ -486,7 +495,7 @@ export class RequestQueue<T, R> {
     if (entry.attempts.length > 1) {
       for (const other of [...entry.attempts]) {
         if (other === attempt) continue;
-        other.abort(new PeerlaneError('cancelled', 'another peer answered first'));
+        other.abort(lostRace());
         this.endAttempt(entry, other);
       }
     }

@@ -31,6 +31,7 @@ const COUNTERS = [
   'exitChecks',
   'exitChecksAgreed',
   'exitChecksInconclusive',
+  'exitChecksFromHedges',
   'exitsFlagged',
 ] as const;
 export type CounterName = (typeof COUNTERS)[number];
