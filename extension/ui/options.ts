@@ -5,6 +5,7 @@ import { SiteAccessRequester } from './site-access-request';
 import { startCirclesPanel } from './circles-panel';
 import { EVERY_HOUR, NIGHTS_AND_WEEKENDS } from '../core/exit/share-when';
 import { weekHoursGrid } from './week-hours';
+import { FLAGGED_EXITS_STORAGE_KEY, parseFlaggedExits } from '../core/checks/exit-checks';
 import { DEFAULT_SETTINGS, parseSettings, SETTINGS_STORAGE_KEY, validateSettings, type ExitCapsSettings, type QueueSettings, type Settings } from '../core/settings';
 
 /** Options page: every setting, validated with clear messages; saving applies live (no reload). */
@@ -109,6 +110,19 @@ form.addEventListener('submit', (event) => {
   void save(result.settings, t('settingsSaved'), siteAccess.request(patternsNeeded(result.settings)));
 });
 document.querySelector('#reset')!.addEventListener('click', () => void save(DEFAULT_SETTINGS, t('settingsDefaults')));
+
+// Exits this install caught altering answers are never used again; a person may forgive them here
+// (signaling may still refuse to introduce one that enough others reported).
+const showFlagged = (stored: unknown): void => {
+  const count = parseFlaggedExits(stored).length;
+  document.querySelector('#flagged-count')!.textContent = t('flaggedCount', String(count));
+  document.querySelector<HTMLButtonElement>('#flagged-forget')!.disabled = count === 0;
+};
+void browser.storage.local.get(FLAGGED_EXITS_STORAGE_KEY).then((stored) => showFlagged(stored[FLAGGED_EXITS_STORAGE_KEY]));
+browser.storage.onChanged.addListener((changes, area) => {
+  if (area === 'local' && changes[FLAGGED_EXITS_STORAGE_KEY]) showFlagged(changes[FLAGGED_EXITS_STORAGE_KEY].newValue);
+});
+document.querySelector('#flagged-forget')!.addEventListener('click', () => void browser.storage.local.remove(FLAGGED_EXITS_STORAGE_KEY));
 
 // Export what is stored (not what is typed but unsaved), as a file a person can keep or share.
 const EXPORT_NAME = 'peerlane-settings.json';

@@ -138,4 +138,23 @@ describe('checked exits', () => {
     expect(after.exitsFlagged).toBe(1);
     await page.close();
   });
+
+  it('the person may forgive a caught exit on the options page; signaling still stops introducing it', async () => {
+    const options = await requester.context.newPage();
+    await options.goto(`chrome-extension://${requester.extensionId}/extension/ui/options.html`);
+    await expect.poll(() => options.getByTestId('flagged-count').textContent()).toBe('(1 caught so far)');
+    await options.getByTestId('flagged-forget').click();
+    await expect.poll(() => options.getByTestId('flagged-count').textContent()).toBe('(0 caught so far)');
+    expect(await options.getByTestId('flagged-forget').isDisabled()).toBe(true);
+    await waitFor(async () => (await backgroundState(requester)).flaggedExits.length, (count) => count === 0, 'the flagged list emptied');
+    // Asking signaling again brings no one new: the report (threshold 1 here) keeps the liar out.
+    const page = await requester.context.newPage();
+    await page.goto(`${appOrigin}/app`);
+    expect(await page.evaluate(async (url) => (await fetch(url)).text(), `${dataOrigin}/checked/forgiven`)).toBe('checked forgiven: as the origin sent it\n');
+    const state = await backgroundState(requester);
+    expect(state.peers.filter((peer) => peer.remoteRole === 'exit').map((peer) => peer.peerId).sort()).not.toContain(liarId.slice(0, 8));
+    expect(state.transport.availableExits).toBe(2);
+    await page.close();
+    await options.close();
+  });
 });

@@ -58,6 +58,7 @@ describe('options page', () => {
     await page.getByTestId('queue.hedging').uncheck();
     await page.locator('input[name="shareWith"][value="both"]').check();
     await page.getByTestId('preferCircles').uncheck();
+    await page.getByTestId('checkExitsPercent').fill('20');
     await page.getByTestId('exitCaps.monthlyGB').fill('50');
     await page.getByTestId('hours-evenings').click();
     await page.getByTestId('hour-0-3').uncheck(); // Sunday 3:00
@@ -74,6 +75,7 @@ describe('options page', () => {
       share: true,
       shareWith: 'both',
       preferCircles: false,
+      checkExitsPercent: 20,
       routedOrigins: ['https://example.com', 'http://app.peerlane.test:8080'],
       privateAllowList: ['127.0.0.2/32', '127.0.0.3/32'],
       exitMethods: ['GET', 'HEAD', 'POST'],
