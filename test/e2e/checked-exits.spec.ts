@@ -74,6 +74,7 @@ describe('checked exits', () => {
       if (settled.flagged > 0) break;
     }
     expect(requests).toBeLessThan(MAX_REQUESTS);
+    console.info(`[checked exits] the liar was caught at request ${requests + 1} (checks at 100 %, three exits)`);
     // The page got an answer every time, through a peer; only the liar's copies were altered.
     expect(bodies.every((body) => /^checked n\d+: (as the origin sent it|altered on the way)\n$/.test(body))).toBe(true);
     const state = await backgroundState(requester);
@@ -131,6 +132,7 @@ describe('checked exits', () => {
       if (stats.exitChecksFromHedges > before.exitChecksFromHedges) break;
     }
     const after = (await backgroundState(requester)).stats;
+    console.info(`[checked exits] hedges won ${after.hedgesWon - before.hedgesWon}, checks answered by a hedge's loser ${after.exitChecksFromHedges - before.exitChecksFromHedges} of ${after.exitChecks - before.exitChecks}`);
     expect(after.hedgesWon).toBeGreaterThan(before.hedgesWon);
     expect(after.exitChecksFromHedges).toBeGreaterThan(before.exitChecksFromHedges);
     // Honest answers, however late, agree: no one else is flagged.
