@@ -33,6 +33,10 @@ export interface RevocationList {
   signature: string;
 }
 
+/** Why signaling refuses a member credential. */
+export const circleRefusalReasons = ['revoked', 'bad_signature'] as const;
+export type CircleRefusalReason = (typeof circleRefusalReasons)[number];
+
 /** Whom an exit serves: anyone, only requesters in one of its circles, or anyone with its circles' members introduced to it first. */
 export const shareWithValues = ['everyone', 'circles', 'both'] as const;
 export type ShareWith = (typeof shareWithValues)[number];

@@ -1,6 +1,6 @@
 import { createPublicKey, verify } from 'node:crypto';
 import { promisify } from 'node:util';
-import { memberProofText, newerRevocations, revocationProofText, type MemberCredential, type RevocationList } from './circle-proof';
+import { memberProofText, newerRevocations, revocationProofText, type CircleRefusalReason, type MemberCredential, type RevocationList } from './circle-proof';
 import { fromBase64Url } from './identity';
 import type { CirclesState } from './protocol';
 
@@ -14,7 +14,7 @@ const verifyAsync = promisify(verify);
 /** Signatures already checked: exits re-send their circles on every change, not every refresh, but reconnect storms repeat them. */
 const VERIFIED_CACHE_LIMIT = 20_000;
 
-export type CircleRefusal = { circle: string; reason: 'revoked' | 'bad_signature' };
+export type CircleRefusal = { circle: string; reason: CircleRefusalReason };
 export interface CircleVerdict {
   /** Circle id → invite id, for every credential accepted. */
   member: Map<string, string>;

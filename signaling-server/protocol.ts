@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CIRCLE_KEY_CHARS, MAX_CIRCLE_NAME, MAX_CIRCLES_PER_PEER, MAX_REVOKED_PER_CIRCLE, shareWithValues } from './circle-proof';
+import { CIRCLE_KEY_CHARS, circleRefusalReasons, MAX_CIRCLE_NAME, MAX_CIRCLES_PER_PEER, MAX_REVOKED_PER_CIRCLE, shareWithValues } from './circle-proof';
 
 /**
  * The signaling protocol, one discriminated union per direction. The server validates every client
@@ -39,9 +39,9 @@ export const circlesStateSchema = z.object({
   revocations: z.array(revocationListSchema).max(MAX_CIRCLES_PER_PEER * 2),
   shareWith: shareWithSchema,
 });
-/** Why a requester reports an exit: its answer differed from two other exits' for the same strongly validated URL. */
 /** Peers a find-exits may exclude: those connected and those the requester caught altering answers (up to 64). */
 export const MAX_EXCLUDED_EXITS = 256;
+/** Why a requester reports an exit: its answer differed from two other exits' for the same strongly validated URL. */
 export const exitReportReasons = ['altered_body'] as const;
 
 export const clientMessageSchema = z.discriminatedUnion('type', [
@@ -97,7 +97,7 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('signal'), from: peerId, data: signalData }),
   z.object({ type: z.literal('peer-gone'), peerId }),
   /** Which of this peer's circle credentials signaling accepted, and why it refused the others (`revoked`, `bad_signature`). */
-  z.object({ type: z.literal('circles'), member: z.array(circleKey).max(MAX_CIRCLES_PER_PEER), refused: z.array(z.object({ circle: circleKey, reason: z.enum(['revoked', 'bad_signature']) })).max(MAX_CIRCLES_PER_PEER) }),
+  z.object({ type: z.literal('circles'), member: z.array(circleKey).max(MAX_CIRCLES_PER_PEER), refused: z.array(z.object({ circle: circleKey, reason: z.enum(circleRefusalReasons) })).max(MAX_CIRCLES_PER_PEER) }),
   /** A newer revocation list for one of this peer's circles: keep it and hand it back at registration. */
   z.object({ type: z.literal('circle-revocation'), list: revocationListSchema }),
   /** This partner may no longer be served (revoked, left the circle, or the exit narrowed whom it serves): close the connection. */

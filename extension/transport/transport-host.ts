@@ -91,8 +91,8 @@ export class TransportHost {
         return;
       case 'report-exit':
         // Reported once, when caught (signaling counts independent reports); unsent while signaling is away.
+        // The connection ends by the configuration that follows (`avoidExits`), as after a restart.
         if (this.registered) this.signaling.send({ type: 'report-exit', peerId: message.peerId, reason: message.reason });
-        this.mesh.close(message.peerId, `exit caught: ${message.reason}`);
         return;
     }
   }

@@ -66,11 +66,14 @@ export class Configuration {
     if (updated) await this.platform.local.set({ [CIRCLES_STORAGE_KEY]: updated });
   }
 
-  /** An exit caught altering an answer: kept (the storage listener applies it) so it is never used again. */
+  /**
+   * An exit caught altering an answer: kept so it is never used again. The list is updated here at
+   * once (a second catch before the write lands must not lose the first); listeners hear of it once,
+   * from the storage listener.
+   */
   async flagExit(flagged: FlaggedExit): Promise<void> {
     await this.ready;
     this.flaggedExits = withFlagged(this.flaggedExits, flagged);
-    this.changes.emit();
     await this.platform.local.set({ [FLAGGED_EXITS_STORAGE_KEY]: this.flaggedExits });
   }
 

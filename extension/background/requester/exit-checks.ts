@@ -15,6 +15,7 @@ import type { RequestHead, ResponseHead } from '../../core/protocol/frames';
 import type { PeerStatsView } from '../../core/queue/peer-balancer';
 import { shortPeerId, type PeerRegistry } from '../peers/peer-registry';
 import type { Telemetry } from '../telemetry/telemetry';
+import { newCorrelationId } from './requester';
 
 /**
  * Checked exits, the requester's side: now and then an answer the page just got is asked again of
@@ -43,10 +44,13 @@ const DUPLICATE_KEPT_MS = 30_000;
 
 export class ExitChecks {
   private running = 0;
+  private readonly random: () => number;
   /** Answers of hedge losers kept for a check, by the request's correlation id. */
   private readonly duplicates = new Map<string, Promise<CheckAnswer | null>>();
 
-  constructor(private readonly deps: ExitChecksDeps) {}
+  constructor(private readonly deps: ExitChecksDeps) {
+    this.random = deps.random ?? Math.random;
+  }
 
   /**
    * Whether this request is one to check, drawn when it is submitted (so a hedge that loses the
@@ -54,7 +58,7 @@ export class ExitChecks {
    */
   draw(): boolean {
     if (this.running >= MAX_CONCURRENT_CHECKS) return false;
-    if (!drawnForCheck(this.deps.percent(), (this.deps.random ?? Math.random)())) return false;
+    if (!drawnForCheck(this.deps.percent(), this.random())) return false;
     return this.others([]).length > 1;
   }
 
@@ -130,7 +134,7 @@ export class ExitChecks {
   private pick(exclude: readonly string[]): string | null {
     const candidates = this.others(exclude);
     if (candidates.length === 0) return null;
-    return candidates[Math.floor((this.deps.random ?? Math.random)() * candidates.length)] ?? null;
+    return candidates[Math.floor(this.random() * candidates.length)] ?? null;
   }
 
   /** The same request through `peerId`, straight on its session (not through the queue: no retries, no hedges). */
@@ -140,8 +144,7 @@ export class ExitChecks {
     const controller = new AbortController();
     const timer = this.deps.clock.setTimeout(() => controller.abort(new Error('check timed out')), CHECK_TIMEOUT_MS);
     try {
-      const correlationId = `check${crypto.randomUUID().replace(/-/g, '').slice(0, 7)}`;
-      return await this.readAnswer(peerId, await peer.session.open({ ...request, correlationId }, controller.signal, null));
+      return await this.readAnswer(peerId, await peer.session.open({ ...request, correlationId: newCorrelationId('check') }, controller.signal, null));
     } catch (error) {
       console.info('[peerlane] exit check: no answer from', shortPeerId(peerId), String(error));
       return null;

@@ -83,8 +83,9 @@ async function helloOf(session: PeerSession, signal: AbortSignal): Promise<Hello
   }
 }
 
-function newCorrelationId(): string {
-  return crypto.randomUUID().replace(/-/g, '').slice(0, 12);
+/** Twelve characters naming one request in both peers' logs; `prefix` marks who made it (a check's own fetch). */
+export function newCorrelationId(prefix = ''): string {
+  return prefix + crypto.randomUUID().replace(/-/g, '').slice(0, 12 - prefix.length);
 }
 
 export class Requester {

@@ -1,3 +1,5 @@
+import { MAX_CIRCLES_PER_PEER } from '../../../signaling-server/circle-proof';
+import { MAX_FLAGGED_EXITS } from '../checks/exit-checks';
 import { pauseReasons } from '../exit/share-when';
 import { settingsSchema } from '../settings';
 import { REQUEST_LOG_SIZE, requestLogEntrySchema } from '../stats/request-log';
@@ -83,9 +85,9 @@ export const popupStateSchema = z.object({
     device: z.object({ onBattery: z.boolean().nullable(), metered: z.boolean().nullable() }),
   }),
   /** The circles this install is in, and what signaling made of each. */
-  circles: z.array(z.object({ circle: z.string(), name: z.string(), owner: z.boolean(), status: z.enum(['verified', 'pending', 'revoked', 'refused']) })).max(16),
+  circles: z.array(z.object({ circle: z.string(), name: z.string(), owner: z.boolean(), status: z.enum(['verified', 'pending', 'revoked', 'refused']) })).max(MAX_CIRCLES_PER_PEER),
   /** Exits this install caught altering an answer (core/checks/exit-checks.ts), newest first; never used again. */
-  flaggedExits: z.array(z.object({ peerId: z.string(), at: z.number(), url: z.string() })).max(64),
+  flaggedExits: z.array(z.object({ peerId: z.string(), at: z.number(), url: z.string() })).max(MAX_FLAGGED_EXITS),
   /** The last minute, a sample per second, oldest first. */
   timeline: z
     .array(z.object({ at: z.number(), queued: counter, inflight: counter, bytesInPerSec: counter, bytesSharedPerSec: counter }))

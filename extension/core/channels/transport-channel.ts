@@ -1,4 +1,5 @@
-import { shareWithValues } from '../../../signaling-server/circle-proof';
+import { circleRefusalReasons, shareWithValues } from '../../../signaling-server/circle-proof';
+import { MAX_FLAGGED_EXITS } from '../checks/exit-checks';
 import { exitReportReasons, natKinds } from '../../../signaling-server/protocol';
 import { withOwnBuffer } from '../bytes';
 import { MAX_LANES } from '../peers/lanes';
@@ -10,6 +11,8 @@ import { z } from './zod-mini';
  * offscreen document by postMessage with the frame's buffer transferred, validated on entry to
  * each side. Firefox: one page, direct calls, no serialisation and no parse (nothing crosses a boundary).
  */
+/** A circle's revocation list as it crosses to the background (the background checks its signature before keeping it). */
+const revocationList = z.object({ circle: z.string(), version: z.number(), revoked: z.array(z.string()), signature: z.string() });
 export const transportConfigSchema = z.object({
   signalingUrl: z.string(),
   signalingToken: z.string(),
@@ -23,17 +26,17 @@ export const transportConfigSchema = z.object({
   /** What signaling is told of this install's circles (signaling-server/protocol.ts `circlesStateSchema` checks it in full). */
   circles: z.object({
     credentials: z.array(z.object({ circle: z.string(), name: z.string(), invite: z.string(), signature: z.string() })),
-    revocations: z.array(z.object({ circle: z.string(), version: z.number(), revoked: z.array(z.string()), signature: z.string() })),
+    revocations: z.array(revocationList),
     shareWith: z.enum(shareWithValues),
   }),
   preferCircles: z.boolean(),
   /** Exits this install caught altering answers: never asked for, never connected to again. */
-  avoidExits: z.array(z.string()).check(z.maxLength(64)),
+  avoidExits: z.array(z.string()).check(z.maxLength(MAX_FLAGGED_EXITS)),
 });
 /** Signaling's verdict on this install's circle credentials (accepted; refused and why). */
 export const circleMembershipSchema = z.object({
   member: z.array(z.string()),
-  refused: z.array(z.object({ circle: z.string(), reason: z.enum(['revoked', 'bad_signature']) })),
+  refused: z.array(z.object({ circle: z.string(), reason: z.enum(circleRefusalReasons) })),
 });
 const role = z.enum(['requester', 'exit']);
 const count = z.number().check(z.int(), z.minimum(0));
@@ -52,7 +55,7 @@ export const toTransportSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('need-exits') }),
   z.object({ type: z.literal('frame'), peerId: z.string(), data: bytesSchema }),
   z.object({ type: z.literal('close-peer'), peerId: z.string(), reason: z.string() }),
-  /** An exit caught altering an answer: tell signaling (which stops introducing it after enough reports) and hang up. */
+  /** An exit caught altering an answer: tell signaling, which stops introducing it after enough reports (the connection ends by `avoidExits`). */
   z.object({ type: z.literal('report-exit'), peerId: z.string(), reason: z.enum(exitReportReasons) }),
 ]);
 export const transportStatusSchema = z.object({
@@ -77,7 +80,7 @@ export const fromTransportSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('frame'), peerId: z.string(), data: bytesSchema }),
   z.object({ type: z.literal('status'), status: transportStatusSchema }),
   /** Signaling pushed a newer revocation list for one of this install's circles: the background checks and keeps it. */
-  z.object({ type: z.literal('circle-revocation'), list: z.object({ circle: z.string(), version: z.number(), revoked: z.array(z.string()), signature: z.string() }) }),
+  z.object({ type: z.literal('circle-revocation'), list: revocationList }),
 ]);
 
 export type TransportConfig = z.infer<typeof transportConfigSchema>;

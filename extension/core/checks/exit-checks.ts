@@ -1,3 +1,4 @@
+import { headerValue, type Header } from '../http/headers';
 import type { RequestHead, ResponseHead } from '../protocol/frames';
 
 /**
@@ -14,13 +15,8 @@ import type { RequestHead, ResponseHead } from '../protocol/frames';
  */
 export const MAX_CHECKED_BYTES = 256 * 1024;
 
-export function headerValue(headers: readonly (readonly [string, string])[], name: string): string | null {
-  for (const [key, value] of headers) if (key.toLowerCase() === name) return value;
-  return null;
-}
-
 /** A strong ETag (`"…"`, not `W/"…"`), or null. */
-export function strongEtag(headers: readonly (readonly [string, string])[]): string | null {
+export function strongEtag(headers: readonly Header[]): string | null {
   const etag = headerValue(headers, 'etag')?.trim() ?? null;
   return etag !== null && /^"[^"]*"$/.test(etag) ? etag : null;
 }

@@ -50,8 +50,9 @@ export class ExitCaps {
   admit(requester: string): PeerlaneError | null {
     const caps = this.options();
     const now = this.clock.now();
-    if (this.usedToday() >= caps.dailyBytes) return new PeerlaneError('exit_cap_quota', `this exit has shared its daily quota (${caps.dailyBytes} bytes)`);
-    if (this.usedThisMonth() >= caps.monthlyBytes) return new PeerlaneError('exit_cap_quota', `this exit has shared its monthly quota (${caps.monthlyBytes} bytes)`);
+    // Not one byte more fits: the quota is used up.
+    const quota = this.quotaPassed(caps, 1);
+    if (quota) return new PeerlaneError('exit_cap_quota', `this exit has shared its ${quota.period} quota (${quota.limit} bytes)`);
     for (const [id, at] of this.wanting) if (now - at > WANTING_MS) this.wanting.delete(id);
     const contenders = new Set([...this.held.keys(), ...this.wanting.keys(), requester]).size;
     const share = Math.ceil(caps.maxConcurrent / contenders);
@@ -84,13 +85,20 @@ export class ExitCaps {
     return contentLength !== null && contentLength > max ? sizeError(max) : null;
   }
 
-  /** Before `requester`'s body sends `bytes` more after `sent`: the size and daily caps, then its fair turn at the rate. */
+  /** Before `requester`'s body sends `bytes` more after `sent`: the size cap and the quotas, then its fair turn at the rate. */
   async beforeSend(requester: string, sent: number, bytes: number, signal: AbortSignal): Promise<void> {
     const caps = this.options();
     if (sent + bytes > caps.maxResponseBytes) throw sizeError(caps.maxResponseBytes);
-    if (this.usedToday() + bytes > caps.dailyBytes) throw new PeerlaneError('exit_cap_quota', `this exit reached its daily quota (${caps.dailyBytes} bytes) mid-response`);
-    if (this.usedThisMonth() + bytes > caps.monthlyBytes) throw new PeerlaneError('exit_cap_quota', `this exit reached its monthly quota (${caps.monthlyBytes} bytes) mid-response`);
+    const quota = this.quotaPassed(caps, bytes);
+    if (quota) throw new PeerlaneError('exit_cap_quota', `this exit reached its ${quota.period} quota (${quota.limit} bytes) mid-response`);
     await this.bandwidth.send(requester, bytes, signal);
+  }
+
+  /** The quota that `bytes` more would pass, the day's before the month's; null when both have room. */
+  private quotaPassed(caps: ExitCapsOptions, bytes: number): { period: 'daily' | 'monthly'; limit: number } | null {
+    if (this.usedToday() + bytes > caps.dailyBytes) return { period: 'daily', limit: caps.dailyBytes };
+    if (this.usedThisMonth() + bytes > caps.monthlyBytes) return { period: 'monthly', limit: caps.monthlyBytes };
+    return null;
   }
 }
 

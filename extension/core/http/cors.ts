@@ -1,3 +1,4 @@
+import { headerValue, type Header } from './headers';
 /**
  * CORS as the Fetch standard has the browser apply it (https://fetch.spec.whatwg.org/, "CORS
  * protocol", "CORS check", "CORS-preflight fetch", "CORS filtered response"), for the page hook: a
@@ -10,7 +11,7 @@
 
 export type RequestMode = 'cors' | 'no-cors' | 'same-origin' | 'navigate';
 export type CredentialsMode = 'omit' | 'same-origin' | 'include';
-export type Header = readonly [string, string];
+export type { Header };
 
 export interface CorsRequest {
   method: string;
@@ -118,11 +119,6 @@ export function preflightHeaders(preflight: { method: string; headerNames: strin
   const headers: [string, string][] = [['accept', '*/*'], ['access-control-request-method', preflight.method]];
   if (preflight.headerNames.length > 0) headers.push(['access-control-request-headers', preflight.headerNames.join(',')]);
   return headers;
-}
-
-function headerValue(headers: readonly Header[], name: string): string | null {
-  const values = headers.filter(([key]) => key.toLowerCase() === name).map(([, value]) => value);
-  return values.length === 0 ? null : values.join(', ');
 }
 
 function listOf(value: string | null): string[] {

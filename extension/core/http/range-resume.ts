@@ -1,3 +1,4 @@
+import { headerValue } from './headers';
 import { PeerlaneError } from '../errors';
 import type { RequestHead, ResponseHead } from '../protocol/frames';
 
@@ -13,28 +14,23 @@ export interface ResumePlan {
   total: number | null;
 }
 
-function header(headers: readonly (readonly [string, string])[], name: string): string | null {
-  const found = headers.find(([key]) => key.toLowerCase() === name);
-  return found ? found[1] : null;
-}
-
 /** Idempotent per RFC 9110, or made so by the client with an Idempotency-Key. */
 export function isIdempotentRequest(request: RequestHead): boolean {
   const method = request.method.toUpperCase();
   if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return true;
-  return (method === 'POST' || method === 'PATCH') && header(request.headers, 'idempotency-key') !== null;
+  return (method === 'POST' || method === 'PATCH') && headerValue(request.headers, 'idempotency-key') !== null;
 }
 
 export function planResume(request: RequestHead, response: ResponseHead, received: number): ResumePlan | null {
   if (request.method.toUpperCase() !== 'GET' || response.status !== 200 || received <= 0) return null;
-  if (header(request.headers, 'range') !== null) return null;
-  const encoding = header(response.headers, 'content-encoding');
+  if (headerValue(request.headers, 'range') !== null) return null;
+  const encoding = headerValue(response.headers, 'content-encoding');
   // Byte offsets of a decoded body do not match the encoded representation a Range addresses.
   if (encoding !== null && encoding.toLowerCase() !== 'identity') return null;
-  const etag = header(response.headers, 'etag');
-  const validator = etag && !etag.startsWith('W/') ? etag : header(response.headers, 'last-modified');
+  const etag = headerValue(response.headers, 'etag');
+  const validator = etag && !etag.startsWith('W/') ? etag : headerValue(response.headers, 'last-modified');
   if (!validator) return null;
-  const length = header(response.headers, 'content-length');
+  const length = headerValue(response.headers, 'content-length');
   const total = length !== null && /^\d+$/.test(length) ? Number(length) : null;
   if (total !== null && received >= total) return null;
   const headers = request.headers.filter(([name]) => !['range', 'if-range'].includes(name.toLowerCase()));
@@ -45,7 +41,7 @@ export function planResume(request: RequestHead, response: ResponseHead, receive
 /** Null when `response` continues the original exactly where the plan said. */
 export function checkResumed(plan: ResumePlan, response: ResponseHead): PeerlaneError | null {
   if (response.status !== 206) return new PeerlaneError('peer_lost', `resume refused: the destination answered ${response.status}, not 206`);
-  const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header(response.headers, 'content-range') ?? '');
+  const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(headerValue(response.headers, 'content-range') ?? '');
   if (!range || Number(range[1]) !== plan.start) return new PeerlaneError('peer_lost', 'resume refused: the destination sent a different byte range');
   if (plan.total !== null && range[3] !== String(plan.total)) return new PeerlaneError('peer_lost', 'resume refused: the resource changed size');
   return null;

@@ -99,12 +99,35 @@ function percentiles(histogram: LatencyHistogram): Percentiles {
   return { p50: histogram.quantile(0.5), p95: histogram.quantile(0.95), p99: histogram.quantile(0.99) };
 }
 
+/** Bytes counted within one calendar period (a day or a month, as text); a new period starts from zero. */
+class PeriodBytes {
+  period = '';
+  bytes = 0;
+
+  add(bytes: number, period: string): void {
+    if (period !== this.period) {
+      this.period = period;
+      this.bytes = 0;
+    }
+    this.bytes += bytes;
+  }
+
+  /** Bytes counted in `period`; zero once another has begun. */
+  in(period: string): number {
+    return period === this.period ? this.bytes : 0;
+  }
+
+  restore(period: unknown, bytes: unknown, length: number): void {
+    this.period = typeof period === 'string' ? period.slice(0, length) : '';
+    this.bytes = nonNegative(bytes);
+  }
+}
+
 export class Stats {
   private readonly counters = Object.fromEntries(COUNTERS.map((name) => [name, 0])) as Record<CounterName, number>;
-  private sharedBytesToday = 0;
-  private sharedDay = '';
-  private sharedBytesThisMonth = 0;
-  private sharedMonth = '';
+  /** Bytes shared on the local calendar day (YYYY-MM-DD) and month (YYYY-MM): what the quotas measure. */
+  private readonly sharedDay = new PeriodBytes();
+  private readonly sharedMonth = new PeriodBytes();
   private failedByCategory: CategoryCounts = {};
   private refusedByCategory: CategoryCounts = {};
   private readonly histograms = Object.fromEntries(HISTOGRAMS.map((name) => [name, new LatencyHistogram()])) as Record<HistogramName, LatencyHistogram>;
@@ -114,10 +137,8 @@ export class Stats {
     if (typeof persisted !== 'object' || persisted === null) return stats;
     const record = persisted as Record<string, unknown>;
     for (const name of COUNTERS) stats.counters[name] = nonNegative(record[name]);
-    stats.sharedBytesToday = nonNegative(record.sharedBytesToday);
-    stats.sharedDay = typeof record.sharedDay === 'string' ? record.sharedDay.slice(0, 10) : '';
-    stats.sharedBytesThisMonth = nonNegative(record.sharedBytesThisMonth);
-    stats.sharedMonth = typeof record.sharedMonth === 'string' ? record.sharedMonth.slice(0, 7) : '';
+    stats.sharedDay.restore(record.sharedDay, record.sharedBytesToday, 10);
+    stats.sharedMonth.restore(record.sharedMonth, record.sharedBytesThisMonth, 7);
     stats.failedByCategory = categoryCounts(record.failedByCategory);
     stats.refusedByCategory = categoryCounts(record.refusedByCategory);
     const histograms = typeof record.histograms === 'object' && record.histograms !== null ? (record.histograms as Record<string, unknown>) : {};
@@ -181,27 +202,18 @@ export class Stats {
   /** Bytes an exit sent; `day` is the local date (YYYY-MM-DD), and a new day starts from zero. */
   shared(bytes: number, day: string): void {
     this.counters.sharedBytes += bytes;
-    if (day !== this.sharedDay) {
-      this.sharedDay = day;
-      this.sharedBytesToday = 0;
-    }
-    this.sharedBytesToday += bytes;
-    const month = day.slice(0, 7);
-    if (month !== this.sharedMonth) {
-      this.sharedMonth = month;
-      this.sharedBytesThisMonth = 0;
-    }
-    this.sharedBytesThisMonth += bytes;
+    this.sharedDay.add(bytes, day);
+    this.sharedMonth.add(bytes, day.slice(0, 7));
   }
 
   /** Bytes served in the month of `day` (YYYY-MM-DD); zero once the month has changed. */
   sharedThisMonth(day: string): number {
-    return day.slice(0, 7) === this.sharedMonth ? this.sharedBytesThisMonth : 0;
+    return this.sharedMonth.in(day.slice(0, 7));
   }
 
   /** Bytes served on `day`; zero once the day has changed. */
   sharedToday(day: string): number {
-    return day === this.sharedDay ? this.sharedBytesToday : 0;
+    return this.sharedDay.in(day);
   }
 
   exitRefused(category: ErrorCategory): void {
@@ -212,10 +224,7 @@ export class Stats {
     return {
       ...gauges,
       ...this.counters,
-      sharedBytesToday: this.sharedBytesToday,
-      sharedDay: this.sharedDay,
-      sharedBytesThisMonth: this.sharedBytesThisMonth,
-      sharedMonth: this.sharedMonth,
+      ...this.sharedPeriods(),
       failedByCategory: { ...this.failedByCategory },
       refusedByCategory: { ...this.refusedByCategory },
       latencyMs: percentiles(this.histograms.total),
@@ -225,13 +234,14 @@ export class Stats {
     };
   }
 
+  private sharedPeriods(): Pick<PersistedStats, 'sharedBytesToday' | 'sharedDay' | 'sharedBytesThisMonth' | 'sharedMonth'> {
+    return { sharedBytesToday: this.sharedDay.bytes, sharedDay: this.sharedDay.period, sharedBytesThisMonth: this.sharedMonth.bytes, sharedMonth: this.sharedMonth.period };
+  }
+
   toJSON(): PersistedStats {
     return {
       ...this.counters,
-      sharedBytesToday: this.sharedBytesToday,
-      sharedDay: this.sharedDay,
-      sharedBytesThisMonth: this.sharedBytesThisMonth,
-      sharedMonth: this.sharedMonth,
+      ...this.sharedPeriods(),
       failedByCategory: { ...this.failedByCategory },
       refusedByCategory: { ...this.refusedByCategory },
       histograms: Object.fromEntries(HISTOGRAMS.map((name) => [name, this.histograms[name].toJSON()])) as Record<HistogramName, number[]>,

@@ -1,0 +1,11 @@
+/** A header list as frames carry it: name and value pairs, names in any case, a name possibly repeated. */
+export type Header = readonly [string, string];
+
+/**
+ * The value of header `name` (lower case), or null: repeated fields combined with ", " as the Fetch
+ * standard's "get" does, so a list split over several fields reads whole.
+ */
+export function headerValue(headers: readonly Header[], name: string): string | null {
+  const values = headers.filter(([key]) => key.toLowerCase() === name).map(([, value]) => value);
+  return values.length === 0 ? null : values.join(', ');
+}
