@@ -139,11 +139,12 @@ async function startLab(path: WanPath, pair: Pair): Promise<Lab> {
   };
   try {
     const far = link.spawnIn(link.far, process.execPath, ['--import', 'tsx', 'test/helpers/far-side-main.ts', String(BODY_BYTES)]);
-    const { originPort, signalingUrl } = JSON.parse((await outputMatch(far, /^\{.*\}$/m, 'the far side servers'))[0]) as { originPort: number; signalingUrl: string };
+    const { originPort, signalingUrl, exitResolver } = JSON.parse((await outputMatch(far, /^\{.*\}$/m, 'the far side servers'))[0]) as { originPort: number; signalingUrl: string; exitResolver: string };
     const exit = await launchIn(link, link.far, pair.exit, 'exit');
     browsers.push(exit);
     await exit.setSettings({
       signalingUrl,
+      exitResolver,
       share: true,
       stunServers: [],
       privateAllowList: pair.exit === 'firefox' ? [...DEV_PRIVATE_ALLOW_LIST, `${FAR_ADDRESS}/32`] : DEV_PRIVATE_ALLOW_LIST,

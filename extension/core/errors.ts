@@ -31,6 +31,8 @@ export const ERROR_TABLE = {
   no_peers: final,
   peer_lost: fault(true),
   destination_refused: refusal(false),
+  // The destination's name has no address (the exit asked before connecting): the page's own fetch would fail too.
+  destination_unresolved: final,
   method_refused: refusal(false),
   sharing_off: fault(true),
   exit_fetch_failed: fault(true),

@@ -1,7 +1,8 @@
 import { shareWithValues } from '../../signaling-server/circle-proof';
 import { z } from './channels/zod';
 import { MB, type ExitCapsOptions } from './exit/caps';
-import { allowListProblem, DEFAULT_EXIT_PORTS, MAX_PRIVATE_ALLOW_BLOCKS } from './exit/policy';
+import { resolverUrlProblem } from './exit/name-lookup';
+import { allowListProblem, DEFAULT_EXIT_PORTS, DEFAULT_EXIT_RESOLVER, MAX_PRIVATE_ALLOW_BLOCKS } from './exit/policy';
 import { ALL_DAY, EVERY_HOUR } from './exit/share-when';
 import { MAX_LANES } from './peers/lanes';
 import { DEFAULT_QUEUE_OPTIONS } from './queue/request-queue';
@@ -34,6 +35,7 @@ export const DEFAULT_SETTINGS: Settings = {
   privateAllowList: [],
   exitMethods: ['GET', 'HEAD'],
   exitPorts: [...DEFAULT_EXIT_PORTS],
+  exitResolver: DEFAULT_EXIT_RESOLVER,
   sharePaused: false,
   exitCaps: { maxResponseMB: 25, maxConcurrent: 6, rateMBps: 2, dailyGB: 1, monthlyGB: 20 },
   shareWhen: { weekHours: [...EVERY_HOUR], pauseOnBattery: true, pauseOnMetered: true, yieldToBrowsing: true },
@@ -149,6 +151,11 @@ export const settingsSchema = z.object({
     .max(MAX_PRIVATE_ALLOW_BLOCKS, `at most ${MAX_PRIVATE_ALLOW_BLOCKS} private blocks`),
   exitMethods: z.array(z.enum(EXIT_METHODS)).min(1).max(EXIT_METHODS.length),
   exitPorts: z.array(int(1, 65_535, 'port')).min(1, 'at least one port').max(64, 'at most 64 ports'),
+  /**
+   * The DNS-over-HTTPS resolver (RFC 8484) a Chromium exit asks what a name resolves to before it
+   * connects (Chromium gives extensions no DNS API); Firefox asks its own resolver.
+   */
+  exitResolver: z.string().max(512).refine((value) => resolverUrlProblem(value) === null, { error: (issue) => resolverUrlProblem(String(issue.input)) ?? 'not a resolver URL' }),
   /** Sharing stays consented but serves nothing until resumed. */
   sharePaused: z.boolean(),
   exitCaps: exitCapsSettingsSchema,

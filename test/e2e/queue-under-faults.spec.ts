@@ -4,7 +4,7 @@ import type { PopupState } from '../../extension/core/channels/popup-channel';
 import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
 import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
-import { startOriginServer, type OriginServer, DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST } from '../helpers/origin-server';
+import { startOriginServer, type OriginServer, DEV_ORIGIN_ADDRESS } from '../helpers/origin-server';
 import { runBytes as pageRunBytes, runResults as pageRunResults, startRuns as startPageRuns, type RunRequest } from '../helpers/page-runs';
 
 /**
@@ -13,39 +13,41 @@ import { runBytes as pageRunBytes, runResults as pageRunResults, startRuns as st
  */
 const PACED_BYTES = 512 * 1024;
 let origin: OriginServer;
-let slowOrigin: OriginServer;
 let signaling: SignalingServer;
-let exits: { browser: ExtensionBrowser; originPort: number; name: string }[] = [];
+let exits: { browser: ExtensionBrowser; originAddress: string; name: string }[] = [];
 let requester: ExtensionBrowser;
 let appOrigin: string;
 let page: Page;
 const dataUrl = (path: string) => `http://origin.peerlane.test:${origin.port}${path}`;
 const hedgeUrl = (path: string) => `http://hedge.peerlane.test:${origin.port}${path}`;
 
-async function launchExit(name: string, originPort: number, hedgePort: number, methods: string[]) {
-  const browser = await launchWithExtension([`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}:${originPort}`, `MAP hedge.peerlane.test ${DEV_ORIGIN_ADDRESS}:${hedgePort}`]);
+/** Exit B reaches the origin on this address, so the origin's log tells the two exits apart. */
+const SECOND_EXIT_ADDRESS = '127.0.0.6';
+/** The origin answers `/hedge/*` late on this address: exit A reaches it there, so A is the slow exit. */
+const SLOW_HEDGE_ADDRESS = '127.0.0.7';
+
+async function launchExit(name: string, originAddress: string, hedgeAddress: string, methods: string[]) {
+  const browser = await launchWithExtension([`MAP origin.peerlane.test ${originAddress}`, `MAP hedge.peerlane.test ${hedgeAddress}`]);
   await browser.setSettings({
     signalingUrl: signaling.url,
     share: true,
-    privateAllowList: DEV_PRIVATE_ALLOW_LIST,
+    privateAllowList: [`${originAddress}/32`, `${hedgeAddress}/32`],
     exitMethods: methods as typeof DEFAULT_SETTINGS.exitMethods,
     exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port],
   });
-  return { browser, originPort, name };
+  return { browser, originAddress, name };
 }
 
 const exitPeers = (state: PopupState) => state.peers.filter((peer) => peer.remoteRole === 'exit');
 
 beforeAll(async () => {
-  origin = await startOriginServer({ bigBytes: PACED_BYTES, postDelayMs: 4000 });
-  slowOrigin = await startOriginServer({ bigBytes: 1024, hedgeDelayMs: 5000 });
+  origin = await startOriginServer({ bigBytes: PACED_BYTES, postDelayMs: 4000, hedgeDelayMs: 5000, hedgeDelayOn: [SLOW_HEDGE_ADDRESS], alsoListenOn: [SECOND_EXIT_ADDRESS, SLOW_HEDGE_ADDRESS] });
   signaling = await startSignalingServer({ port: 0 });
   appOrigin = `http://app.peerlane.test:${origin.port}`;
-  const secondPort = await origin.addPort();
   exits = await Promise.all([
     // Exit A reaches /hedge/* only through the slow origin: it is the slow exit.
-    launchExit('A', origin.port, slowOrigin.port, ['GET', 'HEAD', 'POST']),
-    launchExit('B', secondPort, origin.port, ['GET', 'HEAD', 'POST']),
+    launchExit('A', DEV_ORIGIN_ADDRESS, SLOW_HEDGE_ADDRESS, ['GET', 'HEAD', 'POST']),
+    launchExit('B', SECOND_EXIT_ADDRESS, DEV_ORIGIN_ADDRESS, ['GET', 'HEAD', 'POST']),
   ]);
   requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', 'MAP hedge.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1']);
   await requester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });
@@ -60,7 +62,6 @@ afterAll(async () => {
   await Promise.all(exits.map((exit) => exit.browser.close().catch(() => undefined)));
   await signaling?.close();
   await origin?.close();
-  await slowOrigin?.close();
 });
 
 const startRuns = (requests: RunRequest[]) => startPageRuns(page, requests);
@@ -95,7 +96,7 @@ describe('the request queue under faults, in real browsers', () => {
     const logged = state.log.filter((entry) => entry.url.includes('/hedge/'));
     expect(logged.some((entry) => entry.hedged && entry.hedgeWon === true)).toBe(true);
     // The slow origin saw the losing attempts' connections closed: CANCEL reached the exit's fetch.
-    await expect.poll(() => slowOrigin.hedgeAbandoned(), { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
+    await expect.poll(() => origin.hedgeAbandoned(), { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
   }, 90_000);
 
   it('a full queue answers 503 with Retry-After at once and loses nothing it admitted', async () => {
@@ -127,11 +128,11 @@ describe('the request queue under faults, in real browsers', () => {
     // Wait until every GET streams and both POSTs reached the origin: the kill lands mid-transfer.
     await expect.poll(async () => (await runBytes(gets.map((request) => request.key))).every((bytes) => bytes > 0), { timeout: 20_000, interval: 100 }).toBe(true);
     await expect.poll(() => origin.postCount() - postsBefore, { timeout: 10_000, interval: 100 }).toBe(2);
-    const postPorts = posts.map((post) => origin.requests.find((request) => request.method === 'POST' && post.url.endsWith(request.path))!.port);
-    const victim = exits.find((exit) => postPorts.includes(exit.originPort))!;
+    const postAddresses = posts.map((post) => origin.requests.find((request) => request.method === 'POST' && post.url.endsWith(request.path))!.address);
+    const victim = exits.find((exit) => postAddresses.includes(exit.originAddress))!;
     const survivor = exits.find((exit) => exit !== victim)!;
     const carriedByVictim = new Set(
-      origin.requests.filter((request) => request.port === victim.originPort && /[?&]k=\d+/.test(request.path)).map((request) => request.path),
+      origin.requests.filter((request) => request.address === victim.originAddress && /[?&]k=\d+/.test(request.path)).map((request) => request.path),
     );
     expect(carriedByVictim.size).toBeGreaterThan(0);
     await victim.browser.close();
@@ -140,7 +141,7 @@ describe('the request queue under faults, in real browsers', () => {
     for (const request of gets) expect(results[request.key], request.key).toMatchObject({ status: 200, sha256: origin.bigSha256 });
     for (const [index, request] of posts.entries()) {
       const result = results[request.key]!;
-      if (postPorts[index] === victim.originPort) expect('error' in result && result.error).toMatch(/could not route this request \(peer_lost\)/);
+      if (postAddresses[index] === victim.originAddress) expect('error' in result && result.error).toMatch(/could not route this request \(peer_lost\)/);
       else expect(result).toMatchObject({ status: 200 });
     }
     // Never repeated: each POST reached the origin exactly once, even after the failure was final.

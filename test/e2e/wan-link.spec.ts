@@ -21,7 +21,7 @@ import { createWanLink, FAR_ADDRESS, NEAR_ADDRESS, type WanLink } from '../helpe
 const BIG_BYTES = 5 * 1024 * 1024;
 
 let link: WanLink;
-let far: { originPort: number; signalingUrl: string; bigSha256: string };
+let far: { originPort: number; signalingUrl: string; bigSha256: string; exitResolver: string };
 let exits: ExtensionBrowser[] = [];
 let requester: ExtensionBrowser;
 let page: Page;
@@ -35,7 +35,7 @@ beforeAll(async () => {
   exits = await Promise.all(
     [0, 1].map(async () => {
       const exit = await launchWithExtension([`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`], [], undefined, exitWrapper);
-      await exit.setSettings({ signalingUrl: far.signalingUrl, share: true, stunServers: [], privateAllowList: DEV_PRIVATE_ALLOW_LIST, exitPorts: [...DEFAULT_SETTINGS.exitPorts, far.originPort] });
+      await exit.setSettings({ signalingUrl: far.signalingUrl, exitResolver: far.exitResolver, share: true, stunServers: [], privateAllowList: DEV_PRIVATE_ALLOW_LIST, exitPorts: [...DEFAULT_SETTINGS.exitPorts, far.originPort] });
       return exit;
     }),
   );

@@ -4,10 +4,13 @@ import { join, resolve } from 'node:path';
 import { chromium, type BrowserContext, type Page, type Worker } from 'playwright-core';
 import { POPUP_PORT_NAME, popupStateSchema, type PopupState } from '../../extension/core/channels/popup-channel';
 import type { Settings } from '../../extension/core/settings';
+import { answersFromHostRules, startDohServer, type DohServer } from './doh-server';
 
 /**
  * Debian's Chromium with the built extension, headless, as ARCHITECTURE.md ("Measured facts") says. Host names are mapped
- * per browser so a test can prove which browser reached the origin.
+ * per browser so a test can prove which browser reached the origin. The exit looks names up before it
+ * connects (DNS over HTTPS): each browser gets a resolver on loopback that answers as its host rules
+ * do (doh-server.ts), set as its `exitResolver`.
  */
 /** The built extension; PEERLANE_CHROME_EXTENSION_DIR points a bench at another build (an A/B of two commits). */
 export const CHROME_EXTENSION_DIR = resolve(process.env.PEERLANE_CHROME_EXTENSION_DIR ?? 'dist/chrome');
@@ -16,6 +19,8 @@ export interface ExtensionBrowser {
   context: BrowserContext;
   worker: Worker;
   extensionId: string;
+  /** The resolver this browser's exit asks (answering as `hostRules` map); unreachable from inside a network namespace. */
+  resolver: DohServer;
   setSettings(settings: Partial<Settings>): Promise<void>;
   close(): Promise<void>;
 }
@@ -45,18 +50,23 @@ export async function launchWithExtension(hostRules: string[], extraArgs: string
   });
   const worker = context.serviceWorkers()[0] ?? (await context.waitForEvent('serviceworker', { timeout: 20_000 }));
   const extensionId = new URL(worker.url()).host;
+  const resolver = await startDohServer(answersFromHostRules(hostRules));
+  const setSettings = async (change: Partial<Settings>): Promise<void> => {
+    await worker.evaluate(async (partial) => {
+      const stored = (await chrome.storage.local.get('settings')).settings ?? {};
+      await chrome.storage.local.set({ settings: { ...stored, ...partial } });
+    }, change);
+  };
+  await setSettings({ exitResolver: resolver.url });
   return {
     context,
     worker,
     extensionId,
-    setSettings: async (change) => {
-      await worker.evaluate(async (partial) => {
-        const stored = (await chrome.storage.local.get('settings')).settings ?? {};
-        await chrome.storage.local.set({ settings: { ...stored, ...partial } });
-      }, change);
-    },
+    resolver,
+    setSettings,
     close: async () => {
       await context.close();
+      await resolver.close();
       if (!profileDir) await rm(userDataDir, { recursive: true, force: true });
     },
   };

@@ -55,8 +55,9 @@ export interface OriginServer {
 
 export interface OriginOptions {
   bigBytes?: number;
-  /** `/hedge/*` answers after this delay (0: at once). Two origins with different delays make one exit slow. */
+  /** `/hedge/*` answers after this delay (0: at once), on the addresses of `hedgeDelayOn` when given: an exit that reaches the origin there is the slow one. */
   hedgeDelayMs?: number;
+  hedgeDelayOn?: string[];
   /** `/post-slow` holds its answer this long, so a test can kill the exit in between. */
   postDelayMs?: number;
   /** More addresses to listen on, on the same port (the far side of an emulated link). */
@@ -241,7 +242,7 @@ function corsFixture(request: IncomingMessage, response: ServerResponse): void {
 }
 
 export async function startOriginServer(options: OriginOptions | number = {}): Promise<OriginServer> {
-  const { bigBytes = 5 * 1024 * 1024, hedgeDelayMs = 0, postDelayMs = 3000, alsoListenOn = [] } = typeof options === 'number' ? { bigBytes: options } : options;
+  const { bigBytes = 5 * 1024 * 1024, hedgeDelayMs = 0, hedgeDelayOn, postDelayMs = 3000, alsoListenOn = [] } = typeof options === 'number' ? { bigBytes: options } : options;
   const bigBody = deterministicBytes(bigBytes);
   const sockets = new WebSocketServer({ noServer: true });
   let posts = 0;
@@ -370,7 +371,7 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
         answered = true;
         response.writeHead(200, { 'content-type': 'text/plain' });
         response.end(`hedge ${path}`);
-      }, hedgeDelayMs);
+      }, !hedgeDelayOn || hedgeDelayOn.includes(request.socket.localAddress ?? '') ? hedgeDelayMs : 0);
       response.on('close', () => {
         clearTimeout(timer);
         if (!answered) abandoned += 1;

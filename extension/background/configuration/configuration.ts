@@ -111,7 +111,7 @@ export class Configuration {
   }
 
   exitPolicy(): ExitPolicyOptions {
-    return { privateAllowList: this.settings.privateAllowList, allowedMethods: this.settings.exitMethods, allowedPorts: this.settings.exitPorts };
+    return { privateAllowList: this.settings.privateAllowList, allowedMethods: this.settings.exitMethods, allowedPorts: this.settings.exitPorts, resolverUrl: this.settings.exitResolver };
   }
 
   transportConfig(): TransportConfig {

@@ -1,22 +1,22 @@
 import browser, { type WebRequest } from 'webextension-polyfill';
-import { isPrivateAddress } from '../../core/exit/policy';
 import type { AddressCheck, Connection } from './exit-fetch';
+import { NO_CONNECTION } from './exit-fetch';
+import { createFirefoxLookup } from './name-lookups';
 import { UrlWaiters } from './url-waiters';
 import { corsHeadersOf } from '../../core/http/cors';
+import { headerPairs, headerValue } from '../../core/http/headers';
 
 /**
- * Firefox: two looks at the destination. Before the fetch, `dns.resolve` (a name with any private
- * answer is refused); after it, the address the request actually connected to, from
+ * Firefox: two looks at the destination. Before the fetch, `dns.resolve`, the resolver Firefox itself
+ * connects with (name-lookups.ts); after it, the address the request actually connected to, from
  * `webRequest.onResponseStarted` (`ip`: measured present for background fetches, manual redirects
- * included). The second look closes the window in which a name could change its answer (DNS
- * rebinding). The first private address of either look is reported, else the connected one.
- * A redirect's target, hidden from fetch, comes from the same event (matched by URL, oldest first,
- * background requests only).
+ * included), which covers a name that changed its answer in between (DNS rebinding). A redirect's
+ * target, hidden from fetch, comes from the same event (matched by request id, background requests only).
  */
 const HEADERS_TIMEOUT_MS = 5000;
 
 export function createFirefoxAddressCheck(): AddressCheck {
-  const waiters = new UrlWaiters<Connection>({ ip: null, redirectTo: null, status: null, corsHeaders: [] });
+  const waiters = new UrlWaiters<Connection>(NO_CONNECTION);
   const filter: WebRequest.RequestFilter = { urls: ['<all_urls>'], tabId: -1 };
   // Fetches start in the order their waiters registered: each gets its request id here (url-waiters.ts).
   browser.webRequest.onBeforeRequest.addListener((details) => {
@@ -25,33 +25,12 @@ export function createFirefoxAddressCheck(): AddressCheck {
   }, filter);
   browser.webRequest.onResponseStarted.addListener(
     (details) => {
-      const location = details.statusCode >= 300 && details.statusCode <= 399 ? details.responseHeaders?.find((header) => header.name.toLowerCase() === 'location')?.value : undefined;
-      waiters.settle(details.url, { ip: details.ip ?? null, redirectTo: location ? new URL(location, details.url).href : null, status: details.statusCode, corsHeaders: corsHeadersOf(details.responseHeaders) }, details.requestId);
+      const location = details.statusCode >= 300 && details.statusCode <= 399 ? headerValue(headerPairs(details.responseHeaders), 'location') : null;
+      waiters.settle(details.url, { ip: details.ip ?? null, location, status: details.statusCode, corsHeaders: corsHeadersOf(details.responseHeaders) }, details.requestId);
     },
     filter,
     ['responseHeaders'],
   );
-  browser.webRequest.onErrorOccurred.addListener((details) => waiters.settle(details.url, { ip: null, redirectTo: null, status: null, corsHeaders: [] }, details.requestId), filter);
-
-  return {
-    before: async (url, signal) => {
-      const hostname = new URL(url).hostname.replace(/^\[|\]$/g, '');
-      let addresses: string[];
-      try {
-        addresses = (await browser.dns.resolve(hostname)).addresses;
-      } catch {
-        addresses = [];
-      }
-      const wait = waiters.wait(url, signal, HEADERS_TIMEOUT_MS);
-      return {
-        // Any private answer refuses the name before a byte leaves; no answer leaves it to the connected look.
-        resolved: addresses.find((address) => isPrivateAddress(address)) ?? addresses[0] ?? null,
-        connected: async (): Promise<Connection> => {
-          const connection = await wait();
-          const { ip } = connection;
-          return { ...connection, ip: [ip, ...addresses].find((address) => address !== null && isPrivateAddress(address)) ?? ip };
-        },
-      };
-    },
-  };
+  browser.webRequest.onErrorOccurred.addListener((details) => waiters.settle(details.url, { ...NO_CONNECTION, ip: (details as { ip?: string }).ip ?? null }, details.requestId), filter);
+  return { lookup: createFirefoxLookup((hostname) => browser.dns.resolve(hostname)), watch: (url, signal) => waiters.wait(url, signal, HEADERS_TIMEOUT_MS) };
 }

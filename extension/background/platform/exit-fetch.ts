@@ -1,24 +1,31 @@
 import { afterRedirect } from '../../core/http/redirect-method';
 import { PeerlaneError } from '../../core/errors';
 import type { ExitFetcher, ExitFetchResponse } from '../../core/exit/exit-service';
-import { checkDestination, isPrivateAddress } from '../../core/exit/policy';
+import { dialAddress, judgeAddresses, urlDialledTo } from '../../core/exit/name-lookup';
+import { checkDestination, isAddressLiteral, isPrivateAddress, type ExitPolicyOptions } from '../../core/exit/policy';
+import type { NameLookup } from './name-lookups';
 import type { RedirectHop } from '../../core/protocol/frames';
 
 /**
  * The exit's own fetch, shared by both browsers: no credentials, no cache, and redirects followed
- * by hand (`redirect: 'manual'`), each hop judged by the exit policy and by the address it connected
- * to before the next one, at most MAX_REDIRECTS. Fetch hides a manual redirect's Location (an
+ * by hand (`redirect: 'manual'`), at most MAX_REDIRECTS. Each hop is judged three times: by the exit
+ * policy (scheme, port, method, literals, local names), by what its name resolves to before a packet
+ * goes out (the browser's look-up; plain HTTP then dialled to the judged address), and by the address
+ * it connected to before any of the response is used. Fetch hides a manual redirect's Location (an
  * opaque-redirect response), so each browser's check reports it from `webRequest` along with the IP.
  */
 export interface Connection {
   ip: string | null;
-  /** The Location of a redirect response, absolute, or null. */
-  redirectTo: string | null;
+  /** A redirect response's Location as sent (resolved here against the URL asked for, not the address dialled), or null. */
+  location: string | null;
   /** The response's status as webRequest saw it (fetch hides a manual redirect's), or null. */
   status: number | null;
   /** A redirect response's Access-Control-Allow-* headers (fetch hides them too): the page's CORS check of each hop. */
   corsHeaders: [string, string][];
 }
+
+/** What a fetch that failed or was aborted reports: nothing known. */
+export const NO_CONNECTION: Connection = { ip: null, location: null, status: null, corsHeaders: [] };
 
 /**
  * Sets headers fetch() forbids (a name and its value; null: remove it) on the request `run` makes to
@@ -27,21 +34,33 @@ export interface Connection {
  */
 export type ForbiddenHeaders = <T>(url: string, method: string, headers: [string, string | null][], run: () => Promise<T>) => Promise<T>;
 
+/** Each browser's two looks at a destination: its name before connecting, the address it connected to after. */
 export interface AddressCheck {
-  /**
-   * Called before fetch. `resolved` is an address known before connecting (Firefox's `dns.resolve`;
-   * null where the browser cannot tell), judged before a byte leaves; `connected` resolves to what
-   * the fetch connected to once headers arrive, judged before the response is used.
-   */
-  before(url: string, signal: AbortSignal): Promise<{ resolved: string | null; connected: () => Promise<Connection> }>;
+  lookup: NameLookup;
+  /** Registers a fetch of `url` about to start; the function returned resolves to what it connected to once its head (or an error) arrives. */
+  watch(url: string, signal: AbortSignal): () => Promise<Connection>;
 }
 
-/** The refusal for an address that is private, or for none at all (the exit cannot vouch for it). */
-function addressRefusal(url: string, ip: string | null, when: 'resolved' | 'connected', allowList: readonly string[]): PeerlaneError | null {
+/** The refusal for a connected address that is private, or for none at all (the exit cannot vouch for it). */
+function connectedRefusal(url: string, ip: string | null, allowList: readonly string[]): PeerlaneError | null {
   if (ip !== null && !isPrivateAddress(ip, allowList)) return null;
-  const host = new URL(url).hostname;
   if (ip === null) return new PeerlaneError('destination_refused', 'exit could not verify the address it connected to');
-  return new PeerlaneError('destination_refused', when === 'resolved' ? `${host} resolves to private address ${ip}` : `${host} resolved to private address ${ip}`);
+  return new PeerlaneError('destination_refused', `${new URL(url).hostname} resolved to private address ${ip}`);
+}
+
+/**
+ * Where a hop is dialled: a name is looked up and judged first, and a plain-HTTP request goes to
+ * the judged address itself with `Host` kept (core/exit/name-lookup.ts); an address literal was
+ * judged by the policy already.
+ */
+async function dialFor(url: string, check: AddressCheck, policy: ExitPolicyOptions, signal: AbortSignal): Promise<{ dialUrl: string; host: [string, string][] }> {
+  const target = new URL(url);
+  if (isAddressLiteral(target.hostname)) return { dialUrl: url, host: [] };
+  const addresses = await check.lookup(target.hostname, policy, signal);
+  const refusal = judgeAddresses(target.hostname, addresses, policy.privateAllowList);
+  if (refusal) throw refusal;
+  if (target.protocol !== 'http:') return { dialUrl: url, host: [] };
+  return { dialUrl: urlDialledTo(target, dialAddress(addresses)), host: [['host', target.host]] };
 }
 
 export const MAX_REDIRECTS = 5;
@@ -92,17 +111,20 @@ export function createExitFetcher(check: AddressCheck, forbidden: ForbiddenHeade
         }
         url = verdict.url.href;
       }
-      const { resolved, connected } = await check.before(url, controller.signal);
-      const early = resolved === null ? null : addressRefusal(url, resolved, 'resolved', policy.privateAllowList);
-      if (early) {
+      let dial: { dialUrl: string; host: [string, string][] };
+      try {
+        dial = await dialFor(url, check, policy, controller.signal);
+      } catch (error) {
         controller.abort();
-        throw early;
+        throw error;
       }
+      const { dialUrl } = dial;
+      const connected = check.watch(dialUrl, controller.signal);
       let response: Response;
       try {
         const sent = { method, headers, body };
-        response = await forbidden(url, method, request.forbiddenHeaders, () =>
-          fetch(url, {
+        response = await forbidden(dialUrl, method, [...request.forbiddenHeaders, ...dial.host], () =>
+          fetch(dialUrl, {
             ...sent,
             credentials: 'omit',
             cache: 'no-store',
@@ -113,10 +135,13 @@ export function createExitFetcher(check: AddressCheck, forbidden: ForbiddenHeade
         );
       } catch (error) {
         if (controller.signal.aborted) throw controller.signal.reason;
+        // A failure at a private address is a refusal, final, never a fault worth another attempt.
+        const { ip } = await connected();
+        if (ip !== null && isPrivateAddress(ip, policy.privateAllowList)) throw new PeerlaneError('destination_refused', `${new URL(url).hostname} resolved to private address ${ip}`);
         throw new PeerlaneError('exit_fetch_failed', `exit could not fetch: ${error instanceof Error ? error.message : String(error)}`);
       }
-      const { ip, redirectTo, status, corsHeaders } = await connected();
-      const refusal = addressRefusal(url, ip, 'connected', policy.privateAllowList);
+      const { ip, location, status, corsHeaders } = await connected();
+      const refusal = connectedRefusal(url, ip, policy.privateAllowList);
       if (refusal) {
         controller.abort();
         throw refusal;
@@ -138,12 +163,12 @@ export function createExitFetcher(check: AddressCheck, forbidden: ForbiddenHeade
         // The destination's doing, not the exit's network: not worth a retry elsewhere.
         throw new PeerlaneError('too_many_redirects', `more than ${MAX_REDIRECTS} redirects`);
       }
-      if (!redirectTo) {
+      if (!location) {
         controller.abort();
         throw new PeerlaneError('exit_fetch_failed', 'the destination redirected, and the exit could not read where to');
       }
       redirectHops.push({ url, headers: corsHeaders });
-      url = new URL(redirectTo, url).href;
+      url = new URL(location, url).href;
       ({ method, headers, body } = afterRedirect(status, { method, headers, body }));
     }
   };

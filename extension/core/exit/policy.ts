@@ -7,7 +7,7 @@ import { isNonPublic } from './special-addresses';
  * octal, hex, short forms like `127.1`) reaches us already normalised by the WHATWG URL parser,
  * the same one the exit's fetch uses, so the address judged is the address that would be dialled.
  * Names are judged here only by form (local suffixes, single labels); what a name resolves to is
- * checked by the browser hosts after connecting (Chrome) or before (Firefox).
+ * judged before connecting (name-lookup.ts) and again after (the connected address).
  */
 export interface ExitPolicyOptions {
   /**
@@ -18,10 +18,19 @@ export interface ExitPolicyOptions {
   allowedMethods: readonly string[];
   /** Destination ports an exit connects to; an empty port means the scheme's default. */
   allowedPorts: readonly number[];
+  /** The DNS-over-HTTPS resolver a Chromium exit asks before connecting (name-lookup.ts); Firefox asks its own. */
+  resolverUrl: string;
 }
 
+/**
+ * The resolver a Chromium exit asks by default: Cloudflare's, the one Firefox itself uses for DNS over
+ * HTTPS by default (Mozilla's trusted-resolver programme binds it to not keeping or selling what it
+ * sees); README, "What an exit refuses and lends", says why and how to change it.
+ */
+export const DEFAULT_EXIT_RESOLVER = 'https://cloudflare-dns.com/dns-query';
+
 export const DEFAULT_EXIT_PORTS: readonly number[] = [80, 443, 8080, 8443];
-export const DEFAULT_EXIT_POLICY: ExitPolicyOptions = { privateAllowList: [], allowedMethods: ['GET', 'HEAD'], allowedPorts: DEFAULT_EXIT_PORTS };
+export const DEFAULT_EXIT_POLICY: ExitPolicyOptions = { privateAllowList: [], allowedMethods: ['GET', 'HEAD'], allowedPorts: DEFAULT_EXIT_PORTS, resolverUrl: DEFAULT_EXIT_RESOLVER };
 /** At most this many blocks in the development allow-list, each at least this narrow. */
 export const MAX_PRIVATE_ALLOW_BLOCKS = 8;
 export const MIN_PRIVATE_ALLOW_PREFIX = { 4: 24, 6: 64 } as const;
@@ -86,6 +95,15 @@ function portOf(url: URL): number {
   return url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
 }
 
+/**
+ * A URL host that is an address rather than a name. The URL parser serialises every IP spelling
+ * (decimal, octal, hex, short forms, IPv6 forms) to one canonical literal: an IPv4 host is dotted
+ * decimal, an IPv6 host is in brackets.
+ */
+export function isAddressLiteral(urlHostname: string): boolean {
+  return parseIPv4(urlHostname) !== null || urlHostname.startsWith('[');
+}
+
 export function checkDestination(rawUrl: string, method: string, options: ExitPolicyOptions): Verdict {
   let url: URL;
   try {
@@ -104,9 +122,7 @@ export function checkDestination(rawUrl: string, method: string, options: ExitPo
   const port = portOf(url);
   if (!options.allowedPorts.includes(port)) return refuse(`port ${port} is not one this exit connects to (${options.allowedPorts.join(', ')})`);
   const host = url.hostname;
-  // The URL parser serialises every IP spelling (decimal, octal, hex, short forms, IPv6 forms) to
-  // one canonical literal: an IPv4 host is dotted decimal, an IPv6 host is in brackets.
-  if (parseIPv4(host) || host.startsWith('[')) {
+  if (isAddressLiteral(host)) {
     if (isPrivateAddress(host, options.privateAllowList)) return refuse(`private or reserved address ${host} is refused`);
     return { allowed: true, url };
   }

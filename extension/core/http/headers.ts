@@ -9,3 +9,8 @@ export function headerValue(headers: readonly Header[], name: string): string | 
   const values = headers.filter(([key]) => key.toLowerCase() === name).map(([, value]) => value);
   return values.length === 0 ? null : values.join(', ');
 }
+
+/** webRequest's header objects (`{ name, value }`, value absent for binary ones) as a header list. */
+export function headerPairs(headers: readonly { name: string; value?: string }[] | undefined): Header[] {
+  return (headers ?? []).flatMap(({ name, value }) => (value === undefined ? [] : [[name, value] as const]));
+}
