@@ -26,6 +26,7 @@ function fill(settings: Settings): void {
   field<HTMLTextAreaElement>('routedOrigins').value = settings.routedOrigins.join('\n');
   field<HTMLInputElement>('privateAllowList').value = settings.privateAllowList.join(', ');
   field<HTMLInputElement>('exitPorts').value = settings.exitPorts.join(', ');
+  field<HTMLInputElement>('exitResolver').value = settings.exitResolver;
   for (const box of methodBoxes()) box.checked = (settings.exitMethods as string[]).includes(box.value);
   for (const key of QUEUE_NUMBERS) field<HTMLInputElement>(`queue.${key}`).value = String(settings.queue[key]);
   field<HTMLInputElement>('queue.hedging').checked = settings.queue.hedging;
@@ -71,6 +72,7 @@ function read(): unknown {
     privateAllowList: field<HTMLInputElement>('privateAllowList').value.split(/[\s,]+/).filter(Boolean),
     exitMethods: methodBoxes().filter((box) => box.checked).map((box) => box.value),
     exitPorts: field<HTMLInputElement>('exitPorts').value.split(/[\s,]+/).filter(Boolean).map(numberOrText),
+    exitResolver: field<HTMLInputElement>('exitResolver').value.trim(),
     sharePaused,
     exitCaps: Object.fromEntries(CAP_NUMBERS.map((key) => [key, numberOrText(field<HTMLInputElement>(`exitCaps.${key}`).value)])),
     shareWhen: { weekHours: weekHours.get(), ...Object.fromEntries(SHARE_WHEN_SWITCHES.map((key) => [key, field<HTMLInputElement>(`shareWhen.${key}`).checked])) },

@@ -19,8 +19,12 @@ const storedSettings = () => browser.worker.evaluate(async () => (await chrome.s
 describe('options page', () => {
   it('shows the defaults, refuses invalid values with named problems, and saves nothing then', async () => {
     const page = await browser.context.newPage();
+    const before = await storedSettings();
     await page.goto(`chrome-extension://${browser.extensionId}/extension/ui/options.html`);
     await expect.poll(() => page.getByTestId('signalingUrl').inputValue(), { timeout: 5000 }).toBe('ws://127.0.0.1:8787');
+    // The test's own resolver (helpers/chromium.ts): the only setting stored before the person's visit.
+    expect(before).toEqual({ exitResolver: browser.resolver.url });
+    expect(await page.getByTestId('exitResolver').inputValue()).toBe(browser.resolver.url);
     expect(await page.getByTestId('share').isChecked()).toBe(false);
     expect(await page.getByTestId('privateAllowList').inputValue()).toBe('');
     await page.getByTestId('signalingUrl').fill('http://wrong.example');
@@ -28,6 +32,7 @@ describe('options page', () => {
     await page.getByTestId('queue.attemptTimeoutMs').fill('5');
     await page.getByTestId('privateAllowList').fill('127.0.0.0/8');
     await page.getByTestId('lanesPerExit').fill('9');
+    await page.getByTestId('exitResolver').fill('http://dns.example/dns-query');
     await page.getByTestId('save').click();
     const problems = page.getByTestId('problems');
     await expect.poll(() => problems.textContent(), { timeout: 5000 }).toMatch(/signalingUrl/);
@@ -35,7 +40,8 @@ describe('options page', () => {
     expect(await problems.textContent()).toMatch(/attempt timeout must be at least 500/);
     expect(await problems.textContent()).toMatch(/127\.0\.0\.0\/8 is wider than a \/24/);
     expect(await problems.textContent()).toMatch(/connections per exit must be at most 8/);
-    expect(await storedSettings()).toBeUndefined();
+    expect(await problems.textContent()).toMatch(/exitResolver: the resolver must use https:\/\//);
+    expect(await storedSettings()).toEqual(before);
     await page.close();
   });
 
@@ -55,6 +61,7 @@ describe('options page', () => {
     await page.getByTestId('queue.maxQueued').fill('40');
     await page.getByTestId('exitCaps.rateMBps').fill('0.5');
     await page.getByTestId('exitPorts').fill('80, 443 8080,8443, 3000');
+    await page.getByTestId('exitResolver').fill('https://dns.quad9.net/dns-query');
     await page.getByTestId('queue.hedging').uncheck();
     await page.locator('input[name="shareWith"][value="both"]').check();
     await page.getByTestId('preferCircles').uncheck();
@@ -80,6 +87,7 @@ describe('options page', () => {
       privateAllowList: ['127.0.0.2/32', '127.0.0.3/32'],
       exitMethods: ['GET', 'HEAD', 'POST'],
       exitPorts: [80, 443, 8080, 8443, 3000],
+      exitResolver: 'https://dns.quad9.net/dns-query',
       sharePaused: false,
       exitCaps: { ...DEFAULT_SETTINGS.exitCaps, rateMBps: 0.5, monthlyGB: 50 },
       shareWhen: { weekHours: [NIGHTS_AND_WEEKENDS[0]! & ~(1 << 3), ...NIGHTS_AND_WEEKENDS.slice(1)], pauseOnBattery: false, pauseOnMetered: true, yieldToBrowsing: true },

@@ -60,7 +60,8 @@ async function dialFor(url: string, check: AddressCheck, policy: ExitPolicyOptio
   const refusal = judgeAddresses(target.hostname, addresses, policy.privateAllowList);
   if (refusal) throw refusal;
   if (target.protocol !== 'http:') return { dialUrl: url, host: [] };
-  return { dialUrl: urlDialledTo(target, dialAddress(addresses)), host: [['host', target.host]] };
+  // What both browsers offer a plain-HTTP name; by address, a loopback one (a secure context) would get `br` and `zstd` too.
+  return { dialUrl: urlDialledTo(target, dialAddress(addresses)), host: [['host', target.host], ['accept-encoding', 'gzip, deflate']] };
 }
 
 export const MAX_REDIRECTS = 5;
