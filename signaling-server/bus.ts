@@ -1,5 +1,5 @@
-import type { ShareWith } from './circle-proof';
-import type { NatKind, SignalData } from './protocol';
+import type { ShareWith } from '../protocol/circle-proof';
+import type { NatKind, SignalData } from '../protocol/signaling-messages';
 
 /**
  * What signaling nodes share: the directory of exits and messages addressed to peers on another

@@ -1,8 +1,8 @@
 import { createPublicKey, verify } from 'node:crypto';
 import { promisify } from 'node:util';
-import { memberProofText, newerRevocations, revocationProofText, type CircleRefusalReason, type MemberCredential, type RevocationList } from './circle-proof';
+import { memberProofText, newerRevocations, revocationProofText, type CircleRefusalReason, type MemberCredential, type RevocationList } from '../protocol/circle-proof';
 import { fromBase64Url } from './identity';
-import type { CirclesState } from './protocol';
+import type { CirclesState } from '../protocol/signaling-messages';
 
 /**
  * The server's half of circles (`circle-proof.ts`): checks members' credentials and owners'

@@ -1,7 +1,7 @@
 import type { ExitRecord, SignalingBus } from './bus';
 import { sharedCircles } from './circles';
 import { addPartner, sendTo, type Peer } from './peer';
-import type { ExitSummary } from './protocol';
+import type { ExitSummary } from '../protocol/signaling-messages';
 import { directPossible } from './reachability';
 
 /**

@@ -1,6 +1,6 @@
 import { createHash, createPublicKey, verify } from 'node:crypto';
 import { promisify } from 'node:util';
-import { peerIdFromDigest, PUBLIC_KEY_BYTES, registrationProofText, SIGNATURE_BYTES } from './identity-proof';
+import { peerIdFromDigest, PUBLIC_KEY_BYTES, registrationProofText, SIGNATURE_BYTES } from '../protocol/identity-proof';
 
 /**
  * The server's half of stable identities (`identity-proof.ts`): checks that a registering client

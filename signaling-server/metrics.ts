@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { ClientMessage } from './protocol';
+import type { ClientMessage } from '../protocol/signaling-messages';
 
 /** The server's Prometheus metrics, one registry per server (tests run several in one process). */
 export class SignalingMetrics {

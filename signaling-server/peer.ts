@@ -1,7 +1,7 @@
 import { WebSocket } from 'ws';
 import type { TokenBucket } from './limits';
-import type { ShareWith } from './circle-proof';
-import type { NatKind, ServerMessage } from './protocol';
+import type { ShareWith } from '../protocol/circle-proof';
+import type { NatKind, ServerMessage } from '../protocol/signaling-messages';
 
 /** One connected client of this node. */
 export interface Peer {

@@ -1,4 +1,4 @@
-import type { NatKind } from './protocol';
+import type { NatKind } from '../protocol/signaling-messages';
 
 /**
  * Whether two peers can meet directly, from the NAT kinds they reported. Pure. Conservative where

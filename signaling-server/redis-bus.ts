@@ -1,8 +1,8 @@
 import { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { BusHandlers, ExitRecord, NodeEnvelope, SignalingBus } from './bus';
-import { shareWithValues, type ShareWith } from './circle-proof';
-import { natKinds, type NatKind } from './protocol';
+import { shareWithValues, type ShareWith } from '../protocol/circle-proof';
+import { natKinds, type NatKind } from '../protocol/signaling-messages';
 
 /**
  * Several signaling nodes behind a load balancer, sharing over Redis: one Redis (pub/sub) or a Redis

@@ -2,7 +2,7 @@ import type { NodeEnvelope, SignalingBus } from './bus';
 import type { ExitDirectory } from './directory';
 import type { SignalingMetrics } from './metrics';
 import { addPartner, sendTo, type Peer } from './peer';
-import type { ClientMessage } from './protocol';
+import type { ClientMessage } from '../protocol/signaling-messages';
 
 /**
  * The relay: SDP and ICE only between introduced pairs, to a peer on this node directly and to

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import type { IceServerConfig } from './protocol';
+import type { IceServerConfig } from '../protocol/signaling-messages';
 
 /**
  * The ICE servers every peer gets at registration: the operator's STUN servers as they are, and

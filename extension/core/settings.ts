@@ -1,5 +1,5 @@
-import { shareWithValues } from '../../signaling-server/circle-proof';
-import { z } from './channels/zod';
+import { shareWithValues } from '../../protocol/circle-proof';
+import { z } from './schema/zod';
 import { MB, type ExitCapsOptions } from './exit/caps';
 import { resolverUrlProblem } from './exit/name-lookup';
 import { allowListProblem, DEFAULT_EXIT_PORTS, DEFAULT_EXIT_RESOLVER, MAX_PRIVATE_ALLOW_BLOCKS } from './exit/policy';

@@ -1,7 +1,7 @@
-import { registrationProofText, toBase64Url } from '../../signaling-server/identity-proof';
+import { registrationProofText, toBase64Url } from '../../protocol/identity-proof';
 
 /**
- * This install's identity for signaling (`signaling-server/identity-proof.ts`): an Ed25519 key pair
+ * This install's identity for signaling (`protocol/identity-proof.ts`): an Ed25519 key pair
  * made once and kept in IndexedDB, which the transport's context can reach (Chrome's offscreen
  * document has no extension storage API; Firefox's background page has both). The private key is
  * not extractable: it signs here and never leaves the browser. The peer id signaling derives from

@@ -1,4 +1,4 @@
-import type { IceServerConfig, NatKind } from '../../signaling-server/protocol';
+import type { IceServerConfig, NatKind } from '../../protocol/signaling-messages';
 import { classifyNat, type GatheredCandidate } from '../core/peers/nat-kind';
 
 /**

@@ -1,5 +1,5 @@
 import SimplePeer from 'simple-peer';
-import type { SignalData } from '../../signaling-server/protocol';
+import type { SignalData } from '../../protocol/signaling-messages';
 import type { LaneRecovery, PeerPath } from '../core/channels/transport-channel';
 import { automaticLaneCount, isLaneControl, LANE_HEADER_BYTES, LaneReceiver, LaneSender, MAX_LANES, pickLane, type LaneResend } from '../core/peers/lanes';
 import { cancelledStream, DrainRate, Outbox } from '../core/peers/outbox';

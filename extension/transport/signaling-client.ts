@@ -1,4 +1,4 @@
-import { serverMessageSchema, type ClientMessage, type ServerMessage } from '../../signaling-server/protocol';
+import { serverMessageSchema, type ClientMessage, type ServerMessage } from '../../protocol/signaling-messages';
 import type { TransportStatus } from '../core/channels/transport-channel';
 
 /**

@@ -1,4 +1,4 @@
-import { MAX_EXCLUDED_EXITS, SIGNALING_PROTOCOL, type IceServerConfig, type NatKind, type ServerMessage } from '../../signaling-server/protocol';
+import { MAX_EXCLUDED_EXITS, SIGNALING_PROTOCOL, type IceServerConfig, type NatKind, type ServerMessage } from '../../protocol/signaling-messages';
 import type { FromTransport, ToTransport, TransportConfig, TransportStatus } from '../core/channels/transport-channel';
 import { loadIdentity } from './identity';
 import { watchDevice } from './device-probe';

@@ -1,7 +1,7 @@
 import { createPrivateKey, generateKeyPairSync, sign, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { registrationProofText } from '../../signaling-server/identity-proof';
+import { registrationProofText } from '../../protocol/identity-proof';
 import { peerIdOf } from '../../signaling-server/identity';
-import type { CirclesState } from '../../signaling-server/protocol';
+import type { CirclesState } from '../../protocol/signaling-messages';
 
 /**
  * A client identity as the extension keeps one (Ed25519), for Node test clients and the load generator.

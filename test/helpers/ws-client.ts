@@ -1,5 +1,5 @@
 import { WebSocket, type ClientOptions } from 'ws';
-import { serverMessageSchema, type ClientMessage, type ServerMessage } from '../../signaling-server/protocol';
+import { serverMessageSchema, type ClientMessage, type ServerMessage } from '../../protocol/signaling-messages';
 import { startSignalingServer, type SignalingOptions, type SignalingServer } from '../../signaling-server/server';
 import { SigningIdentity } from './signing-identity';
 

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { acceptRevocations, circlesStateFor, createCircle, EMPTY_CIRCLES, invite, join, readInviteLink, revoke, type CirclesStore } from '../../extension/core/circles/circles';
-import type { CirclesState } from '../../signaling-server/protocol';
+import type { CirclesState } from '../../protocol/signaling-messages';
 import { signalingFixture, type TestClient } from '../helpers/ws-client';
 
 /**

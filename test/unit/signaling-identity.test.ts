@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { classifyNat, isPublicAddress, type GatheredCandidate } from '../../extension/core/peers/nat-kind';
-import { toBase64Url } from '../../signaling-server/identity-proof';
+import { toBase64Url } from '../../protocol/identity-proof';
 import { fromBase64Url, verifyRegistration } from '../../signaling-server/identity';
 import { directPossible } from '../../signaling-server/reachability';
 import { SigningIdentity } from '../helpers/signing-identity';

@@ -1,4 +1,4 @@
-import type { RevocationList } from '../../../signaling-server/circle-proof';
+import type { RevocationList } from '../../../protocol/circle-proof';
 import { siteAccessFor, type SiteAccess } from '../../core/access/site-access';
 import { acceptRevocations, CIRCLES_STORAGE_KEY, circlesStateFor, EMPTY_CIRCLES, parseCircles, type CirclesStore } from '../../core/circles/circles';
 import type { TransportConfig } from '../../core/channels/transport-channel';

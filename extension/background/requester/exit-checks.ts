@@ -15,7 +15,7 @@ import type { RequestHead, ResponseHead } from '../../core/protocol/frames';
 import type { PeerStatsView } from '../../core/queue/peer-balancer';
 import { shortPeerId, type PeerRegistry } from '../peers/peer-registry';
 import type { Telemetry } from '../telemetry/telemetry';
-import { newCorrelationId } from './requester';
+import { newCorrelationId } from '../../core/correlation-id';
 
 /**
  * Checked exits, the requester's side: now and then an answer the page just got is asked again of

@@ -1,3 +1,4 @@
+import { newCorrelationId } from '../../core/correlation-id';
 import { joinBytes, spansBuffer } from '../../core/bytes';
 import type { Clock } from '../../core/clock';
 import { errorTraits, PeerlaneError, toPeerlaneError } from '../../core/errors';
@@ -81,11 +82,6 @@ async function helloOf(session: PeerSession, signal: AbortSignal): Promise<Hello
     if (signal.aborted) throw error;
     return null;
   }
-}
-
-/** Twelve characters naming one request in both peers' logs; `prefix` marks who made it (a check's own fetch). */
-export function newCorrelationId(prefix = ''): string {
-  return prefix + crypto.randomUUID().replace(/-/g, '').slice(0, 12 - prefix.length);
 }
 
 export class Requester {

@@ -1,5 +1,5 @@
 import { ERROR_CATEGORIES } from '../errors';
-import { z } from './zod-mini';
+import { z } from '../schema/zod-mini';
 import { isBytes } from '../bytes';
 import { MAX_HEADERS, MAX_HEADER_NAME_CHARS, MAX_HEADER_VALUE_CHARS } from '../protocol/limits';
 

@@ -1,11 +1,11 @@
-import { MAX_CIRCLES_PER_PEER } from '../../../signaling-server/circle-proof';
+import { MAX_CIRCLES_PER_PEER } from '../../../protocol/circle-proof';
 import { MAX_FLAGGED_EXITS } from '../checks/exit-checks';
 import { pauseReasons } from '../exit/share-when';
 import { settingsSchema } from '../settings';
 import { REQUEST_LOG_SIZE, requestLogEntrySchema } from '../stats/request-log';
 import { TIMELINE_SECONDS } from '../stats/timeline';
 import { transportStatusSchema } from './transport-channel';
-import { z } from './zod';
+import { z } from '../schema/zod';
 
 /**
  * The popup's channel (`peerlane-popup` Port): state is pushed, never polled. It carries every

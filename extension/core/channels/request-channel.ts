@@ -2,7 +2,7 @@ import { REDIRECT_MODES, SERIALIZED_ORIGIN } from '../protocol/request-fields';
 import { MAX_INTEGRITY_CHARS, MAX_METHOD_CHARS, MAX_ORIGIN_CHARS, MAX_REQUEST_BODY_BYTES, MAX_URL_CHARS } from '../protocol/limits';
 import { PRIORITIES } from '../queue/priority-lanes';
 import { bytesSchema, errorShapeSchema, headerListSchema } from './common';
-import { z } from './zod-mini';
+import { z } from '../schema/zod-mini';
 
 /**
  * One routed request per runtime Port, from a routed page's content bridge (`peerlane-request`) or

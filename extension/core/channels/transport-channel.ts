@@ -1,10 +1,10 @@
-import { circleRefusalReasons, shareWithValues } from '../../../signaling-server/circle-proof';
+import { circleRefusalReasons, shareWithValues } from '../../../protocol/circle-proof';
 import { MAX_FLAGGED_EXITS } from '../checks/exit-checks';
-import { exitReportReasons, natKinds } from '../../../signaling-server/protocol';
+import { exitReportReasons, natKinds } from '../../../protocol/signaling-messages';
 import { withOwnBuffer } from '../bytes';
 import { MAX_LANES } from '../peers/lanes';
 import { bytesSchema } from './common';
-import { z } from './zod-mini';
+import { z } from '../schema/zod-mini';
 
 /**
  * The background ⇄ the transport host (signaling + peer connections). Chrome: service worker ⇄
@@ -23,7 +23,7 @@ export const transportConfigSchema = z.object({
   share: z.boolean(),
   exitCapacity: z.number().check(z.int(), z.minimum(0)),
   wantExits: z.boolean(),
-  /** What signaling is told of this install's circles (signaling-server/protocol.ts `circlesStateSchema` checks it in full). */
+  /** What signaling is told of this install's circles (protocol/signaling-messages.ts `circlesStateSchema` checks it in full). */
   circles: z.object({
     credentials: z.array(z.object({ circle: z.string(), name: z.string(), invite: z.string(), signature: z.string() })),
     revocations: z.array(revocationList),
@@ -62,7 +62,7 @@ export const transportStatusSchema = z.object({
   signaling: z.enum(['offline', 'connecting', 'connected']),
   selfId: z.nullable(z.string()),
   availableExits: z.number().check(z.int()),
-  /** What this browser learned of its NAT (signaling-server/protocol.ts `natKinds`). */
+  /** What this browser learned of its NAT (protocol/signaling-messages.ts `natKinds`). */
   nat: z.enum(natKinds),
   /** Null until signaling judged them on this connection. */
   circles: z.nullable(circleMembershipSchema),

@@ -1,11 +1,11 @@
-import { MAX_CIRCLE_NAME, MAX_CIRCLES_PER_PEER, MAX_REVOKED_PER_CIRCLE, memberProofText, newerRevocations, revocationProofText, type MemberCredential, type RevocationList, type ShareWith } from '../../../signaling-server/circle-proof';
-import { toBase64Url } from '../../../signaling-server/identity-proof';
-import { memberCredentialSchema, revocationListSchema, type CirclesState } from '../../../signaling-server/protocol';
-import { z } from '../channels/zod';
+import { MAX_CIRCLE_NAME, MAX_CIRCLES_PER_PEER, MAX_REVOKED_PER_CIRCLE, memberProofText, newerRevocations, revocationProofText, type MemberCredential, type RevocationList, type ShareWith } from '../../../protocol/circle-proof';
+import { toBase64Url } from '../../../protocol/identity-proof';
+import { memberCredentialSchema, revocationListSchema, type CirclesState } from '../../../protocol/signaling-messages';
+import { z } from '../schema/zod';
 import { PeerlaneError } from '../errors';
 
 /**
- * Circles on the extension's side (`signaling-server/circle-proof.ts` says what is signed): the
+ * Circles on the extension's side (`protocol/circle-proof.ts` says what is signed): the
  * circles this install owns (their keys), the ones it joined (their credentials) and the revocation
  * lists it knows, kept in `storage.local` under `circles`. The options page creates, invites, joins,
  * leaves and revokes; the background hands the result to signaling and keeps the lists signaling

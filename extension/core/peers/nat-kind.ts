@@ -1,4 +1,4 @@
-import type { NatKind } from '../../../signaling-server/protocol';
+import type { NatKind } from '../../../protocol/signaling-messages';
 
 /**
  * What a peer's gathered ICE candidates say about its NAT (pure; `transport/nat-probe.ts` gathers).

@@ -1,4 +1,4 @@
-import { z } from '../channels/zod';
+import { z } from '../schema/zod';
 import { ERROR_CATEGORIES } from '../errors';
 import { REDIRECT_MODES, SERIALIZED_ORIGIN } from './request-fields';
 import { MAX_HEADERS, MAX_HEADER_NAME_CHARS, MAX_HEADER_VALUE_CHARS, MAX_METHOD_CHARS, MAX_ORIGIN_CHARS, MAX_URL_CHARS } from './limits';

@@ -1,4 +1,4 @@
-import { z } from '../channels/zod';
+import { z } from '../schema/zod';
 import { ERROR_CATEGORIES } from '../errors';
 
 /**

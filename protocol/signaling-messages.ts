@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from './zod';
 import { CIRCLE_KEY_CHARS, circleRefusalReasons, MAX_CIRCLE_NAME, MAX_CIRCLES_PER_PEER, MAX_REVOKED_PER_CIRCLE, shareWithValues } from './circle-proof';
 
 /**

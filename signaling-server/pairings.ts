@@ -1,0 +1,88 @@
+import { WebSocket } from 'ws';
+import type { Logger } from 'pino';
+import type { RevocationList } from '../protocol/circle-proof';
+import type { CirclesState } from '../protocol/signaling-messages';
+import type { CircleBook, CircleVerdict } from './circles';
+import type { ExitDirectory } from './directory';
+import { sendTo as send, type Peer } from './peer';
+
+export type JudgedCircles = { verdict: CircleVerdict; shareWith: CirclesState['shareWith'] };
+
+/**
+ * Who may stay paired with whom once circles change: a peer's circles judged (off the event loop),
+ * a newer revocation list spread to every member here, and each pairing of an exit with a requester
+ * it may no longer serve ended, both told (`access-ended`: the exit closes the connection). Partners
+ * on this node; one on another node hears on its next introduction (documented limit).
+ */
+export class Pairings {
+  constructor(
+    private readonly peers: Map<string, Peer>,
+    private readonly directory: ExitDirectory,
+    private readonly circleBook: CircleBook,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * A peer's circles, judged off the event loop. Whom an exit serves applies at once (narrowing to its
+   * circles must not wait for a signature check); memberships when their check returns, unless a
+   * newer report came meanwhile.
+   */
+  async judge(peer: Peer, state: CirclesState): Promise<JudgedCircles | null> {
+    const seq = (peer.circlesSeq += 1);
+    if (peer.registered && state.shareWith !== peer.shareWith) {
+      peer.shareWith = state.shareWith;
+      this.review(peer);
+      if (peer.exit) this.directory.publish(peer);
+    }
+    const verdict = await this.circleBook.judge(state);
+    for (const list of verdict.newer) this.spreadRevocation(list, peer);
+    return seq === peer.circlesSeq && peer.socket.readyState === WebSocket.OPEN ? { verdict, shareWith: state.shareWith } : null;
+  }
+
+  apply(peer: Peer, { verdict, shareWith }: JudgedCircles): void {
+    peer.shareWith = shareWith;
+    // A list that arrived while this was checked may have revoked one of these.
+    for (const [circle, invite] of verdict.member) if (this.circleBook.isRevoked(circle, invite)) verdict.member.delete(circle);
+    peer.circles = verdict.member.size > 0 ? verdict.member : null;
+    send(peer, { type: 'circles', member: [...verdict.member.keys()], refused: verdict.refused });
+    this.review(peer);
+    if (peer.exit) this.directory.publish(peer);
+  }
+
+  /** A newer revocation list: every member here keeps it; a member it names loses the circle at once. */
+  private spreadRevocation(list: RevocationList, from: Peer | null): void {
+    this.log.info({ circle: list.circle.slice(0, 8), version: list.version, revoked: list.revoked.length }, 'circle revocations');
+    for (const peer of this.peers.values()) {
+      const invite = peer.circles?.get(list.circle);
+      if (invite === undefined) continue;
+      if (peer !== from) send(peer, { type: 'circle-revocation', list });
+      if (!list.revoked.includes(invite)) continue;
+      peer.circles!.delete(list.circle);
+      if (peer.circles!.size === 0) peer.circles = null;
+      send(peer, { type: 'circles', member: [...(peer.circles?.keys() ?? [])], refused: [{ circle: list.circle, reason: 'revoked' }] });
+      this.review(peer);
+      if (peer.exit) this.directory.publish(peer);
+    }
+  }
+
+  /** After `peer`'s circles or whom it serves changed: end each pairing that may no longer be. */
+  private review(peer: Peer): void {
+    for (const partnerId of [...(peer.partners?.keys() ?? [])]) {
+      const partner = this.peers.get(partnerId);
+      if (!partner) continue;
+      if (peer.introducedTo?.has(partnerId) && !this.directory.mayServe(peer, partner)) this.end(peer, partner);
+      else if (partner.introducedTo?.has(peer.id) && !this.directory.mayServe(partner, peer)) this.end(partner, peer);
+    }
+  }
+
+  private end(exit: Peer, requester: Peer): void {
+    exit.partners?.delete(requester.id);
+    requester.partners?.delete(exit.id);
+    exit.introducedTo?.delete(requester.id);
+    this.directory.publishLoadSoon(exit);
+    const reason = 'no longer in a circle this exit serves';
+    send(exit, { type: 'access-ended', peerId: requester.id, reason });
+    send(requester, { type: 'access-ended', peerId: exit.id, reason });
+    this.log.info({ exit: exit.id, requester: requester.id }, 'circle access ended');
+  }
+}
