@@ -6,7 +6,7 @@ import { DEFAULT_SIGNALING_OPTIONS, startSignalingServer, type SignalingOptions 
 
 /**
  * `npm start` / `npm run signaling`: one process, in-memory state unless REDIS_URL is set.
- * Every knob comes from the environment (README § Signaling server); a bad value stops the start
+ * Every knob comes from the environment (docs/signaling.md); a bad value stops the start
  * with a message naming it.
  */
 const logger = pino({ level: process.env.LOG_LEVEL ?? 'info' });

@@ -6,7 +6,7 @@ import type { IceServerConfig } from '../protocol/signaling-messages';
  * TURN with time-limited credentials in coturn's REST-API scheme (`use-auth-secret` +
  * `static-auth-secret`): username `<expiry unix seconds>:<peer id>`, password
  * base64(HMAC-SHA1(secret, username)). coturn checks them with the same secret; no shared state.
- * With none configured the extension falls back to its own default STUN server (README).
+ * With none configured the extension falls back to its own default STUN server (docs/signaling.md).
  */
 export interface TurnConfig {
   secret: string;

@@ -19,8 +19,9 @@ const SETTINGS_STORAGE_KEY = 'settings';
  * ISOLATED-world bridge on routed origins: takes requests from the page hook over a private
  * MessageChannel and carries each over its own runtime Port to the background. It relays between two
  * checked ends and carries no schema library (why: `page-channel.ts`): what the page sends is read by
- * `readPageMessage`, what the background answers becomes a page message checked by the hook's own
- * reader before it is posted, and the background validates every request again where it enters.
+ * `readPageMessage` and forwarded as read; what the background answers is posted to the page in the
+ * page channel's shape, and the hook's own reader (`readBridgeMessage`) checks every message once,
+ * before the page sees anything; the background validates every request again where it enters.
  */
 let pagePort: MessagePort | null = null;
 const requests = new Map<number, RuntimePort>();
@@ -97,7 +98,8 @@ function pageMessageFrom(id: number, raw: unknown): BridgeToPage | null {
   const reply = raw as Record<string, unknown>;
   switch (reply.type) {
     case 'head':
-      return readBridgeMessage({ type: 'head', id, status: reply.status, statusText: reply.statusText, headers: reply.headers, url: reply.url, redirected: reply.redirected, opaqueRedirect: reply.opaqueRedirect, redirectHops: reply.redirectHops });
+      // As the background sent it (typed there); the hook's reader is the one check before the page.
+      return { ...(reply as Omit<Extract<BridgeToPage, { type: 'head' }>, 'id'>), type: 'head', id };
     case 'chunk':
       // A structured clone: its buffer is this chunk's own, so it moves to the page without a copy.
       return isBytes(reply.data) ? { type: 'chunk', id, data: withOwnBuffer(reply.data).buffer } : null;
@@ -118,9 +120,12 @@ function onPageMessage(event: MessageEvent): void {
   const message = readPageMessage(event.data);
   if (!message) return;
   switch (message.type) {
-    case 'request':
-      openRequest(message.id, { type: 'request', method: message.method, url: message.url, headers: message.headers, priority: message.priority, body: message.body ? new Uint8Array(message.body) : null, redirect: message.redirect, integrity: message.integrity, origin: message.origin });
+    case 'request': {
+      // Forwarded as read: only the body changes form (the Port carries bytes).
+      const { id, type, body, ...fields } = message;
+      openRequest(id, { type, ...fields, body: body ? new Uint8Array(body) : null });
       return;
+    }
     case 'consumed':
       requests.get(message.id)?.postMessage({ type: 'consumed', bytes: message.bytes } satisfies ToBackgroundRequest);
       return;

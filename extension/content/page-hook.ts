@@ -232,7 +232,7 @@ function opaqueResponse(type: 'opaque' | 'opaqueredirect', url = ''): Response {
   return response;
 }
 
-/** Shown on every routed response, cross-origin or not: the README's deliberate difference. */
+/** Shown on every routed response, cross-origin or not: a deliberate difference (docs/routing.md). */
 const ALWAYS_SHOWN = new Set([PEER_HEADER]);
 
 /**

@@ -1,15 +1,18 @@
 import SimplePeer from 'simple-peer';
 import type { SignalData } from '../../protocol/signaling-messages';
 import type { LaneRecovery, PeerPath } from '../core/channels/transport-channel';
-import { automaticLaneCount, isLaneControl, LANE_HEADER_BYTES, LaneReceiver, LaneSender, MAX_LANES, pickLane, type LaneResend } from '../core/peers/lanes';
+import { automaticLaneCount, MAX_LANES, pickLane } from '../core/peers/lanes';
 import { cancelledStream, DrainRate, Outbox } from '../core/peers/outbox';
+import { selectedPair, type SelectedPair } from './ice-stats';
+import { OpenLane, StripedLink } from './striped-link';
 
 /**
  * The WebRTC side: per peer one simple-peer connection with one reliable ordered data channel, or
  * with `lanes` > 1 (requester's choice, `lanesPerExit`) several, each its own peer connection and so
  * its own SCTP association, frames striped over them and put back in order (core/peers/lanes.ts).
  * A striped connection recovers from one stalled lane by sending its messages again on another
- * (core/peers/lanes.ts says how), when both ends' signals say they can (`laneRecovery`).
+ * (striped-link.ts), when both ends' signals say they can (`laneRecovery`); how many lanes to open
+ * is read from the ICE statistics (ice-stats.ts). This file connects, opens lanes and pumps frames.
  * simple-peer connects; frames are pumped with `send()` under our own bufferedAmount backpressure,
  * because its Duplex write path measured 3.8 MB/s at 16 KiB against 22.6 MB/s this way (ARCHITECTURE.md, "Measured facts").
  */
@@ -31,18 +34,6 @@ const MIN_LANE_HIGH_WATER_BYTES = 64 * 1024;
 const CONNECT_TIMEOUT_MS = 20_000;
 /** ICE may start on the relay and move to the direct pair once its checks pass: look again this often. */
 const PATH_CHECK_MS = 3000;
-/**
- * A gap in a striped connection is asked for after this long, or four round trips if longer: a
- * stalled association waits out its retransmission timer (a second, doubling), while lanes differ
- * by their queues and SCTP's own repair of a loss (about a round trip). Measured over the emulated
- * 50 ms, 1 % loss path on eight lanes (`npm run bench:wan`): at 250 ms, 30–40 % of a 20 MB GET's
- * messages were asked for, each of them arrived twice, and the GET ran at 1.1–1.3 MB/s against
- * 1.6–2.0 without asking.
- */
-const MIN_LANE_STALL_MS = 1000;
-/** A lane whose messages had to be sent again gets no new ones for this long (its association is backing off). */
-const STALLED_LANE_REST_MS = 1000;
-
 interface Lane {
   peer: SimplePeer.Instance;
   /** Answerer side: an offer was already taken (an initiator never receives one). */
@@ -63,12 +54,12 @@ interface Connection {
   sentBytes: number;
   /** Index = lane number; a lane that never opened is dropped (null) without harm. */
   lanes: (Lane | null)[];
-  /** The open lanes' channels, kept as lanes open (the pump reads it on every send). */
-  channels: RTCDataChannel[];
+  /** The open lanes, one record each, in the order they opened (the pump reads it on every send). */
+  open: OpenLane[];
   /** The bufferedAmountLowThreshold the channels were last given. */
   lowWater: number;
   /** Set when the connection has more than one lane: every message then carries a sequence number. */
-  striping: Striping | null;
+  striping: StripedLink | null;
   /** Frames put back in order before the peer was reported up (another lane opened first). */
   early: Uint8Array[];
   /**
@@ -79,28 +70,6 @@ interface Connection {
   /** Set while a long first round trip waits for a later STUN check to say so too: the shortest read so far, the STUN responses it was read at, and the readings left. */
   laneProbe: { roundTripMs: number; checks: number | null; readingsLeft: number } | null;
   pathTimer: ReturnType<typeof setInterval> | null;
-}
-
-interface Striping {
-  sender: LaneSender;
-  receiver: LaneReceiver;
-  /** Armed while the receiver waits on a gap: asks the peer to send its missing messages again. */
-  stallTimer: ReturnType<typeof setTimeout> | null;
-  /** Per open channel (the `channels` index): resting until (performance.now()), after its messages were asked for again. */
-  restUntil: number[];
-  /** Per open channel: resting now (read by pickLane on every send; refreshed once per pump). */
-  resting: boolean[];
-  /** Per open channel: bytes ever given to it (less its bufferedAmount: what has left this browser). */
-  laneBytes: number[];
-  /** The channel the latest message came in on: its way back works, where the least queued may be the stalled one. */
-  lastHeard: RTCDataChannel | null;
-  /** Where `pickLane` starts looking: moves on with every message, so equally queued lanes take turns. */
-  turn: number;
-  /** The path's round trip (ICE), once known. */
-  roundTripMs: number | null;
-  /** What recovery cost so far, and what the background was last told of it. */
-  recovery: LaneRecovery;
-  reportedRecovery: number;
 }
 
 /** Signals of a striped connection name their lane and the lane count, and whether this end recovers stalled lanes. */
@@ -177,11 +146,7 @@ export class PeerMesh {
       if (!acceptRequesters || data.type !== 'offer') return;
       connection = this.createConnection(from, 'requester', laneCount);
     }
-    if (laneRecovery === 1 && connection.striping) {
-      // The peer acknowledges and asks again: keep copies until it has them, and do the same for it.
-      connection.striping.sender.retain = true;
-      connection.striping.receiver.recovering = true;
-    }
+    if (laneRecovery === 1) connection.striping?.recoverStalls();
     const lane = connection.lanes[laneIndex] ?? (data.type === 'offer' ? this.createLane(from, connection, laneIndex, false) : null);
     if (!lane) return;
     if (data.type === 'offer') lane.answered = true;
@@ -197,7 +162,7 @@ export class PeerMesh {
       drain: new DrainRate(),
       sentBytes: 0,
       lanes: Array.from({ length: lanes }, () => null),
-      channels: [],
+      open: [],
       lowWater: 0,
       striping: null,
       early: [],
@@ -206,19 +171,12 @@ export class PeerMesh {
       pathTimer: null,
     };
     if (lanes > 1) {
-      connection.striping = {
-        sender: new LaneSender(),
-        receiver: new LaneReceiver((frame) => (connection.connected ? this.received(peerId, connection, frame) : connection.early.push(frame))),
-        stallTimer: null,
-        restUntil: [],
-        resting: [],
-        laneBytes: [],
-        lastHeard: null,
-        turn: 0,
-        roundTripMs: null,
-        recovery: { asked: 0, resent: 0, duplicates: 0 },
-        reportedRecovery: 0,
-      };
+      connection.striping = new StripedLink(connection.open, {
+        frame: (frame) => (connection.connected ? this.received(peerId, connection, frame) : connection.early.push(frame)),
+        report: (recovery) => this.events.lanesChanged(peerId, connection.open.length, recovery),
+        resent: (bytes) => (connection.sentBytes += bytes),
+        current: () => this.connections.get(peerId) === connection,
+      });
     }
     this.connections.set(peerId, connection);
     return connection;
@@ -239,7 +197,7 @@ export class PeerMesh {
     peer.on('signal', (data: SignalData) => this.events.signal(peerId, lanes > 1 ? { ...data, lane: index, lanes, laneRecovery: 1 } : data));
     peer.on('connect', async () => {
       clearTimeout(lane.connectTimer);
-      let seen: Awaited<ReturnType<typeof selectedPair>> | null = null;
+      let seen: SelectedPair | null = null;
       if (index === 0) {
         seen = await selectedPair(peer);
         connection.path = seen.path;
@@ -250,15 +208,12 @@ export class PeerMesh {
       const channel = channelOf(peer);
       lane.open = true;
       if (channel) {
-        connection.channels.push(channel);
-        connection.striping?.restUntil.push(0);
-        connection.striping?.resting.push(false);
-        connection.striping?.laneBytes.push(0);
+        connection.open.push(new OpenLane(channel));
         connection.lowWater = 0; // set again for every lane on the next pump
         channel.addEventListener('bufferedamountlow', () => this.flush(connection));
       }
       if (index === 0) this.up(peerId, connection, peer);
-      if (connection.connected && connection.striping) this.reportLanes(peerId, connection, connection.striping);
+      if (connection.connected) connection.striping?.report();
       this.flush(connection);
     });
     peer.on('data', (data: Uint8Array) => {
@@ -267,8 +222,7 @@ export class PeerMesh {
         return;
       }
       try {
-        connection.striping.lastHeard = channelOf(peer);
-        this.receivedOnLane(peerId, connection, connection.striping, data);
+        connection.striping.receive(channelOf(peer), data);
       } catch (error) {
         this.close(peerId, `lanes out of order: ${error instanceof Error ? error.message : String(error)}`);
       }
@@ -288,7 +242,7 @@ export class PeerMesh {
     this.events.peerUp(peerId, connection.remoteRole, connection.path);
     for (const frame of connection.early.splice(0)) this.received(peerId, connection, frame);
     connection.pathTimer = setInterval(() => {
-      if (connection.striping) this.reportLanes(peerId, connection, connection.striping, true);
+      connection.striping?.report(true);
       void selectedPair(primary).then((seen) => {
         const { path, roundTripMs } = seen;
         if (this.connections.get(peerId) !== connection) return;
@@ -328,86 +282,6 @@ export class PeerMesh {
     for (let further = 1; further < wanted; further += 1) if (!connection.lanes[further]) this.createLane(peerId, connection, further, true);
   }
 
-  /** A message on one lane of a striped connection: a control message for our sending side, or a numbered frame. */
-  private receivedOnLane(peerId: string, connection: Connection, striping: Striping, message: Uint8Array): void {
-    if (isLaneControl(message)) {
-      const resends = striping.sender.control(message);
-      if (resends.length > 0) this.resend(connection, striping, resends);
-      return;
-    }
-    const ack = striping.receiver.receive(message, performance.now());
-    if (ack) this.sendControl(connection, striping, ack);
-    if (striping.receiver.waitingSince === null) {
-      if (striping.stallTimer) clearTimeout(striping.stallTimer);
-      striping.stallTimer = null;
-    } else if (!striping.stallTimer) {
-      this.armStallTimer(peerId, connection, striping);
-    }
-  }
-
-  /** The open lanes and recovery counts to the background (`onlyIfMoved`: skipped when the counts are as last told). */
-  private reportLanes(peerId: string, connection: Connection, striping: Striping, onlyIfMoved = false): void {
-    striping.recovery.duplicates = striping.receiver.duplicates;
-    const total = striping.recovery.asked + striping.recovery.resent + striping.recovery.duplicates;
-    if (onlyIfMoved && total === striping.reportedRecovery) return;
-    striping.reportedRecovery = total;
-    this.events.lanesChanged(peerId, connection.channels.length, { ...striping.recovery });
-  }
-
-  private stallMs(striping: Striping): number {
-    return Math.max(MIN_LANE_STALL_MS, 4 * (striping.roundTripMs ?? 0));
-  }
-
-  /** While a gap waits: ask for what it lacks each time it has waited a stall's length, until it fills. */
-  private armStallTimer(peerId: string, connection: Connection, striping: Striping): void {
-    striping.stallTimer = setTimeout(() => {
-      striping.stallTimer = null;
-      if (this.connections.get(peerId) !== connection || striping.receiver.waitingSince === null) return;
-      const request = striping.receiver.resendRequest(performance.now(), this.stallMs(striping));
-      if (request) {
-        striping.recovery.asked += request.byteLength / LANE_HEADER_BYTES - 1;
-        this.sendControl(connection, striping, request);
-      }
-      this.armStallTimer(peerId, connection, striping);
-    }, this.stallMs(striping));
-  }
-
-  /**
-   * Lane control goes out at once, past the outbox (it unblocks the peer's whole connection), on the
-   * lane the peer was last heard on: when one lane is stalled, the least queued may well be that one.
-   */
-  private sendControl(connection: Connection, striping: Striping, message: Uint8Array<ArrayBuffer>): void {
-    const channel = striping.lastHeard?.readyState === 'open' ? striping.lastHeard : connection.channels[pickLane(connection.channels, Infinity)];
-    if (channel?.readyState === 'open') channel.send(message);
-  }
-
-  /**
-   * Messages the peer lacks, sent again on other lanes than their first, and those lanes rest a
-   * while. A message its lane's own buffer still holds when first asked for has not left this
-   * browser: its lane is slow, not stalled, and it goes out in turn (sending it twice would only add
-   * to the load); asked for again, a stall later, it is sent again wherever it is.
-   */
-  private resend(connection: Connection, striping: Striping, resends: readonly LaneResend[]): void {
-    const now = performance.now();
-    const channels = connection.channels;
-    const gone = resends.filter(({ lane, laneBytesThrough, asks }) => asks > 1 || striping.laneBytes[lane]! - channels[lane]!.bufferedAmount >= laneBytesThrough);
-    for (const { lane } of gone) striping.restUntil[lane] = now + STALLED_LANE_REST_MS;
-    this.refreshResting(striping, now);
-    for (const { message, lane } of gone) {
-      // The least queued lane that is neither its first nor resting (a resting one if no other is left).
-      const index = pickLane(channels, Infinity, striping.resting.map((resting, other) => resting || other === lane));
-      if (index === lane || index === -1) continue; // no other lane to take it
-      channels[index]!.send(message);
-      connection.sentBytes += message.byteLength;
-      striping.laneBytes[index]! += message.byteLength;
-      striping.recovery.resent += 1;
-    }
-  }
-
-  private refreshResting(striping: Striping, now: number): void {
-    for (let index = 0; index < striping.restUntil.length; index += 1) striping.resting[index] = striping.restUntil[index]! > now;
-  }
-
   /** A frame from the peer, in order; a CANCEL also drops what is still queued of that response here. */
   private received(peerId: string, connection: Connection, frame: Uint8Array): void {
     const cancelled = cancelledStream(frame);
@@ -439,25 +313,22 @@ export class PeerMesh {
    */
   private flush(connection: Connection): void {
     if (!connection.connected) return;
-    const channels = connection.channels;
-    const highWater = Math.max(MIN_LANE_HIGH_WATER_BYTES, connection.drain.highWater() / Math.max(1, channels.length));
+    const lanes = connection.open;
+    const highWater = Math.max(MIN_LANE_HIGH_WATER_BYTES, connection.drain.highWater() / Math.max(1, lanes.length));
     if (highWater / 4 !== connection.lowWater) {
       connection.lowWater = highWater / 4;
-      for (const channel of channels) channel.bufferedAmountLowThreshold = connection.lowWater;
+      for (const lane of lanes) lane.channel.bufferedAmountLowThreshold = connection.lowWater;
     }
     const striping = connection.striping;
-    if (striping) this.refreshResting(striping, performance.now());
+    striping?.refreshResting(performance.now());
     while (connection.outbox.length > 0) {
-      const index = pickLane(channels, highWater, striping?.resting, striping ? striping.turn++ : 0);
+      const index = pickLane(lanes, highWater, undefined, striping ? striping.turn++ : 0);
       if (index === -1) break; // every lane is full: a bufferedamountlow event resumes
-      if (channels[index]!.readyState !== 'open') return; // closing: its close event tears the peer down
+      const channel = lanes[index]!.channel;
+      if (channel.readyState !== 'open') return; // closing: its close event tears the peer down
       const next = connection.outbox.shift()!;
-      let message = next;
-      if (striping) {
-        message = striping.sender.stamp(next, index, striping.laneBytes[index]);
-        striping.laneBytes[index]! += message.byteLength;
-      }
-      channels[index]!.send(message as Uint8Array<ArrayBuffer>);
+      const message = striping ? striping.stamp(next, index) : next;
+      channel.send(message as Uint8Array<ArrayBuffer>);
       connection.sentBytes += message.byteLength;
     }
     // Only a pump that left frames waiting says how fast the channels drain; one that ran dry does not.
@@ -466,7 +337,7 @@ export class PeerMesh {
       return;
     }
     let buffered = 0;
-    for (const channel of channels) buffered += channel.bufferedAmount;
+    for (const lane of lanes) buffered += lane.bufferedAmount;
     connection.drain.sample(performance.now(), connection.sentBytes, buffered);
   }
 
@@ -475,7 +346,7 @@ export class PeerMesh {
     if (!connection) return;
     this.connections.delete(peerId);
     if (connection.pathTimer) clearInterval(connection.pathTimer);
-    if (connection.striping?.stallTimer) clearTimeout(connection.striping.stallTimer);
+    connection.striping?.close();
     for (const lane of connection.lanes) {
       if (!lane) continue;
       clearTimeout(lane.connectTimer);
@@ -489,47 +360,7 @@ export class PeerMesh {
   }
 }
 
-/**
- * A candidate pair's round trip in ms from its STUN checks: the latest (Chromium), else the mean of
- * every check so far (Firefox reports only `totalRoundTripTime` and `responsesReceived`); null: neither.
- */
-function roundTripOf(pair: Record<string, unknown>): number | null {
-  if (typeof pair.currentRoundTripTime === 'number') return pair.currentRoundTripTime * 1000;
-  const { totalRoundTripTime: total, responsesReceived: responses } = pair;
-  return typeof total === 'number' && typeof responses === 'number' && responses > 0 ? (total / responses) * 1000 : null;
-}
-
 /** simple-peer keeps its RTCDataChannel private; we need it for bufferedAmount backpressure and to tell lanes apart. */
 function channelOf(peer: SimplePeer.Instance): RTCDataChannel | null {
   return (peer as unknown as { _channel?: RTCDataChannel })._channel ?? null;
-}
-
-/**
- * From the connection's selected ICE candidate pair: a relay candidate on either end means relayed;
- * and the pair's latest round trip (its STUN consent checks), where the browser reports it.
- */
-async function selectedPair(peer: SimplePeer.Instance): Promise<{ path: PeerPath; roundTripMs: number | null; checks: number | null }> {
-  const unknown = { path: 'unknown' as const, roundTripMs: null, checks: null };
-  const connection = (peer as unknown as { _pc?: RTCPeerConnection })._pc;
-  if (!connection) return unknown;
-  try {
-    const report = await connection.getStats();
-    const entries = new Map<string, Record<string, unknown>>();
-    report.forEach((entry: Record<string, unknown>) => entries.set(String(entry.id), entry));
-    const transport = [...entries.values()].find((entry) => entry.type === 'transport' && typeof entry.selectedCandidatePairId === 'string');
-    // Chromium names the pair on the transport; Firefox marks the pair itself as selected.
-    const pair = transport
-      ? entries.get(String(transport.selectedCandidatePairId))
-      : [...entries.values()].find((entry) => entry.type === 'candidate-pair' && (entry.selected === true || (entry.nominated === true && entry.state === 'succeeded')));
-    if (!pair) return unknown;
-    const local = entries.get(String(pair.localCandidateId));
-    const remote = entries.get(String(pair.remoteCandidateId));
-    const roundTripMs = roundTripOf(pair);
-    // How many STUN answers the pair has had: a reading at a new count is a new measurement.
-    const checks = typeof pair.responsesReceived === 'number' ? pair.responsesReceived : null;
-    if (!local || !remote) return { path: 'unknown', roundTripMs, checks };
-    return { path: local.candidateType === 'relay' || remote.candidateType === 'relay' ? 'relayed' : 'direct', roundTripMs, checks };
-  } catch {
-    return unknown;
-  }
 }

@@ -9,7 +9,7 @@ import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST, FIXTURE_ETAG, SMALL_TEXT, s
 /**
  * A routed page behaves as the browser itself: one battery of checks runs on a page that reaches the
  * origin directly and on the same page routed through a peer, in Chromium and in Firefox, and the two
- * results are compared check by check. A difference not in DELIBERATE (the README's table) fails.
+ * results are compared check by check. A difference not in DELIBERATE (docs/routing.md's table) fails.
  * The requesters cannot resolve the data origins at all (host rules; Firefox knows only the app's
  * name): whatever a routed page read came through the exit.
  *
@@ -261,7 +261,7 @@ const BATTERY = `async (data, other, digests) => {
   return out;
 }`;
 
-/** Checks whose routed result differs from the browser's on purpose, with what the routed page gets and why (README, "What differs when routed"). */
+/** Checks whose routed result differs from the browser's on purpose, with what the routed page gets and why (docs/routing.md, "What differs when routed"). */
 const DELIBERATE: Record<string, { routed: RegExp; why: string }> = {
   'WebSocket to the page origin': {
     routed: /^error close 1006 clean=false$/,

@@ -4,11 +4,11 @@ import { describe, expect, it } from 'vitest';
 
 /**
  * The Firefox build passes addons-linter (web-ext lint) with no error, and every warning left is
- * one the README explains: a new kind of warning fails here until it is fixed or explained.
+ * one docs/using.md (Package it) explains: a new kind of warning fails here until it is fixed or explained.
  */
 const EXPLAINED_WARNINGS = new Set([
   // zod and the Node polyfills simple-peer needs contain `new Function`/`eval`; zod is told not to
-  // use it (jitless) and the extension CSP forbids it anyway. README § Packaging.
+  // use it (jitless) and the extension CSP forbids it anyway. docs/using.md, Package it.
   'DANGEROUS_EVAL',
 ]);
 

@@ -1,5 +1,6 @@
-import { PRIORITIES, type Priority } from '../queue/priority-lanes';
-import { REDIRECT_MODES, type RedirectMode } from '../protocol/request-fields';
+import { PRIORITIES } from '../queue/priority-lanes';
+import { REDIRECT_MODES } from '../protocol/request-fields';
+import type { RoutedRequest } from '../protocol/routed-request';
 import type { ErrorShape, HeaderList } from './common';
 import { MAX_HEADERS, MAX_HEADER_NAME_CHARS, MAX_HEADER_VALUE_CHARS, MAX_INTEGRITY_CHARS, MAX_METHOD_CHARS, MAX_ORIGIN_CHARS, MAX_URL_CHARS } from '../protocol/limits';
 
@@ -13,7 +14,8 @@ import { MAX_HEADERS, MAX_HEADER_NAME_CHARS, MAX_HEADER_VALUE_CHARS, MAX_INTEGRI
  * where the request enters it (`request-channel.ts`).
  */
 export type PageToBridge =
-  | { type: 'request'; id: number; method: string; url: string; headers: HeaderList; priority: Priority; body: ArrayBuffer | null; redirect: RedirectMode; integrity: string; origin: string | null }
+  /** A routed request (core/protocol/routed-request.ts), its body's buffer moved to the bridge; the hook always says redirect, integrity and origin. */
+  | ({ type: 'request'; id: number } & Required<RoutedRequest<ArrayBuffer>>)
   /** The page's stream consumed this many bytes: the background may send more. */
   | { type: 'consumed'; id: number; bytes: number }
   | { type: 'cancel'; id: number };

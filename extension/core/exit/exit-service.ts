@@ -1,5 +1,6 @@
 import { PeerlaneError, toPeerlaneError } from '../errors';
 import type { RequestHead, ResponseHead } from '../protocol/frames';
+import type { RoutedRequest } from '../protocol/routed-request';
 import type { RedirectMode } from '../protocol/request-fields';
 import type { ExitHandler } from '../peers/session';
 import type { ExitCaps } from './caps';
@@ -9,12 +10,8 @@ import { checkDestination, DEFAULT_EXIT_POLICY, type ExitPolicyOptions } from '.
  * The exit's request handler: policy first, then the host's fetcher (which owns the browser-specific
  * connected-IP check), then the body streamed back under the stream's credit.
  */
-export interface ExitFetchRequest {
-  url: string;
-  method: string;
-  headers: [string, string][];
-  /** The request body, whole, or null. */
-  body: Uint8Array<ArrayBuffer> | null;
+/** What the exit's fetch is given: a routed request (core/protocol/routed-request.ts) as judged by the policy. */
+export interface ExitFetchRequest extends Pick<RoutedRequest<Uint8Array<ArrayBuffer>>, 'url' | 'method' | 'headers' | 'body'> {
   /** Follow redirects (judging every hop), or answer the first as an opaque redirect. */
   redirect: RedirectMode;
   /**

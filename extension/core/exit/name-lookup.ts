@@ -11,8 +11,7 @@ export { DEFAULT_EXIT_RESOLVER } from './policy';
  * request is then dialled to one of those judged addresses (the URL's host replaced by it, `Host`
  * kept), so the connection cannot land anywhere the check did not see. HTTPS cannot be dialled by
  * address (the certificate names the host): it connects by name, and the connected-address check
- * after connecting covers a name that answered differently in between (README, "What an exit
- * refuses and lends").
+ * after connecting covers a name that answered differently in between (docs/exit-safety.md).
  *
  * Chromium has no DNS API for extensions, so its exit asks a DNS-over-HTTPS resolver (RFC 8484,
  * wire format, GET) named in the settings; Firefox asks its own resolver (`dns.resolve`). The

@@ -25,7 +25,7 @@ export interface ExitPolicyOptions {
 /**
  * The resolver a Chromium exit asks by default: Cloudflare's, the one Firefox itself uses for DNS over
  * HTTPS by default (Mozilla's trusted-resolver programme binds it to not keeping or selling what it
- * sees); README, "What an exit refuses and lends", says why and how to change it.
+ * sees); docs/exit-safety.md says why and how to change it.
  */
 export const DEFAULT_EXIT_RESOLVER = 'https://cloudflare-dns.com/dns-query';
 

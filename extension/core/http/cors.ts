@@ -4,7 +4,7 @@ import { headerValue, type Header } from './headers';
  * protocol", "CORS check", "CORS-preflight fetch", "CORS filtered response"), for the page hook: a
  * routed page's requests leave from the exit, so the browser's own checks never see them, and
  * without these a routed page could read cross-origin responses the browser would hide from it.
- * Pure: strings in, verdicts out. What Peerlane cannot do as the browser does is in the README's
+ * Pure: strings in, verdicts out. What Peerlane cannot do as the browser does is in docs/routing.md's
  * table of deliberate differences (the exit's request does not carry the page's `Origin`, nor a
  * preflight its Access-Control-Request-* headers: fetch forbids an extension to set them; no preflight cache).
  */
@@ -104,7 +104,7 @@ export function planCors(pageOrigin: string, request: CorsRequest): CorsPlan {
 /**
  * The Origin the browser sends (the standard's "append a request Origin header"): the page's origin
  * on a CORS request (cross-origin, mode cors) and on any request that is not GET or HEAD; none
- * otherwise. The exit sets it where its browser lets it (README, deliberate differences).
+ * otherwise. The exit sets it where its browser lets it (docs/routing.md, deliberate differences).
  */
 export function requestOrigin(pageOrigin: string, plan: CorsPlan, method: string): string | null {
   return plan.kind === 'cors' || (method !== 'GET' && method !== 'HEAD') ? pageOrigin : null;

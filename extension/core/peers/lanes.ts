@@ -259,12 +259,12 @@ export class LaneReceiver {
 /**
  * The lane to send on next: the one with the least queued, or -1 when all are at `highWater`. A
  * lane `avoid`ed (its messages had to be sent again: its association is stalled) is taken only when
- * every lane is avoided. Ties go to the first from `from` on: the host passes a turn that moves with
+ * every lane is avoided (`avoid`, or else each lane's own `resting`). Ties go to the first from `from` on: the host passes a turn that moves with
  * every message, so light traffic (credit, pings, where every lane has nothing queued) is spread over
  * all lanes instead of all going to the first, where a stalled first lane would swallow every one of
  * them and show the peer no gap to ask for. Read per message: no allocation.
  */
-export function pickLane(lanes: readonly { readonly bufferedAmount: number }[], highWater: number, avoid?: readonly boolean[], from = 0): number {
+export function pickLane(lanes: readonly { readonly bufferedAmount: number; readonly resting?: boolean }[], highWater: number, avoid?: readonly boolean[], from = 0): number {
   let best = -1;
   let least = highWater;
   let bestAvoided = -1;
@@ -272,8 +272,9 @@ export function pickLane(lanes: readonly { readonly bufferedAmount: number }[], 
   let avoided = 0;
   for (let step = 0; step < lanes.length; step += 1) {
     const index = (from + step) % lanes.length;
-    const queued = lanes[index]!.bufferedAmount;
-    if (avoid?.[index]) {
+    const lane = lanes[index]!;
+    const queued = lane.bufferedAmount;
+    if (avoid ? avoid[index] : lane.resting) {
       avoided += 1;
       if (queued < leastAvoided) {
         bestAvoided = index;

@@ -1,5 +1,5 @@
 /**
- * Response headers Peerlane adds to what a routed page or the viewer receives (the README's table of
+ * Response headers Peerlane adds to what a routed page or the viewer receives (docs/routing.md's table of
  * deliberate differences lists them): which exit carried the response, and for an answer Peerlane
  * made itself (a full queue's 503, the viewer's refusals), which error category it stands for.
  */

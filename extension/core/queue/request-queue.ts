@@ -8,6 +8,9 @@ import { RecentSamples } from './recent-samples';
 import { fullJitterDelay, RetryBudget, type RetryBudgetOptions } from './retry-budget';
 
 /**
+ * One state machine, kept in one file: a request goes queued → dispatched (one or more attempts) →
+ * streaming → finished, and every rule below moves it along that line.
+ *
  * The request queue engine: admission with backpressure, priority lanes with aging, peer choice
  * (power of two choices on EWMA TTFB, ejection, warm-up), per-request and per-attempt timeouts,
  * retries with full-jitter backoff under a budget, hedging, and cancellation. Pure: clock, random

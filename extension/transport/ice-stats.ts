@@ -1,0 +1,54 @@
+import type SimplePeer from 'simple-peer';
+import type { PeerPath } from '../core/channels/transport-channel';
+
+/**
+ * What a connection's ICE statistics say: whether its selected candidate pair is relayed, and the
+ * pair's round trip from its STUN consent checks (how the mesh chooses lanes and tells the popup
+ * the path).
+ */
+
+/**
+ * A candidate pair's round trip in ms from its STUN checks: the latest (Chromium), else the mean of
+ * every check so far (Firefox reports only `totalRoundTripTime` and `responsesReceived`); null: neither.
+ */
+function roundTripOf(pair: Record<string, unknown>): number | null {
+  if (typeof pair.currentRoundTripTime === 'number') return pair.currentRoundTripTime * 1000;
+  const { totalRoundTripTime: total, responsesReceived: responses } = pair;
+  return typeof total === 'number' && typeof responses === 'number' && responses > 0 ? (total / responses) * 1000 : null;
+}
+
+export interface SelectedPair {
+  path: PeerPath;
+  roundTripMs: number | null;
+  /** How many STUN answers the pair has had: a reading at a new count is a new measurement. */
+  checks: number | null;
+}
+
+/**
+ * From the connection's selected ICE candidate pair: a relay candidate on either end means relayed;
+ * and the pair's latest round trip (its STUN consent checks), where the browser reports it.
+ */
+export async function selectedPair(peer: SimplePeer.Instance): Promise<SelectedPair> {
+  const unknown = { path: 'unknown' as const, roundTripMs: null, checks: null };
+  const connection = (peer as unknown as { _pc?: RTCPeerConnection })._pc;
+  if (!connection) return unknown;
+  try {
+    const report = await connection.getStats();
+    const entries = new Map<string, Record<string, unknown>>();
+    report.forEach((entry: Record<string, unknown>) => entries.set(String(entry.id), entry));
+    const transport = [...entries.values()].find((entry) => entry.type === 'transport' && typeof entry.selectedCandidatePairId === 'string');
+    // Chromium names the pair on the transport; Firefox marks the pair itself as selected.
+    const pair = transport
+      ? entries.get(String(transport.selectedCandidatePairId))
+      : [...entries.values()].find((entry) => entry.type === 'candidate-pair' && (entry.selected === true || (entry.nominated === true && entry.state === 'succeeded')));
+    if (!pair) return unknown;
+    const local = entries.get(String(pair.localCandidateId));
+    const remote = entries.get(String(pair.remoteCandidateId));
+    const roundTripMs = roundTripOf(pair);
+    const checks = typeof pair.responsesReceived === 'number' ? pair.responsesReceived : null;
+    if (!local || !remote) return { path: 'unknown', roundTripMs, checks };
+    return { path: local.candidateType === 'relay' || remote.candidateType === 'relay' ? 'relayed' : 'direct', roundTripMs, checks };
+  } catch {
+    return unknown;
+  }
+}
