@@ -75,10 +75,10 @@ function wanChart(result: WanResult): TopLevelSpec {
     data: { values },
     mark: { type: 'bar', tooltip: true },
     encoding: {
-      x: { field: 'path', type: 'nominal', title: 'round trip, loss', sort: null },
+      x: { field: 'path', type: 'nominal', title: 'round trip, loss', sort: null, axis: { labelAngle: 0 } },
       xOffset: { field: 'what', sort: null },
       y: { field: 'mbps', type: 'quantitative', title: 'MB/s' },
-      color: { field: 'what', type: 'nominal', title: null, sort: null, legend: { orient: 'bottom', columns: 2 } },
+      color: { field: 'what', type: 'nominal', title: null, sort: null, legend: { orient: 'bottom', columns: 2, labelLimit: 0 } },
       row: { field: 'pair', type: 'nominal', title: null },
     },
   } as TopLevelSpec;
@@ -103,10 +103,10 @@ function smallGetChart(wan: WanResult | null, tunnel: TunnelResult | null): TopL
     data: { values },
     mark: { type: 'bar', tooltip: true },
     encoding: {
-      x: { field: 'where', type: 'nominal', title: null, sort: null },
+      x: { field: 'where', type: 'nominal', title: null, sort: null, axis: { labelAngle: 0 } },
       xOffset: { field: 'what', sort: null },
       y: { field: 'ms', type: 'quantitative', title: 'ms' },
-      color: { field: 'what', type: 'nominal', title: null, sort: null, legend: { orient: 'bottom' } },
+      color: { field: 'what', type: 'nominal', title: null, sort: null, legend: { orient: 'bottom', labelLimit: 0 } },
     },
   } as TopLevelSpec;
 }
@@ -126,7 +126,7 @@ function signalingChart(result: SignalingResult): TopLevelSpec {
     title: { text: 'Signaling against the PeerJS server (× PeerJS, higher is better)', subtitle: `npm run bench:signaling, ${result.date.slice(0, 10)}` },
     data: { values },
     layer: [
-      { mark: { type: 'bar', tooltip: true }, encoding: { y: { field: 'what', type: 'nominal', title: null, sort: null }, x: { field: 'ratio', type: 'quantitative', title: '× PeerJS' } } },
+      { mark: { type: 'bar', tooltip: true }, encoding: { y: { field: 'what', type: 'nominal', title: null, sort: null, axis: { labelLimit: 0 } }, x: { field: 'ratio', type: 'quantitative', title: '× PeerJS' } } },
       { data: { values: [{ x: 1 }] }, mark: { type: 'rule', strokeDash: [4, 4] }, encoding: { x: { field: 'x', type: 'quantitative' } } },
     ],
   } as TopLevelSpec;
@@ -157,7 +157,18 @@ function figures(wan: { file: string; data: WanResult } | null, tunnel: { file: 
 
 const wan = await newest<WanResult>('wan-');
 const tunnel = await newest<TunnelResult>('tunnel-');
-const signaling = await newest<SignalingResult>('signaling-');
+/** Signaling's sections may come from separate runs (each section alternates Peerlane and PeerJS within itself): newer medians win. */
+async function signalingMedians(): Promise<{ file: string; data: SignalingResult } | null> {
+  const files = (await readdir(RESULTS).catch(() => [] as string[])).filter((name) => name.startsWith('signaling-') && name.endsWith('.json')).sort();
+  if (files.length === 0) return null;
+  const medians: Record<string, number> = {};
+  for (const file of files) {
+    // A section a run skipped is null there: it leaves an earlier run's figure standing.
+    for (const [key, value] of Object.entries((JSON.parse(await readFile(`${RESULTS}/${file}`, 'utf8')) as SignalingResult).medians)) if (typeof value === 'number' && Number.isFinite(value)) medians[key] = value;
+  }
+  return { file: files.join('`, `'), data: { date: files.at(-1)!.slice('signaling-'.length, 'signaling-'.length + 10), medians } };
+}
+const signaling = await signalingMedians();
 const charts: string[] = [];
 if (wan) {
   await writeFile(`${IMAGES}/bench-wan.svg`, await svg(wanChart(wan.data)));
