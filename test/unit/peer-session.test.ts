@@ -4,7 +4,8 @@ import { createExitHandler, type ExitFetcher } from '../../extension/core/exit/e
 import { DEFAULT_EXIT_POLICY } from '../../extension/core/exit/policy';
 import { MAX_STREAM_WINDOW, PeerSession, REQUEST_BODY_WINDOW, type ExitHandler } from '../../extension/core/peers/session';
 import { decodeFrame, encodeFrame } from '../../extension/core/protocol/codec';
-import { FLAG_HELLO_REPLY, FLAG_REQUEST_BODY, REQUEST_BODY_CREDIT, type Frame } from '../../extension/core/protocol/frames';
+import { FLAG_HELLO_REPLY, FLAG_REQUEST_BODY, MAX_PAYLOAD_BYTES, REQUEST_BODY_CREDIT, type Frame } from '../../extension/core/protocol/frames';
+import { MAX_REQUEST_BODY_BYTES } from '../../extension/core/protocol/limits';
 import { flush } from '../helpers/fake-clock';
 
 const hello = (role: 'requester' | 'exit', capabilities: string[] = []) => ({ version: 1, role, capabilities, exitCapacity: 6 });
@@ -382,20 +383,31 @@ describe('request bodies', () => {
       expect(bodyBytes()).toBe(REQUEST_BODY_WINDOW + 100_000);
     });
 
-    it('a requester that said it honours credit and sends past it is answered with protocol_error, and its request is not served', async () => {
+    it('a request body is credited as it arrives, so a requester that ignores its credit is served; past MAX_REQUEST_BODY_BYTES it is refused with exit_cap_size and never served', async () => {
       const sent: Frame[] = [];
-      let served = false;
-      const exit = new PeerSession({ hello: hello('exit', [REQUEST_BODY_CREDIT]), exitHandler: () => (served = true), send: (frame) => sent.push(decodeFrame(frame)) });
+      let served = 0;
+      const exit = new PeerSession({ hello: hello('exit', [REQUEST_BODY_CREDIT]), exitHandler: () => (served += 1), send: (frame) => sent.push(decodeFrame(frame)) });
       exit.receive(encodeFrame({ type: 'HELLO', streamId: 0, flags: 0, hello: hello('requester', [REQUEST_BODY_CREDIT]) }));
-      exit.receive(encodeFrame({ type: 'REQUEST_HEAD', streamId: 1, flags: 0, head: { method: 'POST', url: 'https://example.com/', headers: [] } }));
-      // Credit comes back in halves of the window, so a window and a half unanswered is over the line.
-      const chunk = new Uint8Array(16 * 1024);
-      for (let sentBytes = 0; sentBytes <= REQUEST_BODY_WINDOW * 2; sentBytes += chunk.byteLength) exit.receive(encodeFrame({ type: 'BODY', streamId: 1, flags: FLAG_REQUEST_BODY, data: chunk }));
+      const chunk = new Uint8Array(MAX_PAYLOAD_BYTES);
+      const sendBody = (streamId: number, bytes: number, head = true): void => {
+        if (head) exit.receive(encodeFrame({ type: 'REQUEST_HEAD', streamId, flags: 0, head: { method: 'POST', url: 'https://example.com/', headers: [] } }));
+        for (let offset = 0; offset < bytes; offset += chunk.byteLength) exit.receive(encodeFrame({ type: 'BODY', streamId, flags: FLAG_REQUEST_BODY, data: chunk.subarray(0, Math.min(chunk.byteLength, bytes - offset)) }));
+      };
+      const credited = (streamId: number): number => sent.reduce((sum, frame) => sum + (frame.type === 'CREDIT' && frame.streamId === streamId ? frame.bytes : 0), 0);
+      // Half a window in, it is credited back, before the requester could have waited for anything.
+      sendBody(1, REQUEST_BODY_WINDOW / 2);
+      expect(credited(1)).toBeGreaterThanOrEqual(REQUEST_BODY_WINDOW / 2);
+      // Two windows in all without waiting for any credit: the exit cannot tell it from credit in flight.
+      sendBody(1, REQUEST_BODY_WINDOW * 2 - REQUEST_BODY_WINDOW / 2, false);
+      // All but less than half a window (the rest goes with END).
+      expect(credited(1)).toBeGreaterThan(REQUEST_BODY_WINDOW * 2 - REQUEST_BODY_WINDOW / 2);
       exit.receive(encodeFrame({ type: 'END', streamId: 1, flags: FLAG_REQUEST_BODY }));
-      const credits = sent.filter((frame) => frame.type === 'CREDIT');
-      expect(credits.length).toBeGreaterThan(0);
-      expect(sent.find((frame) => frame.type === 'ERROR')).toBeUndefined();
-      expect(served).toBe(true); // credited in halves, a body that kept within its credit is served
+      expect(credited(1)).toBe(REQUEST_BODY_WINDOW * 2);
+      expect(served).toBe(1);
+      sendBody(3, MAX_REQUEST_BODY_BYTES + 1);
+      exit.receive(encodeFrame({ type: 'END', streamId: 3, flags: FLAG_REQUEST_BODY }));
+      expect(sent.filter((frame) => frame.type === 'ERROR').map((frame) => frame.type === 'ERROR' && [frame.streamId, frame.error.category])).toEqual([[3, 'exit_cap_size']]);
+      expect(served).toBe(1);
     });
 
     it('whenHello waits for the peer\'s HELLO on a channel that just opened, and fails when the session closes first', async () => {

@@ -1,7 +1,7 @@
 import { joinBytes } from '../bytes';
 import { PeerlaneError } from '../errors';
 import { MAX_REQUEST_BODY_BYTES } from '../protocol/limits';
-import { FLAG_END_STREAM, FLAG_REQUEST_BODY, MAX_PAYLOAD_BYTES, REQUEST_BODY_CREDIT, type RequestHead, type ResponseHead } from '../protocol/frames';
+import { FLAG_END_STREAM, FLAG_REQUEST_BODY, MAX_PAYLOAD_BYTES, type RequestHead, type ResponseHead } from '../protocol/frames';
 import type { SessionLink } from './session-link';
 import { REQUEST_BODY_WINDOW } from './stream-windows';
 
@@ -95,13 +95,10 @@ export class ExitStreams {
     request.parts.push(data);
     request.bytes += data.byteLength;
     request.uncredited += data.byteLength;
-    if (request.uncredited > REQUEST_BODY_WINDOW && this.link.remoteHello?.capabilities.includes(REQUEST_BODY_CREDIT)) {
-      // More than a window ahead of the credit given, by a peer that said it honours it.
-      this.incoming.delete(id);
-      this.link.sendFrame({ type: 'ERROR', streamId: id, flags: 0, error: { category: 'protocol_error', message: 'request body sent past its credit window' } });
-      return;
-    }
-    // Credit in halves of the window, as for responses, so CREDIT frames stay rare.
+    // Credit in halves of the window, as for responses, so CREDIT frames stay rare. The exit grants
+    // as fast as bytes arrive, so a requester ahead of the credit it has heard back cannot be told
+    // from one whose credit is in flight: credit paces an honest requester, and the body's one
+    // bound is MAX_REQUEST_BODY_BYTES above (exit_cap_size).
     if (request.uncredited >= REQUEST_BODY_WINDOW / 2) {
       this.link.sendFrame({ type: 'CREDIT', streamId: id, flags: FLAG_REQUEST_BODY, bytes: request.uncredited });
       request.uncredited = 0;
