@@ -120,8 +120,9 @@ describe('request log', () => {
     for (const id of ['1', '2', '3', '4']) log.add(entry(id));
     expect(log.latest().map((item) => item.id)).toEqual(['4', '3', '2']);
     expect(log.latest()[0]!.url).toBe('example.com/a/b');
-    const restored = RequestLog.restore([...log.toJSON(), { id: 5 }, 'junk'], 3);
-    expect(restored.size).toBe(3);
+    // Invalid entries among valid ones, in a log with room to spare: only the valid come back, in order.
+    const restored = RequestLog.restore([entry('a'), { id: 5 }, 'junk', entry('b'), { ...entry('c'), outcome: 'not_a_category' }, entry('d')], 10);
+    expect(restored.latest().map((item) => item.id)).toEqual(['d', 'b', 'a']);
   });
 });
 
