@@ -62,9 +62,9 @@ const neverFetches: ExitFetcher = async () => {
   throw new Error('this background is not an exit');
 };
 
-/** A requester routing ROUTED and an exit sharing, connected peer to peer. */
-async function connectedPair(): Promise<{ requester: Composed; exit: Composed; fetched: string[] }> {
-  const { fetcher, fetched } = servedBy(BODY);
+/** A requester routing ROUTED and an exit sharing, connected peer to peer; `served` replaces the exit's fetch, `requesterSettings` adds to the requester's. */
+async function connectedPair(options: { served?: { fetcher: ExitFetcher; fetched: string[] }; requesterSettings?: ConstructorParameters<typeof FakePlatform>[0] } = {}): Promise<{ requester: Composed; exit: Composed; fetched: string[] }> {
+  const { fetcher, fetched } = options.served ?? servedBy(BODY);
   let requester: Composed | null = null;
   let exit: Composed | null = null;
   const carry = (to: () => Composed | null, from: string) => (message: ToTransport) => {
@@ -73,7 +73,7 @@ async function connectedPair(): Promise<{ requester: Composed; exit: Composed; f
     queueMicrotask(() => to()?.background.fromTransport({ type: 'frame', peerId: from, data: copy } satisfies FromTransport));
   };
   exit = compose(new FakePlatform({ share: true }), fetcher, carry(() => requester, 'exit-peer-id'));
-  requester = compose(new FakePlatform({ routedOrigins: [ROUTED] }), neverFetches, carry(() => exit, 'requester-peer-id'));
+  requester = compose(new FakePlatform({ routedOrigins: [ROUTED], ...options.requesterSettings }), neverFetches, carry(() => exit, 'requester-peer-id'));
   await Promise.all([exit.background.ready, requester.background.ready]);
   exit.background.fromTransport({ type: 'peer-up', peerId: 'requester-peer-id', remoteRole: 'requester', path: 'direct' });
   requester.background.fromTransport({ type: 'peer-up', peerId: 'exit-peer-id', remoteRole: 'exit', path: 'direct' });
@@ -130,24 +130,39 @@ describe('the composed background, in Node', () => {
     expect(new Uint8Array(await response.arrayBuffer())).toEqual(BODY);
   });
 
-  it('a full queue answers 503 with Retry-After, as the error table says, and nothing reaches an exit', async () => {
-    const platform = new FakePlatform({ routedOrigins: [ROUTED], queue: { ...(await import('../../extension/core/settings')).DEFAULT_SETTINGS.queue, maxQueued: 1 } });
-    const { background, transportLog } = compose(platform, neverFetches, () => undefined);
-    await background.ready;
+  it('a full queue answers 503 with Retry-After, as the error table says, and the refused request never reaches the exit', async () => {
+    // The exit holds each answer until released: one request in flight (one slot), one waiting, the third refused.
+    const fetched: string[] = [];
+    const releases: (() => void)[] = [];
+    const held: ExitFetcher = async (request) => {
+      fetched.push(request.url);
+      await new Promise<void>((resolve) => releases.push(resolve));
+      return { head: { status: 200, statusText: 'OK', headers: [['content-length', '2']] }, body: (async function* () { yield new TextEncoder().encode('ok'); })() };
+    };
+    const { DEFAULT_SETTINGS } = await import('../../extension/core/settings');
+    const { requester } = await connectedPair({ served: { fetcher: held, fetched }, requesterSettings: { queue: { ...DEFAULT_SETTINGS.queue, maxQueued: 1, perPeerConcurrency: 1, hedging: false } } });
+    const platform = requester.platform;
+    const first = platform.connect('peerlane-request', contentScript(ROUTED));
+    first.post({ type: 'request', method: 'GET', url: 'https://data.example/1', headers: [], priority: 'interactive' });
+    await expect.poll(() => fetched).toEqual(['https://data.example/1']);
     const waiting = platform.connect('peerlane-request', contentScript(ROUTED));
-    waiting.post({ type: 'request', method: 'GET', url: 'https://data.example/1', headers: [], priority: 'interactive' });
-    await expect.poll(() => background.state().stats.queued).toBe(1);
+    waiting.post({ type: 'request', method: 'GET', url: 'https://data.example/2', headers: [], priority: 'interactive' });
+    await expect.poll(() => requester.background.state().stats.queued).toBe(1);
     const refused = platform.connect('peerlane-request', contentScript(ROUTED));
-    refused.post({ type: 'request', method: 'GET', url: 'https://data.example/2', headers: [], priority: 'interactive' });
+    refused.post({ type: 'request', method: 'GET', url: 'https://data.example/3', headers: [], priority: 'interactive' });
     const { head, bytes, last } = await readToEnd(refused);
     expect(last.type).toBe('end');
     expect(head?.status).toBe(503);
     expect(head?.headers).toContainEqual(['retry-after', '1']);
     expect(head?.headers).toContainEqual(['x-peerlane-error', 'queue_full']);
     expect(new TextDecoder().decode(bytes)).toMatch(/Retry after 1 s/);
-    expect(transportLog.some((message) => message.type === 'need-exits')).toBe(true);
-    expect(transportLog.some((message) => message.type === 'frame')).toBe(false);
-    waiting.disconnect();
+    // The first answered, the waiting one goes; the refused one never does.
+    releases.shift()!();
+    await readToEnd(first);
+    await expect.poll(() => fetched).toEqual(['https://data.example/1', 'https://data.example/2']);
+    releases.shift()!();
+    expect((await readToEnd(waiting)).head?.status).toBe(200);
+    expect(fetched).toEqual(['https://data.example/1', 'https://data.example/2']);
   });
 
   it('configures the transport from the settings, and again when they change', async () => {
