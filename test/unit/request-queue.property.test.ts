@@ -49,6 +49,8 @@ describe('request queue properties (random workloads, fake clock)', () => {
         const controllers: AbortController[] = [];
         const settledCount = new Map<number, number>();
         const kinds = new Map<number, { idempotent: boolean }>();
+        /** Attempts answered while still running: each is its request's winner. */
+        const winners: typeof calls = [];
         let submitted = 0;
         const live = () => calls.filter((call) => !call.signal.aborted);
         const checkBounds = () => {
@@ -64,7 +66,7 @@ describe('request queue properties (random workloads, fake clock)', () => {
               controllers.push(controller);
               const index = submitted++;
               queue
-                .submit(`t${index}`, { priority: action.priority, idempotent: action.idempotent, hedgeable: action.hedgeable, sizeBytes: action.size, signal: controller.signal })
+                .submit(`t${index}`, { priority: action.priority, idempotent: action.idempotent, hedgeable: action.hedgeable, sizeBytes: action.size, signal: controller.signal, correlationId: `t${index}` })
                 .then(
                   () => settledCount.set(index, (settledCount.get(index) ?? 0) + 1),
                   () => settledCount.set(index, (settledCount.get(index) ?? 0) + 1),
@@ -82,7 +84,10 @@ describe('request queue properties (random workloads, fake clock)', () => {
               const candidates = live();
               const call = candidates[action.pick % Math.max(1, candidates.length)];
               if (!call) break;
-              if (action.op === 'answer') call.answer('ok');
+              if (action.op === 'answer') {
+                winners.push(call);
+                call.answer('ok');
+              }
               else if (action.op === 'finishBody') call.finishBody();
               else call[action.op](new PeerlaneError(action.category, 'generated'));
               break;
@@ -100,6 +105,8 @@ describe('request queue properties (random workloads, fake clock)', () => {
           }
           await flush();
           checkBounds();
+          // A hedge race leaves one winner: once an attempt has answered, every other attempt of its request is cancelled.
+          for (const winner of winners) for (const other of calls) if (other !== winner && other.task === winner.task) expect(other.signal.aborted, `${other.task} on ${other.peerId}`).toBe(true);
         }
         // Drain: every request must end by its overall timeout; nothing may hang.
         clock.advance(OPTIONS.requestTimeoutMs + OPTIONS.retryCapMs + 1);
@@ -113,23 +120,69 @@ describe('request queue properties (random workloads, fake clock)', () => {
         for (const peer of queue.peers()) expect(peer.outstanding).toBe(0);
         // Every submitted request settled its promise exactly once.
         for (let index = 0; index < submitted; index += 1) expect(settledCount.get(index)).toBe(1);
-        // Attempts: never more than maxAttempts; exactly one for a request that may not be repeated.
+        // Attempts: never more than maxAttempts; at most one for a request that may not be repeated.
+        // Each record names its submission by the correlation id given at submit (`t<index>`), and its
+        // attempts are counted from the dispatch events as well as read from the record.
         const attemptsById = new Map<number, number>();
-        for (const event of events) if (event.type === 'dispatched') attemptsById.set(event.id, Math.max(attemptsById.get(event.id) ?? 0, event.attempt));
+        for (const event of events) if (event.type === 'dispatched') attemptsById.set(event.id, (attemptsById.get(event.id) ?? 0) + 1);
         const records = events.flatMap((event) => (event.type === 'finished' ? [event.record] : []));
         for (const record of records) {
-          expect(record.attempts).toBeLessThanOrEqual(OPTIONS.maxAttempts);
-          const index = Number(record.correlationId.slice(1)) - 1;
-          if (kinds.get(index)?.idempotent === false) expect(record.attempts).toBeLessThanOrEqual(1);
+          const dispatched = attemptsById.get(record.id) ?? 0;
+          expect(record.attempts).toBe(dispatched);
+          expect(dispatched).toBeLessThanOrEqual(OPTIONS.maxAttempts);
+          const kind = kinds.get(Number(record.correlationId.slice(1)));
+          expect(kind).toBeDefined();
+          if (!kind!.idempotent) expect(dispatched).toBeLessThanOrEqual(1);
         }
         // Retries and hedges together stay within the budget.
         const extra = events.filter((event) => event.type === 'dispatched' && event.kind !== 'first').length;
         const admitted = events.filter((event) => event.type === 'queued').length;
         expect(extra).toBeLessThanOrEqual(Math.ceil(OPTIONS.retryBudgetFloor + OPTIONS.retryBudgetRatio * admitted));
-        // A hedge race leaves one winner: at most one attempt of a request reached a head.
+        // A hedged request that succeeded says who won.
         for (const record of records) if (record.hedged && record.ok) expect(record.hedgeWon).not.toBeNull();
       }),
       { numRuns: 150 },
+    );
+  });
+
+  it('a hedge race leaves one winner: whichever attempt answers first, the others are cancelled and the record says whether the hedge won', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.nat(), { minLength: 1, maxLength: 12 }), async (picks) => {
+        const { clock, calls, queue, finished } = queueHarness({ maxQueued: 100, perPeerConcurrency: 50, hedging: true, hedgeMinSamples: 3, hedgeMinDelayMs: 10, requestTimeoutMs: 60_000, warmupMs: 0 });
+        queue.addPeer('a');
+        queue.addPeer('b');
+        // A recent p95 to hedge on: three requests answered after 20 ms.
+        for (let index = 0; index < 3; index += 1) {
+          const warm = queue.submit(`warm${index}`, { idempotent: true, hedgeable: true });
+          await flush();
+          clock.advance(20);
+          calls.at(-1)!.answer('ok');
+          await warm;
+          calls.at(-1)!.finishBody();
+          await flush();
+        }
+        const slow = picks.map((_, index) => queue.submit(`slow${index}`, { idempotent: true, hedgeable: true, correlationId: `slow${index}` }).catch(() => undefined));
+        await flush();
+        clock.advance((queue.hedgeDelayMs() ?? 0) + 1);
+        await flush();
+        picks.forEach((pick, index) => {
+          const attempts = calls.filter((call) => call.task === `slow${index}` && !call.signal.aborted);
+          expect(attempts.length).toBe(2);
+          const winner = attempts[pick % attempts.length]!;
+          winner.answer('ok');
+          winner.finishBody();
+        });
+        await Promise.all(slow);
+        await flush();
+        picks.forEach((pick, index) => {
+          const attempts = calls.filter((call) => call.task === `slow${index}`);
+          const winner = attempts[pick % attempts.length]!;
+          for (const other of attempts) if (other !== winner) expect(other.signal.aborted).toBe(true);
+          const record = finished().find((each) => each.correlationId === `slow${index}`);
+          expect(record).toMatchObject({ ok: true, hedged: true, attempts: 2, hedgeWon: winner.context.kind === 'hedge' });
+        });
+      }),
+      { numRuns: 50 },
     );
   });
 
