@@ -61,6 +61,19 @@ describe('the popup and options a person uses', () => {
     // The sparkline draws once the timeline has two samples (one per second).
     await expect.poll(() => popup.locator('#spark-queue path').first().getAttribute('d'), { timeout: 5000 }).toMatch(/^M[\d.]+,[\d.]+ L/);
 
+    // While a request is in flight, the open popup shows it, as the background counts it, and then its completion.
+    const live = await requester.context.newPage();
+    await live.goto(`${pair.appOrigin}/app`);
+    const completedBefore = Number(await popup.getByTestId('completed').textContent());
+    const slow = live.evaluate(async (url) => (await fetch(url)).text(), `${pair.dataOrigin}/delay/2500`);
+    await expect.poll(async () => Number(await popup.getByTestId('inflight').textContent()), { timeout: 5000, interval: 50 }).toBe(1);
+    expect((await backgroundState(requester)).stats.inflight).toBe(1);
+    expect(await slow).toBe('delayed /delay/2500');
+    await expect.poll(async () => Number(await popup.getByTestId('completed').textContent()), { timeout: 5000 }).toBe(completedBefore + 1);
+    expect(Number(await popup.getByTestId('inflight').textContent())).toBe(0);
+    expect((await backgroundState(requester)).stats.completed).toBe(completedBefore + 1);
+    await live.close();
+
     // Keyboard: arrow keys move between tabs and show the right panel.
     await popup.getByTestId('tab-requests').focus();
     await popup.keyboard.press('ArrowRight');

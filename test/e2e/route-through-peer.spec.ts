@@ -87,17 +87,25 @@ describe('a routed page request travels through a peer', () => {
     expect(viaFetch.peer).not.toBeNull();
     const viaXhr = await page.evaluate(
       (url) =>
-        new Promise<{ status: number; size: number; peer: string | null }>((resolve, reject) => {
+        new Promise<{ status: number; base64: string; peer: string | null }>((resolve, reject) => {
           const xhr = new XMLHttpRequest();
           xhr.open('GET', url);
           xhr.responseType = 'arraybuffer';
-          xhr.onload = () => resolve({ status: xhr.status, size: (xhr.response as ArrayBuffer).byteLength, peer: xhr.getResponseHeader('x-peerlane-peer') });
+          xhr.onload = () => {
+            const bytes = new Uint8Array(xhr.response as ArrayBuffer);
+            let binary = '';
+            for (let offset = 0; offset < bytes.length; offset += 0x8000) binary += String.fromCharCode(...bytes.subarray(offset, offset + 0x8000));
+            resolve({ status: xhr.status, base64: btoa(binary), peer: xhr.getResponseHeader('x-peerlane-peer') });
+          };
           xhr.onerror = () => reject(new Error('xhr failed'));
           xhr.send();
         }),
       `${dataOrigin}/big.bin`,
     );
-    expect(viaXhr).toMatchObject({ status: 200, size: origin.bigBody.length });
+    expect(viaXhr.status).toBe(200);
+    const receivedByXhr = Buffer.from(viaXhr.base64, 'base64');
+    expect(receivedByXhr.length).toBe(origin.bigBody.length);
+    expect(createHash('sha256').update(receivedByXhr).digest('hex')).toBe(origin.bigSha256);
     expect(viaXhr.peer).not.toBeNull();
     await page.close();
   }, 90_000);

@@ -29,8 +29,20 @@ import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST, FIXTURE_ETAG, SMALL_TEXT, s
  */
 const BATTERY = `async (data, other, digests) => {
   const out = {};
+  const reasons = {};
+  /** Why a check's request failed, where its error says: Peerlane's category in the cause chain (a library wraps the TypeError). */
+  function noteReason(name, error) {
+    let link = error;
+    for (let depth = 0; depth < 5 && link; depth += 1) {
+      if (link.cause && typeof link.cause.category === 'string') { reasons[name] = link.cause.category; return; }
+      link = link.cause;
+    }
+  }
   async function check(name, run) {
-    try { out[name] = await run(); } catch (error) { out[name] = 'rejected ' + error.name + ': ' + error.message; }
+    try { out[name] = await run(); } catch (error) {
+      out[name] = 'rejected ' + error.name + ': ' + error.message;
+      noteReason(name, error);
+    }
   }
   function names(headers) { return [...headers.keys()].filter((name) => name !== 'x-peerlane-peer').sort().join(','); }
   async function summary(response) {
@@ -254,11 +266,11 @@ const BATTERY = `async (data, other, digests) => {
   await check('jQuery: a read CORS refuses', () => new Promise((resolve) => $.ajax({ url: data + '/cors/none' }).done(() => resolve('read')).fail((xhr, status, error) => resolve('fail ' + status + ' ' + xhr.status + ' ' + JSON.stringify(error)))));
   await check('superagent: GET', async () => { const response = await superagent.get(data + '/cors/star'); return response.status + ' ' + JSON.stringify(response.text) + ' x-hidden=' + response.header['x-hidden']; });
   await check('superagent: JSON POST', async () => { const response = await superagent.post(data + '/echo?superagent').send({ b: 2 }); return response.status + ' ' + response.body.method + ' ' + response.body.text; });
-  await check('superagent: a read CORS refuses', () => superagent.get(data + '/cors/none').then(() => 'read', (error) => 'rejected ' + (error.crossDomain ? 'crossDomain ' : '') + error.message));
+  await check('superagent: a read CORS refuses', () => superagent.get(data + '/cors/none').then(() => 'read', (error) => (noteReason('superagent: a read CORS refuses', error), 'rejected ' + (error.crossDomain ? 'crossDomain ' : '') + error.message)));
   const ky = (await import(location.origin + '/lib/ky/index.js')).default;
   await check('ky: GET json', async () => JSON.stringify(await ky.get(data + '/echo?ky').json()));
-  await check('ky: a network error it recognises (and retries once)', () => ky.get(data + '/cors/none', { retry: { limit: 1, delay: () => 10 } }).text().then(() => 'read', (error) => 'rejected ' + error.name + ': ' + error.message));
-  return out;
+  await check('ky: a network error it recognises (and retries once)', () => ky.get(data + '/cors/none', { retry: { limit: 1, delay: () => 10 } }).text().then(() => 'read', (error) => (noteReason('ky: a network error it recognises (and retries once)', error), 'rejected ' + error.name + ': ' + error.message)));
+  return { results: out, reasons };
 }`;
 
 /** Checks whose routed result differs from the browser's on purpose, with what the routed page gets and why (docs/routing.md, "What differs when routed"). */
@@ -279,6 +291,13 @@ const DELIBERATE: Record<string, { routed: RegExp; why: string }> = {
 };
 
 type Results = Record<string, string>;
+/** What the battery returns: each check's result, and for a rejection the reason its error carried (Peerlane's category, routed only). */
+interface Battery {
+  results: Results;
+  reasons: Record<string, string>;
+}
+/** The reasons a routed page may be refused for where the browser refuses too: its CORS rules, a redirect the request forbade, a wrong integrity digest. */
+const BROWSER_REFUSALS = ['cors', 'redirect', 'integrity_mismatch'];
 
 let origin: OriginServer;
 let signaling: SignalingServer;
@@ -325,21 +344,31 @@ afterAll(async () => {
 });
 
 /** The battery on a fresh page of the app (a Playwright or a Puppeteer page). */
-async function batteryOn(page: { goto(url: string): Promise<unknown>; evaluate(expression: string): Promise<unknown>; close(): Promise<void> }): Promise<Results> {
+async function batteryOn(page: { goto(url: string): Promise<unknown>; evaluate(expression: string): Promise<unknown>; close(): Promise<void> }): Promise<Battery> {
   await page.goto(`${appOrigin()}/libs`);
-  const results = (await page.evaluate(battery())) as Results;
+  const results = (await page.evaluate(battery())) as Battery;
   await page.close();
   return results;
 }
 
 /** Every check the same on both pages, except the deliberate ones, which must differ as the table says. */
-function compare(browser: string, direct: Results, routed: Results): void {
-  if (process.env.PEERLANE_SHOW_BATTERY) console.log(JSON.stringify({ direct, routed }, null, 1));
+function compare(browser: string, directBattery: Battery, routedBattery: Battery): void {
+  const direct = directBattery.results;
+  const routed = routedBattery.results;
+  if (process.env.PEERLANE_SHOW_BATTERY) console.log(JSON.stringify({ direct, routed, reasons: routedBattery.reasons }, null, 1));
   expect(Object.keys(routed).sort()).toEqual(Object.keys(direct).sort());
+  expect(directBattery.reasons, 'the browser itself gives no Peerlane reason').toEqual({});
   for (const [check, expected] of Object.entries(direct)) {
     const deliberate = DELIBERATE[check];
     if (deliberate) expect(routed[check], `${check} (deliberate: ${deliberate.why})`).toMatch(deliberate.routed);
     else expect(routed[check], check).toBe(expected);
+    // The same rejection for the same reason: where the browser refused with its network error, the
+    // routed page was refused by the same rule, not because routing failed (a refused destination, a
+    // lost peer); any other rejection (the page's own abort or timeout) carries no Peerlane reason at all.
+    const reason = routedBattery.reasons[check];
+    // (XMLHttpRequest's error event carries no cause: libraries built on it, superagent and axios, report none.)
+    if (!deliberate && String(expected).startsWith('rejected TypeError')) expect(BROWSER_REFUSALS, `${check}: routed rejection's reason ${reason ?? '(none)'}`).toContain(reason);
+    else if (!deliberate && !String(expected).startsWith('rejected ')) expect(reason, `${check}: no Peerlane reason`).toBeUndefined();
   }
   const deliberate = Object.keys(direct).filter((check) => DELIBERATE[check]).length;
   console.log(`${browser}: ${Object.keys(direct).length} checks, ${Object.keys(direct).length - deliberate} identical, ${deliberate} deliberate differences`);
@@ -352,15 +381,15 @@ describe('a routed page sees what the browser itself would: CORS, redirect modes
     const routed = await batteryOn(await chromiumRequester.context.newPage());
     compare('Chromium', direct, routed);
     // The browser's own verdicts, to be sure the comparison compares something.
-    expect(direct['wildcard: safelisted headers only']).toMatch(/^cors 200 .* x-hidden=null x-shown=null "any origin"$/);
-    expect(direct['cross-origin without CORS headers']).toMatch(/^rejected TypeError/);
-    expect(direct['a redirect that allows no origin, to one that allows any']).toMatch(/^rejected TypeError/);
-    expect(direct['a cross-origin redirect back to the page origin (still CORS, origin "null")']).toMatch(/^cors 200 redirected /);
-    expect(direct['no-cors: opaque']).toMatch(/^opaque 0 /);
-    expect(direct['redirect: manual, same origin']).toMatch(/^opaqueredirect 0 /);
-    expect(direct['integrity: a wrong sha256']).toMatch(/^rejected TypeError/);
-    expect(direct['WebSocket to the page origin']).toMatch(/^open message hello from the origin close 1000/);
-    expect(direct['a Worker']).toBe('worker up');
+    expect(direct.results['wildcard: safelisted headers only']).toMatch(/^cors 200 .* x-hidden=null x-shown=null "any origin"$/);
+    expect(direct.results['cross-origin without CORS headers']).toMatch(/^rejected TypeError/);
+    expect(direct.results['a redirect that allows no origin, to one that allows any']).toMatch(/^rejected TypeError/);
+    expect(direct.results['a cross-origin redirect back to the page origin (still CORS, origin "null")']).toMatch(/^cors 200 redirected /);
+    expect(direct.results['no-cors: opaque']).toMatch(/^opaque 0 /);
+    expect(direct.results['redirect: manual, same origin']).toMatch(/^opaqueredirect 0 /);
+    expect(direct.results['integrity: a wrong sha256']).toMatch(/^rejected TypeError/);
+    expect(direct.results['WebSocket to the page origin']).toMatch(/^open message hello from the origin close 1000/);
+    expect(direct.results['a Worker']).toBe('worker up');
     // Neither sent a request its preflight refused; the routed one's preflight went through the exit.
     expect(origin.requests.filter((request) => request.path === '/cors/preflight-denied' && request.method !== 'OPTIONS').length).toBe(putsBefore);
     // The routed preflight and beacon left from the exit (its fetch sends no Referer; the page's does),
@@ -376,7 +405,7 @@ describe('a routed page sees what the browser itself would: CORS, redirect modes
     const direct = await batteryOn(await firefoxDirect.browser.newPage());
     const routed = await batteryOn(await firefoxRequester.browser.newPage());
     compare('Firefox', direct, routed);
-    expect(direct['wildcard: safelisted headers only']).toMatch(/^cors 200 .* x-hidden=null x-shown=null "any origin"$/);
-    expect(direct['cross-origin without CORS headers']).toMatch(/^rejected TypeError/);
+    expect(direct.results['wildcard: safelisted headers only']).toMatch(/^cors 200 .* x-hidden=null x-shown=null "any origin"$/);
+    expect(direct.results['cross-origin without CORS headers']).toMatch(/^rejected TypeError/);
   }, 60_000);
 });

@@ -44,6 +44,10 @@ describe('TURN relay', () => {
     await page.goto(`${appOrigin}/app`);
     const text = await page.evaluate(async (url) => (await fetch(url)).text(), `http://origin.peerlane.test:${origin.port}/small.txt`);
     expect(text).toBe(SMALL_TEXT);
+    // The connection's selected candidate pair is relayed, as each side's ICE statistics say.
+    for (const browser of [requester, exit]) {
+      expect((await backgroundState(browser)).peers.map((peer) => peer.path)).toEqual(['relayed']);
+    }
     // coturn authenticated both browsers with the signaling server's credentials and relayed for them.
     const log = coturn.log();
     expect(log).toMatch(/ALLOCATE processed, success/);
