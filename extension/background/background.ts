@@ -175,7 +175,7 @@ export function createBackground(platform: BackgroundPlatform, host: BackgroundH
           publisher.changed();
           return;
         case 'peer-up':
-          peers.up(message.peerId, message.remoteRole, message.path);
+          peers.up(message.peerId, message.remoteRole, message.path, message.connection);
           return;
         case 'peer-path':
           peers.pathChanged(message.peerId, message.path);

@@ -18,7 +18,8 @@ import { OpenLane, StripedLink } from './striped-link';
  */
 export interface PeerMeshEvents {
   signal(peerId: string, data: SignalData): void;
-  peerUp(peerId: string, remoteRole: 'requester' | 'exit', path: PeerPath): void;
+  /** `connection`: this connection's number in the mesh (a reconnection gets a new one). */
+  peerUp(peerId: string, remoteRole: 'requester' | 'exit', path: PeerPath, connection: number): void;
   peerDown(peerId: string, reason: string): void;
   pathChanged(peerId: string, path: PeerPath): void;
   /** A further lane of a striped peer opened (the count of open ones), or its recovery counts moved. */
@@ -44,6 +45,8 @@ interface Lane {
 }
 
 interface Connection {
+  /** Counted across the mesh: tells a reconnection from the same connection reported again. */
+  id: number;
   remoteRole: 'requester' | 'exit';
   /** Up: the first lane is open (the peer is reported up); further lanes join as they open. */
   connected: boolean;
@@ -77,6 +80,7 @@ type LaneSignal = SignalData & { lane?: unknown; lanes?: unknown; laneRecovery?:
 
 export class PeerMesh {
   private readonly connections = new Map<string, Connection>();
+  private connectionsMade = 0;
   private lanesPerExit = 1;
   private autoLanes = false;
 
@@ -111,8 +115,8 @@ export class PeerMesh {
     return this.connections.has(peerId);
   }
 
-  connectedPeers(): { peerId: string; remoteRole: 'requester' | 'exit'; path: PeerPath }[] {
-    return [...this.connections].filter(([, c]) => c.connected).map(([peerId, c]) => ({ peerId, remoteRole: c.remoteRole, path: c.path }));
+  connectedPeers(): { peerId: string; remoteRole: 'requester' | 'exit'; path: PeerPath; connection: number }[] {
+    return [...this.connections].filter(([, c]) => c.connected).map(([peerId, c]) => ({ peerId, remoteRole: c.remoteRole, path: c.path, connection: c.id }));
   }
 
   /**
@@ -155,6 +159,7 @@ export class PeerMesh {
 
   private createConnection(peerId: string, remoteRole: 'requester' | 'exit', lanes: number): Connection {
     const connection: Connection = {
+      id: (this.connectionsMade += 1),
       remoteRole,
       connected: false,
       path: 'unknown',
@@ -239,7 +244,7 @@ export class PeerMesh {
 
   private up(peerId: string, connection: Connection, primary: SimplePeer.Instance): void {
     connection.connected = true;
-    this.events.peerUp(peerId, connection.remoteRole, connection.path);
+    this.events.peerUp(peerId, connection.remoteRole, connection.path, connection.id);
     for (const frame of connection.early.splice(0)) this.received(peerId, connection, frame);
     connection.pathTimer = setInterval(() => {
       connection.striping?.report(true);

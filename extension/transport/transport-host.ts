@@ -43,8 +43,8 @@ export class TransportHost {
     watchDevice((device) => this.setStatus({ device }));
     this.mesh = new PeerMesh({
       signal: (peerId, data) => this.signaling.send({ type: 'signal', to: peerId, data }),
-      peerUp: (peerId, remoteRole, path) => {
-        this.emit({ type: 'peer-up', peerId, remoteRole, path });
+      peerUp: (peerId, remoteRole, path, connection) => {
+        this.emit({ type: 'peer-up', peerId, remoteRole, path, connection });
         this.reportLoad();
       },
       pathChanged: (peerId, path) => this.emit({ type: 'peer-path', peerId, path }),
@@ -108,7 +108,7 @@ export class TransportHost {
     this.mesh.setLanesPerExit(config.lanesPerExit, config.autoLanes);
     // Report the current peers so a restarted background (Chrome SW) rebuilds its sessions.
     this.emit({ type: 'status', status: this.status });
-    for (const { peerId, remoteRole, path } of this.mesh.connectedPeers()) this.emit({ type: 'peer-up', peerId, remoteRole, path });
+    for (const { peerId, remoteRole, path, connection } of this.mesh.connectedPeers()) this.emit({ type: 'peer-up', peerId, remoteRole, path, connection });
     if (previous?.share && !config.share) this.closeRole('requester', 'sharing turned off');
     for (const peer of this.mesh.connectedPeers()) if (peer.remoteRole === 'exit' && this.avoided(peer.peerId)) this.mesh.close(peer.peerId, 'exit caught altering answers');
     if (previous && (previous.signalingUrl !== config.signalingUrl || previous.signalingToken !== config.signalingToken)) this.signaling.disconnect();

@@ -75,8 +75,8 @@ async function connectedPair(options: { served?: { fetcher: ExitFetcher; fetched
   exit = compose(new FakePlatform({ share: true }), fetcher, carry(() => requester, 'exit-peer-id'));
   requester = compose(new FakePlatform({ routedOrigins: [ROUTED], ...options.requesterSettings }), neverFetches, carry(() => exit, 'requester-peer-id'));
   await Promise.all([exit.background.ready, requester.background.ready]);
-  exit.background.fromTransport({ type: 'peer-up', peerId: 'requester-peer-id', remoteRole: 'requester', path: 'direct' });
-  requester.background.fromTransport({ type: 'peer-up', peerId: 'exit-peer-id', remoteRole: 'exit', path: 'direct' });
+  exit.background.fromTransport({ type: 'peer-up', peerId: 'requester-peer-id', remoteRole: 'requester', path: 'direct', connection: 1 });
+  requester.background.fromTransport({ type: 'peer-up', peerId: 'exit-peer-id', remoteRole: 'exit', path: 'direct', connection: 1 });
   return { requester, exit, fetched };
 }
 
@@ -128,6 +128,27 @@ describe('the composed background, in Node', () => {
     const response = await requester.background.fetchThroughPeers({ method: 'GET', url: 'https://data.example/v', headers: [] }, 'document', new AbortController().signal);
     expect(response.status).toBe(200);
     expect(new Uint8Array(await response.arrayBuffer())).toEqual(BODY);
+  });
+
+  it('a transfer goes on when the transport reports the same connection again (as after every saved setting); a new connection replaces the session', async () => {
+    const { requester, exit } = await connectedPair();
+    const port = requester.platform.connect('peerlane-request', contentScript(ROUTED));
+    port.post({ type: 'request', method: 'GET', url: 'https://data.example/big', headers: [], priority: 'interactive' });
+    // Mid-body, without reading on: both backgrounds hear their peer reported up again, same connection.
+    await port.until((p) => p.received.some((message) => (message as ToRequester).type === 'chunk'));
+    exit.background.fromTransport({ type: 'peer-up', peerId: 'requester-peer-id', remoteRole: 'requester', path: 'direct', connection: 1 });
+    requester.background.fromTransport({ type: 'peer-up', peerId: 'exit-peer-id', remoteRole: 'exit', path: 'direct', connection: 1 });
+    const { head, bytes, last } = await readToEnd(port);
+    expect(head?.status).toBe(200);
+    expect(last.type).toBe('end');
+    expect(bytes).toEqual(BODY);
+    // A new connection is a new session: what was in flight on the old one ends as peer_lost.
+    const second = requester.platform.connect('peerlane-request', contentScript(ROUTED));
+    second.post({ type: 'request', method: 'GET', url: 'https://data.example/big', headers: [], priority: 'interactive' });
+    await second.until((p) => p.received.some((message) => (message as ToRequester).type === 'chunk'));
+    requester.background.fromTransport({ type: 'peer-up', peerId: 'exit-peer-id', remoteRole: 'exit', path: 'direct', connection: 2 });
+    const cut = await readToEnd(second);
+    expect(cut.last).toMatchObject({ type: 'error', error: { category: 'peer_lost' } });
   });
 
   it('a full queue answers 503 with Retry-After, as the error table says, and the refused request never reaches the exit', async () => {

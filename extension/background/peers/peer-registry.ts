@@ -16,6 +16,8 @@ export type RemoteRole = 'requester' | 'exit';
 
 export interface Peer {
   readonly id: string;
+  /** The transport's number for this connection: a reconnection has another. */
+  readonly connection: number;
   readonly remoteRole: RemoteRole;
   /** Straight between the browsers or through a TURN relay (the transport reads it from ICE; it can change). */
   path: PeerPath;
@@ -75,8 +77,18 @@ export class PeerRegistry {
     return this.peers.size;
   }
 
-  up(peerId: string, remoteRole: RemoteRole, path: PeerPath): void {
-    this.peers.get(peerId)?.session.close(new PeerlaneError('peer_lost', 'peer reconnected'));
+  /**
+   * A peer's connection is up. The same connection reported again (the transport does after every
+   * configure, for a restarted background's sake) keeps its session and the streams on it: a saved
+   * setting must not cut a transfer. A new connection replaces the session.
+   */
+  up(peerId: string, remoteRole: RemoteRole, path: PeerPath, connection: number): void {
+    const existing = this.peers.get(peerId);
+    if (existing && existing.connection === connection && existing.remoteRole === remoteRole) {
+      this.pathChanged(peerId, path);
+      return;
+    }
+    existing?.session.close(new PeerlaneError('peer_lost', 'peer reconnected'));
     const { deps } = this;
     let peer: Peer | undefined;
     const session = new PeerSession({
@@ -98,7 +110,7 @@ export class PeerRegistry {
         if (remoteRole === 'exit' && hello.exitCapacity > 0) deps.exitAvailable(peerId, hello.exitCapacity);
       },
     });
-    peer = { id: peerId, remoteRole, path, lanes: 1, laneRecovery: { asked: 0, resent: 0, duplicates: 0 }, session, rttMs: null, lastHeardAt: deps.clock.now(), pingSentAt: new Map() };
+    peer = { id: peerId, connection, remoteRole, path, lanes: 1, laneRecovery: { asked: 0, resent: 0, duplicates: 0 }, session, rttMs: null, lastHeardAt: deps.clock.now(), pingSentAt: new Map() };
     this.peers.set(peerId, peer);
     if (remoteRole === 'exit') deps.exitAvailable(peerId);
     this.pingAll();

@@ -72,7 +72,12 @@ export const transportStatusSchema = z.object({
 export const fromTransportSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('transport-ready') }),
   /** `path`: how the connection runs, from its selected ICE candidate pair (a TURN relay on either end: relayed). */
-  z.object({ type: z.literal('peer-up'), peerId: z.string(), remoteRole: role, path: peerPath }),
+  /**
+   * A peer's connection is up. `connection` names that connection (the mesh counts them): the same
+   * one reported again (after every configure, so a restarted background rebuilds its sessions) keeps
+   * the session it has; a new one replaces it.
+   */
+  z.object({ type: z.literal('peer-up'), peerId: z.string(), remoteRole: role, path: peerPath, connection: count }),
   z.object({ type: z.literal('peer-path'), peerId: z.string(), path: peerPath }),
   /** How many of the peer's connections are open (more than one: its frames are striped over them), and what stalled lanes cost so far. */
   z.object({ type: z.literal('peer-lanes'), peerId: z.string(), lanes: z.number().check(z.int(), z.minimum(1)), recovery: laneRecoverySchema }),
