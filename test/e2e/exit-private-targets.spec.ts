@@ -3,7 +3,8 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
-import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
+import { backgroundState, launchWithExtension, waitFor, type ExtensionBrowser } from '../helpers/chromium';
+import { routedRequesterFor } from '../helpers/peer-pair';
 import { startDohServer, type DohServer } from '../helpers/doh-server';
 import { launchFirefoxPeer } from '../helpers/firefox';
 import { DEV_ORIGIN_ADDRESS, SMALL_TEXT, startOriginServer, type OriginServer } from '../helpers/origin-server';
@@ -55,16 +56,8 @@ const exitSettings = (publicAddress: string) => ({
   exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port],
 });
 
-async function routedRequester(): Promise<{ requester: ExtensionBrowser; page: Page }> {
-  // The requester resolves neither name: whatever happens to them happens at the exit.
-  const requester = await launchWithExtension(['MAP lan.peerlane.test ~NOTFOUND', 'MAP rebind.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1']);
-  await requester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });
-  await waitForRoutedScripts(requester);
-  await waitFor(async () => (await backgroundState(requester)).stats.peers, (peers) => peers === 1, 'the requester connected to the exit');
-  const page = await requester.context.newPage();
-  await page.goto(`${appOrigin}/app`);
-  return { requester, page };
-}
+// The requester resolves neither name: whatever happens to them happens at the exit.
+const REQUESTER_RULES = ['MAP lan.peerlane.test ~NOTFOUND', 'MAP rebind.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1'];
 
 /** The page's own fetch, and the browser's error with Peerlane's reason (its cause) when it fails. */
 function pageFetch(page: Page, url: string, method: 'GET' | 'POST'): Promise<string> {
@@ -129,15 +122,7 @@ async function chromiumStory(resolver?: () => DohServer) {
   // Chromium itself would connect `lan` and `rebind` to the device: only the exit's look-up stands between.
   const exit = await launchWithExtension([`MAP lan.peerlane.test ${DEVICE_ADDRESS}`, `MAP rebind.peerlane.test ${DEVICE_ADDRESS}`]);
   await exit.setSettings({ ...exitSettings(DEV_ORIGIN_ADDRESS), ...(resolver ? { exitResolver: resolver().url } : {}) });
-  const { requester, page } = await routedRequester();
-  return {
-    requester,
-    page,
-    close: async () => {
-      await requester.close();
-      await exit.close();
-    },
-  };
+  return routedRequesterFor(exit, signaling.url, appOrigin, REQUESTER_RULES);
 }
 
 /**
@@ -185,13 +170,5 @@ privateTargetStories('Firefox', '127.0.0.1', async () => {
   const exit = await launchFirefoxPeer([], { resolveOthersTo: DEVICE_ADDRESS });
   await exit.setSettings(exitSettings('127.0.0.1'));
   await waitFor(() => exit.state(), (state) => state.transport.signaling === 'connected' && state.access.allSites, 'the Firefox exit online with access');
-  const { requester, page } = await routedRequester();
-  return {
-    requester,
-    page,
-    close: async () => {
-      await requester.close();
-      await exit.close();
-    },
-  };
+  return routedRequesterFor(exit, signaling.url, appOrigin, REQUESTER_RULES);
 });

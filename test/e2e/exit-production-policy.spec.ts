@@ -2,7 +2,8 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
-import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
+import { launchWithExtension, waitFor } from '../helpers/chromium';
+import { routedRequesterFor } from '../helpers/peer-pair';
 import { launchFirefoxPeer, type FirefoxPeer } from '../helpers/firefox';
 import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST, SMALL_TEXT, startOriginServer, type OriginServer } from '../helpers/origin-server';
 
@@ -31,28 +32,8 @@ afterAll(async () => {
 
 const exitSettings = () => ({ signalingUrl: signaling.url, share: true, privateAllowList: DEV_PRIVATE_ALLOW_LIST, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] });
 
-async function routedRequester(): Promise<{ requester: ExtensionBrowser; page: Page }> {
-  // The requester resolves neither name: whatever arrives came through the exit.
-  const requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', 'MAP loopback.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1']);
-  await requester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });
-  await waitForRoutedScripts(requester);
-  await waitFor(async () => (await backgroundState(requester)).stats.peers, (peers) => peers === 1, 'the requester connected to the exit');
-  const page = await requester.context.newPage();
-  await page.goto(`${appOrigin}/app`);
-  return { requester, page };
-}
-
-/** A routed requester for `exit`; closing closes both. */
-async function withRequester(exit: { close(): Promise<void> }): Promise<{ page: Page; close(): Promise<void> }> {
-  const { requester, page } = await routedRequester();
-  return {
-    page,
-    close: async () => {
-      await requester.close();
-      await exit.close();
-    },
-  };
-}
+/** A routed requester for `exit` (it resolves neither name: whatever arrives came through the exit); closing closes both. */
+const withRequester = (exit: { close(): Promise<void> }) => routedRequesterFor(exit, signaling.url, appOrigin, ['MAP origin.peerlane.test ~NOTFOUND', 'MAP loopback.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1']);
 
 function fetchText(page: Page, url: string): Promise<string> {
   return page.evaluate(async (target) => {

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PopupState } from '../../extension/core/channels/popup-channel';
 import { DEFAULT_SETTINGS, type Settings } from '../../extension/core/settings';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
-import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts } from '../helpers/chromium';
+import { backgroundState, launchWithExtension, waitFor } from '../helpers/chromium';
+import { routedRequesterFor } from '../helpers/peer-pair';
 import { launchFirefoxPeer } from '../helpers/firefox';
 import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST, startOriginServer, type OriginServer } from '../helpers/origin-server';
 
@@ -71,12 +72,8 @@ async function firefoxExit(): Promise<Side> {
 }
 
 async function chromiumRequester(exit: Side): Promise<Pairing> {
-  const requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1']);
-  await requester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });
-  await waitForRoutedScripts(requester);
-  await waitFor(async () => (await backgroundState(requester)).stats.peers, (peers) => peers === 1, 'the requester connected to the exit');
-  const page = await requester.context.newPage();
-  await page.goto(`${appOrigin}/app`);
+  // Closing the requester here closes only it: each side is closed on its own.
+  const { requester, page } = await routedRequesterFor({ close: async () => undefined }, signaling.url, appOrigin, ['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1']);
   return { requester: { state: () => backgroundState(requester), setSettings: (settings) => requester.setSettings(settings), close: () => requester.close() }, exit, download: (url) => page.evaluate(downloadInPage, url) };
 }
 

@@ -1,3 +1,4 @@
+import type { Page } from 'playwright-core';
 import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
 import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from './chromium';
@@ -41,6 +42,28 @@ export async function startPeerPair(originOptions: OriginOptions = {}): Promise<
       await exit.close();
       await signaling.close();
       await origin.close();
+    },
+  };
+}
+
+/**
+ * A Chromium requester for an exit already sharing: it routes `appOrigin`, is connected to one exit,
+ * and has the app's page open. `hostRules` map the names it must not resolve itself (what arrives
+ * through them came through the exit) and the app's. Closing closes it and `exit`.
+ */
+export async function routedRequesterFor(exit: { close(): Promise<void> }, signalingUrl: string, appOrigin: string, hostRules: string[]): Promise<{ requester: ExtensionBrowser; page: Page; close(): Promise<void> }> {
+  const requester = await launchWithExtension(hostRules);
+  await requester.setSettings({ signalingUrl, routedOrigins: [appOrigin] });
+  await waitForRoutedScripts(requester);
+  await waitFor(async () => (await backgroundState(requester)).stats.peers, (peers) => peers === 1, 'the requester connected to the exit');
+  const page = await requester.context.newPage();
+  await page.goto(`${appOrigin}/app`);
+  return {
+    requester,
+    page,
+    close: async () => {
+      await requester.close();
+      await exit.close();
     },
   };
 }

@@ -1,6 +1,6 @@
 import { PeerlaneError } from '../../extension/core/errors';
 import { RequestQueue, type AttemptContext, type Execution, type QueueEvent, type QueueOptions } from '../../extension/core/queue/request-queue';
-import { FakeClock } from './fake-clock';
+import { FakeClock, flush } from './fake-clock';
 
 /** One executor call the test drives by hand: answer the head, finish or fail the body, or fail. */
 export interface Call {
@@ -62,6 +62,19 @@ export function queueHarness(options: Partial<QueueOptions> = {}, random: () => 
   queue.subscribe((event) => events.push(event));
   const finished = () => events.flatMap((event) => (event.type === 'finished' ? [event.record] : []));
   return { clock, calls, queue, events, finished };
+}
+
+/** Gives the queue a recent TTFB to hedge on: `count` idempotent GETs, each answered after `ttfbMs`, bodies finished. */
+export async function warmUpTtfb({ clock, calls, queue }: ReturnType<typeof queueHarness>, count: number, ttfbMs = 20): Promise<void> {
+  for (let index = 0; index < count; index += 1) {
+    const request = queue.submit(`warm${index}`, { idempotent: true, hedgeable: true });
+    await flush();
+    clock.advance(ttfbMs);
+    calls.at(-1)!.answer('ok');
+    await request;
+    calls.at(-1)!.finishBody();
+    await flush();
+  }
 }
 
 export async function categoryOf(promise: Promise<unknown>): Promise<string> {

@@ -4,7 +4,7 @@ import { ERROR_CATEGORIES, PeerlaneError } from '../../extension/core/errors';
 import { PRIORITIES } from '../../extension/core/queue/request-queue';
 import { fullJitterDelay } from '../../extension/core/queue/retry-budget';
 import { flush } from '../helpers/fake-clock';
-import { queueHarness, seededRandom } from '../helpers/queue-harness';
+import { queueHarness, seededRandom, warmUpTtfb } from '../helpers/queue-harness';
 
 /** One step of a random workload against the queue. */
 const step = fc.oneof(
@@ -148,19 +148,12 @@ describe('request queue properties (random workloads, fake clock)', () => {
   it('a hedge race leaves one winner: whichever attempt answers first, the others are cancelled and the record says whether the hedge won', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.nat(), { minLength: 1, maxLength: 12 }), async (picks) => {
-        const { clock, calls, queue, finished } = queueHarness({ maxQueued: 100, perPeerConcurrency: 50, hedging: true, hedgeMinSamples: 3, hedgeMinDelayMs: 10, requestTimeoutMs: 60_000, warmupMs: 0 });
+        const harness = queueHarness({ maxQueued: 100, perPeerConcurrency: 50, hedging: true, hedgeMinSamples: 3, hedgeMinDelayMs: 10, requestTimeoutMs: 60_000, warmupMs: 0 });
+        const { clock, calls, queue, finished } = harness;
         queue.addPeer('a');
         queue.addPeer('b');
         // A recent p95 to hedge on: three requests answered after 20 ms.
-        for (let index = 0; index < 3; index += 1) {
-          const warm = queue.submit(`warm${index}`, { idempotent: true, hedgeable: true });
-          await flush();
-          clock.advance(20);
-          calls.at(-1)!.answer('ok');
-          await warm;
-          calls.at(-1)!.finishBody();
-          await flush();
-        }
+        await warmUpTtfb(harness, 3);
         const slow = picks.map((_, index) => queue.submit(`slow${index}`, { idempotent: true, hedgeable: true, correlationId: `slow${index}` }).catch(() => undefined));
         await flush();
         clock.advance((queue.hedgeDelayMs() ?? 0) + 1);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { PeerlaneError } from '../../extension/core/errors';
 import { isLostRace } from '../../extension/core/queue/request-queue';
 import { flush } from '../helpers/fake-clock';
-import { categoryOf, queueHarness } from '../helpers/queue-harness';
+import { categoryOf, queueHarness, warmUpTtfb } from '../helpers/queue-harness';
 
 const lost = () => new PeerlaneError('peer_lost', 'channel closed');
 
@@ -22,6 +22,18 @@ describe('request queue: admission, order and slots', () => {
     calls[0]!.finishBody();
     await flush();
     expect(calls.map((call) => call.task)).toEqual(['1', '2', '3']);
+  });
+
+  it('a changed per-peer limit applies to peers already known, within what each exit granted', async () => {
+    const { queue } = queueHarness({ maxQueued: 10, perPeerConcurrency: 6 });
+    queue.addPeer('granted-4', 4);
+    queue.addPeer('said-nothing');
+    const capacities = () => Object.fromEntries(queue.peers().map((peer) => [peer.peerId, peer.capacity]));
+    expect(capacities()).toEqual({ 'granted-4': 4, 'said-nothing': 6 });
+    queue.configure({ perPeerConcurrency: 1 });
+    expect(capacities()).toEqual({ 'granted-4': 1, 'said-nothing': 1 });
+    queue.configure({ perPeerConcurrency: 8 });
+    expect(capacities()).toEqual({ 'granted-4': 4, 'said-nothing': 8 });
   });
 
   it('rejects at once with queue_full over the count bound, and keeps what it admitted', async () => {
@@ -408,7 +420,7 @@ describe('request queue: retries, attempt timeouts and hedging', () => {
   });
 
   it('hedges a slow idempotent GET after the recent p95 TTFB; the first head wins and the loser is cancelled', async () => {
-    const { clock, calls, queue, events, finished } = queueHarness({
+    const harness = queueHarness({
       maxQueued: 100,
       perPeerConcurrency: 50,
       hedging: true,
@@ -417,17 +429,10 @@ describe('request queue: retries, attempt timeouts and hedging', () => {
       requestTimeoutMs: 60_000,
       warmupMs: 0,
     });
+    const { clock, calls, queue, events, finished } = harness;
     queue.addPeer('a');
     queue.addPeer('b');
-    for (let index = 0; index < 10; index += 1) {
-      const request = queue.submit(`warm${index}`, { idempotent: true, hedgeable: true });
-      await flush();
-      clock.advance(20);
-      calls.at(-1)!.answer('ok');
-      await request;
-      calls.at(-1)!.finishBody();
-      await flush();
-    }
+    await warmUpTtfb(harness, 10);
     expect(queue.hedgeDelayMs()).toBe(20);
     const slow = queue.submit('slow', { idempotent: true, hedgeable: true });
     await flush();

@@ -86,10 +86,6 @@ export class PeerRegistry {
     const existing = this.peers.get(peerId);
     if (existing && existing.connection === connection && existing.remoteRole === remoteRole) {
       this.pathChanged(peerId, path);
-      // The settings may have changed the requests allowed per peer: the queue takes the exit again,
-      // within what its HELLO granted.
-      const granted = existing.session.remoteHello?.exitCapacity ?? 0;
-      if (remoteRole === 'exit') this.deps.exitAvailable(peerId, granted > 0 ? granted : undefined);
       return;
     }
     existing?.session.close(new PeerlaneError('peer_lost', 'peer reconnected'));

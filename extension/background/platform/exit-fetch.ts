@@ -138,7 +138,8 @@ export function createExitFetcher(check: AddressCheck, forbidden: ForbiddenHeade
         if (controller.signal.aborted) throw controller.signal.reason;
         // A failure at a private address is a refusal, final, never a fault worth another attempt.
         const { ip } = await connected();
-        if (ip !== null && isPrivateAddress(ip, policy.privateAllowList)) throw new PeerlaneError('destination_refused', `${new URL(url).hostname} resolved to private address ${ip}`);
+        const refusal = ip === null ? null : connectedRefusal(url, ip, policy.privateAllowList);
+        if (refusal) throw refusal;
         throw new PeerlaneError('exit_fetch_failed', `exit could not fetch: ${error instanceof Error ? error.message : String(error)}`);
       }
       const { ip, location, status, corsHeaders } = await connected();

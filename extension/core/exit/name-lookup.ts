@@ -3,8 +3,6 @@ import { PeerlaneError } from '../errors';
 import { parseIPv4 } from './ip-address';
 import { isPrivateAddress } from './policy';
 
-export { DEFAULT_EXIT_RESOLVER } from './policy';
-
 /**
  * What an exit learns about a name before it connects, and what it does with it: every address
  * the name has is judged by the exit policy before a packet goes to any of them, and a plain-HTTP

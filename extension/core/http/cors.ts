@@ -1,4 +1,4 @@
-import { headerValue, type Header } from './headers';
+import { headerPairs, headerValue, type Header } from './headers';
 /**
  * CORS as the Fetch standard has the browser apply it (https://fetch.spec.whatwg.org/, "CORS
  * protocol", "CORS check", "CORS-preflight fetch", "CORS filtered response"), for the page hook: a
@@ -170,12 +170,10 @@ export function exposedResponseHeaders<T extends Header>(headers: readonly T[], 
 
 /** The headers a CORS check reads, from webRequest's `{ name, value }` list (the exit reports them for each redirect it followed). */
 export function corsHeadersOf(headers: readonly { name: string; value?: string }[] | undefined): [string, string][] {
-  const kept: [string, string][] = [];
-  for (const { name, value } of headers ?? []) {
+  return headerPairs(headers).flatMap(([name, value]) => {
     const lower = name.toLowerCase();
-    if ((lower === 'access-control-allow-origin' || lower === 'access-control-allow-credentials') && value !== undefined) kept.push([lower, value]);
-  }
-  return kept;
+    return lower === 'access-control-allow-origin' || lower === 'access-control-allow-credentials' ? [[lower, value] as [string, string]] : [];
+  });
 }
 
 /**

@@ -38,7 +38,8 @@ export interface PeerStatsView {
 interface PeerState {
   peerId: string;
   outstanding: number;
-  capacity: number;
+  /** What the exit granted (its HELLO), or Infinity before it said; the local per-peer limit applies on top (`capacityOf`). */
+  granted: number;
   ewmaTtfbMs: number | null;
   successEwma: number | null;
   successes: number;
@@ -76,18 +77,25 @@ export class PeerBalancer {
     return [...this.peers.keys()];
   }
 
-  /** `capacity` is what the exit advertised; the local per-peer limit still applies. */
-  add(peerId: string, now: number, capacity = this.options.perPeerConcurrency): void {
+  /**
+   * Requests a peer may carry at once: what it granted, within the local per-peer limit as the
+   * settings say now (read on every pass, so a changed limit applies to peers already known).
+   */
+  private capacityOf(peer: PeerState): number {
+    return Math.max(1, Math.min(peer.granted, this.options.perPeerConcurrency));
+  }
+
+  /** `capacity` is what the exit advertised (absent: nothing yet); the local per-peer limit still applies. */
+  add(peerId: string, now: number, capacity = Infinity): void {
     const existing = this.peers.get(peerId);
-    const bounded = Math.max(1, Math.min(capacity, this.options.perPeerConcurrency));
     if (existing) {
-      existing.capacity = bounded;
+      existing.granted = capacity;
       return;
     }
     const state: PeerState = {
       peerId,
       outstanding: 0,
-      capacity: bounded,
+      granted: capacity,
       ewmaTtfbMs: null,
       successEwma: null,
       successes: 0,
@@ -147,7 +155,7 @@ export class PeerBalancer {
       const excluded = exclude.length > 0 && exclude.includes(peer.peerId);
       const ejected = now < peer.ejectedUntil;
       if (!excluded && !ejected) othersExist = true;
-      if (peer.outstanding >= peer.capacity || ejected) continue;
+      if (peer.outstanding >= this.capacityOf(peer) || ejected) continue;
       if (excluded) fallback[fallbackCount++] = peer;
       else candidates[candidateCount++] = peer;
     }
@@ -167,7 +175,7 @@ export class PeerBalancer {
 
   /** Cheap pre-check for the dispatch loop: does any peer have free credit right now? */
   hasCapacity(now: number): boolean {
-    for (const peer of this.list) if (peer.outstanding < peer.capacity && now >= peer.ejectedUntil) return true;
+    for (const peer of this.list) if (peer.outstanding < this.capacityOf(peer) && now >= peer.ejectedUntil) return true;
     return false;
   }
 
@@ -231,7 +239,7 @@ export class PeerBalancer {
     return [...this.peers.values()].map((peer) => ({
       peerId: peer.peerId,
       outstanding: peer.outstanding,
-      capacity: peer.capacity,
+      capacity: this.capacityOf(peer),
       ewmaTtfbMs: peer.ewmaTtfbMs,
       successes: peer.successes,
       failures: peer.failures,
