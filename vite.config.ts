@@ -25,7 +25,12 @@ function contentScripts(outDir: string): Plugin {
             emptyOutDir: false,
             // Injected into every routed page: minified, and checked against a size budget (test/unit/built-sizes.test.ts).
             minify: true,
-            lib: { entry: resolve(entry), formats: ['iife'], name: `peerlane_${name.replace('-', '_')}`, fileName: () => `${name}.js` },
+            lib: {
+              entry: resolve(entry),
+              formats: ['iife'],
+              name: `peerlane_${name.replace('-', '_')}`,
+              fileName: () => `${name}.js`,
+            },
           },
         });
       }
@@ -53,7 +58,10 @@ export default defineConfig(({ mode }) => {
   return {
     plugins: [
       // simple-peer needs Node's events/buffer/process/stream in the browser (ARCHITECTURE.md, "Measured facts").
-      nodePolyfills({ include: ['buffer', 'events', 'process', 'stream', 'util'], globals: { Buffer: true, process: true, global: true } }),
+      nodePolyfills({
+        include: ['buffer', 'events', 'process', 'stream', 'util'],
+        globals: { Buffer: true, process: true, global: true },
+      }),
       crx({ manifest: manifestFor(browser), browser }),
       contentScripts(outDir),
     ],
@@ -65,7 +73,11 @@ export default defineConfig(({ mode }) => {
       minify: false,
       sourcemap: false,
       // Pages no manifest key names: Chrome's offscreen document, Firefox's viewer (Chrome's viewer is its service worker).
-      rollupOptions: { input: (browser === 'chrome' ? { offscreen: 'extension/hosts/chrome-offscreen.html' } : { viewer: 'extension/ui/viewer.html' }) as Record<string, string> },
+      rollupOptions: {
+        input: (browser === 'chrome'
+          ? { offscreen: 'extension/hosts/chrome-offscreen.html' }
+          : { viewer: 'extension/ui/viewer.html' }) as Record<string, string>,
+      },
     },
   };
 });

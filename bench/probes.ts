@@ -23,9 +23,14 @@ export interface InPage {
   evaluate<R, A>(fn: (arg: A) => R | Promise<R>, arg: A): Promise<R>;
 }
 // Arguments here are plain JSON values, so playwright's handle unboxing never changes their type.
-export const chromiumPage = (page: Page): InPage => ({ evaluate: (fn, arg) => page.evaluate(fn as (arg: unknown) => Awaited<ReturnType<typeof fn>>, arg) });
+export const chromiumPage = (page: Page): InPage => ({
+  evaluate: (fn, arg) => page.evaluate(fn as (arg: unknown) => Awaited<ReturnType<typeof fn>>, arg),
+});
 export const firefoxPage = (page: FirefoxPage): InPage => ({
-  evaluate: async (fn, arg) => (await page.evaluate(fn as (arg: unknown) => Awaited<ReturnType<typeof fn>>, arg)) as Awaited<ReturnType<typeof fn>>,
+  evaluate: async (fn, arg) =>
+    (await page.evaluate(fn as (arg: unknown) => Awaited<ReturnType<typeof fn>>, arg)) as Awaited<
+      ReturnType<typeof fn>
+    >,
 });
 
 export interface RawChannelOptions {
@@ -94,29 +99,47 @@ export async function rawChannelMBps(sender: InPage, receiver: InPage, options: 
     },
     { offerJsons: offers, total: bytes, deadline: deadlineMs },
   );
-  void sender.evaluate(
-    async ({ answerJsons, total, messageSize, deadline }) => {
-      const made = (window as unknown as { benchSend: { pc: RTCPeerConnection; channel: RTCDataChannel }[] }).benchSend;
-      const stopAt = performance.now() + deadline + 30_000;
-      await Promise.all(
-        made.map(async ({ pc, channel }, index) => {
-          await pc.setRemoteDescription(JSON.parse(answerJsons[index]!) as RTCSessionDescriptionInit);
-          if (channel.readyState !== 'open') await new Promise((resolve) => channel.addEventListener('open', resolve, { once: true }));
-          channel.bufferedAmountLowThreshold = 1024 * 1024;
-          const chunk = new Uint8Array(messageSize);
-          const share = Math.ceil(total / made.length);
-          for (let sent = 0; sent < share && channel.readyState === 'open' && performance.now() < stopAt; sent += chunk.byteLength) {
-            if (channel.bufferedAmount > 4 * 1024 * 1024) await new Promise((resolve) => channel.addEventListener('bufferedamountlow', resolve, { once: true }));
-            channel.send(chunk);
-          }
-        }),
-      );
-    },
-    { answerJsons: answers, total: bytes, messageSize: messageBytes, deadline: deadlineMs },
-  ).catch(() => undefined); // the sender's loop ends when the channels close below
-  const { ms, received } = await receiver.evaluate(() => (window as unknown as { benchDone: Promise<{ ms: number; received: number }> }).benchDone, undefined);
-  await sender.evaluate(() => (window as unknown as { benchSend: { pc: RTCPeerConnection }[] }).benchSend.forEach(({ pc }) => pc.close()), undefined);
-  await receiver.evaluate(() => (window as unknown as { benchReceive: RTCPeerConnection[] }).benchReceive.forEach((pc) => pc.close()), undefined);
+  void sender
+    .evaluate(
+      async ({ answerJsons, total, messageSize, deadline }) => {
+        const made = (window as unknown as { benchSend: { pc: RTCPeerConnection; channel: RTCDataChannel }[] })
+          .benchSend;
+        const stopAt = performance.now() + deadline + 30_000;
+        await Promise.all(
+          made.map(async ({ pc, channel }, index) => {
+            await pc.setRemoteDescription(JSON.parse(answerJsons[index]!) as RTCSessionDescriptionInit);
+            if (channel.readyState !== 'open')
+              await new Promise((resolve) => channel.addEventListener('open', resolve, { once: true }));
+            channel.bufferedAmountLowThreshold = 1024 * 1024;
+            const chunk = new Uint8Array(messageSize);
+            const share = Math.ceil(total / made.length);
+            for (
+              let sent = 0;
+              sent < share && channel.readyState === 'open' && performance.now() < stopAt;
+              sent += chunk.byteLength
+            ) {
+              if (channel.bufferedAmount > 4 * 1024 * 1024)
+                await new Promise((resolve) => channel.addEventListener('bufferedamountlow', resolve, { once: true }));
+              channel.send(chunk);
+            }
+          }),
+        );
+      },
+      { answerJsons: answers, total: bytes, messageSize: messageBytes, deadline: deadlineMs },
+    )
+    .catch(() => undefined); // the sender's loop ends when the channels close below
+  const { ms, received } = await receiver.evaluate(
+    () => (window as unknown as { benchDone: Promise<{ ms: number; received: number }> }).benchDone,
+    undefined,
+  );
+  await sender.evaluate(
+    () => (window as unknown as { benchSend: { pc: RTCPeerConnection }[] }).benchSend.forEach(({ pc }) => pc.close()),
+    undefined,
+  );
+  await receiver.evaluate(
+    () => (window as unknown as { benchReceive: RTCPeerConnection[] }).benchReceive.forEach((pc) => pc.close()),
+    undefined,
+  );
   return received / 1e6 / (ms / 1000);
 }
 
@@ -131,7 +154,10 @@ export async function fetchMBps(page: InPage, url: string, count = 1, deadlineMs
       await Promise.all(
         Array.from({ length: n }, async (_, index) => {
           try {
-            const response = await fetch(n > 1 ? `${target}${target.includes('?') ? '&' : '?'}n=${index}` : target, { cache: 'no-store', signal: controller.signal });
+            const response = await fetch(n > 1 ? `${target}${target.includes('?') ? '&' : '?'}n=${index}` : target, {
+              cache: 'no-store',
+              signal: controller.signal,
+            });
             const reader = response.body!.getReader();
             for (;;) {
               const { done, value } = await reader.read();

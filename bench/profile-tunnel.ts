@@ -28,8 +28,13 @@ interface Target {
 }
 
 /** One DevTools Protocol connection to a target; `send` resolves with the command's result. */
-async function attach(target: Target): Promise<{ send: (method: string, params?: object) => Promise<unknown>; close: () => void }> {
-  const socket = new WebSocket(target.webSocketDebuggerUrl!, { perMessageDeflate: false, maxPayload: 1024 * 1024 * 1024 });
+async function attach(
+  target: Target,
+): Promise<{ send: (method: string, params?: object) => Promise<unknown>; close: () => void }> {
+  const socket = new WebSocket(target.webSocketDebuggerUrl!, {
+    perMessageDeflate: false,
+    maxPayload: 1024 * 1024 * 1024,
+  });
   await new Promise((resolve, reject) => {
     socket.once('open', resolve);
     socket.once('error', reject);
@@ -53,10 +58,21 @@ async function attach(target: Target): Promise<{ send: (method: string, params?:
 
 async function extensionTargets(port: number): Promise<Target[]> {
   const targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as Target[];
-  return targets.filter((target) => target.url.startsWith('chrome-extension://') && (target.type === 'service_worker' || target.url.includes('offscreen')));
+  return targets.filter(
+    (target) =>
+      target.url.startsWith('chrome-extension://') &&
+      (target.type === 'service_worker' || target.url.includes('offscreen')),
+  );
 }
 
-function hottest(profile: { nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[]; samples: number[]; timeDeltas: number[] }, count: number): string[] {
+function hottest(
+  profile: {
+    nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+    samples: number[];
+    timeDeltas: number[];
+  },
+  count: number,
+): string[] {
   const self = new Map<string, number>();
   const nodes = new Map(profile.nodes.map((node) => [node.id, node]));
   let total = 0;
@@ -69,20 +85,46 @@ function hottest(profile: { nodes: { id: number; callFrame: { functionName: stri
   });
   const busy = total - (self.get('(idle) :0') ?? 0);
   const perGet = SMALL ? ` (${(busy / 1000 / SMALL_GETS).toFixed(2)} ms per GET)` : '';
-  return [`busy ${(busy / 1000).toFixed(0)} ms of ${(total / 1000).toFixed(0)} ms${perGet}`, ...[...self].filter(([key]) => !key.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, count).map(([key, micros]) => `${(micros / 1000).toFixed(1).padStart(8)} ms ${((micros / busy) * 100).toFixed(1).padStart(5)} %  ${key}`)];
+  return [
+    `busy ${(busy / 1000).toFixed(0)} ms of ${(total / 1000).toFixed(0)} ms${perGet}`,
+    ...[...self]
+      .filter(([key]) => !key.startsWith('(idle)'))
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, count)
+      .map(
+        ([key, micros]) =>
+          `${(micros / 1000).toFixed(1).padStart(8)} ms ${((micros / busy) * 100).toFixed(1).padStart(5)} %  ${key}`,
+      ),
+  ];
 }
 
 const origin = await startOriginServer(BODY_BYTES);
 const signaling = await startSignalingServer({ port: 0 });
 const [exitPort, requesterPort] = [9340 + Math.floor(Math.random() * 100), 9450 + Math.floor(Math.random() * 100)];
-const exit = await launchWithExtension([`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`], [`--remote-debugging-port=${exitPort}`]);
-const requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1'], [`--remote-debugging-port=${requesterPort}`]);
+const exit = await launchWithExtension(
+  [`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`],
+  [`--remote-debugging-port=${exitPort}`],
+);
+const requester = await launchWithExtension(
+  ['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1'],
+  [`--remote-debugging-port=${requesterPort}`],
+);
 try {
-  await exit.setSettings({ signalingUrl: signaling.url, share: true, privateAllowList: DEV_PRIVATE_ALLOW_LIST, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port], exitCaps: { ...DEFAULT_SETTINGS.exitCaps, rateMBps: 1_000, maxResponseMB: 64 } });
+  await exit.setSettings({
+    signalingUrl: signaling.url,
+    share: true,
+    privateAllowList: DEV_PRIVATE_ALLOW_LIST,
+    exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port],
+    exitCaps: { ...DEFAULT_SETTINGS.exitCaps, rateMBps: 1_000, maxResponseMB: 64 },
+  });
   const appOrigin = `http://app.peerlane.test:${origin.port}`;
   await requester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });
   await waitForRoutedScripts(requester);
-  await waitFor(async () => (await backgroundState(requester)).stats.peers, (peers) => peers === 1, 'the requester connected');
+  await waitFor(
+    async () => (await backgroundState(requester)).stats.peers,
+    (peers) => peers === 1,
+    'the requester connected',
+  );
   const page = await requester.context.newPage();
   await page.goto(`${appOrigin}/app`);
   const routed = chromiumPage(page);
@@ -92,11 +134,19 @@ try {
     await smallGetLatencies(routed, smallUrl, 20);
     const directPage = await exit.context.newPage();
     await directPage.goto(`http://origin.peerlane.test:${origin.port}/app`);
-    const [tunnel, direct] = [median(await smallGetLatencies(routed, smallUrl, 100)), median(await smallGetLatencies(chromiumPage(directPage), smallUrl, 100))];
-    console.log(`small GET median before profiling: tunnel ${tunnel.toFixed(2)} ms, direct ${direct.toFixed(2)} ms, added ${(tunnel - direct).toFixed(2)} ms`);
+    const [tunnel, direct] = [
+      median(await smallGetLatencies(routed, smallUrl, 100)),
+      median(await smallGetLatencies(chromiumPage(directPage), smallUrl, 100)),
+    ];
+    console.log(
+      `small GET median before profiling: tunnel ${tunnel.toFixed(2)} ms, direct ${direct.toFixed(2)} ms, added ${(tunnel - direct).toFixed(2)} ms`,
+    );
   } else await fetchMBps(routed, url); // warm up
   const sessions = [];
-  for (const [who, port] of [['requester', requesterPort], ['exit', exitPort]] as const) {
+  for (const [who, port] of [
+    ['requester', requesterPort],
+    ['exit', exitPort],
+  ] as const) {
     for (const target of await extensionTargets(port)) {
       const session = await attach(target);
       await session.send('Profiler.enable');

@@ -29,7 +29,13 @@ const realClock: Clock = {
 
 const settledAtOnce: Execution<number> = { result: 1, settled: Promise.resolve() };
 const instant = async (): Promise<Execution<number>> => settledAtOnce;
-const OPTIONS = { maxQueued: 10_000_000, maxQueuedBytes: Number.MAX_SAFE_INTEGER, perPeerConcurrency: 1_000_000_000, hedging: false, warmupMs: 0 };
+const OPTIONS = {
+  maxQueued: 10_000_000,
+  maxQueuedBytes: Number.MAX_SAFE_INTEGER,
+  perPeerConcurrency: 1_000_000_000,
+  hedging: false,
+  warmupMs: 0,
+};
 
 /**
  * Steady state, as in the extension: a producer keeps WINDOW requests outstanding against peers with
@@ -38,7 +44,10 @@ const OPTIONS = { maxQueued: 10_000_000, maxQueuedBytes: Number.MAX_SAFE_INTEGER
  */
 const WINDOW = 1_000;
 async function steadyStateOpsPerSecond(clock: Clock, count: number): Promise<number> {
-  const queue = new RequestQueue<number, number>(async () => settledAtOnce, clock, { ...OPTIONS, perPeerConcurrency: 6 });
+  const queue = new RequestQueue<number, number>(async () => settledAtOnce, clock, {
+    ...OPTIONS,
+    perPeerConcurrency: 6,
+  });
   for (const peer of ['a', 'b', 'c', 'd']) queue.addPeer(peer, 6);
   let submitted = 0;
   const started = performance.now();
@@ -79,7 +88,8 @@ async function enqueueDispatchOpsPerSecond(clock: Clock, count: number): Promise
     const started = performance.now();
     for (let index = 0; index < BATCH; index += 1) batch[index] = queue.submit(index, { idempotent: true });
     timedMs += performance.now() - started;
-    if (queue.attemptsRunning !== BATCH) throw new Error(`expected ${BATCH} dispatched, found ${queue.attemptsRunning}`);
+    if (queue.attemptsRunning !== BATCH)
+      throw new Error(`expected ${BATCH} dispatched, found ${queue.attemptsRunning}`);
     const pending = answer;
     answer = [];
     for (const reply of pending) reply();
@@ -108,7 +118,8 @@ async function costAtDepth(depth: number): Promise<{ enqueueNs: number; dispatch
   });
   const queue = new RequestQueue<number, number>(async () => ({ result: 1, settled: held }), timerlessClock, OPTIONS);
   const all: Promise<number>[] = [];
-  for (let index = 0; index < depth; index += 1) all.push(queue.submit(index, { priority: index % 3 === 0 ? 'background' : 'interactive' }));
+  for (let index = 0; index < depth; index += 1)
+    all.push(queue.submit(index, { priority: index % 3 === 0 ? 'background' : 'interactive' }));
   const enqueueStart = performance.now();
   for (let index = 0; index < PROBE; index += 1) all.push(queue.submit(depth + index, { priority: 'document' }));
   const enqueueNs = ((performance.now() - enqueueStart) * 1e6) / PROBE;
@@ -145,23 +156,34 @@ async function measureOne(name: string): Promise<void> {
 }
 
 function runChild(name: string): unknown {
-  const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--measure', name], { encoding: 'utf8', timeout: 120_000 });
+  const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--measure', name], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   if (child.status !== 0) throw new Error(`measure ${name} failed: ${child.stderr}`);
   return JSON.parse(child.stdout.trim().split('\n').at(-1)!);
 }
 
 async function main(): Promise<void> {
   const names = ['enqueueDispatch', 'enqueueDispatchTimers', 'steady', 'steadyTimers', 'floor'] as const;
-  const rows = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<(typeof names)[number], number[]>;
+  const rows = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<
+    (typeof names)[number],
+    number[]
+  >;
   const depthRows = new Map<number, { enqueueNs: number; dispatchNs: number }[]>(DEPTHS.map((depth) => [depth, []]));
   // Rounds alternate between measures, each in a fresh process, so machine noise spreads evenly.
   for (let round = 0; round < ROUNDS; round += 1) {
     for (const name of names) rows[name].push(runChild(name) as number);
-    for (const depth of DEPTHS) depthRows.get(depth)!.push(runChild(`depth${depth}`) as { enqueueNs: number; dispatchNs: number });
+    for (const depth of DEPTHS)
+      depthRows.get(depth)!.push(runChild(`depth${depth}`) as { enqueueNs: number; dispatchNs: number });
   }
   const scaling = DEPTHS.map((depth) => {
     const rounds = depthRows.get(depth)!;
-    return { depth, enqueueNs: median(rounds.map((r) => r.enqueueNs)), dispatchNs: median(rounds.map((r) => r.dispatchNs)) };
+    return {
+      depth,
+      enqueueNs: median(rounds.map((r) => r.enqueueNs)),
+      dispatchNs: median(rounds.map((r) => r.dispatchNs)),
+    };
   });
   const floor = median(rows.floor);
   const result = {
@@ -182,7 +204,9 @@ async function main(): Promise<void> {
     'vs floor': (value / floor).toFixed(2),
     'vs 1 M/s target': target ? (value / 1e6).toFixed(2) : '',
   });
-  console.log(`queue engine, ${THROUGHPUT_REQUESTS.toLocaleString('en-US')} requests per round, median of ${ROUNDS} rounds, each in a fresh process after ${WARMUP_ROUNDS} warm-up rounds`);
+  console.log(
+    `queue engine, ${THROUGHPUT_REQUESTS.toLocaleString('en-US')} requests per round, median of ${ROUNDS} rounds, each in a fresh process after ${WARMUP_ROUNDS} warm-up rounds`,
+  );
   console.table({
     'enqueue + dispatch (timers off)': row(result.enqueueDispatchOpsPerSec, true),
     'enqueue + dispatch (real timers)': row(result.enqueueDispatchWithTimersOpsPerSec, true),
@@ -191,8 +215,17 @@ async function main(): Promise<void> {
     'floor: bare promise FIFO, whole life': row(floor),
   });
   console.log('cost per operation with N requests already waiting (ns, median)');
-  console.table(Object.fromEntries(scaling.map((entry) => [`${entry.depth.toLocaleString('en-US')} waiting`, { enqueue: entry.enqueueNs.toFixed(0), dispatch: entry.dispatchNs.toFixed(0) }])));
-  console.log(`100 k vs 1 k waiting: enqueue ×${result.enqueueCost100kVs1k.toFixed(2)}, dispatch ×${result.dispatchCost100kVs1k.toFixed(2)} (O(1) would be ×1, O(log n) ×1.67)`);
+  console.table(
+    Object.fromEntries(
+      scaling.map((entry) => [
+        `${entry.depth.toLocaleString('en-US')} waiting`,
+        { enqueue: entry.enqueueNs.toFixed(0), dispatch: entry.dispatchNs.toFixed(0) },
+      ]),
+    ),
+  );
+  console.log(
+    `100 k vs 1 k waiting: enqueue ×${result.enqueueCost100kVs1k.toFixed(2)}, dispatch ×${result.dispatchCost100kVs1k.toFixed(2)} (O(1) would be ×1, O(log n) ×1.67)`,
+  );
   await mkdir('bench/results', { recursive: true });
   await writeFile('bench/results/queue.json', `${JSON.stringify(result, null, 2)}\n`);
   console.log(JSON.stringify(result));

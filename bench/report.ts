@@ -32,7 +32,10 @@ interface WanResult {
 interface TunnelResult {
   date: string;
   throughputMBps: { raw: number; tunnel: number; direct: number };
-  crossBrowserMBps: { chromiumExitToFirefox: { raw: number; tunnel: number }; firefoxExitToChromium: { raw: number; tunnel: number } };
+  crossBrowserMBps: {
+    chromiumExitToFirefox: { raw: number; tunnel: number };
+    firefoxExitToChromium: { raw: number; tunnel: number };
+  };
   smallGetMs: { tunnel: { p50: number; p99: number }; direct: { p50: number; p99: number } };
 }
 interface SignalingResult {
@@ -41,7 +44,9 @@ interface SignalingResult {
 }
 
 async function newest<T>(prefix: string): Promise<{ file: string; data: T } | null> {
-  const files = (await readdir(RESULTS).catch(() => [] as string[])).filter((name) => name.startsWith(prefix) && name.endsWith('.json')).sort();
+  const files = (await readdir(RESULTS).catch(() => [] as string[]))
+    .filter((name) => name.startsWith(prefix) && name.endsWith('.json'))
+    .sort();
   const file = files.at(-1);
   return file ? { file, data: JSON.parse(await readFile(`${RESULTS}/${file}`, 'utf8')) as T } : null;
 }
@@ -59,7 +64,9 @@ function wanChart(result: WanResult): TopLevelSpec {
   const values = result.rows.flatMap((row) => {
     const path = `${row.rttMs} ms, ${(row.path.loss * 100).toFixed(0)} %`;
     const pair = `${row.pair.requester} ← ${row.pair.exit} exit`;
-    const lanes = Object.keys(row.tunnel).map(Number).sort((a, b) => a - b);
+    const lanes = Object.keys(row.tunnel)
+      .map(Number)
+      .sort((a, b) => a - b);
     const most = lanes.at(-1)!;
     return [
       { path, pair, what: 'TCP (curl, same link)', mbps: row.tcp },
@@ -71,14 +78,23 @@ function wanChart(result: WanResult): TopLevelSpec {
   });
   return {
     ...base,
-    title: { text: 'Throughput over emulated paths (MB/s, medians)', subtitle: `npm run bench:wan, ${result.date.slice(0, 10)}` },
+    title: {
+      text: 'Throughput over emulated paths (MB/s, medians)',
+      subtitle: `npm run bench:wan, ${result.date.slice(0, 10)}`,
+    },
     data: { values },
     mark: { type: 'bar', tooltip: true },
     encoding: {
       x: { field: 'path', type: 'nominal', title: 'round trip, loss', sort: null, axis: { labelAngle: 0 } },
       xOffset: { field: 'what', sort: null },
       y: { field: 'mbps', type: 'quantitative', title: 'MB/s' },
-      color: { field: 'what', type: 'nominal', title: null, sort: null, legend: { orient: 'bottom', columns: 2, labelLimit: 0 } },
+      color: {
+        field: 'what',
+        type: 'nominal',
+        title: null,
+        sort: null,
+        legend: { orient: 'bottom', columns: 2, labelLimit: 0 },
+      },
       row: { field: 'pair', type: 'nominal', title: null },
     },
   } as TopLevelSpec;
@@ -86,20 +102,31 @@ function wanChart(result: WanResult): TopLevelSpec {
 
 function smallGetChart(wan: WanResult | null, tunnel: TunnelResult | null): TopLevelSpec {
   const values = [
-    ...(tunnel ? [
-      { where: 'loopback', what: 'direct p50', ms: tunnel.smallGetMs.direct.p50 },
-      { where: 'loopback', what: 'routed p50', ms: tunnel.smallGetMs.tunnel.p50 },
-      { where: 'loopback', what: 'direct p99', ms: tunnel.smallGetMs.direct.p99 },
-      { where: 'loopback', what: 'routed p99', ms: tunnel.smallGetMs.tunnel.p99 },
-    ] : []),
-    ...(wan?.rows.filter((row) => row.pair.requester === 'chromium' && row.pair.exit === 'chromium').flatMap((row) => [
-      { where: `RTT ${row.rttMs} ms, ${(row.path.loss * 100).toFixed(0)} %`, what: 'path round trip', ms: row.rttMs },
-      { where: `RTT ${row.rttMs} ms, ${(row.path.loss * 100).toFixed(0)} %`, what: 'routed p50', ms: row.smallGetMs.p50 },
-    ]) ?? []),
+    ...(tunnel
+      ? [
+          { where: 'loopback', what: 'direct p50', ms: tunnel.smallGetMs.direct.p50 },
+          { where: 'loopback', what: 'routed p50', ms: tunnel.smallGetMs.tunnel.p50 },
+          { where: 'loopback', what: 'direct p99', ms: tunnel.smallGetMs.direct.p99 },
+          { where: 'loopback', what: 'routed p99', ms: tunnel.smallGetMs.tunnel.p99 },
+        ]
+      : []),
+    ...(wan?.rows
+      .filter((row) => row.pair.requester === 'chromium' && row.pair.exit === 'chromium')
+      .flatMap((row) => [
+        { where: `RTT ${row.rttMs} ms, ${(row.path.loss * 100).toFixed(0)} %`, what: 'path round trip', ms: row.rttMs },
+        {
+          where: `RTT ${row.rttMs} ms, ${(row.path.loss * 100).toFixed(0)} %`,
+          what: 'routed p50',
+          ms: row.smallGetMs.p50,
+        },
+      ]) ?? []),
   ];
   return {
     ...base,
-    title: { text: 'A small GET, routed and not (ms)', subtitle: 'loopback: npm run bench · emulated paths: npm run bench:wan (Chromium ↔ Chromium)' },
+    title: {
+      text: 'A small GET, routed and not (ms)',
+      subtitle: 'loopback: npm run bench · emulated paths: npm run bench:wan (Chromium ↔ Chromium)',
+    },
     data: { values },
     mark: { type: 'bar', tooltip: true },
     encoding: {
@@ -123,34 +150,66 @@ function signalingChart(result: SignalingResult): TopLevelSpec {
   return {
     ...base,
     height: 160,
-    title: { text: 'Signaling against the PeerJS server (× PeerJS, higher is better)', subtitle: `npm run bench:signaling, ${result.date.slice(0, 10)}` },
+    title: {
+      text: 'Signaling against the PeerJS server (× PeerJS, higher is better)',
+      subtitle: `npm run bench:signaling, ${result.date.slice(0, 10)}`,
+    },
     data: { values },
     layer: [
-      { mark: { type: 'bar', tooltip: true }, encoding: { y: { field: 'what', type: 'nominal', title: null, sort: null, axis: { labelLimit: 0 } }, x: { field: 'ratio', type: 'quantitative', title: '× PeerJS' } } },
-      { data: { values: [{ x: 1 }] }, mark: { type: 'rule', strokeDash: [4, 4] }, encoding: { x: { field: 'x', type: 'quantitative' } } },
+      {
+        mark: { type: 'bar', tooltip: true },
+        encoding: {
+          y: { field: 'what', type: 'nominal', title: null, sort: null, axis: { labelLimit: 0 } },
+          x: { field: 'ratio', type: 'quantitative', title: '× PeerJS' },
+        },
+      },
+      {
+        data: { values: [{ x: 1 }] },
+        mark: { type: 'rule', strokeDash: [4, 4] },
+        encoding: { x: { field: 'x', type: 'quantitative' } },
+      },
     ],
   } as TopLevelSpec;
 }
 
-function figures(wan: { file: string; data: WanResult } | null, tunnel: { file: string; data: TunnelResult } | null, signaling: { file: string; data: SignalingResult } | null): string {
+function figures(
+  wan: { file: string; data: WanResult } | null,
+  tunnel: { file: string; data: TunnelResult } | null,
+  signaling: { file: string; data: SignalingResult } | null,
+): string {
   const lines: string[] = [];
   if (tunnel) {
     const t = tunnel.data;
-    lines.push(`**Loopback** (\`${tunnel.file}\`): Chromium ↔ Chromium tunnel ${t.throughputMBps.tunnel.toFixed(1)} MB/s against the raw channel's ${t.throughputMBps.raw.toFixed(1)} (${((t.throughputMBps.tunnel / t.throughputMBps.raw) * 100).toFixed(0)} %); Chromium exit → Firefox ${((t.crossBrowserMBps.chromiumExitToFirefox.tunnel / t.crossBrowserMBps.chromiumExitToFirefox.raw) * 100).toFixed(0)} % of its raw channel, Firefox exit → Chromium ${((t.crossBrowserMBps.firefoxExitToChromium.tunnel / t.crossBrowserMBps.firefoxExitToChromium.raw) * 100).toFixed(0)} %; small GET p50 ${t.smallGetMs.tunnel.p50.toFixed(1)} ms routed against ${t.smallGetMs.direct.p50.toFixed(1)} ms direct, p99 ${t.smallGetMs.tunnel.p99.toFixed(1)} against ${t.smallGetMs.direct.p99.toFixed(1)}.`, '');
+    lines.push(
+      `**Loopback** (\`${tunnel.file}\`): Chromium ↔ Chromium tunnel ${t.throughputMBps.tunnel.toFixed(1)} MB/s against the raw channel's ${t.throughputMBps.raw.toFixed(1)} (${((t.throughputMBps.tunnel / t.throughputMBps.raw) * 100).toFixed(0)} %); Chromium exit → Firefox ${((t.crossBrowserMBps.chromiumExitToFirefox.tunnel / t.crossBrowserMBps.chromiumExitToFirefox.raw) * 100).toFixed(0)} % of its raw channel, Firefox exit → Chromium ${((t.crossBrowserMBps.firefoxExitToChromium.tunnel / t.crossBrowserMBps.firefoxExitToChromium.raw) * 100).toFixed(0)} %; small GET p50 ${t.smallGetMs.tunnel.p50.toFixed(1)} ms routed against ${t.smallGetMs.direct.p50.toFixed(1)} ms direct, p99 ${t.smallGetMs.tunnel.p99.toFixed(1)} against ${t.smallGetMs.direct.p99.toFixed(1)}.`,
+      '',
+    );
   }
   if (wan) {
-    lines.push(`**Emulated paths** (\`${wan.file}\`, MB/s, % of TCP over the same link):`, '', '| requester ← exit | RTT, loss | TCP | raw channel | 20 MB, 1 lane | 20 MB, most lanes | 8 × 2 MB, most lanes | small GET over the RTT |', '|---|---|---|---|---|---|---|---|');
+    lines.push(
+      `**Emulated paths** (\`${wan.file}\`, MB/s, % of TCP over the same link):`,
+      '',
+      '| requester ← exit | RTT, loss | TCP | raw channel | 20 MB, 1 lane | 20 MB, most lanes | 8 × 2 MB, most lanes | small GET over the RTT |',
+      '|---|---|---|---|---|---|---|---|',
+    );
     for (const row of wan.data.rows) {
-      const lanes = Object.keys(row.tunnel).map(Number).sort((a, b) => a - b);
+      const lanes = Object.keys(row.tunnel)
+        .map(Number)
+        .sort((a, b) => a - b);
       const most = lanes.at(-1)!;
       const pct = (value: number): string => `${value.toFixed(2)} (${((value / row.tcp) * 100).toFixed(0)} %)`;
-      lines.push(`| ${row.pair.requester} ← ${row.pair.exit} | ${row.rttMs} ms, ${(row.path.loss * 100).toFixed(0)} % | ${row.tcp.toFixed(1)} | ${pct(row.raw)} | ${pct(row.tunnel[lanes[0]!]!)} | ${pct(row.tunnel[most]!)} (${most}) | ${pct(row.tunnelConcurrent[most]!)} | +${row.smallGetMs.added.toFixed(0)} ms |`);
+      lines.push(
+        `| ${row.pair.requester} ← ${row.pair.exit} | ${row.rttMs} ms, ${(row.path.loss * 100).toFixed(0)} % | ${row.tcp.toFixed(1)} | ${pct(row.raw)} | ${pct(row.tunnel[lanes[0]!]!)} | ${pct(row.tunnel[most]!)} (${most}) | ${pct(row.tunnelConcurrent[most]!)} | +${row.smallGetMs.added.toFixed(0)} ms |`,
+      );
     }
     lines.push('');
   }
   if (signaling) {
     const m = signaling.data.medians;
-    lines.push(`**Signaling** (\`${signaling.file}\`): per idle connection ${m.memoryPeerlane?.toFixed(1)} KB (PeerJS ${m.memoryPeerJs?.toFixed(1)}); ICE relayed ${m.relayIcePeerlane?.toFixed(0)}/s (PeerJS ${m.relayIcePeerJs?.toFixed(0)}); SDP ${m.relaySdpPeerlane?.toFixed(0)}/s (PeerJS ${m.relaySdpPeerJs?.toFixed(0)}); a burst of connects ready at p99 in ${m.burstPeerlane?.toFixed(0)} ms (PeerJS ${m.burstPeerJs?.toFixed(0)}).`, '');
+    lines.push(
+      `**Signaling** (\`${signaling.file}\`): per idle connection ${m.memoryPeerlane?.toFixed(1)} KB (PeerJS ${m.memoryPeerJs?.toFixed(1)}); ICE relayed ${m.relayIcePeerlane?.toFixed(0)}/s (PeerJS ${m.relayIcePeerJs?.toFixed(0)}); SDP ${m.relaySdpPeerlane?.toFixed(0)}/s (PeerJS ${m.relaySdpPeerJs?.toFixed(0)}); a burst of connects ready at p99 in ${m.burstPeerlane?.toFixed(0)} ms (PeerJS ${m.burstPeerJs?.toFixed(0)}).`,
+      '',
+    );
   }
   return lines.join('\n');
 }
@@ -159,14 +218,22 @@ const wan = await newest<WanResult>('wan-');
 const tunnel = await newest<TunnelResult>('tunnel-');
 /** Signaling's sections may come from separate runs (each section alternates Peerlane and PeerJS within itself): newer medians win. */
 async function signalingMedians(): Promise<{ file: string; data: SignalingResult } | null> {
-  const files = (await readdir(RESULTS).catch(() => [] as string[])).filter((name) => name.startsWith('signaling-') && name.endsWith('.json')).sort();
+  const files = (await readdir(RESULTS).catch(() => [] as string[]))
+    .filter((name) => name.startsWith('signaling-') && name.endsWith('.json'))
+    .sort();
   if (files.length === 0) return null;
   const medians: Record<string, number> = {};
   for (const file of files) {
     // A section a run skipped is null there: it leaves an earlier run's figure standing.
-    for (const [key, value] of Object.entries((JSON.parse(await readFile(`${RESULTS}/${file}`, 'utf8')) as SignalingResult).medians)) if (typeof value === 'number' && Number.isFinite(value)) medians[key] = value;
+    for (const [key, value] of Object.entries(
+      (JSON.parse(await readFile(`${RESULTS}/${file}`, 'utf8')) as SignalingResult).medians,
+    ))
+      if (typeof value === 'number' && Number.isFinite(value)) medians[key] = value;
   }
-  return { file: files.join('`, `'), data: { date: files.at(-1)!.slice('signaling-'.length, 'signaling-'.length + 10), medians } };
+  return {
+    file: files.join('`, `'),
+    data: { date: files.at(-1)!.slice('signaling-'.length, 'signaling-'.length + 10), medians },
+  };
 }
 const signaling = await signalingMedians();
 const charts: string[] = [];
@@ -188,4 +255,6 @@ const end = doc.indexOf(END);
 if (start === -1 || end === -1) throw new Error(`${DOC} lacks the ${BEGIN} … ${END} markers`);
 const generated = `${BEGIN}\n<!-- written by npm run bench:report from ${RESULTS}/; edit the prose outside these markers -->\n\n${charts.join('\n\n')}\n\n${figures(wan, tunnel, signaling)}\n${END}`;
 await writeFile(DOC, doc.slice(0, start) + generated + doc.slice(end + END.length));
-console.log(`wrote ${charts.length} charts and the figures of ${DOC} from ${[wan?.file, tunnel?.file, signaling?.file].filter(Boolean).join(', ')}`);
+console.log(
+  `wrote ${charts.length} charts and the figures of ${DOC} from ${[wan?.file, tunnel?.file, signaling?.file].filter(Boolean).join(', ')}`,
+);

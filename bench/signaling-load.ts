@@ -17,7 +17,15 @@ import { SigningIdentity } from '../test/helpers/signing-identity';
  * Every loop is bounded by count and time. Reports one JSON line on stdout.
  */
 type Dialect = 'bare' | 'peerlane' | 'peerjs';
-const [mode = 'idle', dialectText = 'peerlane', url = '', countText = '100', addressBase = '1', secondsText = '5', payloadKind = 'ice'] = process.argv.slice(2);
+const [
+  mode = 'idle',
+  dialectText = 'peerlane',
+  url = '',
+  countText = '100',
+  addressBase = '1',
+  secondsText = '5',
+  payloadKind = 'ice',
+] = process.argv.slice(2);
 const dialect = dialectText as Dialect;
 const count = Number(countText);
 const seconds = Number(secondsText);
@@ -26,7 +34,15 @@ const FIND = JSON.stringify({ type: 'find-exits', count: 3, exclude: [] });
 
 /** What simple-peer trickles, and a typical data-channel-only offer (about 600 bytes). */
 const PAYLOADS = {
-  ice: { type: 'candidate', candidate: { candidate: 'candidate:842163049 1 udp 1677729535 203.0.113.7 46154 typ srflx raddr 0.0.0.0 rport 0 generation 0 ufrag sH4n network-cost 999', sdpMLineIndex: 0, sdpMid: '0' } },
+  ice: {
+    type: 'candidate',
+    candidate: {
+      candidate:
+        'candidate:842163049 1 udp 1677729535 203.0.113.7 46154 typ srflx raddr 0.0.0.0 rport 0 generation 0 ufrag sH4n network-cost 999',
+      sdpMLineIndex: 0,
+      sdpMid: '0',
+    },
+  },
   sdp: {
     type: 'offer',
     sdp: 'v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\na=extmap-allow-mixed\r\na=msid-semantic: WMS\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=ice-ufrag:sH4n\r\na=ice-pwd:Qp1vYJ2xMjd3nGkqJ7q8LzT0\r\na=ice-options:trickle\r\na=fingerprint:sha-256 5A:1F:8B:0C:77:3E:9D:21:44:AB:CD:10:FE:22:93:61:0B:7C:5D:6E:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55\r\na=setup:actpass\r\na=mid:0\r\na=sctp-port:5000\r\na=max-message-size:262144\r\n',
@@ -61,7 +77,9 @@ function connect(index: number, role: { exit: boolean }, identity: SigningIdenti
     const socket = new WebSocket(target, { localAddress: addressFor(index), perMessageDeflate: false });
     socket.once('error', reject);
     // Closed before it was ready (after it, a settled promise ignores this): fail loudly, never hang.
-    socket.once('close', (code, reason) => reject(new Error(`${dialect} connection ${index} closed before ready: ${code} ${reason.toString()}`)));
+    socket.once('close', (code, reason) =>
+      reject(new Error(`${dialect} connection ${index} closed before ready: ${code} ${reason.toString()}`)),
+    );
     if (dialect === 'bare') {
       socket.once('open', () => resolve({ socket, id: '' }));
       return;
@@ -91,7 +109,9 @@ async function openAll(total: number, first: number, role: { exit: boolean }): P
   const ready: Ready[] = [];
   // Batches of 100: a steady connect rate, within the per-address connect budget.
   for (let start = 0; start < total; start += 100) {
-    const batch = await Promise.all(Array.from({ length: Math.min(100, total - start) }, (_, offset) => connect(first + start + offset, role, null)));
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(100, total - start) }, (_, offset) => connect(first + start + offset, role, null)),
+    );
     ready.push(...batch);
   }
   return ready;
@@ -104,14 +124,21 @@ function percentile(sorted: number[], p: number): number {
 async function burst(): Promise<void> {
   const identities = dialect === 'peerlane' ? Array.from({ length: count }, () => new SigningIdentity()) : [];
   const started = performance.now();
-  const times = await Promise.all(Array.from({ length: count }, async (_, index) => {
-    const ready = await connect(index, { exit: false }, identities[index] ?? null);
-    const at = performance.now() - started;
-    ready.socket.terminate();
-    return at;
-  }));
+  const times = await Promise.all(
+    Array.from({ length: count }, async (_, index) => {
+      const ready = await connect(index, { exit: false }, identities[index] ?? null);
+      const at = performance.now() - started;
+      ready.socket.terminate();
+      return at;
+    }),
+  );
   times.sort((a, b) => a - b);
-  report({ p50: percentile(times, 50), p99: percentile(times, 99), max: times.at(-1) ?? NaN, times: JSON.stringify(times.map((time) => Math.round(time * 10) / 10)) });
+  report({
+    p50: percentile(times, 50),
+    p99: percentile(times, 99),
+    max: times.at(-1) ?? NaN,
+    times: JSON.stringify(times.map((time) => Math.round(time * 10) / 10)),
+  });
 }
 
 /** Closed loops until the deadline; each pair has one message in flight; `send(i)` starts a round trip, `done` counts messages relayed. */
@@ -128,7 +155,8 @@ async function relay(): Promise<void> {
       if (active === 0) resolve();
     };
     /** One pair's loop: every answer (the message back, two relays) sends the next until the deadline; anything else is counted apart and ends the run. */
-    const expected = dialect === 'peerjs' ? (payloadKind === 'sdp' ? '"type":"OFFER"' : '"type":"CANDIDATE"') : '"type":"signal"';
+    const expected =
+      dialect === 'peerjs' ? (payloadKind === 'sdp' ? '"type":"OFFER"' : '"type":"CANDIDATE"') : '"type":"signal"';
     const closedLoop = (socket: WebSocket, message: string): { ask: () => void } => {
       socket.on('message', (raw) => {
         const text = raw.toString();
@@ -144,44 +172,56 @@ async function relay(): Promise<void> {
     };
     const begin = async (): Promise<void> => {
       if (dialect === 'peerjs') {
-        const [asking, answering] = [await openAll(count, 0, { exit: false }), await openAll(count, count, { exit: false })];
+        const [asking, answering] = [
+          await openAll(count, 0, { exit: false }),
+          await openAll(count, count, { exit: false }),
+        ];
         answering.forEach(({ socket }) =>
           socket.on('message', (raw) => {
             const message = JSON.parse(raw.toString()) as { type: string; src: string; payload: unknown };
-            if (message.type === 'CANDIDATE' || message.type === 'OFFER') socket.send(JSON.stringify({ type: message.type, dst: message.src, payload: message.payload }));
+            if (message.type === 'CANDIDATE' || message.type === 'OFFER')
+              socket.send(JSON.stringify({ type: message.type, dst: message.src, payload: message.payload }));
           }),
         );
         const type = payloadKind === 'sdp' ? 'OFFER' : 'CANDIDATE';
-        pairs = asking.map(({ socket }, index) => closedLoop(socket, JSON.stringify({ type, dst: answering[index]!.id, payload })));
+        pairs = asking.map(({ socket }, index) =>
+          closedLoop(socket, JSON.stringify({ type, dst: answering[index]!.id, payload })),
+        );
       } else {
         const exits = await openAll(count, 0, { exit: true });
         exits.forEach(({ socket }) =>
           socket.on('message', (raw) => {
             const message = JSON.parse(raw.toString()) as { type: string; from: string; data: unknown };
-            if (message.type === 'signal') socket.send(JSON.stringify({ type: 'signal', to: message.from, data: message.data }));
+            if (message.type === 'signal')
+              socket.send(JSON.stringify({ type: 'signal', to: message.from, data: message.data }));
           }),
         );
         const requesters = await openAll(count, count, { exit: false });
-        pairs = await Promise.all(requesters.map(async ({ socket }) => {
-          const reply = nextMessage(socket);
-          socket.send(JSON.stringify({ type: 'find-exits', count: 1, exclude: [] }));
-          const exitId = (JSON.parse(await reply) as { exits: { peerId: string }[] }).exits[0]?.peerId;
-          if (!exitId) throw new Error('no exit introduced');
-          return closedLoop(socket, JSON.stringify({ type: 'signal', to: exitId, data: payload }));
-        }));
+        pairs = await Promise.all(
+          requesters.map(async ({ socket }) => {
+            const reply = nextMessage(socket);
+            socket.send(JSON.stringify({ type: 'find-exits', count: 1, exclude: [] }));
+            const exitId = (JSON.parse(await reply) as { exits: { peerId: string }[] }).exits[0]?.peerId;
+            if (!exitId) throw new Error('no exit introduced');
+            return closedLoop(socket, JSON.stringify({ type: 'signal', to: exitId, data: payload }));
+          }),
+        );
       }
     };
-    void begin().then(async () => {
-      // Set up: say so (a line that is not JSON) and wait for the bench's `go`, so all loaders run together.
-      process.stdout.write('set-up\n');
-      await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));
-      started = performance.now();
-      deadline = started + seconds * 1000;
-      for (const pair of pairs) pair.ask();
-    }, (error: unknown) => {
-      report({ error: String(error) });
-      process.exit(1);
-    });
+    void begin().then(
+      async () => {
+        // Set up: say so (a line that is not JSON) and wait for the bench's `go`, so all loaders run together.
+        process.stdout.write('set-up\n');
+        await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));
+        started = performance.now();
+        deadline = started + seconds * 1000;
+        for (const pair of pairs) pair.ask();
+      },
+      (error: unknown) => {
+        report({ error: String(error) });
+        process.exit(1);
+      },
+    );
   });
   await finished;
   const elapsed = (performance.now() - started) / 1000;
@@ -211,21 +251,24 @@ async function main(): Promise<void> {
     report({ ready: sockets.length });
     // Held until told to stop; the bench asks how many the server dropped meanwhile.
     await new Promise<void>((resolve) => process.stdin.once('data', () => resolve()));
-    if (dropped > 0) process.stderr.write(`idle ${dialect}: the server dropped ${dropped} of ${sockets.length} idle connections\n`);
+    if (dropped > 0)
+      process.stderr.write(`idle ${dialect}: the server dropped ${dropped} of ${sockets.length} idle connections\n`);
     for (const socket of sockets) socket.terminate();
     process.exit(0);
   }
   let done = 0;
   const deadline = performance.now() + seconds * 1000;
   const started = performance.now();
-  await Promise.all(sockets.map(async (socket) => {
-    while (performance.now() < deadline) {
-      const reply = nextMessage(socket);
-      socket.send(FIND);
-      await reply;
-      done += 1;
-    }
-  }));
+  await Promise.all(
+    sockets.map(async (socket) => {
+      while (performance.now() < deadline) {
+        const reply = nextMessage(socket);
+        socket.send(FIND);
+        await reply;
+        done += 1;
+      }
+    }),
+  );
   const elapsed = (performance.now() - started) / 1000;
   report({ perSecond: done / elapsed, done, elapsed });
   for (const socket of sockets) socket.terminate();

@@ -3,10 +3,30 @@ import { MAX_FRAME_BYTES } from '../extension/core/protocol/frames';
 import { DEFAULT_SETTINGS, type Settings } from '../extension/core/settings';
 import type { PopupState } from '../extension/core/channels/popup-channel';
 import { startSignalingServer, type SignalingServer } from '../signaling-server/server';
-import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../test/helpers/chromium';
+import {
+  backgroundState,
+  launchWithExtension,
+  waitFor,
+  waitForRoutedScripts,
+  type ExtensionBrowser,
+} from '../test/helpers/chromium';
 import { launchFirefoxPeer, openFirefoxExtensionPage, type FirefoxPeer } from '../test/helpers/firefox';
-import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST, startOriginServer, type OriginServer } from '../test/helpers/origin-server';
-import { chromiumPage, fetchMBps, firefoxPage, median, percentile, rawChannelMBps, smallGetLatencies, type InPage } from './probes';
+import {
+  DEV_ORIGIN_ADDRESS,
+  DEV_PRIVATE_ALLOW_LIST,
+  startOriginServer,
+  type OriginServer,
+} from '../test/helpers/origin-server';
+import {
+  chromiumPage,
+  fetchMBps,
+  firefoxPage,
+  median,
+  percentile,
+  rawChannelMBps,
+  smallGetLatencies,
+  type InPage,
+} from './probes';
 
 /**
  * `npm run bench`: in one run, on loopback, headless browsers with the built extension.
@@ -42,24 +62,38 @@ interface Throughput {
 }
 
 /** Alternating rounds of raw channel (exit page → requester page, two message sizes) and tunnel (requester page fetch). */
-async function throughputRounds(label: string, rawSender: InPage, rawReceiver: InPage, routed: InPage, url: string): Promise<Throughput> {
+async function throughputRounds(
+  label: string,
+  rawSender: InPage,
+  rawReceiver: InPage,
+  routed: InPage,
+  url: string,
+): Promise<Throughput> {
   const raw: number[] = [];
   const raw16k: number[] = [];
   const tunnel: number[] = [];
   for (let round = 0; round < ROUNDS; round += 1) {
     const kinds = ['raw', 'raw16k', 'tunnel'];
     for (const kind of round % 2 === 0 ? kinds : kinds.reverse()) {
-      if (kind === 'raw') raw.push(await rawChannelMBps(rawSender, rawReceiver, { bytes: BODY_BYTES, messageBytes: MAX_FRAME_BYTES }));
-      if (kind === 'raw16k') raw16k.push(await rawChannelMBps(rawSender, rawReceiver, { bytes: BODY_BYTES, messageBytes: 16 * 1024 }));
+      if (kind === 'raw')
+        raw.push(await rawChannelMBps(rawSender, rawReceiver, { bytes: BODY_BYTES, messageBytes: MAX_FRAME_BYTES }));
+      if (kind === 'raw16k')
+        raw16k.push(await rawChannelMBps(rawSender, rawReceiver, { bytes: BODY_BYTES, messageBytes: 16 * 1024 }));
       if (kind === 'tunnel') tunnel.push(await fetchMBps(routed, url));
     }
-    console.error(`${label} round ${round + 1}/${ROUNDS}: raw ${raw.at(-1)!.toFixed(1)} · raw 16 KiB ${raw16k.at(-1)!.toFixed(1)} · tunnel ${tunnel.at(-1)!.toFixed(1)} MB/s`);
+    console.error(
+      `${label} round ${round + 1}/${ROUNDS}: raw ${raw.at(-1)!.toFixed(1)} · raw 16 KiB ${raw16k.at(-1)!.toFixed(1)} · tunnel ${tunnel.at(-1)!.toFixed(1)} MB/s`,
+    );
   }
   return { raw: median(raw), raw16k: median(raw16k), tunnel: median(tunnel), samples: { raw, raw16k, tunnel } };
 }
 
 const CHROMIUM_EXIT_RULES = [`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`];
-const CHROMIUM_REQUESTER_RULES = ['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1', 'MAP plain.peerlane.test 127.0.0.1'];
+const CHROMIUM_REQUESTER_RULES = [
+  'MAP origin.peerlane.test ~NOTFOUND',
+  'MAP app.peerlane.test 127.0.0.1',
+  'MAP plain.peerlane.test 127.0.0.1',
+];
 const PAGE_LOADS = 30;
 
 /**
@@ -67,13 +101,25 @@ const PAGE_LOADS = 30;
  * routed origin (hook and bridge injected) and on one that is not (plain.peerlane.test), loads
  * alternating, medians.
  */
-async function hookCost(open: () => Promise<{ goto(url: string): Promise<unknown>; evaluate(expression: string): Promise<unknown>; close(): Promise<void> }>, routedUrl: string, plainUrl: string): Promise<{ routed: number; plain: number; samples: { routed: number[]; plain: number[] } }> {
+async function hookCost(
+  open: () => Promise<{
+    goto(url: string): Promise<unknown>;
+    evaluate(expression: string): Promise<unknown>;
+    close(): Promise<void>;
+  }>,
+  routedUrl: string,
+  plainUrl: string,
+): Promise<{ routed: number; plain: number; samples: { routed: number[]; plain: number[] } }> {
   const samples = { routed: [] as number[], plain: [] as number[] };
   for (let load = 0; load < PAGE_LOADS * 2; load += 1) {
     const routedTurn = load % 2 === 0;
     const page = await open();
     await page.goto(routedTurn ? routedUrl : plainUrl);
-    const ms = Number(await page.evaluate("(() => { const entry = performance.getEntriesByType('navigation')[0]; return entry.domContentLoadedEventEnd - entry.startTime; })()"));
+    const ms = Number(
+      await page.evaluate(
+        "(() => { const entry = performance.getEntriesByType('navigation')[0]; return entry.domContentLoadedEventEnd - entry.startTime; })()",
+      ),
+    );
     (routedTurn ? samples.routed : samples.plain).push(ms);
     await page.close();
   }
@@ -99,18 +145,40 @@ async function hookOnly(): Promise<void> {
     const requester = await launchWithExtension(CHROMIUM_REQUESTER_RULES);
     await requester.setSettings({ routedOrigins: [appOrigin] });
     await waitForRoutedScripts(requester);
-    const chromiumHook = await hookCost(() => requester.context.newPage(), `${appOrigin}/app`, `${plainOrigin}/app`).finally(() => requester.close());
+    const chromiumHook = await hookCost(
+      () => requester.context.newPage(),
+      `${appOrigin}/app`,
+      `${plainOrigin}/app`,
+    ).finally(() => requester.close());
     const firefox = await launchFirefoxPeer(['app.peerlane.test', 'plain.peerlane.test']);
     await firefox.setSettings({ routedOrigins: [appOrigin] });
-    await waitFor(async () => (await firefox.control.evaluate("browser.scripting.getRegisteredContentScripts().then((scripts) => scripts.length)")) as number, (count) => count >= 2, 'the Firefox requester registered the routed scripts');
-    const firefoxHook = await hookCost(() => firefox.browser.newPage(), `${appOrigin}/app`, `${plainOrigin}/app`).finally(() => firefox.close());
+    await waitFor(
+      async () =>
+        (await firefox.control.evaluate(
+          'browser.scripting.getRegisteredContentScripts().then((scripts) => scripts.length)',
+        )) as number,
+      (count) => count >= 2,
+      'the Firefox requester registered the routed scripts',
+    );
+    const firefoxHook = await hookCost(
+      () => firefox.browser.newPage(),
+      `${appOrigin}/app`,
+      `${plainOrigin}/app`,
+    ).finally(() => firefox.close());
     console.log(`\nPeerlane page-hook cost (headless, loopback, loads alternating)`);
     console.log(hookRow('Chromium', chromiumHook));
     console.log(hookRow('Firefox', firefoxHook));
     await mkdir('bench/results', { recursive: true });
     const date = new Date().toISOString();
     const file = `bench/results/hook-${date.replace(/[:.]/g, '-')}.json`;
-    await writeFile(file, JSON.stringify({ date, pageLoads: PAGE_LOADS, hookCostMs: { chromium: chromiumHook, firefox: firefoxHook } }, null, 2));
+    await writeFile(
+      file,
+      JSON.stringify(
+        { date, pageLoads: PAGE_LOADS, hookCostMs: { chromium: chromiumHook, firefox: firefoxHook } },
+        null,
+        2,
+      ),
+    );
     console.log(`\nwrote ${file}`);
   } finally {
     await origin.close();
@@ -120,7 +188,9 @@ async function hookOnly(): Promise<void> {
 /** The requester's lanes to its exit, as the automatic choice made them (one on loopback), and what recovery cost. */
 function lanesChosen(direction: string, state: PopupState): void {
   const exit = state.peers.find((peer) => peer.remoteRole === 'exit');
-  console.error(`${direction}: ${exit?.lanes ?? '–'} lane(s) to the exit, ${exit ? exit.laneRecovery.asked + exit.laneRecovery.resent : '–'} messages asked for or sent again`);
+  console.error(
+    `${direction}: ${exit?.lanes ?? '–'} lane(s) to the exit, ${exit ? exit.laneRecovery.asked + exit.laneRecovery.resent : '–'} messages asked for or sent again`,
+  );
 }
 
 async function main(): Promise<void> {
@@ -149,7 +219,13 @@ async function main(): Promise<void> {
     const direct = chromiumPage(directPage);
 
     await smallGetLatencies(routed, `${dataOrigin}/small.txt`, 5); // warm up: connect to the exit
-    const chromium = await throughputRounds('chromium→chromium', chromiumPage(exitPage), chromiumPage(requesterPage), routed, bodyUrl);
+    const chromium = await throughputRounds(
+      'chromium→chromium',
+      chromiumPage(exitPage),
+      chromiumPage(requesterPage),
+      routed,
+      bodyUrl,
+    );
     lanesChosen('chromium→chromium', await backgroundState(requester));
     const directSamples: number[] = [];
     for (let round = 0; round < ROUNDS; round += 1) directSamples.push(await fetchMBps(direct, bodyUrl));
@@ -164,12 +240,26 @@ async function main(): Promise<void> {
     const firefoxRequester = await launchFirefoxPeer(['app.peerlane.test', 'plain.peerlane.test']);
     closers.push(() => firefoxRequester.close());
     await firefoxRequester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });
-    await waitFor(async () => (await firefoxRequester.state()).stats.peers, (peers) => peers === 1, 'the Firefox requester connected');
+    await waitFor(
+      async () => (await firefoxRequester.state()).stats.peers,
+      (peers) => peers === 1,
+      'the Firefox requester connected',
+    );
     const firefoxRouted = await firefoxRequester.browser.newPage();
     await firefoxRouted.goto(`${appOrigin}/app`);
     await smallGetLatencies(firefoxPage(firefoxRouted), `${dataOrigin}/small.txt`, 5);
-    const firefoxHook = await hookCost(() => firefoxRequester.browser.newPage(), `${appOrigin}/app`, `${plainOrigin}/app`);
-    const toFirefox = await throughputRounds('chromium→firefox', chromiumPage(exitPage), firefoxPage(firefoxRequester.control), firefoxPage(firefoxRouted), bodyUrl);
+    const firefoxHook = await hookCost(
+      () => firefoxRequester.browser.newPage(),
+      `${appOrigin}/app`,
+      `${plainOrigin}/app`,
+    );
+    const toFirefox = await throughputRounds(
+      'chromium→firefox',
+      chromiumPage(exitPage),
+      firefoxPage(firefoxRequester.control),
+      firefoxPage(firefoxRouted),
+      bodyUrl,
+    );
     lanesChosen('chromium→firefox', await firefoxRequester.state());
     await firefoxRequester.close();
     closers.pop();
@@ -182,14 +272,28 @@ async function main(): Promise<void> {
     await firefoxExit.setSettings(benchExitSettings(signaling, origin));
     const requester2 = await chromiumRequester(signaling, appOrigin);
     closers.push(() => requester2.close());
-    await waitFor(async () => (await backgroundState(requester2)).stats.peers, (peers) => peers === 1, 'the Chromium requester connected to the Firefox exit');
+    await waitFor(
+      async () => (await backgroundState(requester2)).stats.peers,
+      (peers) => peers === 1,
+      'the Chromium requester connected to the Firefox exit',
+    );
     const routed2 = await requester2.context.newPage();
     await routed2.goto(`${appOrigin}/app`);
     const requesterPage2 = await requester2.context.newPage();
     await requesterPage2.goto(`chrome-extension://${requester2.extensionId}/extension/ui/options.html`);
     await smallGetLatencies(chromiumPage(routed2), `${dataOrigin}/small.txt`, 5);
-    const firefoxExitPage = await openFirefoxExtensionPage(firefoxExit.browser, `${firefoxExit.baseUrl}/extension/ui/options.html`, 'document.readyState === "complete"');
-    const fromFirefox = await throughputRounds('firefox→chromium', firefoxPage(firefoxExitPage), chromiumPage(requesterPage2), chromiumPage(routed2), bodyUrl);
+    const firefoxExitPage = await openFirefoxExtensionPage(
+      firefoxExit.browser,
+      `${firefoxExit.baseUrl}/extension/ui/options.html`,
+      'document.readyState === "complete"',
+    );
+    const fromFirefox = await throughputRounds(
+      'firefox→chromium',
+      firefoxPage(firefoxExitPage),
+      chromiumPage(requesterPage2),
+      chromiumPage(routed2),
+      bodyUrl,
+    );
     lanesChosen('firefox→chromium', await backgroundState(requester2));
 
     const result = {
@@ -197,7 +301,13 @@ async function main(): Promise<void> {
       bodyBytes: BODY_BYTES,
       rounds: ROUNDS,
       frameBytes: MAX_FRAME_BYTES,
-      throughputMBps: { raw: chromium.raw, raw16k: chromium.raw16k, tunnel: chromium.tunnel, direct: median(directSamples), samples: { ...chromium.samples, direct: directSamples } },
+      throughputMBps: {
+        raw: chromium.raw,
+        raw16k: chromium.raw16k,
+        tunnel: chromium.tunnel,
+        direct: median(directSamples),
+        samples: { ...chromium.samples, direct: directSamples },
+      },
       ratios: { tunnelVsRaw: chromium.tunnel / chromium.raw, tunnelVsDirect: chromium.tunnel / median(directSamples) },
       crossBrowserMBps: { chromiumExitToFirefox: toFirefox, firefoxExitToChromium: fromFirefox },
       hookCostMs: { chromium: chromiumHook, firefox: firefoxHook },
@@ -208,19 +318,61 @@ async function main(): Promise<void> {
         addedP99: percentile(tunnelLatency, 0.99) - percentile(directLatency, 0.99),
       },
     };
-    const row = (name: string, value: string, note: string): string => `${name.padEnd(42)}${value.padStart(14)}  ${note}`;
-    const ofRaw = (t: Throughput): string => `${((t.tunnel / t.raw) * 100).toFixed(0)}% of that direction's raw channel`;
+    const row = (name: string, value: string, note: string): string =>
+      `${name.padEnd(42)}${value.padStart(14)}  ${note}`;
+    const ofRaw = (t: Throughput): string =>
+      `${((t.tunnel / t.raw) * 100).toFixed(0)}% of that direction's raw channel`;
     console.log(`\nPeerlane tunnel bench (loopback, headless browsers, 20 MB bodies, medians of ${ROUNDS} rounds)`);
     const kib = `${MAX_FRAME_BYTES / 1024} KiB`;
-    console.log(row(`Chromium → Chromium raw channel, ${kib}`, `${chromium.raw.toFixed(1)} MB/s`, `ceiling (16 KiB messages: ${chromium.raw16k.toFixed(1)} MB/s)`));
+    console.log(
+      row(
+        `Chromium → Chromium raw channel, ${kib}`,
+        `${chromium.raw.toFixed(1)} MB/s`,
+        `ceiling (16 KiB messages: ${chromium.raw16k.toFixed(1)} MB/s)`,
+      ),
+    );
     console.log(row('Chromium → Chromium tunnel', `${chromium.tunnel.toFixed(1)} MB/s`, ofRaw(chromium)));
-    console.log(row('direct fetch', `${result.throughputMBps.direct.toFixed(1)} MB/s`, `tunnel is ${(result.ratios.tunnelVsDirect * 100).toFixed(1)}% of direct`));
-    console.log(row(`Chromium → Firefox raw channel, ${kib}`, `${toFirefox.raw.toFixed(1)} MB/s`, `ceiling of this direction (16 KiB: ${toFirefox.raw16k.toFixed(1)} MB/s)`));
-    console.log(row('Chromium exit → Firefox requester tunnel', `${toFirefox.tunnel.toFixed(1)} MB/s`, ofRaw(toFirefox)));
-    console.log(row(`Firefox → Chromium raw channel, ${kib}`, `${fromFirefox.raw.toFixed(1)} MB/s`, `ceiling of this direction (16 KiB: ${fromFirefox.raw16k.toFixed(1)} MB/s)`));
-    console.log(row('Firefox exit → Chromium requester tunnel', `${fromFirefox.tunnel.toFixed(1)} MB/s`, ofRaw(fromFirefox)));
-    console.log(row('small GET p50 tunnel / direct', `${result.smallGetMs.tunnel.p50.toFixed(1)} / ${result.smallGetMs.direct.p50.toFixed(1)} ms`, `+${result.smallGetMs.addedP50.toFixed(1)} ms`));
-    console.log(row('small GET p99 tunnel / direct', `${result.smallGetMs.tunnel.p99.toFixed(1)} / ${result.smallGetMs.direct.p99.toFixed(1)} ms`, `+${result.smallGetMs.addedP99.toFixed(1)} ms`));
+    console.log(
+      row(
+        'direct fetch',
+        `${result.throughputMBps.direct.toFixed(1)} MB/s`,
+        `tunnel is ${(result.ratios.tunnelVsDirect * 100).toFixed(1)}% of direct`,
+      ),
+    );
+    console.log(
+      row(
+        `Chromium → Firefox raw channel, ${kib}`,
+        `${toFirefox.raw.toFixed(1)} MB/s`,
+        `ceiling of this direction (16 KiB: ${toFirefox.raw16k.toFixed(1)} MB/s)`,
+      ),
+    );
+    console.log(
+      row('Chromium exit → Firefox requester tunnel', `${toFirefox.tunnel.toFixed(1)} MB/s`, ofRaw(toFirefox)),
+    );
+    console.log(
+      row(
+        `Firefox → Chromium raw channel, ${kib}`,
+        `${fromFirefox.raw.toFixed(1)} MB/s`,
+        `ceiling of this direction (16 KiB: ${fromFirefox.raw16k.toFixed(1)} MB/s)`,
+      ),
+    );
+    console.log(
+      row('Firefox exit → Chromium requester tunnel', `${fromFirefox.tunnel.toFixed(1)} MB/s`, ofRaw(fromFirefox)),
+    );
+    console.log(
+      row(
+        'small GET p50 tunnel / direct',
+        `${result.smallGetMs.tunnel.p50.toFixed(1)} / ${result.smallGetMs.direct.p50.toFixed(1)} ms`,
+        `+${result.smallGetMs.addedP50.toFixed(1)} ms`,
+      ),
+    );
+    console.log(
+      row(
+        'small GET p99 tunnel / direct',
+        `${result.smallGetMs.tunnel.p99.toFixed(1)} / ${result.smallGetMs.direct.p99.toFixed(1)} ms`,
+        `+${result.smallGetMs.addedP99.toFixed(1)} ms`,
+      ),
+    );
     console.log(hookRow('Chromium', chromiumHook));
     console.log(hookRow('Firefox', firefoxHook));
     await mkdir('bench/results', { recursive: true });

@@ -56,12 +56,15 @@ interface Pair {
   requester: BrowserKind;
   exit: BrowserKind;
 }
-const pairs: Pair[] = (process.env.PEERLANE_WAN_PAIRS ?? 'chromium/chromium,firefox/chromium,chromium/firefox').split(',').map((text) => {
-  const [requester, exit] = text.split('/');
-  const kinds: BrowserKind[] = ['chromium', 'firefox'];
-  if (!kinds.includes(requester as BrowserKind) || !kinds.includes(exit as BrowserKind)) throw new Error(`PEERLANE_WAN_PAIRS: "${text}" is not requester/exit of chromium or firefox`);
-  return { requester: requester as BrowserKind, exit: exit as BrowserKind };
-});
+const pairs: Pair[] = (process.env.PEERLANE_WAN_PAIRS ?? 'chromium/chromium,firefox/chromium,chromium/firefox')
+  .split(',')
+  .map((text) => {
+    const [requester, exit] = text.split('/');
+    const kinds: BrowserKind[] = ['chromium', 'firefox'];
+    if (!kinds.includes(requester as BrowserKind) || !kinds.includes(exit as BrowserKind))
+      throw new Error(`PEERLANE_WAN_PAIRS: "${text}" is not requester/exit of chromium or firefox`);
+    return { requester: requester as BrowserKind, exit: exit as BrowserKind };
+  });
 
 /** One side's browser with the extension, whichever kind. */
 interface LabPeer {
@@ -84,7 +87,10 @@ interface LabPeer {
  */
 async function launchIn(link: WanLink, ns: string, kind: BrowserKind, role: 'requester' | 'exit'): Promise<LabPeer> {
   if (kind === 'chromium') {
-    const rules = role === 'exit' ? [`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`] : ['MAP origin.peerlane.test ~NOTFOUND', `MAP app.peerlane.test ${FAR_ADDRESS}`];
+    const rules =
+      role === 'exit'
+        ? [`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`]
+        : ['MAP origin.peerlane.test ~NOTFOUND', `MAP app.peerlane.test ${FAR_ADDRESS}`];
     const browser = await launchWithExtension(rules, [], undefined, await link.wrapper(ns, '/usr/bin/chromium'));
     const page = async (url: string): Promise<InPage> => {
       const opened = await browser.context.newPage();
@@ -107,12 +113,22 @@ async function launchIn(link: WanLink, ns: string, kind: BrowserKind, role: 'req
   await link.carryPortOut(ns, debuggingPort);
   // Firefox's forced address applies to IP literals too (the far side's signaling URL), so a Firefox
   // exit resolves everything to the far side's own address, where the origin also listens.
-  const peer = await launchFirefoxPeer([], { resolveOthersTo: FAR_ADDRESS, inNamespace: { executablePath: await link.wrapper(ns, '/usr/bin/firefox-esr'), debuggingPort } });
+  const peer = await launchFirefoxPeer([], {
+    resolveOthersTo: FAR_ADDRESS,
+    inNamespace: { executablePath: await link.wrapper(ns, '/usr/bin/firefox-esr'), debuggingPort },
+  });
   return {
     setSettings: (settings) => peer.setSettings(settings),
     state: () => peer.state(),
     peers: async () => (await peer.state()).stats.peers,
-    extensionPage: async () => firefoxPage(await openFirefoxExtensionPage(peer.browser, `${peer.baseUrl}/extension/ui/options.html`, 'document.readyState === "complete"')),
+    extensionPage: async () =>
+      firefoxPage(
+        await openFirefoxExtensionPage(
+          peer.browser,
+          `${peer.baseUrl}/extension/ui/options.html`,
+          'document.readyState === "complete"',
+        ),
+      ),
     page: async (url) => {
       const opened = await peer.browser.newPage();
       await opened.goto(url);
@@ -138,8 +154,15 @@ async function startLab(path: WanPath, pair: Pair): Promise<Lab> {
     await link.close();
   };
   try {
-    const far = link.spawnIn(link.far, process.execPath, ['--import', 'tsx', 'test/helpers/far-side-main.ts', String(BODY_BYTES)]);
-    const { originPort, signalingUrl, exitResolver } = JSON.parse((await outputMatch(far, /^\{.*\}$/m, 'the far side servers'))[0]) as { originPort: number; signalingUrl: string; exitResolver: string };
+    const far = link.spawnIn(link.far, process.execPath, [
+      '--import',
+      'tsx',
+      'test/helpers/far-side-main.ts',
+      String(BODY_BYTES),
+    ]);
+    const { originPort, signalingUrl, exitResolver } = JSON.parse(
+      (await outputMatch(far, /^\{.*\}$/m, 'the far side servers'))[0],
+    ) as { originPort: number; signalingUrl: string; exitResolver: string };
     const exit = await launchIn(link, link.far, pair.exit, 'exit');
     browsers.push(exit);
     await exit.setSettings({
@@ -147,14 +170,24 @@ async function startLab(path: WanPath, pair: Pair): Promise<Lab> {
       exitResolver,
       share: true,
       stunServers: [],
-      privateAllowList: pair.exit === 'firefox' ? [...DEV_PRIVATE_ALLOW_LIST, `${FAR_ADDRESS}/32`] : DEV_PRIVATE_ALLOW_LIST,
+      privateAllowList:
+        pair.exit === 'firefox' ? [...DEV_PRIVATE_ALLOW_LIST, `${FAR_ADDRESS}/32`] : DEV_PRIVATE_ALLOW_LIST,
       exitPorts: [...DEFAULT_SETTINGS.exitPorts, originPort],
       exitCaps: { ...DEFAULT_SETTINGS.exitCaps, rateMBps: 1_000, maxResponseMB: 64 },
     });
     const requester = await launchIn(link, link.near, pair.requester, 'requester');
     browsers.push(requester);
-    await requester.setSettings({ signalingUrl, stunServers: [], routedOrigins: [`http://app.peerlane.test:${originPort}`] });
-    await waitFor(() => requester.peers(), (peers) => peers === 1, 'the requester connected to the exit over the link', 60_000);
+    await requester.setSettings({
+      signalingUrl,
+      stunServers: [],
+      routedOrigins: [`http://app.peerlane.test:${originPort}`],
+    });
+    await waitFor(
+      () => requester.peers(),
+      (peers) => peers === 1,
+      'the requester connected to the exit over the link',
+      60_000,
+    );
     return { link, originPort, requester, exit, close };
   } catch (error) {
     await close();
@@ -167,14 +200,40 @@ async function useLanes(lab: Lab, lanes: number): Promise<void> {
   // Fixed: the rows compare lane counts (the automatic choice would open them all on every path but the 0 ms one).
   await lab.requester.setSettings({ lanesPerExit: lanes, autoLanes: false });
   await lab.exit.setSettings({ share: false });
-  await waitFor(() => lab.requester.peers(), (peers) => peers === 0, 'the exit dropped the requester');
+  await waitFor(
+    () => lab.requester.peers(),
+    (peers) => peers === 0,
+    'the exit dropped the requester',
+  );
   await lab.exit.setSettings({ share: true });
-  await waitFor(() => lab.requester.peers(), (peers) => peers === 1, `the requester reconnected with ${lanes} lanes`, 60_000);
+  await waitFor(
+    () => lab.requester.peers(),
+    (peers) => peers === 1,
+    `the requester reconnected with ${lanes} lanes`,
+    60_000,
+  );
 }
 
 /** TCP over the same link: curl from the near side to the origin on the far side. */
 function tcpMBps(link: WanLink, port: number): number {
-  const out = execFileSync('ip', ['netns', 'exec', link.near, 'curl', '-s', '-o', '/dev/null', '--max-time', String(TRANSFER_MS / 1000), '-w', '%{size_download} %{time_total}', `http://${FAR_ADDRESS}:${port}/bytes/${BODY_BYTES}`], { encoding: 'utf8' }).trim();
+  const out = execFileSync(
+    'ip',
+    [
+      'netns',
+      'exec',
+      link.near,
+      'curl',
+      '-s',
+      '-o',
+      '/dev/null',
+      '--max-time',
+      String(TRANSFER_MS / 1000),
+      '-w',
+      '%{size_download} %{time_total}',
+      `http://${FAR_ADDRESS}:${port}/bytes/${BODY_BYTES}`,
+    ],
+    { encoding: 'utf8' },
+  ).trim();
   const [size = '0', seconds = '1'] = out.split(' ');
   return Number(size) / 1e6 / Number(seconds);
 }
@@ -211,7 +270,9 @@ async function stalledLanes(lab: Lab): Promise<string> {
 }
 
 async function measure(path: WanPath, pair: Pair): Promise<Row> {
-  console.error(`${pair.requester} requester, ${pair.exit} exit; path: ${path.oneWayDelayMs} ms one way, ${(path.loss * 100).toFixed(1)} % loss`);
+  console.error(
+    `${pair.requester} requester, ${pair.exit} exit; path: ${path.oneWayDelayMs} ms one way, ${(path.loss * 100).toFixed(1)} % loss`,
+  );
   const lab = await startLab(path, pair);
   try {
     const exitPage = await lab.exit.extensionPage();
@@ -224,11 +285,36 @@ async function measure(path: WanPath, pair: Pair): Promise<Row> {
     const defaultLanes = (await lab.requester.state()).peers.find((peer) => peer.remoteRole === 'exit')?.lanes;
     console.error(`  default settings: the requester reached the exit over ${defaultLanes ?? '–'} lane(s)`);
     // Rounds alternate the order of the transfers; each figure is the median of its rounds.
-    const samples: Record<string, number[]> = { tcp: [], raw: [], ...Object.fromEntries([...STRIPES.map((n) => `raw${n}`), ...LANES.flatMap((n) => [`tunnel${n}`, `tunnelConcurrent${n}`])].map((name) => [name, []])) };
+    const samples: Record<string, number[]> = {
+      tcp: [],
+      raw: [],
+      ...Object.fromEntries(
+        [...STRIPES.map((n) => `raw${n}`), ...LANES.flatMap((n) => [`tunnel${n}`, `tunnelConcurrent${n}`])].map(
+          (name) => [name, []],
+        ),
+      ),
+    };
     const transfers: [string, () => Promise<number>][] = [
       ['tcp', async () => tcpMBps(lab.link, lab.originPort)],
-      ['raw', () => rawChannelMBps(exitPage, requesterPage, { bytes: BODY_BYTES, messageBytes: MAX_FRAME_BYTES, deadlineMs: TRANSFER_MS })],
-      ...STRIPES.map((connections): [string, () => Promise<number>] => [`raw${connections}`, () => rawChannelMBps(exitPage, requesterPage, { bytes: BODY_BYTES, messageBytes: MAX_FRAME_BYTES, connections, deadlineMs: TRANSFER_MS })]),
+      [
+        'raw',
+        () =>
+          rawChannelMBps(exitPage, requesterPage, {
+            bytes: BODY_BYTES,
+            messageBytes: MAX_FRAME_BYTES,
+            deadlineMs: TRANSFER_MS,
+          }),
+      ],
+      ...STRIPES.map((connections): [string, () => Promise<number>] => [
+        `raw${connections}`,
+        () =>
+          rawChannelMBps(exitPage, requesterPage, {
+            bytes: BODY_BYTES,
+            messageBytes: MAX_FRAME_BYTES,
+            connections,
+            deadlineMs: TRANSFER_MS,
+          }),
+      ]),
       ...LANES.map((lanes): [string, () => Promise<number>] => [
         `tunnel${lanes}`,
         async () => {
@@ -236,9 +322,13 @@ async function measure(path: WanPath, pair: Pair): Promise<Row> {
           const one = await fetchMBps(routed, `${data}/bytes/${BODY_BYTES}`, 1, TRANSFER_MS);
           if (lanes > 1) console.error(`    one GET on ${lanes} lanes: ${await stalledLanes(lab)}`);
           const before = (await lab.requester.state()).stats;
-          samples[`tunnelConcurrent${lanes}`]!.push(await fetchMBps(routed, `${data}/bytes/${BODY_BYTES / 10}`, CONCURRENT, TRANSFER_MS));
+          samples[`tunnelConcurrent${lanes}`]!.push(
+            await fetchMBps(routed, `${data}/bytes/${BODY_BYTES / 10}`, CONCURRENT, TRANSFER_MS),
+          );
           const after = (await lab.requester.state()).stats;
-          console.error(`    ${CONCURRENT} concurrent on ${lanes} lane(s): ${whatHappened(before, after)}; the requester took in ${((after.bytesIn - before.bytesIn) / 1e6).toFixed(1)} MB`);
+          console.error(
+            `    ${CONCURRENT} concurrent on ${lanes} lane(s): ${whatHappened(before, after)}; the requester took in ${((after.bytesIn - before.bytesIn) / 1e6).toFixed(1)} MB`,
+          );
           if (lanes > 1) console.error(`    then: ${await stalledLanes(lab)}`);
           return one;
         },
@@ -248,20 +338,44 @@ async function measure(path: WanPath, pair: Pair): Promise<Row> {
     const selected = chosen ? transfers.filter(([name]) => chosen.includes(name)) : transfers;
     for (let round = 0; round < ROUNDS; round += 1) {
       for (const [name, run] of round % 2 === 0 ? selected : [...selected].reverse()) samples[name]!.push(await run());
-      console.error(`  round ${round + 1}/${ROUNDS}: ${Object.entries(samples).filter(([, values]) => values.length > 0).map(([name, values]) => `${name} ${values.at(-1)!.toFixed(2)}`).join(' · ')} MB/s`);
+      console.error(
+        `  round ${round + 1}/${ROUNDS}: ${Object.entries(samples)
+          .filter(([, values]) => values.length > 0)
+          .map(([name, values]) => `${name} ${values.at(-1)!.toFixed(2)}`)
+          .join(' · ')} MB/s`,
+      );
     }
     const tcp = median(samples.tcp!);
     const raw = median(samples.raw!);
     const striped: Record<number, number> = Object.fromEntries(STRIPES.map((n) => [n, median(samples[`raw${n}`]!)]));
     const tunnel: Record<number, number> = Object.fromEntries(LANES.map((n) => [n, median(samples[`tunnel${n}`]!)]));
-    const tunnelConcurrent: Record<number, number> = Object.fromEntries(LANES.map((n) => [n, median(samples[`tunnelConcurrent${n}`]!)]));
+    const tunnelConcurrent: Record<number, number> = Object.fromEntries(
+      LANES.map((n) => [n, median(samples[`tunnelConcurrent${n}`]!)]),
+    );
     const latencies = await smallGetLatencies(routed, `${data}/small.txt`, SMALL_GETS);
     const rttMs = 2 * path.oneWayDelayMs;
     const p50 = median(latencies);
-    const row: Row = { pair, path, rttMs, tcp, raw, striped, tunnel, tunnelConcurrent, smallGetMs: { p50, added: p50 - rttMs }, samples };
+    const row: Row = {
+      pair,
+      path,
+      rttMs,
+      tcp,
+      raw,
+      striped,
+      tunnel,
+      tunnelConcurrent,
+      smallGetMs: { p50, added: p50 - rttMs },
+      samples,
+    };
     console.error(`  small GET p50 ${p50.toFixed(1)} ms (warm-up ${pingMs.toFixed(1)})`);
     // What the receivers' UDP sockets dropped (a browser too slow to drain them): the path's own losses are apart.
-    const udpDrops = [lab.link.near, lab.link.far].map((ns) => Number(/UdpRcvbufErrors\s+(\d+)/.exec(execFileSync('ip', ['netns', 'exec', ns, 'nstat', '-az', 'UdpRcvbufErrors'], { encoding: 'utf8' }))?.[1] ?? NaN));
+    const udpDrops = [lab.link.near, lab.link.far].map((ns) =>
+      Number(
+        /UdpRcvbufErrors\s+(\d+)/.exec(
+          execFileSync('ip', ['netns', 'exec', ns, 'nstat', '-az', 'UdpRcvbufErrors'], { encoding: 'utf8' }),
+        )?.[1] ?? NaN,
+      ),
+    );
     row.udpReceiveDrops = { near: udpDrops[0]!, far: udpDrops[1]! };
     console.error(`  UDP receive-buffer drops: requester side ${udpDrops[0]}, exit side ${udpDrops[1]}`);
     return row;
@@ -274,28 +388,53 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   for (const pair of pairs) for (const path of paths) rows.push(await measure(path, pair));
   const pct = (value: number, of: number): string => `${((value / of) * 100).toFixed(0)}%`.padStart(5);
-  console.log(`\nPeerlane over emulated paths (requester and exit in separate namespaces; MB/s; transfers bounded at ${TRANSFER_MS / 1000} s; medians of ${ROUNDS} rounds; % of TCP over the same link)`);
-  console.log(['requester→exit'.padEnd(18), ...['RTT ms', 'loss', 'TCP', 'raw ch', ...STRIPES.map((n) => `raw ×${n} PC`), ...LANES.flatMap((n) => [`20MB ${n} lane`, `${CONCURRENT}×2MB ${n} l`]), 'small GET +ms'].map((cell) => cell.padStart(13))].join(''));
+  console.log(
+    `\nPeerlane over emulated paths (requester and exit in separate namespaces; MB/s; transfers bounded at ${TRANSFER_MS / 1000} s; medians of ${ROUNDS} rounds; % of TCP over the same link)`,
+  );
+  console.log(
+    [
+      'requester→exit'.padEnd(18),
+      ...[
+        'RTT ms',
+        'loss',
+        'TCP',
+        'raw ch',
+        ...STRIPES.map((n) => `raw ×${n} PC`),
+        ...LANES.flatMap((n) => [`20MB ${n} lane`, `${CONCURRENT}×2MB ${n} l`]),
+        'small GET +ms',
+      ].map((cell) => cell.padStart(13)),
+    ].join(''),
+  );
   for (const row of rows) {
     console.log(
       `${row.pair.requester}→${row.pair.exit}`.padEnd(18) +
-      [
-        String(row.rttMs),
-        `${(row.path.loss * 100).toFixed(0)}%`,
-        row.tcp.toFixed(1),
-        `${row.raw.toFixed(2)} ${pct(row.raw, row.tcp)}`,
-        ...STRIPES.map((n) => `${row.striped[n]!.toFixed(2)} ${pct(row.striped[n]!, row.tcp)}`),
-        ...LANES.flatMap((n) => [`${row.tunnel[n]!.toFixed(2)} ${pct(row.tunnel[n]!, row.tcp)}`, `${row.tunnelConcurrent[n]!.toFixed(2)} ${pct(row.tunnelConcurrent[n]!, row.tcp)}`]),
-        row.smallGetMs.added.toFixed(1),
-      ]
-        .map((cell) => cell.padStart(13))
-        .join(''),
+        [
+          String(row.rttMs),
+          `${(row.path.loss * 100).toFixed(0)}%`,
+          row.tcp.toFixed(1),
+          `${row.raw.toFixed(2)} ${pct(row.raw, row.tcp)}`,
+          ...STRIPES.map((n) => `${row.striped[n]!.toFixed(2)} ${pct(row.striped[n]!, row.tcp)}`),
+          ...LANES.flatMap((n) => [
+            `${row.tunnel[n]!.toFixed(2)} ${pct(row.tunnel[n]!, row.tcp)}`,
+            `${row.tunnelConcurrent[n]!.toFixed(2)} ${pct(row.tunnelConcurrent[n]!, row.tcp)}`,
+          ]),
+          row.smallGetMs.added.toFixed(1),
+        ]
+          .map((cell) => cell.padStart(13))
+          .join(''),
     );
   }
   await mkdir('bench/results', { recursive: true });
   const date = new Date().toISOString();
   const file = `bench/results/wan-${date.replace(/[:.]/g, '-')}.json`;
-  await writeFile(file, JSON.stringify({ date, bodyBytes: BODY_BYTES, transferMs: TRANSFER_MS, frameBytes: MAX_FRAME_BYTES, rows }, null, 2));
+  await writeFile(
+    file,
+    JSON.stringify(
+      { date, bodyBytes: BODY_BYTES, transferMs: TRANSFER_MS, frameBytes: MAX_FRAME_BYTES, rows },
+      null,
+      2,
+    ),
+  );
   console.log(`\nwrote ${file}`);
 }
 

@@ -26,21 +26,36 @@ try {
   const page = await pair.requester.context.newPage();
   await page.goto(`${pair.appOrigin}/app`);
   await page.evaluate(async (base) => {
-    for (let round = 0; round < 4; round += 1) await Promise.all(Array.from({ length: 6 }, (_, index) => fetch(`${base}/small.txt?r=${round}&i=${index}`).then((response) => response.text())));
+    for (let round = 0; round < 4; round += 1)
+      await Promise.all(
+        Array.from({ length: 6 }, (_, index) =>
+          fetch(`${base}/small.txt?r=${round}&i=${index}`).then((response) => response.text()),
+        ),
+      );
     await fetch(`${base}/small.txt`, { method: 'POST' }).catch(() => undefined);
     await (await fetch(`${base}/big.bin`)).arrayBuffer();
   }, pair.dataOrigin);
-  await waitFor(async () => (await backgroundState(pair.requester)).stats.completed, (completed) => completed >= 25, 'the requests finished');
+  await waitFor(
+    async () => (await backgroundState(pair.requester)).stats.completed,
+    (completed) => completed >= 25,
+    'the requests finished',
+  );
   const popup = await extensionPage(pair.requester, 'popup.html', 360, 640);
   // Two timeline samples (one a second) draw the sparkline.
-  await popup.waitForFunction(() => (document.querySelector('#spark-queue path')?.getAttribute('d') ?? '').includes(' L'), undefined, { timeout: 10_000 });
+  await popup.waitForFunction(
+    () => (document.querySelector('#spark-queue path')?.getAttribute('d') ?? '').includes(' L'),
+    undefined,
+    { timeout: 10_000 },
+  );
   await popup.screenshot({ path: `${OUT}/popup-requests.png` });
   await popup.getByTestId('tab-peers').click();
   await popup.screenshot({ path: `${OUT}/popup-peers.png` });
   const options = await extensionPage(pair.requester, 'options.html', 800, 900);
   await options.getByTestId('signalingUrl').waitFor();
   // What an exit carries and where it looks names up: the part of the options a sharer reads first.
-  await options.locator('fieldset', { has: options.getByTestId('exitResolver') }).screenshot({ path: `${OUT}/options.png` });
+  await options
+    .locator('fieldset', { has: options.getByTestId('exitResolver') })
+    .screenshot({ path: `${OUT}/options.png` });
   console.log(`wrote ${OUT}/popup-requests.png, popup-peers.png, options.png`);
 } finally {
   await pair.close();

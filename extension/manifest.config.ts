@@ -1,7 +1,6 @@
 import { defineManifest } from '@crxjs/vite-plugin';
 import packageJson from '../package.json' with { type: 'json' };
 
-
 export type TargetBrowser = 'chrome' | 'firefox';
 
 /** One manifest source, two browsers: Chrome gets a service worker + offscreen; Firefox a background page. */
@@ -20,7 +19,15 @@ export function manifestFor(browser: TargetBrowser) {
     return defineManifest({
       ...common,
       // declarativeNetRequestWithHostAccess: the exit sets the page's Origin on its own fetch (forbidden-headers.ts); no install warning.
-      permissions: ['storage', 'scripting', 'offscreen', 'webRequest', 'tabs', 'contextMenus', 'declarativeNetRequestWithHostAccess'],
+      permissions: [
+        'storage',
+        'scripting',
+        'offscreen',
+        'webRequest',
+        'tabs',
+        'contextMenus',
+        'declarativeNetRequestWithHostAccess',
+      ],
       background: { service_worker: 'extension/hosts/chrome-service-worker.ts', type: 'module' },
       // The peer viewer: `p2p example.com` in the address bar.
       omnibox: { keyword: 'p2p' },
@@ -33,7 +40,15 @@ export function manifestFor(browser: TargetBrowser) {
   return defineManifest({
     ...common,
     // declarativeNetRequestWithHostAccess: the exit sets the page's Origin on its own fetch (forbidden-headers.ts).
-    permissions: ['storage', 'scripting', 'webRequest', 'tabs', 'dns', 'contextMenus', 'declarativeNetRequestWithHostAccess'],
+    permissions: [
+      'storage',
+      'scripting',
+      'webRequest',
+      'tabs',
+      'dns',
+      'contextMenus',
+      'declarativeNetRequestWithHostAccess',
+    ],
     omnibox: { keyword: 'p2p' },
     background: { scripts: ['extension/hosts/firefox-background.ts'], type: 'module' },
     browser_specific_settings: {

@@ -1,5 +1,12 @@
 import { z } from './zod';
-import { CIRCLE_KEY_CHARS, circleRefusalReasons, MAX_CIRCLE_NAME, MAX_CIRCLES_PER_PEER, MAX_REVOKED_PER_CIRCLE, shareWithValues } from './circle-proof';
+import {
+  CIRCLE_KEY_CHARS,
+  circleRefusalReasons,
+  MAX_CIRCLE_NAME,
+  MAX_CIRCLES_PER_PEER,
+  MAX_REVOKED_PER_CIRCLE,
+  shareWithValues,
+} from './circle-proof';
 
 /**
  * The signaling protocol, one discriminated union per direction. The server validates every client
@@ -10,7 +17,11 @@ export const SIGNALING_PROTOCOL = 2;
 export const MAX_SIGNALING_MESSAGE_BYTES = 64 * 1024;
 
 const peerId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/);
-const base64url = (max: number) => z.string().max(max).regex(/^[A-Za-z0-9_-]*$/);
+const base64url = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .regex(/^[A-Za-z0-9_-]*$/);
 
 /** simple-peer's signal payloads (offer/answer SDP, trickled candidates, renegotiation): relayed opaquely but bounded. */
 /**
@@ -23,15 +34,34 @@ export const natKinds = ['unknown', 'open', 'cone', 'symmetric', 'blocked'] as c
 export const natSchema = z.enum(natKinds);
 
 const signalData = z
-  .object({ type: z.string().max(32).optional(), sdp: z.string().max(48 * 1024).optional() })
+  .object({
+    type: z.string().max(32).optional(),
+    sdp: z
+      .string()
+      .max(48 * 1024)
+      .optional(),
+  })
   .catchall(z.unknown());
 
-const circleKey = z.string().length(CIRCLE_KEY_CHARS).regex(/^[A-Za-z0-9_-]*$/);
+const circleKey = z
+  .string()
+  .length(CIRCLE_KEY_CHARS)
+  .regex(/^[A-Za-z0-9_-]*$/);
 const inviteId = base64url(32).min(8);
 /** A circle's membership credential, as an invite link carries it (`circle-proof.ts`). */
-export const memberCredentialSchema = z.object({ circle: circleKey, name: z.string().min(1).max(MAX_CIRCLE_NAME), invite: inviteId, signature: base64url(128) });
+export const memberCredentialSchema = z.object({
+  circle: circleKey,
+  name: z.string().min(1).max(MAX_CIRCLE_NAME),
+  invite: inviteId,
+  signature: base64url(128),
+});
 /** A circle's signed list of revoked invites (`circle-proof.ts`). */
-export const revocationListSchema = z.object({ circle: circleKey, version: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER), revoked: z.array(inviteId).max(MAX_REVOKED_PER_CIRCLE), signature: base64url(128) });
+export const revocationListSchema = z.object({
+  circle: circleKey,
+  version: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  revoked: z.array(inviteId).max(MAX_REVOKED_PER_CIRCLE),
+  signature: base64url(128),
+});
 export const shareWithSchema = z.enum(shareWithValues);
 /** What a peer says of its circles: its credentials, the revocation lists it holds, and whom it serves as an exit. */
 export const circlesStateSchema = z.object({
@@ -69,7 +99,12 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
     circles: circlesStateSchema.optional(),
   }),
   /** `preferCircles`: exits of the requester's circles first, whatever their load. */
-  z.object({ type: z.literal('find-exits'), count: z.number().int().min(1).max(8), exclude: z.array(peerId).max(MAX_EXCLUDED_EXITS), preferCircles: z.boolean().optional() }),
+  z.object({
+    type: z.literal('find-exits'),
+    count: z.number().int().min(1).max(8),
+    exclude: z.array(peerId).max(MAX_EXCLUDED_EXITS),
+    preferCircles: z.boolean().optional(),
+  }),
   /** A requester caught this exit answering differently from two others (`core/checks/`); enough independent reports and it is no longer introduced. */
   z.object({ type: z.literal('report-exit'), peerId, reason: z.enum(exitReportReasons) }),
   z.object({ type: z.literal('signal'), to: peerId, data: signalData }),
@@ -77,9 +112,19 @@ export const clientMessageSchema = z.discriminatedUnion('type', [
 
 /** `relay`: the two peers' NATs cannot meet directly; connect through the TURN relay from the start. */
 /** `circles`: the circles the requester shares with this exit (empty: introduced as a public exit). */
-export const exitSummarySchema = z.object({ peerId, capacity: z.number().int(), load: z.number().int(), relay: z.boolean(), circles: z.array(circleKey).max(MAX_CIRCLES_PER_PEER).optional() });
+export const exitSummarySchema = z.object({
+  peerId,
+  capacity: z.number().int(),
+  load: z.number().int(),
+  relay: z.boolean(),
+  circles: z.array(circleKey).max(MAX_CIRCLES_PER_PEER).optional(),
+});
 /** STUN servers have no credentials; TURN servers carry time-limited ones (coturn REST scheme). */
-export const iceServerSchema = z.object({ urls: z.array(z.string().max(256)).min(1).max(8), username: z.string().max(256).optional(), credential: z.string().max(256).optional() });
+export const iceServerSchema = z.object({
+  urls: z.array(z.string().max(256)).min(1).max(8),
+  username: z.string().max(256).optional(),
+  credential: z.string().max(256).optional(),
+});
 
 export const serverMessageSchema = z.discriminatedUnion('type', [
   /** First message on every connection: the nonce a `register` must sign. */
@@ -97,14 +142,22 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('signal'), from: peerId, data: signalData }),
   z.object({ type: z.literal('peer-gone'), peerId }),
   /** Which of this peer's circle credentials signaling accepted, and why it refused the others (`revoked`, `bad_signature`). */
-  z.object({ type: z.literal('circles'), member: z.array(circleKey).max(MAX_CIRCLES_PER_PEER), refused: z.array(z.object({ circle: circleKey, reason: z.enum(circleRefusalReasons) })).max(MAX_CIRCLES_PER_PEER) }),
+  z.object({
+    type: z.literal('circles'),
+    member: z.array(circleKey).max(MAX_CIRCLES_PER_PEER),
+    refused: z.array(z.object({ circle: circleKey, reason: z.enum(circleRefusalReasons) })).max(MAX_CIRCLES_PER_PEER),
+  }),
   /** A newer revocation list for one of this peer's circles: keep it and hand it back at registration. */
   z.object({ type: z.literal('circle-revocation'), list: revocationListSchema }),
   /** This partner may no longer be served (revoked, left the circle, or the exit narrowed whom it serves): close the connection. */
   z.object({ type: z.literal('access-ended'), peerId, reason: z.string().max(256) }),
   z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
   /** The server is going away (graceful shutdown): reconnect within `withinMs` (jittered), possibly to another node. */
-  z.object({ type: z.literal('reconnect'), reason: z.string().max(256), withinMs: z.number().int().min(0).max(60_000) }),
+  z.object({
+    type: z.literal('reconnect'),
+    reason: z.string().max(256),
+    withinMs: z.number().int().min(0).max(60_000),
+  }),
 ]);
 
 export type ClientMessage = z.infer<typeof clientMessageSchema>;

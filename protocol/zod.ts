@@ -8,7 +8,9 @@ import { z } from 'zod';
  * relay`, one round each, same machine).
  */
 const runtimeId = (api: unknown): unknown => (api as { runtime?: { id?: unknown } } | undefined)?.runtime?.id;
-const inExtension = typeof runtimeId((globalThis as { chrome?: unknown }).chrome) === 'string' || typeof runtimeId((globalThis as { browser?: unknown }).browser) === 'string';
+const inExtension =
+  typeof runtimeId((globalThis as { chrome?: unknown }).chrome) === 'string' ||
+  typeof runtimeId((globalThis as { browser?: unknown }).browser) === 'string';
 if (inExtension) z.config({ jitless: true });
 
 export { z };

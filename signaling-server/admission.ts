@@ -18,7 +18,12 @@ export interface AdmissionOptions {
 
 export type Admission = { ok: true; ip: string } | { ok: false; status: number; reason: string };
 
-const HTTP_REASONS: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 429: 'Too Many Requests', 503: 'Service Unavailable' };
+const HTTP_REASONS: Record<number, string> = {
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  429: 'Too Many Requests',
+  503: 'Service Unavailable',
+};
 
 export class AdmissionControl {
   constructor(
@@ -32,8 +37,10 @@ export class AdmissionControl {
   judge(request: IncomingMessage): Admission {
     const ip = request.socket.remoteAddress ?? 'unknown';
     if (this.state.draining()) return { ok: false, status: 503, reason: 'draining' };
-    if (this.state.connections() >= this.options.maxConnections) return { ok: false, status: 503, reason: 'server_full' };
-    if (!originAllowed(this.options.allowedOrigins, request.headers.origin)) return { ok: false, status: 403, reason: 'origin_refused' };
+    if (this.state.connections() >= this.options.maxConnections)
+      return { ok: false, status: 503, reason: 'server_full' };
+    if (!originAllowed(this.options.allowedOrigins, request.headers.origin))
+      return { ok: false, status: 403, reason: 'origin_refused' };
     if (this.options.tokenSecret) {
       const token = new URL(request.url ?? '/', 'http://signaling').searchParams.get('token');
       const verdict = verifyToken(this.options.tokenSecret, token, Date.now() / 1000);
@@ -47,7 +54,9 @@ export class AdmissionControl {
   refuse(socket: Duplex, status: number, reason: string): void {
     this.metrics.rejects.inc({ reason });
     this.log.info({ status, reason }, 'connection refused');
-    socket.end(`HTTP/1.1 ${status} ${HTTP_REASONS[status] ?? 'Refused'}\r\nconnection: close\r\ncontent-type: text/plain\r\nx-peerlane-reason: ${reason}\r\n\r\n${reason}\n`);
+    socket.end(
+      `HTTP/1.1 ${status} ${HTTP_REASONS[status] ?? 'Refused'}\r\nconnection: close\r\ncontent-type: text/plain\r\nx-peerlane-reason: ${reason}\r\n\r\n${reason}\n`,
+    );
     socket.destroy();
   }
 }

@@ -8,7 +8,9 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  *
  * Token: `<subject>.<expires, unix seconds>.<base64url HMAC-SHA256 of "subject.expires">`.
  */
-export type TokenVerdict = { ok: true; subject: string } | { ok: false; reason: 'token_missing' | 'token_malformed' | 'token_expired' | 'token_bad_signature' };
+export type TokenVerdict =
+  | { ok: true; subject: string }
+  | { ok: false; reason: 'token_missing' | 'token_malformed' | 'token_expired' | 'token_bad_signature' };
 
 const SUBJECT = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -30,7 +32,8 @@ export function verifyToken(secret: string, token: string | null, nowSeconds: nu
   if (!SUBJECT.test(subject) || !/^\d{1,12}$/.test(expires)) return { ok: false, reason: 'token_malformed' };
   const expected = Buffer.from(sign(secret, `${subject}.${expires}`));
   const given = Buffer.from(signature);
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'token_bad_signature' };
+  if (given.length !== expected.length || !timingSafeEqual(given, expected))
+    return { ok: false, reason: 'token_bad_signature' };
   if (Number(expires) <= nowSeconds) return { ok: false, reason: 'token_expired' };
   return { ok: true, subject };
 }

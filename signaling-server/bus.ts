@@ -28,7 +28,9 @@ export interface ExitRecord {
  * Messages between nodes, addressed to one node. A `signal` is sent only after the sending node
  * checked its client was introduced to `to`; the receiving node trusts that check.
  */
-export type NodeEnvelope = { type: 'signal'; to: string; from: string; fromNode: string; data: SignalData } | { type: 'peer-gone'; to: string; peerId: string };
+export type NodeEnvelope =
+  | { type: 'signal'; to: string; from: string; fromNode: string; data: SignalData }
+  | { type: 'peer-gone'; to: string; peerId: string };
 
 export interface BusHandlers {
   /** An exit appeared, changed or refreshed (`record`), or left (`null`, withdrawn by node `byNode`). */

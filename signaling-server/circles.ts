@@ -1,6 +1,13 @@
 import { createPublicKey, verify } from 'node:crypto';
 import { promisify } from 'node:util';
-import { memberProofText, newerRevocations, revocationProofText, type CircleRefusalReason, type MemberCredential, type RevocationList } from '../protocol/circle-proof';
+import {
+  memberProofText,
+  newerRevocations,
+  revocationProofText,
+  type CircleRefusalReason,
+  type MemberCredential,
+  type RevocationList,
+} from '../protocol/circle-proof';
 import { fromBase64Url } from './identity';
 import type { CirclesState } from '../protocol/signaling-messages';
 
@@ -55,8 +62,10 @@ export class CircleBook {
     const refused: CircleRefusal[] = [];
     for (const credential of state.credentials) {
       if (member.has(credential.circle)) continue;
-      if (!(await this.credentialSigned(credential))) refused.push({ circle: credential.circle, reason: 'bad_signature' });
-      else if (this.isRevoked(credential.circle, credential.invite)) refused.push({ circle: credential.circle, reason: 'revoked' });
+      if (!(await this.credentialSigned(credential)))
+        refused.push({ circle: credential.circle, reason: 'bad_signature' });
+      else if (this.isRevoked(credential.circle, credential.invite))
+        refused.push({ circle: credential.circle, reason: 'revoked' });
       else member.set(credential.circle, credential.invite);
     }
     return { member, refused, newer };
@@ -88,7 +97,10 @@ export class CircleBook {
 }
 
 /** The circles two peers share (ids), for an introduction. */
-export function sharedCircles(requester: ReadonlyMap<string, string> | null, exitCircles: readonly string[] | undefined): string[] {
+export function sharedCircles(
+  requester: ReadonlyMap<string, string> | null,
+  exitCircles: readonly string[] | undefined,
+): string[] {
   if (!requester || !exitCircles) return [];
   return exitCircles.filter((circle) => requester.has(circle));
 }

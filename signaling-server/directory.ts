@@ -68,7 +68,9 @@ export class ExitDirectory {
 
   /** Whether `exit` (on this node) may serve `requester`: everyone, or a member of one of its circles. */
   mayServe(exit: Peer, requester: Peer): boolean {
-    return exit.shareWith !== 'circles' || sharedCircles(requester.circles, [...(exit.circles?.keys() ?? [])]).length > 0;
+    return (
+      exit.shareWith !== 'circles' || sharedCircles(requester.circles, [...(exit.circles?.keys() ?? [])]).length > 0
+    );
   }
 
   /** What the bus reports: a record published (by any node), or withdrawn (null) by `byNode`, which only counts if that node holds it. */
@@ -122,7 +124,13 @@ export class ExitDirectory {
       }
       // An exit on another node learns of the requester from its first relayed signal (relay.ts).
     }
-    return chosen.map(({ record, relay, circles }) => ({ peerId: record.peerId, capacity: record.capacity, load: record.load, relay, ...(circles.length > 0 ? { circles } : {}) }));
+    return chosen.map(({ record, relay, circles }) => ({
+      peerId: record.peerId,
+      capacity: record.capacity,
+      load: record.load,
+      relay,
+      ...(circles.length > 0 ? { circles } : {}),
+    }));
   }
 
   /** `peerId` left: `partner` (on this node) forgets it and hears so. */
@@ -141,19 +149,42 @@ export class ExitDirectory {
     if (this.loadTimer) clearTimeout(this.loadTimer);
   }
 
-  private choose(requester: Peer, count: number, exclude: Set<string>, preferCircles: boolean): { record: ExitRecord; relay: boolean; circles: string[] }[] {
+  private choose(
+    requester: Peer,
+    count: number,
+    exclude: Set<string>,
+    preferCircles: boolean,
+  ): { record: ExitRecord; relay: boolean; circles: string[] }[] {
     const now = Date.now();
     const ranked = [];
     for (const record of this.records.values()) {
-      if (record.capacity <= 0 || now - record.seenAt > this.ttlMs || record.peerId === requester.id || exclude.has(record.peerId) || this.isFlagged(record.peerId)) continue;
+      if (
+        record.capacity <= 0 ||
+        now - record.seenAt > this.ttlMs ||
+        record.peerId === requester.id ||
+        exclude.has(record.peerId) ||
+        this.isFlagged(record.peerId)
+      )
+        continue;
       const circles = sharedCircles(requester.circles, record.circles);
       if (record.shareWith === 'circles' && circles.length === 0) continue; // a circle-only exit is never named to a non-member
       const relay = !directPossible(requester.nat, record.nat);
       if (relay && !this.relayAvailable) continue; // they would never connect: do not waste an introduction
       const outside = preferCircles && circles.length === 0 ? 1 : 0;
-      ranked.push({ record, relay, circles, outside, load: Math.round((record.load / record.capacity) * 100), age: Math.floor((now - record.seenAt) / this.exitRefreshMs), tie: Math.random() });
+      ranked.push({
+        record,
+        relay,
+        circles,
+        outside,
+        load: Math.round((record.load / record.capacity) * 100),
+        age: Math.floor((now - record.seenAt) / this.exitRefreshMs),
+        tie: Math.random(),
+      });
     }
-    ranked.sort((a, b) => Number(a.relay) - Number(b.relay) || a.outside - b.outside || a.load - b.load || a.age - b.age || a.tie - b.tie);
+    ranked.sort(
+      (a, b) =>
+        Number(a.relay) - Number(b.relay) || a.outside - b.outside || a.load - b.load || a.age - b.age || a.tie - b.tie,
+    );
     return ranked.slice(0, count);
   }
 }

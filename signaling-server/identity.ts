@@ -22,7 +22,12 @@ export function fromBase64Url(text: string): Buffer | null {
   return bytes.toString('base64url') === text ? bytes : null;
 }
 
-export async function verifyRegistration(publicKeyText: string, signatureText: string, host: string, nonce: string): Promise<IdentityVerdict> {
+export async function verifyRegistration(
+  publicKeyText: string,
+  signatureText: string,
+  host: string,
+  nonce: string,
+): Promise<IdentityVerdict> {
   const publicKey = fromBase64Url(publicKeyText);
   if (!publicKey || publicKey.length !== PUBLIC_KEY_BYTES) return { ok: false, reason: 'bad_public_key' };
   const signature = fromBase64Url(signatureText);

@@ -52,7 +52,11 @@ export class IpLimits {
     let state = this.ips.get(ip);
     if (!state) {
       const { connectsPerIpPerSecond: connects, messagesPerIpPerSecond: messages } = this.options;
-      state = { connections: 0, connects: new TokenBucket(connects, connects * 2, now), messages: new TokenBucket(messages, messages * 2, now) };
+      state = {
+        connections: 0,
+        connects: new TokenBucket(connects, connects * 2, now),
+        messages: new TokenBucket(messages, messages * 2, now),
+      };
       this.ips.set(ip, state);
     }
     return state;

@@ -58,19 +58,37 @@ export function createMessageHandlers(context: HandlerContext): (peer: Peer, mes
     peers.set(peer.id, peer);
     peer.registered = true;
     applyState(peer, message);
-    send(peer, { type: 'registered', peerId: peer.id, heartbeatMs: options.heartbeatMs, refreshMs: options.exitRefreshMs, iceServers: iceServersFor(options.ice, peer.id, Date.now() / 1000) });
+    send(peer, {
+      type: 'registered',
+      peerId: peer.id,
+      heartbeatMs: options.heartbeatMs,
+      refreshMs: options.exitRefreshMs,
+      iceServers: iceServersFor(options.ice, peer.id, Date.now() / 1000),
+    });
     log.info({ peer: peer.id, connection: peer.connectionId, exit: peer.exit, nat: peer.nat }, 'registered');
   };
 
   const handlers: HandlerRegistry = {
     register: (peer, message) => {
-      if (peer.registered || peer.nonce === '') return send(peer, { type: 'error', code: 'already_registered', message: `registered (or registering) already; send update instead` });
+      if (peer.registered || peer.nonce === '')
+        return send(peer, {
+          type: 'error',
+          code: 'already_registered',
+          message: `registered (or registering) already; send update instead`,
+        });
       const nonce = peer.nonce;
       peer.nonce = ''; // one attempt per challenge; also frees it
       // Verified on libuv's thread pool: a burst of registrations does not stall the event loop.
       void verifyRegistration(message.publicKey, message.signature, peer.host, nonce).then(async (verdict) => {
         if (peer.socket.readyState !== WebSocket.OPEN) return;
-        if (!verdict.ok) return context.reject(peer, verdict.reason, verdict.reason === 'bad_signature' ? 'the signature does not prove the public key over this connection\'s nonce' : 'not an Ed25519 public key');
+        if (!verdict.ok)
+          return context.reject(
+            peer,
+            verdict.reason,
+            verdict.reason === 'bad_signature'
+              ? "the signature does not prove the public key over this connection's nonce"
+              : 'not an Ed25519 public key',
+          );
         // Circles judged before `registered`: the first introduction already knows them.
         const judged = message.circles ? await pairings.judge(peer, message.circles) : null;
         if (peer.socket.readyState !== WebSocket.OPEN) return;
@@ -81,10 +99,15 @@ export function createMessageHandlers(context: HandlerContext): (peer: Peer, mes
     },
     update: (peer, message) => {
       applyState(peer, message);
-      if (message.circles) void pairings.judge(peer, message.circles).then((judged) => judged && pairings.apply(peer, judged));
+      if (message.circles)
+        void pairings.judge(peer, message.circles).then((judged) => judged && pairings.apply(peer, judged));
     },
     'report-exit': (peer, message) => {
-      if (directory.report(peer, message.peerId)) log.warn({ exit: message.peerId, reason: message.reason }, 'exit flagged by independent reports: no longer introduced');
+      if (directory.report(peer, message.peerId))
+        log.warn(
+          { exit: message.peerId, reason: message.reason },
+          'exit flagged by independent reports: no longer introduced',
+        );
     },
     'find-exits': (peer, message) => {
       const started = performance.now();
@@ -98,7 +121,8 @@ export function createMessageHandlers(context: HandlerContext): (peer: Peer, mes
 
   return (peer, message) => {
     metrics.countMessage(message.type);
-    if (message.type !== 'register' && !peer.registered) return send(peer, { type: 'error', code: 'not_registered', message: 'register first' });
+    if (message.type !== 'register' && !peer.registered)
+      return send(peer, { type: 'error', code: 'not_registered', message: 'register first' });
     (handlers[message.type] as Handler<typeof message.type>)(peer, message);
   };
 }

@@ -5,8 +5,18 @@ import type { ClientMessage } from '../protocol/signaling-messages';
 export class SignalingMetrics {
   readonly registry = new Registry();
   readonly connections: Gauge<'role'>;
-  readonly messages = new Counter({ name: 'peerlane_signaling_messages_total', help: 'Client messages accepted, by type', labelNames: ['type'] as const, registers: [this.registry] });
-  readonly rejects = new Counter({ name: 'peerlane_signaling_rejects_total', help: 'Connections and messages refused, by reason', labelNames: ['reason'] as const, registers: [this.registry] });
+  readonly messages = new Counter({
+    name: 'peerlane_signaling_messages_total',
+    help: 'Client messages accepted, by type',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
+  readonly rejects = new Counter({
+    name: 'peerlane_signaling_rejects_total',
+    help: 'Connections and messages refused, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   readonly introductionSeconds = new Histogram({
     name: 'peerlane_signaling_introduction_seconds',
     help: 'From a find-exits request to the answer',

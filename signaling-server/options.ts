@@ -59,4 +59,3 @@ export const DEFAULT_SIGNALING_OPTIONS: SignalingOptions = {
 
 /** Close codes a client can act on. */
 export const CloseCode = { TOO_BIG: 1009, POLICY: 1008, GOING_AWAY: 1001, REPLACED: 4000 } as const;
-

@@ -36,13 +36,16 @@ export class Pairings {
     }
     const verdict = await this.circleBook.judge(state);
     for (const list of verdict.newer) this.spreadRevocation(list, peer);
-    return seq === peer.circlesSeq && peer.socket.readyState === WebSocket.OPEN ? { verdict, shareWith: state.shareWith } : null;
+    return seq === peer.circlesSeq && peer.socket.readyState === WebSocket.OPEN
+      ? { verdict, shareWith: state.shareWith }
+      : null;
   }
 
   apply(peer: Peer, { verdict, shareWith }: JudgedCircles): void {
     peer.shareWith = shareWith;
     // A list that arrived while this was checked may have revoked one of these.
-    for (const [circle, invite] of verdict.member) if (this.circleBook.isRevoked(circle, invite)) verdict.member.delete(circle);
+    for (const [circle, invite] of verdict.member)
+      if (this.circleBook.isRevoked(circle, invite)) verdict.member.delete(circle);
     peer.circles = verdict.member.size > 0 ? verdict.member : null;
     send(peer, { type: 'circles', member: [...verdict.member.keys()], refused: verdict.refused });
     this.review(peer);
@@ -51,7 +54,10 @@ export class Pairings {
 
   /** A newer revocation list: every member here keeps it; a member it names loses the circle at once. */
   private spreadRevocation(list: RevocationList, from: Peer | null): void {
-    this.log.info({ circle: list.circle.slice(0, 8), version: list.version, revoked: list.revoked.length }, 'circle revocations');
+    this.log.info(
+      { circle: list.circle.slice(0, 8), version: list.version, revoked: list.revoked.length },
+      'circle revocations',
+    );
     for (const peer of this.peers.values()) {
       const invite = peer.circles?.get(list.circle);
       if (invite === undefined) continue;
@@ -59,7 +65,11 @@ export class Pairings {
       if (!list.revoked.includes(invite)) continue;
       peer.circles!.delete(list.circle);
       if (peer.circles!.size === 0) peer.circles = null;
-      send(peer, { type: 'circles', member: [...(peer.circles?.keys() ?? [])], refused: [{ circle: list.circle, reason: 'revoked' }] });
+      send(peer, {
+        type: 'circles',
+        member: [...(peer.circles?.keys() ?? [])],
+        refused: [{ circle: list.circle, reason: 'revoked' }],
+      });
       this.review(peer);
       if (peer.exit) this.directory.publish(peer);
     }

@@ -16,7 +16,8 @@ import { natKinds, type NatKind } from '../protocol/signaling-messages';
  *   before its candidates).
  * Every command's round trip is reported through `observe` (Prometheus histogram).
  */
-export type RedisTarget = { kind: 'single'; url: string } | { kind: 'cluster'; nodes: { host: string; port: number }[] };
+export type RedisTarget =
+  { kind: 'single'; url: string } | { kind: 'cluster'; nodes: { host: string; port: number }[] };
 
 const EXITS = '{peerlane}:exits';
 const nodeChannel = (nodeId: string): string => `peerlane:node:{${nodeId}}`;
@@ -51,11 +52,16 @@ export class RedisBus implements SignalingBus {
       this.subscriber = new Redis(target.url, options);
       this.publishCommand = 'publish';
     } else {
-      this.client = new Cluster(target.nodes, { shardedSubscribers: true, lazyConnect: true, redisOptions: { maxRetriesPerRequest: 2 } });
+      this.client = new Cluster(target.nodes, {
+        shardedSubscribers: true,
+        lazyConnect: true,
+        redisOptions: { maxRetriesPerRequest: 2 },
+      });
       this.subscriber = null;
       this.publishCommand = 'spublish';
     }
-    for (const client of [this.client, this.subscriber]) client?.on('error', (error: Error) => this.log.warn({ err: error.message }, 'redis'));
+    for (const client of [this.client, this.subscriber])
+      client?.on('error', (error: Error) => this.log.warn({ err: error.message }, 'redis'));
   }
 
   private async timed<T>(op: string, run: () => Promise<T>): Promise<T> {
@@ -104,28 +110,33 @@ export class RedisBus implements SignalingBus {
 
   publishExit(record: ExitRecord): void {
     const event = JSON.stringify({ peerId: record.peerId, record, byNode: this.nodeId } satisfies ExitEvent);
-    void this.timed('publish-exit', () => this.client.multi().hset(EXITS, record.peerId, JSON.stringify(record))[this.publishCommand](EXITS, event).exec()).catch((error: unknown) =>
-      this.log.warn({ err: String(error) }, 'publish exit failed'),
-    );
+    void this.timed('publish-exit', () =>
+      this.client.multi().hset(EXITS, record.peerId, JSON.stringify(record))[this.publishCommand](EXITS, event).exec(),
+    ).catch((error: unknown) => this.log.warn({ err: String(error) }, 'publish exit failed'));
   }
 
   removeExit(peerId: string): void {
     const event = JSON.stringify({ peerId, record: null, byNode: this.nodeId } satisfies ExitEvent);
-    void this.timed('remove-exit', () => this.client.eval(WITHDRAW_SCRIPT, 1, EXITS, peerId, this.nodeId, event, this.publishCommand)).catch((error: unknown) =>
-      this.log.warn({ err: String(error) }, 'remove exit failed'),
-    );
+    void this.timed('remove-exit', () =>
+      this.client.eval(WITHDRAW_SCRIPT, 1, EXITS, peerId, this.nodeId, event, this.publishCommand),
+    ).catch((error: unknown) => this.log.warn({ err: String(error) }, 'remove exit failed'));
   }
 
   sendToNode(nodeId: string, envelope: NodeEnvelope): void {
-    void this.timed('publish-node', () => this.client[this.publishCommand](nodeChannel(nodeId), JSON.stringify(envelope))).catch((error: unknown) =>
-      this.log.warn({ err: String(error) }, 'relay to node failed'),
-    );
+    void this.timed('publish-node', () =>
+      this.client[this.publishCommand](nodeChannel(nodeId), JSON.stringify(envelope)),
+    ).catch((error: unknown) => this.log.warn({ err: String(error) }, 'relay to node failed'));
   }
 
   async healthy(): Promise<boolean> {
     try {
-      const ping = this.timed('ping', () => (this.client instanceof Cluster ? this.client.hlen(EXITS).then(() => 'PONG') : this.client.ping()));
-      const pong = await Promise.race([ping, new Promise<null>((resolve) => setTimeout(() => resolve(null), 1000).unref())]);
+      const ping = this.timed('ping', () =>
+        this.client instanceof Cluster ? this.client.hlen(EXITS).then(() => 'PONG') : this.client.ping(),
+      );
+      const pong = await Promise.race([
+        ping,
+        new Promise<null>((resolve) => setTimeout(() => resolve(null), 1000).unref()),
+      ]);
       return pong === 'PONG';
     } catch {
       return false;
@@ -141,11 +152,31 @@ export class RedisBus implements SignalingBus {
 function parseRecord(json: string): ExitRecord | null {
   try {
     const value = JSON.parse(json) as Partial<ExitRecord>;
-    if (typeof value.peerId !== 'string' || typeof value.nodeId !== 'string' || typeof value.capacity !== 'number' || typeof value.load !== 'number' || typeof value.seenAt !== 'number') return null;
+    if (
+      typeof value.peerId !== 'string' ||
+      typeof value.nodeId !== 'string' ||
+      typeof value.capacity !== 'number' ||
+      typeof value.load !== 'number' ||
+      typeof value.seenAt !== 'number'
+    )
+      return null;
     const nat: NatKind = natKinds.includes(value.nat as NatKind) ? (value.nat as NatKind) : 'unknown';
-    const shareWith: ShareWith = shareWithValues.includes(value.shareWith as ShareWith) ? (value.shareWith as ShareWith) : 'everyone';
-    const circles = Array.isArray(value.circles) ? value.circles.filter((circle): circle is string => typeof circle === 'string') : [];
-    return { peerId: value.peerId, nodeId: value.nodeId, nat, capacity: value.capacity, load: value.load, seenAt: value.seenAt, shareWith, circles };
+    const shareWith: ShareWith = shareWithValues.includes(value.shareWith as ShareWith)
+      ? (value.shareWith as ShareWith)
+      : 'everyone';
+    const circles = Array.isArray(value.circles)
+      ? value.circles.filter((circle): circle is string => typeof circle === 'string')
+      : [];
+    return {
+      peerId: value.peerId,
+      nodeId: value.nodeId,
+      nat,
+      capacity: value.capacity,
+      load: value.load,
+      seenAt: value.seenAt,
+      shareWith,
+      circles,
+    };
   } catch {
     return null;
   }

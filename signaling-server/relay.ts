@@ -20,14 +20,22 @@ export class Relay {
   /** A client's signal for one of its partners. */
   fromClient(peer: Peer, message: Extract<ClientMessage, { type: 'signal' }>): void {
     const partnerNode = peer.partners?.get(message.to);
-    if (partnerNode === undefined) return sendTo(peer, { type: 'error', code: 'unknown_peer', message: `no introduced peer ${message.to}` });
+    if (partnerNode === undefined)
+      return sendTo(peer, { type: 'error', code: 'unknown_peer', message: `no introduced peer ${message.to}` });
     const local = this.peers.get(message.to);
     if (local) {
       if (local.partners?.has(peer.id)) sendTo(local, { type: 'signal', from: peer.id, data: message.data });
       return;
     }
-    if (partnerNode === this.nodeId) return sendTo(peer, { type: 'error', code: 'unknown_peer', message: `peer ${message.to} is gone` });
-    this.bus.sendToNode(partnerNode, { type: 'signal', to: message.to, from: peer.id, fromNode: this.nodeId, data: message.data });
+    if (partnerNode === this.nodeId)
+      return sendTo(peer, { type: 'error', code: 'unknown_peer', message: `peer ${message.to} is gone` });
+    this.bus.sendToNode(partnerNode, {
+      type: 'signal',
+      to: message.to,
+      from: peer.id,
+      fromNode: this.nodeId,
+      data: message.data,
+    });
   }
 
   /** What another node sent one of our clients. */
@@ -64,7 +72,8 @@ export class Relay {
     for (const [partnerId, partnerNode] of peer.partners ?? []) {
       const partner = this.peers.get(partnerId);
       if (partner) this.directory.forgetPartner(partner, peer.id);
-      else if (partnerNode !== this.nodeId) this.bus.sendToNode(partnerNode, { type: 'peer-gone', to: partnerId, peerId: peer.id });
+      else if (partnerNode !== this.nodeId)
+        this.bus.sendToNode(partnerNode, { type: 'peer-gone', to: partnerId, peerId: peer.id });
     }
   }
 }

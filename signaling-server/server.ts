@@ -57,17 +57,27 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
 
   const metrics = new SignalingMetrics(() => {
     const counts = { exit: 0, requester: 0, unregistered: 0 };
-    for (const peer of connections.values()) counts[!peer.registered ? 'unregistered' : peer.exit ? 'exit' : 'requester'] += 1;
+    for (const peer of connections.values())
+      counts[!peer.registered ? 'unregistered' : peer.exit ? 'exit' : 'requester'] += 1;
     return counts;
   });
   const bus: SignalingBus = options.redis
     ? new RedisBus(nodeId, options.redis, log, (op, seconds) => metrics.redisSeconds.observe({ op }, seconds))
     : new MemoryBus(nodeId);
 
-  const directory = new ExitDirectory(bus, peers, options.exitRefreshMs, options.ice.turn !== null, options.reportThreshold);
+  const directory = new ExitDirectory(
+    bus,
+    peers,
+    options.exitRefreshMs,
+    options.ice.turn !== null,
+    options.reportThreshold,
+  );
   const relay = new Relay(nodeId, peers, directory, bus, metrics);
   const pairings = new Pairings(peers, directory, new CircleBook(), log);
-  const admission = new AdmissionControl(options, ipLimits, metrics, log, { draining: () => draining, connections: () => connections.size });
+  const admission = new AdmissionControl(options, ipLimits, metrics, log, {
+    draining: () => draining,
+    connections: () => connections.size,
+  });
 
   /** A bad or over-limit message: named back to the client; enough of them and the client is cut off with the reason. */
   const reject = (peer: Peer, code: string, message: string): void => {
@@ -84,7 +94,16 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
     send(peer, { type: 'error', code, message });
   };
 
-  const handle = createMessageHandlers({ options, log, metrics, peers, directory, relay, pairings, reject: (peer, code, message) => reject(peer, code, message) });
+  const handle = createMessageHandlers({
+    options,
+    log,
+    metrics,
+    peers,
+    directory,
+    relay,
+    pairings,
+    reject: (peer, code, message) => reject(peer, code, message),
+  });
 
   // One set of socket handlers shared by every connection (`this` is the socket): closures per event
   // per connection would be memory that an idle connection does not need.
@@ -97,8 +116,14 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
     if (!peer || peer.invalid >= options.maxInvalidMessages) return; // closing: spend nothing more on it
     const now = Date.now();
     // Limits first, before any parsing: a flood costs a counter, not a JSON parse.
-    if (!peer.bucket.take(now)) return reject(peer, 'rate_limited', `more than ${options.messagesPerSecond} messages per second`);
-    if (!ipLimits.message(peer.ip, now)) return reject(peer, 'ip_rate_limited', `more than ${options.messagesPerIpPerSecond} messages per second from this address`);
+    if (!peer.bucket.take(now))
+      return reject(peer, 'rate_limited', `more than ${options.messagesPerSecond} messages per second`);
+    if (!ipLimits.message(peer.ip, now))
+      return reject(
+        peer,
+        'ip_rate_limited',
+        `more than ${options.messagesPerIpPerSecond} messages per second from this address`,
+      );
     if (isBinary) return reject(peer, 'bad_message', 'binary messages are not part of the protocol');
     let value: unknown;
     try {
@@ -109,7 +134,11 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
     const parsed = clientMessageSchema.safeParse(value);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      return reject(peer, 'bad_message', `invalid message: ${issue ? `${issue.path.join('.')} ${issue.message}` : 'schema'}`);
+      return reject(
+        peer,
+        'bad_message',
+        `invalid message: ${issue ? `${issue.path.join('.')} ${issue.message}` : 'schema'}`,
+      );
     }
     handle(peer, parsed.data);
   }
@@ -169,7 +198,16 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
     const path = (request.url ?? '/').split('?')[0];
     if (path === '/healthz') {
       response.writeHead(200, { 'content-type': 'application/json' });
-      response.end(JSON.stringify({ status: 'ok', node: nodeId, peers: peers.size, connections: connections.size, exits: [...peers.values()].filter((peer) => peer.exit).length, flaggedExits: directory.flaggedCount }));
+      response.end(
+        JSON.stringify({
+          status: 'ok',
+          node: nodeId,
+          peers: peers.size,
+          connections: connections.size,
+          exits: [...peers.values()].filter((peer) => peer.exit).length,
+          flaggedExits: directory.flaggedCount,
+        }),
+      );
       return;
     }
     if (path === '/readyz') {
@@ -190,10 +228,18 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
     response.writeHead(404, { 'content-type': 'text/plain' });
     response.end('not found\n');
   };
-  const http = options.tls ? createTlsServer({ cert: options.tls.cert, key: options.tls.key }, serveHttp) : createServer(serveHttp);
+  const http = options.tls
+    ? createTlsServer({ cert: options.tls.cert, key: options.tls.key }, serveHttp)
+    : createServer(serveHttp);
   // Text frames are parsed as JSON right after, which replaces invalid UTF-8: validating it first is a
   // second pass over every message for nothing. Connections are tracked in `connections`, not by ws.
-  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_SIGNALING_MESSAGE_BYTES, skipUTF8Validation: true, clientTracking: false, perMessageDeflate: false });
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_SIGNALING_MESSAGE_BYTES,
+    skipUTF8Validation: true,
+    clientTracking: false,
+    perMessageDeflate: false,
+  });
 
   http.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const verdict = admission.judge(request);
@@ -203,20 +249,23 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
 
   // Heartbeat: a peer that did not answer the previous ping is gone (laptop lid closed, network lost).
   // The same beat ages out exits whose node stopped refreshing them.
-  const heartbeat = setInterval(() => {
-    const now = Date.now();
-    for (const peer of connections.values()) {
-      if (!peer.alive) {
-        log.info({ peer: peer.id || peer.connectionId }, 'reaped');
-        peer.socket.terminate();
-        continue;
+  const heartbeat = setInterval(
+    () => {
+      const now = Date.now();
+      for (const peer of connections.values()) {
+        if (!peer.alive) {
+          log.info({ peer: peer.id || peer.connectionId }, 'reaped');
+          peer.socket.terminate();
+          continue;
+        }
+        peer.alive = false;
+        peer.socket.ping();
       }
-      peer.alive = false;
-      peer.socket.ping();
-    }
-    directory.sweep(now);
-    ipLimits.sweepAll(now);
-  }, Math.min(options.heartbeatMs, options.exitRefreshMs));
+      directory.sweep(now);
+      ipLimits.sweepAll(now);
+    },
+    Math.min(options.heartbeatMs, options.exitRefreshMs),
+  );
   heartbeat.unref();
 
   await bus.start({
@@ -229,7 +278,10 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
   });
   const address = http.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  log.info({ host, port: address.port, node: nodeId, redis: options.redis?.kind ?? 'none' }, 'signaling server listening');
+  log.info(
+    { host, port: address.port, node: nodeId, redis: options.redis?.kind ?? 'none' },
+    'signaling server listening',
+  );
 
   let drained: (() => void) | null = null;
   return {
@@ -248,7 +300,8 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
         drained = resolve;
         if (connections.size === 0) resolve();
       });
-      for (const peer of connections.values()) send(peer, { type: 'reconnect', reason: 'server shutting down', withinMs: options.reconnectWithinMs });
+      for (const peer of connections.values())
+        send(peer, { type: 'reconnect', reason: 'server shutting down', withinMs: options.reconnectWithinMs });
       const timer = setTimeout(() => drained?.(), options.drainMs);
       await allGone;
       clearTimeout(timer);

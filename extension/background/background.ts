@@ -47,7 +47,14 @@ export interface Background {
 
 export function createBackground(platform: BackgroundPlatform, host: BackgroundHost): Background {
   const startedAt = platform.now();
-  let transportStatus: TransportStatus = { signaling: 'offline', selfId: null, availableExits: 0, nat: 'unknown', circles: null, device: { onBattery: null, metered: null } };
+  let transportStatus: TransportStatus = {
+    signaling: 'offline',
+    selfId: null,
+    availableExits: 0,
+    nat: 'unknown',
+    circles: null,
+    device: { onBattery: null, metered: null },
+  };
   const configuration = new Configuration(platform);
   // The queue is made below; the telemetry's gauges first read it a second from now.
   const telemetry: Telemetry = new Telemetry(platform, () => ({ queued: queue.queued, inflight: queue.inflight }));
@@ -69,7 +76,8 @@ export function createBackground(platform: BackgroundPlatform, host: BackgroundH
     exitHandlerFor: (peerId) => sharing.handlerFor(peerId),
     exitAvailable: (peerId, capacity) => queue.addPeer(peerId, capacity),
     exitGone: (peerId) => queue.removePeer(peerId),
-    protocolError: (peerId, error) => platform.log.warn('[peerlane] protocol', shortPeerId(peerId), error.category, error.message),
+    protocolError: (peerId, error) =>
+      platform.log.warn('[peerlane] protocol', shortPeerId(peerId), error.category, error.message),
   });
   const checks = new ExitChecks({
     clock: platform.clock,
@@ -78,7 +86,12 @@ export function createBackground(platform: BackgroundPlatform, host: BackgroundH
     telemetry,
     percent: () => configuration.settings.checkExitsPercent,
     flag: (peerId, url) => {
-      platform.log.warn('[peerlane] exit', shortPeerId(peerId), 'altered an answer two other exits agree on:', displayUrl(url));
+      platform.log.warn(
+        '[peerlane] exit',
+        shortPeerId(peerId),
+        'altered an answer two other exits agree on:',
+        displayUrl(url),
+      );
       queue.removePeer(peerId);
       host.transport.send({ type: 'report-exit', peerId, reason: 'altered_body' });
       void configuration.flagExit({ peerId, at: platform.now(), url: displayUrl(url) });
@@ -91,7 +104,12 @@ export function createBackground(platform: BackgroundPlatform, host: BackgroundH
   const state = (): PopupState => {
     const balance = new Map(queue.peers().map((peer) => [peer.peerId, peer]));
     return {
-      stats: telemetry.snapshot({ queued: queue.queued, queuedByPriority: queue.queuedByPriority(), inflight: queue.inflight, peers: queue.peerCount }),
+      stats: telemetry.snapshot({
+        queued: queue.queued,
+        queuedByPriority: queue.queuedByPriority(),
+        inflight: queue.inflight,
+        peers: queue.peerCount,
+      }),
       peers: peers.all().map((peer) => {
         const view = balance.get(peer.id);
         return {
@@ -134,7 +152,8 @@ export function createBackground(platform: BackgroundPlatform, host: BackgroundH
     busy = now;
     host.onBusyChange?.(now);
   };
-  const configureTransport = (): void => host.transport.send({ type: 'configure', config: configuration.transportConfig() });
+  const configureTransport = (): void =>
+    host.transport.send({ type: 'configure', config: configuration.transportConfig() });
 
   queue.subscribe((event) => {
     telemetry.onQueueEvent(event);
@@ -194,6 +213,7 @@ export function createBackground(platform: BackgroundPlatform, host: BackgroundH
           return;
       }
     },
-    fetchThroughPeers: (head, priority, signal) => ready.then(() => fetchThroughPeers(requester, head, priority, signal)),
+    fetchThroughPeers: (head, priority, signal) =>
+      ready.then(() => fetchThroughPeers(requester, head, priority, signal)),
   };
 }

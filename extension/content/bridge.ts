@@ -1,4 +1,11 @@
-import { BRIDGE_READY, isHandshake, PAGE_HANDSHAKE, readBridgeMessage, readPageMessage, type BridgeToPage } from '../core/channels/page-channel';
+import {
+  BRIDGE_READY,
+  isHandshake,
+  PAGE_HANDSHAKE,
+  readBridgeMessage,
+  readPageMessage,
+  type BridgeToPage,
+} from '../core/channels/page-channel';
 import type { RequestStart, ToBackgroundRequest } from '../core/channels/request-channel';
 import { REQUEST_PORT_NAME } from '../core/channels/request-port-names';
 import { isBytes, withOwnBuffer } from '../core/bytes';
@@ -35,7 +42,8 @@ function toPage(message: BridgeToPage, transfer: Transferable[] = []): void {
  * frame's `location.origin` is "null", and it would have gone direct); anything damaged reads as not routed.
  */
 async function sendConfig(): Promise<void> {
-  const stored = (await ext.storage.local.get(SETTINGS_STORAGE_KEY))[SETTINGS_STORAGE_KEY] as { routedOrigins?: unknown } | undefined;
+  const stored = (await ext.storage.local.get(SETTINGS_STORAGE_KEY))[SETTINGS_STORAGE_KEY] as
+    { routedOrigins?: unknown } | undefined;
   const origins = stored?.routedOrigins;
   toPage({ type: 'config', routed: Array.isArray(origins) && origins.includes(window.origin) });
 }
@@ -45,7 +53,11 @@ function openRequest(id: number, request: RequestStart, reopened = false): void 
   try {
     port = ext.runtime.connect({ name: REQUEST_PORT_NAME });
   } catch (error) {
-    toPage({ type: 'error', id, error: { category: 'background_restarted', message: `Peerlane was reloaded: ${String(error)}` } });
+    toPage({
+      type: 'error',
+      id,
+      error: { category: 'background_restarted', message: `Peerlane was reloaded: ${String(error)}` },
+    });
     return;
   }
   requests.set(id, port);
@@ -54,7 +66,11 @@ function openRequest(id: number, request: RequestStart, reopened = false): void 
   port.onMessage.addListener((raw: unknown) => {
     const message = pageMessageFrom(id, raw);
     if (!message) {
-      toPage({ type: 'error', id, error: { category: 'bad_message', message: 'the background sent a reply the page channel does not carry' } });
+      toPage({
+        type: 'error',
+        id,
+        error: { category: 'bad_message', message: 'the background sent a reply the page channel does not carry' },
+      });
       return;
     }
     switch (message.type) {
@@ -83,11 +99,19 @@ function openRequest(id: number, request: RequestStart, reopened = false): void 
     // The service worker was stopped mid-request. Nothing reached the page yet and the request is
     // safe to repeat (the queue's own retry rule): ask the restarted background once more.
     // Otherwise say clearly what happened.
-    if (!headSeen && !reopened && isIdempotentRequest({ method: request.method, url: request.url, headers: request.headers })) {
+    if (
+      !headSeen &&
+      !reopened &&
+      isIdempotentRequest({ method: request.method, url: request.url, headers: request.headers })
+    ) {
       openRequest(id, request, true);
       return;
     }
-    toPage({ type: 'error', id, error: { category: 'background_restarted', message: 'the Peerlane background stopped during the request' } });
+    toPage({
+      type: 'error',
+      id,
+      error: { category: 'background_restarted', message: 'the Peerlane background stopped during the request' },
+    });
   });
   port.postMessage(request);
 }

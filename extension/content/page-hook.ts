@@ -1,11 +1,29 @@
 import { MAX_REQUEST_BODY_BYTES } from '../core/protocol/limits';
 import type { Priority } from '../core/queue/priority-lanes';
-import { BRIDGE_READY, isHandshake, PAGE_HANDSHAKE, readBridgeMessage, type BridgeToPage, type PageToBridge } from '../core/channels/page-channel';
+import {
+  BRIDGE_READY,
+  isHandshake,
+  PAGE_HANDSHAKE,
+  readBridgeMessage,
+  type BridgeToPage,
+  type PageToBridge,
+} from '../core/channels/page-channel';
 import type { RedirectMode } from '../core/protocol/request-fields';
 import { hookBeacon, hookEventSource, hookFrames, refuseWebSockets, refuseWorkers } from './page-surfaces';
 import { createXMLHttpRequest, type UploadProgress } from './page-xhr';
 import { ERROR_HEADER, PEER_HEADER } from '../core/protocol/page-headers';
-import { checkedOrigin, corsCheck, exposedResponseHeaders, planCors, preflightCheck, preflightHeaders, redirectCorsCheck, requestOrigin, type CredentialsMode, type RequestMode } from '../core/http/cors';
+import {
+  checkedOrigin,
+  corsCheck,
+  exposedResponseHeaders,
+  planCors,
+  preflightCheck,
+  preflightHeaders,
+  redirectCorsCheck,
+  requestOrigin,
+  type CredentialsMode,
+  type RequestMode,
+} from '../core/http/cors';
 
 /**
  * MAIN-world hook on routed origins: wraps `window.fetch` and `XMLHttpRequest` so the page's own
@@ -100,7 +118,9 @@ bridgeTimer = setTimeout(() => {
  * the engine's exact message, which libraries (ky, axios) recognise and retry. Why it failed,
  * Peerlane's category and reason, is in `cause` (and the console).
  */
-const NETWORK_ERROR_MESSAGE = navigator.userAgent.includes('Firefox/') ? 'NetworkError when attempting to fetch resource.' : 'Failed to fetch';
+const NETWORK_ERROR_MESSAGE = navigator.userAgent.includes('Firefox/')
+  ? 'NetworkError when attempting to fetch resource.'
+  : 'Failed to fetch';
 
 export interface RoutingFailure {
   category: string;
@@ -137,7 +157,20 @@ interface Exchange {
 }
 
 /** One request through peers, resolved at its response head; the body streams as the page reads it. */
-function exchange(request: { method: string; url: string; headers: [string, string][]; redirect: RedirectMode; integrity?: string; origin: string | null }, body: ArrayBuffer | null, signal: AbortSignal, priority: Priority, onUpload?: UploadProgress): Promise<Exchange> {
+function exchange(
+  request: {
+    method: string;
+    url: string;
+    headers: [string, string][];
+    redirect: RedirectMode;
+    integrity?: string;
+    origin: string | null;
+  },
+  body: ArrayBuffer | null,
+  signal: AbortSignal,
+  priority: Priority,
+  onUpload?: UploadProgress,
+): Promise<Exchange> {
   if (signal.aborted) return Promise.reject(abortError(signal));
   const id = nextId++;
   const bodyBytes = body?.byteLength ?? 0;
@@ -200,7 +233,21 @@ function exchange(request: { method: string; url: string; headers: [string, stri
       },
       uploaded: (bytes) => onUpload?.(Math.min(bytes, bodyBytes), bodyBytes),
     });
-    send({ type: 'request', id, method: request.method, url: request.url, headers: request.headers, priority, body, redirect: request.redirect, integrity: request.integrity ?? '', origin: request.origin }, body ? [body] : []);
+    send(
+      {
+        type: 'request',
+        id,
+        method: request.method,
+        url: request.url,
+        headers: request.headers,
+        priority,
+        body,
+        redirect: request.redirect,
+        integrity: request.integrity ?? '',
+        origin: request.origin,
+      },
+      body ? [body] : [],
+    );
   });
 }
 
@@ -213,7 +260,11 @@ async function requestBody(request: Request): Promise<ArrayBuffer | null> {
   } catch (error) {
     throw routingError('bad_message', `the request body could not be read: ${String(error)}`);
   }
-  if (body.byteLength > MAX_REQUEST_BODY_BYTES) throw routingError('queue_full', `a routed request body is at most ${MAX_REQUEST_BODY_BYTES} bytes; this one is ${body.byteLength}`);
+  if (body.byteLength > MAX_REQUEST_BODY_BYTES)
+    throw routingError(
+      'queue_full',
+      `a routed request body is at most ${MAX_REQUEST_BODY_BYTES} bytes; this one is ${body.byteLength}`,
+    );
   return body;
 }
 
@@ -247,26 +298,57 @@ async function routeThroughPeers(request: Request, priority: Priority, onUpload?
   const credentials = request.credentials as CredentialsMode;
   const headers = [...request.headers];
   const redirectMode = request.redirect as RedirectMode;
-  const plan = planCors(pageOrigin, { method: request.method, url: request.url, headers, mode: request.mode as RequestMode, credentials });
+  const plan = planCors(pageOrigin, {
+    method: request.method,
+    url: request.url,
+    headers,
+    mode: request.mode as RequestMode,
+    credentials,
+  });
   if (plan.kind === 'refused') throw corsError(plan.reason);
   const body = await requestBody(request);
   if (plan.kind === 'cors' && plan.preflight) {
     // A preflight never follows a redirect: answered by one, it fails (not a 2xx), as in the standard.
-    const preflight = await exchange({ method: 'OPTIONS', url: request.url, headers: preflightHeaders(plan.preflight), redirect: 'manual', origin: pageOrigin }, null, request.signal, priority);
+    const preflight = await exchange(
+      {
+        method: 'OPTIONS',
+        url: request.url,
+        headers: preflightHeaders(plan.preflight),
+        redirect: 'manual',
+        origin: pageOrigin,
+      },
+      null,
+      request.signal,
+      priority,
+    );
     preflight.cancel();
-    const denied = preflightCheck(preflight.head.status, preflight.head.headers, pageOrigin, { ...plan.preflight, credentials });
+    const denied = preflightCheck(preflight.head.status, preflight.head.headers, pageOrigin, {
+      ...plan.preflight,
+      credentials,
+    });
     if (denied) throw corsError(denied);
   }
   // With `integrity`, the background holds the head until the whole body matched it, as the browser does.
   const origin = requestOrigin(pageOrigin, plan, request.method);
-  const { head, body: stream, cancel } = await exchange({ method: request.method, url: request.url, headers, redirect: redirectMode, integrity: request.integrity, origin }, body, request.signal, priority, onUpload);
+  const {
+    head,
+    body: stream,
+    cancel,
+  } = await exchange(
+    { method: request.method, url: request.url, headers, redirect: redirectMode, integrity: request.integrity, origin },
+    body,
+    request.signal,
+    priority,
+    onUpload,
+  );
   // As the browser reports them: the final URL after the exit's redirects, never its fragment.
   const finalUrl = new URL(head.url ?? request.url);
   finalUrl.hash = '';
   if (head.opaqueRedirect) {
     // The exit did not follow, as asked: `manual` gets the browser's opaque redirect, `error` its network error.
     cancel();
-    if (redirectMode === 'error') throw refusal('redirect', 'the response was a redirect, and the request said redirect: "error"');
+    if (redirectMode === 'error')
+      throw refusal('redirect', 'the response was a redirect, and the request said redirect: "error"');
     return opaqueResponse('opaqueredirect', finalUrl.href);
   }
   let type: ResponseType = 'basic';
@@ -283,7 +365,8 @@ async function routeThroughPeers(request: Request, priority: Priority, onUpload?
     const denied =
       request.mode === 'same-origin'
         ? `mode "same-origin" and the response came from ${finalUrl.origin}`
-        : (redirectCorsCheck(pageOrigin, head.redirectHops ?? [], finalUrl.href, credentials) ?? corsCheck(head.headers, checkedOrigin(pageOrigin, redirectUrls, finalUrl.href), credentials));
+        : (redirectCorsCheck(pageOrigin, head.redirectHops ?? [], finalUrl.href, credentials) ??
+          corsCheck(head.headers, checkedOrigin(pageOrigin, redirectUrls, finalUrl.href), credentials));
     if (denied) {
       cancel();
       throw corsError(denied);
@@ -293,7 +376,11 @@ async function routeThroughPeers(request: Request, priority: Priority, onUpload?
   }
   const nullBody = request.method === 'HEAD' || NULL_BODY_STATUSES.has(head.status);
   if (nullBody) cancel();
-  const response = new Response(nullBody ? null : stream, { status: head.status, statusText: head.statusText, headers: shown });
+  const response = new Response(nullBody ? null : stream, {
+    status: head.status,
+    statusText: head.statusText,
+    headers: shown,
+  });
   Object.defineProperty(response, 'url', { value: finalUrl.href });
   Object.defineProperty(response, 'redirected', { value: head.redirected === true });
   Object.defineProperty(response, 'type', { value: type });

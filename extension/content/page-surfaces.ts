@@ -49,7 +49,10 @@ export function hookFrames(fetchImpl: Fetch, xhr: typeof XMLHttpRequest): void {
     }
   };
   // Through the element: its window, or its document's.
-  const windowOf = { contentWindow: (value: unknown) => value as Window | null, contentDocument: (value: unknown) => (value as Document | null)?.defaultView ?? null };
+  const windowOf = {
+    contentWindow: (value: unknown) => value as Window | null,
+    contentDocument: (value: unknown) => (value as Document | null)?.defaultView ?? null,
+  };
   for (const element of [HTMLIFrameElement, HTMLFrameElement, HTMLObjectElement]) {
     for (const [property, toWindow] of Object.entries(windowOf)) {
       const descriptor = Object.getOwnPropertyDescriptor(element.prototype, property);
@@ -80,9 +83,22 @@ export function hookBeacon(fetchImpl: Fetch, isRouted: () => boolean): void {
   const native = navigator.sendBeacon.bind(navigator);
   navigator.sendBeacon = (url: string | URL, data?: BodyInit | null): boolean => {
     if (!isRouted()) return native(url, data);
-    const size = typeof data === 'string' ? new Blob([data]).size : data instanceof Blob ? data.size : data instanceof ArrayBuffer || ArrayBuffer.isView(data) ? data.byteLength : 0;
+    const size =
+      typeof data === 'string'
+        ? new Blob([data]).size
+        : data instanceof Blob
+          ? data.size
+          : data instanceof ArrayBuffer || ArrayBuffer.isView(data)
+            ? data.byteLength
+            : 0;
     if (size > BEACON_LIMIT) return false;
-    fetchImpl(new URL(String(url), location.href), { method: 'POST', body: data ?? null, keepalive: true, credentials: 'include', mode: 'no-cors' }).catch((error: unknown) => console.warn(WARNING, 'beacon not delivered', error));
+    fetchImpl(new URL(String(url), location.href), {
+      method: 'POST',
+      body: data ?? null,
+      keepalive: true,
+      credentials: 'include',
+      mode: 'no-cors',
+    }).catch((error: unknown) => console.warn(WARNING, 'beacon not delivered', error));
     return true;
   };
 }
@@ -117,7 +133,12 @@ export function hookEventSource(fetchImpl: Fetch, isRouted: () => boolean): void
       const headers: Record<string, string> = { accept: 'text/event-stream' };
       if (this.lastEventId) headers['last-event-id'] = this.lastEventId;
       try {
-        const response = await fetchImpl(this.url, { headers, cache: 'no-store', credentials: this.withCredentials ? 'include' : 'same-origin', signal: this.controller.signal });
+        const response = await fetchImpl(this.url, {
+          headers,
+          cache: 'no-store',
+          credentials: this.withCredentials ? 'include' : 'same-origin',
+          signal: this.controller.signal,
+        });
         const type = response.headers.get('content-type') ?? '';
         if (response.status !== 200 || !/^text\/event-stream/i.test(type) || !response.body) {
           // Not a stream: failed for good, as the browser's EventSource.
@@ -155,7 +176,14 @@ export function hookEventSource(fetchImpl: Fetch, isRouted: () => boolean): void
         for (const line of lines) {
           if (line === '') {
             if (data.length > 0) {
-              emit(this, new MessageEvent(eventType || 'message', { data: data.join('\n'), lastEventId: this.lastEventId, origin: new URL(this.url).origin }));
+              emit(
+                this,
+                new MessageEvent(eventType || 'message', {
+                  data: data.join('\n'),
+                  lastEventId: this.lastEventId,
+                  origin: new URL(this.url).origin,
+                }),
+              );
             }
             data = [];
             eventType = '';
@@ -175,7 +203,8 @@ export function hookEventSource(fetchImpl: Fetch, isRouted: () => boolean): void
   }
   defineStates(PeerlaneEventSource, ['CONNECTING', 'OPEN', 'CLOSED']);
   window.EventSource = new Proxy(NativeEventSource, {
-    construct: (target, args: [string | URL, EventSourceInit?]) => (isRouted() ? new PeerlaneEventSource(...args) : new target(...args)) as object,
+    construct: (target, args: [string | URL, EventSourceInit?]) =>
+      (isRouted() ? new PeerlaneEventSource(...args) : new target(...args)) as object,
   });
 }
 
@@ -197,7 +226,10 @@ export function refuseWebSockets(isRouted: () => boolean): void {
     constructor(url: string | URL) {
       super();
       this.url = new URL(String(url), location.href).href;
-      console.warn(WARNING, `WebSocket to ${this.url} refused: Peerlane routes this site through peers and does not carry WebSockets`);
+      console.warn(
+        WARNING,
+        `WebSocket to ${this.url} refused: Peerlane routes this site through peers and does not carry WebSockets`,
+      );
       setTimeout(() => {
         this.readyState = 3;
         emit(this, new Event('error'));
@@ -206,17 +238,21 @@ export function refuseWebSockets(isRouted: () => boolean): void {
     }
 
     send(): void {
-      if (this.readyState === 0) throw new DOMException("Failed to execute 'send' on 'WebSocket': Still in CONNECTING state.", 'InvalidStateError');
+      if (this.readyState === 0)
+        throw new DOMException(
+          "Failed to execute 'send' on 'WebSocket': Still in CONNECTING state.",
+          'InvalidStateError',
+        );
     }
 
     close(): void {
       this.readyState = 3;
     }
-
   }
   defineStates(RefusedWebSocket, ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED']);
   window.WebSocket = new Proxy(NativeWebSocket, {
-    construct: (target, args: [string | URL, (string | string[])?]) => (isRouted() ? new RefusedWebSocket(args[0]) : new target(...args)) as object,
+    construct: (target, args: [string | URL, (string | string[])?]) =>
+      (isRouted() ? new RefusedWebSocket(args[0]) : new target(...args)) as object,
   });
 }
 
@@ -227,7 +263,11 @@ export function refuseWorkers(isRouted: () => boolean): void {
     if (!Native) continue;
     window[name] = new Proxy(Native, {
       construct: (target, args: unknown[]) => {
-        if (isRouted()) throw new DOMException(`Peerlane routes this site through peers and cannot route a ${name}'s requests, so it does not start one`, 'SecurityError');
+        if (isRouted())
+          throw new DOMException(
+            `Peerlane routes this site through peers and cannot route a ${name}'s requests, so it does not start one`,
+            'SecurityError',
+          );
         return new (target as new (...rest: unknown[]) => object)(...args);
       },
     }) as never;

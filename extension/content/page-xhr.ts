@@ -16,12 +16,18 @@ type State = 0 | 1 | 2 | 3 | 4;
 /** Upload progress of a routed request: body bytes the exit has taken, of the whole body. */
 export type UploadProgress = (loaded: number, total: number) => void;
 /** The page's routed fetch, with the upload progress only the hook's own callers (this XHR) ask for. */
-export type RoutedFetch = (input: RequestInfo | URL, init?: RequestInit, onUpload?: UploadProgress) => Promise<Response>;
+export type RoutedFetch = (
+  input: RequestInfo | URL,
+  init?: RequestInit,
+  onUpload?: UploadProgress,
+) => Promise<Response>;
 
 function invalidState(what: string): DOMException {
-  return new DOMException(`Failed to execute '${what}' on 'XMLHttpRequest': the object's state must be OPENED.`, 'InvalidStateError');
+  return new DOMException(
+    `Failed to execute '${what}' on 'XMLHttpRequest': the object's state must be OPENED.`,
+    'InvalidStateError',
+  );
 }
-
 
 export function createXMLHttpRequest(fetchImpl: RoutedFetch): typeof XMLHttpRequest {
   class PeerlaneXMLHttpRequest extends EventTarget {
@@ -86,17 +92,29 @@ export function createXMLHttpRequest(fetchImpl: RoutedFetch): typeof XMLHttpRequ
     }
 
     overrideMimeType(mime: string): void {
-      if (this.readyState >= 3) throw new DOMException("Failed to execute 'overrideMimeType' on 'XMLHttpRequest': MimeType cannot be overridden when the state is LOADING or DONE.", 'InvalidStateError');
+      if (this.readyState >= 3)
+        throw new DOMException(
+          "Failed to execute 'overrideMimeType' on 'XMLHttpRequest': MimeType cannot be overridden when the state is LOADING or DONE.",
+          'InvalidStateError',
+        );
       this.overriddenMime = mime;
     }
 
     get responseText(): string {
-      if (this.responseType !== '' && this.responseType !== 'text') throw new DOMException(`The value is only accessible if the object's 'responseType' is '' or 'text' (was '${this.responseType}').`, 'InvalidStateError');
+      if (this.responseType !== '' && this.responseType !== 'text')
+        throw new DOMException(
+          `The value is only accessible if the object's 'responseType' is '' or 'text' (was '${this.responseType}').`,
+          'InvalidStateError',
+        );
       return this.readyState >= 3 ? this.text : '';
     }
 
     get responseXML(): Document | null {
-      if (this.responseType !== '' && this.responseType !== 'document') throw new DOMException(`The value is only accessible if the object's 'responseType' is '' or 'document' (was '${this.responseType}').`, 'InvalidStateError');
+      if (this.responseType !== '' && this.responseType !== 'document')
+        throw new DOMException(
+          `The value is only accessible if the object's 'responseType' is '' or 'document' (was '${this.responseType}').`,
+          'InvalidStateError',
+        );
       return this.readyState === 4 ? this.document() : null;
     }
 
@@ -128,12 +146,21 @@ export function createXMLHttpRequest(fetchImpl: RoutedFetch): typeof XMLHttpRequ
       this.sent = true;
       const uploading = carried !== null;
       this.uploading = uploading;
-      const timer = this.timeout > 0 ? setTimeout(() => run.abort(new DOMException('timeout', 'TimeoutError')), this.timeout) : null;
+      const timer =
+        this.timeout > 0
+          ? setTimeout(() => run.abort(new DOMException('timeout', 'TimeoutError')), this.timeout)
+          : null;
       this.fire('loadstart');
       if (uploading) this.fire('loadstart', this.upload);
       void (async () => {
         try {
-          const init: RequestInit = { method: this.method, headers: this.requestHeaders, body: carried as BodyInit | null, signal: run.signal, credentials: this.withCredentials ? 'include' : 'same-origin' };
+          const init: RequestInit = {
+            method: this.method,
+            headers: this.requestHeaders,
+            body: carried as BodyInit | null,
+            signal: run.signal,
+            credentials: this.withCredentials ? 'include' : 'same-origin',
+          };
           let uploadTotal = 0;
           // As the exit takes the body (its credit): progress, then load and loadend once it has all of it.
           const onUpload: UploadProgress = (loaded, total) => {
@@ -244,7 +271,10 @@ export function createXMLHttpRequest(fetchImpl: RoutedFetch): typeof XMLHttpRequ
       const essence = (this.mime() ?? 'text/xml').split(';')[0]!.trim().toLowerCase();
       const html = essence === 'text/html';
       if (html ? this.responseType !== 'document' : !/[+/]xml$/.test(essence)) return null;
-      const parsed = new DOMParser().parseFromString(decoderFor(this.mime()).decode(this.bytes()), html ? 'text/html' : 'application/xml');
+      const parsed = new DOMParser().parseFromString(
+        decoderFor(this.mime()).decode(this.bytes()),
+        html ? 'text/html' : 'application/xml',
+      );
       return !html && parsed.getElementsByTagName('parsererror').length > 0 ? null : parsed;
     }
 
@@ -255,7 +285,10 @@ export function createXMLHttpRequest(fetchImpl: RoutedFetch): typeof XMLHttpRequ
 
     private fire(type: string, target: EventTarget = this, loaded = 0, total = 0): void {
       const progress = type !== 'readystatechange';
-      emit(target, progress ? new ProgressEvent(type, { lengthComputable: total > 0, loaded, total }) : new Event(type));
+      emit(
+        target,
+        progress ? new ProgressEvent(type, { lengthComputable: total > 0, loaded, total }) : new Event(type),
+      );
     }
   }
   defineStates(PeerlaneXMLHttpRequest, ['UNSENT', 'OPENED', 'HEADERS_RECEIVED', 'LOADING', 'DONE']);

@@ -8,7 +8,10 @@ export function spansBuffer(view: Uint8Array): view is Uint8Array<ArrayBuffer> {
 }
 
 /** `parts` joined into one fresh buffer (`total`: their length, when the caller counted it already). */
-export function joinBytes(parts: readonly Uint8Array[], total = parts.reduce((sum, part) => sum + part.byteLength, 0)): Uint8Array<ArrayBuffer> {
+export function joinBytes(
+  parts: readonly Uint8Array[],
+  total = parts.reduce((sum, part) => sum + part.byteLength, 0),
+): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(total);
   let offset = 0;
   for (const part of parts) {

@@ -4,5 +4,11 @@
  * check's own request). Web Crypto's UUID: present in every context and in Node.
  */
 export function newCorrelationId(prefix = ''): string {
-  return prefix + crypto.randomUUID().replace(/-/g, '').slice(0, 12 - prefix.length);
+  return (
+    prefix +
+    crypto
+      .randomUUID()
+      .replace(/-/g, '')
+      .slice(0, 12 - prefix.length)
+  );
 }

@@ -18,8 +18,18 @@ export interface ErrorTraits {
   page: 'network-error' | { status: number; statusText: string; retryAfterSeconds?: number };
 }
 
-const fault = (retryable: boolean): ErrorTraits => ({ retryable, peerFault: true, refusal: false, page: 'network-error' });
-const refusal = (retryable: boolean): ErrorTraits => ({ retryable, peerFault: false, refusal: true, page: 'network-error' });
+const fault = (retryable: boolean): ErrorTraits => ({
+  retryable,
+  peerFault: true,
+  refusal: false,
+  page: 'network-error',
+});
+const refusal = (retryable: boolean): ErrorTraits => ({
+  retryable,
+  peerFault: false,
+  refusal: true,
+  page: 'network-error',
+});
 const final: ErrorTraits = { retryable: false, peerFault: false, refusal: false, page: 'network-error' };
 
 export const ERROR_TABLE = {

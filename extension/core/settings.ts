@@ -52,12 +52,15 @@ export const DEFAULT_SETTINGS: Settings = {
   },
 };
 
-
 /** Methods an exit may be allowed to carry; GET and HEAD unless the sharer opts in to more. */
 export const EXIT_METHODS = ['GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
 const int = (min: number, max: number, what: string) =>
-  z.number({ message: `${what} must be a number` }).int(`${what} must be a whole number`).min(min, `${what} must be at least ${min}`).max(max, `${what} must be at most ${max}`);
+  z
+    .number({ message: `${what} must be a number` })
+    .int(`${what} must be a whole number`)
+    .min(min, `${what} must be at least ${min}`)
+    .max(max, `${what} must be at most ${max}`);
 
 export const queueSettingsSchema = z.object({
   maxQueued: int(1, 10_000, 'queue size'),
@@ -73,7 +76,10 @@ export const queueSettingsSchema = z.object({
 export type QueueSettings = z.infer<typeof queueSettingsSchema>;
 
 const amount = (min: number, max: number, what: string) =>
-  z.number({ message: `${what} must be a number` }).min(min, `${what} must be at least ${min}`).max(max, `${what} must be at most ${max}`);
+  z
+    .number({ message: `${what} must be a number` })
+    .min(min, `${what} must be at least ${min}`)
+    .max(max, `${what} must be at most ${max}`);
 
 /** What a sharer lends, in the units people think in; `exitCapsFrom` turns them into bytes. */
 export const exitCapsSettingsSchema = z.object({
@@ -119,11 +125,21 @@ export const settingsSchema = z.object({
     .string()
     .refine((value) => /^wss?:\/\/[^/\s]+/.test(value), 'signaling URL must start with ws:// or wss://'),
   /** Given by the signaling operator when their server requires one (HMAC-signed, expiring). */
-  signalingToken: z.string().max(512).regex(/^[A-Za-z0-9_.-]*$/, 'signaling token: letters, digits, dot, dash and underscore only'),
+  signalingToken: z
+    .string()
+    .max(512)
+    .regex(/^[A-Za-z0-9_.-]*$/, 'signaling token: letters, digits, dot, dash and underscore only'),
   /** Connect to peers only through the TURN relay signaling offers: peers never learn this browser's IP. */
   relayOnly: z.boolean(),
   /** STUN servers (`stun:host:port`) for when signaling offers none; empty: none (peers on one network only). */
-  stunServers: z.array(z.string().max(256).regex(/^stuns?:[^\s]+$/, 'a STUN server is stun:host:port or stuns:host:port')).max(4, 'at most 4 STUN servers'),
+  stunServers: z
+    .array(
+      z
+        .string()
+        .max(256)
+        .regex(/^stuns?:[^\s]+$/, 'a STUN server is stun:host:port or stuns:host:port'),
+    )
+    .max(4, 'at most 4 STUN servers'),
   /**
    * Peer connections to each exit, its frames striped over them (core/peers/lanes.ts): each has its
    * own congestion window, which over a long or lossy path is what limits one connection. 1: none.
@@ -147,15 +163,30 @@ export const settingsSchema = z.object({
    * than a /24 or /64. Empty by default; the popup warns while it is not.
    */
   privateAllowList: z
-    .array(z.string().max(64).refine((value) => allowListProblem(value) === null, { error: (issue) => allowListProblem(String(issue.input)) ?? 'not an address block' }))
+    .array(
+      z
+        .string()
+        .max(64)
+        .refine((value) => allowListProblem(value) === null, {
+          error: (issue) => allowListProblem(String(issue.input)) ?? 'not an address block',
+        }),
+    )
     .max(MAX_PRIVATE_ALLOW_BLOCKS, `at most ${MAX_PRIVATE_ALLOW_BLOCKS} private blocks`),
   exitMethods: z.array(z.enum(EXIT_METHODS)).min(1).max(EXIT_METHODS.length),
-  exitPorts: z.array(int(1, 65_535, 'port')).min(1, 'at least one port').max(64, 'at most 64 ports'),
+  exitPorts: z
+    .array(int(1, 65_535, 'port'))
+    .min(1, 'at least one port')
+    .max(64, 'at most 64 ports'),
   /**
    * The DNS-over-HTTPS resolver (RFC 8484) a Chromium exit asks what a name resolves to before it
    * connects (Chromium gives extensions no DNS API); Firefox asks its own resolver.
    */
-  exitResolver: z.string().max(512).refine((value) => resolverUrlProblem(value) === null, { error: (issue) => resolverUrlProblem(String(issue.input)) ?? 'not a resolver URL' }),
+  exitResolver: z
+    .string()
+    .max(512)
+    .refine((value) => resolverUrlProblem(value) === null, {
+      error: (issue) => resolverUrlProblem(String(issue.input)) ?? 'not a resolver URL',
+    }),
   /** Sharing stays consented but serves nothing until resumed. */
   sharePaused: z.boolean(),
   exitCaps: exitCapsSettingsSchema,
@@ -187,15 +218,24 @@ export function parseSettings(stored: unknown): Settings {
   result.routedOrigins = [...new Set(result.routedOrigins)];
   // Caps stored before the monthly quota existed keep theirs and get the default monthly one.
   if (!settingsSchema.shape.exitCaps.safeParse(record.exitCaps).success) {
-    const caps = exitCapsSettingsSchema.safeParse({ ...DEFAULT_SETTINGS.exitCaps, ...(typeof record.exitCaps === 'object' ? record.exitCaps : {}) });
+    const caps = exitCapsSettingsSchema.safeParse({
+      ...DEFAULT_SETTINGS.exitCaps,
+      ...(typeof record.exitCaps === 'object' ? record.exitCaps : {}),
+    });
     if (caps.success) result.exitCaps = caps.data;
   }
   return result;
 }
 
 /** Strict check for what a person typed in the options page: every problem, with its field. */
-export function validateSettings(candidate: unknown): { ok: true; settings: Settings } | { ok: false; problems: string[] } {
+export function validateSettings(
+  candidate: unknown,
+): { ok: true; settings: Settings } | { ok: false; problems: string[] } {
   const parsed = settingsSchema.safeParse(candidate);
-  if (parsed.success) return { ok: true, settings: { ...parsed.data, routedOrigins: [...new Set(parsed.data.routedOrigins)] } };
-  return { ok: false, problems: parsed.error.issues.map((issue) => `${issue.path.join('.') || 'settings'}: ${issue.message}`) };
+  if (parsed.success)
+    return { ok: true, settings: { ...parsed.data, routedOrigins: [...new Set(parsed.data.routedOrigins)] } };
+  return {
+    ok: false,
+    problems: parsed.error.issues.map((issue) => `${issue.path.join('.') || 'settings'}: ${issue.message}`),
+  };
 }

@@ -33,7 +33,11 @@ async function ensureOffscreen(): Promise<void> {
   const existing = await chrome.runtime.getContexts({ contextTypes: [chrome.runtime.ContextType.OFFSCREEN_DOCUMENT] });
   if (existing.length > 0) return;
   creating ??= chrome.offscreen
-    .createDocument({ url: OFFSCREEN_PAGE, reasons: [chrome.offscreen.Reason.WEB_RTC], justification: 'Peer-to-peer data channels carry routed requests.' })
+    .createDocument({
+      url: OFFSCREEN_PAGE,
+      reasons: [chrome.offscreen.Reason.WEB_RTC],
+      justification: 'Peer-to-peer data channels carry routed requests.',
+    })
     .finally(() => {
       creating = null;
     });
@@ -72,7 +76,10 @@ const platform = webExtensionPlatform();
 let keepalive: ReturnType<typeof setInterval> | null = null;
 const background = createBackground(platform, {
   transport: { send: sendToTransport },
-  exitFetcher: createExitFetcher(createChromeAddressCheck(), createForbiddenHeaders(chrome.declarativeNetRequest as unknown as SessionRules)),
+  exitFetcher: createExitFetcher(
+    createChromeAddressCheck(),
+    createForbiddenHeaders(chrome.declarativeNetRequest as unknown as SessionRules),
+  ),
   // An extension API call resets the idle timer (Chrome ≥ 110): stay up while requests are in flight.
   onBusyChange: (busy) => {
     if (busy && !keepalive) keepalive = setInterval(() => void chrome.runtime.getPlatformInfo(), KEEPALIVE_MS);
@@ -89,7 +96,14 @@ self.addEventListener('message', (event: ExtendableMessageEvent) => {
   if (!source || !('url' in source)) return;
   // Judged once per client (a URL parse), not on every frame that client sends.
   if (offscreenClient?.id !== source.id) {
-    if (!judgeSender(CHANNELS.transport.admits, { url: source.url }, { extensionOrigin: platform.extensionOrigin, isRouted: () => false })) return;
+    if (
+      !judgeSender(
+        CHANNELS.transport.admits,
+        { url: source.url },
+        { extensionOrigin: platform.extensionOrigin, isRouted: () => false },
+      )
+    )
+      return;
     offscreenClient = source as Client;
     flushPending();
   }

@@ -16,7 +16,12 @@ let background: Background | null = null;
 const transport = new TransportHost((message) => background?.fromTransport(message));
 background = createBackground(webExtensionPlatform(), {
   transport: { send: (message) => transport.handle(message) },
-  exitFetcher: createExitFetcher(createFirefoxAddressCheck(), createForbiddenHeaders((globalThis as unknown as { browser: { declarativeNetRequest: SessionRules } }).browser.declarativeNetRequest)),
+  exitFetcher: createExitFetcher(
+    createFirefoxAddressCheck(),
+    createForbiddenHeaders(
+      (globalThis as unknown as { browser: { declarativeNetRequest: SessionRules } }).browser.declarativeNetRequest,
+    ),
+  ),
 });
 
 // The peer viewer: Firefox has no extension service worker, so its viewer is a page (extension/ui/viewer.ts).

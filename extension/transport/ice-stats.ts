@@ -14,7 +14,9 @@ import type { PeerPath } from '../core/channels/transport-channel';
 function roundTripOf(pair: Record<string, unknown>): number | null {
   if (typeof pair.currentRoundTripTime === 'number') return pair.currentRoundTripTime * 1000;
   const { totalRoundTripTime: total, responsesReceived: responses } = pair;
-  return typeof total === 'number' && typeof responses === 'number' && responses > 0 ? (total / responses) * 1000 : null;
+  return typeof total === 'number' && typeof responses === 'number' && responses > 0
+    ? (total / responses) * 1000
+    : null;
 }
 
 export interface SelectedPair {
@@ -36,18 +38,28 @@ export async function selectedPair(peer: SimplePeer.Instance): Promise<SelectedP
     const report = await connection.getStats();
     const entries = new Map<string, Record<string, unknown>>();
     report.forEach((entry: Record<string, unknown>) => entries.set(String(entry.id), entry));
-    const transport = [...entries.values()].find((entry) => entry.type === 'transport' && typeof entry.selectedCandidatePairId === 'string');
+    const transport = [...entries.values()].find(
+      (entry) => entry.type === 'transport' && typeof entry.selectedCandidatePairId === 'string',
+    );
     // Chromium names the pair on the transport; Firefox marks the pair itself as selected.
     const pair = transport
       ? entries.get(String(transport.selectedCandidatePairId))
-      : [...entries.values()].find((entry) => entry.type === 'candidate-pair' && (entry.selected === true || (entry.nominated === true && entry.state === 'succeeded')));
+      : [...entries.values()].find(
+          (entry) =>
+            entry.type === 'candidate-pair' &&
+            (entry.selected === true || (entry.nominated === true && entry.state === 'succeeded')),
+        );
     if (!pair) return unknown;
     const local = entries.get(String(pair.localCandidateId));
     const remote = entries.get(String(pair.remoteCandidateId));
     const roundTripMs = roundTripOf(pair);
     const checks = typeof pair.responsesReceived === 'number' ? pair.responsesReceived : null;
     if (!local || !remote) return { path: 'unknown', roundTripMs, checks };
-    return { path: local.candidateType === 'relay' || remote.candidateType === 'relay' ? 'relayed' : 'direct', roundTripMs, checks };
+    return {
+      path: local.candidateType === 'relay' || remote.candidateType === 'relay' ? 'relayed' : 'direct',
+      roundTripMs,
+      checks,
+    };
   } catch {
     return unknown;
   }

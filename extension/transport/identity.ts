@@ -43,7 +43,16 @@ async function load(): Promise<Identity> {
     const publicKey = toBase64Url(new Uint8Array(await crypto.subtle.exportKey('raw', keys.publicKey)));
     return {
       publicKey,
-      prove: async (host, nonce) => toBase64Url(new Uint8Array(await crypto.subtle.sign({ name: 'Ed25519' }, keys.privateKey, new TextEncoder().encode(registrationProofText(host, nonce))))),
+      prove: async (host, nonce) =>
+        toBase64Url(
+          new Uint8Array(
+            await crypto.subtle.sign(
+              { name: 'Ed25519' },
+              keys.privateKey,
+              new TextEncoder().encode(registrationProofText(host, nonce)),
+            ),
+          ),
+        ),
     };
   } finally {
     database.close();

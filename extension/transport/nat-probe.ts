@@ -25,7 +25,13 @@ export async function probeNat(iceServers: readonly IceServerConfig[], timeoutMs
           return;
         }
         if (candidate.type && candidate.address && candidate.port !== null) {
-          candidates.push({ type: candidate.type, address: candidate.address, port: candidate.port, relatedAddress: candidate.relatedAddress, relatedPort: candidate.relatedPort });
+          candidates.push({
+            type: candidate.type,
+            address: candidate.address,
+            port: candidate.port,
+            relatedAddress: candidate.relatedAddress,
+            relatedPort: candidate.relatedPort,
+          });
         }
       });
       void connection.setLocalDescription().catch(() => resolve());

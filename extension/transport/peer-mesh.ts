@@ -116,7 +116,9 @@ export class PeerMesh {
   }
 
   connectedPeers(): { peerId: string; remoteRole: 'requester' | 'exit'; path: PeerPath; connection: number }[] {
-    return [...this.connections].filter(([, c]) => c.connected).map(([peerId, c]) => ({ peerId, remoteRole: c.remoteRole, path: c.path, connection: c.id }));
+    return [...this.connections]
+      .filter(([, c]) => c.connected)
+      .map(([peerId, c]) => ({ peerId, remoteRole: c.remoteRole, path: c.path, connection: c.id }));
   }
 
   /**
@@ -130,19 +132,25 @@ export class PeerMesh {
     // Automatic: the first lane measures the path (its ICE round trip) before the others are made.
     // Its frames are numbered from the start, so further lanes join without a new handshake.
     connection.lanesToOpen = this.autoLanes ? 'after-first' : 'all';
-    for (let lane = 0; lane < (this.autoLanes ? 1 : this.lanesPerExit); lane += 1) this.createLane(peerId, connection, lane, true);
+    for (let lane = 0; lane < (this.autoLanes ? 1 : this.lanesPerExit); lane += 1)
+      this.createLane(peerId, connection, lane, true);
   }
 
   /** Relayed signal: answers a new requester (exit side) or feeds an existing connection's lane. */
   handleSignal(from: string, signal: LaneSignal, acceptRequesters: boolean): void {
     const { lane: laneField, lanes: lanesField, laneRecovery, ...data } = signal;
-    const laneCount = typeof lanesField === 'number' && Number.isInteger(lanesField) ? Math.min(MAX_LANES, Math.max(1, lanesField)) : 1;
+    const laneCount =
+      typeof lanesField === 'number' && Number.isInteger(lanesField) ? Math.min(MAX_LANES, Math.max(1, lanesField)) : 1;
     const laneIndex = typeof laneField === 'number' && Number.isInteger(laneField) && laneField >= 0 ? laneField : 0;
     if (laneIndex >= laneCount) return;
     let connection = this.connections.get(from);
     // A fresh offer for a lane we answered before: the requester lost that connection (ids are
     // stable, so it is the same peer) and starts over. Feeding it to the old one would corrupt both.
-    if (connection && data.type === 'offer' && (connection.lanes[laneIndex]?.answered || connection.lanes.length !== laneCount)) {
+    if (
+      connection &&
+      data.type === 'offer' &&
+      (connection.lanes[laneIndex]?.answered || connection.lanes.length !== laneCount)
+    ) {
       this.close(from, 'peer reconnected');
       connection = undefined;
     }
@@ -151,7 +159,9 @@ export class PeerMesh {
       connection = this.createConnection(from, 'requester', laneCount);
     }
     if (laneRecovery === 1) connection.striping?.recoverStalls();
-    const lane = connection.lanes[laneIndex] ?? (data.type === 'offer' ? this.createLane(from, connection, laneIndex, false) : null);
+    const lane =
+      connection.lanes[laneIndex] ??
+      (data.type === 'offer' ? this.createLane(from, connection, laneIndex, false) : null);
     if (!lane) return;
     if (data.type === 'offer') lane.answered = true;
     lane.peer.signal(data as SimplePeer.SignalData);
@@ -177,7 +187,8 @@ export class PeerMesh {
     };
     if (lanes > 1) {
       connection.striping = new StripedLink(connection.open, {
-        frame: (frame) => (connection.connected ? this.received(peerId, connection, frame) : connection.early.push(frame)),
+        frame: (frame) =>
+          connection.connected ? this.received(peerId, connection, frame) : connection.early.push(frame),
         report: (recovery) => this.events.lanesChanged(peerId, connection.open.length, recovery),
         resent: (bytes) => (connection.sentBytes += bytes),
         current: () => this.connections.get(peerId) === connection,
@@ -195,11 +206,16 @@ export class PeerMesh {
       answered: false,
       open: false,
       // The first lane is the peer: without it, nothing. A further lane that never opens is only dropped.
-      connectTimer: setTimeout(() => (index === 0 ? this.close(peerId, 'connection timed out') : this.dropLane(connection, index)), CONNECT_TIMEOUT_MS),
+      connectTimer: setTimeout(
+        () => (index === 0 ? this.close(peerId, 'connection timed out') : this.dropLane(connection, index)),
+        CONNECT_TIMEOUT_MS,
+      ),
     };
     connection.lanes[index] = lane;
     const lanes = connection.lanes.length;
-    peer.on('signal', (data: SignalData) => this.events.signal(peerId, lanes > 1 ? { ...data, lane: index, lanes, laneRecovery: 1 } : data));
+    peer.on('signal', (data: SignalData) =>
+      this.events.signal(peerId, lanes > 1 ? { ...data, lane: index, lanes, laneRecovery: 1 } : data),
+    );
     peer.on('connect', async () => {
       clearTimeout(lane.connectTimer);
       let seen: SelectedPair | null = null;
@@ -266,7 +282,11 @@ export class PeerMesh {
    * answer one check late on loopback, which once opened eight lanes to an exit next door (CI).
    * At most four more readings (12 s), then the shortest stands.
    */
-  private chooseLanes(peerId: string, connection: Connection, seen: { roundTripMs: number | null; checks: number | null }): void {
+  private chooseLanes(
+    peerId: string,
+    connection: Connection,
+    seen: { roundTripMs: number | null; checks: number | null },
+  ): void {
     const allowed = connection.lanes.length;
     const probe = connection.laneProbe;
     if (!probe) {
@@ -284,7 +304,8 @@ export class PeerMesh {
     connection.lanesToOpen = 'all';
     connection.laneProbe = null;
     const wanted = automaticLaneCount(probe.roundTripMs, allowed);
-    for (let further = 1; further < wanted; further += 1) if (!connection.lanes[further]) this.createLane(peerId, connection, further, true);
+    for (let further = 1; further < wanted; further += 1)
+      if (!connection.lanes[further]) this.createLane(peerId, connection, further, true);
   }
 
   /** A frame from the peer, in order; a CANCEL also drops what is still queued of that response here. */
@@ -302,7 +323,6 @@ export class PeerMesh {
     connection.lanes[index] = null;
     lane.peer.destroy();
   }
-
 
   send(peerId: string, data: Uint8Array): boolean {
     const connection = this.connections.get(peerId);

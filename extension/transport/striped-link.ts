@@ -1,5 +1,12 @@
 import type { LaneRecovery } from '../core/channels/transport-channel';
-import { isLaneControl, LANE_HEADER_BYTES, LaneReceiver, LaneSender, pickLane, type LaneResend } from '../core/peers/lanes';
+import {
+  isLaneControl,
+  LANE_HEADER_BYTES,
+  LaneReceiver,
+  LaneSender,
+  pickLane,
+  type LaneResend,
+} from '../core/peers/lanes';
 
 /**
  * A gap in a striped connection is asked for after this long, or four round trips if longer: a
@@ -141,7 +148,8 @@ export class StripedLink {
    * lane the peer was last heard on: when one lane is stalled, the least queued may well be that one.
    */
   private sendControl(message: Uint8Array<ArrayBuffer>): void {
-    const channel = this.lastHeard?.readyState === 'open' ? this.lastHeard : this.lanes[pickLane(this.lanes, Infinity, [])]?.channel;
+    const channel =
+      this.lastHeard?.readyState === 'open' ? this.lastHeard : this.lanes[pickLane(this.lanes, Infinity, [])]?.channel;
     if (channel?.readyState === 'open') channel.send(message);
   }
 
@@ -154,12 +162,19 @@ export class StripedLink {
   private resend(resends: readonly LaneResend[]): void {
     const now = performance.now();
     const lanes = this.lanes;
-    const gone = resends.filter(({ lane, laneBytesThrough, asks }) => asks > 1 || lanes[lane]!.bytes - lanes[lane]!.bufferedAmount >= laneBytesThrough);
+    const gone = resends.filter(
+      ({ lane, laneBytesThrough, asks }) =>
+        asks > 1 || lanes[lane]!.bytes - lanes[lane]!.bufferedAmount >= laneBytesThrough,
+    );
     for (const { lane } of gone) lanes[lane]!.restUntil = now + STALLED_LANE_REST_MS;
     this.refreshResting(now);
     for (const { message, lane } of gone) {
       // The least queued lane that is neither its first nor resting (a resting one if no other is left).
-      const index = pickLane(lanes, Infinity, lanes.map((other, otherIndex) => other.resting || otherIndex === lane));
+      const index = pickLane(
+        lanes,
+        Infinity,
+        lanes.map((other, otherIndex) => other.resting || otherIndex === lane),
+      );
       if (index === lane || index === -1) continue; // no other lane to take it
       lanes[index]!.channel.send(message);
       lanes[index]!.bytes += message.byteLength;

@@ -1,4 +1,10 @@
-import { MAX_EXCLUDED_EXITS, SIGNALING_PROTOCOL, type IceServerConfig, type NatKind, type ServerMessage } from '../../protocol/signaling-messages';
+import {
+  MAX_EXCLUDED_EXITS,
+  SIGNALING_PROTOCOL,
+  type IceServerConfig,
+  type NatKind,
+  type ServerMessage,
+} from '../../protocol/signaling-messages';
 import type { FromTransport, ToTransport, TransportConfig, TransportStatus } from '../core/channels/transport-channel';
 import { loadIdentity } from './identity';
 import { watchDevice } from './device-probe';
@@ -18,7 +24,14 @@ const DEMAND_WINDOW_MS = 60_000;
 
 export class TransportHost {
   private config: TransportConfig | null = null;
-  private status: TransportStatus = { signaling: 'offline', selfId: null, availableExits: 0, nat: 'unknown', circles: null, device: { onBattery: null, metered: null } };
+  private status: TransportStatus = {
+    signaling: 'offline',
+    selfId: null,
+    availableExits: 0,
+    nat: 'unknown',
+    circles: null,
+    device: { onBattery: null, metered: null },
+  };
   /** The circles last told to signaling on this registration (JSON), so an update carries them only when they change. */
   private circlesSent: string | null = null;
   /** This connection's challenge: a `register` signs it (stable identity, `identity.ts`). */
@@ -92,7 +105,8 @@ export class TransportHost {
       case 'report-exit':
         // Reported once, when caught (signaling counts independent reports); unsent while signaling is away.
         // The connection ends by the configuration that follows (`avoidExits`), as after a restart.
-        if (this.registered) this.signaling.send({ type: 'report-exit', peerId: message.peerId, reason: message.reason });
+        if (this.registered)
+          this.signaling.send({ type: 'report-exit', peerId: message.peerId, reason: message.reason });
         return;
     }
   }
@@ -108,17 +122,25 @@ export class TransportHost {
     this.mesh.setLanesPerExit(config.lanesPerExit, config.autoLanes);
     // Report the current peers so a restarted background (Chrome SW) rebuilds its sessions.
     this.emit({ type: 'status', status: this.status });
-    for (const { peerId, remoteRole, path, connection } of this.mesh.connectedPeers()) this.emit({ type: 'peer-up', peerId, remoteRole, path, connection });
+    for (const { peerId, remoteRole, path, connection } of this.mesh.connectedPeers())
+      this.emit({ type: 'peer-up', peerId, remoteRole, path, connection });
     if (previous?.share && !config.share) this.closeRole('requester', 'sharing turned off');
-    for (const peer of this.mesh.connectedPeers()) if (peer.remoteRole === 'exit' && this.avoided(peer.peerId)) this.mesh.close(peer.peerId, 'exit caught altering answers');
-    if (previous && (previous.signalingUrl !== config.signalingUrl || previous.signalingToken !== config.signalingToken)) this.signaling.disconnect();
+    for (const peer of this.mesh.connectedPeers())
+      if (peer.remoteRole === 'exit' && this.avoided(peer.peerId))
+        this.mesh.close(peer.peerId, 'exit caught altering answers');
+    if (
+      previous &&
+      (previous.signalingUrl !== config.signalingUrl || previous.signalingToken !== config.signalingToken)
+    )
+      this.signaling.disconnect();
     this.signaling.connect(config.signalingUrl, config.signalingToken);
     if (previous && this.signaling.connected) this.reportLoad();
     if (!this.findTimer) this.findTimer = setInterval(() => this.findExits(), FIND_EXITS_EVERY_MS);
   }
 
   private closeRole(remoteRole: 'requester' | 'exit', reason: string): void {
-    for (const peer of this.mesh.connectedPeers()) if (peer.remoteRole === remoteRole) this.mesh.close(peer.peerId, reason);
+    for (const peer of this.mesh.connectedPeers())
+      if (peer.remoteRole === remoteRole) this.mesh.close(peer.peerId, reason);
   }
 
   /** Proves this install's key over the server's nonce and host; the server derives the stable id from the key. */
@@ -132,9 +154,19 @@ export class TransportHost {
       if (this.nonce !== nonce) return; // reconnected meanwhile: the new challenge registers
       const circles = config.circles;
       this.circlesSent = JSON.stringify(circles);
-      this.signaling.send({ type: 'register', protocol: SIGNALING_PROTOCOL, publicKey: identity.publicKey, signature, exit: this.offersExit(), capacity: config.exitCapacity, load: this.mesh.count('requester'), nat: this.status.nat, circles });
+      this.signaling.send({
+        type: 'register',
+        protocol: SIGNALING_PROTOCOL,
+        publicKey: identity.publicKey,
+        signature,
+        exit: this.offersExit(),
+        capacity: config.exitCapacity,
+        load: this.mesh.count('requester'),
+        nat: this.status.nat,
+        circles,
+      });
     } catch (error) {
-      console.warn('[peerlane] cannot prove this install\'s identity:', error);
+      console.warn("[peerlane] cannot prove this install's identity:", error);
     }
   }
 
@@ -148,7 +180,14 @@ export class TransportHost {
     const circles = JSON.stringify(config.circles);
     const changed = circles !== this.circlesSent;
     this.circlesSent = circles;
-    this.signaling.send({ type: 'update', exit: this.offersExit(), capacity: config.exitCapacity, load: this.mesh.count('requester'), nat: this.status.nat, ...(changed ? { circles: config.circles } : {}) });
+    this.signaling.send({
+      type: 'update',
+      exit: this.offersExit(),
+      capacity: config.exitCapacity,
+      load: this.mesh.count('requester'),
+      nat: this.status.nat,
+      ...(changed ? { circles: config.circles } : {}),
+    });
   }
 
   /**
@@ -183,8 +222,16 @@ export class TransportHost {
     if (!this.wantsExits() || !this.registered || !this.natProbed) return;
     const have = this.mesh.count('exit');
     if (have >= TARGET_EXITS) return;
-    const exclude = [...this.mesh.connectedPeers().map((peer) => peer.peerId), ...(this.config?.avoidExits ?? [])].slice(0, MAX_EXCLUDED_EXITS);
-    this.signaling.send({ type: 'find-exits', count: TARGET_EXITS - have, exclude, preferCircles: Boolean(this.config?.preferCircles) });
+    const exclude = [
+      ...this.mesh.connectedPeers().map((peer) => peer.peerId),
+      ...(this.config?.avoidExits ?? []),
+    ].slice(0, MAX_EXCLUDED_EXITS);
+    this.signaling.send({
+      type: 'find-exits',
+      count: TARGET_EXITS - have,
+      exclude,
+      preferCircles: Boolean(this.config?.preferCircles),
+    });
   }
 
   private onSignalingMessage(message: ServerMessage): void {
@@ -222,7 +269,8 @@ export class TransportHost {
         return;
       case 'peer-gone':
         // The data channel may outlive signaling; only a peer that never connected is dropped here.
-        if (!this.mesh.connectedPeers().some((peer) => peer.peerId === message.peerId)) this.mesh.close(message.peerId, 'peer left signaling');
+        if (!this.mesh.connectedPeers().some((peer) => peer.peerId === message.peerId))
+          this.mesh.close(message.peerId, 'peer left signaling');
         return;
       case 'circles':
         this.setStatus({ circles: { member: message.member, refused: message.refused } });

@@ -1,5 +1,15 @@
 import browser from 'webextension-polyfill';
-import { CIRCLES_STORAGE_KEY, createCircle, invite, isRevoked, join, leave, parseCircles, revoke, type CirclesStore } from '../core/circles/circles';
+import {
+  CIRCLES_STORAGE_KEY,
+  createCircle,
+  invite,
+  isRevoked,
+  join,
+  leave,
+  parseCircles,
+  revoke,
+  type CirclesStore,
+} from '../core/circles/circles';
 import { POPUP_PORT_NAME, toPopupSchema } from '../core/channels/popup-channel';
 import type { CircleMembership } from '../core/channels/transport-channel';
 import { parseMessage } from '../core/channels/parse';
@@ -71,8 +81,19 @@ export function startCirclesPanel(card: HTMLElement): void {
       title.textContent = name;
       const actions = document.createElement('span');
       actions.className = 'actions-right';
-      actions.append(button(t(owned ? 'circleDelete' : 'circleLeave'), 'circle-leave', () => void change(async (current) => leave(current, circle), t('circleLeft', name))));
-      head.append(title, span(t(owned ? 'circleOwner' : 'circleMember'), 'muted small'), status(circle, isRevoked(store, joined.credential)), actions);
+      actions.append(
+        button(
+          t(owned ? 'circleDelete' : 'circleLeave'),
+          'circle-leave',
+          () => void change(async (current) => leave(current, circle), t('circleLeft', name)),
+        ),
+      );
+      head.append(
+        title,
+        span(t(owned ? 'circleOwner' : 'circleMember'), 'muted small'),
+        status(circle, isRevoked(store, joined.credential)),
+        actions,
+      );
       li.append(head);
       if (owned) {
         const revoked = new Set(store.revocations.find((entry) => entry.circle === circle)?.revoked ?? []);
@@ -81,11 +102,25 @@ export function startCirclesPanel(card: HTMLElement): void {
         for (const entry of owned.invites) {
           const row = document.createElement('li');
           row.dataset.testid = `invite-${entry.label}`;
-          row.append(span(entry.label || t('circleInviteUnnamed')), span(new Date(entry.createdAt).toLocaleDateString(), 'muted'));
+          row.append(
+            span(entry.label || t('circleInviteUnnamed')),
+            span(new Date(entry.createdAt).toLocaleDateString(), 'muted'),
+          );
           if (revoked.has(entry.invite)) {
             row.classList.add('revoked');
             row.append(span(t('circleRevoked'), 'badge bad'));
-          } else row.append(button(t('circleRevoke'), 'invite-revoke', () => void change(async (current) => revoke(current, circle, entry.invite), t('circleInviteRevoked', entry.label))));
+          } else
+            row.append(
+              button(
+                t('circleRevoke'),
+                'invite-revoke',
+                () =>
+                  void change(
+                    async (current) => revoke(current, circle, entry.invite),
+                    t('circleInviteRevoked', entry.label),
+                  ),
+              ),
+            );
           invites.append(row);
         }
         const inviteForm = document.createElement('form');
@@ -130,18 +165,24 @@ export function startCirclesPanel(card: HTMLElement): void {
       }
       list.append(li);
     }
-    if (store.joined.length === 0) list.append(Object.assign(document.createElement('li'), { className: 'muted', textContent: t('circlesNone') }));
+    if (store.joined.length === 0)
+      list.append(Object.assign(document.createElement('li'), { className: 'muted', textContent: t('circlesNone') }));
   }
 
   card.querySelector<HTMLFormElement>('#circle-create')!.addEventListener('submit', (event) => {
     event.preventDefault();
     const input = (event.target as HTMLFormElement).querySelector<HTMLInputElement>('input[name="name"]')!;
-    void change((current) => createCircle(current, input.value, Date.now()), t('circleCreated', input.value.trim())).then(() => (input.value = problems.textContent ? input.value : ''));
+    void change(
+      (current) => createCircle(current, input.value, Date.now()),
+      t('circleCreated', input.value.trim()),
+    ).then(() => (input.value = problems.textContent ? input.value : ''));
   });
   card.querySelector<HTMLFormElement>('#circle-join')!.addEventListener('submit', (event) => {
     event.preventDefault();
     const input = (event.target as HTMLFormElement).querySelector<HTMLInputElement>('input[name="link"]')!;
-    void change((current) => join(current, input.value, Date.now()), t('circleJoined')).then(() => (input.value = problems.textContent ? input.value : ''));
+    void change((current) => join(current, input.value, Date.now()), t('circleJoined')).then(
+      () => (input.value = problems.textContent ? input.value : ''),
+    );
   });
 
   // Storage is the truth (another options page, a revocation signaling pushed).

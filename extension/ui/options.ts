@@ -6,11 +6,20 @@ import { startCirclesPanel } from './circles-panel';
 import { EVERY_HOUR, NIGHTS_AND_WEEKENDS } from '../core/exit/share-when';
 import { weekHoursGrid } from './week-hours';
 import { FLAGGED_EXITS_STORAGE_KEY, parseFlaggedExits } from '../core/checks/exit-checks';
-import { DEFAULT_SETTINGS, parseSettings, SETTINGS_STORAGE_KEY, validateSettings, type ExitCapsSettings, type QueueSettings, type Settings } from '../core/settings';
+import {
+  DEFAULT_SETTINGS,
+  parseSettings,
+  SETTINGS_STORAGE_KEY,
+  validateSettings,
+  type ExitCapsSettings,
+  type QueueSettings,
+  type Settings,
+} from '../core/settings';
 
 /** Options page: every setting, validated with clear messages; saving applies live (no reload). */
 const form = document.querySelector<HTMLFormElement>('#settings-form')!;
-const field = <T extends HTMLInputElement | HTMLTextAreaElement>(name: string): T => form.querySelector<T>(`[name="${name}"]`)!;
+const field = <T extends HTMLInputElement | HTMLTextAreaElement>(name: string): T =>
+  form.querySelector<T>(`[name="${name}"]`)!;
 
 function fill(settings: Settings): void {
   field<HTMLInputElement>('signalingUrl').value = settings.signalingUrl;
@@ -20,7 +29,8 @@ function fill(settings: Settings): void {
   field<HTMLInputElement>('lanesPerExit').value = String(settings.lanesPerExit);
   field<HTMLInputElement>('autoLanes').checked = settings.autoLanes;
   field<HTMLInputElement>('share').checked = settings.share;
-  for (const radio of form.querySelectorAll<HTMLInputElement>('input[name="shareWith"]')) radio.checked = radio.value === settings.shareWith;
+  for (const radio of form.querySelectorAll<HTMLInputElement>('input[name="shareWith"]'))
+    radio.checked = radio.value === settings.shareWith;
   field<HTMLInputElement>('preferCircles').checked = settings.preferCircles;
   field<HTMLInputElement>('checkExitsPercent').value = String(settings.checkExitsPercent);
   field<HTMLTextAreaElement>('routedOrigins').value = settings.routedOrigins.join('\n');
@@ -36,15 +46,34 @@ function fill(settings: Settings): void {
   sharePaused = settings.sharePaused;
 }
 
-const CAP_NUMBERS = ['maxResponseMB', 'maxConcurrent', 'rateMBps', 'dailyGB', 'monthlyGB'] as const satisfies readonly (keyof ExitCapsSettings)[];
-const SHARE_WHEN_SWITCHES = ['pauseOnBattery', 'pauseOnMetered', 'yieldToBrowsing'] as const satisfies readonly (keyof Settings['shareWhen'])[];
+const CAP_NUMBERS = [
+  'maxResponseMB',
+  'maxConcurrent',
+  'rateMBps',
+  'dailyGB',
+  'monthlyGB',
+] as const satisfies readonly (keyof ExitCapsSettings)[];
+const SHARE_WHEN_SWITCHES = [
+  'pauseOnBattery',
+  'pauseOnMetered',
+  'yieldToBrowsing',
+] as const satisfies readonly (keyof Settings['shareWhen'])[];
 const weekHours = weekHoursGrid(document.querySelector<HTMLElement>('#week-hours')!);
 document.querySelector('#hours-all')!.addEventListener('click', () => weekHours.set([...EVERY_HOUR]));
 document.querySelector('#hours-evenings')!.addEventListener('click', () => weekHours.set(NIGHTS_AND_WEEKENDS));
 /** Paused is toggled from the popup; the form keeps whatever is stored. */
 let sharePaused = false;
 
-const QUEUE_NUMBERS = ['maxQueued', 'perPeerConcurrency', 'requestTimeoutMs', 'attemptTimeoutMs', 'maxAttempts', 'retryBaseMs', 'retryCapMs', 'agingMs'] as const satisfies readonly (keyof QueueSettings)[];
+const QUEUE_NUMBERS = [
+  'maxQueued',
+  'perPeerConcurrency',
+  'requestTimeoutMs',
+  'attemptTimeoutMs',
+  'maxAttempts',
+  'retryBaseMs',
+  'retryCapMs',
+  'agingMs',
+] as const satisfies readonly (keyof QueueSettings)[];
 
 function methodBoxes(): HTMLInputElement[] {
   return [...form.querySelectorAll<HTMLInputElement>('input[name="exitMethods"]')];
@@ -61,23 +90,44 @@ function read(): unknown {
     signalingUrl: field<HTMLInputElement>('signalingUrl').value.trim(),
     signalingToken: field<HTMLInputElement>('signalingToken').value.trim(),
     relayOnly: field<HTMLInputElement>('relayOnly').checked,
-    stunServers: field<HTMLInputElement>('stunServers').value.split(/[\s,]+/).filter(Boolean),
+    stunServers: field<HTMLInputElement>('stunServers')
+      .value.split(/[\s,]+/)
+      .filter(Boolean),
     lanesPerExit: numberOrText(field<HTMLInputElement>('lanesPerExit').value),
     autoLanes: field<HTMLInputElement>('autoLanes').checked,
     share: field<HTMLInputElement>('share').checked,
     shareWith: form.querySelector<HTMLInputElement>('input[name="shareWith"]:checked')?.value ?? 'everyone',
     preferCircles: field<HTMLInputElement>('preferCircles').checked,
     checkExitsPercent: numberOrText(field<HTMLInputElement>('checkExitsPercent').value),
-    routedOrigins: field<HTMLTextAreaElement>('routedOrigins').value.split('\n').map((line) => line.trim()).filter(Boolean),
-    privateAllowList: field<HTMLInputElement>('privateAllowList').value.split(/[\s,]+/).filter(Boolean),
-    exitMethods: methodBoxes().filter((box) => box.checked).map((box) => box.value),
-    exitPorts: field<HTMLInputElement>('exitPorts').value.split(/[\s,]+/).filter(Boolean).map(numberOrText),
+    routedOrigins: field<HTMLTextAreaElement>('routedOrigins')
+      .value.split('\n')
+      .map((line) => line.trim())
+      .filter(Boolean),
+    privateAllowList: field<HTMLInputElement>('privateAllowList')
+      .value.split(/[\s,]+/)
+      .filter(Boolean),
+    exitMethods: methodBoxes()
+      .filter((box) => box.checked)
+      .map((box) => box.value),
+    exitPorts: field<HTMLInputElement>('exitPorts')
+      .value.split(/[\s,]+/)
+      .filter(Boolean)
+      .map(numberOrText),
     exitResolver: field<HTMLInputElement>('exitResolver').value.trim(),
     sharePaused,
-    exitCaps: Object.fromEntries(CAP_NUMBERS.map((key) => [key, numberOrText(field<HTMLInputElement>(`exitCaps.${key}`).value)])),
-    shareWhen: { weekHours: weekHours.get(), ...Object.fromEntries(SHARE_WHEN_SWITCHES.map((key) => [key, field<HTMLInputElement>(`shareWhen.${key}`).checked])) },
+    exitCaps: Object.fromEntries(
+      CAP_NUMBERS.map((key) => [key, numberOrText(field<HTMLInputElement>(`exitCaps.${key}`).value)]),
+    ),
+    shareWhen: {
+      weekHours: weekHours.get(),
+      ...Object.fromEntries(
+        SHARE_WHEN_SWITCHES.map((key) => [key, field<HTMLInputElement>(`shareWhen.${key}`).checked]),
+      ),
+    },
     queue: {
-      ...Object.fromEntries(QUEUE_NUMBERS.map((key) => [key, numberOrText(field<HTMLInputElement>(`queue.${key}`).value)])),
+      ...Object.fromEntries(
+        QUEUE_NUMBERS.map((key) => [key, numberOrText(field<HTMLInputElement>(`queue.${key}`).value)]),
+      ),
       hedging: field<HTMLInputElement>('queue.hedging').checked,
     },
   };
@@ -90,14 +140,19 @@ const siteAccess = new SiteAccessRequester();
  * access later, from the popup or the browser's own extension settings) but they must know that
  * sharing is not offered and those sites' requests go out directly until then.
  */
-async function save(settings: Settings, note: string, allowed: Promise<boolean> = Promise.resolve(true)): Promise<void> {
+async function save(
+  settings: Settings,
+  note: string,
+  allowed: Promise<boolean> = Promise.resolve(true),
+): Promise<void> {
   await browser.storage.local.set({ [SETTINGS_STORAGE_KEY]: settings });
   fill(settings);
   document.querySelector('#problems')!.textContent = '';
   document.querySelector('#saved')!.textContent = note;
   await allowed;
   const missing = await siteAccess.missingNow(patternsNeeded(settings));
-  if (missing.length > 0) document.querySelector('#problems')!.textContent = t('accessDeclinedSettings', missing.join(', '));
+  if (missing.length > 0)
+    document.querySelector('#problems')!.textContent = t('accessDeclinedSettings', missing.join(', '));
 }
 
 form.addEventListener('submit', (event) => {
@@ -120,11 +175,15 @@ const showFlagged = (stored: unknown): void => {
   document.querySelector('#flagged-count')!.textContent = t('flaggedCount', String(count));
   document.querySelector<HTMLButtonElement>('#flagged-forget')!.disabled = count === 0;
 };
-void browser.storage.local.get(FLAGGED_EXITS_STORAGE_KEY).then((stored) => showFlagged(stored[FLAGGED_EXITS_STORAGE_KEY]));
+void browser.storage.local
+  .get(FLAGGED_EXITS_STORAGE_KEY)
+  .then((stored) => showFlagged(stored[FLAGGED_EXITS_STORAGE_KEY]));
 browser.storage.onChanged.addListener((changes, area) => {
   if (area === 'local' && changes[FLAGGED_EXITS_STORAGE_KEY]) showFlagged(changes[FLAGGED_EXITS_STORAGE_KEY].newValue);
 });
-document.querySelector('#flagged-forget')!.addEventListener('click', () => void browser.storage.local.remove(FLAGGED_EXITS_STORAGE_KEY));
+document
+  .querySelector('#flagged-forget')!
+  .addEventListener('click', () => void browser.storage.local.remove(FLAGGED_EXITS_STORAGE_KEY));
 
 // Export what is stored (not what is typed but unsaved), as a file a person can keep or share.
 const EXPORT_NAME = 'peerlane-settings.json';
@@ -151,13 +210,19 @@ document.querySelector<HTMLInputElement>('#import')!.addEventListener('change', 
     try {
       candidate = JSON.parse(content);
     } catch (error) {
-      document.querySelector('#problems')!.textContent = t('settingsImportUnreadable', [file.name, error instanceof Error ? error.message : String(error)]);
+      document.querySelector('#problems')!.textContent = t('settingsImportUnreadable', [
+        file.name,
+        error instanceof Error ? error.message : String(error),
+      ]);
       document.querySelector('#saved')!.textContent = '';
       return;
     }
     const result = validateSettings(candidate);
     if (!result.ok) {
-      document.querySelector('#problems')!.textContent = [t('settingsImportProblems', file.name), ...result.problems].join('\n');
+      document.querySelector('#problems')!.textContent = [
+        t('settingsImportProblems', file.name),
+        ...result.problems,
+      ].join('\n');
       document.querySelector('#saved')!.textContent = '';
       return;
     }
@@ -166,5 +231,7 @@ document.querySelector<HTMLInputElement>('#import')!.addEventListener('change', 
 });
 
 localizePage();
-void browser.storage.local.get(SETTINGS_STORAGE_KEY).then((stored) => fill(parseSettings(stored[SETTINGS_STORAGE_KEY])));
+void browser.storage.local
+  .get(SETTINGS_STORAGE_KEY)
+  .then((stored) => fill(parseSettings(stored[SETTINGS_STORAGE_KEY])));
 startCirclesPanel(document.querySelector<HTMLElement>('#circles-card')!);

@@ -64,7 +64,11 @@ function renderRequests(state: PopupState): void {
     { values: timeline.map((sample) => sample.inflight), className: 'line inflight-line' },
   ]);
   // Each bar: the parts at that percentile (queue wait, first byte, transfer), scaled to the p99 total.
-  const parts = (q: 'p50' | 'p95' | 'p99') => [stats.queueWaitMs[q] ?? 0, stats.ttfbMs[q] ?? 0, stats.transferMs[q] ?? 0];
+  const parts = (q: 'p50' | 'p95' | 'p99') => [
+    stats.queueWaitMs[q] ?? 0,
+    stats.ttfbMs[q] ?? 0,
+    stats.transferMs[q] ?? 0,
+  ];
   const scale = Math.max(1, ...(['p50', 'p95', 'p99'] as const).map((q) => parts(q).reduce((a, b) => a + b, 0)));
   for (const q of ['p50', 'p95', 'p99'] as const) {
     text(`latency-${q}`, formatMs(stats.latencyMs[q]));
@@ -81,7 +85,9 @@ function renderRequests(state: PopupState): void {
   }
   const resilience = [
     stats.retries ? t('retriesCount', String(stats.retries)) : '',
-    stats.hedgesWon + stats.hedgesLost ? t('hedgesCount', [String(stats.hedgesWon), String(stats.hedgesWon + stats.hedgesLost)]) : '',
+    stats.hedgesWon + stats.hedgesLost
+      ? t('hedgesCount', [String(stats.hedgesWon), String(stats.hedgesWon + stats.hedgesLost)])
+      : '',
     stats.resumes ? t('resumesCount', String(stats.resumes)) : '',
   ].filter(Boolean);
   text('resilience', resilience.join(' · '));
@@ -91,7 +97,12 @@ function renderRequests(state: PopupState): void {
   const cancelled = stats.failedByCategory.cancelled ?? 0;
   text(
     'failures',
-    [failures.length ? t('failedBy', failures.join(' · ')) : '', cancelled ? t('cancelledByPage', String(cancelled)) : ''].filter(Boolean).join('. '),
+    [
+      failures.length ? t('failedBy', failures.join(' · ')) : '',
+      cancelled ? t('cancelledByPage', String(cancelled)) : '',
+    ]
+      .filter(Boolean)
+      .join('. '),
   );
   const routeToggle = $<HTMLInputElement>('#route-toggle');
   routeToggle.disabled = currentOrigin === null;
@@ -113,7 +124,12 @@ function renderPeers(state: PopupState): void {
   const exits = state.peers.filter((peer) => peer.remoteRole === 'exit');
   text('peers', String(state.stats.peers));
   $('#peers-label').textContent = t(state.stats.peers === 1 ? 'exitPeerConnected' : 'exitPeersConnected');
-  text('available-exits', state.transport.signaling === 'connected' ? t('availableExits', String(state.transport.availableExits)) : t('signalingOffline'));
+  text(
+    'available-exits',
+    state.transport.signaling === 'connected'
+      ? t('availableExits', String(state.transport.availableExits))
+      : t('signalingOffline'),
+  );
   $('#no-peers').hidden = exits.length > 0;
   const { selfId, nat } = state.transport;
   text('self-id', selfId ? t('selfIdentity', [selfId, t(`nat_${nat}`)]) : '');
@@ -121,10 +137,21 @@ function renderPeers(state: PopupState): void {
     ...exits.map((peer) =>
       item([
         [peer.peerId, 'id'],
-        [t(`health_${peer.health ?? 'connecting'}`), peer.health === 'ejected' ? 'bad' : peer.health === 'healthy' ? 'ok' : 'muted'],
-        [peer.lanes > 1 ? t('pathLanes', [t(`path_${peer.path}`), String(peer.lanes)]) : t(`path_${peer.path}`), 'muted'],
+        [
+          t(`health_${peer.health ?? 'connecting'}`),
+          peer.health === 'ejected' ? 'bad' : peer.health === 'healthy' ? 'ok' : 'muted',
+        ],
+        [
+          peer.lanes > 1 ? t('pathLanes', [t(`path_${peer.path}`), String(peer.lanes)]) : t(`path_${peer.path}`),
+          'muted',
+        ],
         // Only once a lane stalled: then it says why this peer was slow for a moment.
-        [peer.laneRecovery.asked + peer.laneRecovery.resent > 0 ? t('laneResends', String(peer.laneRecovery.asked + peer.laneRecovery.resent)) : '', 'muted'],
+        [
+          peer.laneRecovery.asked + peer.laneRecovery.resent > 0
+            ? t('laneResends', String(peer.laneRecovery.asked + peer.laneRecovery.resent))
+            : '',
+          'muted',
+        ],
         [t('peerRtt', formatMs(peer.rttMs))],
         [t('peerTtfb', formatMs(peer.ttfbMs))],
         [t('peerInflight', String(peer.inflight))],
@@ -141,7 +168,13 @@ function renderChecks(state: PopupState): void {
     'checks-summary',
     settings.checkExitsPercent === 0
       ? t('checksOff')
-      : t('checksSummary', [String(settings.checkExitsPercent), String(stats.exitChecks), String(stats.exitChecksFromHedges), String(stats.exitChecksAgreed), String(stats.exitChecksInconclusive)]),
+      : t('checksSummary', [
+          String(settings.checkExitsPercent),
+          String(stats.exitChecks),
+          String(stats.exitChecksFromHedges),
+          String(stats.exitChecksAgreed),
+          String(stats.exitChecksInconclusive),
+        ]),
   );
   $('#flagged-list').replaceChildren(
     ...flaggedExits.map((flagged) => {
@@ -182,26 +215,51 @@ function renderSharing(state: PopupState): void {
   // A condition of the sharer's life that pauses the exit (the person's own pause shows on its button).
   const condition = $('#sharing-condition');
   const { pause: pausedBy, backingOff } = state.sharingNow;
-  const conditionText = !settings.share ? '' : pausedBy !== null && pausedBy !== 'paused' ? t(`pausedBy_${pausedBy}`) : backingOff ? t('backingOff') : '';
+  const conditionText = !settings.share
+    ? ''
+    : pausedBy !== null && pausedBy !== 'paused'
+      ? t(`pausedBy_${pausedBy}`)
+      : backingOff
+        ? t('backingOff')
+        : '';
   condition.hidden = conditionText === '';
   condition.textContent = conditionText;
   const names = state.circles.map((circle) => circle.name).join(', ');
-  text('share-with', settings.share ? (settings.shareWith === 'everyone' || !names ? t('shareWithEveryoneNow') : t(settings.shareWith === 'circles' ? 'shareWithCirclesNow' : 'shareWithBothNow', names)) : '');
+  text(
+    'share-with',
+    settings.share
+      ? settings.shareWith === 'everyone' || !names
+        ? t('shareWithEveryoneNow')
+        : t(settings.shareWith === 'circles' ? 'shareWithCirclesNow' : 'shareWithBothNow', names)
+      : '',
+  );
   $('[data-testid="circles"]').replaceChildren(
     ...state.circles.map((circle) => {
-      const chip = item([[circle.name], [t(`circleStatus_${circle.status}`), circle.status === 'verified' ? 'ok' : circle.status === 'pending' ? 'muted' : 'bad']]);
+      const chip = item([
+        [circle.name],
+        [
+          t(`circleStatus_${circle.status}`),
+          circle.status === 'verified' ? 'ok' : circle.status === 'pending' ? 'muted' : 'bad',
+        ],
+      ]);
       chip.title = circle.owner ? t('circleOwner') : t('circleMember');
       return chip;
     }),
   );
   text('requesters', String(state.peers.filter((peer) => peer.remoteRole === 'requester').length));
-  drawSparklines($<SVGSVGElement>('#spark-shared'), [{ values: timeline.map((sample) => sample.bytesSharedPerSec), className: 'line shared-line' }]);
-  const refusals = Object.entries(stats.refusedByCategory).map(([category, count]) => `${categoryName(category)} ${count}`);
+  drawSparklines($<SVGSVGElement>('#spark-shared'), [
+    { values: timeline.map((sample) => sample.bytesSharedPerSec), className: 'line shared-line' },
+  ]);
+  const refusals = Object.entries(stats.refusedByCategory).map(
+    ([category, count]) => `${categoryName(category)} ${count}`,
+  );
   text('refusals', refusals.length ? t('refusedBy', refusals.join(' · ')) : '');
   $<HTMLInputElement>('#share-toggle').checked = settings.share;
   const warning = $('#private-warning');
   warning.hidden = settings.privateAllowList.length === 0;
-  warning.textContent = settings.privateAllowList.length ? t('privateWarning', settings.privateAllowList.join(', ')) : '';
+  warning.textContent = settings.privateAllowList.length
+    ? t('privateWarning', settings.privateAllowList.join(', '))
+    : '';
 }
 
 function visibleLog(state: PopupState): RequestLogEntry[] {
@@ -218,9 +276,20 @@ function renderLog(state: PopupState): void {
         [entry.id.slice(0, 8), 'id'],
         [entry.role === 'exit' ? t('logServed', entry.method) : entry.method],
         [entry.url, 'url'],
-        [entry.outcome === 'ok' ? String(entry.status ?? 'ok') : categoryName(entry.outcome), entry.outcome === 'ok' ? 'ok' : 'bad'],
+        [
+          entry.outcome === 'ok' ? String(entry.status ?? 'ok') : categoryName(entry.outcome),
+          entry.outcome === 'ok' ? 'ok' : 'bad',
+        ],
         [entry.role === 'exit' ? formatBytes(entry.bytes) : formatMs(entry.totalMs)],
-        [entry.hedgeWon ? t('logHedged') : entry.resumed ? t('logResumed') : entry.attempts > 1 ? t('logTries', String(entry.attempts)) : ''],
+        [
+          entry.hedgeWon
+            ? t('logHedged')
+            : entry.resumed
+              ? t('logResumed')
+              : entry.attempts > 1
+                ? t('logTries', String(entry.attempts))
+                : '',
+        ],
       ]);
       li.title = [
         entry.url,
@@ -248,7 +317,12 @@ function render(state: PopupState): void {
   renderSharing(state);
   renderLog(state);
   const started = new Date(state.backgroundStartedAt).toLocaleTimeString();
-  text('background-started', state.stats.backgroundStarts > 1 ? t('backgroundRestarted', [started, String(state.stats.backgroundStarts - 1)]) : t('backgroundUp', started));
+  text(
+    'background-started',
+    state.stats.backgroundStarts > 1
+      ? t('backgroundRestarted', [started, String(state.stats.backgroundStarts - 1)])
+      : t('backgroundUp', started),
+  );
   // For the open-time measure in the dashboard test: when the first state was on screen.
   document.documentElement.dataset.firstRenderMs ??= performance.now().toFixed(1);
 }
@@ -296,7 +370,9 @@ async function init(): Promise<void> {
       }
       void updateSettings((settings) => ({
         ...settings,
-        routedOrigins: on ? [...new Set([...settings.routedOrigins, origin])] : settings.routedOrigins.filter((value) => value !== origin),
+        routedOrigins: on
+          ? [...new Set([...settings.routedOrigins, origin])]
+          : settings.routedOrigins.filter((value) => value !== origin),
       }));
     });
   });
@@ -329,7 +405,10 @@ async function init(): Promise<void> {
   $('#consent-cancel').addEventListener('click', () => {
     consent.hidden = true;
   });
-  $('#pause-toggle').addEventListener('click', () => void updateSettings((settings) => ({ ...settings, sharePaused: !settings.sharePaused })));
+  $('#pause-toggle').addEventListener(
+    'click',
+    () => void updateSettings((settings) => ({ ...settings, sharePaused: !settings.sharePaused })),
+  );
 
   $('#log-filter').addEventListener('change', () => lastState && renderLog(lastState));
   $('#log-copy').addEventListener('click', () => {

@@ -2,11 +2,18 @@
  * SVG path data for a sparkline: `values` spread over `width`, scaled so `max` touches the top.
  * Pure, so the drawing is unit-tested; the popup only sets `d`.
  */
-export function sparklinePath(values: readonly number[], width: number, height: number, max = Math.max(1, ...values)): string {
+export function sparklinePath(
+  values: readonly number[],
+  width: number,
+  height: number,
+  max = Math.max(1, ...values),
+): string {
   if (values.length === 0) return '';
   const step = values.length > 1 ? width / (values.length - 1) : 0;
   const y = (value: number): number => height - (Math.max(0, Math.min(value, max)) / max) * (height - 2) - 1;
-  return values.map((value, index) => `${index === 0 ? 'M' : 'L'}${(index * step).toFixed(1)},${y(value).toFixed(1)}`).join(' ');
+  return values
+    .map((value, index) => `${index === 0 ? 'M' : 'L'}${(index * step).toFixed(1)},${y(value).toFixed(1)}`)
+    .join(' ');
 }
 
 /** Draws one or more series into `svg`, each with its own CSS class, on a shared scale. */

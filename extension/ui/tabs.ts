@@ -19,11 +19,15 @@ export function setUpTabs(tablist: HTMLElement, onSelect?: (tab: HTMLElement) =>
   tablist.addEventListener('keydown', (event) => {
     const current = tabs.findIndex((tab) => tab.getAttribute('aria-selected') === 'true');
     const next =
-      event.key === 'ArrowRight' ? (current + 1) % tabs.length
-      : event.key === 'ArrowLeft' ? (current - 1 + tabs.length) % tabs.length
-      : event.key === 'Home' ? 0
-      : event.key === 'End' ? tabs.length - 1
-      : -1;
+      event.key === 'ArrowRight'
+        ? (current + 1) % tabs.length
+        : event.key === 'ArrowLeft'
+          ? (current - 1 + tabs.length) % tabs.length
+          : event.key === 'Home'
+            ? 0
+            : event.key === 'End'
+              ? tabs.length - 1
+              : -1;
     if (next < 0) return;
     event.preventDefault();
     select(tabs[next]!, true);

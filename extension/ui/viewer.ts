@@ -6,7 +6,14 @@ import { toRequesterSchema, VIEWER_PORT_NAME, type ToBackgroundRequest } from '.
 import type { Priority } from '../core/queue/request-queue';
 import { rewriteCss } from '../core/viewer/css-rewriter';
 import { ViewerSanitizer } from '../core/viewer/html-sanitizer';
-import { documentKind, errorPage, mediaType, standInDocument, viewerBanner, type ViewerLinks } from '../core/viewer/viewer-markup';
+import {
+  documentKind,
+  errorPage,
+  mediaType,
+  standInDocument,
+  viewerBanner,
+  type ViewerLinks,
+} from '../core/viewer/viewer-markup';
 import { FIREFOX_VIEWER_PAGE, firefoxViewerPath, viewerPath } from '../core/viewer/viewer-url';
 import { decoderFor } from '../core/http/text-decoding';
 
@@ -17,8 +24,12 @@ import { decoderFor } from '../core/http/text-decoding';
  * `url()` included), and replaces its own content with the result under a CSP that allows no script
  * and no network at all. Links lead back here. Unlike Chrome's, the page shows once its parts have arrived.
  */
-const LINKS: ViewerLinks = { goAction: `/${FIREFOX_VIEWER_PAGE}`, retry: (target) => firefoxViewerPath(target) ?? `/${FIREFOX_VIEWER_PAGE}` };
-const PAGE_CSP = "default-src 'none'; img-src data:; style-src data: 'unsafe-inline'; font-src data:; media-src data:; script-src 'none'; form-action 'self'";
+const LINKS: ViewerLinks = {
+  goAction: `/${FIREFOX_VIEWER_PAGE}`,
+  retry: (target) => firefoxViewerPath(target) ?? `/${FIREFOX_VIEWER_PAGE}`,
+};
+const PAGE_CSP =
+  "default-src 'none'; img-src data:; style-src data: 'unsafe-inline'; font-src data:; media-src data:; script-src 'none'; form-action 'self'";
 const MAX_CSS_DEPTH = 3;
 const PLACEHOLDER = 'peerlane-resource:';
 /** The hidden field a rewritten GET form carries its action in. */
@@ -69,7 +80,14 @@ function fetchViaPeers(url: string, priority: Priority, accept: string): Promise
         reject(new PeerlaneError(message.error.category, message.error.message));
       }
     });
-    port.postMessage({ type: 'request', method: 'GET', url, headers: [['accept', accept]], priority, body: null } satisfies ToBackgroundRequest);
+    port.postMessage({
+      type: 'request',
+      method: 'GET',
+      url,
+      headers: [['accept', accept]],
+      priority,
+      body: null,
+    } satisfies ToBackgroundRequest);
   });
 }
 
@@ -96,7 +114,11 @@ class Resources {
     let pending = this.fetches.get(url);
     if (!pending) {
       // Styles shape the first paint: they go before images in the queue.
-      pending = fetchViaPeers(url, styleHint ? 'interactive' : 'background', styleHint ? 'text/css,*/*;q=0.1' : 'image/*,*/*;q=0.8').catch(() => null);
+      pending = fetchViaPeers(
+        url,
+        styleHint ? 'interactive' : 'background',
+        styleHint ? 'text/css,*/*;q=0.1' : 'image/*,*/*;q=0.8',
+      ).catch(() => null);
       this.fetches.set(url, pending);
     }
     return pending;
@@ -108,17 +130,32 @@ class Resources {
     const fetched = await this.fetchOnce(url, styleHint);
     if (!fetched || fetched.status >= 400) return 'about:invalid';
     const type = mediaType(fetched.headers.get('content-type')) || 'application/octet-stream';
-    if (type === 'text/css') return dataUrl('text/css', new TextEncoder().encode(await this.css(decode(fetched), url, depth + 1, [...chain, url])));
+    if (type === 'text/css')
+      return dataUrl(
+        'text/css',
+        new TextEncoder().encode(await this.css(decode(fetched), url, depth + 1, [...chain, url])),
+      );
     // Only passive types become data: URLs; anything that could be a document or a script is dropped.
-    return /^(image|font|audio|video)\//.test(type) || type === 'application/font-woff' ? dataUrl(type, fetched.bytes) : 'about:invalid';
+    return /^(image|font|audio|video)\//.test(type) || type === 'application/font-woff'
+      ? dataUrl(type, fetched.bytes)
+      : 'about:invalid';
   }
 
   /** A stylesheet with every url()/@import replaced by its data: URL (bounded depth). */
   async css(text: string, base: string, depth: number, chain: readonly string[]): Promise<string> {
     const wanted: string[] = [];
-    const marked = rewriteCss(text, base, (absolute) => (absolute.startsWith('data:image/') ? absolute : depth > MAX_CSS_DEPTH || viewerPath(absolute) === null ? null : `${PLACEHOLDER}${wanted.push(absolute) - 1}`));
+    const marked = rewriteCss(text, base, (absolute) =>
+      absolute.startsWith('data:image/')
+        ? absolute
+        : depth > MAX_CSS_DEPTH || viewerPath(absolute) === null
+          ? null
+          : `${PLACEHOLDER}${wanted.push(absolute) - 1}`,
+    );
     const inlined = await Promise.all(wanted.map((url) => this.get(url, depth, /\.css(\?|$)/i.test(url), chain)));
-    return marked.replace(new RegExp(`${PLACEHOLDER}(\\d+)`, 'g'), (_, index: string) => inlined[Number(index)] ?? 'about:invalid');
+    return marked.replace(
+      new RegExp(`${PLACEHOLDER}(\\d+)`, 'g'),
+      (_, index: string) => inlined[Number(index)] ?? 'about:invalid',
+    );
   }
 }
 
@@ -130,13 +167,16 @@ class Resources {
  * The page's own markup could shadow document and form properties (`<img name=head>`, an input named
  * `getAttribute`): everything here is reached through the prototypes, never through the objects.
  */
-const call = <T>(owner: object, name: string, target: object, ...args: unknown[]): T => (Reflect.get(owner, name) as (...a: unknown[]) => T).apply(target, args);
-const getter = <T>(owner: object, name: string, target: object): T => Reflect.getOwnPropertyDescriptor(owner, name)!.get!.call(target) as T;
+const call = <T>(owner: object, name: string, target: object, ...args: unknown[]): T =>
+  (Reflect.get(owner, name) as (...a: unknown[]) => T).apply(target, args);
+const getter = <T>(owner: object, name: string, target: object): T =>
+  Reflect.getOwnPropertyDescriptor(owner, name)!.get!.call(target) as T;
 
 function show(html: string): void {
   const parsed = new DOMParser().parseFromString(html, 'text/html');
   const make = (tag: string): HTMLElement => call<HTMLElement>(Document.prototype, 'createElement', parsed, tag);
-  const setAttribute = (element: Element, name: string, value: string): void => call(Element.prototype, 'setAttribute', element, name, value);
+  const setAttribute = (element: Element, name: string, value: string): void =>
+    call(Element.prototype, 'setAttribute', element, name, value);
   const csp = make('meta');
   setAttribute(csp, 'http-equiv', 'Content-Security-Policy');
   setAttribute(csp, 'content', PAGE_CSP);
@@ -158,7 +198,13 @@ function show(html: string): void {
     call(Element.prototype, 'prepend', form, hidden);
   }
   const root = getter<HTMLElement>(Document.prototype, 'documentElement', parsed);
-  call(Node.prototype, 'replaceChild', document, call(Document.prototype, 'adoptNode', document, root), getter<HTMLElement>(Document.prototype, 'documentElement', document));
+  call(
+    Node.prototype,
+    'replaceChild',
+    document,
+    call(Document.prototype, 'adoptNode', document, root),
+    getter<HTMLElement>(Document.prototype, 'documentElement', document),
+  );
 }
 
 async function open(): Promise<void> {
@@ -171,7 +217,9 @@ async function open(): Promise<void> {
   try {
     fetched = await fetchViaPeers(target, 'document', 'text/html,application/xhtml+xml,*/*;q=0.8');
   } catch (error) {
-    show(errorPage(target, error instanceof PeerlaneError ? error : new PeerlaneError('internal', String(error)), LINKS));
+    show(
+      errorPage(target, error instanceof PeerlaneError ? error : new PeerlaneError('internal', String(error)), LINKS),
+    );
     return;
   }
   const resources = new Resources();
@@ -181,7 +229,8 @@ async function open(): Promise<void> {
     target,
     {
       navigation: (absolute) => firefoxViewerPath(absolute),
-      resource: (absolute) => `${PLACEHOLDER}${wanted.push({ url: absolute, style: /\.css(\?|$)/i.test(absolute) }) - 1}`,
+      resource: (absolute) =>
+        `${PLACEHOLDER}${wanted.push({ url: absolute, style: /\.css(\?|$)/i.test(absolute) }) - 1}`,
     },
     viewerBanner(target, peer, LINKS),
     // The page becomes this document: names it would expose that shadow its own properties go.
@@ -189,16 +238,28 @@ async function open(): Promise<void> {
   );
   // Only HTML is parsed as a page; SVG and images show as an image of themselves, anything else as text.
   const kind = documentKind(fetched.headers.get('content-type'));
-  const standIn = kind === 'html' ? null : kind === 'svg-image' || (kind === 'as-is' && mediaType(fetched.headers.get('content-type')).startsWith('image/')) ? 'svg-image' : 'text';
-  let html = sanitizer.write(standIn ? standInDocument(standIn, target, decode(fetched)) : decode(fetched)) + sanitizer.end();
+  const standIn =
+    kind === 'html'
+      ? null
+      : kind === 'svg-image' ||
+          (kind === 'as-is' && mediaType(fetched.headers.get('content-type')).startsWith('image/'))
+        ? 'svg-image'
+        : 'text';
+  let html =
+    sanitizer.write(standIn ? standInDocument(standIn, target, decode(fetched)) : decode(fetched)) + sanitizer.end();
   // Inline <style> blocks and style attributes came through the sanitizer's CSS rewriter: their
   // placeholders are in `wanted` too. Stylesheets are asked for first.
   const order = [...wanted.keys()].sort((a, b) => Number(wanted[b]!.style) - Number(wanted[a]!.style));
   const inlined: string[] = [];
-  await Promise.all(order.map(async (index) => {
-    inlined[index] = await resources.get(wanted[index]!.url, 0, wanted[index]!.style);
-  }));
-  html = html.replace(new RegExp(`${PLACEHOLDER}(\\d+)`, 'g'), (_, index: string) => inlined[Number(index)] ?? 'about:invalid');
+  await Promise.all(
+    order.map(async (index) => {
+      inlined[index] = await resources.get(wanted[index]!.url, 0, wanted[index]!.style);
+    }),
+  );
+  html = html.replace(
+    new RegExp(`${PLACEHOLDER}(\\d+)`, 'g'),
+    (_, index: string) => inlined[Number(index)] ?? 'about:invalid',
+  );
   show(html);
 }
 

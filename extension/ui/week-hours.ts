@@ -34,7 +34,8 @@ export function weekHoursGrid(container: HTMLElement): { get(): number[]; set(ma
   return {
     get: () => boxes.map((hours) => hours.reduce((mask, box, hour) => (box.checked ? mask | (1 << hour) : mask), 0)),
     set: (masks) => {
-      for (let day = 0; day < 7; day += 1) for (let hour = 0; hour < 24; hour += 1) boxes[day]![hour]!.checked = (((masks[day] ?? 0) >>> hour) & 1) === 1;
+      for (let day = 0; day < 7; day += 1)
+        for (let hour = 0; hour < 24; hour += 1) boxes[day]![hour]!.checked = (((masks[day] ?? 0) >>> hour) & 1) === 1;
     },
   };
 }

@@ -3,7 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
 import { backgroundState, launchWithExtension, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
-import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST, startOriginServer, type OriginServer } from '../helpers/origin-server';
+import {
+  DEV_ORIGIN_ADDRESS,
+  DEV_PRIVATE_ALLOW_LIST,
+  startOriginServer,
+  type OriginServer,
+} from '../helpers/origin-server';
 
 /**
  * Circles in three real Chromium: Olga shares her connection with her circle only. She creates the
@@ -28,7 +33,11 @@ beforeAll(async () => {
   const requesterRules = ['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1'];
   [ana, sam] = await Promise.all([launchWithExtension(requesterRules), launchWithExtension(requesterRules)]);
   // Requests without an exit give up after 4 s rather than the default minute.
-  const requester = { signalingUrl: signaling.url, routedOrigins: [appOrigin], queue: { ...DEFAULT_SETTINGS.queue, requestTimeoutMs: 4000 } };
+  const requester = {
+    signalingUrl: signaling.url,
+    routedOrigins: [appOrigin],
+    queue: { ...DEFAULT_SETTINGS.queue, requestTimeoutMs: 4000 },
+  };
   await Promise.all([ana.setSettings(requester), sam.setSettings(requester)]);
   await Promise.all([waitForRoutedScripts(ana), waitForRoutedScripts(sam)]);
 }, 90_000);
@@ -80,7 +89,9 @@ describe('circles: sharing with people you know', () => {
     await page.getByTestId('signalingUrl').fill(signaling.url);
     await page.getByTestId('save').click();
     await expect.poll(async () => (await backgroundState(olga)).settings.shareWith).toBe('circles');
-    await expect.poll(async () => (await backgroundState(olga)).transport.circles?.member.length, { timeout: 15_000 }).toBe(1);
+    await expect
+      .poll(async () => (await backgroundState(olga)).transport.circles?.member.length, { timeout: 15_000 })
+      .toBe(1);
     await expect.poll(() => page.getByTestId('circle-Family').textContent()).toMatch(/verified by signaling/);
     await page.screenshot({ path: 'test/artifacts/options-circles-owner.png', fullPage: true });
     await page.close();
@@ -90,15 +101,19 @@ describe('circles: sharing with people you know', () => {
     const page = await options(ana);
     await page.getByTestId('circle-link').fill(inviteLink);
     await page.getByTestId('circle-join').click();
-    await expect.poll(() => page.getByTestId('circle-Family').textContent(), { timeout: 15_000 }).toMatch(/verified by signaling/);
+    await expect
+      .poll(() => page.getByTestId('circle-Family').textContent(), { timeout: 15_000 })
+      .toMatch(/verified by signaling/);
     await expect.poll(async () => (await backgroundState(ana)).stats.peers, { timeout: 30_000 }).toBe(1);
     expect(await routedFetch(ana, '/small.txt')).toMatch(/^hello from the origin/);
     // Only through the exit: Ana's browser cannot resolve the data origin's name.
-    expect(origin.requests.some((request) => request.path === '/small.txt' && request.address === DEV_ORIGIN_ADDRESS)).toBe(true);
+    expect(
+      origin.requests.some((request) => request.path === '/small.txt' && request.address === DEV_ORIGIN_ADDRESS),
+    ).toBe(true);
     await page.close();
   });
 
-  it('Sam, with no invite, is never introduced to Olga\'s exit', async () => {
+  it("Sam, with no invite, is never introduced to Olga's exit", async () => {
     expect(await routedFetch(sam, '/small.txt')).toMatch(/no_peers/);
     const state = await backgroundState(sam);
     expect(state.stats.peers).toBe(0);
@@ -106,14 +121,20 @@ describe('circles: sharing with people you know', () => {
     expect((await backgroundState(olga)).peers.filter((peer) => peer.remoteRole === 'requester')).toHaveLength(1);
   });
 
-  it('Olga revokes Ana\'s invite: Ana is cut off at once and not introduced again', async () => {
+  it("Olga revokes Ana's invite: Ana is cut off at once and not introduced again", async () => {
     const page = await options(olga);
     await page.getByTestId('invite-Ana').getByTestId('invite-revoke').click();
     await expect.poll(() => page.getByTestId('invite-Ana').textContent()).toMatch(/revoked/);
-    await expect.poll(async () => (await backgroundState(olga)).peers.filter((peer) => peer.remoteRole === 'requester').length, { timeout: 10_000 }).toBe(0);
+    await expect
+      .poll(async () => (await backgroundState(olga)).peers.filter((peer) => peer.remoteRole === 'requester').length, {
+        timeout: 10_000,
+      })
+      .toBe(0);
     await expect.poll(async () => (await backgroundState(ana)).stats.peers, { timeout: 10_000 }).toBe(0);
     const anaOptions = await options(ana);
-    await expect.poll(() => anaOptions.getByTestId('circle-Family').textContent(), { timeout: 10_000 }).toMatch(/revoked/);
+    await expect
+      .poll(() => anaOptions.getByTestId('circle-Family').textContent(), { timeout: 10_000 })
+      .toMatch(/revoked/);
     await anaOptions.screenshot({ path: 'test/artifacts/options-circles-revoked.png', fullPage: true });
     expect(await routedFetch(ana, '/small.txt')).toMatch(/no_peers/);
     expect((await backgroundState(ana)).transport.circles).toMatchObject({ member: [] });

@@ -38,7 +38,12 @@ afterAll(async () => {
   await pair?.close();
 });
 
-async function openExtensionPage(browser: ExtensionBrowser, path: string, width: number, height: number): Promise<Page> {
+async function openExtensionPage(
+  browser: ExtensionBrowser,
+  path: string,
+  width: number,
+  height: number,
+): Promise<Page> {
   const page = await browser.context.newPage();
   await page.setViewportSize({ width, height });
   await page.goto(`chrome-extension://${browser.extensionId}/extension/ui/${path}`);
@@ -48,28 +53,40 @@ async function openExtensionPage(browser: ExtensionBrowser, path: string, width:
 describe('the popup and options a person uses', () => {
   it('popup numbers match the background while traffic flows; tabs, log filter and copy work', async () => {
     const popup = await openExtensionPage(requester, 'popup.html', 360, 640);
-    const firstRenderMs = await popup.waitForFunction(() => document.documentElement.dataset.firstRenderMs).then((handle) => handle.jsonValue());
+    const firstRenderMs = await popup
+      .waitForFunction(() => document.documentElement.dataset.firstRenderMs)
+      .then((handle) => handle.jsonValue());
     const marks = await popup.evaluate(() => ({ ...document.documentElement.dataset }));
-    console.log(`[dashboard] popup script started at ${marks.scriptStartMs} ms, state arrived at ${marks.stateArrivedMs} ms, first render at ${firstRenderMs} ms after navigation start`);
+    console.log(
+      `[dashboard] popup script started at ${marks.scriptStartMs} ms, state arrived at ${marks.stateArrivedMs} ms, first render at ${firstRenderMs} ms after navigation start`,
+    );
     const state = await backgroundState(requester);
-    await expect.poll(async () => Number(await popup.getByTestId('completed').textContent())).toBe(state.stats.completed);
+    await expect
+      .poll(async () => Number(await popup.getByTestId('completed').textContent()))
+      .toBe(state.stats.completed);
     expect(state.stats.completed).toBeGreaterThanOrEqual(9);
     expect(Number(await popup.getByTestId('failed').textContent())).toBe(state.stats.failed);
     expect(state.stats.failed).toBeGreaterThanOrEqual(1);
     expect(await popup.getByTestId('failures').textContent()).toMatch(/method refused 1/);
     expect(await popup.getByTestId('latency-p50').textContent()).toMatch(/\d+ ms|\d\.\d s/);
     // The sparkline draws once the timeline has two samples (one per second).
-    await expect.poll(() => popup.locator('#spark-queue path').first().getAttribute('d'), { timeout: 5000 }).toMatch(/^M[\d.]+,[\d.]+ L/);
+    await expect
+      .poll(() => popup.locator('#spark-queue path').first().getAttribute('d'), { timeout: 5000 })
+      .toMatch(/^M[\d.]+,[\d.]+ L/);
 
     // While a request is in flight, the open popup shows it, as the background counts it, and then its completion.
     const live = await requester.context.newPage();
     await live.goto(`${pair.appOrigin}/app`);
     const completedBefore = Number(await popup.getByTestId('completed').textContent());
     const slow = live.evaluate(async (url) => (await fetch(url)).text(), `${pair.dataOrigin}/delay/2500`);
-    await expect.poll(async () => Number(await popup.getByTestId('inflight').textContent()), { timeout: 5000, interval: 50 }).toBe(1);
+    await expect
+      .poll(async () => Number(await popup.getByTestId('inflight').textContent()), { timeout: 5000, interval: 50 })
+      .toBe(1);
     expect((await backgroundState(requester)).stats.inflight).toBe(1);
     expect(await slow).toBe('delayed /delay/2500');
-    await expect.poll(async () => Number(await popup.getByTestId('completed').textContent()), { timeout: 5000 }).toBe(completedBefore + 1);
+    await expect
+      .poll(async () => Number(await popup.getByTestId('completed').textContent()), { timeout: 5000 })
+      .toBe(completedBefore + 1);
     expect(Number(await popup.getByTestId('inflight').textContent())).toBe(0);
     expect((await backgroundState(requester)).stats.completed).toBe(completedBefore + 1);
     await live.close();
@@ -91,7 +108,9 @@ describe('the popup and options a person uses', () => {
     expect(await popup.getByTestId('request-log').locator('li').count()).toBe(failedEntries.length);
     expect(await popup.getByTestId('request-log').textContent()).toMatch(/method refused/);
     await popup.getByTestId('log-copy').click();
-    await expect.poll(() => popup.getByTestId('log-count').textContent()).toMatch(new RegExp(`Copied ${failedEntries.length} entries`));
+    await expect
+      .poll(() => popup.getByTestId('log-count').textContent())
+      .toMatch(new RegExp(`Copied ${failedEntries.length} entries`));
     // Read the clipboard as a person would: paste into a text field (the options page's, not saved).
     const options = await openExtensionPage(requester, 'options.html', 800, 600);
     const field = options.getByTestId('routedOrigins');
@@ -105,7 +124,10 @@ describe('the popup and options a person uses', () => {
   }, 60_000);
 
   it('every popup panel and the options page, in both themes: screenshots, and no serious axe violation', async () => {
-    for (const [name, browser] of [['requester', requester], ['exit', exit]] as const) {
+    for (const [name, browser] of [
+      ['requester', requester],
+      ['exit', exit],
+    ] as const) {
       const popup = await openExtensionPage(browser, 'popup.html', 360, 640);
       await popup.waitForFunction(() => document.documentElement.dataset.firstRenderMs);
       for (const theme of THEMES) {
@@ -136,17 +158,23 @@ describe('the popup and options a person uses', () => {
     expect(exported).toEqual((await backgroundState(requester)).settings);
 
     const changed = { ...exported, queue: { ...exported.queue, maxQueued: 77 } };
-    await options.getByTestId('import').setInputFiles({ name: 'mine.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(changed)) });
+    await options
+      .getByTestId('import')
+      .setInputFiles({ name: 'mine.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(changed)) });
     await expect.poll(() => options.getByTestId('saved').textContent()).toMatch(/Imported and applied mine\.json/);
     await expect.poll(async () => (await backgroundState(requester)).settings.queue.maxQueued).toBe(77);
     expect(await options.getByTestId('queue.maxQueued').inputValue()).toBe('77');
 
     const bad = { ...changed, signalingUrl: 'http://nope', queue: { ...changed.queue, maxAttempts: 9 } };
-    await options.getByTestId('import').setInputFiles({ name: 'bad.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(bad)) });
+    await options
+      .getByTestId('import')
+      .setInputFiles({ name: 'bad.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(bad)) });
     await expect.poll(() => options.getByTestId('problems').textContent()).toMatch(/bad\.json was not imported/);
     expect(await options.getByTestId('problems').textContent()).toMatch(/signalingUrl/);
     expect(await options.getByTestId('problems').textContent()).toMatch(/attempts must be at most 5/);
-    await options.getByTestId('import').setInputFiles({ name: 'junk.json', mimeType: 'application/json', buffer: Buffer.from('{ not json') });
+    await options
+      .getByTestId('import')
+      .setInputFiles({ name: 'junk.json', mimeType: 'application/json', buffer: Buffer.from('{ not json') });
     await expect.poll(() => options.getByTestId('problems').textContent()).toMatch(/junk\.json is not JSON/);
     expect((await backgroundState(requester)).settings.queue.maxQueued).toBe(77);
     await requester.setSettings({ queue: DEFAULT_SETTINGS.queue });

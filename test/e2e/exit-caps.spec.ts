@@ -40,14 +40,23 @@ function fetchBody(url: string): Promise<{ status: number | null; bytes: number;
       return { status, bytes, ms: performance.now() - started, error: null };
     } catch (error) {
       const cause = (error as { cause?: { message?: string } }).cause?.message;
-      return { status, bytes, ms: performance.now() - started, error: cause ? `${String(error)} ${cause}` : String(error) };
+      return {
+        status,
+        bytes,
+        ms: performance.now() - started,
+        error: cause ? `${String(error)} ${cause}` : String(error),
+      };
     }
   }, url);
 }
 
 const setCaps = async (caps: Partial<typeof DEFAULT_SETTINGS.exitCaps>) => {
   await exit.setSettings({ exitCaps: { ...DEFAULT_SETTINGS.exitCaps, ...caps } });
-  await waitFor(async () => (await backgroundState(exit)).settings.exitCaps, (stored) => Object.entries(caps).every(([key, value]) => stored[key as keyof typeof stored] === value), 'caps applied');
+  await waitFor(
+    async () => (await backgroundState(exit)).settings.exitCaps,
+    (stored) => Object.entries(caps).every(([key, value]) => stored[key as keyof typeof stored] === value),
+    'caps applied',
+  );
 };
 
 describe('exit caps in real browsers', () => {
@@ -73,7 +82,9 @@ describe('exit caps in real browsers', () => {
     // One second of burst, then the cap: (size − rate) / rate seconds.
     const expectedMs = ((size - rate) / rate) * 1000;
     const achieved = size / (result.ms / 1000);
-    console.log(`[exit-caps] cap ${rate} B/s: ${size} B in ${Math.round(result.ms)} ms (expected ≈ ${Math.round(expectedMs)} ms), ${Math.round(achieved)} B/s overall`);
+    console.log(
+      `[exit-caps] cap ${rate} B/s: ${size} B in ${Math.round(result.ms)} ms (expected ≈ ${Math.round(expectedMs)} ms), ${Math.round(achieved)} B/s overall`,
+    );
     expect(result.ms / expectedMs).toBeGreaterThan(0.9);
     expect(result.ms / expectedMs).toBeLessThan(1.25);
     await setCaps({ rateMBps: DEFAULT_SETTINGS.exitCaps.rateMBps });
@@ -94,7 +105,9 @@ describe('exit caps in real browsers', () => {
     await popup.screenshot({ path: 'test/artifacts/popup-exit-paused.png', fullPage: true });
     await popup.getByTestId('pause-toggle').click();
     await expect.poll(async () => (await backgroundState(exit)).settings.sharePaused).toBe(false);
-    await expect.poll(async () => (await fetchBody(`${dataOrigin}/small.txt`)).status, { timeout: 15_000, interval: 500 }).toBe(200);
+    await expect
+      .poll(async () => (await fetchBody(`${dataOrigin}/small.txt`)).status, { timeout: 15_000, interval: 500 })
+      .toBe(200);
     await popup.close();
   }, 60_000);
 });

@@ -57,7 +57,11 @@ const exitSettings = (publicAddress: string) => ({
 });
 
 // The requester resolves neither name: whatever happens to them happens at the exit.
-const REQUESTER_RULES = ['MAP lan.peerlane.test ~NOTFOUND', 'MAP rebind.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1'];
+const REQUESTER_RULES = [
+  'MAP lan.peerlane.test ~NOTFOUND',
+  'MAP rebind.peerlane.test ~NOTFOUND',
+  'MAP app.peerlane.test 127.0.0.1',
+];
 
 /** The page's own fetch, and the browser's error with Peerlane's reason (its cause) when it fails. */
 function pageFetch(page: Page, url: string, method: 'GET' | 'POST'): Promise<string> {
@@ -76,7 +80,12 @@ function pageFetch(page: Page, url: string, method: 'GET' | 'POST'): Promise<str
 }
 
 /** The stories both exits must tell alike; `more` adds a browser's own, with the same requester page. */
-function privateTargetStories(label: string, publicAddress: string, start: () => Promise<{ requester: ExtensionBrowser; page: Page; close(): Promise<void> }>, more?: (page: () => Page) => void): void {
+function privateTargetStories(
+  label: string,
+  publicAddress: string,
+  start: () => Promise<{ requester: ExtensionBrowser; page: Page; close(): Promise<void> }>,
+  more?: (page: () => Page) => void,
+): void {
   let requester: ExtensionBrowser;
   let page: Page;
   let close: () => Promise<void>;
@@ -89,10 +98,19 @@ function privateTargetStories(label: string, publicAddress: string, start: () =>
     });
 
     const lan = (path: string): string => `http://lan.peerlane.test:${origin.port}${path}`;
-    const viaRedirect = (to: string): string => `http://${publicAddress}:${origin.port}/redirect?code=307&to=${encodeURIComponent(to)}`;
+    const viaRedirect = (to: string): string =>
+      `http://${publicAddress}:${origin.port}/redirect?code=307&to=${encodeURIComponent(to)}`;
     const cases: { name: string; url: () => string; refusal: RegExp }[] = [
-      { name: 'a public-looking name', url: () => lan(`/admin/name-${label}`), refusal: /destination_refused.*lan\.peerlane\.test resolves to private address 127\.0\.0\.5/ },
-      { name: 'a public redirect to that name', url: () => viaRedirect(lan(`/admin/hop-name-${label}`)), refusal: /destination_refused.*lan\.peerlane\.test resolves to private address 127\.0\.0\.5/ },
+      {
+        name: 'a public-looking name',
+        url: () => lan(`/admin/name-${label}`),
+        refusal: /destination_refused.*lan\.peerlane\.test resolves to private address 127\.0\.0\.5/,
+      },
+      {
+        name: 'a public redirect to that name',
+        url: () => viaRedirect(lan(`/admin/hop-name-${label}`)),
+        refusal: /destination_refused.*lan\.peerlane\.test resolves to private address 127\.0\.0\.5/,
+      },
       {
         name: 'a public redirect to its address',
         url: () => viaRedirect(`http://${DEVICE_ADDRESS}:${origin.port}/admin/hop-literal-${label}`),
@@ -107,8 +125,12 @@ function privateTargetStories(label: string, publicAddress: string, start: () =>
           // The browser's own network error, with Peerlane's reason as its cause.
           expect(outcome).toMatch(/^TypeError: Failed to fetch/);
           expect(outcome).toMatch(refusal);
-          const mine = (await backgroundState(requester)).log.filter((entry) => entry.role === 'requester' && !before.has(entry.id));
-          expect(mine.map((entry) => ({ outcome: entry.outcome, attempts: entry.attempts }))).toEqual([{ outcome: 'destination_refused', attempts: 1 }]);
+          const mine = (await backgroundState(requester)).log.filter(
+            (entry) => entry.role === 'requester' && !before.has(entry.id),
+          );
+          expect(mine.map((entry) => ({ outcome: entry.outcome, attempts: entry.attempts }))).toEqual([
+            { outcome: 'destination_refused', attempts: 1 },
+          ]);
           expect(deviceConnections).toEqual([]);
         });
       }
@@ -120,8 +142,14 @@ function privateTargetStories(label: string, publicAddress: string, start: () =>
 /** A Chromium exit whose resolver answers as its host rules do, or as `resolver` when given (launched in the test's hook). */
 async function chromiumStory(resolver?: () => DohServer) {
   // Chromium itself would connect `lan` and `rebind` to the device: only the exit's look-up stands between.
-  const exit = await launchWithExtension([`MAP lan.peerlane.test ${DEVICE_ADDRESS}`, `MAP rebind.peerlane.test ${DEVICE_ADDRESS}`]);
-  await exit.setSettings({ ...exitSettings(DEV_ORIGIN_ADDRESS), ...(resolver ? { exitResolver: resolver().url } : {}) });
+  const exit = await launchWithExtension([
+    `MAP lan.peerlane.test ${DEVICE_ADDRESS}`,
+    `MAP rebind.peerlane.test ${DEVICE_ADDRESS}`,
+  ]);
+  await exit.setSettings({
+    ...exitSettings(DEV_ORIGIN_ADDRESS),
+    ...(resolver ? { exitResolver: resolver().url } : {}),
+  });
   return routedRequesterFor(exit, signaling.url, appOrigin, REQUESTER_RULES);
 }
 
@@ -137,31 +165,35 @@ privateTargetStories(
   'Chromium',
   DEV_ORIGIN_ADDRESS,
   async () => {
-  rebindingResolver = await startDohServer((name, type) => {
-    if (name === 'lan.peerlane.test') return { addresses: [DEVICE_ADDRESS] };
-    if (name !== 'rebind.peerlane.test') return 'NXDOMAIN';
-    if (type === 'A') rebindAsked += 1;
-    return { addresses: [rebindAsked <= 1 ? DEV_ORIGIN_ADDRESS : DEVICE_ADDRESS], ttlSeconds: 0 };
-  });
-  const story = await chromiumStory(() => rebindingResolver);
-  return {
-    ...story,
-    close: async () => {
-      await story.close();
-      await rebindingResolver.close();
-    },
-  };
+    rebindingResolver = await startDohServer((name, type) => {
+      if (name === 'lan.peerlane.test') return { addresses: [DEVICE_ADDRESS] };
+      if (name !== 'rebind.peerlane.test') return 'NXDOMAIN';
+      if (type === 'A') rebindAsked += 1;
+      return { addresses: [rebindAsked <= 1 ? DEV_ORIGIN_ADDRESS : DEVICE_ADDRESS], ttlSeconds: 0 };
+    });
+    const story = await chromiumStory(() => rebindingResolver);
+    return {
+      ...story,
+      close: async () => {
+        await story.close();
+        await rebindingResolver.close();
+      },
+    };
   },
   (page) =>
-  it('a name that rebinds: the first request goes to the public address the exit judged, the second is refused, the device sees nothing', async () => {
-    const first = await pageFetch(page(), `http://rebind.peerlane.test:${origin.port}/small.txt?rebind-1`, 'GET');
-    expect(first).toBe(`fetched 200: ${SMALL_TEXT}`);
-    expect(origin.requests.filter((request) => request.path === '/small.txt?rebind-1').map((request) => [request.address, request.host])).toEqual([[DEV_ORIGIN_ADDRESS, `rebind.peerlane.test:${origin.port}`]]);
-    const second = await pageFetch(page(), `http://rebind.peerlane.test:${origin.port}/small.txt?rebind-2`, 'POST');
-    expect(second).toMatch(/destination_refused.*rebind\.peerlane\.test resolves to private address 127\.0\.0\.5/);
-    expect(rebindingResolver.questions.filter((question) => question === 'rebind.peerlane.test A')).toHaveLength(2);
-    expect(deviceConnections).toEqual([]);
-  }),
+    it('a name that rebinds: the first request goes to the public address the exit judged, the second is refused, the device sees nothing', async () => {
+      const first = await pageFetch(page(), `http://rebind.peerlane.test:${origin.port}/small.txt?rebind-1`, 'GET');
+      expect(first).toBe(`fetched 200: ${SMALL_TEXT}`);
+      expect(
+        origin.requests
+          .filter((request) => request.path === '/small.txt?rebind-1')
+          .map((request) => [request.address, request.host]),
+      ).toEqual([[DEV_ORIGIN_ADDRESS, `rebind.peerlane.test:${origin.port}`]]);
+      const second = await pageFetch(page(), `http://rebind.peerlane.test:${origin.port}/small.txt?rebind-2`, 'POST');
+      expect(second).toMatch(/destination_refused.*rebind\.peerlane\.test resolves to private address 127\.0\.0\.5/);
+      expect(rebindingResolver.questions.filter((question) => question === 'rebind.peerlane.test A')).toHaveLength(2);
+      expect(deviceConnections).toEqual([]);
+    }),
 );
 
 // Every name this Firefox resolves is the device: its look-up (dns.resolve) is what refuses. Its
@@ -169,6 +201,10 @@ privateTargetStories(
 privateTargetStories('Firefox', '127.0.0.1', async () => {
   const exit = await launchFirefoxPeer([], { resolveOthersTo: DEVICE_ADDRESS });
   await exit.setSettings(exitSettings('127.0.0.1'));
-  await waitFor(() => exit.state(), (state) => state.transport.signaling === 'connected' && state.access.allSites, 'the Firefox exit online with access');
+  await waitFor(
+    () => exit.state(),
+    (state) => state.transport.signaling === 'connected' && state.access.allSites,
+    'the Firefox exit online with access',
+  );
   return routedRequesterFor(exit, signaling.url, appOrigin, REQUESTER_RULES);
 });

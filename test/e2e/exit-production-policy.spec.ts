@@ -5,7 +5,13 @@ import { startSignalingServer, type SignalingServer } from '../../signaling-serv
 import { launchWithExtension, waitFor } from '../helpers/chromium';
 import { routedRequesterFor } from '../helpers/peer-pair';
 import { launchFirefoxPeer, type FirefoxPeer } from '../helpers/firefox';
-import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST, SMALL_TEXT, startOriginServer, type OriginServer } from '../helpers/origin-server';
+import {
+  DEV_ORIGIN_ADDRESS,
+  DEV_PRIVATE_ALLOW_LIST,
+  SMALL_TEXT,
+  startOriginServer,
+  type OriginServer,
+} from '../helpers/origin-server';
 
 /**
  * The policy a person's exit runs, end to end, with only a one-address development allow-list
@@ -30,10 +36,20 @@ afterAll(async () => {
   await origin?.close();
 });
 
-const exitSettings = () => ({ signalingUrl: signaling.url, share: true, privateAllowList: DEV_PRIVATE_ALLOW_LIST, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] });
+const exitSettings = () => ({
+  signalingUrl: signaling.url,
+  share: true,
+  privateAllowList: DEV_PRIVATE_ALLOW_LIST,
+  exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port],
+});
 
 /** A routed requester for `exit` (it resolves neither name: whatever arrives came through the exit); closing closes both. */
-const withRequester = (exit: { close(): Promise<void> }) => routedRequesterFor(exit, signaling.url, appOrigin, ['MAP origin.peerlane.test ~NOTFOUND', 'MAP loopback.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1']);
+const withRequester = (exit: { close(): Promise<void> }) =>
+  routedRequesterFor(exit, signaling.url, appOrigin, [
+    'MAP origin.peerlane.test ~NOTFOUND',
+    'MAP loopback.peerlane.test ~NOTFOUND',
+    'MAP app.peerlane.test 127.0.0.1',
+  ]);
 
 function fetchText(page: Page, url: string): Promise<string> {
   return page.evaluate(async (target) => {
@@ -49,7 +65,8 @@ function fetchText(page: Page, url: string): Promise<string> {
 
 /** Requests for `/small.txt?<marker>` (a redirect that only names it in its query does not count). */
 const reached = (marker: string) => origin.requests.filter((request) => request.path === `/small.txt?${marker}`);
-const redirectsFrom = (from: string) => origin.requests.filter((request) => request.path.startsWith('/redirect?') && request.path.endsWith(`&from=${from}`));
+const redirectsFrom = (from: string) =>
+  origin.requests.filter((request) => request.path.startsWith('/redirect?') && request.path.endsWith(`&from=${from}`));
 
 /** The stories both exits must tell the same way: each looks a name up before connecting (Chromium by DNS over HTTPS, Firefox with dns.resolve). */
 function productionPolicyStories(label: string, start: () => Promise<{ page: Page; close(): Promise<void> }>): void {
@@ -76,7 +93,10 @@ function productionPolicyStories(label: string, start: () => Promise<{ page: Pag
 
     it('refuses a redirect from the allowed origin to 127.0.0.1 at the hop', async () => {
       const target = `http://127.0.0.1:${origin.port}/small.txt?hop-literal-${label}`;
-      const outcome = await fetchText(page, `${dataOrigin}/redirect?to=${encodeURIComponent(target)}&from=${label}-literal`);
+      const outcome = await fetchText(
+        page,
+        `${dataOrigin}/redirect?to=${encodeURIComponent(target)}&from=${label}-literal`,
+      );
       expect(outcome).toMatch(/destination_refused.*redirect refused: private or reserved address 127\.0\.0\.1/);
       expect(redirectsFrom(`${label}-literal`).map((request) => request.address)).toEqual([DEV_ORIGIN_ADDRESS]);
       expect(reached(`hop-literal-${label}`)).toEqual([]);
@@ -84,28 +104,34 @@ function productionPolicyStories(label: string, start: () => Promise<{ page: Pag
 
     it('refuses a redirect to a name that resolves to 127.0.0.1 at the hop', async () => {
       const target = `http://loopback.peerlane.test:${origin.port}/small.txt?hop-name-${label}`;
-      const outcome = await fetchText(page, `${dataOrigin}/redirect?to=${encodeURIComponent(target)}&from=${label}-name`);
+      const outcome = await fetchText(
+        page,
+        `${dataOrigin}/redirect?to=${encodeURIComponent(target)}&from=${label}-name`,
+      );
       expect(outcome).toMatch(/destination_refused.*loopback\.peerlane\.test resolves to private address 127\.0\.0\.1/);
       expect(reached(`hop-name-${label}`)).toEqual([]);
     });
   });
 }
 
-productionPolicyStories(
-  'Chromium',
-  async () => {
-    const exit = await launchWithExtension([`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`, 'MAP loopback.peerlane.test 127.0.0.1']);
-    await exit.setSettings(exitSettings());
-    return withRequester(exit);
-  },
-);
+productionPolicyStories('Chromium', async () => {
+  const exit = await launchWithExtension([
+    `MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`,
+    'MAP loopback.peerlane.test 127.0.0.1',
+  ]);
+  await exit.setSettings(exitSettings());
+  return withRequester(exit);
+});
 
-productionPolicyStories(
-  'Firefox',
-  async () => {
-    const exit: FirefoxPeer = await launchFirefoxPeer(['loopback.peerlane.test'], { resolveOthersTo: DEV_ORIGIN_ADDRESS });
-    await exit.setSettings(exitSettings());
-    await waitFor(() => exit.state(), (state) => state.transport.signaling === 'connected' && state.access.allSites, 'the Firefox exit online with access');
-    return withRequester(exit);
-  },
-);
+productionPolicyStories('Firefox', async () => {
+  const exit: FirefoxPeer = await launchFirefoxPeer(['loopback.peerlane.test'], {
+    resolveOthersTo: DEV_ORIGIN_ADDRESS,
+  });
+  await exit.setSettings(exitSettings());
+  await waitFor(
+    () => exit.state(),
+    (state) => state.transport.signaling === 'connected' && state.access.allSites,
+    'the Firefox exit online with access',
+  );
+  return withRequester(exit);
+});

@@ -24,7 +24,8 @@ interface EngineResult {
 
 /** Runs in the engine: needs `globalThis.peerlanePolicy` (the IIFE below). */
 function judgeAll(urls: string[]): EngineResult[] {
-  const policy = (globalThis as unknown as { peerlanePolicy: typeof import('../../extension/core/exit/policy') }).peerlanePolicy;
+  const policy = (globalThis as unknown as { peerlanePolicy: typeof import('../../extension/core/exit/policy') })
+    .peerlanePolicy;
   return urls.map((url) => {
     let parses = true;
     try {
@@ -41,7 +42,9 @@ function mismatches(results: EngineResult[], expected: RegistryCase[]): string[]
   return results.flatMap((result, index) => {
     const testCase = expected[index]!;
     if (!result.parses) return result.allowed ? [`${result.url}: allowed though the engine cannot parse it`] : [];
-    return result.allowed === testCase.reachable ? [] : [`${result.url} (${testCase.address}, ${testCase.why}): ${result.allowed ? 'allowed' : result.message}`];
+    return result.allowed === testCase.reachable
+      ? []
+      : [`${result.url} (${testCase.address}, ${testCase.why}): ${result.allowed ? 'allowed' : result.message}`];
   });
 }
 
@@ -49,7 +52,16 @@ beforeAll(async () => {
   const output = (await build({
     configFile: false,
     logLevel: 'silent',
-    build: { write: false, minify: false, lib: { entry: resolve('extension/core/exit/policy.ts'), formats: ['iife'], name: 'peerlanePolicy', fileName: () => 'policy.js' } },
+    build: {
+      write: false,
+      minify: false,
+      lib: {
+        entry: resolve('extension/core/exit/policy.ts'),
+        formats: ['iife'],
+        name: 'peerlanePolicy',
+        fileName: () => 'policy.js',
+      },
+    },
   })) as Rollup.RollupOutput | Rollup.RollupOutput[];
   const first = Array.isArray(output) ? output[0]! : output;
   policyScript = first.output.find((chunk): chunk is Rollup.OutputChunk => chunk.type === 'chunk')!.code;
@@ -68,12 +80,17 @@ describe('the exit policy inside Chromium (its service worker)', () => {
 
   it('gives every registry case the registry verdict', async () => {
     await chromium.worker.evaluate(policyScript);
-    const results = await chromium.worker.evaluate(judgeAll, cases.map((testCase) => testCase.url));
+    const results = await chromium.worker.evaluate(
+      judgeAll,
+      cases.map((testCase) => testCase.url),
+    );
     expect(mismatches(results, cases)).toEqual([]);
     // Chromium parses the fullwidth spellings Node refuses: they were judged, not just refused.
     const fullwidth = results.filter((result) => /[\uff10-\uff19]/.test(result.url));
     expect(fullwidth.filter((result) => result.parses).length).toBeGreaterThan(0);
-    console.info(`Chromium: ${results.length} cases, ${results.filter((result) => result.parses).length} parse, ${results.filter((result) => result.allowed).length} allowed`);
+    console.info(
+      `Chromium: ${results.length} cases, ${results.filter((result) => result.parses).length} parse, ${results.filter((result) => result.allowed).length} allowed`,
+    );
   }, 60_000);
 });
 
@@ -88,9 +105,14 @@ describe('the exit policy inside Firefox (an extension page of its background)',
 
   it('gives every registry case the registry verdict', async () => {
     await firefox.control.evaluate(policyScript);
-    const results = (await firefox.control.evaluate(judgeAll, cases.map((testCase) => testCase.url))) as EngineResult[];
+    const results = (await firefox.control.evaluate(
+      judgeAll,
+      cases.map((testCase) => testCase.url),
+    )) as EngineResult[];
     expect(results).toHaveLength(cases.length);
     expect(mismatches(results, cases)).toEqual([]);
-    console.info(`Firefox: ${results.length} cases, ${results.filter((result) => result.parses).length} parse, ${results.filter((result) => result.allowed).length} allowed`);
+    console.info(
+      `Firefox: ${results.length} cases, ${results.filter((result) => result.parses).length} parse, ${results.filter((result) => result.allowed).length} allowed`,
+    );
   }, 60_000);
 });

@@ -19,7 +19,9 @@ beforeAll(async () => {
   try {
     signaling = await startSignalingServer({ host: '127.0.0.1', port: Number(port) });
   } catch (error) {
-    throw new Error(`port ${port} is busy (is \`npm start\` running?): the Firefox load test needs the default signaling address. ${String(error)}`);
+    throw new Error(
+      `port ${port} is busy (is \`npm start\` running?): the Firefox load test needs the default signaling address. ${String(error)}`,
+    );
   }
   firefox = await launchFirefoxWithExtension({ colorScheme: 'light' });
 }, 60_000);
@@ -48,23 +50,44 @@ describe('Firefox build', () => {
         await firefox.browser.close();
         firefox = await launchFirefoxWithExtension({ colorScheme: 'dark' });
       }
-      const popup = await openFirefoxExtensionPage(firefox.browser, `${firefox.baseUrl}/extension/ui/popup.html`, 'document.documentElement.dataset.firstRenderMs');
+      const popup = await openFirefoxExtensionPage(
+        firefox.browser,
+        `${firefox.baseUrl}/extension/ui/popup.html`,
+        'document.documentElement.dataset.firstRenderMs',
+      );
       expect(await popup.evaluate(() => matchMedia('(prefers-color-scheme: dark)').matches)).toBe(theme === 'dark');
       // State pushed by the background: signaling comes online within the bounded wait.
-      await popup.waitForFunction(() => document.querySelector('[data-testid="signaling"]')?.textContent === 'online', { timeout: 20_000 });
-      expect(await popup.evaluate(() => document.querySelector('[data-testid="tab-requests"]')?.textContent)).toBe('Requests');
+      await popup.waitForFunction(() => document.querySelector('[data-testid="signaling"]')?.textContent === 'online', {
+        timeout: 20_000,
+      });
+      expect(await popup.evaluate(() => document.querySelector('[data-testid="tab-requests"]')?.textContent)).toBe(
+        'Requests',
+      );
       for (const tab of ['requests', 'peers', 'sharing', 'log']) {
         await popup.click(`[data-testid="tab-${tab}"]`);
-        expect(await popup.evaluate((name) => !document.querySelector<HTMLElement>(`[data-testid="panel-${name}"]`)!.hidden, tab)).toBe(true);
+        expect(
+          await popup.evaluate(
+            (name) => !document.querySelector<HTMLElement>(`[data-testid="panel-${name}"]`)!.hidden,
+            tab,
+          ),
+        ).toBe(true);
         await popup.screenshot({ path: `test/artifacts/firefox-popup-${tab}-${theme}.png` });
         expect(await seriousViolations(popup), `firefox ${tab} ${theme}`).toEqual([]);
       }
       await popup.focus('[data-testid="tab-log"]');
       await popup.keyboard.press('Home');
-      expect(await popup.evaluate(() => document.querySelector('[data-testid="tab-requests"]')?.getAttribute('aria-selected'))).toBe('true');
+      expect(
+        await popup.evaluate(() =>
+          document.querySelector('[data-testid="tab-requests"]')?.getAttribute('aria-selected'),
+        ),
+      ).toBe('true');
       await popup.close();
 
-      const options = await openFirefoxExtensionPage(firefox.browser, `${firefox.baseUrl}/extension/ui/options.html`, `document.querySelector('[data-testid="signalingUrl"]')?.value === ${JSON.stringify(DEFAULT_SETTINGS.signalingUrl)}`);
+      const options = await openFirefoxExtensionPage(
+        firefox.browser,
+        `${firefox.baseUrl}/extension/ui/options.html`,
+        `document.querySelector('[data-testid="signalingUrl"]')?.value === ${JSON.stringify(DEFAULT_SETTINGS.signalingUrl)}`,
+      );
       await options.setViewport({ width: 800, height: 900 });
       await options.screenshot({ path: `test/artifacts/firefox-options-${theme}.png`, fullPage: true });
       expect(await seriousViolations(options), `firefox options ${theme}`).toEqual([]);

@@ -67,7 +67,10 @@ async function startLab(): Promise<Lab> {
   }
 }
 
-async function pairBehind(lab: Lab, behaviour: 'cone' | 'symmetric'): Promise<{ requester: ExtensionBrowser; exit: ExtensionBrowser }> {
+async function pairBehind(
+  lab: Lab,
+  behaviour: 'cone' | 'symmetric',
+): Promise<{ requester: ExtensionBrowser; exit: ExtensionBrowser }> {
   const { net, signalingUrl, browsers } = lab;
   net.setNat('a', behaviour);
   net.setNat('b', behaviour);
@@ -83,12 +86,20 @@ async function pairBehind(lab: Lab, behaviour: 'cone' | 'symmetric'): Promise<{ 
 }
 
 /** A fresh lab with a pair behind `behaviour` NATs; both must report that NAT kind before `check` runs. */
-async function behind(behaviour: 'cone' | 'symmetric', check: (lab: Lab, pair: { requester: ExtensionBrowser; exit: ExtensionBrowser }) => Promise<void>): Promise<void> {
+async function behind(
+  behaviour: 'cone' | 'symmetric',
+  check: (lab: Lab, pair: { requester: ExtensionBrowser; exit: ExtensionBrowser }) => Promise<void>,
+): Promise<void> {
   const lab = await startLab();
   try {
     const pair = await pairBehind(lab, behaviour);
     for (const browser of [pair.requester, pair.exit]) {
-      await waitFor(async () => (await backgroundState(browser)).transport.nat, (nat) => nat !== 'unknown', 'the NAT probe', 20_000);
+      await waitFor(
+        async () => (await backgroundState(browser)).transport.nat,
+        (nat) => nat !== 'unknown',
+        'the NAT probe',
+        20_000,
+      );
       expect((await backgroundState(browser)).transport.nat).toBe(behaviour);
     }
     await check(lab, pair);
@@ -97,13 +108,19 @@ async function behind(behaviour: 'cone' | 'symmetric', check: (lab: Lab, pair: {
   }
 }
 
-const exitPeers = async (requester: ExtensionBrowser) => (await backgroundState(requester)).peers.filter((peer) => peer.remoteRole === 'exit');
+const exitPeers = async (requester: ExtensionBrowser) =>
+  (await backgroundState(requester)).peers.filter((peer) => peer.remoteRole === 'exit');
 
 describe('ICE across NATs (namespaces, coturn as STUN and TURN)', () => {
   it('behind cone NATs: server-reflexive candidates, reported as cone, connected directly', async () => {
     await behind('cone', async (_lab, { requester }) => {
       // ICE may answer first over the relay (its checks need no hole punched), then moves to the direct pair.
-      const peers = await waitFor(() => exitPeers(requester), (list) => list.length > 0 && list.every((peer) => peer.path === 'direct'), 'a direct connection to the exit', 60_000);
+      const peers = await waitFor(
+        () => exitPeers(requester),
+        (list) => list.length > 0 && list.every((peer) => peer.path === 'direct'),
+        'a direct connection to the exit',
+        60_000,
+      );
       expect(peers.map((peer) => peer.path)).toEqual(['direct']);
     });
   }, 120_000);
@@ -113,7 +130,12 @@ describe('ICE across NATs (namespaces, coturn as STUN and TURN)', () => {
       // About one attempt in three never completes in the lab; the mesh gives up after 20 s and the next
       // introduction connects. 120 s leaves six attempts: three failing in a row was seen in CI, once
       // beyond a 60 s bound and once 77 s into a 90 s one.
-      const peers = await waitFor(() => exitPeers(requester), (list) => list.length > 0, 'a connection to the exit', 120_000);
+      const peers = await waitFor(
+        () => exitPeers(requester),
+        (list) => list.length > 0,
+        'a connection to the exit',
+        120_000,
+      );
       expect(peers.map((peer) => peer.path)).toEqual(['relayed']);
       expect((await backgroundState(exit)).peers.map((peer) => peer.path)).toEqual(['relayed']);
       expect(lab.coturn.log()).toMatch(/ALLOCATE processed, success/);

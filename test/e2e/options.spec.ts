@@ -14,14 +14,17 @@ afterAll(async () => {
   await browser?.close();
 });
 
-const storedSettings = () => browser.worker.evaluate(async () => (await chrome.storage.local.get('settings')).settings as unknown);
+const storedSettings = () =>
+  browser.worker.evaluate(async () => (await chrome.storage.local.get('settings')).settings as unknown);
 
 describe('options page', () => {
   it('shows the defaults, refuses invalid values with named problems, and saves nothing then', async () => {
     const page = await browser.context.newPage();
     const before = await storedSettings();
     await page.goto(`chrome-extension://${browser.extensionId}/extension/ui/options.html`);
-    await expect.poll(() => page.getByTestId('signalingUrl').inputValue(), { timeout: 5000 }).toBe('ws://127.0.0.1:8787');
+    await expect
+      .poll(() => page.getByTestId('signalingUrl').inputValue(), { timeout: 5000 })
+      .toBe('ws://127.0.0.1:8787');
     // The test's own resolver (helpers/chromium.ts): the only setting stored before the person's visit.
     expect(before).toEqual({ exitResolver: browser.resolver.url });
     expect(await page.getByTestId('exitResolver').inputValue()).toBe(browser.resolver.url);
@@ -90,11 +93,18 @@ describe('options page', () => {
       exitResolver: 'https://dns.quad9.net/dns-query',
       sharePaused: false,
       exitCaps: { ...DEFAULT_SETTINGS.exitCaps, rateMBps: 0.5, monthlyGB: 50 },
-      shareWhen: { weekHours: [NIGHTS_AND_WEEKENDS[0]! & ~(1 << 3), ...NIGHTS_AND_WEEKENDS.slice(1)], pauseOnBattery: false, pauseOnMetered: true, yieldToBrowsing: true },
+      shareWhen: {
+        weekHours: [NIGHTS_AND_WEEKENDS[0]! & ~(1 << 3), ...NIGHTS_AND_WEEKENDS.slice(1)],
+        pauseOnBattery: false,
+        pauseOnMetered: true,
+        yieldToBrowsing: true,
+      },
       queue: { ...DEFAULT_SETTINGS.queue, maxQueued: 40, hedging: false },
     });
     await waitForRoutedScripts(browser);
-    const matches = await browser.worker.evaluate(async () => (await chrome.scripting.getRegisteredContentScripts()).flatMap((script) => script.matches ?? []));
+    const matches = await browser.worker.evaluate(async () =>
+      (await chrome.scripting.getRegisteredContentScripts()).flatMap((script) => script.matches ?? []),
+    );
     expect(new Set(matches)).toEqual(new Set(['https://example.com/*', 'http://app.peerlane.test/*']));
     await page.getByTestId('reset').click();
     await expect.poll(() => page.getByTestId('saved').textContent(), { timeout: 5000 }).toMatch(/Defaults/);

@@ -6,7 +6,12 @@ import { startSignalingServer, type SignalingServer } from '../../signaling-serv
 import { launchWithExtension, type ExtensionBrowser } from '../helpers/chromium';
 import type { Page as FirefoxPage } from 'puppeteer-core';
 import { launchFirefoxPeer, type FirefoxPeer } from '../helpers/firefox';
-import { startOriginServer, type OriginServer, DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST } from '../helpers/origin-server';
+import {
+  startOriginServer,
+  type OriginServer,
+  DEV_ORIGIN_ADDRESS,
+  DEV_PRIVATE_ALLOW_LIST,
+} from '../helpers/origin-server';
 
 /**
  * The peer viewer in Chromium: a requester that cannot resolve the fixture host opens it via peers.
@@ -24,7 +29,12 @@ beforeAll(async () => {
   signaling = await startSignalingServer({ port: 0 });
   site = `http://origin.peerlane.test:${origin.port}`;
   exit = await launchWithExtension([`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`]);
-  await exit.setSettings({ signalingUrl: signaling.url, share: true, privateAllowList: DEV_PRIVATE_ALLOW_LIST, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] });
+  await exit.setSettings({
+    signalingUrl: signaling.url,
+    share: true,
+    privateAllowList: DEV_PRIVATE_ALLOW_LIST,
+    exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port],
+  });
   requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND']);
   // No routed site: the viewer's first request is what makes the requester look for exits.
   await requester.setSettings({ signalingUrl: signaling.url });
@@ -52,7 +62,8 @@ function cropToCommon(a: PNG, b: PNG): [PNG, PNG] {
 /** Polls `probe` in a Firefox page until it holds (bounded): the viewer replaces its own document, so a wait on the first context would not see it. */
 async function untilInPage(page: FirefoxPage, probe: () => boolean, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline && !(await page.evaluate(probe).catch(() => false))) await new Promise((resolve) => setTimeout(resolve, 200));
+  while (Date.now() < deadline && !(await page.evaluate(probe).catch(() => false)))
+    await new Promise((resolve) => setTimeout(resolve, 200));
 }
 
 const viewerUrl = (target: string): string => {
@@ -68,7 +79,11 @@ describe('peer viewer (Chromium)', () => {
     await page.waitForSelector('#peerlane-viewer-banner');
     expect(await page.textContent('#title')).toBe('Hostile fixture');
     // The image came through peers (the requester cannot resolve the host at all).
-    await page.waitForFunction(() => (document.querySelector<HTMLImageElement>('#img')?.naturalWidth ?? 0) > 0, undefined, { timeout: 15_000 });
+    await page.waitForFunction(
+      () => (document.querySelector<HTMLImageElement>('#img')?.naturalWidth ?? 0) > 0,
+      undefined,
+      { timeout: 15_000 },
+    );
     expect(await page.textContent('#noscript')).toBe('noscript fallback shown');
     // Clicks: the javascript: link and the POST form do nothing; the normal link stays in the viewer.
     await page.click('#js-link');
@@ -81,13 +96,27 @@ describe('peer viewer (Chromium)', () => {
     await page.waitForLoadState('load');
 
     expect(await page.evaluate(() => document.documentElement.dataset.pwned)).toBeUndefined();
-    expect(await requester.worker.evaluate(async () => (await chrome.storage.local.get('pwned')).pwned)).toBeUndefined();
-    const trapped = origin.requests.filter((request) => request.path.includes('/hostile/trap-')).map((request) => request.path);
+    expect(
+      await requester.worker.evaluate(async () => (await chrome.storage.local.get('pwned')).pwned),
+    ).toBeUndefined();
+    const trapped = origin.requests
+      .filter((request) => request.path.includes('/hostile/trap-'))
+      .map((request) => request.path);
     expect(trapped, JSON.stringify(trapped)).toEqual([]);
     const seen = origin.requests.filter((request) => request.path.startsWith('/hostile/'));
-    expect(seen.map((request) => request.path)).toEqual(expect.arrayContaining(['/hostile/index.html', '/hostile/img.png', '/hostile/style.css', '/hostile/imported.css', '/hostile/next.html']));
+    expect(seen.map((request) => request.path)).toEqual(
+      expect.arrayContaining([
+        '/hostile/index.html',
+        '/hostile/img.png',
+        '/hostile/style.css',
+        '/hostile/imported.css',
+        '/hostile/next.html',
+      ]),
+    );
     // Every request the origin saw was the exit's own fetch: no Origin, no cookie sent back.
-    expect(seen.every((request) => request.headers.origin === undefined && request.headers.cookie === undefined)).toBe(true);
+    expect(seen.every((request) => request.headers.origin === undefined && request.headers.cookie === undefined)).toBe(
+      true,
+    );
     await page.screenshot({ path: 'test/artifacts/viewer-hostile.png' });
     await page.close();
   }, 90_000);
@@ -133,7 +162,11 @@ describe('peer viewer (Chromium)', () => {
     await viewed.setViewportSize(viewport);
     await viewed.goto(viewerUrl(`${site}/normal/index.html`));
     await viewed.waitForLoadState('load');
-    await viewed.waitForFunction(() => [...document.images].every((image) => image.complete && image.naturalWidth > 0), undefined, { timeout: 15_000 });
+    await viewed.waitForFunction(
+      () => [...document.images].every((image) => image.complete && image.naturalWidth > 0),
+      undefined,
+      { timeout: 15_000 },
+    );
     // The banner is fixed at the bottom: compare everything above it.
     const clip = { x: 0, y: 0, width: viewport.width, height: viewport.height - 60 };
     const a = PNG.sync.read(await direct.screenshot({ clip }));
@@ -143,7 +176,9 @@ describe('peer viewer (Chromium)', () => {
     const diff = new PNG({ width: a.width, height: a.height });
     const different = pixelmatch(a.data, b.data, diff.data, a.width, a.height, { threshold: 0.1 });
     const ratio = different / (a.width * a.height);
-    console.info(`viewer vs direct: ${different} of ${a.width * a.height} pixels differ (${(ratio * 100).toFixed(3)} %)`);
+    console.info(
+      `viewer vs direct: ${different} of ${a.width * a.height} pixels differ (${(ratio * 100).toFixed(3)} %)`,
+    );
     expect(ratio).toBeLessThan(0.01);
     // A GET form stays in the viewer: its fields become the target's query.
     await viewed.click('#search');
@@ -173,7 +208,9 @@ describe('peer viewer (Chromium)', () => {
     const page = await requester.context.newPage();
     await page.goto(viewerUrl(`${site.replace(String(origin.port), '9999')}/hostile/index.html`));
     expect(await page.textContent('[data-testid="viewer-error"]')).toMatch(/exit refused this address/);
-    expect(await page.getAttribute('[data-testid="viewer-retry"]', 'href')).toBe('/view/http/origin.peerlane.test:9999/hostile/index.html');
+    expect(await page.getAttribute('[data-testid="viewer-retry"]', 'href')).toBe(
+      '/view/http/origin.peerlane.test:9999/hostile/index.html',
+    );
     await page.screenshot({ path: 'test/artifacts/viewer-error.png' });
     await page.close();
   }, 60_000);
@@ -197,22 +234,41 @@ describe('peer viewer (Firefox: a page fetching through the background)', () => 
     const page = await firefox.browser.newPage();
     await page.setViewport({ width: 1024, height: 700 });
     // Extension pages never report their load over BiDi.
-    void page.goto(`${firefox.baseUrl}/extension/ui/viewer.html?url=${encodeURIComponent(`${site}/hostile/index.html`)}`).catch(() => undefined);
+    void page
+      .goto(`${firefox.baseUrl}/extension/ui/viewer.html?url=${encodeURIComponent(`${site}/hostile/index.html`)}`)
+      .catch(() => undefined);
     await untilInPage(page, () => document.querySelector('#peerlane-viewer-banner') !== null);
     expect(await page.evaluate(() => document.querySelector('#title')?.textContent)).toBe('Hostile fixture');
     expect(await page.evaluate(() => document.querySelector('#noscript')?.textContent)).toBe('noscript fallback shown');
     expect(await page.evaluate(() => document.querySelector<HTMLImageElement>('#img')?.naturalWidth)).toBe(40);
     // The stylesheet (and the sheet it imports) came through peers and applies.
-    expect(await page.evaluate(() => getComputedStyle(document.querySelector('#title')!).color)).toBe('rgb(200, 30, 30)');
+    expect(await page.evaluate(() => getComputedStyle(document.querySelector('#title')!).color)).toBe(
+      'rgb(200, 30, 30)',
+    );
     expect(await page.evaluate(() => getComputedStyle(document.querySelector('#title')!).fontStyle)).toBe('italic');
     await page.screenshot({ path: 'test/artifacts/viewer-hostile-firefox.png' });
     expect(await page.evaluate(() => document.documentElement.dataset.pwned)).toBeUndefined();
-    const stored = await firefox.control.evaluate(() => (globalThis as unknown as { browser: { storage: { local: { get(key: string): Promise<Record<string, unknown>> } } } }).browser.storage.local.get('pwned'));
+    const stored = await firefox.control.evaluate(() =>
+      (
+        globalThis as unknown as {
+          browser: { storage: { local: { get(key: string): Promise<Record<string, unknown>> } } };
+        }
+      ).browser.storage.local.get('pwned'),
+    );
     expect(stored.pwned).toBeUndefined();
     const seen = origin.requests.slice(before).filter((request) => request.path.startsWith('/hostile/'));
     expect(seen.filter((request) => request.path.includes('trap-')).map((request) => request.path)).toEqual([]);
-    expect(seen.map((request) => request.path)).toEqual(expect.arrayContaining(['/hostile/index.html', '/hostile/img.png', '/hostile/style.css', '/hostile/imported.css']));
-    expect(seen.every((request) => request.headers.origin === undefined && request.headers.cookie === undefined)).toBe(true);
+    expect(seen.map((request) => request.path)).toEqual(
+      expect.arrayContaining([
+        '/hostile/index.html',
+        '/hostile/img.png',
+        '/hostile/style.css',
+        '/hostile/imported.css',
+      ]),
+    );
+    expect(seen.every((request) => request.headers.origin === undefined && request.headers.cookie === undefined)).toBe(
+      true,
+    );
     // The CSP holds alone: a script put straight into the DOM (past the sanitizer) does not run.
     await page.evaluate(() => {
       const script = document.createElement('script');
@@ -221,7 +277,9 @@ describe('peer viewer (Firefox: a page fetching through the background)', () => 
     });
     expect(await page.evaluate(() => document.documentElement.dataset.pwned)).toBeUndefined();
     // A link stays in the viewer.
-    expect(await page.evaluate(() => document.querySelector<HTMLAnchorElement>('#next')?.getAttribute('href'))).toBe(`/extension/ui/viewer.html?url=${encodeURIComponent(`${site}/hostile/next.html`)}`);
+    expect(await page.evaluate(() => document.querySelector<HTMLAnchorElement>('#next')?.getAttribute('href'))).toBe(
+      `/extension/ui/viewer.html?url=${encodeURIComponent(`${site}/hostile/next.html`)}`,
+    );
     await page.close();
   }, 90_000);
 
@@ -234,14 +292,26 @@ describe('peer viewer (Firefox: a page fetching through the background)', () => 
       await directPage.goto(`${site}/normal/index.html`);
       const viewed = await firefox.browser.newPage();
       await viewed.setViewport(viewport);
-      void viewed.goto(`${firefox.baseUrl}/extension/ui/viewer.html?url=${encodeURIComponent(`${site}/normal/index.html`)}`).catch(() => undefined);
-      await untilInPage(viewed, () => document.querySelector('#peerlane-viewer-banner') !== null && [...document.images].every((image) => image.complete && image.naturalWidth > 0));
+      void viewed
+        .goto(`${firefox.baseUrl}/extension/ui/viewer.html?url=${encodeURIComponent(`${site}/normal/index.html`)}`)
+        .catch(() => undefined);
+      await untilInPage(
+        viewed,
+        () =>
+          document.querySelector('#peerlane-viewer-banner') !== null &&
+          [...document.images].every((image) => image.complete && image.naturalWidth > 0),
+      );
       const clip = { x: 0, y: 0, width: viewport.width, height: viewport.height - 60 };
-      const [a, b] = cropToCommon(PNG.sync.read(Buffer.from(await directPage.screenshot({ clip }))), PNG.sync.read(Buffer.from(await viewed.screenshot({ clip }))));
+      const [a, b] = cropToCommon(
+        PNG.sync.read(Buffer.from(await directPage.screenshot({ clip }))),
+        PNG.sync.read(Buffer.from(await viewed.screenshot({ clip }))),
+      );
       await viewed.screenshot({ path: 'test/artifacts/viewer-normal-firefox.png' });
       const different = pixelmatch(a.data, b.data, undefined, a.width, a.height, { threshold: 0.1 });
       const ratio = different / (a.width * a.height);
-      console.info(`Firefox viewer vs direct: ${different} of ${a.width * a.height} pixels differ (${(ratio * 100).toFixed(3)} %)`);
+      console.info(
+        `Firefox viewer vs direct: ${different} of ${a.width * a.height} pixels differ (${(ratio * 100).toFixed(3)} %)`,
+      );
       expect(ratio).toBeLessThan(0.01);
       // A GET form stays in the viewer: its fields become the target's query.
       await viewed.click('#search');

@@ -3,9 +3,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PopupState } from '../../extension/core/channels/popup-channel';
 import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
-import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
+import {
+  backgroundState,
+  launchWithExtension,
+  waitFor,
+  waitForRoutedScripts,
+  type ExtensionBrowser,
+} from '../helpers/chromium';
 import { startOriginServer, type OriginServer, DEV_ORIGIN_ADDRESS } from '../helpers/origin-server';
-import { runBytes as pageRunBytes, runResults as pageRunResults, startRuns as startPageRuns, type RunRequest } from '../helpers/page-runs';
+import {
+  runBytes as pageRunBytes,
+  runResults as pageRunResults,
+  startRuns as startPageRuns,
+  type RunRequest,
+} from '../helpers/page-runs';
 
 /**
  * The queue under faults, in three real Chromium instances: one requester, two exits. Each exit maps
@@ -27,7 +38,10 @@ const SECOND_EXIT_ADDRESS = '127.0.0.6';
 const SLOW_HEDGE_ADDRESS = '127.0.0.7';
 
 async function launchExit(name: string, originAddress: string, hedgeAddress: string, methods: string[]) {
-  const browser = await launchWithExtension([`MAP origin.peerlane.test ${originAddress}`, `MAP hedge.peerlane.test ${hedgeAddress}`]);
+  const browser = await launchWithExtension([
+    `MAP origin.peerlane.test ${originAddress}`,
+    `MAP hedge.peerlane.test ${hedgeAddress}`,
+  ]);
   await browser.setSettings({
     signalingUrl: signaling.url,
     share: true,
@@ -41,7 +55,13 @@ async function launchExit(name: string, originAddress: string, hedgeAddress: str
 const exitPeers = (state: PopupState) => state.peers.filter((peer) => peer.remoteRole === 'exit');
 
 beforeAll(async () => {
-  origin = await startOriginServer({ bigBytes: PACED_BYTES, postDelayMs: 4000, hedgeDelayMs: 5000, hedgeDelayOn: [SLOW_HEDGE_ADDRESS], alsoListenOn: [SECOND_EXIT_ADDRESS, SLOW_HEDGE_ADDRESS] });
+  origin = await startOriginServer({
+    bigBytes: PACED_BYTES,
+    postDelayMs: 4000,
+    hedgeDelayMs: 5000,
+    hedgeDelayOn: [SLOW_HEDGE_ADDRESS],
+    alsoListenOn: [SECOND_EXIT_ADDRESS, SLOW_HEDGE_ADDRESS],
+  });
   signaling = await startSignalingServer({ port: 0 });
   appOrigin = `http://app.peerlane.test:${origin.port}`;
   exits = await Promise.all([
@@ -49,10 +69,18 @@ beforeAll(async () => {
     launchExit('A', DEV_ORIGIN_ADDRESS, SLOW_HEDGE_ADDRESS, ['GET', 'HEAD', 'POST']),
     launchExit('B', SECOND_EXIT_ADDRESS, DEV_ORIGIN_ADDRESS, ['GET', 'HEAD', 'POST']),
   ]);
-  requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', 'MAP hedge.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1']);
+  requester = await launchWithExtension([
+    'MAP origin.peerlane.test ~NOTFOUND',
+    'MAP hedge.peerlane.test ~NOTFOUND',
+    'MAP app.peerlane.test 127.0.0.1',
+  ]);
   await requester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });
   await waitForRoutedScripts(requester);
-  await waitFor(async () => exitPeers(await backgroundState(requester)).length, (count) => count === 2, 'two exit peers');
+  await waitFor(
+    async () => exitPeers(await backgroundState(requester)).length,
+    (count) => count === 2,
+    'two exit peers',
+  );
   page = await requester.context.newPage();
   await page.goto(`${appOrigin}/app`);
 }, 90_000);
@@ -78,17 +106,24 @@ describe('the request queue under faults, in real browsers', () => {
 
   it('a slow exit triggers a hedge on the other exit; the hedge wins and the loser is cancelled', async () => {
     // Teach the queue what a normal time to first byte is (the hedge waits the recent p95).
-    const warm = Array.from({ length: 12 }, (_, index) => ({ key: `warm${index}`, url: dataUrl(`/small.txt?w=${index}`) }));
+    const warm = Array.from({ length: 12 }, (_, index) => ({
+      key: `warm${index}`,
+      url: dataUrl(`/small.txt?w=${index}`),
+    }));
     for (const request of warm) {
       await startRuns([request]);
       await runResults([request.key]);
     }
-    const hedged = Array.from({ length: 4 }, (_, index) => ({ key: `hedge${index}`, url: hedgeUrl(`/hedge/${index}`) }));
+    const hedged = Array.from({ length: 4 }, (_, index) => ({
+      key: `hedge${index}`,
+      url: hedgeUrl(`/hedge/${index}`),
+    }));
     const started = Date.now();
     await startRuns(hedged);
     const results = await runResults(hedged.map((request) => request.key));
     const elapsed = Date.now() - started;
-    for (const [key, result] of Object.entries(results)) expect(result, key).toMatchObject({ status: 200, text: `hedge /hedge/${key.slice(5)}` });
+    for (const [key, result] of Object.entries(results))
+      expect(result, key).toMatchObject({ status: 200, text: `hedge /hedge/${key.slice(5)}` });
     // Every answer came from the fast exit well before the slow origin's 5 s delay.
     expect(elapsed).toBeLessThan(4000);
     const state = await backgroundState(requester);
@@ -100,10 +135,17 @@ describe('the request queue under faults, in real browsers', () => {
   }, 90_000);
 
   it('a full queue answers 503 with Retry-After at once and loses nothing it admitted', async () => {
-    await requester.setSettings({ queue: { ...DEFAULT_SETTINGS.queue, maxQueued: 4, perPeerConcurrency: 1, hedging: false } });
-    await expect.poll(async () => (await backgroundState(requester)).settings.queue.maxQueued, { timeout: 5000 }).toBe(4);
+    await requester.setSettings({
+      queue: { ...DEFAULT_SETTINGS.queue, maxQueued: 4, perPeerConcurrency: 1, hedging: false },
+    });
+    await expect
+      .poll(async () => (await backgroundState(requester)).settings.queue.maxQueued, { timeout: 5000 })
+      .toBe(4);
     const before = (await backgroundState(requester)).stats.rejected;
-    const burst = Array.from({ length: 12 }, (_, index) => ({ key: `burst${index}`, url: dataUrl(`/paced.bin?ms=1500&b=${index}`) }));
+    const burst = Array.from({ length: 12 }, (_, index) => ({
+      key: `burst${index}`,
+      url: dataUrl(`/paced.bin?ms=1500&b=${index}`),
+    }));
     await startRuns(burst);
     const results = Object.values(await runResults(burst.map((request) => request.key)));
     const served = results.filter((result) => 'status' in result && result.status === 200);
@@ -113,35 +155,57 @@ describe('the request queue under faults, in real browsers', () => {
     // Two exits × one slot + four waiting: everything admitted completes, byte for byte.
     expect(served.length).toBeGreaterThanOrEqual(6);
     for (const result of served) expect(result).toMatchObject({ sha256: origin.bigSha256 });
-    for (const result of refused) expect(result).toMatchObject({ headers: { 'retry-after': '1', 'x-peerlane-error': 'queue_full' } });
+    for (const result of refused)
+      expect(result).toMatchObject({ headers: { 'retry-after': '1', 'x-peerlane-error': 'queue_full' } });
     const after = (await backgroundState(requester)).stats;
     expect(after.rejected - before).toBe(refused.length);
     await requester.setSettings({ queue: DEFAULT_SETTINGS.queue });
-    await expect.poll(async () => (await backgroundState(requester)).settings.queue.maxQueued, { timeout: 5000 }).toBe(DEFAULT_SETTINGS.queue.maxQueued);
+    await expect
+      .poll(async () => (await backgroundState(requester)).settings.queue.maxQueued, { timeout: 5000 })
+      .toBe(DEFAULT_SETTINGS.queue.maxQueued);
   }, 90_000);
 
   it('an exit killed mid-transfer: idempotent GETs complete via the other, a POST fails clearly and reaches the origin once', async () => {
-    const gets = Array.from({ length: 10 }, (_, index) => ({ key: `get${index}`, url: dataUrl(`/paced.bin?ms=5000&k=${index}`) }));
-    const posts = Array.from({ length: 2 }, (_, index) => ({ key: `post${index}`, url: dataUrl(`/post-slow?p=${index}`), method: 'POST' }));
+    const gets = Array.from({ length: 10 }, (_, index) => ({
+      key: `get${index}`,
+      url: dataUrl(`/paced.bin?ms=5000&k=${index}`),
+    }));
+    const posts = Array.from({ length: 2 }, (_, index) => ({
+      key: `post${index}`,
+      url: dataUrl(`/post-slow?p=${index}`),
+      method: 'POST',
+    }));
     const postsBefore = origin.postCount();
     await startRuns([...posts, ...gets]);
     // Wait until every GET streams and both POSTs reached the origin: the kill lands mid-transfer.
-    await expect.poll(async () => (await runBytes(gets.map((request) => request.key))).every((bytes) => bytes > 0), { timeout: 20_000, interval: 100 }).toBe(true);
+    await expect
+      .poll(async () => (await runBytes(gets.map((request) => request.key))).every((bytes) => bytes > 0), {
+        timeout: 20_000,
+        interval: 100,
+      })
+      .toBe(true);
     await expect.poll(() => origin.postCount() - postsBefore, { timeout: 10_000, interval: 100 }).toBe(2);
-    const postAddresses = posts.map((post) => origin.requests.find((request) => request.method === 'POST' && post.url.endsWith(request.path))!.address);
+    const postAddresses = posts.map(
+      (post) =>
+        origin.requests.find((request) => request.method === 'POST' && post.url.endsWith(request.path))!.address,
+    );
     const victim = exits.find((exit) => postAddresses.includes(exit.originAddress))!;
     const survivor = exits.find((exit) => exit !== victim)!;
     const carriedByVictim = new Set(
-      origin.requests.filter((request) => request.address === victim.originAddress && /[?&]k=\d+/.test(request.path)).map((request) => request.path),
+      origin.requests
+        .filter((request) => request.address === victim.originAddress && /[?&]k=\d+/.test(request.path))
+        .map((request) => request.path),
     );
     expect(carriedByVictim.size).toBeGreaterThan(0);
     await victim.browser.close();
     exits = [survivor];
     const results = await runResults([...gets, ...posts].map((request) => request.key));
-    for (const request of gets) expect(results[request.key], request.key).toMatchObject({ status: 200, sha256: origin.bigSha256 });
+    for (const request of gets)
+      expect(results[request.key], request.key).toMatchObject({ status: 200, sha256: origin.bigSha256 });
     for (const [index, request] of posts.entries()) {
       const result = results[request.key]!;
-      if (postAddresses[index] === victim.originAddress) expect('error' in result && result.error).toMatch(/could not route this request \(peer_lost\)/);
+      if (postAddresses[index] === victim.originAddress)
+        expect('error' in result && result.error).toMatch(/could not route this request \(peer_lost\)/);
       else expect(result).toMatchObject({ status: 200 });
     }
     // Never repeated: each POST reached the origin exactly once, even after the failure was final.
@@ -153,18 +217,45 @@ describe('the request queue under faults, in real browsers', () => {
   }, 120_000);
 
   it('the service worker stopped mid-flight: repeatable requests complete, the rest fail clearly, nothing hangs or repeats; counters and log survive', async () => {
-    const streaming = Array.from({ length: 2 }, (_, index) => ({ key: `stream${index}`, url: dataUrl(`/paced.bin?ms=6000&s=${index}`) }));
-    const waiting = Array.from({ length: 2 }, (_, index) => ({ key: `waiting${index}`, url: dataUrl(`/delay/2500?w=${index}`) }));
+    const streaming = Array.from({ length: 2 }, (_, index) => ({
+      key: `stream${index}`,
+      url: dataUrl(`/paced.bin?ms=6000&s=${index}`),
+    }));
+    const waiting = Array.from({ length: 2 }, (_, index) => ({
+      key: `waiting${index}`,
+      url: dataUrl(`/delay/2500?w=${index}`),
+    }));
     const post = { key: 'post-restart', url: dataUrl('/post-slow?restart'), method: 'POST' };
     const postsBefore = origin.postCount();
     await startRuns([...streaming, ...waiting, post]);
-    await expect.poll(async () => (await runBytes(streaming.map((request) => request.key))).every((bytes) => bytes > 0), { timeout: 20_000, interval: 100 }).toBe(true);
+    await expect
+      .poll(async () => (await runBytes(streaming.map((request) => request.key))).every((bytes) => bytes > 0), {
+        timeout: 20_000,
+        interval: 100,
+      })
+      .toBe(true);
     await expect.poll(() => origin.postCount() - postsBefore, { timeout: 10_000, interval: 100 }).toBe(1);
-    await expect.poll(() => origin.requests.filter((request) => request.path.startsWith('/delay/')).length, { timeout: 10_000, interval: 100 }).toBe(2);
+    await expect
+      .poll(() => origin.requests.filter((request) => request.path.startsWith('/delay/')).length, {
+        timeout: 10_000,
+        interval: 100,
+      })
+      .toBe(2);
     // What was counted is persisted (at most 250 ms behind); wait for it, then stop the worker.
     const before = await backgroundState(requester);
     await expect
-      .poll(() => requester.worker.evaluate(async () => (JSON.parse(((await chrome.storage.local.get('stats')).stats as string | undefined) ?? '{}') as { completed?: number }).completed ?? 0), { timeout: 5000 })
+      .poll(
+        () =>
+          requester.worker.evaluate(
+            async () =>
+              (
+                JSON.parse(((await chrome.storage.local.get('stats')).stats as string | undefined) ?? '{}') as {
+                  completed?: number;
+                }
+              ).completed ?? 0,
+          ),
+        { timeout: 5000 },
+      )
       .toBe(before.stats.completed);
     const stopped = await stopServiceWorker(requester);
     expect(stopped).toBe(true);
@@ -173,8 +264,15 @@ describe('the request queue under faults, in real browsers', () => {
     const results = await runResults([...streaming, ...waiting, post].map((request) => request.key));
     // None hangs: every request settled well within its own timeout.
     expect(Date.now() - started).toBeLessThan(20_000);
-    for (const request of waiting) expect(results[request.key], request.key).toMatchObject({ status: 200, text: `delayed ${new URL(request.url).pathname}${new URL(request.url).search}` });
-    for (const request of streaming) expect('error' in results[request.key]! && results[request.key]).toMatchObject({ error: expect.stringMatching(/\(background_restarted\)/) });
+    for (const request of waiting)
+      expect(results[request.key], request.key).toMatchObject({
+        status: 200,
+        text: `delayed ${new URL(request.url).pathname}${new URL(request.url).search}`,
+      });
+    for (const request of streaming)
+      expect('error' in results[request.key]! && results[request.key]).toMatchObject({
+        error: expect.stringMatching(/\(background_restarted\)/),
+      });
     expect(results[post.key]).toMatchObject({ error: expect.stringMatching(/\(background_restarted\)/) });
     expect(origin.postCount() - postsBefore).toBe(1);
 
@@ -189,7 +287,9 @@ describe('the request queue under faults, in real browsers', () => {
     const popup = await requester.context.newPage();
     await popup.setViewportSize({ width: 360, height: 900 });
     await popup.goto(`chrome-extension://${requester.extensionId}/extension/ui/popup.html`);
-    await expect.poll(() => popup.getByTestId('background-started').textContent(), { timeout: 5000 }).toMatch(/restarted 1×/);
+    await expect
+      .poll(() => popup.getByTestId('background-started').textContent(), { timeout: 5000 })
+      .toMatch(/restarted 1×/);
     expect(await popup.getByTestId('request-log').locator('li').count()).toBeGreaterThan(0);
     await popup.screenshot({ path: 'test/artifacts/popup-after-restart.png', fullPage: true });
     await popup.close();
@@ -218,4 +318,3 @@ async function stopServiceWorker(browser: ExtensionBrowser): Promise<boolean> {
   await helper.close();
   return true;
 }
-

@@ -3,8 +3,20 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
-import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
-import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST, SMALL_TEXT, startOriginServer, type OriginServer } from '../helpers/origin-server';
+import {
+  backgroundState,
+  launchWithExtension,
+  waitFor,
+  waitForRoutedScripts,
+  type ExtensionBrowser,
+} from '../helpers/chromium';
+import {
+  DEV_ORIGIN_ADDRESS,
+  DEV_PRIVATE_ALLOW_LIST,
+  SMALL_TEXT,
+  startOriginServer,
+  type OriginServer,
+} from '../helpers/origin-server';
 
 /**
  * The walking skeleton's story: Alice shares her connection; Bob routes a site; Bob's page fetches
@@ -23,12 +35,26 @@ beforeAll(async () => {
   appOrigin = `http://app.peerlane.test:${origin.port}`;
   dataOrigin = `http://origin.peerlane.test:${origin.port}`;
   // The exit reaches the origin on its one allowed private address; `loopback.` names 127.0.0.1.
-  exit = await launchWithExtension([`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`, 'MAP loopback.peerlane.test 127.0.0.1']);
+  exit = await launchWithExtension([
+    `MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`,
+    'MAP loopback.peerlane.test 127.0.0.1',
+  ]);
   // The exit's own browser holds a cookie for the origin: it must never be sent for others.
   await exit.context.addCookies([{ name: 'exit-session', value: 'secret', domain: 'origin.peerlane.test', path: '/' }]);
   // The production policy with a one-address development allow-list, and the origin's port allowed.
-  await exit.setSettings({ signalingUrl: signaling.url, share: true, exitMethods: ['GET', 'HEAD', 'POST', 'PUT'], privateAllowList: DEV_PRIVATE_ALLOW_LIST, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] });
-  requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', 'MAP loopback.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1', 'MAP other.peerlane.test 127.0.0.1']);
+  await exit.setSettings({
+    signalingUrl: signaling.url,
+    share: true,
+    exitMethods: ['GET', 'HEAD', 'POST', 'PUT'],
+    privateAllowList: DEV_PRIVATE_ALLOW_LIST,
+    exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port],
+  });
+  requester = await launchWithExtension([
+    'MAP origin.peerlane.test ~NOTFOUND',
+    'MAP loopback.peerlane.test ~NOTFOUND',
+    'MAP app.peerlane.test 127.0.0.1',
+    'MAP other.peerlane.test 127.0.0.1',
+  ]);
   await requester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });
   await waitForRoutedScripts(requester);
 }, 60_000);
@@ -59,14 +85,22 @@ describe('a routed page request travels through a peer', () => {
     await page.goto(`${appOrigin}/app`);
     const result = await page.evaluate(async (url) => {
       const response = await fetch(url);
-      return { status: response.status, text: await response.text(), peer: response.headers.get('x-peerlane-peer'), cookie: response.headers.get('set-cookie'), custom: response.headers.get('x-origin') };
+      return {
+        status: response.status,
+        text: await response.text(),
+        peer: response.headers.get('x-peerlane-peer'),
+        cookie: response.headers.get('set-cookie'),
+        custom: response.headers.get('x-origin'),
+      };
     }, `${dataOrigin}/small.txt`);
     expect(result).toMatchObject({ status: 200, text: SMALL_TEXT, custom: 'yes', cookie: null });
     expect(result.peer).toMatch(/^[A-Za-z0-9_-]{8}$/);
     // The origin saw the exit's fetch, with the Origin Bob's browser would have sent and no cookie of Alice's.
     const seen = origin.requests.filter((request) => request.path === '/small.txt');
     expect(seen.length).toBeGreaterThan(0);
-    expect(seen.every((request) => request.headers.origin === appOrigin && request.headers.cookie === undefined)).toBe(true);
+    expect(seen.every((request) => request.headers.origin === appOrigin && request.headers.cookie === undefined)).toBe(
+      true,
+    );
     await page.close();
   }, 90_000);
 
@@ -78,7 +112,8 @@ describe('a routed page request travels through a peer', () => {
       const bytes = new Uint8Array(await response.arrayBuffer());
       // crypto.subtle is unavailable on this plain-http fixture origin: hand the bytes to Node to hash.
       let binary = '';
-      for (let offset = 0; offset < bytes.length; offset += 0x8000) binary += String.fromCharCode(...bytes.subarray(offset, offset + 0x8000));
+      for (let offset = 0; offset < bytes.length; offset += 0x8000)
+        binary += String.fromCharCode(...bytes.subarray(offset, offset + 0x8000));
       return { base64: btoa(binary), peer: response.headers.get('x-peerlane-peer') };
     }, `${dataOrigin}/big.bin`);
     const received = Buffer.from(viaFetch.base64, 'base64');
@@ -94,7 +129,8 @@ describe('a routed page request travels through a peer', () => {
           xhr.onload = () => {
             const bytes = new Uint8Array(xhr.response as ArrayBuffer);
             let binary = '';
-            for (let offset = 0; offset < bytes.length; offset += 0x8000) binary += String.fromCharCode(...bytes.subarray(offset, offset + 0x8000));
+            for (let offset = 0; offset < bytes.length; offset += 0x8000)
+              binary += String.fromCharCode(...bytes.subarray(offset, offset + 0x8000));
             resolve({ status: xhr.status, base64: btoa(binary), peer: xhr.getResponseHeader('x-peerlane-peer') });
           };
           xhr.onerror = () => reject(new Error('xhr failed'));
@@ -122,7 +158,12 @@ describe('a routed page request travels through a peer', () => {
       return value?.byteLength ?? 0;
     }, `${dataOrigin}/slow`);
     expect(firstChunk).toBeGreaterThan(0);
-    await expect(Promise.race([origin.slowClientGone.then(() => 'closed'), new Promise((resolve) => setTimeout(() => resolve('still open'), 15_000))])).resolves.toBe('closed');
+    await expect(
+      Promise.race([
+        origin.slowClientGone.then(() => 'closed'),
+        new Promise((resolve) => setTimeout(() => resolve('still open'), 15_000)),
+      ]),
+    ).resolves.toBe('closed');
     await page.close();
   }, 30_000);
 
@@ -137,7 +178,8 @@ describe('a routed page request travels through a peer', () => {
     const page = await requester.context.newPage();
     await page.goto(`${appOrigin}/app`);
     const echoed = await page.evaluate(async (url) => {
-      const read = async (response: Response) => (await response.json()) as { method: string; contentType: string | null; bytes: number; text: string | null };
+      const read = async (response: Response) =>
+        (await response.json()) as { method: string; contentType: string | null; bytes: number; text: string | null };
       const form = new FormData();
       form.append('name', 'peer');
       form.append('file', new Blob(['file contents'], { type: 'text/plain' }), 'notes.txt');
@@ -158,7 +200,13 @@ describe('a routed page request travels through a peer', () => {
       });
       return {
         text: await read(await fetch(url, { method: 'POST', body: 'plain text' })),
-        json: await read(await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ a: 1 }) })),
+        json: await read(
+          await fetch(url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ a: 1 }),
+          }),
+        ),
         form: await read(await fetch(url, { method: 'POST', body: form })),
         params: await read(await fetch(url, { method: 'POST', body: new URLSearchParams({ q: 'peer lane' }) })),
         blob: await read(await fetch(url, { method: 'POST', body: new Blob([big]) })),
@@ -171,33 +219,48 @@ describe('a routed page request travels through a peer', () => {
     expect(echoed.form.contentType).toMatch(/^multipart\/form-data; boundary=/);
     expect(echoed.form.text).toContain('filename="notes.txt"');
     expect(echoed.form.text).toContain('file contents');
-    expect(echoed.params).toMatchObject({ contentType: 'application/x-www-form-urlencoded;charset=UTF-8', text: 'q=peer+lane' });
+    expect(echoed.params).toMatchObject({
+      contentType: 'application/x-www-form-urlencoded;charset=UTF-8',
+      text: 'q=peer+lane',
+    });
     expect(echoed.blob.bytes).toBe(300_000);
     expect(echoed.stream.text).toBe('streamed body');
     expect(echoed.xhr).toMatchObject({ method: 'PUT', text: 'xhr buffer' });
     // Every one came through the exit: the requester cannot resolve the origin.
-    expect(origin.requests.filter((request) => request.path.startsWith('/echo')).every((request) => request.address === DEV_ORIGIN_ADDRESS)).toBe(true);
+    expect(
+      origin.requests
+        .filter((request) => request.path.startsWith('/echo'))
+        .every((request) => request.address === DEV_ORIGIN_ADDRESS),
+    ).toBe(true);
     await page.close();
   }, 60_000);
 
   it('the popup counts the completed requests and shows the peer', async () => {
     const page = await requester.context.newPage();
     await page.goto(`chrome-extension://${requester.extensionId}/extension/ui/popup.html`);
-    await page.waitForFunction(() => Number(document.querySelector('[data-testid="completed"]')?.textContent) >= 3, undefined, { timeout: 10_000 });
+    await page.waitForFunction(
+      () => Number(document.querySelector('[data-testid="completed"]')?.textContent) >= 3,
+      undefined,
+      { timeout: 10_000 },
+    );
     expect(Number(await page.getByTestId('peers').textContent())).toBeGreaterThanOrEqual(1);
     expect(await page.getByTestId('failed').textContent()).toBe('0');
     await page.setViewportSize({ width: 340, height: 600 });
     await page.screenshot({ path: 'test/artifacts/popup-requester.png', fullPage: true });
     const exitPopup = await exit.context.newPage();
     await exitPopup.goto(`chrome-extension://${exit.extensionId}/extension/ui/popup.html`);
-    await exitPopup.waitForFunction(() => Number(document.querySelector('[data-testid="shared-requests"]')?.textContent) >= 3, undefined, { timeout: 10_000 });
+    await exitPopup.waitForFunction(
+      () => Number(document.querySelector('[data-testid="shared-requests"]')?.textContent) >= 3,
+      undefined,
+      { timeout: 10_000 },
+    );
     await exitPopup.setViewportSize({ width: 340, height: 600 });
     await exitPopup.screenshot({ path: 'test/artifacts/popup-exit.png', fullPage: true });
     await exitPopup.close();
     await page.close();
   }, 30_000);
 
-  it('a request body goes under the exit\'s credit: an XHR upload reports progress as the exit takes it; a method the exit does not carry fails before any byte leaves', async () => {
+  it("a request body goes under the exit's credit: an XHR upload reports progress as the exit takes it; a method the exit does not carry fails before any byte leaves", async () => {
     const page = await requester.context.newPage();
     await page.goto(`${appOrigin}/app`);
     const upload = await page.evaluate(async (url) => {
@@ -208,7 +271,12 @@ describe('a routed page request travels through a peer', () => {
         for (const type of ['loadstart', 'progress', 'load', 'loadend']) {
           request.upload.addEventListener(type, (event) => {
             const progress = event as ProgressEvent;
-            events.push({ type, loaded: progress.loaded, total: progress.total, computable: progress.lengthComputable });
+            events.push({
+              type,
+              loaded: progress.loaded,
+              total: progress.total,
+              computable: progress.lengthComputable,
+            });
           });
         }
         request.open('POST', url);
@@ -228,7 +296,10 @@ describe('a routed page request travels through a peer', () => {
     ]);
     // Progress as the exit's credit came back, a window at a time: several steps, rising, each of the whole.
     const progress = upload.events.filter((event) => event.type === 'progress');
-    expect(progress.filter((event) => event.loaded < total).length, JSON.stringify(upload.events)).toBeGreaterThanOrEqual(3);
+    expect(
+      progress.filter((event) => event.loaded < total).length,
+      JSON.stringify(upload.events),
+    ).toBeGreaterThanOrEqual(3);
     expect(progress.map((event) => event.loaded)).toEqual(progress.map((event) => event.loaded).sort((a, b) => a - b));
     expect(progress.every((event) => event.total === total && event.computable)).toBe(true);
 
@@ -239,19 +310,34 @@ describe('a routed page request travels through a peer', () => {
         await fetch(url, { method: 'DELETE', body: new Uint8Array(1024 * 1024) });
         return null;
       } catch (error) {
-        return { name: (error as Error).name, category: ((error as Error).cause as { category?: string } | undefined)?.category, reason: ((error as Error).cause as { message?: string } | undefined)?.message };
+        return {
+          name: (error as Error).name,
+          category: ((error as Error).cause as { category?: string } | undefined)?.category,
+          reason: ((error as Error).cause as { message?: string } | undefined)?.message,
+        };
       }
     }, `${dataOrigin}/echo/refused-delete`);
     expect(refused).toMatchObject({ name: 'TypeError', category: 'method_refused' });
     expect(refused?.reason).toMatch(/nothing was sent/);
     const exitAfter = await backgroundState(exit);
     // The exit never saw it: no refusal counted, no log line, and the origin had no DELETE.
-    expect(exitAfter.stats.refusedByCategory.method_refused ?? 0).toBe(exitBefore.stats.refusedByCategory.method_refused ?? 0);
+    expect(exitAfter.stats.refusedByCategory.method_refused ?? 0).toBe(
+      exitBefore.stats.refusedByCategory.method_refused ?? 0,
+    );
     expect(exitAfter.log.some((entry) => entry.url.endsWith('/echo/refused-delete'))).toBe(false);
-    const requesterLog = await waitFor(async () => (await backgroundState(requester)).log, (log) => log.some((entry) => entry.url.endsWith('/echo/refused-delete')), 'the requester logged the refused DELETE');
+    const requesterLog = await waitFor(
+      async () => (await backgroundState(requester)).log,
+      (log) => log.some((entry) => entry.url.endsWith('/echo/refused-delete')),
+      'the requester logged the refused DELETE',
+    );
     const logged = requesterLog.find((entry) => entry.url.endsWith('/echo/refused-delete'));
     // Cross-origin, the DELETE needs a preflight first: that OPTIONS (judged as the DELETE it asks about) is what was refused, and the DELETE never went.
-    expect(logged, JSON.stringify(logged)).toMatchObject({ method: 'OPTIONS', outcome: 'method_refused', status: null, bytes: 0 });
+    expect(logged, JSON.stringify(logged)).toMatchObject({
+      method: 'OPTIONS',
+      outcome: 'method_refused',
+      status: null,
+      bytes: 0,
+    });
     expect(refused?.reason).toMatch(/method DELETE is not carried/);
     expect(origin.requests.some((request) => request.method === 'DELETE')).toBe(false);
     await page.close();
@@ -265,7 +351,11 @@ describe('a routed page request travels through a peer', () => {
     expect(outcome).toMatch(/127\.0\.0\.1/);
     const popup = await requester.context.newPage();
     await popup.goto(`chrome-extension://${requester.extensionId}/extension/ui/popup.html`);
-    await popup.waitForFunction(() => /destination refused 1/.test(document.querySelector('[data-testid="failures"]')?.textContent ?? ''), undefined, { timeout: 10_000 });
+    await popup.waitForFunction(
+      () => /destination refused 1/.test(document.querySelector('[data-testid="failures"]')?.textContent ?? ''),
+      undefined,
+      { timeout: 10_000 },
+    );
     await popup.close();
     // The browser's own network error, which libraries recognise; Peerlane's reason rides in `cause`.
     const thrown = await page.evaluate(async (url) => {
@@ -273,7 +363,11 @@ describe('a routed page request travels through a peer', () => {
         await fetch(url);
         return null;
       } catch (error) {
-        return { name: (error as Error).name, message: (error as Error).message, category: ((error as Error).cause as { category?: string } | undefined)?.category };
+        return {
+          name: (error as Error).name,
+          message: (error as Error).message,
+          category: ((error as Error).cause as { category?: string } | undefined)?.category,
+        };
       }
     }, `http://loopback.peerlane.test:${origin.port}/small.txt?cause`);
     expect(thrown).toEqual({ name: 'TypeError', message: 'Failed to fetch', category: 'destination_refused' });
@@ -298,24 +392,43 @@ describe('a routed page request travels through a peer', () => {
         request.onload = () => resolve(request.responseURL);
         request.send();
       });
-      return { redirectedUrl: redirected.url, redirected: redirected.redirected, plainUrl: plain.url, plainRedirected: plain.redirected, xhr };
+      return {
+        redirectedUrl: redirected.url,
+        redirected: redirected.redirected,
+        plainUrl: plain.url,
+        plainRedirected: plain.redirected,
+        xhr,
+      };
     }, dataOrigin);
-    expect(reported).toEqual({ redirectedUrl: `${dataOrigin}/small.txt`, redirected: true, plainUrl: `${dataOrigin}/small.txt`, plainRedirected: false, xhr: `${dataOrigin}/small.txt` });
+    expect(reported).toEqual({
+      redirectedUrl: `${dataOrigin}/small.txt`,
+      redirected: true,
+      plainUrl: `${dataOrigin}/small.txt`,
+      plainRedirected: false,
+      xhr: `${dataOrigin}/small.txt`,
+    });
     expect(origin.requests.some((request) => request.path === '/redirect?to=/small.txt')).toBe(true);
 
     // A hop to a port the exit does not serve, or with credentials in the URL, is refused like a first
     // request would be. (Chrome itself fails redirects to its unsafe ports and non-http schemes.)
-    const toPort = await fetchOutcome(page, `${dataOrigin}/redirect?to=${encodeURIComponent('http://origin.peerlane.test:9999/')}`);
+    const toPort = await fetchOutcome(
+      page,
+      `${dataOrigin}/redirect?to=${encodeURIComponent('http://origin.peerlane.test:9999/')}`,
+    );
     expect(toPort).toMatch(/\(destination_refused\).*redirect refused: port 9999/);
-    const withCredentials = await fetchOutcome(page, `${dataOrigin}/redirect?to=${encodeURIComponent(`http://user:pw@origin.peerlane.test:${origin.port}/small.txt`)}`);
+    const withCredentials = await fetchOutcome(
+      page,
+      `${dataOrigin}/redirect?to=${encodeURIComponent(`http://user:pw@origin.peerlane.test:${origin.port}/small.txt`)}`,
+    );
     expect(withCredentials).toMatch(/\(destination_refused\).*redirect refused: URLs with credentials/);
 
     const loopsBefore = origin.requests.filter((request) => request.path.startsWith('/redirect-loop/')).length;
     const loop = await fetchOutcome(page, `${dataOrigin}/redirect-loop/0`);
     expect(loop).toMatch(/\(too_many_redirects\).*more than 5 redirects/);
     // The first request and five followed hops, then the exit stopped.
-    expect(origin.requests.filter((request) => request.path.startsWith('/redirect-loop/')).length - loopsBefore).toBe(6);
+    expect(origin.requests.filter((request) => request.path.startsWith('/redirect-loop/')).length - loopsBefore).toBe(
+      6,
+    );
     await page.close();
   }, 60_000);
 });
-

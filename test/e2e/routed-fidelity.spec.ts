@@ -2,9 +2,22 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
-import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
+import {
+  backgroundState,
+  launchWithExtension,
+  waitFor,
+  waitForRoutedScripts,
+  type ExtensionBrowser,
+} from '../helpers/chromium';
 import { launchFirefoxPeer, type FirefoxPeer } from '../helpers/firefox';
-import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST, FIXTURE_ETAG, SMALL_TEXT, startOriginServer, type OriginServer } from '../helpers/origin-server';
+import {
+  DEV_ORIGIN_ADDRESS,
+  DEV_PRIVATE_ALLOW_LIST,
+  FIXTURE_ETAG,
+  SMALL_TEXT,
+  startOriginServer,
+  type OriginServer,
+} from '../helpers/origin-server';
 
 /**
  * A routed page behaves as the browser itself: one battery of checks runs on a page that reaches the
@@ -277,16 +290,17 @@ const BATTERY = `async (data, other, digests) => {
 const DELIBERATE: Record<string, { routed: RegExp; why: string }> = {
   'WebSocket to the page origin': {
     routed: /^error close 1006 clean=false$/,
-    why: 'the exit does not carry WebSockets: a routed page\'s socket fails as an unreachable server\'s would (libraries then fall back to HTTP, which is routed), never opening directly',
+    why: "the exit does not carry WebSockets: a routed page's socket fails as an unreachable server's would (libraries then fall back to HTTP, which is routed), never opening directly",
   },
   '200 with the ETag, read twice': {
     // Both reads as the network answered them (hop-by-hop headers and all); the browser's second is its cache's revalidated copy.
-    routed: /^cors 200 direct DATA\/etag headers\[[^\]]*keep-alive,transfer-encoding\] x-hidden=null x-shown=null "tagged body" \| cors 200 direct DATA\/etag headers\[[^\]]*keep-alive,transfer-encoding\] x-hidden=null x-shown=null "tagged body"$/,
-    why: 'a routed page has no HTTP cache: its second read goes to the origin again, where the browser revalidates its cached copy and shows that copy\'s headers',
+    routed:
+      /^cors 200 direct DATA\/etag headers\[[^\]]*keep-alive,transfer-encoding\] x-hidden=null x-shown=null "tagged body" \| cors 200 direct DATA\/etag headers\[[^\]]*keep-alive,transfer-encoding\] x-hidden=null x-shown=null "tagged body"$/,
+    why: "a routed page has no HTTP cache: its second read goes to the origin again, where the browser revalidates its cached copy and shows that copy's headers",
   },
   'a Worker': {
     routed: /^rejected SecurityError: Peerlane routes this site through peers and cannot route a Worker's requests/,
-    why: 'a worker\'s requests cannot be hooked, so a routed page starts none rather than let it reach out directly',
+    why: "a worker's requests cannot be hooked, so a routed page starts none rather than let it reach out directly",
   },
 };
 
@@ -315,23 +329,44 @@ const digests = {
   wrong256: createHash('sha256').update('another body').digest('base64'),
   etag: FIXTURE_ETAG,
 };
-const battery = () => `(${BATTERY})(${JSON.stringify(dataOrigin())}, ${JSON.stringify(otherOrigin())}, ${JSON.stringify(digests)})`;
+const battery = () =>
+  `(${BATTERY})(${JSON.stringify(dataOrigin())}, ${JSON.stringify(otherOrigin())}, ${JSON.stringify(digests)})`;
 
 beforeAll(async () => {
   origin = await startOriginServer();
   port = origin.port;
   signaling = await startSignalingServer({ port: 0 });
   // The exit's browser also serves as Chromium's direct reference: nothing of it is routed.
-  exit = await launchWithExtension(['app', 'origin', 'other'].map((name) => `MAP ${name}.peerlane.test ${DEV_ORIGIN_ADDRESS}`));
-  await exit.setSettings({ signalingUrl: signaling.url, share: true, exitMethods: ['GET', 'HEAD', 'POST', 'PUT'], privateAllowList: DEV_PRIVATE_ALLOW_LIST, exitPorts: [...DEFAULT_SETTINGS.exitPorts, port] });
-  chromiumRequester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', 'MAP other.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1']);
+  exit = await launchWithExtension(
+    ['app', 'origin', 'other'].map((name) => `MAP ${name}.peerlane.test ${DEV_ORIGIN_ADDRESS}`),
+  );
+  await exit.setSettings({
+    signalingUrl: signaling.url,
+    share: true,
+    exitMethods: ['GET', 'HEAD', 'POST', 'PUT'],
+    privateAllowList: DEV_PRIVATE_ALLOW_LIST,
+    exitPorts: [...DEFAULT_SETTINGS.exitPorts, port],
+  });
+  chromiumRequester = await launchWithExtension([
+    'MAP origin.peerlane.test ~NOTFOUND',
+    'MAP other.peerlane.test ~NOTFOUND',
+    'MAP app.peerlane.test 127.0.0.1',
+  ]);
   await chromiumRequester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin()] });
   await waitForRoutedScripts(chromiumRequester);
   firefoxRequester = await launchFirefoxPeer(['app.peerlane.test']);
   await firefoxRequester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin()] });
   firefoxDirect = await launchFirefoxPeer(['app.peerlane.test', 'origin.peerlane.test', 'other.peerlane.test']);
-  await waitFor(async () => (await backgroundState(chromiumRequester)).stats.peers, (peers) => peers === 1, 'the Chromium requester connected');
-  await waitFor(async () => (await firefoxRequester.state()).stats.peers, (peers) => peers === 1, 'the Firefox requester connected');
+  await waitFor(
+    async () => (await backgroundState(chromiumRequester)).stats.peers,
+    (peers) => peers === 1,
+    'the Chromium requester connected',
+  );
+  await waitFor(
+    async () => (await firefoxRequester.state()).stats.peers,
+    (peers) => peers === 1,
+    'the Firefox requester connected',
+  );
 }, 120_000);
 
 afterAll(async () => {
@@ -344,7 +379,11 @@ afterAll(async () => {
 });
 
 /** The battery on a fresh page of the app (a Playwright or a Puppeteer page). */
-async function batteryOn(page: { goto(url: string): Promise<unknown>; evaluate(expression: string): Promise<unknown>; close(): Promise<void> }): Promise<Battery> {
+async function batteryOn(page: {
+  goto(url: string): Promise<unknown>;
+  evaluate(expression: string): Promise<unknown>;
+  close(): Promise<void>;
+}): Promise<Battery> {
   await page.goto(`${appOrigin()}/libs`);
   const results = (await page.evaluate(battery())) as Battery;
   await page.close();
@@ -355,7 +394,8 @@ async function batteryOn(page: { goto(url: string): Promise<unknown>; evaluate(e
 function compare(browser: string, directBattery: Battery, routedBattery: Battery): void {
   const direct = directBattery.results;
   const routed = routedBattery.results;
-  if (process.env.PEERLANE_SHOW_BATTERY) console.log(JSON.stringify({ direct, routed, reasons: routedBattery.reasons }, null, 1));
+  if (process.env.PEERLANE_SHOW_BATTERY)
+    console.log(JSON.stringify({ direct, routed, reasons: routedBattery.reasons }, null, 1));
   expect(Object.keys(routed).sort()).toEqual(Object.keys(direct).sort());
   expect(directBattery.reasons, 'the browser itself gives no Peerlane reason').toEqual({});
   for (const [check, expected] of Object.entries(direct)) {
@@ -367,45 +407,73 @@ function compare(browser: string, directBattery: Battery, routedBattery: Battery
     // lost peer); any other rejection (the page's own abort or timeout) carries no Peerlane reason at all.
     const reason = routedBattery.reasons[check];
     // (XMLHttpRequest's error event carries no cause: libraries built on it, superagent and axios, report none.)
-    if (!deliberate && String(expected).startsWith('rejected TypeError')) expect(BROWSER_REFUSALS, `${check}: routed rejection's reason ${reason ?? '(none)'}`).toContain(reason);
-    else if (!deliberate && !String(expected).startsWith('rejected ')) expect(reason, `${check}: no Peerlane reason`).toBeUndefined();
+    if (!deliberate && String(expected).startsWith('rejected TypeError'))
+      expect(BROWSER_REFUSALS, `${check}: routed rejection's reason ${reason ?? '(none)'}`).toContain(reason);
+    else if (!deliberate && !String(expected).startsWith('rejected '))
+      expect(reason, `${check}: no Peerlane reason`).toBeUndefined();
   }
   const deliberate = Object.keys(direct).filter((check) => DELIBERATE[check]).length;
-  console.log(`${browser}: ${Object.keys(direct).length} checks, ${Object.keys(direct).length - deliberate} identical, ${deliberate} deliberate differences`);
+  console.log(
+    `${browser}: ${Object.keys(direct).length} checks, ${Object.keys(direct).length - deliberate} identical, ${deliberate} deliberate differences`,
+  );
 }
 
 describe('a routed page sees what the browser itself would: CORS, redirect modes, integrity, its other ways out', () => {
   it('in Chromium: every check as direct, but the deliberate differences', async () => {
-    const putsBefore = origin.requests.filter((request) => request.path === '/cors/preflight-denied' && request.method !== 'OPTIONS').length;
+    const putsBefore = origin.requests.filter(
+      (request) => request.path === '/cors/preflight-denied' && request.method !== 'OPTIONS',
+    ).length;
     const direct = await batteryOn(await exit.context.newPage());
     const routed = await batteryOn(await chromiumRequester.context.newPage());
     compare('Chromium', direct, routed);
     // The browser's own verdicts, to be sure the comparison compares something.
-    expect(direct.results['wildcard: safelisted headers only']).toMatch(/^cors 200 .* x-hidden=null x-shown=null "any origin"$/);
+    expect(direct.results['wildcard: safelisted headers only']).toMatch(
+      /^cors 200 .* x-hidden=null x-shown=null "any origin"$/,
+    );
     expect(direct.results['cross-origin without CORS headers']).toMatch(/^rejected TypeError/);
     expect(direct.results['a redirect that allows no origin, to one that allows any']).toMatch(/^rejected TypeError/);
-    expect(direct.results['a cross-origin redirect back to the page origin (still CORS, origin "null")']).toMatch(/^cors 200 redirected /);
+    expect(direct.results['a cross-origin redirect back to the page origin (still CORS, origin "null")']).toMatch(
+      /^cors 200 redirected /,
+    );
     expect(direct.results['no-cors: opaque']).toMatch(/^opaque 0 /);
     expect(direct.results['redirect: manual, same origin']).toMatch(/^opaqueredirect 0 /);
     expect(direct.results['integrity: a wrong sha256']).toMatch(/^rejected TypeError/);
     expect(direct.results['WebSocket to the page origin']).toMatch(/^open message hello from the origin close 1000/);
     expect(direct.results['a Worker']).toBe('worker up');
     // Neither sent a request its preflight refused; the routed one's preflight went through the exit.
-    expect(origin.requests.filter((request) => request.path === '/cors/preflight-denied' && request.method !== 'OPTIONS').length).toBe(putsBefore);
+    expect(
+      origin.requests.filter((request) => request.path === '/cors/preflight-denied' && request.method !== 'OPTIONS')
+        .length,
+    ).toBe(putsBefore);
     // The routed preflight and beacon left from the exit (its fetch sends no Referer; the page's does),
     // carrying what the browser's would: the page's Origin, the preflight's own headers.
-    const fromExit = (path: string, method: string) => origin.requests.filter((request) => request.path === path && request.method === method && request.headers.referer === undefined);
-    expect(fromExit('/cors/preflight', 'OPTIONS').map((request) => [request.headers.origin, request.headers['access-control-request-method'], request.headers['access-control-request-headers']])).toContainEqual([appOrigin(), 'PUT', 'x-api-key']);
-    await expect.poll(() => fromExit('/echo?beacon', 'POST').map((request) => request.headers.origin), { timeout: 10_000 }).toContain(appOrigin());
+    const fromExit = (path: string, method: string) =>
+      origin.requests.filter(
+        (request) => request.path === path && request.method === method && request.headers.referer === undefined,
+      );
+    expect(
+      fromExit('/cors/preflight', 'OPTIONS').map((request) => [
+        request.headers.origin,
+        request.headers['access-control-request-method'],
+        request.headers['access-control-request-headers'],
+      ]),
+    ).toContainEqual([appOrigin(), 'PUT', 'x-api-key']);
+    await expect
+      .poll(() => fromExit('/echo?beacon', 'POST').map((request) => request.headers.origin), { timeout: 10_000 })
+      .toContain(appOrigin());
     // No routed request named the exit's extension as its Origin.
-    expect(origin.requests.filter((request) => String(request.headers.origin).startsWith('chrome-extension://'))).toEqual([]);
+    expect(
+      origin.requests.filter((request) => String(request.headers.origin).startsWith('chrome-extension://')),
+    ).toEqual([]);
   }, 60_000);
 
   it('in Firefox: every check as direct, but the deliberate differences', async () => {
     const direct = await batteryOn(await firefoxDirect.browser.newPage());
     const routed = await batteryOn(await firefoxRequester.browser.newPage());
     compare('Firefox', direct, routed);
-    expect(direct.results['wildcard: safelisted headers only']).toMatch(/^cors 200 .* x-hidden=null x-shown=null "any origin"$/);
+    expect(direct.results['wildcard: safelisted headers only']).toMatch(
+      /^cors 200 .* x-hidden=null x-shown=null "any origin"$/,
+    );
     expect(direct.results['cross-origin without CORS headers']).toMatch(/^rejected TypeError/);
   }, 60_000);
 });

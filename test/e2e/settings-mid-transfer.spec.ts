@@ -6,7 +6,12 @@ import { startSignalingServer, type SignalingServer } from '../../signaling-serv
 import { backgroundState, launchWithExtension, waitFor } from '../helpers/chromium';
 import { routedRequesterFor } from '../helpers/peer-pair';
 import { launchFirefoxPeer } from '../helpers/firefox';
-import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST, startOriginServer, type OriginServer } from '../helpers/origin-server';
+import {
+  DEV_ORIGIN_ADDRESS,
+  DEV_PRIVATE_ALLOW_LIST,
+  startOriginServer,
+  type OriginServer,
+} from '../helpers/origin-server';
 
 /**
  * People change settings while their browsers work: a requester saves its options, an exit raises
@@ -48,43 +53,84 @@ interface Pairing {
   download(url: string): Promise<string>;
 }
 
-const exitSettings = (): Partial<Settings> => ({ signalingUrl: signaling.url, share: true, privateAllowList: DEV_PRIVATE_ALLOW_LIST, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] });
+const exitSettings = (): Partial<Settings> => ({
+  signalingUrl: signaling.url,
+  share: true,
+  privateAllowList: DEV_PRIVATE_ALLOW_LIST,
+  exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port],
+});
 
 /** Runs in the page. */
 async function downloadInPage(url: string): Promise<string> {
   const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
   let binary = '';
-  for (let offset = 0; offset < bytes.length; offset += 0x8000) binary += String.fromCharCode(...bytes.subarray(offset, offset + 0x8000));
+  for (let offset = 0; offset < bytes.length; offset += 0x8000)
+    binary += String.fromCharCode(...bytes.subarray(offset, offset + 0x8000));
   return btoa(binary);
 }
 
 async function chromiumExit(): Promise<Side> {
   const exit = await launchWithExtension([`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`]);
   await exit.setSettings(exitSettings());
-  return { state: () => backgroundState(exit), setSettings: (settings) => exit.setSettings(settings), close: () => exit.close() };
+  return {
+    state: () => backgroundState(exit),
+    setSettings: (settings) => exit.setSettings(settings),
+    close: () => exit.close(),
+  };
 }
 
 async function firefoxExit(): Promise<Side> {
   const exit = await launchFirefoxPeer([], { resolveOthersTo: DEV_ORIGIN_ADDRESS });
   await exit.setSettings(exitSettings());
-  await waitFor(() => exit.state(), (state) => state.transport.signaling === 'connected' && state.access.allSites, 'the Firefox exit online with access');
-  return { state: () => exit.state(), setSettings: (settings) => exit.setSettings(settings), close: () => exit.close() };
+  await waitFor(
+    () => exit.state(),
+    (state) => state.transport.signaling === 'connected' && state.access.allSites,
+    'the Firefox exit online with access',
+  );
+  return {
+    state: () => exit.state(),
+    setSettings: (settings) => exit.setSettings(settings),
+    close: () => exit.close(),
+  };
 }
 
 async function chromiumRequester(exit: Side): Promise<Pairing> {
   // Closing the requester here closes only it: each side is closed on its own.
-  const { requester, page } = await routedRequesterFor({ close: async () => undefined }, signaling.url, appOrigin, ['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1']);
-  return { requester: { state: () => backgroundState(requester), setSettings: (settings) => requester.setSettings(settings), close: () => requester.close() }, exit, download: (url) => page.evaluate(downloadInPage, url) };
+  const { requester, page } = await routedRequesterFor({ close: async () => undefined }, signaling.url, appOrigin, [
+    'MAP origin.peerlane.test ~NOTFOUND',
+    'MAP app.peerlane.test 127.0.0.1',
+  ]);
+  return {
+    requester: {
+      state: () => backgroundState(requester),
+      setSettings: (settings) => requester.setSettings(settings),
+      close: () => requester.close(),
+    },
+    exit,
+    download: (url) => page.evaluate(downloadInPage, url),
+  };
 }
 
 async function firefoxRequester(exit: Side): Promise<Pairing> {
   // Firefox maps only the app's name: the data host does not resolve here, so what arrives came through the exit.
   const requester = await launchFirefoxPeer(['app.peerlane.test']);
   await requester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });
-  await waitFor(() => requester.state(), (state) => state.stats.peers === 1 && state.access.unroutable.length === 0, 'the Firefox requester connected, with access to the routed site');
+  await waitFor(
+    () => requester.state(),
+    (state) => state.stats.peers === 1 && state.access.unroutable.length === 0,
+    'the Firefox requester connected, with access to the routed site',
+  );
   const page = await requester.browser.newPage();
   await page.goto(`${appOrigin}/app`);
-  return { requester: { state: () => requester.state(), setSettings: (settings) => requester.setSettings(settings), close: () => requester.close() }, exit, download: (url) => page.evaluate(downloadInPage, url) };
+  return {
+    requester: {
+      state: () => requester.state(),
+      setSettings: (settings) => requester.setSettings(settings),
+      close: () => requester.close(),
+    },
+    exit,
+    download: (url) => page.evaluate(downloadInPage, url),
+  };
 }
 
 function settingsMidTransfer(label: string, start: () => Promise<Pairing>): void {
@@ -103,13 +149,19 @@ function settingsMidTransfer(label: string, start: () => Promise<Pairing>): void
     async function changedMidway(marker: string, change: (pairing: Pairing) => Promise<void>): Promise<void> {
       const url = `${dataOrigin}/paced.bin?ms=4000&${marker}`;
       const download = pairing.download(url);
-      await expect.poll(() => origin.requests.some((request) => request.path.endsWith(marker)), { timeout: 10_000, interval: 50 }).toBe(true);
-      await expect.poll(async () => (await pairing.requester.state()).stats.inflight, { timeout: 10_000, interval: 50 }).toBe(1);
+      await expect
+        .poll(() => origin.requests.some((request) => request.path.endsWith(marker)), { timeout: 10_000, interval: 50 })
+        .toBe(true);
+      await expect
+        .poll(async () => (await pairing.requester.state()).stats.inflight, { timeout: 10_000, interval: 50 })
+        .toBe(1);
       await change(pairing);
       const received = Buffer.from(await download, 'base64');
       expect(received.length).toBe(BODY_BYTES);
       expect(createHash('sha256').update(received).digest('hex')).toBe(origin.bigSha256);
-      const logged = (await pairing.requester.state()).log.filter((entry) => entry.role === 'requester' && entry.url.endsWith('/paced.bin'));
+      const logged = (await pairing.requester.state()).log.filter(
+        (entry) => entry.role === 'requester' && entry.url.endsWith('/paced.bin'),
+      );
       expect(logged.at(-1)).toMatchObject({ outcome: 'ok', attempts: 1, resumed: 0 });
       expect(origin.requests.filter((request) => request.path.endsWith(marker))).toHaveLength(1);
     }

@@ -46,9 +46,10 @@ function fetchText(url: string): Promise<string> {
   }, url);
 }
 
-const served = () => expect.poll(() => fetchText(`${pair.dataOrigin}/small.txt`), { timeout: 20_000, interval: 500 }).toMatch(/^200 /);
+const served = () =>
+  expect.poll(() => fetchText(`${pair.dataOrigin}/small.txt`), { timeout: 20_000, interval: 500 }).toMatch(/^200 /);
 
-describe('sharing that follows the sharer\'s life', () => {
+describe("sharing that follows the sharer's life", () => {
   it('the browser reports the device: Chromium tells battery and connection, so they can pause sharing', async () => {
     const { device } = (await backgroundState(exit)).sharingNow;
     expect(typeof device.onBattery).toBe('boolean');
@@ -67,7 +68,9 @@ describe('sharing that follows the sharer\'s life', () => {
     for (const at of [now, later]) await options.getByTestId(`hour-${at.getDay()}-${at.getHours()}`).uncheck();
     await options.getByTestId('save').click();
     await expect.poll(async () => (await backgroundState(exit)).sharingNow.pause, { timeout: 10_000 }).toBe('schedule');
-    await expect.poll(() => popup.getByTestId('sharing-condition').textContent()).toMatch(/outside the hours you chose/);
+    await expect
+      .poll(() => popup.getByTestId('sharing-condition').textContent())
+      .toMatch(/outside the hours you chose/);
     await popup.screenshot({ path: 'test/artifacts/popup-sharing-schedule.png', fullPage: true });
     // The paused exit is still connected: it refuses, and says why, to the page and in its own counts.
     const refusedBefore = (await backgroundState(exit)).stats.refusedByCategory.sharing_off ?? 0;
@@ -87,8 +90,12 @@ describe('sharing that follows the sharer\'s life', () => {
     await expect.poll(async () => (await backgroundState(exit)).settings.exitCaps.monthlyGB).toBe(0.001);
     // 960 kB of the 1 MB: served, and what is left is less than one chunk.
     expect(await fetchText(`${pair.dataOrigin}/bytes/960000`)).toBe('200 960000');
-    await expect.poll(async () => (await backgroundState(exit)).sharingNow.pause, { timeout: 10_000 }).toBe('monthly_quota');
-    await expect.poll(() => popup.getByTestId('sharing-condition').textContent()).toMatch(/this month's quota is used up/);
+    await expect
+      .poll(async () => (await backgroundState(exit)).sharingNow.pause, { timeout: 10_000 })
+      .toBe('monthly_quota');
+    await expect
+      .poll(() => popup.getByTestId('sharing-condition').textContent())
+      .toMatch(/this month's quota is used up/);
     expect(await popup.getByTestId('month-label').textContent()).toBe('this month, of 1.0 MB');
     expect(await fetchText(`${pair.dataOrigin}/small.txt`)).toMatch(/\(sharing_off\)/);
 
@@ -109,15 +116,23 @@ describe('sharing that follows the sharer\'s life', () => {
     const browsing = await exit.context.newPage();
     await browsing.goto(`${pair.dataOrigin}/app`);
     // The sharer keeps browsing: a request from their tab every 300 ms.
-    await browsing.evaluate(() => void setInterval(() => void fetch('/small.txt?browsing').catch(() => undefined), 300));
-    await expect.poll(async () => (await backgroundState(exit)).sharingNow.backingOff, { timeout: 5_000, interval: 100 }).toBe(true);
-    await expect.poll(() => popup.getByTestId('sharing-condition').textContent()).toMatch(/Backing off while you browse/);
+    await browsing.evaluate(
+      () => void setInterval(() => void fetch('/small.txt?browsing').catch(() => undefined), 300),
+    );
+    await expect
+      .poll(async () => (await backgroundState(exit)).sharingNow.backingOff, { timeout: 5_000, interval: 100 })
+      .toBe(true);
+    await expect
+      .poll(() => popup.getByTestId('sharing-condition').textContent())
+      .toMatch(/Backing off while you browse/);
     await popup.screenshot({ path: 'test/artifacts/popup-sharing-backing-off.png', fullPage: true });
     // Still serving meanwhile (a back-off, not a pause), at a quarter of the cap: side by side with the
     // quiet transfer above, the same body takes well over twice as long.
     expect((await backgroundState(exit)).sharingNow.pause).toBeNull();
     const backingOff = await timed();
-    console.log(`[share-when] 1.5 MB through the exit: ${quiet} ms quiet, ${backingOff} ms while the sharer browses (cap ${DEFAULT_SETTINGS.exitCaps.rateMBps} MB/s, a quarter while browsing)`);
+    console.log(
+      `[share-when] 1.5 MB through the exit: ${quiet} ms quiet, ${backingOff} ms while the sharer browses (cap ${DEFAULT_SETTINGS.exitCaps.rateMBps} MB/s, a quarter while browsing)`,
+    );
     expect(backingOff).toBeGreaterThan(2 * quiet);
     expect((await backgroundState(exit)).sharingNow.backingOff).toBe(true);
     await browsing.close();

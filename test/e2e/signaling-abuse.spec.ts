@@ -23,7 +23,12 @@ const clients: TestClient[] = [];
 let requesters: TestClient[] = [];
 
 beforeAll(async () => {
-  server = await startSignalingServer({ port: 0, maxConnectionsPerIp: 1000, connectsPerIpPerSecond: 1000, messagesPerIpPerSecond: 100_000 });
+  server = await startSignalingServer({
+    port: 0,
+    maxConnectionsPerIp: 1000,
+    connectsPerIpPerSecond: 1000,
+    messagesPerIpPerSecond: 100_000,
+  });
   for (let index = 0; index < EXITS; index += 1) {
     const exit = new TestClient(server.url);
     clients.push(exit);
@@ -69,7 +74,11 @@ describe('an abusive client', () => {
     const quietRounds = await introductionRounds(QUIET_PHASE_MS);
     const quiet = median(quietRounds);
     // This loopback address gets the default per-address limits, unlike the well-behaved crowd.
-    const abuser = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/flooder.ts', server.url, '127.0.0.66', '20'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const abuser = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'test/helpers/flooder.ts', server.url, '127.0.0.66', '20'],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     let report = '';
     abuser.stdout.on('data', (chunk: Buffer) => {
       report += chunk.toString();
@@ -77,19 +86,37 @@ describe('an abusive client', () => {
     const abuserDone = new Promise<void>((resolve) => abuser.once('exit', () => resolve()));
     try {
       // Until the flood is in full swing: the server has cut the abuser off at least once.
-      await expect.poll(async () => (await (await fetch(`${server.url.replace(/^ws/, 'http')}/metrics`)).text()).match(/rejects_total\{reason="(rate_limited|bad_message)"\} (\d+)/)?.[2] ?? '0', { timeout: 10_000 }).not.toBe('0');
+      await expect
+        .poll(
+          async () =>
+            (await (await fetch(`${server.url.replace(/^ws/, 'http')}/metrics`)).text()).match(
+              /rejects_total\{reason="(rate_limited|bad_message)"\} (\d+)/,
+            )?.[2] ?? '0',
+          { timeout: 10_000 },
+        )
+        .not.toBe('0');
       const abusedRounds = await introductionRounds(ABUSE_PHASE_MS);
       const underAbuse = median(abusedRounds);
-      console.info(`introduction latency, median of round medians (${quietRounds.length} quiet, ${abusedRounds.length} under abuse) × ${WELL_BEHAVED} requesters: quiet ${quiet.toFixed(2)} ms, under abuse ${underAbuse.toFixed(2)} ms (×${(underAbuse / quiet).toFixed(2)})`);
+      console.info(
+        `introduction latency, median of round medians (${quietRounds.length} quiet, ${abusedRounds.length} under abuse) × ${WELL_BEHAVED} requesters: quiet ${quiet.toFixed(2)} ms, under abuse ${underAbuse.toFixed(2)} ms (×${(underAbuse / quiet).toFixed(2)})`,
+      );
       expect(underAbuse).toBeLessThanOrEqual(2 * quiet);
     } finally {
       abuser.kill('SIGTERM');
       await abuserDone;
     }
     const metrics = await (await fetch(`${server.url.replace(/^ws/, 'http')}/metrics`)).text();
-    console.info(`abuser: ${report.trim()}; rejects: ${metrics.split('\n').filter((line) => line.startsWith('peerlane_signaling_rejects_total')).join(', ')}`);
+    console.info(
+      `abuser: ${report.trim()}; rejects: ${metrics
+        .split('\n')
+        .filter((line) => line.startsWith('peerlane_signaling_rejects_total'))
+        .join(', ')}`,
+    );
     // Cut off again and again, then refused at the door: more than one connection's worth of rejects.
-    const rejects = [...metrics.matchAll(/peerlane_signaling_rejects_total\{reason="[a-z_]+"\} (\d+)/g)].reduce((sum, match) => sum + Number(match[1]), 0);
+    const rejects = [...metrics.matchAll(/peerlane_signaling_rejects_total\{reason="[a-z_]+"\} (\d+)/g)].reduce(
+      (sum, match) => sum + Number(match[1]),
+      0,
+    );
     expect(rejects).toBeGreaterThan(20);
   }, 90_000);
 });

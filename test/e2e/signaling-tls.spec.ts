@@ -1,9 +1,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
-import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
+import {
+  backgroundState,
+  launchWithExtension,
+  waitFor,
+  waitForRoutedScripts,
+  type ExtensionBrowser,
+} from '../helpers/chromium';
 import { launchFirefoxPeer, type FirefoxPeer } from '../helpers/firefox';
-import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST, SMALL_TEXT, startOriginServer, type OriginServer } from '../helpers/origin-server';
+import {
+  DEV_ORIGIN_ADDRESS,
+  DEV_PRIVATE_ALLOW_LIST,
+  SMALL_TEXT,
+  startOriginServer,
+  type OriginServer,
+} from '../helpers/origin-server';
 import { selfSignedCertificate, type SelfSigned } from '../helpers/self-signed';
 
 /**
@@ -36,18 +48,39 @@ describe('signaling over TLS', () => {
   it('a Firefox exit and a Chromium requester meet over wss:// and route a request', async () => {
     expect(signaling.url).toMatch(/^wss:\/\//);
     exit = await launchFirefoxPeer([], { resolveOthersTo: DEV_ORIGIN_ADDRESS, acceptInsecureCerts: true });
-    await exit.setSettings({ signalingUrl: signaling.url, share: true, privateAllowList: DEV_PRIVATE_ALLOW_LIST, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] });
-    await waitFor(() => exit.state(), (state) => state.transport.signaling === 'connected', 'the Firefox exit connected over wss://');
+    await exit.setSettings({
+      signalingUrl: signaling.url,
+      share: true,
+      privateAllowList: DEV_PRIVATE_ALLOW_LIST,
+      exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port],
+    });
+    await waitFor(
+      () => exit.state(),
+      (state) => state.transport.signaling === 'connected',
+      'the Firefox exit connected over wss://',
+    );
     const appOrigin = `http://app.peerlane.test:${origin.port}`;
-    requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1'], [`--ignore-certificate-errors-spki-list=${tls.spkiSha256}`]);
+    requester = await launchWithExtension(
+      ['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1'],
+      [`--ignore-certificate-errors-spki-list=${tls.spkiSha256}`],
+    );
     await requester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });
     await waitForRoutedScripts(requester);
-    await waitFor(async () => (await backgroundState(requester)).stats.peers, (peers) => peers === 1, 'the Chromium requester connected to the exit over wss://');
+    await waitFor(
+      async () => (await backgroundState(requester)).stats.peers,
+      (peers) => peers === 1,
+      'the Chromium requester connected to the exit over wss://',
+    );
     const page = await requester.context.newPage();
     await page.goto(`${appOrigin}/app`);
-    const text = await page.evaluate(async (url) => (await fetch(url)).text(), `http://origin.peerlane.test:${origin.port}/small.txt?tls`);
+    const text = await page.evaluate(
+      async (url) => (await fetch(url)).text(),
+      `http://origin.peerlane.test:${origin.port}/small.txt?tls`,
+    );
     expect(text).toBe(SMALL_TEXT);
-    expect(origin.requests.filter((request) => request.path === '/small.txt?tls').map((request) => request.address)).toEqual([DEV_ORIGIN_ADDRESS]);
+    expect(
+      origin.requests.filter((request) => request.path === '/small.txt?tls').map((request) => request.address),
+    ).toEqual([DEV_ORIGIN_ADDRESS]);
     await page.close();
   }, 90_000);
 

@@ -1,9 +1,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
-import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
+import {
+  backgroundState,
+  launchWithExtension,
+  waitFor,
+  waitForRoutedScripts,
+  type ExtensionBrowser,
+} from '../helpers/chromium';
 import { startCoturn, type Coturn } from '../helpers/coturn';
-import { SMALL_TEXT, startOriginServer, type OriginServer, DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST } from '../helpers/origin-server';
+import {
+  SMALL_TEXT,
+  startOriginServer,
+  type OriginServer,
+  DEV_ORIGIN_ADDRESS,
+  DEV_PRIVATE_ALLOW_LIST,
+} from '../helpers/origin-server';
 
 /**
  * A data channel through TURN: coturn on loopback with a shared secret, the signaling server handing
@@ -19,7 +31,10 @@ let requester: ExtensionBrowser;
 beforeAll(async () => {
   origin = await startOriginServer();
   coturn = await startCoturn();
-  signaling = await startSignalingServer({ port: 0, ice: { stunUrls: [], turn: { secret: coturn.secret, urls: [coturn.url], ttlSeconds: 600 } } });
+  signaling = await startSignalingServer({
+    port: 0,
+    ice: { stunUrls: [], turn: { secret: coturn.secret, urls: [coturn.url], ttlSeconds: 600 } },
+  });
 }, 30_000);
 
 afterAll(async () => {
@@ -34,15 +49,29 @@ describe('TURN relay', () => {
   it('with relay-only on both sides, a routed request travels through coturn', async () => {
     const appOrigin = `http://app.peerlane.test:${origin.port}`;
     exit = await launchWithExtension([`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`]);
-    await exit.setSettings({ signalingUrl: signaling.url, relayOnly: true, share: true, privateAllowList: DEV_PRIVATE_ALLOW_LIST, exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port] });
+    await exit.setSettings({
+      signalingUrl: signaling.url,
+      relayOnly: true,
+      share: true,
+      privateAllowList: DEV_PRIVATE_ALLOW_LIST,
+      exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port],
+    });
     requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1']);
     await requester.setSettings({ signalingUrl: signaling.url, relayOnly: true, routedOrigins: [appOrigin] });
     await waitForRoutedScripts(requester);
-    await waitFor(async () => (await backgroundState(requester)).stats.peers, (peers) => peers === 1, 'a data channel through the relay', 30_000);
+    await waitFor(
+      async () => (await backgroundState(requester)).stats.peers,
+      (peers) => peers === 1,
+      'a data channel through the relay',
+      30_000,
+    );
 
     const page = await requester.context.newPage();
     await page.goto(`${appOrigin}/app`);
-    const text = await page.evaluate(async (url) => (await fetch(url)).text(), `http://origin.peerlane.test:${origin.port}/small.txt`);
+    const text = await page.evaluate(
+      async (url) => (await fetch(url)).text(),
+      `http://origin.peerlane.test:${origin.port}/small.txt`,
+    );
     expect(text).toBe(SMALL_TEXT);
     // The connection's selected candidate pair is relayed, as each side's ICE statistics say.
     for (const browser of [requester, exit]) {

@@ -80,16 +80,29 @@ const STYLESHEETS: Record<string, string> = {
 };
 
 function buildPages(): void {
-  bodies.set('/corpus/own/0.html', `<!DOCTYPE html><html><head><meta charset="utf-8"><title>own leak vectors</title></head><body>${OWN_LEAK_VECTORS.map((html) => `<div class="vector">${html}</div>`).join('\n')}</body></html>`);
+  bodies.set(
+    '/corpus/own/0.html',
+    `<!DOCTYPE html><html><head><meta charset="utf-8"><title>own leak vectors</title></head><body>${OWN_LEAK_VECTORS.map((html) => `<div class="vector">${html}</div>`).join('\n')}</body></html>`,
+  );
   pages.push({ path: '/corpus/own/0.html', file: 'own', count: OWN_LEAK_VECTORS.length });
   for (const path of Object.keys(NON_HTML)) pages.push({ path, file: 'non-html', count: 1 });
-  for (const file of readdirSync(CORPUS_DIR).filter((name) => name.endsWith('.json')).sort()) {
+  for (const file of readdirSync(CORPUS_DIR)
+    .filter((name) => name.endsWith('.json'))
+    .sort()) {
     const vectors = JSON.parse(readFileSync(`${CORPUS_DIR}/${file}`, 'utf8')) as Vector[];
     for (let start = 0; start < vectors.length; start += VECTORS_PER_PAGE) {
       const chunk = vectors.slice(start, start + VECTORS_PER_PAGE);
       const path = `/corpus/${file.replace('.json', '')}/${start / VECTORS_PER_PAGE}.html`;
-      const html = chunk.map((vector, index) => `<div class="vector" data-n="${start + index}">${vector.html.replace(/%TRAP%/g, `http://trap.peerlane.test/${start + index}`)}</div>`).join('\n');
-      bodies.set(path, `<!DOCTYPE html><html><head><meta charset="utf-8"><title>corpus ${file}</title></head><body>${html}<p id="corpus-end">end</p></body></html>`);
+      const html = chunk
+        .map(
+          (vector, index) =>
+            `<div class="vector" data-n="${start + index}">${vector.html.replace(/%TRAP%/g, `http://trap.peerlane.test/${start + index}`)}</div>`,
+        )
+        .join('\n');
+      bodies.set(
+        path,
+        `<!DOCTYPE html><html><head><meta charset="utf-8"><title>corpus ${file}</title></head><body>${html}<p id="corpus-end">end</p></body></html>`,
+      );
       pages.push({ path, file, count: chunk.length });
     }
   }
@@ -118,7 +131,8 @@ function requestedHost(first: Buffer): string {
 }
 
 /** The browser's own services (Firefox: updates, remote settings, telemetry); never a page's doing. */
-const BROWSER_SERVICES = /(^|\.)(mozilla\.(com|org|net)|firefox\.com|mozaws\.net|mozgcp\.net|googleapis\.com|gstatic\.com|google\.com)(:\d+)?$/i;
+const BROWSER_SERVICES =
+  /(^|\.)(mozilla\.(com|org|net)|firefox\.com|mozaws\.net|mozgcp\.net|googleapis\.com|gstatic\.com|google\.com)(:\d+)?$/i;
 
 /** A listener that records every connection and the host it asked for (the requester's browser should make none for a page). */
 function trapOn(host: string, port: number): Promise<void> {
@@ -156,8 +170,18 @@ beforeAll(async () => {
   corpusPort = (corpusServer.address() as AddressInfo).port;
   signaling = await startSignalingServer({ port: 0 });
   // The exit dials the corpus host's address itself (plain HTTP goes to the address its look-up judged): that address is excluded too.
-  exit = await launchWithExtension([`MAP corpus.peerlane.test ${DEV_ORIGIN_ADDRESS}`, 'EXCLUDE 127.0.0.1', `EXCLUDE ${DEV_ORIGIN_ADDRESS}`, 'MAP * ~NOTFOUND']);
-  await exit.setSettings({ signalingUrl: signaling.url, share: true, privateAllowList: DEV_PRIVATE_ALLOW_LIST, exitPorts: [...DEFAULT_SETTINGS.exitPorts, corpusPort] });
+  exit = await launchWithExtension([
+    `MAP corpus.peerlane.test ${DEV_ORIGIN_ADDRESS}`,
+    'EXCLUDE 127.0.0.1',
+    `EXCLUDE ${DEV_ORIGIN_ADDRESS}`,
+    'MAP * ~NOTFOUND',
+  ]);
+  await exit.setSettings({
+    signalingUrl: signaling.url,
+    share: true,
+    privateAllowList: DEV_PRIVATE_ALLOW_LIST,
+    exitPorts: [...DEFAULT_SETTINGS.exitPorts, corpusPort],
+  });
 }, 90_000);
 
 afterAll(async () => {
@@ -181,14 +205,41 @@ function liveDomProblems(): string[] {
   const attr = (element: Element, name: string): string | null => Element.prototype.getAttribute.call(element, name);
   for (const element of Array.from(all)) {
     const tag = String(localNameOf.call(element));
-    if (['script', 'iframe', 'frame', 'frameset', 'object', 'embed', 'applet', 'portal', 'base', 'foreignobject', 'animate', 'set'].includes(tag.toLowerCase())) problems.push(`<${tag}>`);
-    if (tag === 'meta' && attr(element, 'http-equiv') !== null && !ourMetas.has((attr(element, 'http-equiv') ?? '').toLowerCase())) problems.push(`<meta http-equiv=${attr(element, 'http-equiv')}>`);
-    if (tag === 'link' && !/^(stylesheet|icon|shortcut icon|apple-touch-icon|preload)$/i.test(attr(element, 'rel') ?? '')) problems.push(`<link rel=${attr(element, 'rel')}>`);
-    for (const attribute of Array.from(attributesOf.call(element) as NamedNodeMap)) if (/^on/i.test(attribute.name)) problems.push(`<${tag} ${attribute.name}>`);
+    if (
+      [
+        'script',
+        'iframe',
+        'frame',
+        'frameset',
+        'object',
+        'embed',
+        'applet',
+        'portal',
+        'base',
+        'foreignobject',
+        'animate',
+        'set',
+      ].includes(tag.toLowerCase())
+    )
+      problems.push(`<${tag}>`);
+    if (
+      tag === 'meta' &&
+      attr(element, 'http-equiv') !== null &&
+      !ourMetas.has((attr(element, 'http-equiv') ?? '').toLowerCase())
+    )
+      problems.push(`<meta http-equiv=${attr(element, 'http-equiv')}>`);
+    if (
+      tag === 'link' &&
+      !/^(stylesheet|icon|shortcut icon|apple-touch-icon|preload)$/i.test(attr(element, 'rel') ?? '')
+    )
+      problems.push(`<link rel=${attr(element, 'rel')}>`);
+    for (const attribute of Array.from(attributesOf.call(element) as NamedNodeMap))
+      if (/^on/i.test(attribute.name)) problems.push(`<${tag} ${attribute.name}>`);
     const href = attr(element, 'href') ?? Element.prototype.getAttributeNS.call(element, XLINK, 'href');
     if (href !== null && ['a', 'area'].includes(tag)) {
       const url = new URL(href, location.href);
-      if (url.origin !== location.origin && !['mailto:', 'tel:'].includes(url.protocol)) problems.push(`link to ${url.href}`);
+      if (url.origin !== location.origin && !['mailto:', 'tel:'].includes(url.protocol))
+        problems.push(`link to ${url.href}`);
     }
     if (tag === 'form') {
       const url = new URL(attr(element, 'action') ?? '', location.href);
@@ -210,7 +261,11 @@ describe('public XSS corpora in the Chromium viewer, through a real exit', () =>
     // Every name this browser resolves, the corpus host included, leads to the trap; signaling is an address.
     requester = await launchWithExtension(['EXCLUDE 127.0.0.1', `MAP * 127.0.0.1:${trapPort}`]);
     await requester.setSettings({ signalingUrl: signaling.url });
-    await waitFor(async () => (await backgroundState(requester)).transport.signaling, (state) => state === 'connected', 'the requester online');
+    await waitFor(
+      async () => (await backgroundState(requester)).transport.signaling,
+      (state) => state === 'connected',
+      'the requester online',
+    );
   }, 90_000);
   afterAll(async () => {
     await requester?.close();
@@ -220,7 +275,11 @@ describe('public XSS corpora in the Chromium viewer, through a real exit', () =>
     // The trap works: a page this browser opens directly reaches it, by name.
     const control = await requester.context.newPage();
     await control.goto('http://control.peerlane.test/', { timeout: 10_000 }).catch(() => undefined);
-    await expect.poll(() => trapConnections.filter((entry) => entry.startsWith('control.peerlane.test')).length, { timeout: 5000 }).toBeGreaterThan(0);
+    await expect
+      .poll(() => trapConnections.filter((entry) => entry.startsWith('control.peerlane.test')).length, {
+        timeout: 5000,
+      })
+      .toBeGreaterThan(0);
     await control.close();
     trapConnections.length = 0;
     const page: Page = await requester.context.newPage();
@@ -236,16 +295,21 @@ describe('public XSS corpora in the Chromium viewer, through a real exit', () =>
       const viewer = `chrome-extension://${requester.extensionId}/view/http/corpus.peerlane.test:${corpusPort}${corpusPage.path}`;
       await page.goto(viewer, { waitUntil: 'load', timeout: 30_000 });
       await page.waitForTimeout(QUIET_MS);
-      if (!(await page.evaluate(() => document.querySelector('#peerlane-viewer-banner') !== null))) failures.push(`${corpusPage.path}: the viewer's banner is missing`);
-      if (!page.url().startsWith(`chrome-extension://${requester.extensionId}/view/`)) failures.push(`${corpusPage.path}: the tab left the viewer for ${page.url()}`);
+      if (!(await page.evaluate(() => document.querySelector('#peerlane-viewer-banner') !== null)))
+        failures.push(`${corpusPage.path}: the viewer's banner is missing`);
+      if (!page.url().startsWith(`chrome-extension://${requester.extensionId}/view/`))
+        failures.push(`${corpusPage.path}: the tab left the viewer for ${page.url()}`);
       else for (const problem of await page.evaluate(liveDomProblems)) failures.push(`${corpusPage.path}: ${problem}`);
-      if (trapConnections.length > before) failures.push(`${corpusPage.path}: direct connections to ${trapConnections.slice(before).join(', ')}`);
+      if (trapConnections.length > before)
+        failures.push(`${corpusPage.path}: direct connections to ${trapConnections.slice(before).join(', ')}`);
       vectors += corpusPage.count;
     }
     expect(failures).toEqual([]);
     expect(dialogs).toBe(0);
     expect(vectors).toBeGreaterThan(300);
-    console.info(`Chromium viewer: ${vectors} vectors on ${pages.length} pages, 0 dialogs, ${trapConnections.length} direct connections`);
+    console.info(
+      `Chromium viewer: ${vectors} vectors on ${pages.length} pages, 0 dialogs, ${trapConnections.length} direct connections`,
+    );
   }, 240_000);
 });
 
@@ -256,7 +320,11 @@ describe('public XSS corpora in the Firefox viewer, through a real exit', () => 
     for (const port of [80, 443, 8080, corpusPort]) await trapOn(FIREFOX_TRAP_ADDRESS, port);
     firefox = await launchFirefoxPeer([], { resolveOthersTo: FIREFOX_TRAP_ADDRESS });
     await firefox.setSettings({ signalingUrl: signaling.url });
-    await waitFor(async () => (await firefox.state()).transport.signaling, (state) => state === 'connected', 'the Firefox requester online');
+    await waitFor(
+      async () => (await firefox.state()).transport.signaling,
+      (state) => state === 'connected',
+      'the Firefox requester online',
+    );
   }, 90_000);
   afterAll(async () => {
     await firefox?.close();
@@ -266,7 +334,11 @@ describe('public XSS corpora in the Firefox viewer, through a real exit', () => 
     const page: FirefoxPage = await firefox.browser.newPage();
     // The trap works: a page this browser opens directly reaches it, by name.
     await page.goto('http://control.peerlane.test/', { timeout: 10_000 }).catch(() => undefined);
-    await expect.poll(() => trapConnections.filter((entry) => entry.startsWith('control.peerlane.test')).length, { timeout: 5000 }).toBeGreaterThan(0);
+    await expect
+      .poll(() => trapConnections.filter((entry) => entry.startsWith('control.peerlane.test')).length, {
+        timeout: 5000,
+      })
+      .toBeGreaterThan(0);
     trapConnections.length = 0;
     let dialogs = 0;
     page.on('dialog', (dialog) => {
@@ -281,24 +353,45 @@ describe('public XSS corpora in the Firefox viewer, through a real exit', () => 
       // Extension pages never report their load over BiDi: the viewer's banner says it has shown the page.
       void page.goto(`${viewerPage}?url=${encodeURIComponent(target)}`).catch(() => undefined);
       const deadline = Date.now() + 30_000;
-      while (Date.now() < deadline && !(await page.evaluate((end) => document.querySelector('#peerlane-viewer-banner') !== null && location.href.includes(end), encodeURIComponent(corpusPage.path)).catch(() => false))) {
+      while (
+        Date.now() < deadline &&
+        !(await page
+          .evaluate(
+            (end) => document.querySelector('#peerlane-viewer-banner') !== null && location.href.includes(end),
+            encodeURIComponent(corpusPage.path),
+          )
+          .catch(() => false))
+      ) {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
       await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
       const where = await page.evaluate(() => location.href).catch(() => 'unknown');
       // Shown at all, with the viewer's CSP in force: the page's names cannot have moved it (DOM clobbering).
-      const shown = await page.evaluate(() => {
-        const head = Object.getOwnPropertyDescriptor(Document.prototype, 'head')!.get!.call(document) as HTMLHeadElement;
-        const csp = Element.prototype.querySelector.call(head, 'meta[http-equiv="Content-Security-Policy"]');
-        return { banner: Document.prototype.querySelector.call(document, '#peerlane-viewer-banner') !== null, csp: csp !== null && Element.prototype.getAttribute.call(csp, 'content')!.startsWith("default-src 'none'") };
-      }).catch(() => ({ banner: false, csp: false }));
-      if (!shown.banner || !shown.csp) failures.push(`${corpusPage.path}: not shown with the viewer's CSP (${JSON.stringify(shown)})`);
+      const shown = await page
+        .evaluate(() => {
+          const head = Object.getOwnPropertyDescriptor(Document.prototype, 'head')!.get!.call(
+            document,
+          ) as HTMLHeadElement;
+          const csp = Element.prototype.querySelector.call(head, 'meta[http-equiv="Content-Security-Policy"]');
+          return {
+            banner: Document.prototype.querySelector.call(document, '#peerlane-viewer-banner') !== null,
+            csp: csp !== null && Element.prototype.getAttribute.call(csp, 'content')!.startsWith("default-src 'none'"),
+          };
+        })
+        .catch(() => ({ banner: false, csp: false }));
+      if (!shown.banner || !shown.csp)
+        failures.push(`${corpusPage.path}: not shown with the viewer's CSP (${JSON.stringify(shown)})`);
       if (!where.startsWith(viewerPage)) failures.push(`${corpusPage.path}: the tab left the viewer for ${where}`);
-      else for (const problem of (await page.evaluate(liveDomProblems)) as string[]) failures.push(`${corpusPage.path}: ${problem}`);
-      if (trapConnections.length > before) failures.push(`${corpusPage.path}: direct connections to ${trapConnections.slice(before).join(', ')}`);
+      else
+        for (const problem of (await page.evaluate(liveDomProblems)) as string[])
+          failures.push(`${corpusPage.path}: ${problem}`);
+      if (trapConnections.length > before)
+        failures.push(`${corpusPage.path}: direct connections to ${trapConnections.slice(before).join(', ')}`);
     }
     expect(failures).toEqual([]);
     expect(dialogs).toBe(0);
-    console.info(`Firefox viewer: ${pages.reduce((sum, each) => sum + each.count, 0)} vectors on ${pages.length} pages, 0 dialogs, ${trapConnections.length} direct connections`);
+    console.info(
+      `Firefox viewer: ${pages.reduce((sum, each) => sum + each.count, 0)} vectors on ${pages.length} pages, 0 dialogs, ${trapConnections.length} direct connections`,
+    );
   }, 240_000);
 });

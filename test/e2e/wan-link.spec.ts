@@ -2,7 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { shortPeerId } from '../../extension/background/peers/peer-registry';
 import { DEFAULT_SETTINGS } from '../../extension/core/settings';
-import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
+import {
+  backgroundState,
+  launchWithExtension,
+  waitFor,
+  waitForRoutedScripts,
+  type ExtensionBrowser,
+} from '../helpers/chromium';
 import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST } from '../helpers/origin-server';
 import { runBytes, runResults, startRuns } from '../helpers/page-runs';
 import { outputMatch } from '../helpers/child-output';
@@ -29,25 +35,64 @@ const dataUrl = (path: string) => `http://origin.peerlane.test:${far.originPort}
 
 beforeAll(async () => {
   link = await createWanLink({ oneWayDelayMs: 25, loss: 0.01 });
-  const servers = link.spawnIn(link.far, process.execPath, ['--import', 'tsx', 'test/helpers/far-side-main.ts', String(BIG_BYTES)]);
+  const servers = link.spawnIn(link.far, process.execPath, [
+    '--import',
+    'tsx',
+    'test/helpers/far-side-main.ts',
+    String(BIG_BYTES),
+  ]);
   far = JSON.parse((await outputMatch(servers, /^\{.*\}$/m, 'the far side servers'))[0]) as typeof far;
   const exitWrapper = await link.wrapper(link.far, '/usr/bin/chromium');
   exits = await Promise.all(
     [0, 1].map(async () => {
-      const exit = await launchWithExtension([`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`], [], undefined, exitWrapper);
-      await exit.setSettings({ signalingUrl: far.signalingUrl, exitResolver: far.exitResolver, share: true, stunServers: [], privateAllowList: DEV_PRIVATE_ALLOW_LIST, exitPorts: [...DEFAULT_SETTINGS.exitPorts, far.originPort] });
+      const exit = await launchWithExtension(
+        [`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`],
+        [],
+        undefined,
+        exitWrapper,
+      );
+      await exit.setSettings({
+        signalingUrl: far.signalingUrl,
+        exitResolver: far.exitResolver,
+        share: true,
+        stunServers: [],
+        privateAllowList: DEV_PRIVATE_ALLOW_LIST,
+        exitPorts: [...DEFAULT_SETTINGS.exitPorts, far.originPort],
+      });
       return exit;
     }),
   );
   // The requester cannot resolve the origin: what it reads came through an exit, across the link.
-  requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', `MAP app.peerlane.test ${FAR_ADDRESS}`], [], undefined, await link.wrapper(link.near, '/usr/bin/chromium'));
+  requester = await launchWithExtension(
+    ['MAP origin.peerlane.test ~NOTFOUND', `MAP app.peerlane.test ${FAR_ADDRESS}`],
+    [],
+    undefined,
+    await link.wrapper(link.near, '/usr/bin/chromium'),
+  );
   // Four peer connections per exit, frames striped over them: the way through a lossy path (one alone
   // gets ~0.25 MB/s here). Chosen automatically, as by default: the first lane measures the 50 ms round trip, then the rest open.
-  await requester.setSettings({ signalingUrl: far.signalingUrl, stunServers: [], lanesPerExit: 4, autoLanes: true, routedOrigins: [`http://app.peerlane.test:${far.originPort}`] });
+  await requester.setSettings({
+    signalingUrl: far.signalingUrl,
+    stunServers: [],
+    lanesPerExit: 4,
+    autoLanes: true,
+    routedOrigins: [`http://app.peerlane.test:${far.originPort}`],
+  });
   await waitForRoutedScripts(requester);
-  await waitFor(async () => (await backgroundState(requester)).peers.filter((peer) => peer.remoteRole === 'exit').length, (count) => count === 2, 'both exits connected over the link', 60_000);
+  await waitFor(
+    async () => (await backgroundState(requester)).peers.filter((peer) => peer.remoteRole === 'exit').length,
+    (count) => count === 2,
+    'both exits connected over the link',
+    60_000,
+  );
   // Every exit reached over four open connections, as the popup shows them.
-  await waitFor(async () => (await backgroundState(requester)).peers.filter((peer) => peer.remoteRole === 'exit').map((peer) => peer.lanes), (lanes) => lanes.length === 2 && lanes.every((count) => count === 4), 'four lanes to each exit', 30_000);
+  await waitFor(
+    async () =>
+      (await backgroundState(requester)).peers.filter((peer) => peer.remoteRole === 'exit').map((peer) => peer.lanes),
+    (lanes) => lanes.length === 2 && lanes.every((count) => count === 4),
+    'four lanes to each exit',
+    30_000,
+  );
   page = await requester.context.newPage();
   await page.goto(`http://app.peerlane.test:${far.originPort}/app`);
 }, 120_000);
@@ -59,7 +104,7 @@ afterAll(async () => {
 });
 
 describe('the tunnel over an emulated path (RTT 50 ms, 1 % loss each way, 50 Mbit/s), four lanes per exit', () => {
-  it('a routed 5 MB GET arrives whole: the SHA-256 of what the page read is the origin body\'s', async () => {
+  it("a routed 5 MB GET arrives whole: the SHA-256 of what the page read is the origin body's", async () => {
     await startRuns(page, [{ key: 'big', url: dataUrl('/big.bin') }]);
     expect((await runResults(page, ['big'])).big).toMatchObject({ status: 200, sha256: far.bigSha256 });
   }, 60_000);
@@ -69,10 +114,14 @@ describe('the tunnel over an emulated path (RTT 50 ms, 1 % loss each way, 50 Mbi
     await startRuns(page, [{ key: 'paced', url: dataUrl('/paced.bin?ms=8000') }]);
     const readSoFar = async () => (await runBytes(page, ['paced']))[0]!;
     await expect.poll(readSoFar, { timeout: 20_000, interval: 100 }).toBeGreaterThan(512 * 1024);
-    const busy = (await backgroundState(requester)).peers.find((peer) => peer.remoteRole === 'exit' && peer.inflight > 0);
+    const busy = (await backgroundState(requester)).peers.find(
+      (peer) => peer.remoteRole === 'exit' && peer.inflight > 0,
+    );
     expect(busy, 'an exit carries the transfer').toBeDefined();
     // The popup's peer list shows short ids.
-    const ids = await Promise.all(exits.map(async (exit) => shortPeerId((await backgroundState(exit)).transport.selfId ?? '')));
+    const ids = await Promise.all(
+      exits.map(async (exit) => shortPeerId((await backgroundState(exit)).transport.selfId ?? '')),
+    );
     const victim = exits[ids.indexOf(busy!.peerId)]!;
     expect(victim, 'the carrying exit is one of ours').toBeDefined();
     const bytesAtKill = await readSoFar();
@@ -82,7 +131,9 @@ describe('the tunnel over an emulated path (RTT 50 ms, 1 % loss each way, 50 Mbi
     expect(bytesAtKill).toBeLessThan(BIG_BYTES);
     const state = await backgroundState(requester);
     expect(state.stats.resumes).toBeGreaterThanOrEqual(1);
-    expect(state.peers.filter((peer) => peer.remoteRole === 'exit').map((peer) => peer.peerId)).not.toContain(busy!.peerId);
+    expect(state.peers.filter((peer) => peer.remoteRole === 'exit').map((peer) => peer.peerId)).not.toContain(
+      busy!.peerId,
+    );
   }, 60_000);
 
   // After the kill: one exit is left, reached over four peer connections (four of the requester's ICE sockets on the link carry it).
@@ -96,7 +147,10 @@ describe('the tunnel over an emulated path (RTT 50 ms, 1 % loss each way, 50 Mbi
     // The lanes are the sockets that carried the transfer so far (the requester's credit and acknowledgements go out on them).
     const sent = [...counting.sent()].sort((a, b) => b[1] - a[1]);
     counting.remove();
-    expect(sent.filter(([, packets]) => packets > 20), 'four sockets carry the transfer, one per lane').toHaveLength(4);
+    expect(
+      sent.filter(([, packets]) => packets > 20),
+      'four sockets carry the transfer, one per lane',
+    ).toHaveLength(4);
     // Both directions of one peer connection dropped: its association stalls in retransmission
     // backoff, as one does on a bad path, for longer than the registry gives a silent peer (6 s).
     const bytesAtCut = await readSoFar();
@@ -113,11 +167,26 @@ describe('the tunnel over an emulated path (RTT 50 ms, 1 % loss each way, 50 Mbi
     }
     expect((await runResults(page, ['stalled'])).stalled).toMatchObject({ status: 200, sha256: far.bigSha256 });
     const after = await backgroundState(requester);
-    expect(after.peers.find((peer) => peer.remoteRole === 'exit')?.peerId, 'the same exit, never dropped').toBe(exitPeer.peerId);
+    expect(after.peers.find((peer) => peer.remoteRole === 'exit')?.peerId, 'the same exit, never dropped').toBe(
+      exitPeer.peerId,
+    );
     expect(after.stats.resumes).toBe(before.stats.resumes);
     expect(after.stats.retries).toBe(before.stats.retries);
     // Both ends report what the cut cost (the transport tells the background every 3 s).
-    await waitFor(async () => (await backgroundState(requester)).peers.find((peer) => peer.remoteRole === 'exit')?.laneRecovery.asked ?? 0, (asked) => asked > 0, 'the requester asked for the cut lane\'s messages', 10_000);
-    await waitFor(async () => (await backgroundState(exits[0]!)).peers.find((peer) => peer.remoteRole === 'requester')?.laneRecovery.resent ?? 0, (resent) => resent > 0, 'the exit sent them again', 10_000);
+    await waitFor(
+      async () =>
+        (await backgroundState(requester)).peers.find((peer) => peer.remoteRole === 'exit')?.laneRecovery.asked ?? 0,
+      (asked) => asked > 0,
+      "the requester asked for the cut lane's messages",
+      10_000,
+    );
+    await waitFor(
+      async () =>
+        (await backgroundState(exits[0]!)).peers.find((peer) => peer.remoteRole === 'requester')?.laneRecovery.resent ??
+        0,
+      (resent) => resent > 0,
+      'the exit sent them again',
+      10_000,
+    );
   }, 60_000);
 });

@@ -5,7 +5,12 @@ import type { ChildProcess } from 'node:child_process';
  * match; rejects with the output's tail if the child exits first or the time runs out. Stops
  * listening once it settles, so a long-running child's later output is not kept.
  */
-export function outputMatch(child: ChildProcess, pattern: RegExp, what: string, timeoutMs = 20_000): Promise<RegExpExecArray> {
+export function outputMatch(
+  child: ChildProcess,
+  pattern: RegExp,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<RegExpExecArray> {
   return new Promise((resolve, reject) => {
     let output = '';
     const settle = (): void => {

@@ -29,7 +29,12 @@ export interface ExtensionBrowser {
  * `profileDir`: a profile the caller keeps (a browser restart reopens it); a fresh one, removed at
  * close, by default. `executablePath`: e.g. a wrapper that starts Chromium in a network namespace.
  */
-export async function launchWithExtension(hostRules: string[], extraArgs: string[] = [], profileDir?: string, executablePath?: string): Promise<ExtensionBrowser> {
+export async function launchWithExtension(
+  hostRules: string[],
+  extraArgs: string[] = [],
+  profileDir?: string,
+  executablePath?: string,
+): Promise<ExtensionBrowser> {
   const userDataDir = profileDir ?? (await mkdtemp(join(tmpdir(), 'peerlane-chromium-')));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: executablePath ?? process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
@@ -114,7 +119,12 @@ export async function backgroundState(browser: ExtensionBrowser): Promise<PopupS
 const extensionPages = new WeakMap<ExtensionBrowser, Page>();
 
 /** Polls `probe` until `accept` holds (bounded); for hooks, where expect.poll is not available. */
-export async function waitFor<T>(probe: () => Promise<T>, accept: (value: T) => boolean, what: string, timeoutMs = 30_000): Promise<T> {
+export async function waitFor<T>(
+  probe: () => Promise<T>,
+  accept: (value: T) => boolean,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: T | undefined;
   while (Date.now() < deadline) {

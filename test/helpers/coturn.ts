@@ -14,34 +14,40 @@ export interface Coturn {
 }
 
 /** Default: loopback. `netns` + `listeningIps`: coturn as a public STUN/TURN server inside a namespace (the NAT lab). */
-export async function startCoturn(where: { netns: string; listeningIps: string[]; port: number } | null = null): Promise<Coturn> {
+export async function startCoturn(
+  where: { netns: string; listeningIps: string[]; port: number } | null = null,
+): Promise<Coturn> {
   const port = where?.port ?? (await freePort());
   const secret = `turn-${Math.random().toString(36).slice(2)}`;
   const ips = where?.listeningIps ?? ['127.0.0.1'];
   const turnserver = process.env.TURNSERVER ?? '/usr/bin/turnserver';
   const [command, prefix] = where ? ['ip', ['netns', 'exec', where.netns, turnserver]] : [turnserver, []];
-  const child = spawn(command, [
-    ...prefix,
-    '-n',
-    ...ips.map((address) => `--listening-ip=${address}`),
-    `--relay-ip=${ips[0]}`,
-    `--listening-port=${port}`,
-    '--use-auth-secret',
-    `--static-auth-secret=${secret}`,
-    '--realm=peerlane.test',
-    '--allow-loopback-peers',
-    '--no-cli',
-    '--no-tls',
-    '--no-dtls',
-    '--min-port=49152',
-    '--max-port=65535',
-    '--log-file=stdout',
-    '--simple-log',
-    '--fingerprint',
-    '--verbose',
-    `--pidfile=/tmp/peerlane-turn-${port}.pid`,
-    `--userdb=/tmp/peerlane-turn-${port}.db`,
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    command,
+    [
+      ...prefix,
+      '-n',
+      ...ips.map((address) => `--listening-ip=${address}`),
+      `--relay-ip=${ips[0]}`,
+      `--listening-port=${port}`,
+      '--use-auth-secret',
+      `--static-auth-secret=${secret}`,
+      '--realm=peerlane.test',
+      '--allow-loopback-peers',
+      '--no-cli',
+      '--no-tls',
+      '--no-dtls',
+      '--min-port=49152',
+      '--max-port=65535',
+      '--log-file=stdout',
+      '--simple-log',
+      '--fingerprint',
+      '--verbose',
+      `--pidfile=/tmp/peerlane-turn-${port}.pid`,
+      `--userdb=/tmp/peerlane-turn-${port}.db`,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => {
     output += chunk.toString();

@@ -17,7 +17,10 @@ export interface DohServer {
   close(): Promise<void>;
 }
 
-export async function startDohServer(answer: (name: string, type: 'A' | 'AAAA') => DohVerdict, host = '127.0.0.1'): Promise<DohServer> {
+export async function startDohServer(
+  answer: (name: string, type: 'A' | 'AAAA') => DohVerdict,
+  host = '127.0.0.1',
+): Promise<DohServer> {
   const questions: string[] = [];
   const server: Server = createServer((request, response) => {
     const url = new URL(request.url ?? '/', 'http://resolver');
@@ -34,14 +37,23 @@ export async function startDohServer(answer: (name: string, type: 'A' | 'AAAA') 
     }
     questions.push(`${question.name} ${question.type}`);
     const verdict = answer(question.name.toLowerCase(), question.type);
-    const ofType = (address: string): boolean => (question.type === 'A' ? !address.includes(':') : address.includes(':'));
+    const ofType = (address: string): boolean =>
+      question.type === 'A' ? !address.includes(':') : address.includes(':');
     const type = question.type;
-    const answers: dnsPacket.Answer[] = typeof verdict === 'string' ? [] : verdict.addresses.filter(ofType).map((data) => ({ type, name: question.name, ttl: verdict.ttlSeconds ?? 60, class: 'IN', data }));
+    const answers: dnsPacket.Answer[] =
+      typeof verdict === 'string'
+        ? []
+        : verdict.addresses
+            .filter(ofType)
+            .map((data) => ({ type, name: question.name, ttl: verdict.ttlSeconds ?? 60, class: 'IN', data }));
     const body = dnsPacket.encode({
       type: 'response',
       id: query.id ?? 0,
       // The response code is the flags' low four bits (RFC 1035): 3 NXDOMAIN, 2 SERVFAIL.
-      flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE | (verdict === 'NXDOMAIN' ? 3 : verdict === 'SERVFAIL' ? 2 : 0),
+      flags:
+        dnsPacket.RECURSION_DESIRED |
+        dnsPacket.RECURSION_AVAILABLE |
+        (verdict === 'NXDOMAIN' ? 3 : verdict === 'SERVFAIL' ? 2 : 0),
       questions: [question],
       answers,
     });
@@ -70,10 +82,16 @@ export function answersFromHostRules(rules: readonly string[]): (name: string) =
   const parsed = rules.flatMap((rule): { matches: (name: string) => boolean; verdict: DohVerdict | 'exclude' }[] => {
     const [verb, pattern, target] = rule.trim().split(/\s+/);
     if (!pattern) return [];
-    const matches = (name: string): boolean => pattern === '*' || pattern === name || (pattern.startsWith('*.') && name.endsWith(pattern.slice(1)));
+    const matches = (name: string): boolean =>
+      pattern === '*' || pattern === name || (pattern.startsWith('*.') && name.endsWith(pattern.slice(1)));
     if (verb === 'EXCLUDE') return [{ matches, verdict: 'exclude' }];
     if (verb !== 'MAP' || !target) return [];
-    const address = target === '~NOTFOUND' ? null : target.startsWith('[') ? target.slice(1, target.indexOf(']')) : target.split(':')[0]!;
+    const address =
+      target === '~NOTFOUND'
+        ? null
+        : target.startsWith('[')
+          ? target.slice(1, target.indexOf(']'))
+          : target.split(':')[0]!;
     return [{ matches, verdict: address === null ? 'NXDOMAIN' : { addresses: [address] } }];
   });
   return (name) => {

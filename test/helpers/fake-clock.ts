@@ -25,7 +25,8 @@ export class FakeClock implements Clock {
     const target = this.time + ms;
     for (;;) {
       let next: [number, { due: number; callback: () => void }] | undefined;
-      for (const entry of this.timers) if (entry[1].due <= target && (!next || entry[1].due < next[1].due)) next = entry;
+      for (const entry of this.timers)
+        if (entry[1].due <= target && (!next || entry[1].due < next[1].due)) next = entry;
       if (!next) break;
       this.timers.delete(next[0]);
       this.time = next[1].due;

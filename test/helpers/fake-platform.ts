@@ -1,6 +1,11 @@
 import { systemClock } from '../../extension/core/clock';
 import type { SenderFacts } from '../../extension/core/channels/channel-table';
-import type { BackgroundPlatform, PlatformPort, Repeating, StorageArea } from '../../extension/background/platform/platform';
+import type {
+  BackgroundPlatform,
+  PlatformPort,
+  Repeating,
+  StorageArea,
+} from '../../extension/background/platform/platform';
 import { SETTINGS_STORAGE_KEY, type Settings } from '../../extension/core/settings';
 
 /**
@@ -13,7 +18,9 @@ export const TEST_EXTENSION_ORIGIN = 'chrome-extension://peerlanetestextensionid
 class MapArea implements StorageArea {
   readonly data = new Map<string, unknown>();
   async get(keys: readonly string[]): Promise<Record<string, unknown>> {
-    return Object.fromEntries(keys.filter((key) => this.data.has(key)).map((key) => [key, structuredClone(this.data.get(key))]));
+    return Object.fromEntries(
+      keys.filter((key) => this.data.has(key)).map((key) => [key, structuredClone(this.data.get(key))]),
+    );
   }
   async set(items: Record<string, unknown>): Promise<void> {
     for (const [key, value] of Object.entries(items)) this.data.set(key, structuredClone(value));
@@ -41,20 +48,20 @@ export class TestPort {
 
   private backgroundEnd(): PlatformPort {
     return {
-    name: this.name,
-    sender: this.sender,
-    postMessage: (message) => {
-      if (!this.open) throw new Error('Attempting to use a disconnected port object');
-      this.received.push(structuredClone(message));
-      this.wake();
-    },
-    disconnect: () => {
-      this.open = false;
-      this.disconnectedByBackground = true;
-      this.wake();
-    },
-    onMessage: (listener) => this.toBackground.push(listener),
-    onDisconnect: (listener) => this.backgroundDisconnect.push(listener),
+      name: this.name,
+      sender: this.sender,
+      postMessage: (message) => {
+        if (!this.open) throw new Error('Attempting to use a disconnected port object');
+        this.received.push(structuredClone(message));
+        this.wake();
+      },
+      disconnect: () => {
+        this.open = false;
+        this.disconnectedByBackground = true;
+        this.wake();
+      },
+      onMessage: (listener) => this.toBackground.push(listener),
+      onDisconnect: (listener) => this.backgroundDisconnect.push(listener),
     };
   }
 
@@ -73,7 +80,10 @@ export class TestPort {
     const deadline = Date.now() + timeoutMs;
     while (!done(this)) {
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`port ${this.name}: condition not met within ${timeoutMs} ms; received ${JSON.stringify(this.received.map((m) => (m as { type?: string }).type))}`);
+      if (left <= 0)
+        throw new Error(
+          `port ${this.name}: condition not met within ${timeoutMs} ms; received ${JSON.stringify(this.received.map((m) => (m as { type?: string }).type))}`,
+        );
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);
         this.waiters.push(() => {
@@ -98,7 +108,10 @@ export class FakePlatform implements BackgroundPlatform {
   readonly granted = new Set<string>(['<all_urls>']);
   readonly syncedScripts: string[][] = [];
   readonly warnings: unknown[][] = [];
-  readonly log = { warn: (...args: unknown[]) => void this.warnings.push(args), error: (...args: unknown[]) => void this.warnings.push(args) };
+  readonly log = {
+    warn: (...args: unknown[]) => void this.warnings.push(args),
+    error: (...args: unknown[]) => void this.warnings.push(args),
+  };
   private readonly repeating = new Set<ReturnType<typeof setInterval>>();
   private readonly localListeners: ((key: string, value: unknown) => void)[] = [];
   private readonly permissionListeners: ((added: boolean) => void)[] = [];

@@ -14,4 +14,6 @@ const bigBytes = Number(process.argv[2] ?? 5 * 1024 * 1024);
 const origin = await startOriginServer({ bigBytes, alsoListenOn: [FAR_ADDRESS] });
 const signaling = await startSignalingServer({ host: FAR_ADDRESS, port: 0, messagesPerSecond: 1000 });
 const resolver = await startDohServer(answersFromHostRules([`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`]));
-process.stdout.write(`${JSON.stringify({ originPort: origin.port, signalingUrl: signaling.url, bigSha256: origin.bigSha256, exitResolver: resolver.url })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ originPort: origin.port, signalingUrl: signaling.url, bigSha256: origin.bigSha256, exitResolver: resolver.url })}\n`,
+);

@@ -22,7 +22,11 @@ export interface FirefoxInNamespace {
 }
 
 /** Headless firefox-esr with the built extension installed, its UUID pinned, plus `prefs`. */
-async function launchFirefox(prefs: Record<string, unknown>, acceptInsecureCerts = false, inNamespace?: FirefoxInNamespace): Promise<{ browser: Browser; baseUrl: string }> {
+async function launchFirefox(
+  prefs: Record<string, unknown>,
+  acceptInsecureCerts = false,
+  inNamespace?: FirefoxInNamespace,
+): Promise<{ browser: Browser; baseUrl: string }> {
   const browser = await puppeteer.launch({
     ...(inNamespace ? { debuggingPort: inNamespace.debuggingPort } : {}),
     browser: 'firefox',
@@ -32,15 +36,24 @@ async function launchFirefox(prefs: Record<string, unknown>, acceptInsecureCerts
     headless: true,
     // Firefox ≥ 153 lets WebDriver navigate to moz-extension:// pages only with system access.
     args: ['--remote-allow-system-access'],
-    extraPrefsFirefox: { 'extensions.webextensions.uuids': JSON.stringify({ [FIREFOX_EXTENSION_ID]: FIREFOX_EXTENSION_UUID }), ...prefs },
+    extraPrefsFirefox: {
+      'extensions.webextensions.uuids': JSON.stringify({ [FIREFOX_EXTENSION_ID]: FIREFOX_EXTENSION_UUID }),
+      ...prefs,
+    },
   });
   await browser.installExtension(FIREFOX_EXTENSION_DIR);
   return { browser, baseUrl: `moz-extension://${FIREFOX_EXTENSION_UUID}` };
 }
 
 /** `colorScheme` forces the pages' prefers-color-scheme (BiDi has no media emulation). */
-export function launchFirefoxWithExtension(options: { colorScheme?: 'light' | 'dark' } = {}): Promise<{ browser: Browser; baseUrl: string }> {
-  return launchFirefox(options.colorScheme ? { 'layout.css.prefers-color-scheme.content-override': options.colorScheme === 'dark' ? 0 : 1 } : {});
+export function launchFirefoxWithExtension(
+  options: { colorScheme?: 'light' | 'dark' } = {},
+): Promise<{ browser: Browser; baseUrl: string }> {
+  return launchFirefox(
+    options.colorScheme
+      ? { 'layout.css.prefers-color-scheme.content-override': options.colorScheme === 'dark' ? 0 : 1 }
+      : {},
+  );
 }
 
 /**
@@ -62,7 +75,9 @@ export async function openFirefoxExtensionPage(browser: Browser, url: string, re
       return page;
     } catch (error) {
       await page.close().catch(() => undefined);
-      const protocolHiccup = error instanceof Error && /Protocol error|ProtocolError|Waiting failed|TimeoutError|Timed out/.test(`${error.name} ${error.message}`);
+      const protocolHiccup =
+        error instanceof Error &&
+        /Protocol error|ProtocolError|Waiting failed|TimeoutError|Timed out/.test(`${error.name} ${error.message}`);
       if (!protocolHiccup || attempt >= 5 || Date.now() >= deadline) throw error;
     }
   }
@@ -88,16 +103,27 @@ export interface FirefoxPeer {
   close(): Promise<void>;
 }
 
-export async function launchFirefoxPeer(localDomains: string[], options: { resolveOthersTo?: string; acceptInsecureCerts?: boolean; inNamespace?: FirefoxInNamespace } = {}): Promise<FirefoxPeer> {
-  const { browser, baseUrl } = await launchFirefox({
-    'network.dns.localDomains': localDomains.join(','),
-    // Every other name resolves to this address (an exit's origin on 127.0.0.2); loopback IP literals
-    // and `localDomains` (127.0.0.1) are left alone, other IP literals are not: ws://10.77.0.2 went
-    // to the forced address (measured in firefox-esr 153, bench:wan).
-    ...(options.resolveOthersTo ? { 'network.dns.forceResolve': options.resolveOthersTo } : {}),
-    'extensions.webextOptionalPermissionPrompts': false,
-  }, options.acceptInsecureCerts, options.inNamespace);
-  const control = await openFirefoxExtensionPage(browser, `${baseUrl}/extension/ui/options.html`, 'document.readyState === "complete"');
+export async function launchFirefoxPeer(
+  localDomains: string[],
+  options: { resolveOthersTo?: string; acceptInsecureCerts?: boolean; inNamespace?: FirefoxInNamespace } = {},
+): Promise<FirefoxPeer> {
+  const { browser, baseUrl } = await launchFirefox(
+    {
+      'network.dns.localDomains': localDomains.join(','),
+      // Every other name resolves to this address (an exit's origin on 127.0.0.2); loopback IP literals
+      // and `localDomains` (127.0.0.1) are left alone, other IP literals are not: ws://10.77.0.2 went
+      // to the forced address (measured in firefox-esr 153, bench:wan).
+      ...(options.resolveOthersTo ? { 'network.dns.forceResolve': options.resolveOthersTo } : {}),
+      'extensions.webextOptionalPermissionPrompts': false,
+    },
+    options.acceptInsecureCerts,
+    options.inNamespace,
+  );
+  const control = await openFirefoxExtensionPage(
+    browser,
+    `${baseUrl}/extension/ui/options.html`,
+    'document.readyState === "complete"',
+  );
   return {
     browser,
     baseUrl,
@@ -127,7 +153,9 @@ export async function launchFirefoxPeer(localDomains: string[], options: { resol
       return popupStateSchema.parse(raw);
     },
     withdrawAllSites: async () => {
-      const removed = await control.evaluate(() => (globalThis as unknown as { browser: ExtensionApi }).browser.permissions.remove({ origins: ['<all_urls>'] }));
+      const removed = await control.evaluate(() =>
+        (globalThis as unknown as { browser: ExtensionApi }).browser.permissions.remove({ origins: ['<all_urls>'] }),
+      );
       if (!removed) throw new Error('Firefox did not withdraw access to all sites');
     },
     close: () => browser.close(),

@@ -36,7 +36,8 @@ const inNs = (ns: string, ...command: string[]): void => {
 };
 
 export async function createNatLab(): Promise<NatLab> {
-  if (process.getuid?.() !== 0) throw new Error('the NAT lab needs root (network namespaces, nftables); CI runs as root');
+  if (process.getuid?.() !== 0)
+    throw new Error('the NAT lab needs root (network namespaces, nftables); CI runs as root');
   const tag = `pl${process.pid % 10000}${Math.floor(Math.random() * 100)}`;
   const ns = { pub: `${tag}pub`, ra: `${tag}ra`, rb: `${tag}rb`, ha: `${tag}ha`, hb: `${tag}hb` };
   const scratch = await mkdtemp(join(tmpdir(), 'peerlane-natlab-'));

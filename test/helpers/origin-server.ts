@@ -2,7 +2,13 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { hostilePage, HOSTILE_CSS, NORMAL_CSS, NORMAL_HTML, searchResults, solidPng } from './viewer-fixtures';
@@ -80,19 +86,31 @@ export function deterministicBytes(size: number): Buffer {
   return out;
 }
 
-const IMAGES: Record<string, [number, number, number]> = { 'blue.png': [40, 90, 200], 'green.png': [40, 160, 80], 'red.png': [200, 50, 50], 'stripe.png': [90, 110, 140], 'img.png': [120, 120, 40] };
+const IMAGES: Record<string, [number, number, number]> = {
+  'blue.png': [40, 90, 200],
+  'green.png': [40, 160, 80],
+  'red.png': [200, 50, 50],
+  'stripe.png': [90, 110, 140],
+  'img.png': [120, 120, 40],
+};
 
 /** The peer viewer's fixture sites (test/helpers/viewer-fixtures.ts), by path; traps are 404s that still get logged. */
 function viewerFixture(path: string, origin: string): { type: string; body: string | Buffer } | null {
   const pathname = path.split('?')[0]!;
-  if (pathname === '/hostile/index.html' || pathname === '/hostile/next.html') return { type: 'text/html; charset=utf-8', body: hostilePage(origin) };
+  if (pathname === '/hostile/index.html' || pathname === '/hostile/next.html')
+    return { type: 'text/html; charset=utf-8', body: hostilePage(origin) };
   if (pathname === '/hostile/style.css') return { type: 'text/css', body: HOSTILE_CSS };
   if (pathname === '/hostile/imported.css') return { type: 'text/css', body: '#title { font-style: italic }' };
   if (pathname === '/normal/index.html') return { type: 'text/html; charset=utf-8', body: NORMAL_HTML };
   if (pathname === '/normal/css/site.css') return { type: 'text/css', body: NORMAL_CSS };
-  if (pathname === '/normal/search') return { type: 'text/html; charset=utf-8', body: searchResults(new URL(path, 'http://x').searchParams.get('q') ?? '') };
+  if (pathname === '/normal/search')
+    return {
+      type: 'text/html; charset=utf-8',
+      body: searchResults(new URL(path, 'http://x').searchParams.get('q') ?? ''),
+    };
   const image = /^\/(?:normal\/img|hostile)\/([a-z]+\.png)$/.exec(pathname)?.[1];
-  if (image && IMAGES[image]) return { type: 'image/png', body: solidPng(image === 'stripe.png' ? 8 : 40, 40, IMAGES[image]) };
+  if (image && IMAGES[image])
+    return { type: 'image/png', body: solidPng(image === 'stripe.png' ? 8 : 40, 40, IMAGES[image]) };
   return null;
 }
 
@@ -140,10 +158,17 @@ function fixtureResponse(request: IncomingMessage, response: ServerResponse, pat
     // altering address (one exit's browser maps the origin's name there: an exit that alters answers).
     // `slow-*` names come late on the delaying address (one exit's browser maps the origin there: a slow exit).
     const altered = request.socket.localAddress === ALTERING_ORIGIN_ADDRESS;
-    const delayMs = request.socket.localAddress === DELAYING_ORIGIN_ADDRESS && checked[1]!.startsWith('slow-') ? 1500 : 0;
+    const delayMs =
+      request.socket.localAddress === DELAYING_ORIGIN_ADDRESS && checked[1]!.startsWith('slow-') ? 1500 : 0;
     const timer = setTimeout(() => {
-      response.writeHead(200, { 'content-type': 'text/plain', etag: `"checked-${checked[1]}-v1"`, 'cache-control': 'no-cache' });
-      response.end(altered ? `checked ${checked[1]}: altered on the way\n` : `checked ${checked[1]}: as the origin sent it\n`);
+      response.writeHead(200, {
+        'content-type': 'text/plain',
+        etag: `"checked-${checked[1]}-v1"`,
+        'cache-control': 'no-cache',
+      });
+      response.end(
+        altered ? `checked ${checked[1]}: altered on the way\n` : `checked ${checked[1]}: as the origin sent it\n`,
+      );
     }, delayMs);
     response.on('close', () => clearTimeout(timer));
     return true;
@@ -164,7 +189,12 @@ function fixtureResponse(request: IncomingMessage, response: ServerResponse, pat
       // `/negotiated` as real origins do: br only to a client that asks for it (browsers ask only over https), else gzip.
       const brotli = pathname === '/negotiated' && /\bbr\b/.test(String(request.headers['accept-encoding'] ?? ''));
       const body = brotli ? brotliCompressSync(COMPRESSED_TEXT) : gzipSync(COMPRESSED_TEXT);
-      response.writeHead(200, { 'content-type': 'text/plain', 'content-encoding': brotli ? 'br' : 'gzip', 'content-length': String(body.length), vary: 'accept-encoding' });
+      response.writeHead(200, {
+        'content-type': 'text/plain',
+        'content-encoding': brotli ? 'br' : 'gzip',
+        'content-length': String(body.length),
+        vary: 'accept-encoding',
+      });
       response.end(body);
       return true;
     }
@@ -212,23 +242,47 @@ function corsFixture(request: IncomingMessage, response: ServerResponse): void {
     case '/cors/star':
       return text({ 'access-control-allow-origin': '*', 'x-shown': 'shown' }, 'any origin');
     case '/cors/expose':
-      return text({ 'access-control-allow-origin': '*', 'access-control-expose-headers': 'X-Shown', 'x-shown': 'shown' }, 'x-shown exposed');
+      return text(
+        { 'access-control-allow-origin': '*', 'access-control-expose-headers': 'X-Shown', 'x-shown': 'shown' },
+        'x-shown exposed',
+      );
     case '/cors/expose-all':
-      return text({ 'access-control-allow-origin': '*', 'access-control-expose-headers': '*', 'x-shown': 'shown' }, 'every header exposed');
+      return text(
+        { 'access-control-allow-origin': '*', 'access-control-expose-headers': '*', 'x-shown': 'shown' },
+        'every header exposed',
+      );
     case '/cors/app':
-      return text({ 'access-control-allow-origin': appOrigin, 'access-control-allow-credentials': 'true', vary: 'origin' }, 'the app origin, with credentials');
+      return text(
+        { 'access-control-allow-origin': appOrigin, 'access-control-allow-credentials': 'true', vary: 'origin' },
+        'the app origin, with credentials',
+      );
     case '/cors/reflect':
       // Common on real APIs: the allowed origin is whatever Origin the request carried.
-      return text(request.headers.origin ? { 'access-control-allow-origin': request.headers.origin, vary: 'origin' } : {}, 'the request\'s own Origin');
+      return text(
+        request.headers.origin ? { 'access-control-allow-origin': request.headers.origin, vary: 'origin' } : {},
+        "the request's own Origin",
+      );
     case '/cors/preflight':
-      if (request.method === 'OPTIONS') return text({ 'access-control-allow-origin': '*', 'access-control-allow-methods': 'PUT, DELETE', 'access-control-allow-headers': 'X-Api-Key, Content-Type' }, '', 204);
+      if (request.method === 'OPTIONS')
+        return text(
+          {
+            'access-control-allow-origin': '*',
+            'access-control-allow-methods': 'PUT, DELETE',
+            'access-control-allow-headers': 'X-Api-Key, Content-Type',
+          },
+          '',
+          204,
+        );
       return text({ 'access-control-allow-origin': '*' }, `preflighted ${request.method}`);
     case '/cors/preflight-denied':
       // The preflight allows the origin but not the method: the browser never sends the PUT.
       if (request.method === 'OPTIONS') return text({ 'access-control-allow-origin': '*' }, '', 204);
       return text({ 'access-control-allow-origin': '*' }, `should never arrive: ${request.method}`);
     case '/cors/redirect':
-      response.writeHead(302, { location: url.searchParams.get('to') ?? '/cors/star', 'access-control-allow-origin': '*' });
+      response.writeHead(302, {
+        location: url.searchParams.get('to') ?? '/cors/star',
+        'access-control-allow-origin': '*',
+      });
       response.end();
       return;
     case '/cors/redirect-bare':
@@ -242,7 +296,13 @@ function corsFixture(request: IncomingMessage, response: ServerResponse): void {
 }
 
 export async function startOriginServer(options: OriginOptions | number = {}): Promise<OriginServer> {
-  const { bigBytes = 5 * 1024 * 1024, hedgeDelayMs = 0, hedgeDelayOn, postDelayMs = 3000, alsoListenOn = [] } = typeof options === 'number' ? { bigBytes: options } : options;
+  const {
+    bigBytes = 5 * 1024 * 1024,
+    hedgeDelayMs = 0,
+    hedgeDelayOn,
+    postDelayMs = 3000,
+    alsoListenOn = [],
+  } = typeof options === 'number' ? { bigBytes: options } : options;
   const bigBody = deterministicBytes(bigBytes);
   const sockets = new WebSocketServer({ noServer: true });
   let posts = 0;
@@ -254,7 +314,14 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
   });
   const handle = (request: IncomingMessage, response: ServerResponse): void => {
     const path = request.url ?? '/';
-    requests.push({ port: request.socket.localPort ?? 0, address: request.socket.localAddress ?? '', method: request.method ?? 'GET', host: request.headers.host ?? '', path, headers: request.headers });
+    requests.push({
+      port: request.socket.localPort ?? 0,
+      address: request.socket.localAddress ?? '',
+      method: request.method ?? 'GET',
+      host: request.headers.host ?? '',
+      path,
+      headers: request.headers,
+    });
     if (path.startsWith('/cors/')) {
       corsFixture(request, response);
       return;
@@ -263,7 +330,10 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
     response.setHeader('access-control-expose-headers', '*');
     if (request.method === 'OPTIONS') {
       // Any preflight passes, as with the common CORS middlewares' defaults.
-      response.writeHead(204, { 'access-control-allow-methods': 'GET, HEAD, POST, PUT, PATCH, DELETE', 'access-control-allow-headers': '*' });
+      response.writeHead(204, {
+        'access-control-allow-methods': 'GET, HEAD, POST, PUT, PATCH, DELETE',
+        'access-control-allow-headers': '*',
+      });
       response.end();
       return;
     }
@@ -274,7 +344,15 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
       request.on('end', () => {
         const body = Buffer.concat(parts);
         response.writeHead(200, { 'content-type': 'application/json' });
-        response.end(JSON.stringify({ method: request.method, contentType: request.headers['content-type'] ?? null, bytes: body.length, sha256: createHash('sha256').update(body).digest('hex'), text: body.length <= 4096 ? body.toString('utf8') : null }));
+        response.end(
+          JSON.stringify({
+            method: request.method,
+            contentType: request.headers['content-type'] ?? null,
+            bytes: body.length,
+            sha256: createHash('sha256').update(body).digest('hex'),
+            text: body.length <= 4096 ? body.toString('utf8') : null,
+          }),
+        );
       });
       return;
     }
@@ -298,7 +376,9 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
     if (path.startsWith('/events')) {
       // A server-sent event stream: an id, a named event, a two-line message, then the stream ends.
       response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
-      response.end('retry: 60000\n: a comment\n\nid: 1\ndata: first\n\nevent: named\ndata: second\nid: 2\n\ndata: multi\ndata: line\n\n');
+      response.end(
+        'retry: 60000\n: a comment\n\nid: 1\ndata: first\n\nevent: named\ndata: second\nid: 2\n\ndata: multi\ndata: line\n\n',
+      );
       return;
     }
     const library = libraryFile(path);
@@ -311,7 +391,9 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
       // The app page with the HTTP client libraries a site would use, each as its documentation shows.
       response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
       // Its first script notes every window message from the start, as a page's own listener would.
-      response.end('<!doctype html><title>fixture app</title><script>window.messagesSeen = []; addEventListener("message", (event) => messagesSeen.push(JSON.stringify(event.data)));</script><h1>fixture app</h1><script src="/lib/axios.js"></script><script src="/lib/jquery.js"></script><script src="/lib/superagent.js"></script>');
+      response.end(
+        '<!doctype html><title>fixture app</title><script>window.messagesSeen = []; addEventListener("message", (event) => messagesSeen.push(JSON.stringify(event.data)));</script><h1>fixture app</h1><script src="/lib/axios.js"></script><script src="/lib/jquery.js"></script><script src="/lib/superagent.js"></script>',
+      );
       return;
     }
     if (path.startsWith('/app')) {
@@ -346,10 +428,18 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
       let start = 0;
       const range = /^bytes=(\d+)-$/.exec(request.headers.range ?? '');
       const ifRange = request.headers['if-range'];
-      const headers: Record<string, string> = { 'content-type': 'application/octet-stream', etag: PACED_ETAG, 'accept-ranges': 'bytes' };
+      const headers: Record<string, string> = {
+        'content-type': 'application/octet-stream',
+        etag: PACED_ETAG,
+        'accept-ranges': 'bytes',
+      };
       if (range && (!ifRange || ifRange === PACED_ETAG) && Number(range[1]) < bigBody.length) {
         start = Number(range[1]);
-        response.writeHead(206, { ...headers, 'content-length': String(bigBody.length - start), 'content-range': `bytes ${start}-${bigBody.length - 1}/${bigBody.length}` });
+        response.writeHead(206, {
+          ...headers,
+          'content-length': String(bigBody.length - start),
+          'content-range': `bytes ${start}-${bigBody.length - 1}/${bigBody.length}`,
+        });
       } else response.writeHead(200, { ...headers, 'content-length': String(bigBody.length) });
       const step = Math.max(1024, Math.ceil(bigBody.length / Math.max(1, totalMs / 50)));
       let offset = start;
@@ -367,11 +457,14 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
     }
     if (path.startsWith('/hedge/')) {
       let answered = false;
-      const timer = setTimeout(() => {
-        answered = true;
-        response.writeHead(200, { 'content-type': 'text/plain' });
-        response.end(`hedge ${path}`);
-      }, !hedgeDelayOn || hedgeDelayOn.includes(request.socket.localAddress ?? '') ? hedgeDelayMs : 0);
+      const timer = setTimeout(
+        () => {
+          answered = true;
+          response.writeHead(200, { 'content-type': 'text/plain' });
+          response.end(`hedge ${path}`);
+        },
+        !hedgeDelayOn || hedgeDelayOn.includes(request.socket.localAddress ?? '') ? hedgeDelayMs : 0,
+      );
       response.on('close', () => {
         clearTimeout(timer);
         if (!answered) abandoned += 1;
@@ -399,16 +492,20 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
       const size = Math.min(64 * 1024 * 1024, Number(path.slice('/chunked/'.length)) || 0);
       response.writeHead(200, { 'content-type': 'application/octet-stream' });
       const body = deterministicBytes(size);
-      for (let offset = 0; offset < size; offset += 16 * 1024) response.write(body.subarray(offset, offset + 16 * 1024));
+      for (let offset = 0; offset < size; offset += 16 * 1024)
+        response.write(body.subarray(offset, offset + 16 * 1024));
       response.end();
       return;
     }
     if (path.startsWith('/delay/')) {
       // A GET whose head arrives after N ms: in flight, but nothing yet delivered to the page.
-      const timer = setTimeout(() => {
-        response.writeHead(200, { 'content-type': 'text/plain' });
-        response.end(`delayed ${path}`);
-      }, Math.min(30_000, Number(path.slice('/delay/'.length).split('?')[0]) || 0));
+      const timer = setTimeout(
+        () => {
+          response.writeHead(200, { 'content-type': 'text/plain' });
+          response.end(`delayed ${path}`);
+        },
+        Math.min(30_000, Number(path.slice('/delay/'.length).split('?')[0]) || 0),
+      );
       response.on('close', () => clearTimeout(timer));
       return;
     }
@@ -450,7 +547,11 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
       const dev = await listenOn(DEV_ORIGIN_ADDRESS, 0);
       const port = (dev.address() as AddressInfo).port;
       try {
-        return [dev, await listenOn('127.0.0.1', port), ...(await Promise.all(alsoListenOn.map((host) => listenOn(host, port))))];
+        return [
+          dev,
+          await listenOn('127.0.0.1', port),
+          ...(await Promise.all(alsoListenOn.map((host) => listenOn(host, port)))),
+        ];
       } catch {
         dev.close();
       }

@@ -13,17 +13,25 @@ export interface RunRequest {
   headers?: Record<string, string>;
 }
 
-export type RunResult = { status: number; sha256: string; text: string; headers: Record<string, string> } | { error: string };
+export type RunResult =
+  { status: number; sha256: string; text: string; headers: Record<string, string> } | { error: string };
 
 /** Starts `requests` in `page`; their outcomes land on window.runs by key. */
 export async function startRuns(page: Page, requests: RunRequest[]): Promise<void> {
   await page.evaluate((list) => {
-    const runs = ((window as unknown as { runs?: Record<string, unknown> }).runs ??= {}) as Record<string, { bytes: number; done: Promise<unknown> }>;
+    const runs = ((window as unknown as { runs?: Record<string, unknown> }).runs ??= {}) as Record<
+      string,
+      { bytes: number; done: Promise<unknown> }
+    >;
     for (const request of list) {
       const run = { bytes: 0, done: Promise.resolve<unknown>(null) };
       run.done = (async () => {
         try {
-          const response = await fetch(request.url, { method: request.method ?? 'GET', headers: request.headers, cache: 'no-store' });
+          const response = await fetch(request.url, {
+            method: request.method ?? 'GET',
+            headers: request.headers,
+            cache: 'no-store',
+          });
           const reader = response.body!.getReader();
           const parts: Uint8Array[] = [];
           for (;;) {
@@ -39,8 +47,14 @@ export async function startRuns(page: Page, requests: RunRequest[]): Promise<voi
             offset += part.byteLength;
           }
           let binary = '';
-          for (let index = 0; index < body.length; index += 0x8000) binary += String.fromCharCode(...body.subarray(index, index + 0x8000));
-          return { status: response.status, base64: btoa(binary), text: body.byteLength < 512 ? new TextDecoder().decode(body) : '', headers: Object.fromEntries(response.headers) };
+          for (let index = 0; index < body.length; index += 0x8000)
+            binary += String.fromCharCode(...body.subarray(index, index + 0x8000));
+          return {
+            status: response.status,
+            base64: btoa(binary),
+            text: body.byteLength < 512 ? new TextDecoder().decode(body) : '',
+            headers: Object.fromEntries(response.headers),
+          };
         } catch (error) {
           const cause = (error as { cause?: { message?: string } }).cause?.message;
           return { error: cause ? `${String(error)} ${cause}` : String(error) };
@@ -58,7 +72,10 @@ export async function runResults(page: Page, keys: string[]): Promise<Record<str
     const out: Record<string, unknown> = {};
     for (const key of list) out[key] = await runs[key]!.done;
     return out;
-  }, keys)) as Record<string, { error: string } | { status: number; base64: string; text: string; headers: Record<string, string> }>;
+  }, keys)) as Record<
+    string,
+    { error: string } | { status: number; base64: string; text: string; headers: Record<string, string> }
+  >;
   return Object.fromEntries(
     Object.entries(raw).map(([key, result]) => {
       if ('error' in result) return [key, result];
@@ -70,4 +87,7 @@ export async function runResults(page: Page, keys: string[]): Promise<Record<str
 
 /** Bytes each run has read so far. */
 export const runBytes = (page: Page, keys: string[]): Promise<number[]> =>
-  page.evaluate((list) => list.map((key) => (window as unknown as { runs: Record<string, { bytes: number }> }).runs[key]!.bytes), keys);
+  page.evaluate(
+    (list) => list.map((key) => (window as unknown as { runs: Record<string, { bytes: number }> }).runs[key]!.bytes),
+    keys,
+  );

@@ -1,5 +1,11 @@
 import { PeerlaneError } from '../../extension/core/errors';
-import { RequestQueue, type AttemptContext, type Execution, type QueueEvent, type QueueOptions } from '../../extension/core/queue/request-queue';
+import {
+  RequestQueue,
+  type AttemptContext,
+  type Execution,
+  type QueueEvent,
+  type QueueOptions,
+} from '../../extension/core/queue/request-queue';
 import { FakeClock, flush } from './fake-clock';
 
 /** One executor call the test drives by hand: answer the head, finish or fail the body, or fail. */
@@ -65,7 +71,11 @@ export function queueHarness(options: Partial<QueueOptions> = {}, random: () => 
 }
 
 /** Gives the queue a recent TTFB to hedge on: `count` idempotent GETs, each answered after `ttfbMs`, bodies finished. */
-export async function warmUpTtfb({ clock, calls, queue }: ReturnType<typeof queueHarness>, count: number, ttfbMs = 20): Promise<void> {
+export async function warmUpTtfb(
+  { clock, calls, queue }: ReturnType<typeof queueHarness>,
+  count: number,
+  ttfbMs = 20,
+): Promise<void> {
   for (let index = 0; index < count; index += 1) {
     const request = queue.submit(`warm${index}`, { idempotent: true, hedgeable: true });
     await flush();

@@ -20,7 +20,9 @@ export async function freePort(): Promise<number> {
 
 /** Starts Debian's redis-server with `args`; resolves once it accepts connections (bounded). */
 async function spawnRedis(args: string[]): Promise<ChildProcess> {
-  const child: ChildProcess = spawn(process.env.REDIS_SERVER ?? '/usr/bin/redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.env.REDIS_SERVER ?? '/usr/bin/redis-server', args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('redis-server did not become ready within 10 s')), 10_000);
     let output = '';
@@ -73,19 +75,52 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterProces
   };
   try {
     for (const port of ports) {
-      children.push(await spawnRedis(['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir]));
+      children.push(
+        await spawnRedis([
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          join(dir, `nodes-${port}.conf`),
+          '--dir',
+          dir,
+        ]),
+      );
     }
     const cli = process.env.REDIS_CLI ?? '/usr/bin/redis-cli';
     await new Promise<void>((resolve, reject) =>
-      execFile(cli, ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 20_000 }, (error, stdout) =>
-        error ? reject(new Error(`redis-cli --cluster create failed: ${error.message} ${stdout}`)) : resolve(),
+      execFile(
+        cli,
+        [
+          '--cluster',
+          'create',
+          ...ports.map((port) => `127.0.0.1:${port}`),
+          '--cluster-replicas',
+          '0',
+          '--cluster-yes',
+        ],
+        { timeout: 20_000 },
+        (error, stdout) =>
+          error ? reject(new Error(`redis-cli --cluster create failed: ${error.message} ${stdout}`)) : resolve(),
       ),
     );
     // Ready when every node agrees the cluster is ok (bounded).
     const deadline = Date.now() + 20_000;
     for (;;) {
       const states = await Promise.all(
-        ports.map((port) => new Promise<string>((resolve) => execFile(cli, ['-p', String(port), 'cluster', 'info'], (error, stdout) => resolve(error ? '' : stdout)))),
+        ports.map(
+          (port) =>
+            new Promise<string>((resolve) =>
+              execFile(cli, ['-p', String(port), 'cluster', 'info'], (error, stdout) => resolve(error ? '' : stdout)),
+            ),
+        ),
       );
       if (states.every((state) => state.includes('cluster_state:ok'))) break;
       if (Date.now() > deadline) throw new Error(`the Redis Cluster did not reach cluster_state:ok within 20 s`);

@@ -1,5 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { blockEdges, formatAddress, inBlock, parseBlock, type Address, type Block } from '../../extension/core/exit/ip-address';
+import {
+  blockEdges,
+  formatAddress,
+  inBlock,
+  parseBlock,
+  type Address,
+  type Block,
+} from '../../extension/core/exit/ip-address';
 
 /**
  * Exit-policy cases generated from the copies of the IANA special-purpose registries
@@ -44,7 +51,11 @@ function csvRows(text: string): string[][] {
 
 export function registryRows(): RegistryRow[] {
   return ['iana-ipv4-special-registry.csv', 'iana-ipv6-special-registry.csv'].flatMap((file) =>
-    csvRows(readFileSync(`${REGISTRY_DIR}/${file}`, 'utf8')).map((cells) => ({ block: parseBlock(cells[0]!), name: cells[1]!, globallyReachable: cells[8] ?? '' })),
+    csvRows(readFileSync(`${REGISTRY_DIR}/${file}`, 'utf8')).map((cells) => ({
+      block: parseBlock(cells[0]!),
+      name: cells[1]!,
+      globallyReachable: cells[8] ?? '',
+    })),
   );
 }
 
@@ -61,21 +72,34 @@ const CARRIES_IPV4: { block: Block; ipv4Of: (value: bigint) => bigint }[] = [
   { block: parseBlock('2002::/16'), ipv4Of: (value) => (value >> 80n) & 0xffffffffn },
 ];
 
-export function registryVerdict(address: Address, rows: readonly RegistryRow[], stricter: readonly Block[]): { reachable: boolean; why: string } {
+export function registryVerdict(
+  address: Address,
+  rows: readonly RegistryRow[],
+  stricter: readonly Block[],
+): { reachable: boolean; why: string } {
   const carrier = CARRIES_IPV4.find((entry) => inBlock(address, entry.block));
   if (carrier) {
     const inner = registryVerdict({ family: 4, value: carrier.ipv4Of(address.value) }, rows, stricter);
     return { reachable: inner.reachable, why: `${carrier.block.text} carrying ${inner.why}` };
   }
-  if (stricter.some((block) => inBlock(address, block))) return { reachable: false, why: 'refused by a documented stricter choice' };
-  const matching = [...rows, ...ADDRESS_SPACE].filter((row) => inBlock(address, row.block)).sort((a, b) => b.block.prefix - a.block.prefix);
+  if (stricter.some((block) => inBlock(address, block)))
+    return { reachable: false, why: 'refused by a documented stricter choice' };
+  const matching = [...rows, ...ADDRESS_SPACE]
+    .filter((row) => inBlock(address, row.block))
+    .sort((a, b) => b.block.prefix - a.block.prefix);
   const row = matching[0];
-  if (row) return { reachable: row.globallyReachable === 'True', why: `${row.block.text} ${row.name}: ${row.globallyReachable || 'deprecated'}` };
-  if (address.family === 6 && !inBlock(address, GLOBAL_UNICAST)) return { reachable: false, why: 'outside 2000::/3 (reserved by IETF)' };
+  if (row)
+    return {
+      reachable: row.globallyReachable === 'True',
+      why: `${row.block.text} ${row.name}: ${row.globallyReachable || 'deprecated'}`,
+    };
+  if (address.family === 6 && !inBlock(address, GLOBAL_UNICAST))
+    return { reachable: false, why: 'outside 2000::/3 (reserved by IETF)' };
   return { reachable: true, why: 'in no special-purpose block' };
 }
 
-const FULLWIDTH = (text: string): string => text.replace(/[0-9a-fA-F.:]/g, (char) => String.fromCodePoint(char.codePointAt(0)! + 0xfee0));
+const FULLWIDTH = (text: string): string =>
+  text.replace(/[0-9a-fA-F.:]/g, (char) => String.fromCodePoint(char.codePointAt(0)! + 0xfee0));
 
 function ipv4Spellings(value: bigint): string[] {
   const octets = [24n, 16n, 8n, 0n].map((shift) => Number((value >> shift) & 0xffn));

@@ -21,8 +21,37 @@ export function selfSignedCertificate(): SelfSigned {
   const dir = mkdtempSync(join(tmpdir(), 'peerlane-tls-'));
   const certPath = join(dir, 'cert.pem');
   const keyPath = join(dir, 'key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', keyPath, '-out', certPath], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      '-keyout',
+      keyPath,
+      '-out',
+      certPath,
+    ],
+    { stdio: 'ignore' },
+  );
   const cert = readFileSync(certPath, 'utf8');
   const spki = createPublicKey(cert).export({ type: 'spki', format: 'der' });
-  return { cert, key: readFileSync(keyPath, 'utf8'), certPath, keyPath, spkiSha256: createHash('sha256').update(spki).digest('base64'), remove: () => rmSync(dir, { recursive: true, force: true }) };
+  return {
+    cert,
+    key: readFileSync(keyPath, 'utf8'),
+    certPath,
+    keyPath,
+    spkiSha256: createHash('sha256').update(spki).digest('base64'),
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
 }

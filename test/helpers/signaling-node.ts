@@ -27,9 +27,13 @@ export async function startSignalingNode(port: number, env: Record<string, strin
   const deadline = Date.now() + 15_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`signaling node exited with ${child.exitCode}: ${output}`);
-    const healthy = await fetch(`http://127.0.0.1:${port}/healthz`).then((response) => response.ok, () => false);
+    const healthy = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+      (response) => response.ok,
+      () => false,
+    );
     if (healthy) break;
-    if (Date.now() > deadline) throw new Error(`signaling node on ${port} not answering /healthz within 15 s: ${output}`);
+    if (Date.now() > deadline)
+      throw new Error(`signaling node on ${port} not answering /healthz within 15 s: ${output}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return {

@@ -17,7 +17,10 @@ export class SigningIdentity {
 
   constructor() {
     // (@types/node has no overload for JWK encodings; Node returns JWK objects for them.)
-    const pair = generateKeyPairSync('ed25519', { publicKeyEncoding: { format: 'jwk' }, privateKeyEncoding: { format: 'jwk' } } as never) as unknown as { publicKey: JsonWebKey; privateKey: JsonWebKey };
+    const pair = generateKeyPairSync('ed25519', {
+      publicKeyEncoding: { format: 'jwk' },
+      privateKeyEncoding: { format: 'jwk' },
+    } as never) as unknown as { publicKey: JsonWebKey; privateKey: JsonWebKey };
     this.privateKey = createPrivateKey({ key: pair.privateKey, format: 'jwk' });
     this.publicKey = String(pair.publicKey.x);
     this.peerId = peerIdOf(Buffer.from(this.publicKey, 'base64url'));
@@ -28,7 +31,18 @@ export class SigningIdentity {
   }
 
   /** The `register` message for a server at `host` that challenged with `nonce`. */
-  register(host: string, nonce: string, fields: { exit: boolean; capacity: number; load: number; nat?: string; circles?: CirclesState }): string {
-    return JSON.stringify({ type: 'register', protocol: 2, publicKey: this.publicKey, signature: this.prove(host, nonce), nat: 'unknown', ...fields });
+  register(
+    host: string,
+    nonce: string,
+    fields: { exit: boolean; capacity: number; load: number; nat?: string; circles?: CirclesState },
+  ): string {
+    return JSON.stringify({
+      type: 'register',
+      protocol: 2,
+      publicKey: this.publicKey,
+      signature: this.prove(host, nonce),
+      nat: 'unknown',
+      ...fields,
+    });
   }
 }

@@ -12,7 +12,8 @@ export function solidPng(width: number, height: number, rgb: [number, number, nu
   return PNG.sync.write(png);
 }
 
-const PWN = "document.documentElement.dataset.pwned='1';try{chrome.storage.local.set({pwned:true})}catch(e){};fetch('/hostile/trap-fetch')";
+const PWN =
+  "document.documentElement.dataset.pwned='1';try{chrome.storage.local.set({pwned:true})}catch(e){};fetch('/hostile/trap-fetch')";
 
 export function hostilePage(origin: string): string {
   return `<!doctype html>

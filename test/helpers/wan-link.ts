@@ -61,7 +61,8 @@ const ip = (...args: string[]): void => {
 };
 
 export async function createWanLink(path: WanPath): Promise<WanLink> {
-  if (process.getuid?.() !== 0) throw new Error('the emulated link needs root (network namespaces, TUN devices); CI runs as root');
+  if (process.getuid?.() !== 0)
+    throw new Error('the emulated link needs root (network namespaces, TUN devices); CI runs as root');
   if (!existsSync(FORWARDER)) throw new Error(`${FORWARDER} is missing`);
   const tag = `plw${process.pid % 10000}${Math.floor(Math.random() * 100)}`;
   const near = `${tag}n`;
@@ -95,11 +96,21 @@ export async function createWanLink(path: WanPath): Promise<WanLink> {
       ip('netns', 'add', name);
       made.push(name);
     }
-    const args = [near, far, path.oneWayDelayMs, path.loss, path.rateMbit ?? DEFAULT_RATE_MBIT, path.queueMs ?? DEFAULT_QUEUE_MS].map(String);
+    const args = [
+      near,
+      far,
+      path.oneWayDelayMs,
+      path.loss,
+      path.rateMbit ?? DEFAULT_RATE_MBIT,
+      path.queueMs ?? DEFAULT_QUEUE_MS,
+    ].map(String);
     const forwarder = spawn('python3', [FORWARDER, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(forwarder);
     await outputMatch(forwarder, /ready/, 'the link forwarder', 10_000);
-    for (const [name, address] of [[near, NEAR_ADDRESS], [far, FAR_ADDRESS]] as const) {
+    for (const [name, address] of [
+      [near, NEAR_ADDRESS],
+      [far, FAR_ADDRESS],
+    ] as const) {
       ip('-n', name, 'addr', 'add', `${address}/24`, 'dev', 'wan0');
       ip('-n', name, 'link', 'set', 'wan0', 'up');
       // A long device queue: the forwarder's own queue is the path's; the device must not drop while it is busy.
@@ -126,14 +137,26 @@ export async function createWanLink(path: WanPath): Promise<WanLink> {
     return [...new Set(ports)].sort((a, b) => a - b);
   };
   const nft = (ns: string, args: string[], input?: string): string =>
-    execFileSync('ip', ['netns', 'exec', ns, 'nft', ...args], { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+    execFileSync('ip', ['netns', 'exec', ns, 'nft', ...args], {
+      input,
+      encoding: 'utf8',
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
   const countUdpPorts = (ns: string, ports: readonly number[]): { sent(): Map<number, number>; remove(): void } => {
     const table = `peerlane_count_${process.pid}`;
-    const rules = [`table inet ${table} {`, '  chain outbound { type filter hook output priority 0;', ...ports.map((port) => `    udp sport ${port} counter;`), '  }', '}'].join('\n');
+    const rules = [
+      `table inet ${table} {`,
+      '  chain outbound { type filter hook output priority 0;',
+      ...ports.map((port) => `    udp sport ${port} counter;`),
+      '  }',
+      '}',
+    ].join('\n');
     nft(ns, ['-f', '-'], rules);
     return {
       sent: () => {
-        const listed = JSON.parse(nft(ns, ['-j', 'list', 'table', 'inet', table])) as { nftables: { rule?: { expr: { match?: { right: number }; counter?: { packets: number } }[] } }[] };
+        const listed = JSON.parse(nft(ns, ['-j', 'list', 'table', 'inet', table])) as {
+          nftables: { rule?: { expr: { match?: { right: number }; counter?: { packets: number } }[] } }[];
+        };
         const counts = new Map<number, number>();
         for (const { rule } of listed.nftables) {
           const port = rule?.expr.find((expr) => expr.match)?.match?.right;
@@ -155,7 +178,10 @@ export async function createWanLink(path: WanPath): Promise<WanLink> {
     ].join('\n');
     execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: rules, stdio: ['pipe', 'ignore', 'pipe'] });
     // The namespace's removal at `close` takes the table with it if this never runs.
-    return () => execFileSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', table], { stdio: ['ignore', 'ignore', 'pipe'] });
+    return () =>
+      execFileSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', table], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
   };
   return {
     ...path,

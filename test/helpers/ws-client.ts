@@ -23,7 +23,9 @@ export class TestClient {
       this.inbox.push(serverMessageSchema.parse(JSON.parse(raw.toString())));
       for (const waiter of this.waiters.splice(0)) waiter();
     });
-    this.closed = new Promise((resolve) => this.socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    this.closed = new Promise((resolve) =>
+      this.socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
   }
 
   opened(): Promise<void> {
@@ -61,7 +63,12 @@ export class TestClient {
   }
 
   /** Answers the server's challenge with a signed `register`; resolves with `registered`. */
-  async registration(exit: boolean, capacity = 6, load = 0, nat = 'unknown'): Promise<Extract<ServerMessage, { type: 'registered' }>> {
+  async registration(
+    exit: boolean,
+    capacity = 6,
+    load = 0,
+    nat = 'unknown',
+  ): Promise<Extract<ServerMessage, { type: 'registered' }>> {
     const { nonce } = await this.next('challenge');
     this.socket.send(this.identity.register(this.host, nonce, { exit, capacity, load, nat }));
     return this.next('registered');

@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { judgeSender, type SenderFacts } from '../../extension/core/channels/channel-table';
 
 /** Who may open a routed request: our content script, in a tab, on a document whose origin is routed. */
-const context = { extensionOrigin: 'chrome-extension://abc', isRouted: (origin: string) => origin === 'http://app.example:8080' };
+const context = {
+  extensionOrigin: 'chrome-extension://abc',
+  isRouted: (origin: string) => origin === 'http://app.example:8080',
+};
 const rule = { kind: 'routed-content-script' } as const;
 const admits = (sender: SenderFacts) => judgeSender(rule, sender, context) !== null;
 

@@ -1,11 +1,27 @@
 import { describe, expect, it } from 'vitest';
 import { PeerlaneError } from '../../extension/core/errors';
 import { decodeFrame, encodeFrame } from '../../extension/core/protocol/codec';
-import { FrameType, HEADER_BYTES, MAX_FRAME_BYTES, MAX_PAYLOAD_BYTES, type Frame } from '../../extension/core/protocol/frames';
+import {
+  FrameType,
+  HEADER_BYTES,
+  MAX_FRAME_BYTES,
+  MAX_PAYLOAD_BYTES,
+  type Frame,
+} from '../../extension/core/protocol/frames';
 
 const samples: Frame[] = [
-  { type: 'HELLO', streamId: 0, flags: 0, hello: { version: 1, role: 'exit', capabilities: ['credit'], exitCapacity: 6 } },
-  { type: 'REQUEST_HEAD', streamId: 7, flags: 1, head: { method: 'GET', url: 'https://example.com/a?b=c', headers: [['accept', '*/*']] } },
+  {
+    type: 'HELLO',
+    streamId: 0,
+    flags: 0,
+    hello: { version: 1, role: 'exit', capabilities: ['credit'], exitCapacity: 6 },
+  },
+  {
+    type: 'REQUEST_HEAD',
+    streamId: 7,
+    flags: 1,
+    head: { method: 'GET', url: 'https://example.com/a?b=c', headers: [['accept', '*/*']] },
+  },
   { type: 'BODY', streamId: 7, flags: 0, data: new Uint8Array([1, 2, 3, 255]) },
   { type: 'END', streamId: 7, flags: 0 },
   { type: 'RESPONSE_HEAD', streamId: 4294967295, flags: 0, head: { status: 200, statusText: 'OK', headers: [] } },
@@ -32,7 +48,12 @@ describe('frame codec', () => {
   });
 
   it('multiplexes streams: interleaved frames keep their stream ids', () => {
-    const frames = [1, 2, 3, 1, 2].map((streamId, index) => ({ type: 'BODY' as const, streamId, flags: 0, data: new Uint8Array([index]) }));
+    const frames = [1, 2, 3, 1, 2].map((streamId, index) => ({
+      type: 'BODY' as const,
+      streamId,
+      flags: 0,
+      data: new Uint8Array([index]),
+    }));
     const decoded = frames.map((frame) => decodeFrame(encodeFrame(frame)));
     expect(decoded.map((frame) => frame.streamId)).toEqual([1, 2, 3, 1, 2]);
   });
@@ -40,7 +61,11 @@ describe('frame codec', () => {
   it('accepts a full 16 KiB body frame and refuses one byte more', () => {
     const full = encodeFrame({ type: 'BODY', streamId: 1, flags: 0, data: new Uint8Array(MAX_PAYLOAD_BYTES) });
     expect(full.byteLength).toBe(MAX_FRAME_BYTES);
-    expect(categoryOf(() => encodeFrame({ type: 'BODY', streamId: 1, flags: 0, data: new Uint8Array(MAX_PAYLOAD_BYTES + 1) }))).toBe('frame_oversize');
+    expect(
+      categoryOf(() =>
+        encodeFrame({ type: 'BODY', streamId: 1, flags: 0, data: new Uint8Array(MAX_PAYLOAD_BYTES + 1) }),
+      ),
+    ).toBe('frame_oversize');
     expect(categoryOf(() => decodeFrame(new Uint8Array(MAX_FRAME_BYTES + 1)))).toBe('frame_oversize');
   });
 
@@ -60,7 +85,12 @@ describe('frame codec', () => {
     const notJson = encodeFrame({ type: 'BODY', streamId: 1, flags: 0, data: new TextEncoder().encode('{oops') });
     notJson[1] = FrameType.REQUEST_HEAD;
     expect(categoryOf(() => decodeFrame(notJson))).toBe('frame_malformed');
-    const wrongShape = encodeFrame({ type: 'BODY', streamId: 1, flags: 0, data: new TextEncoder().encode('{"method":5}') });
+    const wrongShape = encodeFrame({
+      type: 'BODY',
+      streamId: 1,
+      flags: 0,
+      data: new TextEncoder().encode('{"method":5}'),
+    });
     wrongShape[1] = FrameType.RESPONSE_HEAD;
     expect(categoryOf(() => decodeFrame(wrongShape))).toBe('frame_malformed');
     const endWithPayload = encodeFrame({ type: 'BODY', streamId: 1, flags: 0, data: new Uint8Array(2) });

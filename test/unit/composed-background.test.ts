@@ -50,7 +50,14 @@ const servedBy = (body: Uint8Array): { fetcher: ExitFetcher; fetched: string[] }
     fetcher: async (request) => {
       fetched.push(request.url);
       return {
-        head: { status: 200, statusText: 'OK', headers: [['content-type', 'application/octet-stream'], ['content-length', String(body.byteLength)]] },
+        head: {
+          status: 200,
+          statusText: 'OK',
+          headers: [
+            ['content-type', 'application/octet-stream'],
+            ['content-length', String(body.byteLength)],
+          ],
+        },
         body: (async function* () {
           for (let offset = 0; offset < body.byteLength; offset += 40_000) yield body.slice(offset, offset + 40_000);
         })(),
@@ -63,25 +70,54 @@ const neverFetches: ExitFetcher = async () => {
 };
 
 /** A requester routing ROUTED and an exit sharing, connected peer to peer; `served` replaces the exit's fetch, `requesterSettings` adds to the requester's. */
-async function connectedPair(options: { served?: { fetcher: ExitFetcher; fetched: string[] }; requesterSettings?: ConstructorParameters<typeof FakePlatform>[0] } = {}): Promise<{ requester: Composed; exit: Composed; fetched: string[] }> {
+async function connectedPair(
+  options: {
+    served?: { fetcher: ExitFetcher; fetched: string[] };
+    requesterSettings?: ConstructorParameters<typeof FakePlatform>[0];
+  } = {},
+): Promise<{ requester: Composed; exit: Composed; fetched: string[] }> {
   const { fetcher, fetched } = options.served ?? servedBy(BODY);
   let requester: Composed | null = null;
   let exit: Composed | null = null;
   const carry = (to: () => Composed | null, from: string) => (message: ToTransport) => {
     if (message.type !== 'frame') return;
     const copy = message.data.slice();
-    queueMicrotask(() => to()?.background.fromTransport({ type: 'frame', peerId: from, data: copy } satisfies FromTransport));
+    queueMicrotask(() =>
+      to()?.background.fromTransport({ type: 'frame', peerId: from, data: copy } satisfies FromTransport),
+    );
   };
-  exit = compose(new FakePlatform({ share: true }), fetcher, carry(() => requester, 'exit-peer-id'));
-  requester = compose(new FakePlatform({ routedOrigins: [ROUTED], ...options.requesterSettings }), neverFetches, carry(() => exit, 'requester-peer-id'));
+  exit = compose(
+    new FakePlatform({ share: true }),
+    fetcher,
+    carry(() => requester, 'exit-peer-id'),
+  );
+  requester = compose(
+    new FakePlatform({ routedOrigins: [ROUTED], ...options.requesterSettings }),
+    neverFetches,
+    carry(() => exit, 'requester-peer-id'),
+  );
   await Promise.all([exit.background.ready, requester.background.ready]);
-  exit.background.fromTransport({ type: 'peer-up', peerId: 'requester-peer-id', remoteRole: 'requester', path: 'direct', connection: 1 });
-  requester.background.fromTransport({ type: 'peer-up', peerId: 'exit-peer-id', remoteRole: 'exit', path: 'direct', connection: 1 });
+  exit.background.fromTransport({
+    type: 'peer-up',
+    peerId: 'requester-peer-id',
+    remoteRole: 'requester',
+    path: 'direct',
+    connection: 1,
+  });
+  requester.background.fromTransport({
+    type: 'peer-up',
+    peerId: 'exit-peer-id',
+    remoteRole: 'exit',
+    path: 'direct',
+    connection: 1,
+  });
   return { requester, exit, fetched };
 }
 
 /** Reads a request Port to its end as the bridge does, reporting what it consumed. */
-async function readToEnd(port: TestPort): Promise<{ head: Extract<ToRequester, { type: 'head' }> | undefined; bytes: Uint8Array; last: ToRequester }> {
+async function readToEnd(
+  port: TestPort,
+): Promise<{ head: Extract<ToRequester, { type: 'head' }> | undefined; bytes: Uint8Array; last: ToRequester }> {
   const chunks: Uint8Array[] = [];
   let seen = 0;
   await port.until((p) => {
@@ -102,30 +138,53 @@ async function readToEnd(port: TestPort): Promise<{ head: Extract<ToRequester, {
     bytes.set(chunk, offset);
     offset += chunk.byteLength;
   }
-  return { head: messages.find((m): m is Extract<ToRequester, { type: 'head' }> => m.type === 'head'), bytes, last: messages.at(-1)! };
+  return {
+    head: messages.find((m): m is Extract<ToRequester, { type: 'head' }> => m.type === 'head'),
+    bytes,
+    last: messages.at(-1)!,
+  };
 }
 
 describe('the composed background, in Node', () => {
   it('carries a routed request from a content-script port through the exit and back, bytes as bytes', async () => {
     const { requester, exit, fetched } = await connectedPair();
     const port = requester.platform.connect('peerlane-request', contentScript(ROUTED));
-    port.post({ type: 'request', method: 'GET', url: 'https://data.example/big.bin', headers: [['accept', '*/*']], priority: 'interactive' });
+    port.post({
+      type: 'request',
+      method: 'GET',
+      url: 'https://data.example/big.bin',
+      headers: [['accept', '*/*']],
+      priority: 'interactive',
+    });
     const { head, bytes, last } = await readToEnd(port);
     expect(last.type).toBe('end');
     expect(head?.status).toBe(200);
     expect(head?.headers).toContainEqual(['x-peerlane-peer', 'exit-pee']);
     expect(bytes).toEqual(BODY);
-    expect((port.received as ToRequester[]).filter((m) => m.type === 'chunk').every((m) => m.type === 'chunk' && m.data instanceof Uint8Array)).toBe(true);
+    expect(
+      (port.received as ToRequester[])
+        .filter((m) => m.type === 'chunk')
+        .every((m) => m.type === 'chunk' && m.data instanceof Uint8Array),
+    ).toBe(true);
     expect(fetched).toEqual(['https://data.example/big.bin']);
     await expect.poll(() => requester.background.state().stats.completed).toBe(1);
     await expect.poll(() => exit.background.state().stats.sharedRequests).toBe(1);
     expect(exit.background.state().stats.sharedBytes).toBe(BODY.byteLength);
-    expect(requester.background.state().log[0]).toMatchObject({ role: 'requester', outcome: 'ok', status: 200, bytes: BODY.byteLength });
+    expect(requester.background.state().log[0]).toMatchObject({
+      role: 'requester',
+      outcome: 'ok',
+      status: 200,
+      bytes: BODY.byteLength,
+    });
   });
 
-  it('the viewer adapter answers a Response whose body is the exit\'s', async () => {
+  it("the viewer adapter answers a Response whose body is the exit's", async () => {
     const { requester } = await connectedPair();
-    const response = await requester.background.fetchThroughPeers({ method: 'GET', url: 'https://data.example/v', headers: [] }, 'document', new AbortController().signal);
+    const response = await requester.background.fetchThroughPeers(
+      { method: 'GET', url: 'https://data.example/v', headers: [] },
+      'document',
+      new AbortController().signal,
+    );
     expect(response.status).toBe(200);
     expect(new Uint8Array(await response.arrayBuffer())).toEqual(BODY);
   });
@@ -133,20 +192,50 @@ describe('the composed background, in Node', () => {
   it('a transfer goes on when the transport reports the same connection again (as after every saved setting); a new connection replaces the session', async () => {
     const { requester, exit } = await connectedPair();
     const port = requester.platform.connect('peerlane-request', contentScript(ROUTED));
-    port.post({ type: 'request', method: 'GET', url: 'https://data.example/big', headers: [], priority: 'interactive' });
+    port.post({
+      type: 'request',
+      method: 'GET',
+      url: 'https://data.example/big',
+      headers: [],
+      priority: 'interactive',
+    });
     // Mid-body, without reading on: both backgrounds hear their peer reported up again, same connection.
     await port.until((p) => p.received.some((message) => (message as ToRequester).type === 'chunk'));
-    exit.background.fromTransport({ type: 'peer-up', peerId: 'requester-peer-id', remoteRole: 'requester', path: 'direct', connection: 1 });
-    requester.background.fromTransport({ type: 'peer-up', peerId: 'exit-peer-id', remoteRole: 'exit', path: 'direct', connection: 1 });
+    exit.background.fromTransport({
+      type: 'peer-up',
+      peerId: 'requester-peer-id',
+      remoteRole: 'requester',
+      path: 'direct',
+      connection: 1,
+    });
+    requester.background.fromTransport({
+      type: 'peer-up',
+      peerId: 'exit-peer-id',
+      remoteRole: 'exit',
+      path: 'direct',
+      connection: 1,
+    });
     const { head, bytes, last } = await readToEnd(port);
     expect(head?.status).toBe(200);
     expect(last.type).toBe('end');
     expect(bytes).toEqual(BODY);
     // A new connection is a new session: what was in flight on the old one ends as peer_lost.
     const second = requester.platform.connect('peerlane-request', contentScript(ROUTED));
-    second.post({ type: 'request', method: 'GET', url: 'https://data.example/big', headers: [], priority: 'interactive' });
+    second.post({
+      type: 'request',
+      method: 'GET',
+      url: 'https://data.example/big',
+      headers: [],
+      priority: 'interactive',
+    });
     await second.until((p) => p.received.some((message) => (message as ToRequester).type === 'chunk'));
-    requester.background.fromTransport({ type: 'peer-up', peerId: 'exit-peer-id', remoteRole: 'exit', path: 'direct', connection: 2 });
+    requester.background.fromTransport({
+      type: 'peer-up',
+      peerId: 'exit-peer-id',
+      remoteRole: 'exit',
+      path: 'direct',
+      connection: 2,
+    });
     const cut = await readToEnd(second);
     expect(cut.last).toMatchObject({ type: 'error', error: { category: 'peer_lost' } });
   });
@@ -158,19 +247,39 @@ describe('the composed background, in Node', () => {
     const held: ExitFetcher = async (request) => {
       fetched.push(request.url);
       await new Promise<void>((resolve) => releases.push(resolve));
-      return { head: { status: 200, statusText: 'OK', headers: [['content-length', '2']] }, body: (async function* () { yield new TextEncoder().encode('ok'); })() };
+      return {
+        head: { status: 200, statusText: 'OK', headers: [['content-length', '2']] },
+        body: (async function* () {
+          yield new TextEncoder().encode('ok');
+        })(),
+      };
     };
     const { DEFAULT_SETTINGS } = await import('../../extension/core/settings');
-    const { requester } = await connectedPair({ served: { fetcher: held, fetched }, requesterSettings: { queue: { ...DEFAULT_SETTINGS.queue, maxQueued: 1, perPeerConcurrency: 1, hedging: false } } });
+    const { requester } = await connectedPair({
+      served: { fetcher: held, fetched },
+      requesterSettings: { queue: { ...DEFAULT_SETTINGS.queue, maxQueued: 1, perPeerConcurrency: 1, hedging: false } },
+    });
     const platform = requester.platform;
     const first = platform.connect('peerlane-request', contentScript(ROUTED));
     first.post({ type: 'request', method: 'GET', url: 'https://data.example/1', headers: [], priority: 'interactive' });
     await expect.poll(() => fetched).toEqual(['https://data.example/1']);
     const waiting = platform.connect('peerlane-request', contentScript(ROUTED));
-    waiting.post({ type: 'request', method: 'GET', url: 'https://data.example/2', headers: [], priority: 'interactive' });
+    waiting.post({
+      type: 'request',
+      method: 'GET',
+      url: 'https://data.example/2',
+      headers: [],
+      priority: 'interactive',
+    });
     await expect.poll(() => requester.background.state().stats.queued).toBe(1);
     const refused = platform.connect('peerlane-request', contentScript(ROUTED));
-    refused.post({ type: 'request', method: 'GET', url: 'https://data.example/3', headers: [], priority: 'interactive' });
+    refused.post({
+      type: 'request',
+      method: 'GET',
+      url: 'https://data.example/3',
+      headers: [],
+      priority: 'interactive',
+    });
     const { head, bytes, last } = await readToEnd(refused);
     expect(last.type).toBe('end');
     expect(head?.status).toBe(503);
@@ -254,7 +363,14 @@ describe('the channel table, at connect', () => {
       extensionPage('extension/ui/popup.html'),
     ];
     const ports = refusedSenders.map((sender) => platform.connect('peerlane-request', sender));
-    for (const port of ports) port.post({ type: 'request', method: 'GET', url: 'https://data.example/x', headers: [], priority: 'interactive' });
+    for (const port of ports)
+      port.post({
+        type: 'request',
+        method: 'GET',
+        url: 'https://data.example/x',
+        headers: [],
+        priority: 'interactive',
+      });
     for (const port of ports) await port.until((p) => p.disconnectedByBackground);
     expect(ports.flatMap((port) => port.received)).toEqual([]);
     expect(background.state().stats.portsRefused).toBe(refusedSenders.length);
@@ -262,7 +378,13 @@ describe('the channel table, at connect', () => {
     await platform.setSettings({ routedOrigins: [ROUTED, 'https://other.example'] });
     await expect.poll(() => background.state().settings.routedOrigins.length).toBe(2);
     const admitted = platform.connect('peerlane-request', contentScript('https://other.example'));
-    admitted.post({ type: 'request', method: 'GET', url: 'https://data.example/x', headers: [], priority: 'interactive' });
+    admitted.post({
+      type: 'request',
+      method: 'GET',
+      url: 'https://data.example/x',
+      headers: [],
+      priority: 'interactive',
+    });
     await expect.poll(() => background.state().stats.queued).toBe(1);
     expect(admitted.disconnectedByBackground).toBe(false);
     admitted.disconnect();
@@ -273,7 +395,10 @@ describe('the channel table, at connect', () => {
     const { platform, background } = await alone();
     const stranger = platform.connect('peerlane-viewer-request', contentScript(ROUTED));
     await stranger.until((p) => p.disconnectedByBackground);
-    const viewer = platform.connect('peerlane-viewer-request', extensionPage('extension/ui/viewer.html?url=https%3A%2F%2Fa.example%2F'));
+    const viewer = platform.connect(
+      'peerlane-viewer-request',
+      extensionPage('extension/ui/viewer.html?url=https%3A%2F%2Fa.example%2F'),
+    );
     viewer.post({ type: 'request', method: 'GET', url: 'https://a.example/', headers: [], priority: 'document' });
     await expect.poll(() => background.state().stats.queued).toBe(1);
     expect(viewer.disconnectedByBackground).toBe(false);
@@ -285,7 +410,9 @@ describe('the channel table, at connect', () => {
     const port = platform.connect('peerlane-request', contentScript(ROUTED));
     port.post({ type: 'request', method: 'GET', url: 42 });
     await port.until((p) => p.disconnectedByBackground);
-    expect(port.received).toEqual([{ type: 'error', error: { category: 'bad_message', message: expect.stringMatching(/url/) } }]);
+    expect(port.received).toEqual([
+      { type: 'error', error: { category: 'bad_message', message: expect.stringMatching(/url/) } },
+    ]);
     expect(background.state().stats.portsInvalid).toBe(1);
     expect(background.state().stats.queued).toBe(0);
   });

@@ -1,8 +1,28 @@
 import { describe, expect, it } from 'vitest';
-import { checkedOrigin, corsCheck, corsHeadersOf, redirectCorsCheck, exposedResponseHeaders, isSafelistedRequestHeader, planCors, preflightCheck, preflightHeaders, requestOrigin, unsafeRequestHeaderNames, type CorsRequest } from '../../extension/core/http/cors';
+import {
+  checkedOrigin,
+  corsCheck,
+  corsHeadersOf,
+  redirectCorsCheck,
+  exposedResponseHeaders,
+  isSafelistedRequestHeader,
+  planCors,
+  preflightCheck,
+  preflightHeaders,
+  requestOrigin,
+  unsafeRequestHeaderNames,
+  type CorsRequest,
+} from '../../extension/core/http/cors';
 
 const PAGE = 'http://app.example';
-const request = (change: Partial<CorsRequest> = {}): CorsRequest => ({ method: 'GET', url: 'http://api.example/data', headers: [], mode: 'cors', credentials: 'same-origin', ...change });
+const request = (change: Partial<CorsRequest> = {}): CorsRequest => ({
+  method: 'GET',
+  url: 'http://api.example/data',
+  headers: [],
+  mode: 'cors',
+  credentials: 'same-origin',
+  ...change,
+});
 
 describe('CORS: which requests the browser sends how', () => {
   it('same origin needs nothing; same-origin mode refuses another origin; no-cors is opaque', () => {
@@ -13,9 +33,35 @@ describe('CORS: which requests the browser sends how', () => {
   });
 
   it('simple requests go without a preflight; other methods and headers get one naming them', () => {
-    expect(planCors(PAGE, request({ method: 'POST', headers: [['content-type', 'text/plain;charset=UTF-8'], ['accept', 'application/json, text/plain, */*']] }))).toEqual({ kind: 'cors', preflight: null });
-    expect(planCors(PAGE, request({ method: 'PUT' }))).toEqual({ kind: 'cors', preflight: { method: 'PUT', headerNames: [] } });
-    expect(planCors(PAGE, request({ method: 'POST', headers: [['Content-Type', 'application/json'], ['X-Api-Key', 'k'], ['x-api-key', 'again']] }))).toEqual({
+    expect(
+      planCors(
+        PAGE,
+        request({
+          method: 'POST',
+          headers: [
+            ['content-type', 'text/plain;charset=UTF-8'],
+            ['accept', 'application/json, text/plain, */*'],
+          ],
+        }),
+      ),
+    ).toEqual({ kind: 'cors', preflight: null });
+    expect(planCors(PAGE, request({ method: 'PUT' }))).toEqual({
+      kind: 'cors',
+      preflight: { method: 'PUT', headerNames: [] },
+    });
+    expect(
+      planCors(
+        PAGE,
+        request({
+          method: 'POST',
+          headers: [
+            ['Content-Type', 'application/json'],
+            ['X-Api-Key', 'k'],
+            ['x-api-key', 'again'],
+          ],
+        }),
+      ),
+    ).toEqual({
       kind: 'cors',
       preflight: { method: 'POST', headerNames: ['content-type', 'x-api-key'] },
     });
@@ -32,7 +78,12 @@ describe('CORS: which requests the browser sends how', () => {
     expect(isSafelistedRequestHeader('range', 'bytes=0-1,5-6')).toBe(false);
     expect(isSafelistedRequestHeader('accept', 'x'.repeat(129))).toBe(false);
     // More than 1024 bytes of safelisted values make them all unsafe.
-    expect(unsafeRequestHeaderNames([['accept', 'a'.repeat(128)], ...Array.from({ length: 8 }, (_, index) => ['accept-language', 'b'.repeat(128 - index)] as const)])).toEqual(['accept', 'accept-language']);
+    expect(
+      unsafeRequestHeaderNames([
+        ['accept', 'a'.repeat(128)],
+        ...Array.from({ length: 8 }, (_, index) => ['accept-language', 'b'.repeat(128 - index)] as const),
+      ]),
+    ).toEqual(['accept', 'accept-language']);
   });
 
   it('sends the Origin where the browser does: every CORS request, and anything but GET and HEAD', () => {
@@ -58,32 +109,99 @@ describe('CORS: what a response may show the page', () => {
     expect(corsCheck([['access-control-allow-origin', '*']], PAGE, 'same-origin')).toBeNull();
     expect(corsCheck([['Access-Control-Allow-Origin', PAGE]], PAGE, 'omit')).toBeNull();
     expect(corsCheck([], PAGE, 'omit')).toMatch(/no Access-Control-Allow-Origin/);
-    expect(corsCheck([['access-control-allow-origin', 'http://other.example']], PAGE, 'omit')).toMatch(/not "http:\/\/app.example"/);
-    expect(corsCheck([['access-control-allow-origin', '*']], PAGE, 'include')).toMatch(/wildcard never allows credentials/);
+    expect(corsCheck([['access-control-allow-origin', 'http://other.example']], PAGE, 'omit')).toMatch(
+      /not "http:\/\/app.example"/,
+    );
+    expect(corsCheck([['access-control-allow-origin', '*']], PAGE, 'include')).toMatch(
+      /wildcard never allows credentials/,
+    );
     expect(corsCheck([['access-control-allow-origin', PAGE]], PAGE, 'include')).toMatch(/Allow-Credentials/);
-    expect(corsCheck([['access-control-allow-origin', PAGE], ['access-control-allow-credentials', 'true']], PAGE, 'include')).toBeNull();
+    expect(
+      corsCheck(
+        [
+          ['access-control-allow-origin', PAGE],
+          ['access-control-allow-credentials', 'true'],
+        ],
+        PAGE,
+        'include',
+      ),
+    ).toBeNull();
     // Two values are one list, which matches nothing.
-    expect(corsCheck([['access-control-allow-origin', PAGE], ['access-control-allow-origin', PAGE]], PAGE, 'omit')).not.toBeNull();
+    expect(
+      corsCheck(
+        [
+          ['access-control-allow-origin', PAGE],
+          ['access-control-allow-origin', PAGE],
+        ],
+        PAGE,
+        'omit',
+      ),
+    ).not.toBeNull();
   });
 
   it('the preflight verdict: ok status, origin, methods and headers (Authorization never by wildcard)', () => {
     const allowed = (extra: [string, string][]): [string, string][] => [['access-control-allow-origin', '*'], ...extra];
     const put = { method: 'PUT', headerNames: ['x-a'], credentials: 'same-origin' as const };
-    expect(preflightCheck(204, allowed([['access-control-allow-methods', 'GET, PUT'], ['access-control-allow-headers', 'X-A']]), PAGE, put)).toBeNull();
-    expect(preflightCheck(204, allowed([['access-control-allow-methods', '*'], ['access-control-allow-headers', '*']]), PAGE, put)).toBeNull();
+    expect(
+      preflightCheck(
+        204,
+        allowed([
+          ['access-control-allow-methods', 'GET, PUT'],
+          ['access-control-allow-headers', 'X-A'],
+        ]),
+        PAGE,
+        put,
+      ),
+    ).toBeNull();
+    expect(
+      preflightCheck(
+        204,
+        allowed([
+          ['access-control-allow-methods', '*'],
+          ['access-control-allow-headers', '*'],
+        ]),
+        PAGE,
+        put,
+      ),
+    ).toBeNull();
     expect(preflightCheck(500, allowed([['access-control-allow-methods', 'PUT']]), PAGE, put)).toMatch(/answered 500/);
     expect(preflightCheck(204, allowed([['access-control-allow-methods', 'GET']]), PAGE, put)).toMatch(/method PUT/);
     expect(preflightCheck(204, allowed([['access-control-allow-methods', 'PUT']]), PAGE, put)).toMatch(/header x-a/);
-    expect(preflightCheck(204, allowed([['access-control-allow-headers', '*']]), PAGE, { method: 'GET', headerNames: ['authorization'], credentials: 'omit' })).toMatch(/header authorization/);
+    expect(
+      preflightCheck(204, allowed([['access-control-allow-headers', '*']]), PAGE, {
+        method: 'GET',
+        headerNames: ['authorization'],
+        credentials: 'omit',
+      }),
+    ).toMatch(/header authorization/);
     // A safelisted method needs no Allow-Methods.
-    expect(preflightCheck(200, allowed([['access-control-allow-headers', 'x-a']]), PAGE, { method: 'POST', headerNames: ['x-a'], credentials: 'omit' })).toBeNull();
+    expect(
+      preflightCheck(200, allowed([['access-control-allow-headers', 'x-a']]), PAGE, {
+        method: 'POST',
+        headerNames: ['x-a'],
+        credentials: 'omit',
+      }),
+    ).toBeNull();
     expect(preflightCheck(200, [], PAGE, put)).toMatch(/the preflight: no Access-Control-Allow-Origin/);
   });
 
   it('shows the safelisted headers and those exposed; the wildcard exposes all, except with credentials', () => {
-    const headers: [string, string][] = [['Content-Type', 'text/plain'], ['x-secret', '1'], ['x-shown', '2'], ['access-control-expose-headers', 'X-Shown'], ['x-peerlane-peer', 'abc']];
-    expect(exposedResponseHeaders(headers, 'omit', new Set(['x-peerlane-peer'])).map(([name]) => name)).toEqual(['Content-Type', 'x-shown', 'x-peerlane-peer']);
-    const wildcard: [string, string][] = [['x-secret', '1'], ['access-control-expose-headers', '*']];
+    const headers: [string, string][] = [
+      ['Content-Type', 'text/plain'],
+      ['x-secret', '1'],
+      ['x-shown', '2'],
+      ['access-control-expose-headers', 'X-Shown'],
+      ['x-peerlane-peer', 'abc'],
+    ];
+    expect(exposedResponseHeaders(headers, 'omit', new Set(['x-peerlane-peer'])).map(([name]) => name)).toEqual([
+      'Content-Type',
+      'x-shown',
+      'x-peerlane-peer',
+    ]);
+    const wildcard: [string, string][] = [
+      ['x-secret', '1'],
+      ['access-control-expose-headers', '*'],
+    ];
     expect(exposedResponseHeaders(wildcard, 'omit')).toHaveLength(2);
     expect(exposedResponseHeaders(wildcard, 'include')).toHaveLength(0);
   });
@@ -103,18 +221,58 @@ describe('CORS: what a response may show the page', () => {
     // A same-origin redirect is the page's own: not checked, even without CORS headers.
     expect(redirectCorsCheck(PAGE, [{ url: `${PAGE}/go`, headers: [] }], 'http://api.example/data', 'omit')).toBeNull();
     // A cross-origin one must allow the page.
-    expect(redirectCorsCheck(PAGE, [{ url: 'http://api.example/go', headers: [] }], 'http://api.example/data', 'omit')).toMatch(/the redirect from http:\/\/api\.example\/go: no Access-Control-Allow-Origin/);
-    expect(redirectCorsCheck(PAGE, [{ url: 'http://api.example/go', headers: star }], 'http://cdn.example/data', 'omit')).toBeNull();
+    expect(
+      redirectCorsCheck(PAGE, [{ url: 'http://api.example/go', headers: [] }], 'http://api.example/data', 'omit'),
+    ).toMatch(/the redirect from http:\/\/api\.example\/go: no Access-Control-Allow-Origin/);
+    expect(
+      redirectCorsCheck(PAGE, [{ url: 'http://api.example/go', headers: star }], 'http://cdn.example/data', 'omit'),
+    ).toBeNull();
     // After a redirect from api.example to another origin, the next hop is checked against "null": naming the page no longer does.
-    expect(redirectCorsCheck(PAGE, [{ url: 'http://api.example/go', headers: star }, { url: 'http://cdn.example/again', headers: app }], 'http://cdn.example/data', 'omit')).toMatch(/not "null"/);
-    expect(redirectCorsCheck(PAGE, [{ url: 'http://api.example/go', headers: star }, { url: 'http://cdn.example/again', headers: star }], 'http://cdn.example/data', 'omit')).toBeNull();
+    expect(
+      redirectCorsCheck(
+        PAGE,
+        [
+          { url: 'http://api.example/go', headers: star },
+          { url: 'http://cdn.example/again', headers: app },
+        ],
+        'http://cdn.example/data',
+        'omit',
+      ),
+    ).toMatch(/not "null"/);
+    expect(
+      redirectCorsCheck(
+        PAGE,
+        [
+          { url: 'http://api.example/go', headers: star },
+          { url: 'http://cdn.example/again', headers: star },
+        ],
+        'http://cdn.example/data',
+        'omit',
+      ),
+    ).toBeNull();
     // With credentials, each hop needs the exact origin and Allow-Credentials.
-    expect(redirectCorsCheck(PAGE, [{ url: 'http://api.example/go', headers: star }], 'http://api.example/data', 'include')).toMatch(/wildcard never allows credentials/);
-    expect(redirectCorsCheck(PAGE, [{ url: 'http://api.example/go', headers: [...app, ['access-control-allow-credentials', 'true']] }], 'http://api.example/data', 'include')).toBeNull();
+    expect(
+      redirectCorsCheck(PAGE, [{ url: 'http://api.example/go', headers: star }], 'http://api.example/data', 'include'),
+    ).toMatch(/wildcard never allows credentials/);
+    expect(
+      redirectCorsCheck(
+        PAGE,
+        [{ url: 'http://api.example/go', headers: [...app, ['access-control-allow-credentials', 'true']] }],
+        'http://api.example/data',
+        'include',
+      ),
+    ).toBeNull();
   });
 
-  it('keeps only the headers a CORS check reads, from webRequest\'s list', () => {
-    expect(corsHeadersOf([{ name: 'Location', value: '/x' }, { name: 'Access-Control-Allow-Origin', value: '*' }, { name: 'access-control-allow-credentials', value: 'true' }, { name: 'X-Other' }])).toEqual([
+  it("keeps only the headers a CORS check reads, from webRequest's list", () => {
+    expect(
+      corsHeadersOf([
+        { name: 'Location', value: '/x' },
+        { name: 'Access-Control-Allow-Origin', value: '*' },
+        { name: 'access-control-allow-credentials', value: 'true' },
+        { name: 'X-Other' },
+      ]),
+    ).toEqual([
       ['access-control-allow-origin', '*'],
       ['access-control-allow-credentials', 'true'],
     ]);

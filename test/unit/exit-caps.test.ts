@@ -6,7 +6,14 @@ import { DEFAULT_EXIT_POLICY } from '../../extension/core/exit/policy';
 import type { ExitResponder } from '../../extension/core/peers/session';
 import { FakeClock, flush } from '../helpers/fake-clock';
 
-const caps = (overrides: Partial<ExitCapsOptions> = {}): ExitCapsOptions => ({ maxResponseBytes: 25 * MB, maxConcurrent: 6, bytesPerSecond: 2 * MB, dailyBytes: 1000 * MB, monthlyBytes: 20_000 * MB, ...overrides });
+const caps = (overrides: Partial<ExitCapsOptions> = {}): ExitCapsOptions => ({
+  maxResponseBytes: 25 * MB,
+  maxConcurrent: 6,
+  bytesPerSecond: 2 * MB,
+  dailyBytes: 1000 * MB,
+  monthlyBytes: 20_000 * MB,
+  ...overrides,
+});
 
 describe('fair bandwidth (deficit round robin)', () => {
   it('holds the rate over 10 s of sends in uneven chunks, and a cancel stops the wait', async () => {
@@ -32,7 +39,9 @@ describe('fair bandwidth (deficit round robin)', () => {
     expect(clock.now()).toBeLessThanOrEqual(10_000 + 700);
 
     const controller = new AbortController();
-    const waiting = bandwidth.send('a', 500_000, controller.signal).then(() => bandwidth.send('a', 10, controller.signal));
+    const waiting = bandwidth
+      .send('a', 500_000, controller.signal)
+      .then(() => bandwidth.send('a', 10, controller.signal));
     controller.abort();
     await expect(waiting).rejects.toMatchObject({ category: 'cancelled' });
   });
@@ -68,7 +77,11 @@ describe('exit caps', () => {
   it('admits up to the concurrency cap, refuses over the daily quota, and frees slots', () => {
     let used = 0;
     const limits = caps({ maxConcurrent: 2, dailyBytes: 1000 });
-    const exit = new ExitCaps(new FakeClock(), () => limits, () => used);
+    const exit = new ExitCaps(
+      new FakeClock(),
+      () => limits,
+      () => used,
+    );
     expect(exit.admit('a')).toBeNull();
     expect(exit.admit('a')).toBeNull();
     expect(exit.admit('a')?.category).toBe('exit_cap_concurrency');
@@ -82,7 +95,11 @@ describe('exit caps', () => {
 
   it('one busy requester cannot keep another out: once refused, the other gets an equal share', () => {
     const clock = new FakeClock();
-    const exit = new ExitCaps(clock, () => caps({ maxConcurrent: 6 }), () => 0);
+    const exit = new ExitCaps(
+      clock,
+      () => caps({ maxConcurrent: 6 }),
+      () => 0,
+    );
     for (let index = 0; index < 6; index += 1) expect(exit.admit('busy')).toBeNull();
     expect(exit.admit('light')?.category).toBe('exit_cap_concurrency');
     // A slot frees; the busy requester, now over its share of 3, is refused, and the slot waits for light.
@@ -121,8 +138,18 @@ async function serve(limits: ExitCapsOptions, body: number, declareLength: boole
       failure = error.category;
     },
   };
-  const exit = new ExitCaps(clock, () => limits, () => usedToday + written);
-  const handler = createExitHandler(fetcher, () => ({ ...DEFAULT_EXIT_POLICY }), { bytesSent: () => undefined, finished: (_request, outcome) => outcomes.push(outcome) }, exit, 'requester-1');
+  const exit = new ExitCaps(
+    clock,
+    () => limits,
+    () => usedToday + written,
+  );
+  const handler = createExitHandler(
+    fetcher,
+    () => ({ ...DEFAULT_EXIT_POLICY }),
+    { bytesSent: () => undefined, finished: (_request, outcome) => outcomes.push(outcome) },
+    exit,
+    'requester-1',
+  );
   handler({ method: 'GET', url: 'https://example.com/file', headers: [] }, responder, new AbortController().signal);
   for (let step = 0; step < 200 && outcomes.length === 0; step += 1) {
     clock.advance(100);
@@ -147,6 +174,11 @@ describe('exit handler under caps', () => {
 
   it('serves within every cap', async () => {
     const result = await serve(caps(), 80_000, true);
-    expect(result).toMatchObject({ headSent: true, written: 80_000, failure: null, outcome: { bytes: 80_000, error: null } });
+    expect(result).toMatchObject({
+      headSent: true,
+      written: 80_000,
+      failure: null,
+      outcome: { bytes: 80_000, error: null },
+    });
   });
 });

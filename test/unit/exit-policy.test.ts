@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { checkDestination, DEFAULT_EXIT_POLICY, DEFAULT_EXIT_PORTS, isPrivateAddress } from '../../extension/core/exit/policy';
+import {
+  checkDestination,
+  DEFAULT_EXIT_POLICY,
+  DEFAULT_EXIT_PORTS,
+  isPrivateAddress,
+} from '../../extension/core/exit/policy';
 
 const corpus: [string, string, 'allowed' | 'destination_refused' | 'method_refused'][] = [
   ['https://example.com/', 'GET', 'allowed'],
@@ -238,7 +243,11 @@ describe('exit policy', () => {
   });
 
   it('the development allow-list lets exactly its blocks through and keeps every other rule', () => {
-    const dev = { ...DEFAULT_EXIT_POLICY, privateAllowList: ['127.0.0.2/32'], allowedPorts: [...DEFAULT_EXIT_PORTS, 9] };
+    const dev = {
+      ...DEFAULT_EXIT_POLICY,
+      privateAllowList: ['127.0.0.2/32'],
+      allowedPorts: [...DEFAULT_EXIT_PORTS, 9],
+    };
     expect(checkDestination('http://127.0.0.2:9/', 'GET', dev).allowed).toBe(true);
     expect(checkDestination('http://127.0.0.1:9/', 'GET', dev).allowed).toBe(false);
     expect(checkDestination('http://127.0.0.3:9/', 'GET', dev).allowed).toBe(false);
@@ -254,17 +263,31 @@ describe('exit policy', () => {
     expect(isPrivateAddress('10.1.2.3', ['10.0.0.0/8'])).toBe(true);
   });
 
-  it.each(['fe80::1%eth0', '::1%lo', 'fd00::1%eth0', '::ffff:192.168.1.1%eth1', '8.8.8.8%eth0', '', 'example.com', '1.2.3', '01.2.3.4', '[::1', '::1]', '1::2::3', 'gggg::1'])(
-    'anything that does not parse as an address is refused: %j',
-    (address) => {
-      expect(isPrivateAddress(address)).toBe(true);
+  it.each([
+    'fe80::1%eth0',
+    '::1%lo',
+    'fd00::1%eth0',
+    '::ffff:192.168.1.1%eth1',
+    '8.8.8.8%eth0',
+    '',
+    'example.com',
+    '1.2.3',
+    '01.2.3.4',
+    '[::1',
+    '::1]',
+    '1::2::3',
+    'gggg::1',
+  ])('anything that does not parse as an address is refused: %j', (address) => {
+    expect(isPrivateAddress(address)).toBe(true);
+  });
+
+  it.each(['http://localhost../', 'http://127.0.0.1../', 'http://example..com/', 'http://a.b..c/'])(
+    'a name with an empty label is refused: %s',
+    (url) => {
+      const verdict = checkDestination(url, 'GET', DEFAULT_EXIT_POLICY);
+      expect(verdict.allowed).toBe(false);
     },
   );
-
-  it.each(['http://localhost../', 'http://127.0.0.1../', 'http://example..com/', 'http://a.b..c/'])('a name with an empty label is refused: %s', (url) => {
-    const verdict = checkDestination(url, 'GET', DEFAULT_EXIT_POLICY);
-    expect(verdict.allowed).toBe(false);
-  });
 
   it.each([
     ['127.0.0.1', true],

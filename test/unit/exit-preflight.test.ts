@@ -9,12 +9,28 @@ async function exitServes(request: RequestHead, body: Uint8Array<ArrayBuffer> | 
   const fetched: { method: string; headers: [string, string][]; forbidden: [string, string | null][] }[] = [];
   const fetcher: ExitFetcher = async (outgoing) => {
     fetched.push({ method: outgoing.method, headers: outgoing.headers, forbidden: outgoing.forbiddenHeaders });
-    return { head: { status: 204, statusText: 'No Content', headers: [['access-control-allow-origin', '*']] }, body: null };
+    return {
+      head: { status: 204, statusText: 'No Content', headers: [['access-control-allow-origin', '*']] },
+      body: null,
+    };
   };
   let refused: string | null = null;
   let status: number | null = null;
-  const handler = createExitHandler(fetcher, () => ({ ...DEFAULT_EXIT_POLICY }), { bytesSent: () => undefined, finished: () => undefined });
-  handler(request, { head: (head) => (status = head.status), write: async () => undefined, end: () => undefined, error: (error) => (refused = error.category) }, new AbortController().signal, body);
+  const handler = createExitHandler(fetcher, () => ({ ...DEFAULT_EXIT_POLICY }), {
+    bytesSent: () => undefined,
+    finished: () => undefined,
+  });
+  handler(
+    request,
+    {
+      head: (head) => (status = head.status),
+      write: async () => undefined,
+      end: () => undefined,
+      error: (error) => (refused = error.category),
+    },
+    new AbortController().signal,
+    body,
+  );
   await flush();
   return { fetched, refused, status };
 }
@@ -23,18 +39,30 @@ describe('exit: CORS preflights are judged as the method they ask about', () => 
   const preflight = (method: string): RequestHead => ({
     method: 'OPTIONS',
     url: 'https://api.example/data',
-    headers: [['access-control-request-method', method], ['access-control-request-headers', 'x-api-key'], ['cookie', 'never']],
+    headers: [
+      ['access-control-request-method', method],
+      ['access-control-request-headers', 'x-api-key'],
+      ['cookie', 'never'],
+    ],
   });
 
-  it('carries the preflight of a method it carries: its own headers and the page\'s Origin for the host to set, nothing else of the page', async () => {
+  it("carries the preflight of a method it carries: its own headers and the page's Origin for the host to set, nothing else of the page", async () => {
     const result = await exitServes({ ...preflight('GET'), origin: 'http://app.example' });
     expect(result).toMatchObject({ refused: null, status: 204 });
     expect(result.fetched).toEqual([
-      { method: 'OPTIONS', headers: [], forbidden: [['origin', 'http://app.example'], ['access-control-request-method', 'GET'], ['access-control-request-headers', 'x-api-key']] },
+      {
+        method: 'OPTIONS',
+        headers: [],
+        forbidden: [
+          ['origin', 'http://app.example'],
+          ['access-control-request-method', 'GET'],
+          ['access-control-request-headers', 'x-api-key'],
+        ],
+      },
     ]);
   });
 
-  it('a request without an Origin asks the host to send none (not the extension\'s own)', async () => {
+  it("a request without an Origin asks the host to send none (not the extension's own)", async () => {
     const result = await exitServes({ method: 'GET', url: 'https://api.example/data', headers: [] });
     expect(result.fetched[0]?.forbidden).toEqual([['origin', null]]);
   });
@@ -44,7 +72,13 @@ describe('exit: CORS preflights are judged as the method they ask about', () => 
   });
 
   it('an OPTIONS that is not a preflight, or carries a body, is judged as OPTIONS', async () => {
-    expect(await exitServes({ method: 'OPTIONS', url: 'https://api.example/', headers: [] })).toMatchObject({ refused: 'method_refused', fetched: [] });
-    expect(await exitServes(preflight('GET'), new Uint8Array([1]))).toMatchObject({ refused: 'method_refused', fetched: [] });
+    expect(await exitServes({ method: 'OPTIONS', url: 'https://api.example/', headers: [] })).toMatchObject({
+      refused: 'method_refused',
+      fetched: [],
+    });
+    expect(await exitServes(preflight('GET'), new Uint8Array([1]))).toMatchObject({
+      refused: 'method_refused',
+      fetched: [],
+    });
   });
 });

@@ -46,7 +46,10 @@ describe('exit policy from the IANA registries', () => {
         if (verdict.allowed) wrong.push(`${testCase.url}: allowed though it does not parse`);
         continue;
       }
-      if (verdict.allowed !== testCase.reachable) wrong.push(`${testCase.url} (${testCase.address}, ${testCase.why}): ${verdict.allowed ? 'allowed' : verdict.error.message}`);
+      if (verdict.allowed !== testCase.reachable)
+        wrong.push(
+          `${testCase.url} (${testCase.address}, ${testCase.why}): ${verdict.allowed ? 'allowed' : verdict.error.message}`,
+        );
     }
     expect(wrong).toEqual([]);
     // Node rejects the fullwidth spellings; everything else parses.
@@ -54,7 +57,9 @@ describe('exit policy from the IANA registries', () => {
   });
 
   it('the connected-address check agrees with the registry on every canonical address', () => {
-    const wrong = [...new Map(cases.map((testCase) => [testCase.address, testCase])).values()].filter((testCase) => isPrivateAddress(testCase.address) === testCase.reachable);
+    const wrong = [...new Map(cases.map((testCase) => [testCase.address, testCase])).values()].filter(
+      (testCase) => isPrivateAddress(testCase.address) === testCase.reachable,
+    );
     expect(wrong.map((testCase) => `${testCase.address}: ${testCase.why}`)).toEqual([]);
   });
 });

@@ -23,7 +23,15 @@ function heldRun(live: Map<number, object>) {
   let finish: () => void = () => undefined;
   const seen: number[] = [];
   const done = new Promise<void>((resolve) => (finish = resolve));
-  return { run: async () => { seen.push(live.size); await done; return 'ok'; }, finish, seen };
+  return {
+    run: async () => {
+      seen.push(live.size);
+      await done;
+      return 'ok';
+    },
+    finish,
+    seen,
+  };
 }
 
 describe('forbidden headers by session rule', () => {
@@ -67,7 +75,11 @@ describe('forbidden headers by session rule', () => {
     const { rules, live } = ruleStore();
     const set = createForbiddenHeaders(rules);
     const conditions: object[] = [];
-    await set('http://93.184.216.34/a*b?x=|', 'GET', [['host', 'example.com']], async () => conditions.push(...[...live.values()].map((rule) => (rule as { condition: object }).condition)));
-    expect(conditions).toEqual([{ regexFilter: '^http://93\\.184\\.216\\.34/a\\*b\\?x=\\|$', tabIds: [-1], requestMethods: ['get'] }]);
+    await set('http://93.184.216.34/a*b?x=|', 'GET', [['host', 'example.com']], async () =>
+      conditions.push(...[...live.values()].map((rule) => (rule as { condition: object }).condition)),
+    );
+    expect(conditions).toEqual([
+      { regexFilter: '^http://93\\.184\\.216\\.34/a\\*b\\?x=\\|$', tabIds: [-1], requestMethods: ['get'] },
+    ]);
   });
 });

@@ -1,6 +1,11 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { integrityMatches, strongestIntegrity, withIntegrity, type IntegritySink } from '../../extension/core/http/integrity';
+import {
+  integrityMatches,
+  strongestIntegrity,
+  withIntegrity,
+  type IntegritySink,
+} from '../../extension/core/http/integrity';
 import type { PeerlaneError } from '../../extension/core/errors';
 
 const digest = (algorithm: string, body: string) => createHash(algorithm).update(body).digest('base64');
@@ -31,7 +36,8 @@ describe('Subresource Integrity metadata', () => {
 });
 
 describe('a response checked for integrity before the page sees any of it', () => {
-  const nodeDigest = async (algorithm: string, bytes: Uint8Array) => createHash(algorithm).update(bytes).digest('base64');
+  const nodeDigest = async (algorithm: string, bytes: Uint8Array) =>
+    createHash(algorithm).update(bytes).digest('base64');
   function recorder() {
     const seen: string[] = [];
     const sink: IntegritySink<string> = {

@@ -1,7 +1,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PeerlaneError } from '../../extension/core/errors';
-import { ACK_EVERY_MESSAGES, AUTO_LANES_MIN_RTT_MS, automaticLaneCount, isLaneControl, LaneReceiver, LaneSender, pickLane } from '../../extension/core/peers/lanes';
+import {
+  ACK_EVERY_MESSAGES,
+  AUTO_LANES_MIN_RTT_MS,
+  automaticLaneCount,
+  isLaneControl,
+  LaneReceiver,
+  LaneSender,
+  pickLane,
+} from '../../extension/core/peers/lanes';
 
 const frameOf = (index: number) => new Uint8Array([index & 0xff, (index >> 8) & 0xff, 7]);
 const indexOf = (frame: Uint8Array) => frame[0]! | (frame[1]! << 8);
@@ -27,22 +35,29 @@ function recoveringPair(deliver: (frame: Uint8Array) => void, options: { next?: 
 describe('lanes: frames striped over several channels, delivered in sending order', () => {
   it('whatever order the lanes deliver in, frames come out as they were sent', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 8 }), fc.array(fc.integer({ min: 0, max: 7 }), { minLength: 1, maxLength: 300 }), fc.array(fc.nat(), { maxLength: 300 }), (lanes, choices, pops) => {
-        // Each lane is FIFO (an ordered data channel); the lanes interleave arbitrarily.
-        const sender = new LaneSender();
-        const queues: Uint8Array[][] = Array.from({ length: lanes }, () => []);
-        choices.forEach((choice, index) => queues[choice % lanes]!.push(sender.stamp(frameOf(index), choice % lanes)));
-        const out: number[] = [];
-        const receiver = new LaneReceiver((frame) => out.push(indexOf(frame)));
-        let step = 0;
-        while (queues.some((queue) => queue.length > 0)) {
-          const open = queues.filter((queue) => queue.length > 0);
-          receiver.receive(open[(pops[step++] ?? 0) % open.length]!.shift()!, step);
-        }
-        expect(out).toEqual(choices.map((_, index) => index & 0xffff));
-        expect(receiver.heldBytes).toBe(0);
-        expect(receiver.waitingSince).toBeNull();
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 8 }),
+        fc.array(fc.integer({ min: 0, max: 7 }), { minLength: 1, maxLength: 300 }),
+        fc.array(fc.nat(), { maxLength: 300 }),
+        (lanes, choices, pops) => {
+          // Each lane is FIFO (an ordered data channel); the lanes interleave arbitrarily.
+          const sender = new LaneSender();
+          const queues: Uint8Array[][] = Array.from({ length: lanes }, () => []);
+          choices.forEach((choice, index) =>
+            queues[choice % lanes]!.push(sender.stamp(frameOf(index), choice % lanes)),
+          );
+          const out: number[] = [];
+          const receiver = new LaneReceiver((frame) => out.push(indexOf(frame)));
+          let step = 0;
+          while (queues.some((queue) => queue.length > 0)) {
+            const open = queues.filter((queue) => queue.length > 0);
+            receiver.receive(open[(pops[step++] ?? 0) % open.length]!.shift()!, step);
+          }
+          expect(out).toEqual(choices.map((_, index) => index & 0xffff));
+          expect(receiver.heldBytes).toBe(0);
+          expect(receiver.waitingSince).toBeNull();
+        },
+      ),
     );
   });
 
@@ -115,7 +130,9 @@ describe('lanes: frames striped over several channels, delivered in sending orde
 
   it('equally queued lanes take turns from where the host says, so light traffic reaches every lane; the least queued still wins', () => {
     const queued = (...amounts: number[]) => amounts.map((bufferedAmount) => ({ bufferedAmount }));
-    expect([0, 1, 2, 3, 4, 5].map((turn) => pickLane(queued(0, 0, 0), 1000, undefined, turn))).toEqual([0, 1, 2, 0, 1, 2]);
+    expect([0, 1, 2, 3, 4, 5].map((turn) => pickLane(queued(0, 0, 0), 1000, undefined, turn))).toEqual([
+      0, 1, 2, 0, 1, 2,
+    ]);
     expect(pickLane(queued(0, 5, 0), 1000, undefined, 1)).toBe(2);
     expect(pickLane(queued(7, 5, 9), 1000, undefined, 2)).toBe(1);
     expect(pickLane(queued(0, 0, 0), 1000, [false, true, false], 1)).toBe(2);
@@ -133,7 +150,9 @@ describe('lanes: frames striped over several channels, delivered in sending orde
 describe('lanes: a stalled lane is recovered by sending its messages again on another', () => {
   it('acknowledges every few messages and when a gap fills; the sender then lets go of its copies', () => {
     const { sender, receiver } = recoveringPair(() => undefined);
-    const stamped = Array.from({ length: ACK_EVERY_MESSAGES + 3 }, (_, index) => sender.stamp(frameOf(index), index % 2));
+    const stamped = Array.from({ length: ACK_EVERY_MESSAGES + 3 }, (_, index) =>
+      sender.stamp(frameOf(index), index % 2),
+    );
     expect(sender.retainedBytes).toBe(stamped.length * 7);
     const acks = stamped.slice(0, ACK_EVERY_MESSAGES).map((message) => receiver.receive(message, 0));
     expect(acks.slice(0, -1).every((ack) => ack === null)).toBe(true);
@@ -161,7 +180,11 @@ describe('lanes: a stalled lane is recovered by sending its messages again on an
     expect(isLaneControl(request)).toBe(true);
     const resends = sender.control(request);
     expect(resends.map((resend) => resend.lane)).toEqual([1, 1]);
-    expect(resends.map((resend) => Buffer.from(resend.message).equals(Buffer.from(stamped[resends.indexOf(resend) * 2 + 1]!)))).toEqual([true, true]);
+    expect(
+      resends.map((resend) =>
+        Buffer.from(resend.message).equals(Buffer.from(stamped[resends.indexOf(resend) * 2 + 1]!)),
+      ),
+    ).toEqual([true, true]);
     expect(receiver.resendRequest(599, 250)).toBeNull();
     expect(receiver.resendRequest(600, 250)).not.toBeNull();
   });
@@ -177,7 +200,7 @@ describe('lanes: a stalled lane is recovered by sending its messages again on an
     expect(sender.control(receiver.resendRequest(450, 250)!).map((resend) => resend.message[3])).toEqual([2]);
   });
 
-  it('drops the stalled lane\'s late copy of a message it already had from the resend', () => {
+  it("drops the stalled lane's late copy of a message it already had from the resend", () => {
     const out: number[] = [];
     const { sender, receiver } = recoveringPair((frame) => out.push(indexOf(frame)));
     const stamped = [0, 1, 2].map((index) => sender.stamp(frameOf(index), index === 1 ? 1 : 0));
@@ -203,7 +226,9 @@ describe('lanes: a stalled lane is recovered by sending its messages again on an
           const { sender, receiver } = recoveringPair((frame) => out.push(indexOf(frame)), { next: 0x7fff_ff00 });
           const stalled = stalledChoice % lanes;
           const queues: Uint8Array[][] = Array.from({ length: lanes }, () => []);
-          choices.forEach((choice, index) => queues[choice % lanes]!.push(sender.stamp(frameOf(index), choice % lanes)));
+          choices.forEach((choice, index) =>
+            queues[choice % lanes]!.push(sender.stamp(frameOf(index), choice % lanes)),
+          );
           // Then a message on a working lane: a gap shows only once something after it arrives, and
           // something always does (the registry pings every peer every 2 s, and every ping is answered).
           queues[(stalled + 1) % lanes]!.push(sender.stamp(frameOf(choices.length), (stalled + 1) % lanes));
@@ -239,8 +264,7 @@ describe('lanes: a stalled lane is recovered by sending its messages again on an
     for (let index = 0; index < 5; index += 1) sender.stamp(frameOf(index), 0);
     expect(sender.retainedBytes).toBe(14); // two of 7 bytes fit in 20
     expect(categoryOf(() => sender.control(new Uint8Array([0x80, 0, 0, 1])))).toBe('frame_malformed');
-    expect(categoryOf(() => sender.control(new Uint8Array([0x80, 0, 0, 1, 0, 0]))))
-      .toBe('frame_malformed');
+    expect(categoryOf(() => sender.control(new Uint8Array([0x80, 0, 0, 1, 0, 0])))).toBe('frame_malformed');
     expect(categoryOf(() => sender.control(new Uint8Array([0x80, 0, 0, 9, 0, 0, 0, 0])))).toBe('frame_malformed');
   });
 });

@@ -4,7 +4,10 @@ import { describe, expect, it } from 'vitest';
 
 /** English is complete: every string the UI names exists, and every string in the file is used. */
 const UI = 'extension/ui';
-const messages = JSON.parse(readFileSync('extension/public/_locales/en/messages.json', 'utf8')) as Record<string, { message: string }>;
+const messages = JSON.parse(readFileSync('extension/public/_locales/en/messages.json', 'utf8')) as Record<
+  string,
+  { message: string }
+>;
 const sources = readdirSync(UI)
   .filter((name) => /\.(html|ts)$/.test(name))
   .map((name) => readFileSync(join(UI, name), 'utf8'))
@@ -28,7 +31,8 @@ function namedKeys(): Set<string> {
   for (const match of all.matchAll(/data-i18n(?:-[a-z-]+)?="([A-Za-z0-9_]+)"/g)) keys.add(match[1]!);
   for (const match of all.matchAll(/\bt\(\s*'([A-Za-z0-9_]+)'/g)) keys.add(match[1]!);
   // t(condition ? 'a' : 'b'): both branches (a `??` default is not a key).
-  for (const match of all.matchAll(/\bt\(([^()]*\?[^()]*)\)/g)) for (const quoted of match[1]!.matchAll(/(?<!\?)[?:]\s*'([A-Za-z0-9_]+)'/g)) keys.add(quoted[1]!);
+  for (const match of all.matchAll(/\bt\(([^()]*\?[^()]*)\)/g))
+    for (const quoted of match[1]!.matchAll(/(?<!\?)[?:]\s*'([A-Za-z0-9_]+)'/g)) keys.add(quoted[1]!);
   for (const match of all.matchAll(/__MSG_([A-Za-z0-9_]+)__/g)) keys.add(match[1]!);
   for (const [prefix, values] of Object.entries(DYNAMIC)) for (const value of values) keys.add(`${prefix}${value}`);
   return keys;

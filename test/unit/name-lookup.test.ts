@@ -2,7 +2,17 @@ import * as dnsPacket from '@leichtgewicht/dns-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PeerlaneError } from '../../extension/core/errors';
 import { createDohLookup, createFirefoxLookup } from '../../extension/background/platform/name-lookups';
-import { dialAddress, dohQueryUrl, judgeAddresses, LookupCache, MAX_CACHE_SECONDS, MAX_CACHED_NAMES, readDohAnswer, resolverUrlProblem, urlDialledTo } from '../../extension/core/exit/name-lookup';
+import {
+  dialAddress,
+  dohQueryUrl,
+  judgeAddresses,
+  LookupCache,
+  MAX_CACHE_SECONDS,
+  MAX_CACHED_NAMES,
+  readDohAnswer,
+  resolverUrlProblem,
+  urlDialledTo,
+} from '../../extension/core/exit/name-lookup';
 import { DEFAULT_EXIT_POLICY } from '../../extension/core/exit/policy';
 import { startDohServer, type DohServer, type DohVerdict } from '../helpers/doh-server';
 
@@ -13,7 +23,11 @@ describe('the DNS-over-HTTPS messages (pure)', () => {
     const encoded = url.searchParams.get('dns')!;
     expect(encoded).toMatch(/^[A-Za-z0-9_-]+$/);
     const query = dnsPacket.decode(Buffer.from(encoded, 'base64url'));
-    expect(query).toMatchObject({ id: 0, flag_rd: true, questions: [{ name: 'example.com', type: 'AAAA', class: 'IN' }] });
+    expect(query).toMatchObject({
+      id: 0,
+      flag_rd: true,
+      questions: [{ name: 'example.com', type: 'AAAA', class: 'IN' }],
+    });
   });
 
   it('reads the addresses of an answer past its CNAMEs, with the shortest TTL', () => {
@@ -28,16 +42,25 @@ describe('the DNS-over-HTTPS messages (pure)', () => {
         { type: 'A', name: 'cdn.example.net', ttl: 60, data: '93.184.216.35' },
       ],
     });
-    expect(readDohAnswer(response)).toEqual({ rcode: 'NOERROR', addresses: ['93.184.216.34', '93.184.216.35'], ttlSeconds: 60 });
+    expect(readDohAnswer(response)).toEqual({
+      rcode: 'NOERROR',
+      addresses: ['93.184.216.34', '93.184.216.35'],
+      ttlSeconds: 60,
+    });
   });
 
-  it('names a malformed answer as the resolver\'s failure', () => {
-    expect(() => readDohAnswer(new Uint8Array([1, 2, 3]))).toThrow(expect.objectContaining({ category: 'exit_fetch_failed' }));
+  it("names a malformed answer as the resolver's failure", () => {
+    expect(() => readDohAnswer(new Uint8Array([1, 2, 3]))).toThrow(
+      expect.objectContaining({ category: 'exit_fetch_failed' }),
+    );
   });
 
   it('refuses a name with any private answer, and tells a name with none apart', () => {
     expect(judgeAddresses('a.example', ['93.184.216.34', '2606:2800:220:1::1'], [])).toBeNull();
-    expect(judgeAddresses('a.example', ['93.184.216.34', '192.168.1.1'], [])).toMatchObject({ category: 'destination_refused', message: 'a.example resolves to private address 192.168.1.1' });
+    expect(judgeAddresses('a.example', ['93.184.216.34', '192.168.1.1'], [])).toMatchObject({
+      category: 'destination_refused',
+      message: 'a.example resolves to private address 192.168.1.1',
+    });
     expect(judgeAddresses('a.example', ['::ffff:10.0.0.1'], [])).toMatchObject({ category: 'destination_refused' });
     expect(judgeAddresses('a.example', ['127.0.0.2'], ['127.0.0.2/32'])).toBeNull();
     expect(judgeAddresses('a.example', [], [])).toMatchObject({ category: 'destination_unresolved' });
@@ -47,7 +70,9 @@ describe('the DNS-over-HTTPS messages (pure)', () => {
     expect(dialAddress(['2606:2800:220:1::1', '93.184.216.34'])).toBe('93.184.216.34');
     expect(dialAddress(['2606:2800:220:1::1'])).toBe('2606:2800:220:1::1');
     expect(() => dialAddress([])).toThrow(PeerlaneError);
-    expect(urlDialledTo(new URL('http://a.example:8080/p?q=1#f'), '93.184.216.34')).toBe('http://93.184.216.34:8080/p?q=1#f');
+    expect(urlDialledTo(new URL('http://a.example:8080/p?q=1#f'), '93.184.216.34')).toBe(
+      'http://93.184.216.34:8080/p?q=1#f',
+    );
     expect(urlDialledTo(new URL('http://a.example/p'), '2606:2800:220:1::1')).toBe('http://[2606:2800:220:1::1]/p');
   });
 
@@ -81,7 +106,7 @@ describe('the DNS-over-HTTPS messages (pure)', () => {
   });
 });
 
-describe('the Chromium exit\'s look-up against a real resolver on loopback', () => {
+describe("the Chromium exit's look-up against a real resolver on loopback", () => {
   let resolver: DohServer;
   let verdicts: Record<string, DohVerdict>;
   beforeAll(async () => {
@@ -99,7 +124,10 @@ describe('the Chromium exit\'s look-up against a real resolver on loopback', () 
     const lookup = createDohLookup(undefined, () => now);
     expect(await lookup('dual.example', policy(), never)).toEqual(['93.184.216.34', '2606:2800:220:1::1']);
     expect(await lookup('dual.example', policy(), never)).toEqual(['93.184.216.34', '2606:2800:220:1::1']);
-    expect(resolver.questions.filter((question) => question.startsWith('dual.example'))).toEqual(['dual.example A', 'dual.example AAAA']);
+    expect(resolver.questions.filter((question) => question.startsWith('dual.example'))).toEqual([
+      'dual.example A',
+      'dual.example AAAA',
+    ]);
     now += 30_000;
     await lookup('dual.example', policy(), never);
     expect(resolver.questions.filter((question) => question.startsWith('dual.example'))).toHaveLength(4);
@@ -116,8 +144,13 @@ describe('the Chromium exit\'s look-up against a real resolver on loopback', () 
     verdicts = { 'broken.example': 'SERVFAIL' };
     const lookup = createDohLookup();
     expect(await lookup('missing.example', policy(), never)).toEqual([]);
-    await expect(lookup('broken.example', policy(), never)).rejects.toMatchObject({ category: 'exit_fetch_failed', message: expect.stringMatching(/SERVFAIL.*did not connect/) });
-    await expect(lookup('any.example', { ...policy(), resolverUrl: 'http://127.0.0.1:9/dns-query' }, never)).rejects.toMatchObject({ category: 'exit_fetch_failed', message: expect.stringMatching(/unreachable/) });
+    await expect(lookup('broken.example', policy(), never)).rejects.toMatchObject({
+      category: 'exit_fetch_failed',
+      message: expect.stringMatching(/SERVFAIL.*did not connect/),
+    });
+    await expect(
+      lookup('any.example', { ...policy(), resolverUrl: 'http://127.0.0.1:9/dns-query' }, never),
+    ).rejects.toMatchObject({ category: 'exit_fetch_failed', message: expect.stringMatching(/unreachable/) });
   });
 
   it('stops waiting when the request is cancelled', async () => {
@@ -130,7 +163,7 @@ describe('the Chromium exit\'s look-up against a real resolver on loopback', () 
   });
 });
 
-describe('the Firefox exit\'s look-up (dns.resolve)', () => {
+describe("the Firefox exit's look-up (dns.resolve)", () => {
   const never = new AbortController().signal;
   it('passes the addresses on, [] for an unknown host, and a resolver failure as exit_fetch_failed', async () => {
     const lookup = createFirefoxLookup(async (name) => {
@@ -140,6 +173,8 @@ describe('the Firefox exit\'s look-up (dns.resolve)', () => {
     });
     expect(await lookup('ok.example', DEFAULT_EXIT_POLICY, never)).toEqual(['93.184.216.34']);
     expect(await lookup('missing.example', DEFAULT_EXIT_POLICY, never)).toEqual([]);
-    await expect(lookup('down.example', DEFAULT_EXIT_POLICY, never)).rejects.toMatchObject({ category: 'exit_fetch_failed' });
+    await expect(lookup('down.example', DEFAULT_EXIT_POLICY, never)).rejects.toMatchObject({
+      category: 'exit_fetch_failed',
+    });
   });
 });

@@ -5,9 +5,20 @@ import { FLAG_REQUEST_BODY } from '../../extension/core/protocol/frames';
 import { decodeFrame, encodeFrame } from '../../extension/core/protocol/codec';
 import type { Frame } from '../../extension/core/protocol/frames';
 
-const body = (streamId: number, index: number): Frame => ({ type: 'BODY', streamId, flags: 0, data: new Uint8Array([index]) });
-const head = (streamId: number): Frame => ({ type: 'RESPONSE_HEAD', streamId, flags: 0, head: { status: 200, statusText: 'OK', headers: [] } });
-const describeFrame = (frame: Frame): string => `${frame.type}:${frame.streamId}${frame.type === 'BODY' ? `:${frame.data[0]}` : ''}`;
+const body = (streamId: number, index: number): Frame => ({
+  type: 'BODY',
+  streamId,
+  flags: 0,
+  data: new Uint8Array([index]),
+});
+const head = (streamId: number): Frame => ({
+  type: 'RESPONSE_HEAD',
+  streamId,
+  flags: 0,
+  head: { status: 200, statusText: 'OK', headers: [] },
+});
+const describeFrame = (frame: Frame): string =>
+  `${frame.type}:${frame.streamId}${frame.type === 'BODY' ? `:${frame.data[0]}` : ''}`;
 
 function drain(outbox: Outbox): string[] {
   const out: string[] = [];
@@ -16,7 +27,7 @@ function drain(outbox: Outbox): string[] {
 }
 
 describe('outbox: what waits for a peer data channel', () => {
-  it('tells control frames from a stream\'s own', () => {
+  it("tells control frames from a stream's own", () => {
     expect(isControlFrame(encodeFrame(head(1)))).toBe(true);
     expect(isControlFrame(encodeFrame(body(1, 0)))).toBe(false);
     expect(isControlFrame(new Uint8Array([1, 2]))).toBe(false); // too short to be a frame: its stream's turn, never first
@@ -30,7 +41,15 @@ describe('outbox: what waits for a peer data channel', () => {
     outbox.push(encodeFrame({ type: 'CREDIT', streamId: 1, flags: 0, bytes: 1000 }));
     outbox.push(encodeFrame({ type: 'PONG', streamId: 0, flags: 0, nonce: 7 }));
     expect(outbox.length).toBe(7);
-    expect(drain(outbox)).toEqual(['RESPONSE_HEAD:3', 'CREDIT:1', 'PONG:0', 'BODY:1:0', 'BODY:1:1', 'BODY:1:2', 'END:1']);
+    expect(drain(outbox)).toEqual([
+      'RESPONSE_HEAD:3',
+      'CREDIT:1',
+      'PONG:0',
+      'BODY:1:0',
+      'BODY:1:1',
+      'BODY:1:2',
+      'END:1',
+    ]);
     expect(outbox.length).toBe(0);
   });
 
@@ -41,7 +60,9 @@ describe('outbox: what waits for a peer data channel', () => {
     outbox.push(encodeFrame({ type: 'END', streamId: 3, flags: 0 }));
     const order = drain(outbox);
     expect(order.indexOf('END:3')).toBe(3); // BODY:1:0, BODY:3:0, BODY:1:1, END:3
-    expect(order.filter((frame) => frame.startsWith('BODY:1')).map((frame) => Number(frame.split(':')[2]))).toEqual([...Array(100).keys()]);
+    expect(order.filter((frame) => frame.startsWith('BODY:1')).map((frame) => Number(frame.split(':')[2]))).toEqual([
+      ...Array(100).keys(),
+    ]);
   });
 
   it('drops what is queued of a response the peer cancelled, and nothing of the stream this side asked for under the same number', () => {
@@ -62,47 +83,83 @@ describe('outbox: what waits for a peer data channel', () => {
   });
 
   it('never reorders one stream: heads before their body; bodies, END, ERROR and CANCEL in the order pushed, per side', () => {
-    const kinds = ['BODY', 'END', 'ERROR', 'REQUEST_BODY', 'REQUEST_END', 'CANCEL', 'CREDIT', 'PING', 'RESPONSE_HEAD'] as const;
+    const kinds = [
+      'BODY',
+      'END',
+      'ERROR',
+      'REQUEST_BODY',
+      'REQUEST_END',
+      'CANCEL',
+      'CREDIT',
+      'PING',
+      'RESPONSE_HEAD',
+    ] as const;
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.integer({ min: 1, max: 4 }), fc.constantFrom(...kinds)), { maxLength: 200 }), (pushes) => {
-        const outbox = new Outbox();
-        const pushed: Frame[] = [];
-        pushes.forEach(([streamId, kind], index) => {
-          const frame: Frame =
-            kind === 'BODY' ? body(streamId, index & 0xff)
-            : kind === 'REQUEST_BODY' ? { type: 'BODY', streamId, flags: FLAG_REQUEST_BODY, data: new Uint8Array([index & 0xff]) }
-            : kind === 'REQUEST_END' ? { type: 'END', streamId, flags: FLAG_REQUEST_BODY }
-            : kind === 'ERROR' ? { type: 'ERROR', streamId, flags: 0, error: { category: 'internal', message: String(index) } }
-            : kind === 'CREDIT' ? { type: 'CREDIT', streamId, flags: 0, bytes: index + 1 }
-            : kind === 'PING' ? { type: 'PING', streamId: 0, flags: 0, nonce: index }
-            : kind === 'RESPONSE_HEAD' ? head(streamId)
-            : { type: kind, streamId, flags: 0 };
-          pushed.push(frame);
-          outbox.push(encodeFrame(frame));
-        });
-        const sent: Frame[] = [];
-        for (let next = outbox.shift(); next; next = outbox.shift()) sent.push(decodeFrame(next));
-        expect(sent).toHaveLength(pushed.length);
-        // The stream this side serves (its response) and the one it asked for (request body, CANCEL)
-        // each keep their order.
-        const served = (frame: Frame) => (frame.type === 'BODY' || frame.type === 'END' ? (frame.flags & FLAG_REQUEST_BODY) === 0 : frame.type === 'ERROR');
-        const asked = (frame: Frame) => (frame.type === 'BODY' || frame.type === 'END' ? (frame.flags & FLAG_REQUEST_BODY) !== 0 : frame.type === 'CANCEL');
-        const describeSided = (frame: Frame) => `${describeFrame(frame)}:${frame.flags}`;
-        for (const side of [served, asked]) {
-          for (const streamId of [1, 2, 3, 4]) {
-            const ofStream = (frames: Frame[]) => frames.filter((frame) => frame.streamId === streamId && side(frame)).map(describeSided);
-            expect(ofStream(sent)).toEqual(ofStream(pushed));
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 1, max: 4 }), fc.constantFrom(...kinds)), { maxLength: 200 }),
+        (pushes) => {
+          const outbox = new Outbox();
+          const pushed: Frame[] = [];
+          pushes.forEach(([streamId, kind], index) => {
+            const frame: Frame =
+              kind === 'BODY'
+                ? body(streamId, index & 0xff)
+                : kind === 'REQUEST_BODY'
+                  ? { type: 'BODY', streamId, flags: FLAG_REQUEST_BODY, data: new Uint8Array([index & 0xff]) }
+                  : kind === 'REQUEST_END'
+                    ? { type: 'END', streamId, flags: FLAG_REQUEST_BODY }
+                    : kind === 'ERROR'
+                      ? { type: 'ERROR', streamId, flags: 0, error: { category: 'internal', message: String(index) } }
+                      : kind === 'CREDIT'
+                        ? { type: 'CREDIT', streamId, flags: 0, bytes: index + 1 }
+                        : kind === 'PING'
+                          ? { type: 'PING', streamId: 0, flags: 0, nonce: index }
+                          : kind === 'RESPONSE_HEAD'
+                            ? head(streamId)
+                            : { type: kind, streamId, flags: 0 };
+            pushed.push(frame);
+            outbox.push(encodeFrame(frame));
+          });
+          const sent: Frame[] = [];
+          for (let next = outbox.shift(); next; next = outbox.shift()) sent.push(decodeFrame(next));
+          expect(sent).toHaveLength(pushed.length);
+          // The stream this side serves (its response) and the one it asked for (request body, CANCEL)
+          // each keep their order.
+          const served = (frame: Frame) =>
+            frame.type === 'BODY' || frame.type === 'END'
+              ? (frame.flags & FLAG_REQUEST_BODY) === 0
+              : frame.type === 'ERROR';
+          const asked = (frame: Frame) =>
+            frame.type === 'BODY' || frame.type === 'END'
+              ? (frame.flags & FLAG_REQUEST_BODY) !== 0
+              : frame.type === 'CANCEL';
+          const describeSided = (frame: Frame) => `${describeFrame(frame)}:${frame.flags}`;
+          for (const side of [served, asked]) {
+            for (const streamId of [1, 2, 3, 4]) {
+              const ofStream = (frames: Frame[]) =>
+                frames.filter((frame) => frame.streamId === streamId && side(frame)).map(describeSided);
+              expect(ofStream(sent)).toEqual(ofStream(pushed));
+            }
           }
-        }
-        // A head pushed before some body frame of its stream is sent before it.
-        pushed.forEach((frame, index) => {
-          if (frame.type !== 'RESPONSE_HEAD') return;
-          if (!pushed.slice(index + 1).some((next) => next.streamId === frame.streamId && next.type === 'BODY' && served(next))) return;
-          const sentHead = sent.findIndex((next) => next.type === 'RESPONSE_HEAD' && next.streamId === frame.streamId);
-          const sentBody = sent.findIndex((next) => next.type === 'BODY' && served(next) && next.streamId === frame.streamId);
-          expect(sentHead).toBeLessThan(sentBody);
-        });
-      }),
+          // A head pushed before some body frame of its stream is sent before it.
+          pushed.forEach((frame, index) => {
+            if (frame.type !== 'RESPONSE_HEAD') return;
+            if (
+              !pushed
+                .slice(index + 1)
+                .some((next) => next.streamId === frame.streamId && next.type === 'BODY' && served(next))
+            )
+              return;
+            const sentHead = sent.findIndex(
+              (next) => next.type === 'RESPONSE_HEAD' && next.streamId === frame.streamId,
+            );
+            const sentBody = sent.findIndex(
+              (next) => next.type === 'BODY' && served(next) && next.streamId === frame.streamId,
+            );
+            expect(sentHead).toBeLessThan(sentBody);
+          });
+        },
+      ),
     );
   });
 });

@@ -17,13 +17,22 @@ describe('Firefox package', () => {
     expect(existsSync('dist/firefox/manifest.json'), 'run npm run build first (npm test does)').toBe(true);
     let output: string;
     try {
-      output = execFileSync('node_modules/.bin/web-ext', ['lint', '--source-dir', 'dist/firefox', '--output', 'json'], { encoding: 'utf8' });
+      output = execFileSync('node_modules/.bin/web-ext', ['lint', '--source-dir', 'dist/firefox', '--output', 'json'], {
+        encoding: 'utf8',
+      });
     } catch (error) {
       // web-ext exits non-zero when it finds errors; the JSON report is still on stdout.
       output = (error as { stdout?: string }).stdout ?? '';
     }
-    const report = JSON.parse(output) as { errors: { code: string; message: string }[]; warnings: { code: string; file: string }[] };
+    const report = JSON.parse(output) as {
+      errors: { code: string; message: string }[];
+      warnings: { code: string; file: string }[];
+    };
     expect(report.errors.map((error) => `${error.code}: ${error.message}`)).toEqual([]);
-    expect(report.warnings.filter((warning) => !EXPLAINED_WARNINGS.has(warning.code)).map((warning) => `${warning.code} in ${warning.file}`)).toEqual([]);
+    expect(
+      report.warnings
+        .filter((warning) => !EXPLAINED_WARNINGS.has(warning.code))
+        .map((warning) => `${warning.code} in ${warning.file}`),
+    ).toEqual([]);
   }, 60_000);
 });

@@ -3,7 +3,18 @@ import { readBridgeMessage, readPageMessage } from '../../extension/core/channel
 import { MAX_HEADERS, MAX_URL_CHARS } from '../../extension/core/protocol/limits';
 
 /** The hand-written readers of the page channel: what a page script may post is untrusted. */
-const request = { type: 'request', id: 7, method: 'POST', url: 'http://origin.test/a', headers: [['content-type', 'text/plain']], priority: 'interactive', body: new ArrayBuffer(3), redirect: 'follow', integrity: '', origin: 'http://app.test' };
+const request = {
+  type: 'request',
+  id: 7,
+  method: 'POST',
+  url: 'http://origin.test/a',
+  headers: [['content-type', 'text/plain']],
+  priority: 'interactive',
+  body: new ArrayBuffer(3),
+  redirect: 'follow',
+  integrity: '',
+  origin: 'http://app.test',
+};
 
 describe('readPageMessage', () => {
   it('keeps a well-formed request, with only its known fields', () => {
@@ -31,7 +42,11 @@ describe('readPageMessage', () => {
   });
 
   it('reads consumed and cancel, and drops a negative or fractional count', () => {
-    expect(readPageMessage({ type: 'consumed', id: 2, bytes: 65536 })).toEqual({ type: 'consumed', id: 2, bytes: 65536 });
+    expect(readPageMessage({ type: 'consumed', id: 2, bytes: 65536 })).toEqual({
+      type: 'consumed',
+      id: 2,
+      bytes: 65536,
+    });
     expect(readPageMessage({ type: 'consumed', id: 2, bytes: -1 })).toBeNull();
     expect(readPageMessage({ type: 'consumed', id: 2, bytes: 0.5 })).toBeNull();
     expect(readPageMessage({ type: 'cancel', id: 3, reason: 'x' })).toEqual({ type: 'cancel', id: 3 });
@@ -50,7 +65,11 @@ describe('readBridgeMessage', () => {
     expect(readBridgeMessage({ type: 'chunk', id: 1, data: new Uint8Array(2) })).toBeNull();
     expect(readBridgeMessage({ type: 'error', id: 1, error: { category: 'cors' } })).toBeNull();
     expect(readBridgeMessage({ type: 'error', id: 1, error: { category: 'cors', message: 'refused' } })).not.toBeNull();
-    expect(readBridgeMessage({ type: 'uploaded', id: 1, bytes: 4096 })).toEqual({ type: 'uploaded', id: 1, bytes: 4096 });
+    expect(readBridgeMessage({ type: 'uploaded', id: 1, bytes: 4096 })).toEqual({
+      type: 'uploaded',
+      id: 1,
+      bytes: 4096,
+    });
     expect(readBridgeMessage({ type: 'uploaded', id: 1, bytes: -1 })).toBeNull();
   });
 });

@@ -2,19 +2,52 @@ import { describe, expect, it } from 'vitest';
 import { PeerlaneError } from '../../extension/core/errors';
 import { createExitHandler, type ExitFetcher } from '../../extension/core/exit/exit-service';
 import { DEFAULT_EXIT_POLICY } from '../../extension/core/exit/policy';
-import { MAX_STREAM_WINDOW, PeerSession, REQUEST_BODY_WINDOW, type ExitHandler } from '../../extension/core/peers/session';
+import {
+  MAX_STREAM_WINDOW,
+  PeerSession,
+  REQUEST_BODY_WINDOW,
+  type ExitHandler,
+} from '../../extension/core/peers/session';
 import { decodeFrame, encodeFrame } from '../../extension/core/protocol/codec';
-import { FLAG_HELLO_REPLY, FLAG_REQUEST_BODY, MAX_PAYLOAD_BYTES, REQUEST_BODY_CREDIT, type Frame } from '../../extension/core/protocol/frames';
+import {
+  FLAG_HELLO_REPLY,
+  FLAG_REQUEST_BODY,
+  MAX_PAYLOAD_BYTES,
+  REQUEST_BODY_CREDIT,
+  type Frame,
+} from '../../extension/core/protocol/frames';
 import { MAX_REQUEST_BODY_BYTES } from '../../extension/core/protocol/limits';
 import { flush } from '../helpers/fake-clock';
 
-const hello = (role: 'requester' | 'exit', capabilities: string[] = []) => ({ version: 1, role, capabilities, exitCapacity: 6 });
+const hello = (role: 'requester' | 'exit', capabilities: string[] = []) => ({
+  version: 1,
+  role,
+  capabilities,
+  exitCapacity: 6,
+});
 
 /** Two sessions joined back to back; every frame crosses on a microtask, like a channel message. */
-function pair(exitHandler: ExitHandler, streamWindow = 64 * 1024, timing: { now?: () => number; roundTripMs?: () => number | null; maxSessionWindow?: number; headStreamWindow?: number | (() => number) } = {}, capabilities: string[] = []) {
+function pair(
+  exitHandler: ExitHandler,
+  streamWindow = 64 * 1024,
+  timing: {
+    now?: () => number;
+    roundTripMs?: () => number | null;
+    maxSessionWindow?: number;
+    headStreamWindow?: number | (() => number);
+  } = {},
+  capabilities: string[] = [],
+) {
   const toExit: Uint8Array[] = [];
   /** requestBodyAhead: the most request-body bytes ever sent beyond the exit's credit for them. */
-  const wire = { requesterSent: 0, exitSent: 0, creditGranted: 0, requestBodySent: 0, requestBodyCredited: 0, requestBodyAhead: 0 };
+  const wire = {
+    requesterSent: 0,
+    exitSent: 0,
+    creditGranted: 0,
+    requestBodySent: 0,
+    requestBodyCredited: 0,
+    requestBodyAhead: 0,
+  };
   let exit: PeerSession | null = null;
   let requester: PeerSession | null = null;
   requester = new PeerSession({
@@ -65,10 +98,14 @@ describe('peer session', () => {
     const body = new Uint8Array(1_000_000).map((_, index) => index % 251);
     const { requester } = pair(async (request, responder) => {
       responder.head({ status: 200, statusText: 'OK', headers: [['x-url', request.url]] });
-      for (let offset = 0; offset < body.length; offset += 100_000) await responder.write(body.subarray(offset, offset + 100_000));
+      for (let offset = 0; offset < body.length; offset += 100_000)
+        await responder.write(body.subarray(offset, offset + 100_000));
       responder.end();
     });
-    const response = await requester.open({ method: 'GET', url: 'https://example.com/', headers: [] }, new AbortController().signal);
+    const response = await requester.open(
+      { method: 'GET', url: 'https://example.com/', headers: [] },
+      new AbortController().signal,
+    );
     expect(response.head.headers).toEqual([['x-url', 'https://example.com/']]);
     expect(await readAll(response)).toEqual(body);
     await expect(response.done).resolves.toBeUndefined();
@@ -77,15 +114,22 @@ describe('peer session', () => {
   it('a reader that stops reading stops the exit after one credit window', async () => {
     const window = 64 * 1024;
     let written = 0;
-    const { requester, wire } = pair(async (_request, responder) => {
-      responder.head({ status: 200, statusText: 'OK', headers: [] });
-      for (let i = 0; i < 100; i += 1) {
-        await responder.write(new Uint8Array(8 * 1024));
-        written += 8 * 1024;
-      }
-      responder.end();
-    }, window, { headStreamWindow: window });
-    const response = await requester.open({ method: 'GET', url: 'https://example.com/', headers: [] }, new AbortController().signal);
+    const { requester, wire } = pair(
+      async (_request, responder) => {
+        responder.head({ status: 200, statusText: 'OK', headers: [] });
+        for (let i = 0; i < 100; i += 1) {
+          await responder.write(new Uint8Array(8 * 1024));
+          written += 8 * 1024;
+        }
+        responder.end();
+      },
+      window,
+      { headStreamWindow: window },
+    );
+    const response = await requester.open(
+      { method: 'GET', url: 'https://example.com/', headers: [] },
+      new AbortController().signal,
+    );
     for (let i = 0; i < 20; i += 1) await flush();
     expect(written).toBe(window);
     expect(wire.exitSent).toBeLessThan(window + 4096);
@@ -105,10 +149,16 @@ describe('peer session', () => {
       for (let offset = 0; offset < BODY; offset += 32 * 1024) await responder.write(new Uint8Array(32 * 1024));
       responder.end();
     };
-    async function readThrough(timing: { now?: () => number; roundTripMs?: () => number | null }, onRead: () => void = () => undefined) {
+    async function readThrough(
+      timing: { now?: () => number; roundTripMs?: () => number | null },
+      onRead: () => void = () => undefined,
+    ) {
       // Without the head's widening: the round-trip rule alone.
       const { requester, wire } = pair(streamed, WINDOW, { ...timing, headStreamWindow: WINDOW });
-      const response = await requester.open({ method: 'GET', url: 'https://example.com/', headers: [] }, new AbortController().signal);
+      const response = await requester.open(
+        { method: 'GET', url: 'https://example.com/', headers: [] },
+        new AbortController().signal,
+      );
       let read = 0;
       for (let chunk = await response.read(); chunk; chunk = await response.read()) {
         read += chunk.byteLength;
@@ -140,14 +190,28 @@ describe('peer session', () => {
 
     it('a response not known to be small gets the head window at once, in one CREDIT; one whose length fits gets none', async () => {
       const head = 1024 * 1024;
-      const sized = (length: number | null): ExitHandler => async (_request, responder) => {
-        responder.head({ status: 200, statusText: 'OK', headers: length === null ? [] : [['Content-Length', String(length)]] });
-        await responder.write(new Uint8Array(length ?? 1000));
-        responder.end();
-      };
-      for (const [length, extra] of [[null, head - WINDOW], [2 * WINDOW, head - WINDOW], [WINDOW, 0], [10, 0]] as const) {
+      const sized =
+        (length: number | null): ExitHandler =>
+        async (_request, responder) => {
+          responder.head({
+            status: 200,
+            statusText: 'OK',
+            headers: length === null ? [] : [['Content-Length', String(length)]],
+          });
+          await responder.write(new Uint8Array(length ?? 1000));
+          responder.end();
+        };
+      for (const [length, extra] of [
+        [null, head - WINDOW],
+        [2 * WINDOW, head - WINDOW],
+        [WINDOW, 0],
+        [10, 0],
+      ] as const) {
         const { requester, wire } = pair(sized(length), WINDOW, { headStreamWindow: head });
-        const response = await requester.open({ method: 'GET', url: 'https://example.com/', headers: [] }, new AbortController().signal);
+        const response = await requester.open(
+          { method: 'GET', url: 'https://example.com/', headers: [] },
+          new AbortController().signal,
+        );
         expect(wire.creditGranted).toBe(extra);
         expect(requester.responseWindowBytes).toBe(WINDOW + extra);
         await readAll(response);
@@ -168,14 +232,18 @@ describe('peer session', () => {
     it('the exit may send the whole head window before the requester reads a byte, and not a byte more', async () => {
       const head = 1024 * 1024;
       let written = 0;
-      const { requester } = pair(async (_request, responder) => {
-        responder.head({ status: 200, statusText: 'OK', headers: [] });
-        for (let i = 0; i < 256; i += 1) {
-          await responder.write(new Uint8Array(8 * 1024));
-          written += 8 * 1024;
-        }
-        responder.end();
-      }, WINDOW, { headStreamWindow: head });
+      const { requester } = pair(
+        async (_request, responder) => {
+          responder.head({ status: 200, statusText: 'OK', headers: [] });
+          for (let i = 0; i < 256; i += 1) {
+            await responder.write(new Uint8Array(8 * 1024));
+            written += 8 * 1024;
+          }
+          responder.end();
+        },
+        WINDOW,
+        { headStreamWindow: head },
+      );
       await requester.open({ method: 'GET', url: 'https://example.com/', headers: [] }, new AbortController().signal);
       for (let i = 0; i < 200; i += 1) await flush();
       expect(written).toBe(head);
@@ -200,7 +268,11 @@ describe('peer session', () => {
     it('grown windows stay within the session bound across the streams of one peer', async () => {
       const bound = 2 * 1024 * 1024;
       const { requester } = pair(streamed, WINDOW, { now: () => 0, roundTripMs: () => 50, maxSessionWindow: bound });
-      const streams = await Promise.all(Array.from({ length: 8 }, () => requester.open({ method: 'GET', url: 'https://example.com/', headers: [] }, new AbortController().signal)));
+      const streams = await Promise.all(
+        Array.from({ length: 8 }, () =>
+          requester.open({ method: 'GET', url: 'https://example.com/', headers: [] }, new AbortController().signal),
+        ),
+      );
       let largest = 0;
       const reads = await Promise.all(
         streams.map(async (stream) => {
@@ -227,7 +299,10 @@ describe('peer session', () => {
       responder.head({ status: 200, statusText: 'OK', headers: [] });
     });
     const controller = new AbortController();
-    const response = await requester.open({ method: 'GET', url: 'https://example.com/', headers: [] }, controller.signal);
+    const response = await requester.open(
+      { method: 'GET', url: 'https://example.com/', headers: [] },
+      controller.signal,
+    );
     controller.abort(new PeerlaneError('cancelled', 'page went away'));
     await flush();
     expect(exitSignal!.aborted).toBe(true);
@@ -235,8 +310,12 @@ describe('peer session', () => {
   });
 
   it('an exit error arrives typed, with its message', async () => {
-    const { requester } = pair((_request, responder) => responder.error(new PeerlaneError('destination_refused', 'private address 127.0.0.1 is refused')));
-    await expect(requester.open({ method: 'GET', url: 'http://x/', headers: [] }, new AbortController().signal)).rejects.toMatchObject({
+    const { requester } = pair((_request, responder) =>
+      responder.error(new PeerlaneError('destination_refused', 'private address 127.0.0.1 is refused')),
+    );
+    await expect(
+      requester.open({ method: 'GET', url: 'http://x/', headers: [] }, new AbortController().signal),
+    ).rejects.toMatchObject({
       category: 'destination_refused',
       message: 'private address 127.0.0.1 is refused',
     });
@@ -254,7 +333,11 @@ describe('peer session', () => {
   it('garbage is answered with a typed ERROR frame and the session keeps working', async () => {
     const replies: Uint8Array[] = [];
     const errors: string[] = [];
-    const session = new PeerSession({ hello: hello('exit'), send: (frame) => replies.push(frame), onProtocolError: (error) => errors.push(error.category) });
+    const session = new PeerSession({
+      hello: hello('exit'),
+      send: (frame) => replies.push(frame),
+      onProtocolError: (error) => errors.push(error.category),
+    });
     replies.length = 0;
     session.receive(new Uint8Array([1, 99, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]));
     session.receive(new Uint8Array([7]));
@@ -268,36 +351,62 @@ describe('peer session', () => {
       exitSignal = signal;
       responder.head({ status: 200, statusText: 'OK', headers: [] });
     });
-    const response = await requester.open({ method: 'GET', url: 'https://example.com/', headers: [] }, new AbortController().signal);
+    const response = await requester.open(
+      { method: 'GET', url: 'https://example.com/', headers: [] },
+      new AbortController().signal,
+    );
     requester.close(new PeerlaneError('peer_lost', 'data channel closed'));
     exit.close(new PeerlaneError('peer_lost', 'data channel closed'));
     await expect(response.read()).rejects.toMatchObject({ category: 'peer_lost' });
     expect(exitSignal!.aborted).toBe(true);
-    await expect(requester.open({ method: 'GET', url: 'https://example.com/', headers: [] }, new AbortController().signal)).rejects.toMatchObject({
+    await expect(
+      requester.open({ method: 'GET', url: 'https://example.com/', headers: [] }, new AbortController().signal),
+    ).rejects.toMatchObject({
       category: 'peer_lost',
     });
   });
 });
 
 describe('exit service', () => {
-  const okFetcher = (seen: { url?: string; headers?: [string, string][] }): ExitFetcher => async (request) => {
-    seen.url = request.url;
-    seen.headers = request.headers;
-    return {
-      head: { status: 200, statusText: 'OK', headers: [['content-type', 'text/plain'], ['set-cookie', 'a=b']] },
-      body: (async function* () {
-        yield new TextEncoder().encode('hello');
-      })(),
+  const okFetcher =
+    (seen: { url?: string; headers?: [string, string][] }): ExitFetcher =>
+    async (request) => {
+      seen.url = request.url;
+      seen.headers = request.headers;
+      return {
+        head: {
+          status: 200,
+          statusText: 'OK',
+          headers: [
+            ['content-type', 'text/plain'],
+            ['set-cookie', 'a=b'],
+          ],
+        },
+        body: (async function* () {
+          yield new TextEncoder().encode('hello');
+        })(),
+      };
     };
-  };
 
   it('forwards only allow-listed request headers and never Set-Cookie', async () => {
     const seen: { url?: string; headers?: [string, string][] } = {};
     const served: number[] = [];
-    const handler = createExitHandler(okFetcher(seen), () => DEFAULT_EXIT_POLICY, { bytesSent: () => undefined, finished: (_request, outcome) => served.push(outcome.bytes) });
+    const handler = createExitHandler(okFetcher(seen), () => DEFAULT_EXIT_POLICY, {
+      bytesSent: () => undefined,
+      finished: (_request, outcome) => served.push(outcome.bytes),
+    });
     const { requester } = pair(handler);
     const response = await requester.open(
-      { method: 'GET', url: 'https://example.com/a', headers: [['Accept', 'text/plain'], ['Cookie', 'secret'], ['Authorization', 'Bearer x'], ['Host', 'evil']] },
+      {
+        method: 'GET',
+        url: 'https://example.com/a',
+        headers: [
+          ['Accept', 'text/plain'],
+          ['Cookie', 'secret'],
+          ['Authorization', 'Bearer x'],
+          ['Host', 'evil'],
+        ],
+      },
       new AbortController().signal,
     );
     expect(new TextDecoder().decode(await readAll(response))).toBe('hello');
@@ -309,10 +418,17 @@ describe('exit service', () => {
   it('refuses by policy before fetching and counts the refusal', async () => {
     const seen: { url?: string } = {};
     const refused: string[] = [];
-    const handler = createExitHandler(okFetcher(seen), () => DEFAULT_EXIT_POLICY, { bytesSent: () => undefined, finished: (_request, outcome) => outcome.error && refused.push(outcome.error.category) });
+    const handler = createExitHandler(okFetcher(seen), () => DEFAULT_EXIT_POLICY, {
+      bytesSent: () => undefined,
+      finished: (_request, outcome) => outcome.error && refused.push(outcome.error.category),
+    });
     const { requester } = pair(handler);
-    await expect(requester.open({ method: 'GET', url: 'http://127.0.0.1/', headers: [] }, new AbortController().signal)).rejects.toMatchObject({ category: 'destination_refused' });
-    await expect(requester.open({ method: 'POST', url: 'https://example.com/', headers: [] }, new AbortController().signal)).rejects.toMatchObject({ category: 'method_refused' });
+    await expect(
+      requester.open({ method: 'GET', url: 'http://127.0.0.1/', headers: [] }, new AbortController().signal),
+    ).rejects.toMatchObject({ category: 'destination_refused' });
+    await expect(
+      requester.open({ method: 'POST', url: 'https://example.com/', headers: [] }, new AbortController().signal),
+    ).rejects.toMatchObject({ category: 'method_refused' });
     expect(seen.url).toBeUndefined();
     expect(refused).toEqual(['destination_refused', 'method_refused']);
   });
@@ -327,15 +443,22 @@ describe('request bodies', () => {
       responder.head({ status: 201, statusText: 'Created', headers: [['x-method', request.method]] });
       responder.end();
     });
-    const response = await requester.open({ method: 'POST', url: 'https://example.com/up', headers: [['content-type', 'application/octet-stream']] }, new AbortController().signal, upload);
+    const response = await requester.open(
+      { method: 'POST', url: 'https://example.com/up', headers: [['content-type', 'application/octet-stream']] },
+      new AbortController().signal,
+      upload,
+    );
     expect(response.head.status).toBe(201);
     expect(received).toEqual(upload);
-    const empty = await requester.open({ method: 'GET', url: 'https://example.com/', headers: [] }, new AbortController().signal);
+    const empty = await requester.open(
+      { method: 'GET', url: 'https://example.com/', headers: [] },
+      new AbortController().signal,
+    );
     expect(empty.head.status).toBe(201);
     expect(received).toBeNull();
   });
 
-  describe('under the exit\'s credit (peers that say REQUEST_BODY_CREDIT)', () => {
+  describe("under the exit's credit (peers that say REQUEST_BODY_CREDIT)", () => {
     it('a 2 MB body arrives whole, never more than a window ahead of the credit, with progress rising to the whole before the head', async () => {
       const upload = new Uint8Array(2 * 1024 * 1024).map((_, index) => (index * 13) % 256);
       let received: Uint8Array | null | undefined;
@@ -351,7 +474,12 @@ describe('request bodies', () => {
       );
       await flush(); // the HELLOs cross
       const progress: number[] = [];
-      const response = await requester.open({ method: 'POST', url: 'https://example.com/up', headers: [] }, new AbortController().signal, upload, { onUploaded: (bytes) => progress.push(bytes) });
+      const response = await requester.open(
+        { method: 'POST', url: 'https://example.com/up', headers: [] },
+        new AbortController().signal,
+        upload,
+        { onUploaded: (bytes) => progress.push(bytes) },
+      );
       expect(response.head.status).toBe(201);
       // Compared as buffers: toEqual walks 2 MB element by element for seconds.
       expect(Buffer.from(received!).equals(Buffer.from(upload))).toBe(true);
@@ -364,12 +492,27 @@ describe('request bodies', () => {
 
     it('an exit that grants nothing gets one window and no END; each credit lets that much more go', async () => {
       const sent: Frame[] = [];
-      const requester = new PeerSession({ hello: hello('requester', [REQUEST_BODY_CREDIT]), send: (frame) => sent.push(decodeFrame(frame)) });
-      requester.receive(encodeFrame({ type: 'HELLO', streamId: 0, flags: 0, hello: hello('exit', [REQUEST_BODY_CREDIT]) }));
+      const requester = new PeerSession({
+        hello: hello('requester', [REQUEST_BODY_CREDIT]),
+        send: (frame) => sent.push(decodeFrame(frame)),
+      });
+      requester.receive(
+        encodeFrame({ type: 'HELLO', streamId: 0, flags: 0, hello: hello('exit', [REQUEST_BODY_CREDIT]) }),
+      );
       const progress: number[] = [];
-      void requester.open({ method: 'PUT', url: 'https://example.com/big', headers: [] }, new AbortController().signal, new Uint8Array(1024 * 1024), { onUploaded: (bytes) => progress.push(bytes) }).catch(() => undefined);
+      void requester
+        .open(
+          { method: 'PUT', url: 'https://example.com/big', headers: [] },
+          new AbortController().signal,
+          new Uint8Array(1024 * 1024),
+          { onUploaded: (bytes) => progress.push(bytes) },
+        )
+        .catch(() => undefined);
       await flush();
-      const bodyBytes = () => sent.filter((frame) => frame.type === 'BODY').reduce((sum, frame) => sum + (frame.type === 'BODY' ? frame.data.byteLength : 0), 0);
+      const bodyBytes = () =>
+        sent
+          .filter((frame) => frame.type === 'BODY')
+          .reduce((sum, frame) => sum + (frame.type === 'BODY' ? frame.data.byteLength : 0), 0);
       expect(bodyBytes()).toBe(REQUEST_BODY_WINDOW);
       expect(sent.some((frame) => frame.type === 'END')).toBe(false);
       const streamId = sent.find((frame) => frame.type === 'REQUEST_HEAD')!.streamId;
@@ -386,14 +529,40 @@ describe('request bodies', () => {
     it('a request body is credited as it arrives, so a requester that ignores its credit is served; past MAX_REQUEST_BODY_BYTES it is refused with exit_cap_size and never served', async () => {
       const sent: Frame[] = [];
       let served = 0;
-      const exit = new PeerSession({ hello: hello('exit', [REQUEST_BODY_CREDIT]), exitHandler: () => (served += 1), send: (frame) => sent.push(decodeFrame(frame)) });
-      exit.receive(encodeFrame({ type: 'HELLO', streamId: 0, flags: 0, hello: hello('requester', [REQUEST_BODY_CREDIT]) }));
+      const exit = new PeerSession({
+        hello: hello('exit', [REQUEST_BODY_CREDIT]),
+        exitHandler: () => (served += 1),
+        send: (frame) => sent.push(decodeFrame(frame)),
+      });
+      exit.receive(
+        encodeFrame({ type: 'HELLO', streamId: 0, flags: 0, hello: hello('requester', [REQUEST_BODY_CREDIT]) }),
+      );
       const chunk = new Uint8Array(MAX_PAYLOAD_BYTES);
       const sendBody = (streamId: number, bytes: number, head = true): void => {
-        if (head) exit.receive(encodeFrame({ type: 'REQUEST_HEAD', streamId, flags: 0, head: { method: 'POST', url: 'https://example.com/', headers: [] } }));
-        for (let offset = 0; offset < bytes; offset += chunk.byteLength) exit.receive(encodeFrame({ type: 'BODY', streamId, flags: FLAG_REQUEST_BODY, data: chunk.subarray(0, Math.min(chunk.byteLength, bytes - offset)) }));
+        if (head)
+          exit.receive(
+            encodeFrame({
+              type: 'REQUEST_HEAD',
+              streamId,
+              flags: 0,
+              head: { method: 'POST', url: 'https://example.com/', headers: [] },
+            }),
+          );
+        for (let offset = 0; offset < bytes; offset += chunk.byteLength)
+          exit.receive(
+            encodeFrame({
+              type: 'BODY',
+              streamId,
+              flags: FLAG_REQUEST_BODY,
+              data: chunk.subarray(0, Math.min(chunk.byteLength, bytes - offset)),
+            }),
+          );
       };
-      const credited = (streamId: number): number => sent.reduce((sum, frame) => sum + (frame.type === 'CREDIT' && frame.streamId === streamId ? frame.bytes : 0), 0);
+      const credited = (streamId: number): number =>
+        sent.reduce(
+          (sum, frame) => sum + (frame.type === 'CREDIT' && frame.streamId === streamId ? frame.bytes : 0),
+          0,
+        );
       // Half a window in, it is credited back, before the requester could have waited for anything.
       sendBody(1, REQUEST_BODY_WINDOW / 2);
       expect(credited(1)).toBeGreaterThanOrEqual(REQUEST_BODY_WINDOW / 2);
@@ -406,17 +575,23 @@ describe('request bodies', () => {
       expect(served).toBe(1);
       sendBody(3, MAX_REQUEST_BODY_BYTES + 1);
       exit.receive(encodeFrame({ type: 'END', streamId: 3, flags: FLAG_REQUEST_BODY }));
-      expect(sent.filter((frame) => frame.type === 'ERROR').map((frame) => frame.type === 'ERROR' && [frame.streamId, frame.error.category])).toEqual([[3, 'exit_cap_size']]);
+      expect(
+        sent
+          .filter((frame) => frame.type === 'ERROR')
+          .map((frame) => frame.type === 'ERROR' && [frame.streamId, frame.error.category]),
+      ).toEqual([[3, 'exit_cap_size']]);
       expect(served).toBe(1);
     });
 
-    it('whenHello waits for the peer\'s HELLO on a channel that just opened, and fails when the session closes first', async () => {
+    it("whenHello waits for the peer's HELLO on a channel that just opened, and fails when the session closes first", async () => {
       const requester = new PeerSession({ hello: hello('requester'), send: () => undefined });
       let seen: string[] | null = null;
       void requester.whenHello(new AbortController().signal).then((remote) => (seen = remote.methods ?? []));
       await flush();
       expect(seen).toBeNull();
-      requester.receive(encodeFrame({ type: 'HELLO', streamId: 0, flags: 0, hello: { ...hello('exit'), methods: ['GET', 'HEAD'] } }));
+      requester.receive(
+        encodeFrame({ type: 'HELLO', streamId: 0, flags: 0, hello: { ...hello('exit'), methods: ['GET', 'HEAD'] } }),
+      );
       await flush();
       expect(seen).toEqual(['GET', 'HEAD']);
       const lonely = new PeerSession({ hello: hello('requester'), send: () => undefined });
@@ -431,9 +606,12 @@ describe('request bodies', () => {
       await expect(given).rejects.toMatchObject({ category: 'attempt_timeout' });
     });
 
-    it('every new session\'s HELLO is answered with ours (marked a reply, never answered again), so a peer that rebuilt its session learns what we carry', async () => {
+    it("every new session's HELLO is answered with ours (marked a reply, never answered again), so a peer that rebuilt its session learns what we carry", async () => {
       const sent: Frame[] = [];
-      const exit = new PeerSession({ hello: { ...hello('exit'), methods: ['GET'] }, send: (frame) => sent.push(decodeFrame(frame)) });
+      const exit = new PeerSession({
+        hello: { ...hello('exit'), methods: ['GET'] },
+        send: (frame) => sent.push(decodeFrame(frame)),
+      });
       const hellos = () => sent.filter((frame) => frame.type === 'HELLO');
       expect(hellos()).toHaveLength(1);
       exit.receive(encodeFrame({ type: 'HELLO', streamId: 0, flags: 0, hello: hello('requester') }));
@@ -450,10 +628,20 @@ describe('request bodies', () => {
 
     it('an older peer (no REQUEST_BODY_CREDIT) gets the whole body at once, and the upload reports it whole', async () => {
       const sent: Frame[] = [];
-      const requester = new PeerSession({ hello: hello('requester', [REQUEST_BODY_CREDIT]), send: (frame) => sent.push(decodeFrame(frame)) });
+      const requester = new PeerSession({
+        hello: hello('requester', [REQUEST_BODY_CREDIT]),
+        send: (frame) => sent.push(decodeFrame(frame)),
+      });
       requester.receive(encodeFrame({ type: 'HELLO', streamId: 0, flags: 0, hello: hello('exit') }));
       const progress: number[] = [];
-      void requester.open({ method: 'PUT', url: 'https://example.com/big', headers: [] }, new AbortController().signal, new Uint8Array(1024 * 1024), { onUploaded: (bytes) => progress.push(bytes) }).catch(() => undefined);
+      void requester
+        .open(
+          { method: 'PUT', url: 'https://example.com/big', headers: [] },
+          new AbortController().signal,
+          new Uint8Array(1024 * 1024),
+          { onUploaded: (bytes) => progress.push(bytes) },
+        )
+        .catch(() => undefined);
       await flush();
       expect(sent.filter((frame) => frame.type === 'BODY').length).toBeGreaterThan(1);
       expect(sent.some((frame) => frame.type === 'END')).toBe(true);
@@ -466,15 +654,29 @@ describe('request bodies', () => {
     let a: PeerSession | null = null;
     let b: PeerSession | null = null;
     const bodies: Record<string, Uint8Array | null | undefined> = {};
-    const serve = (name: string): ExitHandler => (_request, responder, _signal, body) => {
-      bodies[name] = body;
-      responder.head({ status: 200, statusText: 'OK', headers: [] });
-      void responder.write(new TextEncoder().encode(`response from ${name}`)).then(() => responder.end());
-    };
-    a = new PeerSession({ hello: hello('exit'), exitHandler: serve('a'), send: (frame) => queueMicrotask(() => b?.receive(frame)) });
-    b = new PeerSession({ hello: hello('exit'), exitHandler: serve('b'), send: (frame) => queueMicrotask(() => a?.receive(frame)) });
+    const serve =
+      (name: string): ExitHandler =>
+      (_request, responder, _signal, body) => {
+        bodies[name] = body;
+        responder.head({ status: 200, statusText: 'OK', headers: [] });
+        void responder.write(new TextEncoder().encode(`response from ${name}`)).then(() => responder.end());
+      };
+    a = new PeerSession({
+      hello: hello('exit'),
+      exitHandler: serve('a'),
+      send: (frame) => queueMicrotask(() => b?.receive(frame)),
+    });
+    b = new PeerSession({
+      hello: hello('exit'),
+      exitHandler: serve('b'),
+      send: (frame) => queueMicrotask(() => a?.receive(frame)),
+    });
     const [fromB, fromA] = await Promise.all([
-      a.open({ method: 'POST', url: 'https://b.example/', headers: [] }, new AbortController().signal, new TextEncoder().encode('upload from a')),
+      a.open(
+        { method: 'POST', url: 'https://b.example/', headers: [] },
+        new AbortController().signal,
+        new TextEncoder().encode('upload from a'),
+      ),
       b.open({ method: 'GET', url: 'https://a.example/', headers: [] }, new AbortController().signal),
     ]);
     expect(new TextDecoder().decode(await readAll(fromB))).toBe('response from b');
@@ -489,8 +691,17 @@ describe('request bodies', () => {
       seen = request.body;
       return { head: { status: 200, statusText: 'OK', headers: [] }, body: null };
     };
-    const { requester } = pair(createExitHandler(fetcher, () => ({ ...DEFAULT_EXIT_POLICY, allowedMethods: ['GET', 'POST'] }), { bytesSent: () => undefined, finished: () => undefined }));
-    const response = await requester.open({ method: 'POST', url: 'https://example.com/form', headers: [['content-type', 'application/json']] }, new AbortController().signal, new TextEncoder().encode('{"a":1}'));
+    const { requester } = pair(
+      createExitHandler(fetcher, () => ({ ...DEFAULT_EXIT_POLICY, allowedMethods: ['GET', 'POST'] }), {
+        bytesSent: () => undefined,
+        finished: () => undefined,
+      }),
+    );
+    const response = await requester.open(
+      { method: 'POST', url: 'https://example.com/form', headers: [['content-type', 'application/json']] },
+      new AbortController().signal,
+      new TextEncoder().encode('{"a":1}'),
+    );
     await response.done;
     expect(new TextDecoder().decode(seen!)).toBe('{"a":1}');
   });

@@ -8,12 +8,22 @@ import { queueHarness, seededRandom, warmUpTtfb } from '../helpers/queue-harness
 
 /** One step of a random workload against the queue. */
 const step = fc.oneof(
-  fc.record({ op: fc.constant('submit' as const), priority: fc.constantFrom(...PRIORITIES), idempotent: fc.boolean(), hedgeable: fc.boolean(), size: fc.nat(300) }),
+  fc.record({
+    op: fc.constant('submit' as const),
+    priority: fc.constantFrom(...PRIORITIES),
+    idempotent: fc.boolean(),
+    hedgeable: fc.boolean(),
+    size: fc.nat(300),
+  }),
   fc.record({ op: fc.constant('advance' as const), ms: fc.integer({ min: 1, max: 400 }) }),
   fc.record({ op: fc.constant('answer' as const), pick: fc.nat() }),
   fc.record({ op: fc.constant('finishBody' as const), pick: fc.nat() }),
   fc.record({ op: fc.constant('failBody' as const), pick: fc.nat(), category: fc.constantFrom(...ERROR_CATEGORIES) }),
-  fc.record({ op: fc.constant('fail' as const), pick: fc.nat(), category: fc.constantFrom('peer_lost', 'attempt_timeout', 'exit_fetch_failed', 'destination_refused', 'exit_busy') }),
+  fc.record({
+    op: fc.constant('fail' as const),
+    pick: fc.nat(),
+    category: fc.constantFrom('peer_lost', 'attempt_timeout', 'exit_fetch_failed', 'destination_refused', 'exit_busy'),
+  }),
   fc.record({ op: fc.constant('cancel' as const), pick: fc.nat() }),
   fc.record({ op: fc.constant('addPeer' as const), peer: fc.constantFrom('a', 'b', 'c') }),
   fc.record({ op: fc.constant('removePeer' as const), peer: fc.constantFrom('a', 'b', 'c') }),
@@ -66,7 +76,14 @@ describe('request queue properties (random workloads, fake clock)', () => {
               controllers.push(controller);
               const index = submitted++;
               queue
-                .submit(`t${index}`, { priority: action.priority, idempotent: action.idempotent, hedgeable: action.hedgeable, sizeBytes: action.size, signal: controller.signal, correlationId: `t${index}` })
+                .submit(`t${index}`, {
+                  priority: action.priority,
+                  idempotent: action.idempotent,
+                  hedgeable: action.hedgeable,
+                  sizeBytes: action.size,
+                  signal: controller.signal,
+                  correlationId: `t${index}`,
+                })
                 .then(
                   () => settledCount.set(index, (settledCount.get(index) ?? 0) + 1),
                   () => settledCount.set(index, (settledCount.get(index) ?? 0) + 1),
@@ -87,8 +104,7 @@ describe('request queue properties (random workloads, fake clock)', () => {
               if (action.op === 'answer') {
                 winners.push(call);
                 call.answer('ok');
-              }
-              else if (action.op === 'finishBody') call.finishBody();
+              } else if (action.op === 'finishBody') call.finishBody();
               else call[action.op](new PeerlaneError(action.category, 'generated'));
               break;
             }
@@ -100,13 +116,17 @@ describe('request queue properties (random workloads, fake clock)', () => {
               break;
             case 'removePeer':
               queue.removePeer(action.peer);
-              for (const call of live()) if (call.peerId === action.peer) call.fail(new PeerlaneError('peer_lost', 'removed'));
+              for (const call of live())
+                if (call.peerId === action.peer) call.fail(new PeerlaneError('peer_lost', 'removed'));
               break;
           }
           await flush();
           checkBounds();
           // A hedge race leaves one winner: once an attempt has answered, every other attempt of its request is cancelled.
-          for (const winner of winners) for (const other of calls) if (other !== winner && other.task === winner.task) expect(other.signal.aborted, `${other.task} on ${other.peerId}`).toBe(true);
+          for (const winner of winners)
+            for (const other of calls)
+              if (other !== winner && other.task === winner.task)
+                expect(other.signal.aborted, `${other.task} on ${other.peerId}`).toBe(true);
         }
         // Drain: every request must end by its overall timeout; nothing may hang.
         clock.advance(OPTIONS.requestTimeoutMs + OPTIONS.retryCapMs + 1);
@@ -124,7 +144,8 @@ describe('request queue properties (random workloads, fake clock)', () => {
         // Each record names its submission by the correlation id given at submit (`t<index>`), and its
         // attempts are counted from the dispatch events as well as read from the record.
         const attemptsById = new Map<number, number>();
-        for (const event of events) if (event.type === 'dispatched') attemptsById.set(event.id, (attemptsById.get(event.id) ?? 0) + 1);
+        for (const event of events)
+          if (event.type === 'dispatched') attemptsById.set(event.id, (attemptsById.get(event.id) ?? 0) + 1);
         const records = events.flatMap((event) => (event.type === 'finished' ? [event.record] : []));
         for (const record of records) {
           const dispatched = attemptsById.get(record.id) ?? 0;
@@ -148,13 +169,25 @@ describe('request queue properties (random workloads, fake clock)', () => {
   it('a hedge race leaves one winner: whichever attempt answers first, the others are cancelled and the record says whether the hedge won', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.nat(), { minLength: 1, maxLength: 12 }), async (picks) => {
-        const harness = queueHarness({ maxQueued: 100, perPeerConcurrency: 50, hedging: true, hedgeMinSamples: 3, hedgeMinDelayMs: 10, requestTimeoutMs: 60_000, warmupMs: 0 });
+        const harness = queueHarness({
+          maxQueued: 100,
+          perPeerConcurrency: 50,
+          hedging: true,
+          hedgeMinSamples: 3,
+          hedgeMinDelayMs: 10,
+          requestTimeoutMs: 60_000,
+          warmupMs: 0,
+        });
         const { clock, calls, queue, finished } = harness;
         queue.addPeer('a');
         queue.addPeer('b');
         // A recent p95 to hedge on: three requests answered after 20 ms.
         await warmUpTtfb(harness, 3);
-        const slow = picks.map((_, index) => queue.submit(`slow${index}`, { idempotent: true, hedgeable: true, correlationId: `slow${index}` }).catch(() => undefined));
+        const slow = picks.map((_, index) =>
+          queue
+            .submit(`slow${index}`, { idempotent: true, hedgeable: true, correlationId: `slow${index}` })
+            .catch(() => undefined),
+        );
         await flush();
         clock.advance((queue.hedgeDelayMs() ?? 0) + 1);
         await flush();
@@ -172,7 +205,12 @@ describe('request queue properties (random workloads, fake clock)', () => {
           const winner = attempts[pick % attempts.length]!;
           for (const other of attempts) if (other !== winner) expect(other.signal.aborted).toBe(true);
           const record = finished().find((each) => each.correlationId === `slow${index}`);
-          expect(record).toMatchObject({ ok: true, hedged: true, attempts: 2, hedgeWon: winner.context.kind === 'hedge' });
+          expect(record).toMatchObject({
+            ok: true,
+            hedged: true,
+            attempts: 2,
+            hedgeWon: winner.context.kind === 'hedge',
+          });
         });
       }),
       { numRuns: 50 },
@@ -181,34 +219,46 @@ describe('request queue properties (random workloads, fake clock)', () => {
 
   it('full-jitter backoff stays within [0, min(cap, base·2^(n−1)))', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 30 }), fc.integer({ min: 1, max: 1000 }), fc.integer({ min: 1, max: 60_000 }), fc.double({ min: 0, max: 0.999999, noNaN: true }), (retry, base, cap, r) => {
-        const delay = fullJitterDelay(retry, base, cap, () => r);
-        expect(delay).toBeGreaterThanOrEqual(0);
-        expect(delay).toBeLessThan(Math.min(cap, base * 2 ** (retry - 1)));
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 30 }),
+        fc.integer({ min: 1, max: 1000 }),
+        fc.integer({ min: 1, max: 60_000 }),
+        fc.double({ min: 0, max: 0.999999, noNaN: true }),
+        (retry, base, cap, r) => {
+          const delay = fullJitterDelay(retry, base, cap, () => r);
+          expect(delay).toBeGreaterThanOrEqual(0);
+          expect(delay).toBeLessThan(Math.min(cap, base * 2 ** (retry - 1)));
+        },
+      ),
     );
   });
 
   it('priority order holds when nothing has aged: a higher lane is never served after a lower one that queued at the same time', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.constantFrom(...PRIORITIES), { minLength: 1, maxLength: 30 }), async (priorities) => {
-        const { calls, queue } = queueHarness({ maxQueued: 100, perPeerConcurrency: 1, agingMs: 1_000_000 });
-        priorities.forEach((priority, index) => void queue.submit(`${PRIORITIES.indexOf(priority)}:${index}`, { priority }).catch(() => undefined));
-        queue.addPeer('a');
-        for (let served = 0; served < priorities.length; served += 1) {
+      fc.asyncProperty(
+        fc.array(fc.constantFrom(...PRIORITIES), { minLength: 1, maxLength: 30 }),
+        async (priorities) => {
+          const { calls, queue } = queueHarness({ maxQueued: 100, perPeerConcurrency: 1, agingMs: 1_000_000 });
+          priorities.forEach(
+            (priority, index) =>
+              void queue.submit(`${PRIORITIES.indexOf(priority)}:${index}`, { priority }).catch(() => undefined),
+          );
+          queue.addPeer('a');
+          for (let served = 0; served < priorities.length; served += 1) {
+            await flush();
+            calls[served]!.answer('ok');
+            await flush();
+            calls[served]!.finishBody();
+          }
           await flush();
-          calls[served]!.answer('ok');
-          await flush();
-          calls[served]!.finishBody();
-        }
-        await flush();
-        const order = calls.map((call) => call.task.split(':').map(Number) as [number, number]);
-        for (let index = 1; index < order.length; index += 1) {
-          const [previousRank, previousSeq] = order[index - 1]!;
-          const [rank, seq] = order[index]!;
-          expect(rank > previousRank || (rank === previousRank && seq > previousSeq)).toBe(true);
-        }
-      }),
+          const order = calls.map((call) => call.task.split(':').map(Number) as [number, number]);
+          for (let index = 1; index < order.length; index += 1) {
+            const [previousRank, previousSeq] = order[index - 1]!;
+            const [rank, seq] = order[index]!;
+            expect(rank > previousRank || (rank === previousRank && seq > previousSeq)).toBe(true);
+          }
+        },
+      ),
       { numRuns: 100 },
     );
   });

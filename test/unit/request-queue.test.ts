@@ -135,7 +135,14 @@ describe('request queue: admission, order and slots', () => {
     clock.advance(60);
     calls[1]!.finishBody();
     await flush();
-    expect(finished()[0]).toMatchObject({ ok: true, peerId: 'a', queueWaitMs: 0, ttfbMs: 30, transferMs: 20, totalMs: 50 });
+    expect(finished()[0]).toMatchObject({
+      ok: true,
+      peerId: 'a',
+      queueWaitMs: 0,
+      ttfbMs: 30,
+      transferMs: 20,
+      totalMs: 50,
+    });
     expect(finished()[1]).toMatchObject({ queueWaitMs: 50, ttfbMs: 40, transferMs: 60, totalMs: 150 });
   });
 });
@@ -162,7 +169,12 @@ describe('request queue: priorities and aging', () => {
 
   it('a background request is served within the aging bound under a continuous interactive flood', async () => {
     const agingMs = 500;
-    const { clock, calls, queue, finished } = queueHarness({ maxQueued: 1000, perPeerConcurrency: 1, agingMs, requestTimeoutMs: 60_000 });
+    const { clock, calls, queue, finished } = queueHarness({
+      maxQueued: 1000,
+      perPeerConcurrency: 1,
+      agingMs,
+      requestTimeoutMs: 60_000,
+    });
     queue.addPeer('a');
     // Keep the interactive lane non-empty for the whole test: 2 new requests per 10 ms served.
     void queue.submit('flood-0').catch(() => undefined);
@@ -191,7 +203,12 @@ describe('request queue: priorities and aging', () => {
 
 describe('request queue: peer choice and ejection', () => {
   it('prefers the peer with the lower EWMA time to first byte (power of two choices)', async () => {
-    const { clock, calls, queue } = queueHarness({ maxQueued: 100, perPeerConcurrency: 50, warmupMs: 0, requestTimeoutMs: 60_000 });
+    const { clock, calls, queue } = queueHarness({
+      maxQueued: 100,
+      perPeerConcurrency: 50,
+      warmupMs: 0,
+      requestTimeoutMs: 60_000,
+    });
     queue.addPeer('fast');
     queue.addPeer('slow');
     // Teach the EWMA: fast answers in 5 ms, slow in 200 ms.
@@ -247,7 +264,8 @@ describe('request queue: peer choice and ejection', () => {
         await flush();
       }
     };
-    for (let tries = 0; tries < 40 && !events.some((event) => event.type === 'peer_ejected'); tries += 1) await failBad(1);
+    for (let tries = 0; tries < 40 && !events.some((event) => event.type === 'peer_ejected'); tries += 1)
+      await failBad(1);
     const firstEjection = events.find((event) => event.type === 'peer_ejected');
     expect(firstEjection).toMatchObject({ peerId: 'bad', untilMs: clock.now() + 1000 });
     expect(queue.peers().find((peer) => peer.peerId === 'bad')!.health).toBe('ejected');
@@ -257,7 +275,8 @@ describe('request queue: peer choice and ejection', () => {
     expect(calls.slice(start).every((call) => call.peerId === 'good')).toBe(true);
     clock.advance(1000);
     expect(queue.peers().find((peer) => peer.peerId === 'bad')!.health).not.toBe('ejected');
-    for (let tries = 0; tries < 40 && events.filter((event) => event.type === 'peer_ejected').length < 2; tries += 1) await failBad(1);
+    for (let tries = 0; tries < 40 && events.filter((event) => event.type === 'peer_ejected').length < 2; tries += 1)
+      await failBad(1);
     const second = events.filter((event) => event.type === 'peer_ejected')[1];
     expect(second).toMatchObject({ peerId: 'bad', untilMs: clock.now() + 2000 });
   });
@@ -275,7 +294,12 @@ describe('request queue: peer choice and ejection', () => {
   });
 
   it('a warming peer gets a small share while a healthy peer exists, and full traffic alone', async () => {
-    const { clock, calls, queue } = queueHarness({ maxQueued: 100, perPeerConcurrency: 100, warmupMs: 10_000, requestTimeoutMs: 60_000 });
+    const { clock, calls, queue } = queueHarness({
+      maxQueued: 100,
+      perPeerConcurrency: 100,
+      warmupMs: 10_000,
+      requestTimeoutMs: 60_000,
+    });
     queue.addPeer('old');
     clock.advance(10_000);
     queue.addPeer('new');
@@ -302,7 +326,10 @@ describe('request queue: retries, attempt timeouts and hedging', () => {
     const first = calls[0]!;
     first.fail(lost());
     await flush();
-    expect(events.find((event) => event.type === 'attempt_failed')).toMatchObject({ next: 'retry', category: 'peer_lost' });
+    expect(events.find((event) => event.type === 'attempt_failed')).toMatchObject({
+      next: 'retry',
+      category: 'peer_lost',
+    });
     clock.advance(100);
     await flush();
     const second = calls[1]!;
@@ -416,7 +443,9 @@ describe('request queue: retries, attempt timeouts and hedging', () => {
     }
     const retries = events.filter((event) => event.type === 'attempt_failed' && event.next === 'retry').length;
     expect(retries).toBe(2 + 0.2 * 50);
-    expect(events.filter((event) => event.type === 'attempt_failed' && event.next === 'budget_exhausted').length).toBeGreaterThan(0);
+    expect(
+      events.filter((event) => event.type === 'attempt_failed' && event.next === 'budget_exhausted').length,
+    ).toBeGreaterThan(0);
   });
 
   it('hedges a slow idempotent GET after the recent p95 TTFB; the first head wins and the loser is cancelled', async () => {
@@ -457,7 +486,14 @@ describe('request queue: retries, attempt timeouts and hedging', () => {
   });
 
   it('does not hedge non-hedgeable requests', async () => {
-    const { clock, calls, queue } = queueHarness({ maxQueued: 100, perPeerConcurrency: 50, hedging: true, hedgeMinSamples: 1, hedgeMinDelayMs: 5, requestTimeoutMs: 60_000 });
+    const { clock, calls, queue } = queueHarness({
+      maxQueued: 100,
+      perPeerConcurrency: 50,
+      hedging: true,
+      hedgeMinSamples: 1,
+      hedgeMinDelayMs: 5,
+      requestTimeoutMs: 60_000,
+    });
     queue.addPeer('a');
     queue.addPeer('b');
     const warm = queue.submit('w');

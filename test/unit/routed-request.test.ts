@@ -14,14 +14,18 @@ type Fields<T> = Omit<T, 'type' | 'id'>;
 
 describe('the routed request, defined once', () => {
   it('the page hook sends it whole, its body an ArrayBuffer', () => {
-    expectTypeOf<Fields<Extract<PageToBridge, { type: 'request' }>>>().toEqualTypeOf<Required<RoutedRequest<ArrayBuffer>>>();
+    expectTypeOf<Fields<Extract<PageToBridge, { type: 'request' }>>>().toEqualTypeOf<
+      Required<RoutedRequest<ArrayBuffer>>
+    >();
   });
 
   it('the background Port schema reads exactly its fields, the body as bytes', () => {
     expectTypeOf<keyof Fields<RequestStart>>().toEqualTypeOf<keyof RoutedRequest<Uint8Array>>();
     expectTypeOf<RequestStart['method']>().toEqualTypeOf<RoutedRequest<Uint8Array>['method']>();
     expectTypeOf<RequestStart['priority']>().toEqualTypeOf<RoutedRequest<Uint8Array>['priority']>();
-    expectTypeOf<NonNullable<RequestStart['redirect']>>().toEqualTypeOf<NonNullable<RoutedRequest<Uint8Array>['redirect']>>();
+    expectTypeOf<NonNullable<RequestStart['redirect']>>().toEqualTypeOf<
+      NonNullable<RoutedRequest<Uint8Array>['redirect']>
+    >();
     expectTypeOf<RequestStart['origin']>().toEqualTypeOf<RoutedRequest<Uint8Array>['origin']>();
   });
 
@@ -32,6 +36,8 @@ describe('the routed request, defined once', () => {
   });
 
   it('the exit fetch is given its url, method, headers and body', () => {
-    expectTypeOf<Pick<ExitFetchRequest, 'url' | 'method' | 'headers' | 'body'>>().toEqualTypeOf<Pick<RoutedRequest<Uint8Array<ArrayBuffer>>, 'url' | 'method' | 'headers' | 'body'>>();
+    expectTypeOf<Pick<ExitFetchRequest, 'url' | 'method' | 'headers' | 'body'>>().toEqualTypeOf<
+      Pick<RoutedRequest<Uint8Array<ArrayBuffer>>, 'url' | 'method' | 'headers' | 'body'>
+    >();
   });
 });

@@ -1,5 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { acceptRevocations, circlesStateFor, createCircle, EMPTY_CIRCLES, invite, join, readInviteLink, revoke, type CirclesStore } from '../../extension/core/circles/circles';
+import {
+  acceptRevocations,
+  circlesStateFor,
+  createCircle,
+  EMPTY_CIRCLES,
+  invite,
+  join,
+  readInviteLink,
+  revoke,
+  type CirclesStore,
+} from '../../extension/core/circles/circles';
 import type { CirclesState } from '../../protocol/signaling-messages';
 import { signalingFixture, type TestClient } from '../helpers/ws-client';
 
@@ -15,7 +25,9 @@ afterEach(cleanup);
 const verdicts = new Map<TestClient, { member: string[]; refused: unknown[] }>();
 async function registerWith(peer: TestClient, exit: boolean, circles?: CirclesState): Promise<string> {
   const { nonce } = await peer.next('challenge');
-  peer.socket.send(peer.identity.register(peer.host, nonce, { exit, capacity: 6, load: 0, ...(circles ? { circles } : {}) }));
+  peer.socket.send(
+    peer.identity.register(peer.host, nonce, { exit, capacity: 6, load: 0, ...(circles ? { circles } : {}) }),
+  );
   const { peerId } = await peer.next('registered');
   if (circles) verdicts.set(peer, await peer.next('circles'));
   return peerId;
@@ -27,7 +39,12 @@ async function findExits(peer: TestClient, preferCircles = false): Promise<{ pee
 }
 
 /** An owner with one circle and an invite accepted by a member. */
-async function circleWithMember(): Promise<{ owner: CirclesStore; member: CirclesStore; circle: string; inviteId: string }> {
+async function circleWithMember(): Promise<{
+  owner: CirclesStore;
+  member: CirclesStore;
+  circle: string;
+  inviteId: string;
+}> {
   const owner0 = await createCircle(EMPTY_CIRCLES, 'Family', 1);
   const circle = owner0.owned[0]!.circle;
   const { store: owner, link } = await invite(owner0, circle, 'Ana', 2);
@@ -81,8 +98,16 @@ describe('circles on a real signaling server', () => {
 
     const forged = client(signaling.url);
     const credential = member.joined[0]!.credential;
-    await registerWith(forged, false, { credentials: [{ ...credential, invite: `${credential.invite.slice(0, -2)}AA` }], revocations: [], shareWith: 'everyone' });
-    expect(verdicts.get(forged)).toEqual({ type: 'circles', member: [], refused: [{ circle, reason: 'bad_signature' }] });
+    await registerWith(forged, false, {
+      credentials: [{ ...credential, invite: `${credential.invite.slice(0, -2)}AA` }],
+      revocations: [],
+      shareWith: 'everyone',
+    });
+    expect(verdicts.get(forged)).toEqual({
+      type: 'circles',
+      member: [],
+      refused: [{ circle, reason: 'bad_signature' }],
+    });
     expect(await findExits(forged)).toEqual([]);
   });
 
@@ -97,10 +122,14 @@ describe('circles on a real signaling server', () => {
     circleExit.send({ type: 'update', exit: true, capacity: 6, load: 5, nat: 'unknown' });
     const memberClient = client(signaling.url);
     await registerWith(memberClient, false, circlesStateFor(member, 'everyone'));
-    await expect.poll(async () => (await findExits(memberClient, true)).map((exit) => exit.peerId)).toEqual([circleExitId, publicId]);
+    await expect
+      .poll(async () => (await findExits(memberClient, true)).map((exit) => exit.peerId))
+      .toEqual([circleExitId, publicId]);
     const stranger = client(signaling.url);
     await registerWith(stranger, false);
-    expect((await findExits(stranger, true)).map((exit) => exit.peerId).sort()).toEqual([circleExitId, publicId].sort());
+    expect((await findExits(stranger, true)).map((exit) => exit.peerId).sort()).toEqual(
+      [circleExitId, publicId].sort(),
+    );
   });
 
   it('revoking a member cuts it off at once, and the revocation survives a restart while the owner is away', async () => {
@@ -114,10 +143,21 @@ describe('circles on a real signaling server', () => {
 
     // The owner (here also the exit) revokes: one update carrying the new signed list.
     const revoked = await revoke(owner, circle, inviteId);
-    exit.send({ type: 'update', exit: true, capacity: 6, load: 0, nat: 'unknown', circles: circlesStateFor(revoked, 'circles') });
+    exit.send({
+      type: 'update',
+      exit: true,
+      capacity: 6,
+      load: 0,
+      nat: 'unknown',
+      circles: circlesStateFor(revoked, 'circles'),
+    });
     expect(await exit.next('access-ended')).toMatchObject({ peerId: memberId });
     expect(await memberClient.next('access-ended')).toMatchObject({ peerId: exitId });
-    expect(await memberClient.next('circles')).toEqual({ type: 'circles', member: [], refused: [{ circle, reason: 'revoked' }] });
+    expect(await memberClient.next('circles')).toEqual({
+      type: 'circles',
+      member: [],
+      refused: [{ circle, reason: 'revoked' }],
+    });
     expect((await memberClient.next('circle-revocation')).list).toMatchObject({ version: 1, revoked: [inviteId] });
     expect(await findExits(memberClient)).toEqual([]);
     // Relaying to the former partner is refused too.
@@ -148,11 +188,25 @@ describe('circles on a real signaling server', () => {
     expect((await findExits(stranger)).map((entry) => entry.peerId)).toEqual([exitId]);
     expect((await findExits(memberClient)).map((entry) => entry.peerId)).toEqual([exitId]);
 
-    exit.send({ type: 'update', exit: true, capacity: 6, load: 0, nat: 'unknown', circles: circlesStateFor(owner, 'circles') });
+    exit.send({
+      type: 'update',
+      exit: true,
+      capacity: 6,
+      load: 0,
+      nat: 'unknown',
+      circles: circlesStateFor(owner, 'circles'),
+    });
     expect(await exit.next('access-ended')).toMatchObject({ peerId: strangerId });
     expect(await stranger.next('access-ended')).toMatchObject({ peerId: exitId });
 
-    memberClient.send({ type: 'update', exit: false, capacity: 0, load: 0, nat: 'unknown', circles: circlesStateFor(EMPTY_CIRCLES, 'everyone') });
+    memberClient.send({
+      type: 'update',
+      exit: false,
+      capacity: 0,
+      load: 0,
+      nat: 'unknown',
+      circles: circlesStateFor(EMPTY_CIRCLES, 'everyone'),
+    });
     expect(await exit.next('access-ended')).toMatchObject({ peerId: memberId });
     expect(await findExits(memberClient)).toEqual([]);
   });
@@ -179,7 +233,9 @@ describe('reports of exits that answer differently', () => {
     expect((await findExits(outsider)).map((entry) => entry.peerId)).toEqual([exitId]);
     second.send({ type: 'report-exit', peerId: exitId, reason: 'altered_body' });
     await expect.poll(async () => (await findExits(outsider)).length).toBe(0);
-    const health = (await (await fetch(signaling.url.replace('ws', 'http') + '/healthz')).json()) as { flaggedExits: number };
+    const health = (await (await fetch(signaling.url.replace('ws', 'http') + '/healthz')).json()) as {
+      flaggedExits: number;
+    };
     expect(health.flaggedExits).toBe(1);
   });
 });

@@ -17,8 +17,14 @@ describe('tokens, origins and TURN credentials (pure)', () => {
     expect(verifyToken('s3cret', token, 1_999)).toEqual({ ok: true, subject: 'alice' });
     expect(verifyToken('s3cret', token, 2_000)).toEqual({ ok: false, reason: 'token_expired' });
     expect(verifyToken('other', token, 1_000)).toEqual({ ok: false, reason: 'token_bad_signature' });
-    expect(verifyToken('s3cret', token.replace('alice', 'mallory'), 1_000)).toEqual({ ok: false, reason: 'token_bad_signature' });
-    expect(verifyToken('s3cret', token.replace('.2000.', '.9999.'), 1_000)).toEqual({ ok: false, reason: 'token_bad_signature' });
+    expect(verifyToken('s3cret', token.replace('alice', 'mallory'), 1_000)).toEqual({
+      ok: false,
+      reason: 'token_bad_signature',
+    });
+    expect(verifyToken('s3cret', token.replace('.2000.', '.9999.'), 1_000)).toEqual({
+      ok: false,
+      reason: 'token_bad_signature',
+    });
     expect(verifyToken('s3cret', 'no-dots', 1_000)).toEqual({ ok: false, reason: 'token_malformed' });
     expect(verifyToken('s3cret', null, 1_000)).toEqual({ ok: false, reason: 'token_missing' });
   });
@@ -33,8 +39,12 @@ describe('tokens, origins and TURN credentials (pure)', () => {
     expect(originAllowed([], undefined)).toBe(true);
   });
 
-  it("hands out coturn REST-API credentials: username expiry:peer, password base64 HMAC-SHA1", () => {
-    const ice = turnCredentials({ secret: 'turn-secret', urls: ['turn:127.0.0.1:3478'], ttlSeconds: 600 }, 'peer123', 1_000);
+  it('hands out coturn REST-API credentials: username expiry:peer, password base64 HMAC-SHA1', () => {
+    const ice = turnCredentials(
+      { secret: 'turn-secret', urls: ['turn:127.0.0.1:3478'], ttlSeconds: 600 },
+      'peer123',
+      1_000,
+    );
     expect(ice.username).toBe('1600:peer123');
     expect(ice.credential).toBe(createHmac('sha1', 'turn-secret').update('1600:peer123').digest('base64'));
     expect(ice.urls).toEqual(['turn:127.0.0.1:3478']);
@@ -63,9 +73,15 @@ describe('admission', () => {
   it('with a secret set, connects only with a valid, unexpired token', async () => {
     const started = await server({ tokenSecret: 'hmac-secret' });
     expect(await connectOutcome(started.url)).toBe('401 token_missing');
-    expect(await connectOutcome(`${started.url}/?token=${issueToken('wrong', 'bob', Date.now() / 1000 + 60)}`)).toBe('401 token_bad_signature');
-    expect(await connectOutcome(`${started.url}/?token=${issueToken('hmac-secret', 'bob', Date.now() / 1000 - 1)}`)).toBe('401 token_expired');
-    expect(await connectOutcome(`${started.url}/?token=${issueToken('hmac-secret', 'bob', Date.now() / 1000 + 60)}`)).toBe('open');
+    expect(await connectOutcome(`${started.url}/?token=${issueToken('wrong', 'bob', Date.now() / 1000 + 60)}`)).toBe(
+      '401 token_bad_signature',
+    );
+    expect(
+      await connectOutcome(`${started.url}/?token=${issueToken('hmac-secret', 'bob', Date.now() / 1000 - 1)}`),
+    ).toBe('401 token_expired');
+    expect(
+      await connectOutcome(`${started.url}/?token=${issueToken('hmac-secret', 'bob', Date.now() / 1000 + 60)}`),
+    ).toBe('open');
   });
 
   it('with an Origin allow-list, refuses other origins', async () => {
@@ -108,24 +124,36 @@ describe('directory and introductions', () => {
     // No update for longer than 2.5 refresh periods (and a heartbeat sweep): no longer introduced.
     // Asked until it is dropped (bounded), and never before 2.5 periods have passed.
     await expect
-      .poll(async () => {
-        requester.send({ type: 'find-exits', count: 1, exclude: [] });
-        return (await requester.next('exits')).exits.length;
-      }, { timeout: 2000, interval: 20 })
+      .poll(
+        async () => {
+          requester.send({ type: 'find-exits', count: 1, exclude: [] });
+          return (await requester.next('exits')).exits.length;
+        },
+        { timeout: 2000, interval: 20 },
+      )
       .toBe(0);
     expect(Date.now() - beforeRefresh).toBeGreaterThanOrEqual(250);
     exit.send({ type: 'update', exit: true, capacity: 4, load: 0, nat: 'unknown' });
     // An update has no answer: ask until the refreshed exit is offered (bounded by expect.poll).
     await expect
-      .poll(async () => {
-        requester.send({ type: 'find-exits', count: 1, exclude: [] });
-        return (await requester.next('exits')).exits.map((each) => each.peerId);
-      }, { timeout: 2000 })
+      .poll(
+        async () => {
+          requester.send({ type: 'find-exits', count: 1, exclude: [] });
+          return (await requester.next('exits')).exits.map((each) => each.peerId);
+        },
+        { timeout: 2000 },
+      )
       .toEqual([exitId]);
   });
 
   it('sends TURN credentials with registration when configured, and tells the exit to refresh', async () => {
-    const started = await server({ ice: { stunUrls: ['stun:127.0.0.1:3478'], turn: { secret: 'turn-secret', urls: ['turn:127.0.0.1:3478?transport=udp'], ttlSeconds: 3600 } }, exitRefreshMs: 5000 });
+    const started = await server({
+      ice: {
+        stunUrls: ['stun:127.0.0.1:3478'],
+        turn: { secret: 'turn-secret', urls: ['turn:127.0.0.1:3478?transport=udp'], ttlSeconds: 3600 },
+      },
+      exitRefreshMs: 5000,
+    });
     const peer = client(started.url);
     const registered = await peer.registration(false);
     expect(registered.refreshMs).toBe(5000);
@@ -133,7 +161,11 @@ describe('directory and introductions', () => {
     const [stun, turn] = registered.iceServers;
     expect(stun).toEqual({ urls: ['stun:127.0.0.1:3478'] });
     expect(turn!.username).toMatch(new RegExp(`^\\d+:${registered.peerId}$`));
-    expect(turn!.credential).toBe(createHmac('sha1', 'turn-secret').update(turn!.username ?? '').digest('base64'));
+    expect(turn!.credential).toBe(
+      createHmac('sha1', 'turn-secret')
+        .update(turn!.username ?? '')
+        .digest('base64'),
+    );
   });
 });
 

@@ -19,12 +19,29 @@ describe('registration proves a key (pure parts)', () => {
     const identity = new SigningIdentity();
     const other = new SigningIdentity();
     const signature = identity.prove('signal.example:443', 'nonce-1');
-    expect(await verifyRegistration(identity.publicKey, signature, 'signal.example:443', 'nonce-1')).toEqual({ ok: true, peerId: identity.peerId });
-    expect(await verifyRegistration(identity.publicKey, signature, 'signal.example:443', 'nonce-2')).toEqual({ ok: false, reason: 'bad_signature' });
-    expect(await verifyRegistration(identity.publicKey, signature, 'evil.example:443', 'nonce-1')).toEqual({ ok: false, reason: 'bad_signature' });
-    expect(await verifyRegistration(other.publicKey, signature, 'signal.example:443', 'nonce-1')).toEqual({ ok: false, reason: 'bad_signature' });
-    expect(await verifyRegistration('AAAA', signature, 'signal.example:443', 'nonce-1')).toEqual({ ok: false, reason: 'bad_public_key' });
-    expect(await verifyRegistration(identity.publicKey, signature.slice(0, -2), 'signal.example:443', 'nonce-1')).toEqual({ ok: false, reason: 'bad_signature' });
+    expect(await verifyRegistration(identity.publicKey, signature, 'signal.example:443', 'nonce-1')).toEqual({
+      ok: true,
+      peerId: identity.peerId,
+    });
+    expect(await verifyRegistration(identity.publicKey, signature, 'signal.example:443', 'nonce-2')).toEqual({
+      ok: false,
+      reason: 'bad_signature',
+    });
+    expect(await verifyRegistration(identity.publicKey, signature, 'evil.example:443', 'nonce-1')).toEqual({
+      ok: false,
+      reason: 'bad_signature',
+    });
+    expect(await verifyRegistration(other.publicKey, signature, 'signal.example:443', 'nonce-1')).toEqual({
+      ok: false,
+      reason: 'bad_signature',
+    });
+    expect(await verifyRegistration('AAAA', signature, 'signal.example:443', 'nonce-1')).toEqual({
+      ok: false,
+      reason: 'bad_public_key',
+    });
+    expect(
+      await verifyRegistration(identity.publicKey, signature.slice(0, -2), 'signal.example:443', 'nonce-1'),
+    ).toEqual({ ok: false, reason: 'bad_signature' });
     expect(identity.peerId).toMatch(/^[A-Za-z0-9_-]{22}$/);
     expect(identity.peerId).not.toBe(other.peerId);
   });
@@ -95,7 +112,9 @@ describe('NAT-aware introductions', () => {
   });
 
   it('with a TURN relay, introduces such a pair with relay: true, after the exits it reaches directly', async () => {
-    const started = await server({ ice: { stunUrls: [], turn: { secret: 's', urls: ['turn:127.0.0.1:3478'], ttlSeconds: 600 } } });
+    const started = await server({
+      ice: { stunUrls: [], turn: { secret: 's', urls: ['turn:127.0.0.1:3478'], ttlSeconds: 600 } },
+    });
     const blockedExit = client(started.url);
     const blockedId = await blockedExit.register(true, 4, 0, 'blocked');
     const openExit = client(started.url);
@@ -121,23 +140,65 @@ describe('NAT-aware introductions', () => {
 });
 
 describe('NAT kind from gathered candidates (pure)', () => {
-  const host = (address: string, port = 50000): GatheredCandidate => ({ type: 'host', address, port, relatedAddress: null, relatedPort: null });
-  const srflx = (address: string, port: number, base = '192.168.1.2', basePort = 50000): GatheredCandidate => ({ type: 'srflx', address, port, relatedAddress: base, relatedPort: basePort });
+  const host = (address: string, port = 50000): GatheredCandidate => ({
+    type: 'host',
+    address,
+    port,
+    relatedAddress: null,
+    relatedPort: null,
+  });
+  const srflx = (address: string, port: number, base = '192.168.1.2', basePort = 50000): GatheredCandidate => ({
+    type: 'srflx',
+    address,
+    port,
+    relatedAddress: base,
+    relatedPort: basePort,
+  });
 
   it('names no NAT, a cone, a symmetric NAT, blocked UDP and the unprobed', () => {
     expect(classifyNat([host('192.168.1.2')], 0)).toBe('unknown');
     expect(classifyNat([host('203.0.113.7'), srflx('203.0.113.7', 50000, '203.0.113.7')], 2)).toBe('open');
     expect(classifyNat([host('203.0.113.7')], 2)).toBe('open'); // the browser dropped the srflx equal to its host candidate
-    expect(classifyNat([host('192.168.1.2'), srflx('198.51.100.1', 40000), srflx('198.51.100.1', 40000)], 2)).toBe('cone');
-    expect(classifyNat([host('192.168.1.2'), srflx('198.51.100.1', 40000), srflx('198.51.100.1', 40001)], 2)).toBe('symmetric');
+    expect(classifyNat([host('192.168.1.2'), srflx('198.51.100.1', 40000), srflx('198.51.100.1', 40000)], 2)).toBe(
+      'cone',
+    );
+    expect(classifyNat([host('192.168.1.2'), srflx('198.51.100.1', 40000), srflx('198.51.100.1', 40001)], 2)).toBe(
+      'symmetric',
+    );
     expect(classifyNat([host('192.168.1.2')], 2)).toBe('blocked');
-    expect(classifyNat([host('0a1b2c3d.local'), srflx('198.51.100.1', 40000, '0.0.0.0', 0), srflx('198.51.100.1', 40100, '0.0.0.0', 0)], 2)).toBe('symmetric');
+    expect(
+      classifyNat(
+        [
+          host('0a1b2c3d.local'),
+          srflx('198.51.100.1', 40000, '0.0.0.0', 0),
+          srflx('198.51.100.1', 40100, '0.0.0.0', 0),
+        ],
+        2,
+      ),
+    ).toBe('symmetric');
     // Two interfaces, each with its own stable mapping: still a cone.
-    expect(classifyNat([srflx('198.51.100.1', 40000, '192.168.1.2', 50000), srflx('198.51.100.1', 40002, '10.0.0.2', 50002)], 2)).toBe('cone');
+    expect(
+      classifyNat(
+        [srflx('198.51.100.1', 40000, '192.168.1.2', 50000), srflx('198.51.100.1', 40002, '10.0.0.2', 50002)],
+        2,
+      ),
+    ).toBe('cone');
   });
 
   it('tells public host addresses from private and mDNS ones', () => {
     expect(['203.0.113.7', '2001:db8::1'].map(isPublicAddress)).toEqual([true, true]);
-    expect(['10.1.2.3', '172.20.0.1', '192.168.0.9', '100.64.0.1', '169.254.1.1', '127.0.0.1', 'abc.local', 'fe80::1', 'fd00::1'].map(isPublicAddress)).toEqual(Array(9).fill(false));
+    expect(
+      [
+        '10.1.2.3',
+        '172.20.0.1',
+        '192.168.0.9',
+        '100.64.0.1',
+        '169.254.1.1',
+        '127.0.0.1',
+        'abc.local',
+        'fe80::1',
+        'fd00::1',
+      ].map(isPublicAddress),
+    ).toEqual(Array(9).fill(false));
   });
 });

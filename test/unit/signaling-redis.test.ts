@@ -22,18 +22,33 @@ const client = (url: string, identity?: SigningIdentity): TestClient => {
 async function exitsUntil(requester: TestClient, accept: (ids: string[]) => boolean): Promise<string[]> {
   let ids: string[] = [];
   await expect
-    .poll(async () => {
-      requester.send({ type: 'find-exits', count: 3, exclude: [] });
-      ids = (await requester.next('exits')).exits.map((exit) => exit.peerId);
-      return accept(ids);
-    }, { timeout: 5000 })
+    .poll(
+      async () => {
+        requester.send({ type: 'find-exits', count: 3, exclude: [] });
+        ids = (await requester.next('exits')).exits.map((exit) => exit.peerId);
+        return accept(ids);
+      },
+      { timeout: 5000 },
+    )
     .toBe(true);
   return ids;
 }
 
 const KINDS = [
-  { name: 'one Redis', start: async () => { const redis = await startRedis(); return { target: { kind: 'single', url: redis.url } as RedisTarget, stop: redis.stop }; } },
-  { name: 'a Redis Cluster (three masters, sharded pub/sub)', start: async () => { const cluster = await startRedisCluster(3); return { target: { kind: 'cluster', nodes: cluster.nodes } as RedisTarget, stop: cluster.stop }; } },
+  {
+    name: 'one Redis',
+    start: async () => {
+      const redis = await startRedis();
+      return { target: { kind: 'single', url: redis.url } as RedisTarget, stop: redis.stop };
+    },
+  },
+  {
+    name: 'a Redis Cluster (three masters, sharded pub/sub)',
+    start: async () => {
+      const cluster = await startRedisCluster(3);
+      return { target: { kind: 'cluster', nodes: cluster.nodes } as RedisTarget, stop: cluster.stop };
+    },
+  },
 ];
 
 describe.each(KINDS)('two nodes over $name', ({ start }) => {
@@ -64,9 +79,17 @@ describe.each(KINDS)('two nodes over $name', ({ start }) => {
     expect(await exitsUntil(requester, (ids) => ids.includes(exitId))).toEqual([exitId]);
 
     requester.send({ type: 'signal', to: exitId, data: { type: 'offer', sdp: 'v=0 offer' } });
-    expect(await exit.next('signal')).toEqual({ type: 'signal', from: requesterId, data: { type: 'offer', sdp: 'v=0 offer' } });
+    expect(await exit.next('signal')).toEqual({
+      type: 'signal',
+      from: requesterId,
+      data: { type: 'offer', sdp: 'v=0 offer' },
+    });
     exit.send({ type: 'signal', to: requesterId, data: { type: 'answer', sdp: 'v=0 answer' } });
-    expect(await requester.next('signal')).toEqual({ type: 'signal', from: exitId, data: { type: 'answer', sdp: 'v=0 answer' } });
+    expect(await requester.next('signal')).toEqual({
+      type: 'signal',
+      from: exitId,
+      data: { type: 'answer', sdp: 'v=0 answer' },
+    });
 
     // A peer not introduced gets nothing relayed, whichever node it is on.
     const stranger = client(nodeB.url);
@@ -98,7 +121,11 @@ describe.each(KINDS)('two nodes over $name', ({ start }) => {
     const laterId = await later.register(false);
     expect(await exitsUntil(later, (ids) => ids.includes(exitId))).toContain(exitId);
     later.send({ type: 'signal', to: exitId, data: { type: 'offer', sdp: 'v=0 moved' } });
-    expect(await moved.next('signal')).toEqual({ type: 'signal', from: laterId, data: { type: 'offer', sdp: 'v=0 moved' } });
+    expect(await moved.next('signal')).toEqual({
+      type: 'signal',
+      from: laterId,
+      data: { type: 'offer', sdp: 'v=0 moved' },
+    });
   });
 
   it('reports Redis in /readyz and its round trips in /metrics', async () => {

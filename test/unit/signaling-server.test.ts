@@ -72,8 +72,16 @@ describe('signaling server', () => {
     requester.send({ type: 'find-exits', count: 1, exclude: [] });
     await requester.next('exits');
     requester.send({ type: 'signal', to: exitId, data: { type: 'offer', sdp: 'v=0 offer' } });
-    expect(await exit.next('signal')).toEqual({ type: 'signal', from: requesterId, data: { type: 'offer', sdp: 'v=0 offer' } });
-    exit.send({ type: 'signal', to: requesterId, data: { type: 'candidate', candidate: { candidate: 'c', sdpMid: '0' } } });
+    expect(await exit.next('signal')).toEqual({
+      type: 'signal',
+      from: requesterId,
+      data: { type: 'offer', sdp: 'v=0 offer' },
+    });
+    exit.send({
+      type: 'signal',
+      to: requesterId,
+      data: { type: 'candidate', candidate: { candidate: 'c', sdpMid: '0' } },
+    });
     expect((await requester.next('signal')).data).toMatchObject({ type: 'candidate' });
   });
 

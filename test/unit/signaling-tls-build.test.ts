@@ -33,7 +33,10 @@ describe('signaling over TLS', () => {
       const trusting = new TestClient(server.url, { ca: tls.cert });
       await trusting.opened();
       expect(await trusting.register(true)).toMatch(/.{8,}/);
-      expect((await httpsJson(`${server.url.replace('wss', 'https')}/healthz`, tls.cert)).body).toMatchObject({ status: 'ok', peers: 1 });
+      expect((await httpsJson(`${server.url.replace('wss', 'https')}/healthz`, tls.cert)).body).toMatchObject({
+        status: 'ok',
+        peers: 1,
+      });
       const stranger = new TestClient(server.url);
       await expect(stranger.opened()).rejects.toThrow(/self[- ]signed|certificate/i);
       trusting.socket.terminate();
@@ -51,7 +54,16 @@ describe('the compiled signaling server (npm start runs node on it)', () => {
   it('starts from the environment with TLS, serves a client, and drains on SIGTERM', async () => {
     expect(existsSync(built), `${built} is missing: npm run build compiles it`).toBe(true);
     child = spawn(process.execPath, [built], {
-      env: { ...process.env, PEERLANE_PORT: '0', PEERLANE_QUIET: '1', PEERLANE_PRINT_URL: '1', LOG_LEVEL: 'warn', PEERLANE_DRAIN_MS: '500', PEERLANE_TLS_CERT: tls.certPath, PEERLANE_TLS_KEY: tls.keyPath },
+      env: {
+        ...process.env,
+        PEERLANE_PORT: '0',
+        PEERLANE_QUIET: '1',
+        PEERLANE_PRINT_URL: '1',
+        LOG_LEVEL: 'warn',
+        PEERLANE_DRAIN_MS: '500',
+        PEERLANE_TLS_CERT: tls.certPath,
+        PEERLANE_TLS_KEY: tls.keyPath,
+      },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const url = await new Promise<string>((resolve, reject) => {
@@ -79,7 +91,10 @@ describe('the compiled signaling server (npm start runs node on it)', () => {
   }, 20_000);
 
   it('refuses half a TLS configuration with a message naming it', async () => {
-    const half = spawn(process.execPath, [built], { env: { ...process.env, PEERLANE_PORT: '0', PEERLANE_TLS_CERT: tls.certPath, PEERLANE_TLS_KEY: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const half = spawn(process.execPath, [built], {
+      env: { ...process.env, PEERLANE_PORT: '0', PEERLANE_TLS_CERT: tls.certPath, PEERLANE_TLS_KEY: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     half.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const code = await new Promise<number | null>((resolve) => half.once('exit', resolve));

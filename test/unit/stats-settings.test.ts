@@ -10,7 +10,11 @@ describe('latency histogram', () => {
   it('gives percentiles within 4% of the exact values', () => {
     const histogram = new LatencyHistogram();
     for (let ms = 1; ms <= 1000; ms += 1) histogram.record(ms);
-    for (const [q, exact] of [[0.5, 500], [0.95, 950], [0.99, 990]] as const) {
+    for (const [q, exact] of [
+      [0.5, 500],
+      [0.95, 950],
+      [0.99, 990],
+    ] as const) {
       const estimate = histogram.quantile(q)!;
       expect(Math.abs(estimate - exact) / exact).toBeLessThan(0.04);
     }
@@ -25,7 +29,12 @@ describe('latency histogram', () => {
   });
 });
 
-const gauges = { queued: 1, queuedByPriority: { document: 0, interactive: 1, background: 0, retry: 0 }, inflight: 2, peers: 3 };
+const gauges = {
+  queued: 1,
+  queuedByPriority: { document: 0, interactive: 1, background: 0, retry: 0 },
+  inflight: 2,
+  peers: 3,
+};
 
 function finished(overrides: Partial<RequestRecord>): QueueEvent {
   return {
@@ -66,7 +75,19 @@ describe('stats', () => {
     stats.exitRefused('destination_refused');
     const restored = Stats.restore(JSON.parse(JSON.stringify(stats)));
     const snapshot = restored.snapshot(gauges);
-    expect(snapshot).toMatchObject({ queued: 1, inflight: 2, peers: 3, completed: 2, failed: 1, rejected: 1, retries: 1, hedgesWon: 1, hedgesLost: 1, sharedRequests: 1, sharedBytes: 1234 });
+    expect(snapshot).toMatchObject({
+      queued: 1,
+      inflight: 2,
+      peers: 3,
+      completed: 2,
+      failed: 1,
+      rejected: 1,
+      retries: 1,
+      hedgesWon: 1,
+      hedgesLost: 1,
+      sharedRequests: 1,
+      sharedBytes: 1234,
+    });
     expect(snapshot.failedByCategory).toEqual({ destination_refused: 1 });
     expect(snapshot.refusedByCategory).toEqual({ destination_refused: 1 });
     expect(snapshot.latencyMs.p50).toBeGreaterThan(19);
@@ -121,15 +142,29 @@ describe('request log', () => {
     expect(log.latest().map((item) => item.id)).toEqual(['4', '3', '2']);
     expect(log.latest()[0]!.url).toBe('example.com/a/b');
     // Invalid entries among valid ones, in a log with room to spare: only the valid come back, in order.
-    const restored = RequestLog.restore([entry('a'), { id: 5 }, 'junk', entry('b'), { ...entry('c'), outcome: 'not_a_category' }, entry('d')], 10);
+    const restored = RequestLog.restore(
+      [entry('a'), { id: 5 }, 'junk', entry('b'), { ...entry('c'), outcome: 'not_a_category' }, entry('d')],
+      10,
+    );
     expect(restored.latest().map((item) => item.id)).toEqual(['d', 'b', 'a']);
   });
 });
 
 describe('settings', () => {
   it('defaults are the documented ones', () => {
-    expect(parseSettings(undefined)).toMatchObject({ signalingUrl: 'ws://127.0.0.1:8787', share: false, routedOrigins: [], privateAllowList: [], exitMethods: ['GET', 'HEAD'] });
-    expect(parseSettings(undefined).queue).toMatchObject({ maxQueued: 256, perPeerConcurrency: 6, requestTimeoutMs: 60_000, hedging: true });
+    expect(parseSettings(undefined)).toMatchObject({
+      signalingUrl: 'ws://127.0.0.1:8787',
+      share: false,
+      routedOrigins: [],
+      privateAllowList: [],
+      exitMethods: ['GET', 'HEAD'],
+    });
+    expect(parseSettings(undefined).queue).toMatchObject({
+      maxQueued: 256,
+      perPeerConcurrency: 6,
+      requestTimeoutMs: 60_000,
+      hedging: true,
+    });
     expect(DEFAULT_SETTINGS.privateAllowList).toEqual([]);
   });
 
@@ -140,14 +175,24 @@ describe('settings', () => {
   });
 
   it('keeps valid fields, replaces damaged ones, normalises origins', () => {
-    const parsed = parseSettings({ share: true, signalingUrl: 'http://nope', routedOrigins: ['https://Example.com/path', 'https://example.com'] });
+    const parsed = parseSettings({
+      share: true,
+      signalingUrl: 'http://nope',
+      routedOrigins: ['https://Example.com/path', 'https://example.com'],
+    });
     expect(parsed.share).toBe(true);
     expect(parsed.signalingUrl).toBe(DEFAULT_SETTINGS.signalingUrl);
     expect(parsed.routedOrigins).toEqual(['https://example.com']);
   });
 
   it('validation names every problem', () => {
-    const result = validateSettings({ ...DEFAULT_SETTINGS, signalingUrl: 'http://x', share: 'yes', routedOrigins: ['ftp://a'], queue: { ...DEFAULT_SETTINGS.queue, maxQueued: 0 } });
+    const result = validateSettings({
+      ...DEFAULT_SETTINGS,
+      signalingUrl: 'http://x',
+      share: 'yes',
+      routedOrigins: ['ftp://a'],
+      queue: { ...DEFAULT_SETTINGS.queue, maxQueued: 0 },
+    });
     expect(result.ok).toBe(false);
     if (!result.ok) {
       expect(result.problems.join('\n')).toMatch(/signalingUrl/);
@@ -178,7 +223,8 @@ describe('settings', () => {
 describe('timeline', () => {
   it('keeps one minute of per-second samples and turns running byte totals into rates', () => {
     const timeline = new Timeline();
-    for (let second = 0; second < 75; second += 1) timeline.record(second * 1000, { queued: second, inflight: 1, bytesIn: second * 100, bytesShared: second * 10 });
+    for (let second = 0; second < 75; second += 1)
+      timeline.record(second * 1000, { queued: second, inflight: 1, bytesIn: second * 100, bytesShared: second * 10 });
     const samples = timeline.toJSON();
     expect(samples).toHaveLength(60);
     expect(samples[0]).toMatchObject({ at: 15_000, queued: 15, bytesInPerSec: 100, bytesSharedPerSec: 10 });

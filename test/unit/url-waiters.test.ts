@@ -6,7 +6,7 @@ const URL = 'http://origin.example/delay';
 const none = { ip: null as string | null };
 
 describe('matching webRequest events to fetches', () => {
-  it('an aborted fetch\'s error never answers another fetch of the same URL', async () => {
+  it("an aborted fetch's error never answers another fetch of the same URL", async () => {
     const waiters = new UrlWaiters(none);
     const first = new AbortController();
     const second = new AbortController();
@@ -22,7 +22,7 @@ describe('matching webRequest events to fetches', () => {
     await expect(secondWait()).resolves.toEqual({ ip: '127.0.0.2' });
   });
 
-  it('answers each fetch with its own request\'s event, in whatever order they come', async () => {
+  it("answers each fetch with its own request's event, in whatever order they come", async () => {
     const waiters = new UrlWaiters(none);
     const a = waiters.wait(URL, new AbortController().signal, 5000);
     const b = waiters.wait(URL, new AbortController().signal, 5000);

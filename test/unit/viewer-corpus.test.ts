@@ -25,7 +25,10 @@ interface Vector {
 }
 
 function corpus(): { file: string; vectors: Vector[] }[] {
-  if (!existsSync(CORPUS_DIR)) throw new Error(`${CORPUS_DIR} is missing: the workspace's shared/ folder holds the public corpora this test reads`);
+  if (!existsSync(CORPUS_DIR))
+    throw new Error(
+      `${CORPUS_DIR} is missing: the workspace's shared/ folder holds the public corpora this test reads`,
+    );
   return readdirSync(CORPUS_DIR)
     .filter((file) => file.endsWith('.json'))
     .map((file) => ({ file, vectors: JSON.parse(readFileSync(`${CORPUS_DIR}/${file}`, 'utf8')) as Vector[] }));
@@ -45,26 +48,38 @@ function* elements(node: Node): Generator<Element> {
 
 const INSIDE_URL = (value: string): boolean => {
   const trimmed = value.trim();
-  return trimmed === '#' || trimmed.startsWith('#') || trimmed.startsWith('/view/') || /^(mailto|tel):/i.test(trimmed) || /^data:image\//i.test(trimmed);
+  return (
+    trimmed === '#' ||
+    trimmed.startsWith('#') ||
+    trimmed.startsWith('/view/') ||
+    /^(mailto|tel):/i.test(trimmed) ||
+    /^data:image\//i.test(trimmed)
+  );
 };
 const cssUrlsInside = (css: string): string[] =>
-  [...css.matchAll(/url\(\s*(?:"([^"]*)"|'([^']*)'|([^)\s]*))\s*\)/gi)].map((match) => match[1] ?? match[2] ?? match[3] ?? '').filter((url) => !(INSIDE_URL(url) || url === 'about:invalid'));
+  [...css.matchAll(/url\(\s*(?:"([^"]*)"|'([^']*)'|([^)\s]*))\s*\)/gi)]
+    .map((match) => match[1] ?? match[2] ?? match[3] ?? '')
+    .filter((url) => !(INSIDE_URL(url) || url === 'about:invalid'));
 
 /** Every problem the browser-parsed output has; empty when it is safe and stays in the viewer. */
 function problems(out: string): string[] {
   const found: string[] = [];
   const document = parse(out, { scriptingEnabled: true });
   const doctype = /^<!DOCTYPE[^>]*>/.exec(out)?.[0] ?? '';
-  if (doctype + serialize(document).replace(/^<!DOCTYPE[^>]*>/, '') !== out) found.push('re-parsing the output changes it (mutation)');
+  if (doctype + serialize(document).replace(/^<!DOCTYPE[^>]*>/, '') !== out)
+    found.push('re-parsing the output changes it (mutation)');
   for (const element of elements(document)) {
     const ns = element.namespaceURI;
     const where = `<${element.tagName}>`;
     if (!ELEMENTS[ns]?.has(element.tagName)) found.push(`${where} in ${ns} is not on the allow-list`);
-    if (ns === HTML_NS && element.tagName === 'meta' && element.attrs.some((each) => each.name === 'http-equiv')) found.push('meta http-equiv');
+    if (ns === HTML_NS && element.tagName === 'meta' && element.attrs.some((each) => each.name === 'http-equiv'))
+      found.push('meta http-equiv');
     if (ns === HTML_NS && element.tagName === 'style') {
       const css = element.childNodes.map((child) => ('value' in child ? child.value : '')).join('');
       for (const url of cssUrlsInside(css)) found.push(`stylesheet url ${url}`);
-      const withoutInsideUrls = css.replace(/url\(\s*"([^"]*)"\s*\)/gi, (call, url: string) => (INSIDE_URL(url) || url === 'about:invalid' ? 'url()' : call));
+      const withoutInsideUrls = css.replace(/url\(\s*"([^"]*)"\s*\)/gi, (call, url: string) =>
+        INSIDE_URL(url) || url === 'about:invalid' ? 'url()' : call,
+      );
       if (/expression\s*\(|javascript:|-moz-binding/i.test(withoutInsideUrls)) found.push('script in a stylesheet');
     }
     for (const each of element.attrs) {
@@ -72,11 +87,19 @@ function problems(out: string): string[] {
       if (/^on/i.test(name)) found.push(`${where} handler ${name}`);
       const allowed = each.namespace ? name === 'href' : ATTRIBUTES[ns]?.has(name) || /^(aria|data)-/.test(name);
       if (!allowed) found.push(`${where} attribute ${name} is not on the allow-list`);
-      if (['href', 'src', 'action', 'poster', 'background', 'formaction'].includes(name) && !INSIDE_URL(each.value)) found.push(`${where} ${name}=${each.value} leaves the viewer`);
-      if (name === 'srcset') for (const candidate of each.value.split(',')) if (!INSIDE_URL(candidate.trim().split(/\s+/)[0] ?? '')) found.push(`${where} srcset ${candidate}`);
+      if (['href', 'src', 'action', 'poster', 'background', 'formaction'].includes(name) && !INSIDE_URL(each.value))
+        found.push(`${where} ${name}=${each.value} leaves the viewer`);
+      if (name === 'srcset')
+        for (const candidate of each.value.split(','))
+          if (!INSIDE_URL(candidate.trim().split(/\s+/)[0] ?? '')) found.push(`${where} srcset ${candidate}`);
       if (name === 'style') for (const url of cssUrlsInside(each.value)) found.push(`${where} style url ${url}`);
       const urlInside = ['href', 'src', 'action', 'poster', 'background'].includes(name) && INSIDE_URL(each.value);
-      if (/javascript:|vbscript:/i.test(each.value) && !urlInside && !['alt', 'title', 'value', 'content', 'placeholder', 'label'].includes(name)) found.push(`${where} ${name} carries a script URL`);
+      if (
+        /javascript:|vbscript:/i.test(each.value) &&
+        !urlInside &&
+        !['alt', 'title', 'value', 'content', 'placeholder', 'label'].includes(name)
+      )
+        found.push(`${where} ${name} carries a script URL`);
     }
   }
   return found;
@@ -90,7 +113,8 @@ function browserShowsAfter(html: string): boolean {
     for (const child of node.childNodes) {
       if (!isElement(child)) continue;
       if (DROPPED_WITH_CONTENT[child.namespaceURI]?.has(child.tagName) || !(child.namespaceURI in ELEMENTS)) continue;
-      if (child.childNodes.some((text) => 'value' in text && text.nodeName === '#text' && text.value.includes(MARKER))) return true;
+      if (child.childNodes.some((text) => 'value' in text && text.nodeName === '#text' && text.value.includes(MARKER)))
+        return true;
       if (visit(child)) return true;
     }
     return false;
@@ -102,7 +126,12 @@ describe('the viewer sanitizer against public corpora', () => {
   const sources = corpus();
 
   it('reads all four corpora', () => {
-    expect(sources.map((source) => source.file).sort()).toEqual(['dompurify.json', 'h5sc.json', 'owasp.json', 'sonarsource-mxss.json']);
+    expect(sources.map((source) => source.file).sort()).toEqual([
+      'dompurify.json',
+      'h5sc.json',
+      'owasp.json',
+      'sonarsource-mxss.json',
+    ]);
     expect(sources.reduce((sum, source) => sum + source.vectors.length, 0)).toBeGreaterThan(300);
   });
 
@@ -118,7 +147,10 @@ describe('the viewer sanitizer against public corpora', () => {
     });
 
     it('keeps the markup that follows a hostile fragment wherever the browser shows it', () => {
-      const lost = vectors.filter((vector) => browserShowsAfter(vector.html) && !sanitizeDocument(vector.html + AFTER, PAGE, rewrites).includes(MARKER));
+      const lost = vectors.filter(
+        (vector) =>
+          browserShowsAfter(vector.html) && !sanitizeDocument(vector.html + AFTER, PAGE, rewrites).includes(MARKER),
+      );
       expect(lost.map((vector) => vector.title)).toEqual([]);
     });
   });

@@ -11,7 +11,8 @@ const rewrites = { navigation: (url: string) => viewerPath(url), resource: (url:
 function sanitize(html: string, chunkSize = html.length): string {
   const sanitizer = new ViewerSanitizer(PAGE, rewrites, '<div id="banner"></div>');
   let out = '';
-  for (let offset = 0; offset < html.length; offset += chunkSize) out += sanitizer.write(html.slice(offset, offset + chunkSize));
+  for (let offset = 0; offset < html.length; offset += chunkSize)
+    out += sanitizer.write(html.slice(offset, offset + chunkSize));
   return out + sanitizer.end();
 }
 
@@ -41,7 +42,9 @@ describe('peer viewer URLs', () => {
     expect(viewerPath('https://site.example:8443/a/b?c=1#d')).toBe('/view/https/site.example:8443/a/b?c=1#d');
     expect(viewerPath('javascript:alert(1)')).toBeNull();
     expect(viewerPath('https://user:pw@site.example/')).toBeNull();
-    expect(targetOf(new URL('chrome-extension://id/view/https/site.example/a/b?q=x'))).toBe('https://site.example/a/b?q=x');
+    expect(targetOf(new URL('chrome-extension://id/view/https/site.example/a/b?q=x'))).toBe(
+      'https://site.example/a/b?q=x',
+    );
     expect(targetOf(new URL('chrome-extension://id/view/http/127.0.0.1:8080'))).toBe('http://127.0.0.1:8080/');
     expect(targetOf(new URL('chrome-extension://id/view/ftp/site.example/'))).toBeNull();
     expect(targetOf(new URL('chrome-extension://id/other'))).toBeNull();
@@ -90,26 +93,38 @@ describe('the viewer sanitizer', () => {
 
   it('cannot be closed early from inside a stylesheet', () => {
     // Where the browser puts them: the style in the head, the paragraph in the body.
-    expect(sanitize('<style>a{}</style><p>x</p>')).toContain('<head><style>a{}</style></head><body><div id="banner"></div><p>x</p>');
-    expect(sanitize('<style>a{}</style><p>x</p>')).toContain('<head><style>a{}</style></head><body><div id="banner"></div><p>x</p>');
+    expect(sanitize('<style>a{}</style><p>x</p>')).toContain(
+      '<head><style>a{}</style></head><body><div id="banner"></div><p>x</p>',
+    );
+    expect(sanitize('<style>a{}</style><p>x</p>')).toContain(
+      '<head><style>a{}</style></head><body><div id="banner"></div><p>x</p>',
+    );
     expect(sanitize('<style>p{background:url("</style><img src=x onerror=alert(1)>")}</style>')).not.toMatch(/onerror/);
-    expect(rewriteCss('a { background: url( "x\\29 .png" ) }', PAGE, (url) => viewerPath(url))).toBe('a { background: url("/view/https/site.example/dir/x).png") }');
+    expect(rewriteCss('a { background: url( "x\\29 .png" ) }', PAGE, (url) => viewerPath(url))).toBe(
+      'a { background: url("/view/https/site.example/dir/x).png") }',
+    );
   });
 });
 
 describe('the viewer sanitizer parses as the browser parses', () => {
   it('foreign-content <style> is markup to the browser: its entity-encoded tags never become elements', () => {
-    const out = sanitize('<svg><style>&lt;meta http-equiv="refresh" content="0;url=https://evil.example/"&gt;&lt;link rel="preconnect" href="https://evil.example"&gt;</style></svg><p>after</p>');
+    const out = sanitize(
+      '<svg><style>&lt;meta http-equiv="refresh" content="0;url=https://evil.example/"&gt;&lt;link rel="preconnect" href="https://evil.example"&gt;</style></svg><p>after</p>',
+    );
     expect(out).not.toMatch(/<meta|<link|evil\.example"/);
     expect(out).toContain('<p>after</p>');
-    const math = sanitize('<math><mtext><table><mglyph><style><img src=x onerror=alert(1)></style></mglyph></table></mtext></math>');
+    const math = sanitize(
+      '<math><mtext><table><mglyph><style><img src=x onerror=alert(1)></style></mglyph></table></mtext></math>',
+    );
     // What is left of it is stylesheet text inside an HTML <style> (mtext is an HTML integration point), never an element.
     expect(math).not.toMatch(/<mglyph/);
     expect(math.replace(/<style>[^]*?<\/style>/g, '')).not.toMatch(/onerror|<img/);
   });
 
   it('only the allow-list survives, in every namespace', () => {
-    const out = sanitize('<x-widget data-a="1">kept text</x-widget><svg><foreignObject><iframe src="https://evil.example/"></iframe></foreignObject><rect fill="url(https://evil.example/p#x)" stroke="url(#grad)"/></svg><math href="https://evil.example/"><mi>x</mi></math>');
+    const out = sanitize(
+      '<x-widget data-a="1">kept text</x-widget><svg><foreignObject><iframe src="https://evil.example/"></iframe></foreignObject><rect fill="url(https://evil.example/p#x)" stroke="url(#grad)"/></svg><math href="https://evil.example/"><mi>x</mi></math>',
+    );
     expect(out).toContain('kept text');
     expect(out).not.toMatch(/x-widget|foreignObject|iframe|evil\.example/i);
     expect(out).toContain('stroke="url(#grad)"');
@@ -119,7 +134,9 @@ describe('the viewer sanitizer parses as the browser parses', () => {
   it('drops id and name values that would shadow the viewer document, when asked to', () => {
     const reserved = new Set(['head', 'createElement', 'querySelectorAll', 'documentElement']);
     const sanitizer = new ViewerSanitizer(PAGE, rewrites, '', { isReservedName: (value) => reserved.has(value) });
-    sanitizer.write('<img name="head" src="a.png"><form name="createElement"><input name="querySelectorAll"></form><img id="documentElement" name="x" src="b.png"><div id="head">d</div>');
+    sanitizer.write(
+      '<img name="head" src="a.png"><form name="createElement"><input name="querySelectorAll"></form><img id="documentElement" name="x" src="b.png"><div id="head">d</div>',
+    );
     const out = sanitizer.end();
     expect(out).not.toMatch(/name="head"|createElement|documentElement/);
     // Only what the document exposes as named properties: a div's id or a field's name shadow nothing there.
@@ -128,13 +145,26 @@ describe('the viewer sanitizer parses as the browser parses', () => {
   });
 
   it('rewrites every CSS spelling of a URL the way the CSS parser reads it, and keeps data: images', () => {
-    const css = (value: string) => rewriteCss(value, PAGE, (url) => (url.startsWith('data:image/') ? url : viewerPath(url)));
-    expect(css('a{background:\\75 rl(https://evil.example/a.png)}')).toBe('a{background:url("/view/https/evil.example/a.png")}');
-    expect(css('a{background:image-set("b.png" 1x, "https://evil.example/c.png" 2x)}')).toBe('a{background:image-set("/view/https/site.example/dir/b.png" 1x, "/view/https/evil.example/c.png" 2x)}');
-    expect(css('@import url(x.css);@import "y.css" screen;')).toBe('@import url("/view/https/site.example/dir/x.css");@import "/view/https/site.example/dir/y.css" screen;');
-    expect(css('a{background:url(data:image/png;base64,AAAA)}')).toBe('a{background:url("data:image/png;base64,AAAA")}');
-    expect(css('a{background:url(javascript:alert(1));behavior:url(x.htc);width:expression(alert(1))}')).toBe('a{background:url("about:invalid"));-invalid-property:url("/view/https/site.example/dir/x.htc");width:invalid(alert(1))}');
-    expect(css('a{content:"javascript:alert(1)";font-family:"Helvetica"}')).toBe('a{content:"";font-family:"Helvetica"}');
+    const css = (value: string) =>
+      rewriteCss(value, PAGE, (url) => (url.startsWith('data:image/') ? url : viewerPath(url)));
+    expect(css('a{background:\\75 rl(https://evil.example/a.png)}')).toBe(
+      'a{background:url("/view/https/evil.example/a.png")}',
+    );
+    expect(css('a{background:image-set("b.png" 1x, "https://evil.example/c.png" 2x)}')).toBe(
+      'a{background:image-set("/view/https/site.example/dir/b.png" 1x, "/view/https/evil.example/c.png" 2x)}',
+    );
+    expect(css('@import url(x.css);@import "y.css" screen;')).toBe(
+      '@import url("/view/https/site.example/dir/x.css");@import "/view/https/site.example/dir/y.css" screen;',
+    );
+    expect(css('a{background:url(data:image/png;base64,AAAA)}')).toBe(
+      'a{background:url("data:image/png;base64,AAAA")}',
+    );
+    expect(css('a{background:url(javascript:alert(1));behavior:url(x.htc);width:expression(alert(1))}')).toBe(
+      'a{background:url("about:invalid"));-invalid-property:url("/view/https/site.example/dir/x.htc");width:invalid(alert(1))}',
+    );
+    expect(css('a{content:"javascript:alert(1)";font-family:"Helvetica"}')).toBe(
+      'a{content:"";font-family:"Helvetica"}',
+    );
   });
 
   it('keeps data: images in style attributes and stylesheets as they are', () => {
@@ -153,17 +183,32 @@ describe('documents that are not HTML', () => {
     expect(documentKind('text/html; charset=utf-8')).toBe('html');
     expect(documentKind(null)).toBe('html');
     expect(documentKind('image/svg+xml')).toBe('svg-image');
-    for (const type of ['text/xml', 'application/xml', 'application/xhtml+xml', 'application/rss+xml', 'multipart/x-mixed-replace; boundary=x', 'text/xsl']) expect(documentKind(type), type).toBe('text');
+    for (const type of [
+      'text/xml',
+      'application/xml',
+      'application/xhtml+xml',
+      'application/rss+xml',
+      'multipart/x-mixed-replace; boundary=x',
+      'text/xsl',
+    ])
+      expect(documentKind(type), type).toBe('text');
     expect(documentKind('image/png')).toBe('as-is');
     expect(documentKind('text/plain')).toBe('as-is');
   });
 
   it('their stand-ins carry none of their markup', () => {
-    const svg = '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script><a href="https://evil.example/">x</a></svg>';
+    const svg =
+      '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script><a href="https://evil.example/">x</a></svg>';
     const image = sanitize(standInDocument('svg-image', 'https://site.example/a.svg', svg));
     expect(image).toContain('<img src="/view/https/site.example/a.svg"');
     expect(image).not.toMatch(/<script|<svg|evil/);
-    const text = sanitize(standInDocument('text', 'https://site.example/a.xml', '<?xml version="1.0"?><h:meta xmlns:h="http://www.w3.org/1999/xhtml" http-equiv="refresh"/>'));
+    const text = sanitize(
+      standInDocument(
+        'text',
+        'https://site.example/a.xml',
+        '<?xml version="1.0"?><h:meta xmlns:h="http://www.w3.org/1999/xhtml" http-equiv="refresh"/>',
+      ),
+    );
     expect(text).toContain('<pre');
     expect(text).toContain('&lt;h:meta');
     expect(text).not.toMatch(/<meta|<h:meta/);

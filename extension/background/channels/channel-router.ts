@@ -1,4 +1,11 @@
-import { channelByName, CHANNELS, judgeSender, type ChannelIn, type ChannelOut, type PortChannelName } from '../../core/channels/channel-table';
+import {
+  channelByName,
+  CHANNELS,
+  judgeSender,
+  type ChannelIn,
+  type ChannelOut,
+  type PortChannelName,
+} from '../../core/channels/channel-table';
 import { parseMessage } from '../../core/channels/parse';
 import type { Configuration } from '../configuration/configuration';
 import type { BackgroundPlatform, PlatformPort } from '../platform/platform';
@@ -14,7 +21,13 @@ import type { TypedPort } from './typed-port';
  */
 export type ChannelHandlers = { [K in PortChannelName]: (port: TypedPort<ChannelIn<K>, ChannelOut<K>>) => void };
 
-export function routeChannels(platform: BackgroundPlatform, configuration: Configuration, telemetry: Telemetry, ready: Promise<void>, handlers: ChannelHandlers): void {
+export function routeChannels(
+  platform: BackgroundPlatform,
+  configuration: Configuration,
+  telemetry: Telemetry,
+  ready: Promise<void>,
+  handlers: ChannelHandlers,
+): void {
   platform.onConnect((port) => {
     // Buffer what arrives before the verdict: the first message of a request Port comes at once.
     const early: unknown[] = [];
@@ -28,7 +41,12 @@ export function routeChannels(platform: BackgroundPlatform, configuration: Confi
     });
     void ready.then(() => {
       const channel = channelByName(port.name);
-      const sender = channel ? judgeSender(CHANNELS[channel].admits, port.sender, { extensionOrigin: platform.extensionOrigin, isRouted: (origin) => configuration.isRouted(origin) }) : null;
+      const sender = channel
+        ? judgeSender(CHANNELS[channel].admits, port.sender, {
+            extensionOrigin: platform.extensionOrigin,
+            isRouted: (origin) => configuration.isRouted(origin),
+          })
+        : null;
       if (!channel || !sender) {
         platform.log.warn('[peerlane] port refused:', port.name, port.sender.url ?? 'unknown sender');
         telemetry.count('portsRefused');

@@ -1,8 +1,20 @@
 import type { RevocationList } from '../../../protocol/circle-proof';
 import { siteAccessFor, type SiteAccess } from '../../core/access/site-access';
-import { acceptRevocations, CIRCLES_STORAGE_KEY, circlesStateFor, EMPTY_CIRCLES, parseCircles, type CirclesStore } from '../../core/circles/circles';
+import {
+  acceptRevocations,
+  CIRCLES_STORAGE_KEY,
+  circlesStateFor,
+  EMPTY_CIRCLES,
+  parseCircles,
+  type CirclesStore,
+} from '../../core/circles/circles';
 import type { TransportConfig } from '../../core/channels/transport-channel';
-import { FLAGGED_EXITS_STORAGE_KEY, parseFlaggedExits, withFlagged, type FlaggedExit } from '../../core/checks/exit-checks';
+import {
+  FLAGGED_EXITS_STORAGE_KEY,
+  parseFlaggedExits,
+  withFlagged,
+  type FlaggedExit,
+} from '../../core/checks/exit-checks';
 import type { ExitPolicyOptions } from '../../core/exit/policy';
 import type { PauseReason } from '../../core/exit/share-when';
 import type { QueueOptions } from '../../core/queue/request-queue';
@@ -51,11 +63,13 @@ export class Configuration {
     });
     // A grant applies at once, no restart.
     platform.onPermissionsChanged((added) => void this.ready.then(() => this.accessChanged(added)));
-    this.ready = platform.local.get([SETTINGS_STORAGE_KEY, CIRCLES_STORAGE_KEY, FLAGGED_EXITS_STORAGE_KEY]).then((stored) => {
-      this.circles = parseCircles(stored[CIRCLES_STORAGE_KEY]);
-      this.flaggedExits = parseFlaggedExits(stored[FLAGGED_EXITS_STORAGE_KEY]);
-      return this.apply(parseSettings(stored[SETTINGS_STORAGE_KEY]), true);
-    });
+    this.ready = platform.local
+      .get([SETTINGS_STORAGE_KEY, CIRCLES_STORAGE_KEY, FLAGGED_EXITS_STORAGE_KEY])
+      .then((stored) => {
+        this.circles = parseCircles(stored[CIRCLES_STORAGE_KEY]);
+        this.flaggedExits = parseFlaggedExits(stored[FLAGGED_EXITS_STORAGE_KEY]);
+        return this.apply(parseSettings(stored[SETTINGS_STORAGE_KEY]), true);
+      });
   }
 
   /** A revocation list signaling pushed: kept when its circle signed it and it is newer (then told to signaling at every registration). */
@@ -111,7 +125,12 @@ export class Configuration {
   }
 
   exitPolicy(): ExitPolicyOptions {
-    return { privateAllowList: this.settings.privateAllowList, allowedMethods: this.settings.exitMethods, allowedPorts: this.settings.exitPorts, resolverUrl: this.settings.exitResolver };
+    return {
+      privateAllowList: this.settings.privateAllowList,
+      allowedMethods: this.settings.exitMethods,
+      allowedPorts: this.settings.exitPorts,
+      resolverUrl: this.settings.exitResolver,
+    };
   }
 
   transportConfig(): TransportConfig {
@@ -149,7 +168,9 @@ export class Configuration {
   }
 
   private syncScripts(): Promise<void> {
-    return this.platform.syncRoutedScripts(this.settings.routedOrigins).catch((error: unknown) => this.platform.log.error('[peerlane] content scripts', error));
+    return this.platform
+      .syncRoutedScripts(this.settings.routedOrigins)
+      .catch((error: unknown) => this.platform.log.error('[peerlane] content scripts', error));
   }
 
   private readAccess(routedOrigins: readonly string[]): Promise<SiteAccess> {

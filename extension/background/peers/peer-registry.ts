@@ -110,7 +110,18 @@ export class PeerRegistry {
         if (remoteRole === 'exit' && hello.exitCapacity > 0) deps.exitAvailable(peerId, hello.exitCapacity);
       },
     });
-    peer = { id: peerId, connection, remoteRole, path, lanes: 1, laneRecovery: { asked: 0, resent: 0, duplicates: 0 }, session, rttMs: null, lastHeardAt: deps.clock.now(), pingSentAt: new Map() };
+    peer = {
+      id: peerId,
+      connection,
+      remoteRole,
+      path,
+      lanes: 1,
+      laneRecovery: { asked: 0, resent: 0, duplicates: 0 },
+      session,
+      rttMs: null,
+      lastHeardAt: deps.clock.now(),
+      pingSentAt: new Map(),
+    };
     this.peers.set(peerId, peer);
     if (remoteRole === 'exit') deps.exitAvailable(peerId);
     this.pingAll();

@@ -22,7 +22,10 @@ export function createChromeAddressCheck(): AddressCheck {
   const settle = (details: { url: string; requestId: string; initiator?: string }, connection: Connection): void => {
     if (ours(details.initiator)) waiters.settle(details.url, connection, details.requestId);
   };
-  const locationOf = (details: { statusCode: number; responseHeaders?: chrome.webRequest.HttpHeader[] }): string | null => {
+  const locationOf = (details: {
+    statusCode: number;
+    responseHeaders?: chrome.webRequest.HttpHeader[];
+  }): string | null => {
     if (details.statusCode < 300 || details.statusCode > 399) return null;
     return headerValue(headerPairs(details.responseHeaders), 'location');
   };
@@ -32,13 +35,32 @@ export function createChromeAddressCheck(): AddressCheck {
     if (ours(details.initiator)) waiters.bind(details.url, details.requestId);
     return undefined;
   }, filter);
-  chrome.webRequest.onResponseStarted.addListener((details) => settle(details, { ip: details.ip ?? null, location: locationOf(details), status: details.statusCode, corsHeaders: corsHeadersOf(details.responseHeaders) }), filter, ['responseHeaders']);
+  chrome.webRequest.onResponseStarted.addListener(
+    (details) =>
+      settle(details, {
+        ip: details.ip ?? null,
+        location: locationOf(details),
+        status: details.statusCode,
+        corsHeaders: corsHeadersOf(details.responseHeaders),
+      }),
+    filter,
+    ['responseHeaders'],
+  );
   chrome.webRequest.onBeforeRedirect.addListener(
-    (details) => settle(details, { ip: details.ip ?? null, location: locationOf(details) ?? details.redirectUrl, status: details.statusCode, corsHeaders: corsHeadersOf(details.responseHeaders) }),
+    (details) =>
+      settle(details, {
+        ip: details.ip ?? null,
+        location: locationOf(details) ?? details.redirectUrl,
+        status: details.statusCode,
+        corsHeaders: corsHeadersOf(details.responseHeaders),
+      }),
     filter,
     ['responseHeaders'],
   );
   // A request that failed after connecting still names the address it reached.
-  chrome.webRequest.onErrorOccurred.addListener((details) => settle(details, { ...NO_CONNECTION, ip: details.ip ?? null }), filter);
+  chrome.webRequest.onErrorOccurred.addListener(
+    (details) => settle(details, { ...NO_CONNECTION, ip: details.ip ?? null }),
+    filter,
+  );
   return { lookup: createDohLookup(), watch: (url, signal) => waiters.wait(url, signal, VERIFY_TIMEOUT_MS) };
 }

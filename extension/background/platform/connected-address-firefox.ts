@@ -25,12 +25,31 @@ export function createFirefoxAddressCheck(): AddressCheck {
   }, filter);
   browser.webRequest.onResponseStarted.addListener(
     (details) => {
-      const location = details.statusCode >= 300 && details.statusCode <= 399 ? headerValue(headerPairs(details.responseHeaders), 'location') : null;
-      waiters.settle(details.url, { ip: details.ip ?? null, location, status: details.statusCode, corsHeaders: corsHeadersOf(details.responseHeaders) }, details.requestId);
+      const location =
+        details.statusCode >= 300 && details.statusCode <= 399
+          ? headerValue(headerPairs(details.responseHeaders), 'location')
+          : null;
+      waiters.settle(
+        details.url,
+        {
+          ip: details.ip ?? null,
+          location,
+          status: details.statusCode,
+          corsHeaders: corsHeadersOf(details.responseHeaders),
+        },
+        details.requestId,
+      );
     },
     filter,
     ['responseHeaders'],
   );
-  browser.webRequest.onErrorOccurred.addListener((details) => waiters.settle(details.url, { ...NO_CONNECTION, ip: (details as { ip?: string }).ip ?? null }, details.requestId), filter);
-  return { lookup: createFirefoxLookup((hostname) => browser.dns.resolve(hostname)), watch: (url, signal) => waiters.wait(url, signal, HEADERS_TIMEOUT_MS) };
+  browser.webRequest.onErrorOccurred.addListener(
+    (details) =>
+      waiters.settle(details.url, { ...NO_CONNECTION, ip: (details as { ip?: string }).ip ?? null }, details.requestId),
+    filter,
+  );
+  return {
+    lookup: createFirefoxLookup((hostname) => browser.dns.resolve(hostname)),
+    watch: (url, signal) => waiters.wait(url, signal, HEADERS_TIMEOUT_MS),
+  };
 }

@@ -32,7 +32,12 @@ export const NO_CONNECTION: Connection = { ip: null, location: null, status: nul
  * `url` with `method`, for as long as `run` takes. Both hosts pass one (forbidden-headers.ts:
  * a declarativeNetRequest rule); without it the request goes as fetch sends it.
  */
-export type ForbiddenHeaders = <T>(url: string, method: string, headers: [string, string | null][], run: () => Promise<T>) => Promise<T>;
+export type ForbiddenHeaders = <T>(
+  url: string,
+  method: string,
+  headers: [string, string | null][],
+  run: () => Promise<T>,
+) => Promise<T>;
 
 /** Each browser's two looks at a destination: its name before connecting, the address it connected to after. */
 export interface AddressCheck {
@@ -53,7 +58,12 @@ function connectedRefusal(url: string, ip: string | null, allowList: readonly st
  * the judged address itself with `Host` kept (core/exit/name-lookup.ts); an address literal was
  * judged by the policy already.
  */
-async function dialFor(url: string, check: AddressCheck, policy: ExitPolicyOptions, signal: AbortSignal): Promise<{ dialUrl: string; host: [string, string][] }> {
+async function dialFor(
+  url: string,
+  check: AddressCheck,
+  policy: ExitPolicyOptions,
+  signal: AbortSignal,
+): Promise<{ dialUrl: string; host: [string, string][] }> {
   const target = new URL(url);
   if (isAddressLiteral(target.hostname)) return { dialUrl: url, host: [] };
   const addresses = await check.lookup(target.hostname, policy, signal);
@@ -61,7 +71,13 @@ async function dialFor(url: string, check: AddressCheck, policy: ExitPolicyOptio
   if (refusal) throw refusal;
   if (target.protocol !== 'http:') return { dialUrl: url, host: [] };
   // What both browsers offer a plain-HTTP name; by address, a loopback one (a secure context) would get `br` and `zstd` too.
-  return { dialUrl: urlDialledTo(target, dialAddress(addresses)), host: [['host', target.host], ['accept-encoding', 'gzip, deflate']] };
+  return {
+    dialUrl: urlDialledTo(target, dialAddress(addresses)),
+    host: [
+      ['host', target.host],
+      ['accept-encoding', 'gzip, deflate'],
+    ],
+  };
 }
 
 export const MAX_REDIRECTS = 5;
@@ -89,7 +105,10 @@ async function* bodyOf(response: Response, signal: AbortSignal): AsyncIterable<U
   }
 }
 
-export function createExitFetcher(check: AddressCheck, forbidden: ForbiddenHeaders = (_url, _method, _headers, run) => run()): ExitFetcher {
+export function createExitFetcher(
+  check: AddressCheck,
+  forbidden: ForbiddenHeaders = (_url, _method, _headers, run) => run(),
+): ExitFetcher {
   return async (request, signal, policy): Promise<ExitFetchResponse> => {
     // Lives as long as the stream: a CANCEL that arrives while the body streams must abort the fetch.
     const controller = new AbortController();
@@ -100,7 +119,8 @@ export function createExitFetcher(check: AddressCheck, forbidden: ForbiddenHeade
     let method = request.method;
     let headers = request.headers;
     // Sent on the first hop and again after a 307/308; a redirect that turns the request into a GET drops it (core/http/redirect-method.ts).
-    let body = request.body && request.body.byteLength > 0 && method !== 'GET' && method !== 'HEAD' ? request.body : null;
+    let body =
+      request.body && request.body.byteLength > 0 && method !== 'GET' && method !== 'HEAD' ? request.body : null;
     const redirectHops: RedirectHop[] = [];
     for (let hop = 0; ; hop += 1) {
       if (hop > 0) {
@@ -140,7 +160,10 @@ export function createExitFetcher(check: AddressCheck, forbidden: ForbiddenHeade
         const { ip } = await connected();
         const refusal = ip === null ? null : connectedRefusal(url, ip, policy.privateAllowList);
         if (refusal) throw refusal;
-        throw new PeerlaneError('exit_fetch_failed', `exit could not fetch: ${error instanceof Error ? error.message : String(error)}`);
+        throw new PeerlaneError(
+          'exit_fetch_failed',
+          `exit could not fetch: ${error instanceof Error ? error.message : String(error)}`,
+        );
       }
       const { ip, location, status, corsHeaders } = await connected();
       const refusal = connectedRefusal(url, ip, policy.privateAllowList);
@@ -150,7 +173,14 @@ export function createExitFetcher(check: AddressCheck, forbidden: ForbiddenHeade
       }
       if (response.type !== 'opaqueredirect') {
         return {
-          head: { status: response.status, statusText: response.statusText.slice(0, 256), headers: [...response.headers], url, redirected: hop > 0, ...(redirectHops.length > 0 ? { redirectHops } : {}) },
+          head: {
+            status: response.status,
+            statusText: response.statusText.slice(0, 256),
+            headers: [...response.headers],
+            url,
+            redirected: hop > 0,
+            ...(redirectHops.length > 0 ? { redirectHops } : {}),
+          },
           body: method === 'HEAD' ? null : bodyOf(response, controller.signal),
         };
       }
@@ -158,7 +188,10 @@ export function createExitFetcher(check: AddressCheck, forbidden: ForbiddenHeade
         // The page asked not to follow (manual: it gets an opaque redirect; error: a network error):
         // the exit's fetch saw what the page's would, a redirect with nothing readable.
         controller.abort();
-        return { head: { status: 302, statusText: '', headers: [], url, redirected: hop > 0, opaqueRedirect: true }, body: null };
+        return {
+          head: { status: 302, statusText: '', headers: [], url, redirected: hop > 0, opaqueRedirect: true },
+          body: null,
+        };
       }
       if (hop >= MAX_REDIRECTS) {
         controller.abort();
@@ -167,7 +200,10 @@ export function createExitFetcher(check: AddressCheck, forbidden: ForbiddenHeade
       }
       if (!location) {
         controller.abort();
-        throw new PeerlaneError('exit_fetch_failed', 'the destination redirected, and the exit could not read where to');
+        throw new PeerlaneError(
+          'exit_fetch_failed',
+          'the destination redirected, and the exit could not read where to',
+        );
       }
       redirectHops.push({ url, headers: corsHeaders });
       url = new URL(location, url).href;

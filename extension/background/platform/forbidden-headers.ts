@@ -43,7 +43,9 @@ export function createForbiddenHeaders(rules: SessionRules): ForbiddenHeaders {
   // Session rules outlive a stopped worker: a restarted one starts by clearing what it left.
   const cleared = rules
     .getSessionRules()
-    .then((existing) => rules.updateSessionRules({ removeRuleIds: existing.map((rule) => rule.id).filter((id) => id >= FIRST_RULE_ID) }))
+    .then((existing) =>
+      rules.updateSessionRules({ removeRuleIds: existing.map((rule) => rule.id).filter((id) => id >= FIRST_RULE_ID) }),
+    )
     .catch(() => undefined);
 
   const install = (url: string, dnrMethod: string, headers: [string, string | null][], wanted: string): HeldRule => {
@@ -57,7 +59,12 @@ export function createForbiddenHeaders(rules: SessionRules): ForbiddenHeaders {
         {
           id,
           priority: 1,
-          action: { type: 'modifyHeaders', requestHeaders: headers.map(([header, value]) => (value === null ? { header, operation: 'remove' } : { header, operation: 'set', value })) },
+          action: {
+            type: 'modifyHeaders',
+            requestHeaders: headers.map(([header, value]) =>
+              value === null ? { header, operation: 'remove' } : { header, operation: 'set', value },
+            ),
+          },
           condition: { ...exactly(url), tabIds: [-1], requestMethods: [dnrMethod] },
         },
       ],

@@ -1,5 +1,11 @@
 import { PeerlaneError } from '../../core/errors';
-import { dohQueryUrl, LookupCache, LOOKUP_TIMEOUT_MS, readDohAnswer, type AddressType } from '../../core/exit/name-lookup';
+import {
+  dohQueryUrl,
+  LookupCache,
+  LOOKUP_TIMEOUT_MS,
+  readDohAnswer,
+  type AddressType,
+} from '../../core/exit/name-lookup';
 import type { ExitPolicyOptions } from '../../core/exit/policy';
 
 /**
@@ -20,18 +26,27 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
-const lookupFailed = (hostname: string, why: string): PeerlaneError => new PeerlaneError('exit_fetch_failed', `the exit could not look up ${hostname} (${why}), so it did not connect`);
+const lookupFailed = (hostname: string, why: string): PeerlaneError =>
+  new PeerlaneError('exit_fetch_failed', `the exit could not look up ${hostname} (${why}), so it did not connect`);
 
 /**
  * Chromium: DNS over HTTPS (RFC 8484) to the resolver in the settings, A and AAAA at once. Answers
  * are cached for their TTL (at most 5 min) and one look-up serves every request that asks for the
  * same name meanwhile: a page's fifty requests to one host cost one round trip to the resolver.
  */
-export function createDohLookup(fetchImpl: typeof fetch = (input, init) => fetch(input, init), now: () => number = Date.now): NameLookup {
+export function createDohLookup(
+  fetchImpl: typeof fetch = (input, init) => fetch(input, init),
+  now: () => number = Date.now,
+): NameLookup {
   const cache = new LookupCache(now);
   const inFlight = new Map<string, Promise<string[]>>();
 
-  const ask = async (resolverUrl: string, hostname: string, type: AddressType, signal: AbortSignal): Promise<{ addresses: string[]; ttlSeconds: number }> => {
+  const ask = async (
+    resolverUrl: string,
+    hostname: string,
+    type: AddressType,
+    signal: AbortSignal,
+  ): Promise<{ addresses: string[]; ttlSeconds: number }> => {
     let response: Response;
     try {
       response = await fetchImpl(dohQueryUrl(resolverUrl, hostname, type), {
@@ -42,7 +57,12 @@ export function createDohLookup(fetchImpl: typeof fetch = (input, init) => fetch
         signal,
       });
     } catch (error) {
-      throw lookupFailed(hostname, signal.aborted ? `the resolver did not answer within ${LOOKUP_TIMEOUT_MS / 1000} s` : `the resolver is unreachable: ${error instanceof Error ? error.message : String(error)}`);
+      throw lookupFailed(
+        hostname,
+        signal.aborted
+          ? `the resolver did not answer within ${LOOKUP_TIMEOUT_MS / 1000} s`
+          : `the resolver is unreachable: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
     if (!response.ok) throw lookupFailed(hostname, `the resolver answered HTTP ${response.status}`);
     const answer = readDohAnswer(new Uint8Array(await response.arrayBuffer()));
@@ -54,7 +74,10 @@ export function createDohLookup(fetchImpl: typeof fetch = (input, init) => fetch
   const lookUp = async (resolverUrl: string, hostname: string, key: string): Promise<string[]> => {
     const signal = AbortSignal.timeout(LOOKUP_TIMEOUT_MS);
     // Both families or nothing: an address family left unasked could be the private one.
-    const [v4, v6] = await Promise.all([ask(resolverUrl, hostname, 'A', signal), ask(resolverUrl, hostname, 'AAAA', signal)]);
+    const [v4, v6] = await Promise.all([
+      ask(resolverUrl, hostname, 'A', signal),
+      ask(resolverUrl, hostname, 'AAAA', signal),
+    ]);
     const addresses = [...v4.addresses, ...v6.addresses];
     const ttls = [v4, v6].filter((answer) => answer.addresses.length > 0).map((answer) => answer.ttlSeconds);
     cache.set(key, addresses, ttls.length > 0 ? Math.min(...ttls) : 0);

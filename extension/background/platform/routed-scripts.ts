@@ -10,12 +10,30 @@ const SCRIPT_IDS = ['peerlane-page-hook', 'peerlane-bridge'];
 
 export async function syncRoutedScripts(origins: readonly string[]): Promise<void> {
   const existing = await browser.scripting.getRegisteredContentScripts({ ids: SCRIPT_IDS });
-  if (existing.length > 0) await browser.scripting.unregisterContentScripts({ ids: existing.map((script) => script.id) });
+  if (existing.length > 0)
+    await browser.scripting.unregisterContentScripts({ ids: existing.map((script) => script.id) });
   const matches = matchPatternsFor(origins);
   if (matches.length === 0) return;
   await browser.scripting.registerContentScripts([
     // Every frame of a routed page too, and about:blank, srcdoc and blob: frames it makes (their origin is the page's).
-    { id: 'peerlane-page-hook', matches, js: ['content/page-hook.js'], runAt: 'document_start', world: 'MAIN', persistAcrossSessions: true, allFrames: true, matchOriginAsFallback: true },
-    { id: 'peerlane-bridge', matches, js: ['content/bridge.js'], runAt: 'document_start', persistAcrossSessions: true, allFrames: true, matchOriginAsFallback: true },
+    {
+      id: 'peerlane-page-hook',
+      matches,
+      js: ['content/page-hook.js'],
+      runAt: 'document_start',
+      world: 'MAIN',
+      persistAcrossSessions: true,
+      allFrames: true,
+      matchOriginAsFallback: true,
+    },
+    {
+      id: 'peerlane-bridge',
+      matches,
+      js: ['content/bridge.js'],
+      runAt: 'document_start',
+      persistAcrossSessions: true,
+      allFrames: true,
+      matchOriginAsFallback: true,
+    },
   ]);
 }

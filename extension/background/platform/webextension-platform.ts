@@ -31,7 +31,12 @@ export function webExtensionPlatform(): BackgroundPlatform {
         const sender = port.sender;
         const platformPort: PlatformPort = {
           name: port.name,
-          sender: { url: sender?.url, origin: (sender as { origin?: string } | undefined)?.origin, tabId: sender?.tab?.id, frameId: sender?.frameId },
+          sender: {
+            url: sender?.url,
+            origin: (sender as { origin?: string } | undefined)?.origin,
+            tabId: sender?.tab?.id,
+            frameId: sender?.frameId,
+          },
           postMessage: (message) => port.postMessage(message),
           disconnect: () => port.disconnect(),
           onMessage: (handler) => port.onMessage.addListener((message: unknown) => handler(message)),

@@ -72,7 +72,13 @@ export class ExitChecks {
    * is the winner's check's second answer (no third fetch needed when they agree). `opening`
    * resolves with its head; `stop` cancels its stream.
    */
-  keepDuplicate(correlationId: string, peerId: string, request: RequestHead, opening: Promise<ResponseStream>, stop: () => void): void {
+  keepDuplicate(
+    correlationId: string,
+    peerId: string,
+    request: RequestHead,
+    opening: Promise<ResponseStream>,
+    stop: () => void,
+  ): void {
     const timer = this.deps.clock.setTimeout(stop, CHECK_TIMEOUT_MS);
     const answer = opening
       // An answer that may not be compared is cancelled as soon as its head says so.
@@ -88,7 +94,14 @@ export class ExitChecks {
   }
 
   /** Compares the answer `peerId` gave (whole body, already delivered to the page) with other exits' answers. */
-  async check(request: RequestHead, response: ResponseHead, peerId: string, body: readonly Uint8Array[], bodyBytes: number, correlationId: string): Promise<void> {
+  async check(
+    request: RequestHead,
+    response: ResponseHead,
+    peerId: string,
+    body: readonly Uint8Array[],
+    bodyBytes: number,
+    correlationId: string,
+  ): Promise<void> {
     const duplicate = this.duplicates.get(correlationId) ?? null;
     this.duplicates.delete(correlationId);
     if (bodyBytes > MAX_CHECKED_BYTES) return;
@@ -144,7 +157,10 @@ export class ExitChecks {
     const controller = new AbortController();
     const timer = this.deps.clock.setTimeout(() => controller.abort(new Error('check timed out')), CHECK_TIMEOUT_MS);
     try {
-      return await this.readAnswer(peerId, await peer.session.open({ ...request, correlationId: newCorrelationId('check') }, controller.signal, null));
+      return await this.readAnswer(
+        peerId,
+        await peer.session.open({ ...request, correlationId: newCorrelationId('check') }, controller.signal, null),
+      );
     } catch (error) {
       console.info('[peerlane] exit check: no answer from', shortPeerId(peerId), String(error));
       return null;

@@ -8,7 +8,12 @@ import type { Requester } from './requester';
  * it, the body streams with the reader's pace as backpressure, an error before the head rejects
  * with the typed error. `signal` (or cancelling the body) cancels it at the exit.
  */
-export function fetchThroughPeers(requester: Requester, head: RequestHead, priority: Priority, signal: AbortSignal): Promise<Response> {
+export function fetchThroughPeers(
+  requester: Requester,
+  head: RequestHead,
+  priority: Priority,
+  signal: AbortSignal,
+): Promise<Response> {
   return new Promise<Response>((resolve, reject) => {
     const controller = new AbortController();
     signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
@@ -33,11 +38,18 @@ export function fetchThroughPeers(requester: Requester, head: RequestHead, prior
       head: (response) => {
         headSent = true;
         const empty = response.status === 204 || response.status === 304 || head.method.toUpperCase() === 'HEAD';
-        resolve(new Response(empty ? null : stream, { status: response.status < 200 ? 502 : response.status, statusText: response.statusText, headers: response.headers }));
+        resolve(
+          new Response(empty ? null : stream, {
+            status: response.status < 200 ? 502 : response.status,
+            statusText: response.statusText,
+            headers: response.headers,
+          }),
+        );
       },
       chunk: async (bytes) => {
         if (!controller.signal.aborted) body?.enqueue(bytes);
-        if ((body?.desiredSize ?? 1) <= 0 && !controller.signal.aborted) await new Promise<void>((resume) => (pulled = resume));
+        if ((body?.desiredSize ?? 1) <= 0 && !controller.signal.aborted)
+          await new Promise<void>((resume) => (pulled = resume));
         return !controller.signal.aborted;
       },
       end: () => body?.close(),

@@ -49,7 +49,17 @@ export function serveRequestPort(requester: Requester, port: TypedPort<ToBackgro
     if (started) return;
     started = true;
     const sink: ResponseSink = {
-      head: (head) => post({ type: 'head', status: head.status, statusText: head.statusText, headers: head.headers, url: head.url, redirected: head.redirected, opaqueRedirect: head.opaqueRedirect, redirectHops: head.redirectHops }),
+      head: (head) =>
+        post({
+          type: 'head',
+          status: head.status,
+          statusText: head.statusText,
+          headers: head.headers,
+          url: head.url,
+          redirected: head.redirected,
+          opaqueRedirect: head.opaqueRedirect,
+          redirectHops: head.redirectHops,
+        }),
       chunk: async (bytes) => {
         await waitForPage();
         if (controller.signal.aborted) return false;
@@ -69,6 +79,12 @@ export function serveRequestPort(requester: Requester, port: TypedPort<ToBackgro
       // A serialised origin (the request channel's schema checked it); the exit sets it as the Origin header.
       ...(message.origin ? { origin: message.origin } : {}),
     };
-    void requester.route(head, message.priority, controller.signal, message.body ?? null, message.integrity ? withIntegrity(sink, message.integrity, subtleDigest) : sink);
+    void requester.route(
+      head,
+      message.priority,
+      controller.signal,
+      message.body ?? null,
+      message.integrity ? withIntegrity(sink, message.integrity, subtleDigest) : sink,
+    );
   });
 }

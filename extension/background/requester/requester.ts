@@ -9,7 +9,14 @@ import { ResumableResponse, type PeerResponse } from '../../core/http/resumable-
 import { ERROR_HEADER, isPeerlaneHeader, PEER_HEADER } from '../../core/protocol/page-headers';
 import type { Hello, RequestHead, ResponseHead } from '../../core/protocol/frames';
 import type { PeerSession, ResponseStream } from '../../core/peers/session';
-import { isLostRace, lostRace, RequestQueue, type Priority, type QueueEvent, type RequestRecord } from '../../core/queue/request-queue';
+import {
+  isLostRace,
+  lostRace,
+  RequestQueue,
+  type Priority,
+  type QueueEvent,
+  type RequestRecord,
+} from '../../core/queue/request-queue';
 import { displayUrl } from '../../core/stats/request-log';
 import { shortPeerId, type PeerRegistry } from '../peers/peer-registry';
 import type { Telemetry } from '../telemetry/telemetry';
@@ -89,9 +96,18 @@ export class Requester {
   private readonly pendingLogs = new Map<string, PendingLog>();
 
   constructor(
-    private readonly deps: { clock: Clock; now(): number; peers: PeerRegistry; telemetry: Telemetry; checks?: ExitChecks },
+    private readonly deps: {
+      clock: Clock;
+      now(): number;
+      peers: PeerRegistry;
+      telemetry: Telemetry;
+      checks?: ExitChecks;
+    },
   ) {
-    this.queue = new RequestQueue<RoutedTask, ResumableResponse>((task, attempt) => this.execute(task, attempt.peerId, attempt.signal, attempt.correlationId), deps.clock);
+    this.queue = new RequestQueue<RoutedTask, ResumableResponse>(
+      (task, attempt) => this.execute(task, attempt.peerId, attempt.signal, attempt.correlationId),
+      deps.clock,
+    );
     this.queue.subscribe((event) => this.onQueueEvent(event));
   }
 
@@ -112,7 +128,11 @@ export class Requester {
     const method = judgedMethod(task.head, task.body?.byteLength ?? 0);
     const carried = (await helloOf(peer.session, signal))?.methods;
     if (carried && !carried.includes(method)) {
-      throw new PeerlaneError('method_refused', `method ${method} is not carried by exit ${shortPeerId(peerId)} (only ${carried.join(', ')}); nothing was sent`, { unsent: true });
+      throw new PeerlaneError(
+        'method_refused',
+        `method ${method} is not carried by exit ${shortPeerId(peerId)} (only ${carried.join(', ')}); nothing was sent`,
+        { unsent: true },
+      );
     }
     const opened = this.open(peer.session, task, peerId, signal, correlationId);
     const stream = await opened.stream;
@@ -120,7 +140,10 @@ export class Requester {
     const response = new ResumableResponse(
       { stream, peerId },
       task.head,
-      task.resumable ? (request, resumeNumber) => this.resubmit(request, task.priority, `${correlationId}.r${resumeNumber}`, correlationId, signal) : null,
+      task.resumable
+        ? (request, resumeNumber) =>
+            this.resubmit(request, task.priority, `${correlationId}.r${resumeNumber}`, correlationId, signal)
+        : null,
       signal,
     );
     // A resumable response is done when the page has read it; a plain one when its stream ended.
@@ -132,10 +155,20 @@ export class Requester {
    * cancels it for losing a hedge race, its answer goes to the check instead (read to the end,
    * bounded) and any other cancellation passes through.
    */
-  private open(session: PeerSession, task: RoutedTask, peerId: string, signal: AbortSignal, correlationId: string): { stream: Promise<ResponseStream>; keptForCheck(): boolean } {
+  private open(
+    session: PeerSession,
+    task: RoutedTask,
+    peerId: string,
+    signal: AbortSignal,
+    correlationId: string,
+  ): { stream: Promise<ResponseStream>; keptForCheck(): boolean } {
     const checks = this.deps.checks;
     const request = { ...task.head, correlationId };
-    if (!task.checkDrawn || !checks || signal.aborted) return { stream: session.open(request, signal, task.body, { onUploaded: task.onUploaded }), keptForCheck: () => false };
+    if (!task.checkDrawn || !checks || signal.aborted)
+      return {
+        stream: session.open(request, signal, task.body, { onUploaded: task.onUploaded }),
+        keptForCheck: () => false,
+      };
     const own = new AbortController();
     let kept = false;
     const stream = session.open(request, own.signal, task.body, { onUploaded: task.onUploaded });
@@ -152,22 +185,48 @@ export class Requester {
   }
 
   /** The rest of a body whose exit died, from another exit (see core/http/range-resume.ts). */
-  private async resubmit(request: RequestHead, priority: Priority, correlationId: string, resumeOf: string, signal: AbortSignal): Promise<PeerResponse> {
+  private async resubmit(
+    request: RequestHead,
+    priority: Priority,
+    correlationId: string,
+    resumeOf: string,
+    signal: AbortSignal,
+  ): Promise<PeerResponse> {
     const pending = this.pendingLogs.get(resumeOf);
     if (pending) pending.resumes += 1;
-    const response = await this.queue.submit({ head: request, priority, resumable: false, body: null, checkDrawn: false }, { priority, signal, idempotent: true, hedgeable: true, correlationId, resumeOf });
+    const response = await this.queue.submit(
+      { head: request, priority, resumable: false, body: null, checkDrawn: false },
+      { priority, signal, idempotent: true, hedgeable: true, correlationId, resumeOf },
+    );
     return { stream: response, peerId: response.peerId };
   }
 
   /** One request from submission to its last byte (or error), logged once at the end. */
-  async route(head: RequestHead, priority: Priority, signal: AbortSignal, body: Uint8Array | null, sink: ResponseSink): Promise<void> {
+  async route(
+    head: RequestHead,
+    priority: Priority,
+    signal: AbortSignal,
+    body: Uint8Array | null,
+    sink: ResponseSink,
+  ): Promise<void> {
     const correlationId = newCorrelationId();
     const method = head.method.toUpperCase();
     let recorded: () => void = () => undefined;
     const whenRecorded = new Promise<void>((resolve) => {
       recorded = resolve;
     });
-    const pending: PendingLog = { method, url: displayUrl(head.url), priority, startedAt: this.deps.clock.now(), status: null, bytes: 0, resumes: 0, record: null, recorded, whenRecorded };
+    const pending: PendingLog = {
+      method,
+      url: displayUrl(head.url),
+      priority,
+      startedAt: this.deps.clock.now(),
+      status: null,
+      bytes: 0,
+      resumes: 0,
+      record: null,
+      recorded,
+      whenRecorded,
+    };
     this.pendingLogs.set(correlationId, pending);
     let failure: PeerlaneError | null = null;
     let peer: string | null = null;
@@ -175,8 +234,22 @@ export class Requester {
       const idempotent = isIdempotentRequest(head);
       const checkDrawn = method === 'GET' && body === null && (this.deps.checks?.draw() ?? false);
       const response = await this.queue.submit(
-        { head, priority, resumable: idempotent && body === null, body, checkDrawn, onUploaded: sink.uploaded?.bind(sink) },
-        { priority, signal, idempotent, hedgeable: method === 'GET' && body === null, correlationId, sizeBytes: body?.byteLength ?? 0 },
+        {
+          head,
+          priority,
+          resumable: idempotent && body === null,
+          body,
+          checkDrawn,
+          onUploaded: sink.uploaded?.bind(sink),
+        },
+        {
+          priority,
+          signal,
+          idempotent,
+          hedgeable: method === 'GET' && body === null,
+          correlationId,
+          sizeBytes: body?.byteLength ?? 0,
+        },
       );
       peer = response.peerId;
       pending.status = response.head.status;
@@ -185,25 +258,38 @@ export class Requester {
       const originHeaders = response.head.headers.filter(([name]) => !isPeerlaneHeader(name));
       sink.head({ ...response.head, headers: [...originHeaders, [PEER_HEADER, shortPeerId(response.peerId)]] });
       // Now and then a small public answer is kept and compared with another exit's (exit-checks.ts).
-      const kept: KeptBody | null = checkDrawn && this.deps.checks?.checkable(head, response.head, response.peerId) ? { parts: [], bytes: 0 } : null;
+      const kept: KeptBody | null =
+        checkDrawn && this.deps.checks?.checkable(head, response.head, response.peerId)
+          ? { parts: [], bytes: 0 }
+          : null;
       if (!(await this.stream(response, pending, sink, kept))) return;
       peer = response.peerId;
       sink.end();
       // Only an answer one exit gave whole (a resumed one came from two).
-      if (kept && pending.resumes === 0) void this.deps.checks?.check(head, response.head, response.peerId, kept.parts, kept.bytes, correlationId);
+      if (kept && pending.resumes === 0)
+        void this.deps.checks?.check(head, response.head, response.peerId, kept.parts, kept.bytes, correlationId);
     } catch (error) {
       failure = toPeerlaneError(error, 'internal');
       answerFailure(sink, failure);
     } finally {
       // A request the queue rejected at admission has no record to wait for.
-      if (failure?.category !== 'queue_full') await Promise.race([pending.whenRecorded, new Promise((resolve) => this.deps.clock.setTimeout(() => resolve(undefined), RECORD_WAIT_MS))]);
+      if (failure?.category !== 'queue_full')
+        await Promise.race([
+          pending.whenRecorded,
+          new Promise((resolve) => this.deps.clock.setTimeout(() => resolve(undefined), RECORD_WAIT_MS)),
+        ]);
       this.pendingLogs.delete(correlationId);
       this.log(correlationId, pending, failure, peer);
     }
   }
 
   /** Body to the sink, batching what has already arrived but never holding bytes back for more. */
-  private async stream(response: ResumableResponse, pending: PendingLog, sink: ResponseSink, kept: KeptBody | null): Promise<boolean> {
+  private async stream(
+    response: ResumableResponse,
+    pending: PendingLog,
+    sink: ResponseSink,
+    kept: KeptBody | null,
+  ): Promise<boolean> {
     const parts: Uint8Array[] = [];
     let partBytes = 0;
     const flush = async (): Promise<boolean> => {
@@ -266,8 +352,15 @@ export function answerFailure(sink: ResponseSink, error: PeerlaneError): void {
     return;
   }
   const retry = page.retryAfterSeconds;
-  const headers: [string, string][] = [['content-type', 'text/plain; charset=utf-8'], [ERROR_HEADER, error.category]];
+  const headers: [string, string][] = [
+    ['content-type', 'text/plain; charset=utf-8'],
+    [ERROR_HEADER, error.category],
+  ];
   if (retry !== undefined) headers.splice(1, 0, ['retry-after', String(retry)]);
   sink.head({ status: page.status, statusText: page.statusText, headers });
-  void sink.chunk(new TextEncoder().encode(`Peerlane: ${error.message}.${retry !== undefined ? ` Retry after ${retry} s.` : ''}\n`)).then(() => sink.end());
+  void sink
+    .chunk(
+      new TextEncoder().encode(`Peerlane: ${error.message}.${retry !== undefined ? ` Retry after ${retry} s.` : ''}\n`),
+    )
+    .then(() => sink.end());
 }

@@ -67,7 +67,8 @@ export class ShareConditions {
       device: this.device,
       at: { day: now.getDay(), hour: now.getHours() },
     });
-    const backingOff = settings.shareWhen.yieldToBrowsing && reason === null && this.browsing.active(this.platform.now());
+    const backingOff =
+      settings.shareWhen.yieldToBrowsing && reason === null && this.browsing.active(this.platform.now());
     if (reason === this.reason && backingOff === this.backingOff) return;
     this.reason = reason;
     this.backingOff = backingOff;

@@ -33,9 +33,16 @@ export class Sharing {
     const caps = () => {
       const options = exitCapsFrom(configuration.settings.exitCaps);
       // The sharer's own browsing comes first: a quarter of the bandwidth while it goes on.
-      return conditions.yielding ? { ...options, bytesPerSecond: Math.round(options.bytesPerSecond * BACK_OFF_SHARE) } : options;
+      return conditions.yielding
+        ? { ...options, bytesPerSecond: Math.round(options.bytesPerSecond * BACK_OFF_SHARE) }
+        : options;
     };
-    this.caps = new ExitCaps(platform.clock, caps, () => telemetry.sharedToday(), () => telemetry.sharedThisMonth());
+    this.caps = new ExitCaps(
+      platform.clock,
+      caps,
+      () => telemetry.sharedToday(),
+      () => telemetry.sharedThisMonth(),
+    );
   }
 
   /** Requests being served now. */

@@ -33,7 +33,11 @@ export class Telemetry {
   ) {
     this.ready = this.restore();
     platform.every(TIMELINE_SAMPLE_MS, () => {
-      this.timeline.record(platform.now(), { ...gauges(), bytesIn: this.stats.counter('bytesIn'), bytesShared: this.stats.counter('sharedBytes') });
+      this.timeline.record(platform.now(), {
+        ...gauges(),
+        bytesIn: this.stats.counter('bytesIn'),
+        bytesShared: this.stats.counter('sharedBytes'),
+      });
       this.changes.emit();
     });
   }
@@ -41,7 +45,9 @@ export class Telemetry {
   private async restore(): Promise<void> {
     const [stored, session] = await Promise.all([
       this.platform.local.get([STATS_STORAGE_KEY]),
-      (this.platform.session?.get([LOG_STORAGE_KEY]) ?? Promise.resolve<Record<string, unknown>>({})).catch((): Record<string, unknown> => ({})),
+      (this.platform.session?.get([LOG_STORAGE_KEY]) ?? Promise.resolve<Record<string, unknown>>({})).catch(
+        (): Record<string, unknown> => ({}),
+      ),
     ]);
     this.stats = Stats.restore(fromStoredJson(stored[STATS_STORAGE_KEY]));
     this.log = RequestLog.restore(fromStoredJson(session[LOG_STORAGE_KEY]));

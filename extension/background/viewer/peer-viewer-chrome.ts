@@ -7,7 +7,13 @@ import { decoderFor } from '../../core/http/text-decoding';
 import { targetOf, VIEW_PREFIX, viewerPath, viewerPathForInput } from '../../core/viewer/viewer-url';
 import { ERROR_HEADER, PEER_HEADER } from '../../core/protocol/page-headers';
 import type { Background } from '../background';
-import { documentKind, errorPage, standInDocument, viewerBanner, type ViewerLinks } from '../../core/viewer/viewer-markup';
+import {
+  documentKind,
+  errorPage,
+  standInDocument,
+  viewerBanner,
+  type ViewerLinks,
+} from '../../core/viewer/viewer-markup';
 
 /**
  * Chrome's peer viewer: the extension service worker answers every request of a viewer page
@@ -20,12 +26,32 @@ import { documentKind, errorPage, standInDocument, viewerBanner, type ViewerLink
  * 3. script, worker and plugin requests from viewer pages are refused here, whatever their URL.
  * Nothing a viewer page asks for goes direct: a stray absolute URL is fetched through peers too.
  */
-export const VIEWER_CSP = "script-src 'none'; object-src 'none'; frame-src 'none'; worker-src 'none'; base-uri 'none'; form-action 'self'";
-const REFUSED_DESTINATIONS = new Set(['script', 'worker', 'sharedworker', 'serviceworker', 'audioworklet', 'paintworklet', 'object', 'embed', 'frame', 'iframe', 'manifest']);
+export const VIEWER_CSP =
+  "script-src 'none'; object-src 'none'; frame-src 'none'; worker-src 'none'; base-uri 'none'; form-action 'self'";
+const REFUSED_DESTINATIONS = new Set([
+  'script',
+  'worker',
+  'sharedworker',
+  'serviceworker',
+  'audioworklet',
+  'paintworklet',
+  'object',
+  'embed',
+  'frame',
+  'iframe',
+  'manifest',
+]);
 const GO_PATH = `${VIEW_PREFIX}go`;
 const LINKS: ViewerLinks = { goAction: GO_PATH, retry: (target) => viewerPath(target) ?? GO_PATH };
 const PASSED_REQUEST_HEADERS = ['accept', 'accept-language', 'range'];
-const PASSED_RESPONSE_HEADERS = ['content-type', 'content-length', 'content-range', 'accept-ranges', 'last-modified', 'etag'];
+const PASSED_RESPONSE_HEADERS = [
+  'content-type',
+  'content-length',
+  'content-range',
+  'accept-ranges',
+  'last-modified',
+  'etag',
+];
 
 function priorityOf(request: Request, isDocument: boolean): Priority {
   if (isDocument) return 'document';
@@ -34,7 +60,10 @@ function priorityOf(request: Request, isDocument: boolean): Priority {
 }
 
 function refused(reason: string): Response {
-  return new Response(`Refused by the Peerlane viewer: ${reason}\n`, { status: 403, headers: { 'content-type': 'text/plain; charset=utf-8', [ERROR_HEADER]: 'viewer_refused' } });
+  return new Response(`Refused by the Peerlane viewer: ${reason}\n`, {
+    status: 403,
+    headers: { 'content-type': 'text/plain; charset=utf-8', [ERROR_HEADER]: 'viewer_refused' },
+  });
 }
 
 function documentHeaders(contentType: string, extra: [string, string][] = []): Headers {
@@ -53,17 +82,32 @@ function documentHeaders(contentType: string, extra: [string, string][] = []): H
 const toViewer = (absolute: string): string | null => viewerPath(absolute);
 
 /** An HTML document, or the stand-in for an SVG or XML one, sanitized once it has arrived whole. */
-async function sanitizedDocument(upstream: Response, target: string, kind: 'html' | 'svg-image' | 'text'): Promise<Response> {
+async function sanitizedDocument(
+  upstream: Response,
+  target: string,
+  kind: 'html' | 'svg-image' | 'text',
+): Promise<Response> {
   const text = decoderFor(upstream.headers.get('content-type')).decode(await upstream.arrayBuffer());
   const html = kind === 'html' ? text : standInDocument(kind, target, text);
-  const sanitizer = new ViewerSanitizer(target, { navigation: toViewer, resource: toViewer }, viewerBanner(target, upstream.headers.get(PEER_HEADER), LINKS));
+  const sanitizer = new ViewerSanitizer(
+    target,
+    { navigation: toViewer, resource: toViewer },
+    viewerBanner(target, upstream.headers.get(PEER_HEADER), LINKS),
+  );
   sanitizer.write(html);
-  return new Response(sanitizer.end(), { status: upstream.status, statusText: upstream.statusText, headers: documentHeaders('text/html; charset=utf-8', [[PEER_HEADER, upstream.headers.get(PEER_HEADER) ?? '']]) });
+  return new Response(sanitizer.end(), {
+    status: upstream.status,
+    statusText: upstream.statusText,
+    headers: documentHeaders('text/html; charset=utf-8', [[PEER_HEADER, upstream.headers.get(PEER_HEADER) ?? '']]),
+  });
 }
 
 async function rewrittenStylesheet(upstream: Response, target: string): Promise<Response> {
   const css = rewriteCss(await upstream.text(), target, toViewer);
-  return new Response(css, { status: upstream.status, headers: { 'content-type': 'text/css; charset=utf-8', 'x-content-type-options': 'nosniff' } });
+  return new Response(css, {
+    status: upstream.status,
+    headers: { 'content-type': 'text/css; charset=utf-8', 'x-content-type-options': 'nosniff' },
+  });
 }
 
 function passedThrough(upstream: Response): Response {
@@ -75,8 +119,14 @@ function passedThrough(upstream: Response): Response {
   return new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers });
 }
 
-async function throughPeers(background: Background, request: Request, target: string, isDocument: boolean): Promise<Response> {
-  if (REFUSED_DESTINATIONS.has(request.destination)) return refused(`${request.destination} requests are never made from the viewer`);
+async function throughPeers(
+  background: Background,
+  request: Request,
+  target: string,
+  isDocument: boolean,
+): Promise<Response> {
+  if (REFUSED_DESTINATIONS.has(request.destination))
+    return refused(`${request.destination} requests are never made from the viewer`);
   if (request.method !== 'GET' && request.method !== 'HEAD') return refused('the viewer only reads (GET)');
   const headers: [string, string][] = [];
   for (const name of PASSED_REQUEST_HEADERS) {
@@ -85,11 +135,22 @@ async function throughPeers(background: Background, request: Request, target: st
   }
   let upstream: Response;
   try {
-    upstream = await background.fetchThroughPeers({ method: request.method, url: target, headers }, priorityOf(request, isDocument), request.signal);
+    upstream = await background.fetchThroughPeers(
+      { method: request.method, url: target, headers },
+      priorityOf(request, isDocument),
+      request.signal,
+    );
   } catch (error) {
     const failure = toPeerlaneError(error, 'internal');
-    if (!isDocument) return new Response(`${failure.category}: ${failure.message}\n`, { status: 502, headers: { 'content-type': 'text/plain; charset=utf-8', [ERROR_HEADER]: failure.category } });
-    return new Response(errorPage(target, failure, LINKS), { status: 502, headers: documentHeaders('text/html; charset=utf-8', [[ERROR_HEADER, failure.category]]) });
+    if (!isDocument)
+      return new Response(`${failure.category}: ${failure.message}\n`, {
+        status: 502,
+        headers: { 'content-type': 'text/plain; charset=utf-8', [ERROR_HEADER]: failure.category },
+      });
+    return new Response(errorPage(target, failure, LINKS), {
+      status: 502,
+      headers: documentHeaders('text/html; charset=utf-8', [[ERROR_HEADER, failure.category]]),
+    });
   }
   const contentType = (upstream.headers.get('content-type') ?? '').toLowerCase();
   const kind = documentKind(contentType);
@@ -98,7 +159,10 @@ async function throughPeers(background: Background, request: Request, target: st
   const response = passedThrough(upstream);
   if (!isDocument) return response;
   // A non-HTML document (an image, a text file) still gets the viewer's CSP.
-  return new Response(response.body, { status: response.status, headers: documentHeaders(response.headers.get('content-type') ?? 'application/octet-stream') });
+  return new Response(response.body, {
+    status: response.status,
+    headers: documentHeaders(response.headers.get('content-type') ?? 'application/octet-stream'),
+  });
 }
 
 function isViewerPage(url: string | undefined, origin: string): boolean {
@@ -120,7 +184,9 @@ export function servePeerViewer(scope: ServiceWorkerGlobalScope, background: Bac
       if (url.pathname.startsWith(VIEW_PREFIX)) {
         const target = targetOf(url);
         const isDocument = request.mode === 'navigate';
-        event.respondWith(target ? throughPeers(background, request, target, isDocument) : refused('not a viewer address'));
+        event.respondWith(
+          target ? throughPeers(background, request, target, isDocument) : refused('not a viewer address'),
+        );
         return;
       }
       // The extension's own scripts, asked for by a viewer page: refused. Other pages load theirs as usual.
@@ -128,7 +194,9 @@ export function servePeerViewer(scope: ServiceWorkerGlobalScope, background: Bac
         event.respondWith(
           (async () => {
             const client = await scope.clients.get(event.clientId);
-            return isViewerPage(client?.url, origin) ? refused('extension code is not for viewer pages') : fetch(request);
+            return isViewerPage(client?.url, origin)
+              ? refused('extension code is not for viewer pages')
+              : fetch(request);
           })(),
         );
       }
@@ -146,4 +214,3 @@ export function servePeerViewer(scope: ServiceWorkerGlobalScope, background: Bac
     );
   });
 }
-

@@ -36,7 +36,10 @@ export interface SiteAccess {
 }
 
 /** Judges the settings against a grant test (the browser's `permissions.contains`, one pattern each). */
-export async function siteAccessFor(routedOrigins: readonly string[], granted: (pattern: string) => Promise<boolean>): Promise<SiteAccess> {
+export async function siteAccessFor(
+  routedOrigins: readonly string[],
+  granted: (pattern: string) => Promise<boolean>,
+): Promise<SiteAccess> {
   const allSites = await granted(ALL_SITES);
   if (allSites) return { allSites, unroutable: [] };
   const unroutable: string[] = [];
@@ -64,6 +67,8 @@ export function uncovered(patterns: readonly string[], granted: readonly string[
   return patterns.filter((pattern) => {
     if (grantedSet.has(pattern)) return false;
     const scheme = /^([a-z*]+):\/\//.exec(pattern)?.[1];
-    return !(grantedSet.has('*://*/*') && (scheme === 'http' || scheme === 'https')) && !grantedSet.has(`${scheme}://*/*`);
+    return (
+      !(grantedSet.has('*://*/*') && (scheme === 'http' || scheme === 'https')) && !grantedSet.has(`${scheme}://*/*`)
+    );
   });
 }

@@ -1,7 +1,14 @@
 import { FIREFOX_VIEWER_PAGE } from '../viewer/viewer-url';
 import type { SafeParser } from './parse';
 import { fromPopupSchema, POPUP_PORT_NAME, toPopupSchema, type ToPopup } from './popup-channel';
-import { REQUEST_PORT_NAME, toBackgroundRequestSchema, toRequesterSchema, VIEWER_PORT_NAME, type ToBackgroundRequest, type ToRequester } from './request-channel';
+import {
+  REQUEST_PORT_NAME,
+  toBackgroundRequestSchema,
+  toRequesterSchema,
+  VIEWER_PORT_NAME,
+  type ToBackgroundRequest,
+  type ToRequester,
+} from './request-channel';
 import { fromTransportSchema, toTransportSchema, type FromTransport, type ToTransport } from './transport-channel';
 
 /**
@@ -30,20 +37,53 @@ export interface ChannelSpec<In, Out> {
   invalid?: (reason: string) => Out;
 }
 
-const requestInvalid = (reason: string): ToRequester => ({ type: 'error', error: { category: 'bad_message', message: reason } });
+const requestInvalid = (reason: string): ToRequester => ({
+  type: 'error',
+  error: { category: 'bad_message', message: reason },
+});
 
 export const CHANNELS = {
-  popup: { name: POPUP_PORT_NAME, inbound: fromPopupSchema as SafeParser<never>, outbound: toPopupSchema, admits: { kind: 'extension-page', paths: [POPUP_PAGE, OPTIONS_PAGE] } },
-  request: { name: REQUEST_PORT_NAME, inbound: toBackgroundRequestSchema, outbound: toRequesterSchema, admits: { kind: 'routed-content-script' }, invalid: requestInvalid },
+  popup: {
+    name: POPUP_PORT_NAME,
+    inbound: fromPopupSchema as SafeParser<never>,
+    outbound: toPopupSchema,
+    admits: { kind: 'extension-page', paths: [POPUP_PAGE, OPTIONS_PAGE] },
+  },
+  request: {
+    name: REQUEST_PORT_NAME,
+    inbound: toBackgroundRequestSchema,
+    outbound: toRequesterSchema,
+    admits: { kind: 'routed-content-script' },
+    invalid: requestInvalid,
+  },
   // Firefox's peer viewer page asks for one request per Port, like the bridge (no extension service worker there).
-  viewer: { name: VIEWER_PORT_NAME, inbound: toBackgroundRequestSchema, outbound: toRequesterSchema, admits: { kind: 'extension-page', paths: [FIREFOX_VIEWER_PAGE] }, invalid: requestInvalid },
+  viewer: {
+    name: VIEWER_PORT_NAME,
+    inbound: toBackgroundRequestSchema,
+    outbound: toRequesterSchema,
+    admits: { kind: 'extension-page', paths: [FIREFOX_VIEWER_PAGE] },
+    invalid: requestInvalid,
+  },
   // Chrome only, and not a runtime Port: the service worker judges `postMessage` sources by this rule.
-  transport: { name: 'peerlane-transport', inbound: fromTransportSchema, outbound: toTransportSchema, admits: { kind: 'extension-page', paths: [OFFSCREEN_PAGE] } },
+  transport: {
+    name: 'peerlane-transport',
+    inbound: fromTransportSchema,
+    outbound: toTransportSchema,
+    admits: { kind: 'extension-page', paths: [OFFSCREEN_PAGE] },
+  },
 } as const satisfies Record<string, ChannelSpec<unknown, unknown>>;
 
 export type PortChannelName = 'popup' | 'request' | 'viewer';
-export type ChannelIn<K extends keyof typeof CHANNELS> = K extends 'popup' ? never : K extends 'transport' ? FromTransport : ToBackgroundRequest;
-export type ChannelOut<K extends keyof typeof CHANNELS> = K extends 'popup' ? ToPopup : K extends 'transport' ? ToTransport : ToRequester;
+export type ChannelIn<K extends keyof typeof CHANNELS> = K extends 'popup'
+  ? never
+  : K extends 'transport'
+    ? FromTransport
+    : ToBackgroundRequest;
+export type ChannelOut<K extends keyof typeof CHANNELS> = K extends 'popup'
+  ? ToPopup
+  : K extends 'transport'
+    ? ToTransport
+    : ToRequester;
 
 /** What the browser says about a connecting context (runtime.Port's `sender`). */
 export interface SenderFacts {
@@ -85,7 +125,13 @@ export function judgeSender(rule: SenderRule, sender: SenderFacts, context: Judg
       // A frame the page made (about:blank, about:srcdoc) has the page's origin, which only `origin` tells.
       const inherits = url.protocol === 'about:' && (url.pathname === 'blank' || url.pathname === 'srcdoc');
       const origin = inherits ? (sender.origin ?? 'null') : url.origin;
-      return !ours && admitted.tabId !== null && (/^https?:$/.test(url.protocol) || inherits) && /^https?:\/\//.test(origin) && context.isRouted(origin) ? admitted : null;
+      return !ours &&
+        admitted.tabId !== null &&
+        (/^https?:$/.test(url.protocol) || inherits) &&
+        /^https?:\/\//.test(origin) &&
+        context.isRouted(origin)
+        ? admitted
+        : null;
     }
   }
 }

@@ -2,7 +2,15 @@ import { PRIORITIES } from '../queue/priority-lanes';
 import { REDIRECT_MODES } from '../protocol/request-fields';
 import type { RoutedRequest } from '../protocol/routed-request';
 import type { ErrorShape, HeaderList } from './common';
-import { MAX_HEADERS, MAX_HEADER_NAME_CHARS, MAX_HEADER_VALUE_CHARS, MAX_INTEGRITY_CHARS, MAX_METHOD_CHARS, MAX_ORIGIN_CHARS, MAX_URL_CHARS } from '../protocol/limits';
+import {
+  MAX_HEADERS,
+  MAX_HEADER_NAME_CHARS,
+  MAX_HEADER_VALUE_CHARS,
+  MAX_INTEGRITY_CHARS,
+  MAX_METHOD_CHARS,
+  MAX_ORIGIN_CHARS,
+  MAX_URL_CHARS,
+} from '../protocol/limits';
 
 /**
  * The page hook (MAIN world) ⇄ content bridge (ISOLATED world), over a private MessageChannel handed
@@ -23,7 +31,17 @@ export type PageToBridge =
 export type BridgeToPage =
   /** Whether this exact origin is routed (match patterns cannot tell ports apart in Firefox). */
   | { type: 'config'; routed: boolean }
-  | { type: 'head'; id: number; status: number; statusText: string; headers: HeaderList; url?: string; redirected?: boolean; opaqueRedirect?: boolean; redirectHops?: { url: string; headers: HeaderList }[] }
+  | {
+      type: 'head';
+      id: number;
+      status: number;
+      statusText: string;
+      headers: HeaderList;
+      url?: string;
+      redirected?: boolean;
+      opaqueRedirect?: boolean;
+      redirectHops?: { url: string; headers: HeaderList }[];
+    }
   | { type: 'chunk'; id: number; data: ArrayBuffer }
   | { type: 'end'; id: number }
   | { type: 'error'; id: number; error: ErrorShape }
@@ -40,16 +58,25 @@ export function isHandshake(data: unknown, marker: typeof PAGE_HANDSHAKE | typeo
 }
 
 const isHeaderList = (value: unknown): value is HeaderList =>
-  Array.isArray(value) && value.every((pair) => Array.isArray(pair) && pair.length === 2 && typeof pair[0] === 'string' && typeof pair[1] === 'string');
-
+  Array.isArray(value) &&
+  value.every(
+    (pair) => Array.isArray(pair) && pair.length === 2 && typeof pair[0] === 'string' && typeof pair[1] === 'string',
+  );
 
 const isBoundedHeaderList = (value: unknown): value is HeaderList =>
-  isHeaderList(value) && value.length <= MAX_HEADERS && value.every(([name, headerValue]) => name.length <= MAX_HEADER_NAME_CHARS && headerValue.length <= MAX_HEADER_VALUE_CHARS);
+  isHeaderList(value) &&
+  value.length <= MAX_HEADERS &&
+  value.every(
+    ([name, headerValue]) => name.length <= MAX_HEADER_NAME_CHARS && headerValue.length <= MAX_HEADER_VALUE_CHARS,
+  );
 
 const isInteger = (value: unknown): value is number => Number.isInteger(value);
-const isShortString = (value: unknown, max: number): value is string => typeof value === 'string' && value.length <= max;
-const isOneOf = <T extends string>(values: readonly T[], value: unknown): value is T => (values as readonly unknown[]).includes(value);
-const isArrayBuffer = (value: unknown): value is ArrayBuffer => Object.prototype.toString.call(value) === '[object ArrayBuffer]';
+const isShortString = (value: unknown, max: number): value is string =>
+  typeof value === 'string' && value.length <= max;
+const isOneOf = <T extends string>(values: readonly T[], value: unknown): value is T =>
+  (values as readonly unknown[]).includes(value);
+const isArrayBuffer = (value: unknown): value is ArrayBuffer =>
+  Object.prototype.toString.call(value) === '[object ArrayBuffer]';
 
 /**
  * The bridge's check of a page message (untrusted: any page script can post on the channel): the
@@ -97,7 +124,13 @@ export function readBridgeMessage(raw: unknown): BridgeToPage | null {
         (message.url === undefined || typeof message.url === 'string') &&
         (message.redirected === undefined || typeof message.redirected === 'boolean') &&
         (message.opaqueRedirect === undefined || typeof message.opaqueRedirect === 'boolean') &&
-        (message.redirectHops === undefined || (Array.isArray(message.redirectHops) && message.redirectHops.every((hop: unknown) => typeof (hop as { url?: unknown })?.url === 'string' && isHeaderList((hop as { headers?: unknown }).headers))))
+        (message.redirectHops === undefined ||
+          (Array.isArray(message.redirectHops) &&
+            message.redirectHops.every(
+              (hop: unknown) =>
+                typeof (hop as { url?: unknown })?.url === 'string' &&
+                isHeaderList((hop as { headers?: unknown }).headers),
+            )))
         ? (message as BridgeToPage)
         : null;
     case 'chunk':
@@ -108,7 +141,12 @@ export function readBridgeMessage(raw: unknown): BridgeToPage | null {
       return isInteger(message.bytes) && message.bytes >= 0 ? (message as BridgeToPage) : null;
     case 'error': {
       const error = message.error as Record<string, unknown> | null;
-      return typeof error === 'object' && error !== null && typeof error.category === 'string' && typeof error.message === 'string' ? (message as BridgeToPage) : null;
+      return typeof error === 'object' &&
+        error !== null &&
+        typeof error.category === 'string' &&
+        typeof error.message === 'string'
+        ? (message as BridgeToPage)
+        : null;
     }
     default:
       return null;

@@ -3,7 +3,11 @@ export type Parsed<T> = { ok: true; message: T } | { ok: false; error: string };
 
 /** Anything with zod's `safeParse` (classic and mini schemas alike). */
 export interface SafeParser<T> {
-  safeParse(value: unknown): { success: true; data: T } | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } };
+  safeParse(
+    value: unknown,
+  ):
+    | { success: true; data: T }
+    | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } };
 }
 
 /** Parses or returns a typed error; callers count it and drop the message, never crash. */
@@ -11,5 +15,8 @@ export function parseMessage<T>(schema: SafeParser<T>, value: unknown): Parsed<T
   const parsed = schema.safeParse(value);
   if (parsed.success) return { ok: true, message: parsed.data };
   const issue = parsed.error.issues[0];
-  return { ok: false, error: issue ? `${issue.path.map(String).join('.') || 'message'}: ${issue.message}` : 'invalid message' };
+  return {
+    ok: false,
+    error: issue ? `${issue.path.map(String).join('.') || 'message'}: ${issue.message}` : 'invalid message',
+  };
 }

@@ -85,15 +85,34 @@ export const popupStateSchema = z.object({
     device: z.object({ onBattery: z.boolean().nullable(), metered: z.boolean().nullable() }),
   }),
   /** The circles this install is in, and what signaling made of each. */
-  circles: z.array(z.object({ circle: z.string(), name: z.string(), owner: z.boolean(), status: z.enum(['verified', 'pending', 'revoked', 'refused']) })).max(MAX_CIRCLES_PER_PEER),
+  circles: z
+    .array(
+      z.object({
+        circle: z.string(),
+        name: z.string(),
+        owner: z.boolean(),
+        status: z.enum(['verified', 'pending', 'revoked', 'refused']),
+      }),
+    )
+    .max(MAX_CIRCLES_PER_PEER),
   /** Exits this install caught altering an answer (core/checks/exit-checks.ts), newest first; never used again. */
   flaggedExits: z.array(z.object({ peerId: z.string(), at: z.number(), url: z.string() })).max(MAX_FLAGGED_EXITS),
   /** The last minute, a sample per second, oldest first. */
   timeline: z
-    .array(z.object({ at: z.number(), queued: counter, inflight: counter, bytesInPerSec: counter, bytesSharedPerSec: counter }))
+    .array(
+      z.object({
+        at: z.number(),
+        queued: counter,
+        inflight: counter,
+        bytesInPerSec: counter,
+        bytesSharedPerSec: counter,
+      }),
+    )
     .max(TIMELINE_SECONDS),
 });
-export const toPopupSchema = z.discriminatedUnion('type', [z.object({ type: z.literal('state'), state: popupStateSchema })]);
+export const toPopupSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('state'), state: popupStateSchema }),
+]);
 /** The popup sends nothing; any message on this channel is invalid. */
 export const fromPopupSchema = z.never();
 

@@ -1,5 +1,11 @@
 import { REDIRECT_MODES, SERIALIZED_ORIGIN } from '../protocol/request-fields';
-import { MAX_INTEGRITY_CHARS, MAX_METHOD_CHARS, MAX_ORIGIN_CHARS, MAX_REQUEST_BODY_BYTES, MAX_URL_CHARS } from '../protocol/limits';
+import {
+  MAX_INTEGRITY_CHARS,
+  MAX_METHOD_CHARS,
+  MAX_ORIGIN_CHARS,
+  MAX_REQUEST_BODY_BYTES,
+  MAX_URL_CHARS,
+} from '../protocol/limits';
 import { PRIORITIES } from '../queue/priority-lanes';
 import { bytesSchema, errorShapeSchema, headerListSchema } from './common';
 import { z } from '../schema/zod-mini';
@@ -29,7 +35,16 @@ export const toBackgroundRequestSchema = z.discriminatedUnion('type', [
     origin: z.optional(z.nullable(z.string().check(z.maxLength(MAX_ORIGIN_CHARS), z.regex(SERIALIZED_ORIGIN)))),
     /** The page's redirect mode; absent: follow (the viewer's requests). */
     redirect: z.optional(z.enum(REDIRECT_MODES)),
-    body: z.optional(z.nullable(bytesSchema.check(z.refine((bytes) => bytes.byteLength <= MAX_REQUEST_BODY_BYTES, `a request body is at most ${MAX_REQUEST_BODY_BYTES} bytes`)))),
+    body: z.optional(
+      z.nullable(
+        bytesSchema.check(
+          z.refine(
+            (bytes) => bytes.byteLength <= MAX_REQUEST_BODY_BYTES,
+            `a request body is at most ${MAX_REQUEST_BODY_BYTES} bytes`,
+          ),
+        ),
+      ),
+    ),
   }),
   z.object({ type: z.literal('consumed'), bytes: count }),
 ]);
@@ -45,7 +60,11 @@ export const toRequesterSchema = z.discriminatedUnion('type', [
     redirected: z.optional(z.boolean()),
     opaqueRedirect: z.optional(z.boolean()),
     /** The redirects followed, for the page's CORS check of each (frames.ts responseHeadSchema). */
-    redirectHops: z.optional(z.array(z.object({ url: z.string().check(z.maxLength(MAX_URL_CHARS)), headers: headerListSchema })).check(z.maxLength(20))),
+    redirectHops: z.optional(
+      z
+        .array(z.object({ url: z.string().check(z.maxLength(MAX_URL_CHARS)), headers: headerListSchema }))
+        .check(z.maxLength(20)),
+    ),
   }),
   z.object({ type: z.literal('chunk'), data: bytesSchema }),
   z.object({ type: z.literal('end') }),

@@ -12,7 +12,12 @@ import { z } from '../schema/zod-mini';
  * each side. Firefox: one page, direct calls, no serialisation and no parse (nothing crosses a boundary).
  */
 /** A circle's revocation list as it crosses to the background (the background checks its signature before keeping it). */
-const revocationList = z.object({ circle: z.string(), version: z.number(), revoked: z.array(z.string()), signature: z.string() });
+const revocationList = z.object({
+  circle: z.string(),
+  version: z.number(),
+  revoked: z.array(z.string()),
+  signature: z.string(),
+});
 export const transportConfigSchema = z.object({
   signalingUrl: z.string(),
   signalingToken: z.string(),
@@ -80,7 +85,12 @@ export const fromTransportSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('peer-up'), peerId: z.string(), remoteRole: role, path: peerPath, connection: count }),
   z.object({ type: z.literal('peer-path'), peerId: z.string(), path: peerPath }),
   /** How many of the peer's connections are open (more than one: its frames are striped over them), and what stalled lanes cost so far. */
-  z.object({ type: z.literal('peer-lanes'), peerId: z.string(), lanes: z.number().check(z.int(), z.minimum(1)), recovery: laneRecoverySchema }),
+  z.object({
+    type: z.literal('peer-lanes'),
+    peerId: z.string(),
+    lanes: z.number().check(z.int(), z.minimum(1)),
+    recovery: laneRecoverySchema,
+  }),
   z.object({ type: z.literal('peer-down'), peerId: z.string(), reason: z.string() }),
   z.object({ type: z.literal('frame'), peerId: z.string(), data: bytesSchema }),
   z.object({ type: z.literal('status'), status: transportStatusSchema }),
@@ -105,7 +115,9 @@ export interface TransportLink {
  * A message ready for `postMessage` across contexts, with its transfer list: a frame's bytes are
  * handed over, not copied (a frame that shares a larger buffer is copied once, so it can be).
  */
-export function forTransfer<M extends ToTransport | FromTransport>(message: M): { message: M; transfer: ArrayBuffer[] } {
+export function forTransfer<M extends ToTransport | FromTransport>(
+  message: M,
+): { message: M; transfer: ArrayBuffer[] } {
   if (message.type !== 'frame') return { message, transfer: [] };
   const data = withOwnBuffer(message.data);
   return { message: { ...message, data }, transfer: [data.buffer] };

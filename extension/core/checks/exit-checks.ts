@@ -25,7 +25,8 @@ export function strongEtag(headers: readonly Header[]): string | null {
 export function whyNotCheckable(request: RequestHead, response: ResponseHead): string | null {
   if (request.method.toUpperCase() !== 'GET') return 'not a GET';
   if (!/^https?:/i.test(request.url)) return 'not http(s)';
-  if (request.headers.some(([name]) => /^(range|authorization|cookie|if-.*)$/i.test(name))) return 'conditional, ranged or credentialed';
+  if (request.headers.some(([name]) => /^(range|authorization|cookie|if-.*)$/i.test(name)))
+    return 'conditional, ranged or credentialed';
   if (response.status !== 200) return 'not a 200';
   if (strongEtag(response.headers) === null) return 'no strong validator';
   if (/\b(private|no-store)\b/i.test(headerValue(response.headers, 'cache-control') ?? '')) return 'not public';
@@ -97,7 +98,15 @@ export function parseFlaggedExits(stored: unknown): FlaggedExit[] {
   for (const entry of stored) {
     if (typeof entry !== 'object' || entry === null) continue;
     const { peerId, at, url } = entry as Record<string, unknown>;
-    if (typeof peerId === 'string' && peerId.length > 0 && peerId.length <= 128 && typeof at === 'number' && Number.isFinite(at) && typeof url === 'string') out.push({ peerId, at, url: url.slice(0, 512) });
+    if (
+      typeof peerId === 'string' &&
+      peerId.length > 0 &&
+      peerId.length <= 128 &&
+      typeof at === 'number' &&
+      Number.isFinite(at) &&
+      typeof url === 'string'
+    )
+      out.push({ peerId, at, url: url.slice(0, 512) });
   }
   return out.slice(0, MAX_FLAGGED_EXITS);
 }

@@ -1,4 +1,14 @@
-import { MAX_CIRCLE_NAME, MAX_CIRCLES_PER_PEER, MAX_REVOKED_PER_CIRCLE, memberProofText, newerRevocations, revocationProofText, type MemberCredential, type RevocationList, type ShareWith } from '../../../protocol/circle-proof';
+import {
+  MAX_CIRCLE_NAME,
+  MAX_CIRCLES_PER_PEER,
+  MAX_REVOKED_PER_CIRCLE,
+  memberProofText,
+  newerRevocations,
+  revocationProofText,
+  type MemberCredential,
+  type RevocationList,
+  type ShareWith,
+} from '../../../protocol/circle-proof';
 import { toBase64Url } from '../../../protocol/identity-proof';
 import { memberCredentialSchema, revocationListSchema, type CirclesState } from '../../../protocol/signaling-messages';
 import { z } from '../schema/zod';
@@ -20,7 +30,12 @@ export const CIRCLES_STORAGE_KEY = 'circles';
 export const INVITE_LINK_PREFIX = 'peerlane://join/';
 const MAX_INVITES = 256;
 
-const inviteSchema = z.object({ invite: z.string().max(32), label: z.string().max(64), createdAt: z.number(), link: z.string().max(2048) });
+const inviteSchema = z.object({
+  invite: z.string().max(32),
+  label: z.string().max(64),
+  createdAt: z.number(),
+  link: z.string().max(2048),
+});
 const ownedCircleSchema = z.object({
   circle: z.string().length(43),
   name: z.string().min(1).max(MAX_CIRCLE_NAME),
@@ -64,7 +79,7 @@ const encode = (text: string): Uint8Array<ArrayBuffer> => new TextEncoder().enco
 
 async function sign(privateKey: string, text: string): Promise<string> {
   const pkcs8 = fromBase64Url(privateKey);
-  if (!pkcs8) throw new PeerlaneError('bad_message', 'this circle\'s stored key is damaged');
+  if (!pkcs8) throw new PeerlaneError('bad_message', "this circle's stored key is damaged");
   const key = await crypto.subtle.importKey('pkcs8', pkcs8, ED25519, false, ['sign']);
   return toBase64Url(new Uint8Array(await crypto.subtle.sign(ED25519, key, encode(text))));
 }
@@ -96,24 +111,39 @@ export function inviteLink(credential: MemberCredential): string {
 /** A new circle named `name`, owned here; the owner is its first member. */
 export async function createCircle(store: CirclesStore, name: string, now: number): Promise<CirclesStore> {
   const trimmed = name.trim();
-  if (trimmed === '' || trimmed.length > MAX_CIRCLE_NAME) throw new PeerlaneError('bad_message', `a circle's name is 1 to ${MAX_CIRCLE_NAME} characters`);
-  if (store.owned.length >= MAX_CIRCLES_PER_PEER || store.joined.length >= MAX_CIRCLES_PER_PEER) throw new PeerlaneError('bad_message', `at most ${MAX_CIRCLES_PER_PEER} circles`);
+  if (trimmed === '' || trimmed.length > MAX_CIRCLE_NAME)
+    throw new PeerlaneError('bad_message', `a circle's name is 1 to ${MAX_CIRCLE_NAME} characters`);
+  if (store.owned.length >= MAX_CIRCLES_PER_PEER || store.joined.length >= MAX_CIRCLES_PER_PEER)
+    throw new PeerlaneError('bad_message', `at most ${MAX_CIRCLES_PER_PEER} circles`);
   const pair = (await crypto.subtle.generateKey(ED25519, true, ['sign', 'verify'])) as CryptoKeyPair;
   const circle = toBase64Url(new Uint8Array(await crypto.subtle.exportKey('raw', pair.publicKey)));
   const privateKey = toBase64Url(new Uint8Array(await crypto.subtle.exportKey('pkcs8', pair.privateKey)));
   const owned: OwnedCircle = { circle, name: trimmed, privateKey, createdAt: now, invites: [], revocation: null };
   const credential = await credentialFor(owned);
-  return { ...store, owned: [...store.owned, owned], joined: [...store.joined, { credential, joinedAt: now, owner: true }] };
+  return {
+    ...store,
+    owned: [...store.owned, owned],
+    joined: [...store.joined, { credential, joinedAt: now, owner: true }],
+  };
 }
 
 /** An invite for one person (`label` is only for the owner's list): a link that carries a fresh credential. */
-export async function invite(store: CirclesStore, circle: string, label: string, now: number): Promise<{ store: CirclesStore; link: string }> {
+export async function invite(
+  store: CirclesStore,
+  circle: string,
+  label: string,
+  now: number,
+): Promise<{ store: CirclesStore; link: string }> {
   const owned = store.owned.find((entry) => entry.circle === circle);
-  if (!owned) throw new PeerlaneError('bad_message', 'only the circle\'s owner can invite');
-  if (owned.invites.length >= MAX_INVITES) throw new PeerlaneError('bad_message', `at most ${MAX_INVITES} invites per circle`);
+  if (!owned) throw new PeerlaneError('bad_message', "only the circle's owner can invite");
+  if (owned.invites.length >= MAX_INVITES)
+    throw new PeerlaneError('bad_message', `at most ${MAX_INVITES} invites per circle`);
   const credential = await credentialFor(owned);
   const link = inviteLink(credential);
-  const updated = { ...owned, invites: [...owned.invites, { invite: credential.invite, label: label.trim().slice(0, 64), createdAt: now, link }] };
+  const updated = {
+    ...owned,
+    invites: [...owned.invites, { invite: credential.invite, label: label.trim().slice(0, 64), createdAt: now, link }],
+  };
   return { store: replaceOwned(store, updated), link };
 }
 
@@ -129,28 +159,35 @@ export async function readInviteLink(text: string): Promise<MemberCredential> {
   }
   const parsed = memberCredentialSchema.safeParse(value);
   if (!parsed.success) throw new PeerlaneError('bad_message', 'this is not a Peerlane invite link');
-  if (!(await signedByCircle(parsed.data.circle, memberProofText(parsed.data), parsed.data.signature))) throw new PeerlaneError('bad_message', 'this invite link is not signed by its circle (altered or damaged)');
+  if (!(await signedByCircle(parsed.data.circle, memberProofText(parsed.data), parsed.data.signature)))
+    throw new PeerlaneError('bad_message', 'this invite link is not signed by its circle (altered or damaged)');
   return parsed.data;
 }
 
 export async function join(store: CirclesStore, link: string, now: number): Promise<CirclesStore> {
   const credential = await readInviteLink(link);
   const list = store.revocations.find((entry) => entry.circle === credential.circle);
-  if (list?.revoked.includes(credential.invite)) throw new PeerlaneError('bad_message', `this invite to "${credential.name}" was revoked by its owner`);
+  if (list?.revoked.includes(credential.invite))
+    throw new PeerlaneError('bad_message', `this invite to "${credential.name}" was revoked by its owner`);
   const others = store.joined.filter((entry) => entry.credential.circle !== credential.circle);
-  if (others.length >= MAX_CIRCLES_PER_PEER) throw new PeerlaneError('bad_message', `at most ${MAX_CIRCLES_PER_PEER} circles`);
+  if (others.length >= MAX_CIRCLES_PER_PEER)
+    throw new PeerlaneError('bad_message', `at most ${MAX_CIRCLES_PER_PEER} circles`);
   return { ...store, joined: [...others, { credential, joinedAt: now, owner: false }] };
 }
 
 /** Leaves a circle (an owner leaving also gives the circle up: its key is forgotten). */
 export function leave(store: CirclesStore, circle: string): CirclesStore {
-  return { ...store, joined: store.joined.filter((entry) => entry.credential.circle !== circle), owned: store.owned.filter((entry) => entry.circle !== circle) };
+  return {
+    ...store,
+    joined: store.joined.filter((entry) => entry.credential.circle !== circle),
+    owned: store.owned.filter((entry) => entry.circle !== circle),
+  };
 }
 
 /** Revokes one invite: a new list, one version up, signed with the circle's key. */
 export async function revoke(store: CirclesStore, circle: string, inviteId: string): Promise<CirclesStore> {
   const owned = store.owned.find((entry) => entry.circle === circle);
-  if (!owned) throw new PeerlaneError('bad_message', 'only the circle\'s owner can revoke');
+  if (!owned) throw new PeerlaneError('bad_message', "only the circle's owner can revoke");
   const previous = newestList(store, circle);
   if (previous?.revoked.includes(inviteId)) return store;
   const revoked = [...(previous?.revoked ?? []), inviteId].slice(-MAX_REVOKED_PER_CIRCLE);
@@ -196,7 +233,11 @@ function replaceOwned(store: CirclesStore, owned: OwnedCircle): CirclesStore {
 
 /** What the popup shows of one joined circle: confirmed by signaling, waiting for it, revoked or refused. */
 export type CircleStatus = 'verified' | 'pending' | 'revoked' | 'refused';
-export function circleStatus(store: CirclesStore, credential: MemberCredential, membership: { member: string[]; refused: { circle: string; reason: string }[] } | null): CircleStatus {
+export function circleStatus(
+  store: CirclesStore,
+  credential: MemberCredential,
+  membership: { member: string[]; refused: { circle: string; reason: string }[] } | null,
+): CircleStatus {
   if (isRevoked(store, credential)) return 'revoked';
   const refused = membership?.refused.find((entry) => entry.circle === credential.circle);
   if (refused) return refused.reason === 'revoked' ? 'revoked' : 'refused';

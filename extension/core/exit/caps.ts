@@ -16,7 +16,13 @@ export interface ExitCapsOptions {
 }
 
 export const MB = 1_000_000;
-export const DEFAULT_EXIT_CAPS: ExitCapsOptions = { maxResponseBytes: 25 * MB, maxConcurrent: 6, bytesPerSecond: 2 * MB, dailyBytes: 1000 * MB, monthlyBytes: 20_000 * MB };
+export const DEFAULT_EXIT_CAPS: ExitCapsOptions = {
+  maxResponseBytes: 25 * MB,
+  maxConcurrent: 6,
+  bytesPerSecond: 2 * MB,
+  dailyBytes: 1000 * MB,
+  monthlyBytes: 20_000 * MB,
+};
 
 /** A requester refused within this time still counts as wanting a share of the slots. */
 const WANTING_MS = 5_000;
@@ -52,7 +58,11 @@ export class ExitCaps {
     const now = this.clock.now();
     // Not one byte more fits: the quota is used up.
     const quota = this.quotaPassed(caps, 1);
-    if (quota) return new PeerlaneError('exit_cap_quota', `this exit has shared its ${quota.period} quota (${quota.limit} bytes)`);
+    if (quota)
+      return new PeerlaneError(
+        'exit_cap_quota',
+        `this exit has shared its ${quota.period} quota (${quota.limit} bytes)`,
+      );
     for (const [id, at] of this.wanting) if (now - at > WANTING_MS) this.wanting.delete(id);
     const contenders = new Set([...this.held.keys(), ...this.wanting.keys(), requester]).size;
     const share = Math.ceil(caps.maxConcurrent / contenders);
@@ -90,7 +100,11 @@ export class ExitCaps {
     const caps = this.options();
     if (sent + bytes > caps.maxResponseBytes) throw sizeError(caps.maxResponseBytes);
     const quota = this.quotaPassed(caps, bytes);
-    if (quota) throw new PeerlaneError('exit_cap_quota', `this exit reached its ${quota.period} quota (${quota.limit} bytes) mid-response`);
+    if (quota)
+      throw new PeerlaneError(
+        'exit_cap_quota',
+        `this exit reached its ${quota.period} quota (${quota.limit} bytes) mid-response`,
+      );
     await this.bandwidth.send(requester, bytes, signal);
   }
 

@@ -11,7 +11,10 @@ import { checkDestination, DEFAULT_EXIT_POLICY, type ExitPolicyOptions } from '.
  * connected-IP check), then the body streamed back under the stream's credit.
  */
 /** What the exit's fetch is given: a routed request (core/protocol/routed-request.ts) as judged by the policy. */
-export interface ExitFetchRequest extends Pick<RoutedRequest<Uint8Array<ArrayBuffer>>, 'url' | 'method' | 'headers' | 'body'> {
+export interface ExitFetchRequest extends Pick<
+  RoutedRequest<Uint8Array<ArrayBuffer>>,
+  'url' | 'method' | 'headers' | 'body'
+> {
   /** Follow redirects (judging every hop), or answer the first as an opaque redirect. */
   redirect: RedirectMode;
   /**
@@ -27,7 +30,11 @@ export interface ExitFetchResponse {
 }
 
 /** Host-provided: fetch without credentials, reject with `destination_refused` if the connected IP is private. */
-export type ExitFetcher = (request: ExitFetchRequest, signal: AbortSignal, policy: ExitPolicyOptions) => Promise<ExitFetchResponse>;
+export type ExitFetcher = (
+  request: ExitFetchRequest,
+  signal: AbortSignal,
+  policy: ExitPolicyOptions,
+) => Promise<ExitFetchResponse>;
 
 export interface ExitOutcome {
   status: number | null;
@@ -64,11 +71,15 @@ const FORWARDED_REQUEST_HEADERS = new Set([
 const DROPPED_RESPONSE_HEADERS = new Set(['set-cookie', 'set-cookie2']);
 
 export function forwardableRequestHeaders(headers: readonly (readonly [string, string])[]): [string, string][] {
-  return headers.filter(([name]) => FORWARDED_REQUEST_HEADERS.has(name.toLowerCase())).map(([name, value]) => [name, value]);
+  return headers
+    .filter(([name]) => FORWARDED_REQUEST_HEADERS.has(name.toLowerCase()))
+    .map(([name, value]) => [name, value]);
 }
 
 export function forwardableResponseHeaders(headers: readonly (readonly [string, string])[]): [string, string][] {
-  return headers.filter(([name]) => !DROPPED_RESPONSE_HEADERS.has(name.toLowerCase())).map(([name, value]) => [name, value]);
+  return headers
+    .filter(([name]) => !DROPPED_RESPONSE_HEADERS.has(name.toLowerCase()))
+    .map(([name, value]) => [name, value]);
 }
 
 /**
@@ -94,14 +105,21 @@ function forbiddenHeadersOf(request: RequestHead): [string, string | null][] {
   if (request.method.toUpperCase() === 'OPTIONS') {
     for (const [name, value] of request.headers) {
       const lower = name.toLowerCase();
-      if (lower === 'access-control-request-method' || lower === 'access-control-request-headers') headers.push([lower, value]);
+      if (lower === 'access-control-request-method' || lower === 'access-control-request-headers')
+        headers.push([lower, value]);
     }
   }
   return headers;
 }
 
 /** `requester` names the peer this handler serves, for the caps' fair shares. */
-export function createExitHandler(fetcher: ExitFetcher, policy: () => ExitPolicyOptions, events: ExitEvents, caps?: ExitCaps, requester = 'requester'): ExitHandler {
+export function createExitHandler(
+  fetcher: ExitFetcher,
+  policy: () => ExitPolicyOptions,
+  events: ExitEvents,
+  caps?: ExitCaps,
+  requester = 'requester',
+): ExitHandler {
   return (request: RequestHead, responder, signal, body = null) => {
     const refuse = (error: PeerlaneError): void => {
       events.finished(request, { status: null, bytes: 0, error });
@@ -117,12 +135,21 @@ export function createExitHandler(fetcher: ExitFetcher, policy: () => ExitPolicy
       let status: number | null = null;
       try {
         const response = await fetcher(
-          { url: verdict.url.href, method: request.method.toUpperCase(), headers: forwardableRequestHeaders(request.headers), body, redirect: request.redirect ?? 'follow', forbiddenHeaders: forbiddenHeadersOf(request) },
+          {
+            url: verdict.url.href,
+            method: request.method.toUpperCase(),
+            headers: forwardableRequestHeaders(request.headers),
+            body,
+            redirect: request.redirect ?? 'follow',
+            forbiddenHeaders: forbiddenHeadersOf(request),
+          },
           signal,
           options,
         );
         const declared = response.head.headers.find(([name]) => name.toLowerCase() === 'content-length')?.[1];
-        const tooLarge = caps?.checkDeclaredLength(declared !== undefined && /^\d+$/.test(declared) ? Number(declared) : null);
+        const tooLarge = caps?.checkDeclaredLength(
+          declared !== undefined && /^\d+$/.test(declared) ? Number(declared) : null,
+        );
         if (tooLarge) throw tooLarge;
         status = response.head.status;
         responder.head({ ...response.head, headers: forwardableResponseHeaders(response.head.headers) });
@@ -137,7 +164,9 @@ export function createExitHandler(fetcher: ExitFetcher, policy: () => ExitPolicy
         responder.end();
         events.finished(request, { status, bytes: sent, error: null });
       } catch (error) {
-        const typed = signal.aborted ? toPeerlaneError(signal.reason, 'cancelled') : toPeerlaneError(error, 'exit_fetch_failed');
+        const typed = signal.aborted
+          ? toPeerlaneError(signal.reason, 'cancelled')
+          : toPeerlaneError(error, 'exit_fetch_failed');
         events.finished(request, { status, bytes: sent, error: typed });
         responder.error(typed);
       } finally {

@@ -112,17 +112,23 @@ export class FairBandwidth {
       if (this.cursor >= this.ring.length) this.cursor = 0;
     }
     if (this.tokens < 0 && (this.ring.length > 0 || this.paying.length > 0)) {
-      this.timer = this.clock.setTimeout(() => {
-        const paid = this.paying.splice(0);
-        for (const send of paid) this.grant(send);
-        // Let the streams just granted queue their next send before the next turn is chosen:
-        // otherwise a requester with one stream always looks idle at decision time.
-        this.timer = paid.length > 0 ? this.clock.setTimeout(() => {
-          this.timer = null;
-          this.pump();
-        }, GATHER_MS) : null;
-        if (this.timer === null) this.pump();
-      }, Math.max(1, Math.ceil((-this.tokens / this.rate()) * 1000))); // whole ms, at least one: a floating-point crumb of debt must not spin the clock
+      this.timer = this.clock.setTimeout(
+        () => {
+          const paid = this.paying.splice(0);
+          for (const send of paid) this.grant(send);
+          // Let the streams just granted queue their next send before the next turn is chosen:
+          // otherwise a requester with one stream always looks idle at decision time.
+          this.timer =
+            paid.length > 0
+              ? this.clock.setTimeout(() => {
+                  this.timer = null;
+                  this.pump();
+                }, GATHER_MS)
+              : null;
+          if (this.timer === null) this.pump();
+        },
+        Math.max(1, Math.ceil((-this.tokens / this.rate()) * 1000)),
+      ); // whole ms, at least one: a floating-point crumb of debt must not spin the clock
     }
   }
 

@@ -77,7 +77,8 @@ export function parseBlock(text: string): Block {
   const [addressText = '', prefixText = ''] = text.split('/');
   const address = parseAddress(addressText);
   const prefix = Number(prefixText);
-  if (!address || !/^\d{1,3}$/.test(prefixText) || prefix > BITS[address.family]) throw new Error(`not an address block: ${text}`);
+  if (!address || !/^\d{1,3}$/.test(prefixText) || prefix > BITS[address.family])
+    throw new Error(`not an address block: ${text}`);
   const hostBits = BigInt(BITS[address.family] - prefix);
   return { family: address.family, base: (address.value >> hostBits) << hostBits, prefix, text };
 }
@@ -95,7 +96,10 @@ export function blockEdges(block: Block): { first: bigint; last: bigint } {
 }
 
 export function formatAddress(address: Address): string {
-  if (address.family === 4) return [24n, 16n, 8n, 0n].map((shift) => String((address.value >> shift) & 0xffn)).join('.');
-  const groups = Array.from({ length: 8 }, (_, index) => Number((address.value >> BigInt(112 - index * 16)) & 0xffffn).toString(16));
+  if (address.family === 4)
+    return [24n, 16n, 8n, 0n].map((shift) => String((address.value >> shift) & 0xffn)).join('.');
+  const groups = Array.from({ length: 8 }, (_, index) =>
+    Number((address.value >> BigInt(112 - index * 16)) & 0xffffn).toString(16),
+  );
   return groups.join(':');
 }

@@ -42,7 +42,12 @@ export function resolverUrlProblem(value: string): string | null {
 
 /** The RFC 8484 GET request for one question: id 0 (cacheable), recursion desired. */
 export function dohQueryUrl(resolverUrl: string, name: string, type: AddressType): string {
-  const message = dnsPacket.encode({ type: 'query', id: 0, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name, class: 'IN' }] });
+  const message = dnsPacket.encode({
+    type: 'query',
+    id: 0,
+    flags: dnsPacket.RECURSION_DESIRED,
+    questions: [{ type, name, class: 'IN' }],
+  });
   let binary = '';
   for (const byte of message) binary += String.fromCharCode(byte);
   const encoded = btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
@@ -65,7 +70,10 @@ export function readDohAnswer(bytes: Uint8Array): DohAnswer {
   try {
     decoded = dnsPacket.decode(bytes);
   } catch (error) {
-    throw new PeerlaneError('exit_fetch_failed', `the exit's name resolver sent a malformed answer: ${error instanceof Error ? error.message : String(error)}`);
+    throw new PeerlaneError(
+      'exit_fetch_failed',
+      `the exit's name resolver sent a malformed answer: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
   const records = (decoded.answers ?? []).filter((answer) => answer.type === 'A' || answer.type === 'AAAA');
   const addresses = records.map((answer) => String(answer.data));
@@ -77,10 +85,16 @@ export function readDohAnswer(bytes: Uint8Array): DohAnswer {
  * The verdict on a name's addresses: a refusal when any is private or special (a name that answers
  * both ways is refused: the browser may pick either), a distinct error when it has none.
  */
-export function judgeAddresses(hostname: string, addresses: readonly string[], allowList: readonly string[]): PeerlaneError | null {
+export function judgeAddresses(
+  hostname: string,
+  addresses: readonly string[],
+  allowList: readonly string[],
+): PeerlaneError | null {
   if (addresses.length === 0) return new PeerlaneError('destination_unresolved', `${hostname} has no address`);
   const privateOne = addresses.find((address) => isPrivateAddress(address, allowList));
-  return privateOne === undefined ? null : new PeerlaneError('destination_refused', `${hostname} resolves to private address ${privateOne}`);
+  return privateOne === undefined
+    ? null
+    : new PeerlaneError('destination_refused', `${hostname} resolves to private address ${privateOne}`);
 }
 
 /**

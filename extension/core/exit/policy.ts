@@ -30,7 +30,12 @@ export interface ExitPolicyOptions {
 export const DEFAULT_EXIT_RESOLVER = 'https://cloudflare-dns.com/dns-query';
 
 export const DEFAULT_EXIT_PORTS: readonly number[] = [80, 443, 8080, 8443];
-export const DEFAULT_EXIT_POLICY: ExitPolicyOptions = { privateAllowList: [], allowedMethods: ['GET', 'HEAD'], allowedPorts: DEFAULT_EXIT_PORTS, resolverUrl: DEFAULT_EXIT_RESOLVER };
+export const DEFAULT_EXIT_POLICY: ExitPolicyOptions = {
+  privateAllowList: [],
+  allowedMethods: ['GET', 'HEAD'],
+  allowedPorts: DEFAULT_EXIT_PORTS,
+  resolverUrl: DEFAULT_EXIT_RESOLVER,
+};
 /** At most this many blocks in the development allow-list, each at least this narrow. */
 export const MAX_PRIVATE_ALLOW_BLOCKS = 8;
 export const MIN_PRIVATE_ALLOW_PREFIX = { 4: 24, 6: 64 } as const;
@@ -49,7 +54,9 @@ function allowListEntry(text: string): Block | string {
   } catch {
     return `${text} is not an address block (like 127.0.0.2/32)`;
   }
-  return block.prefix < MIN_PRIVATE_ALLOW_PREFIX[block.family] ? `${text} is wider than a /${MIN_PRIVATE_ALLOW_PREFIX[block.family]}` : block;
+  return block.prefix < MIN_PRIVATE_ALLOW_PREFIX[block.family]
+    ? `${text} is wider than a /${MIN_PRIVATE_ALLOW_PREFIX[block.family]}`
+    : block;
 }
 
 /** Why an allow-list entry is refused, or null when it is a narrow enough block. */
@@ -79,7 +86,18 @@ export function isPrivateAddress(address: string, allowList: readonly string[] =
 }
 
 /** Suffixes that name hosts on someone's own network, never on the public internet. */
-const LOCAL_SUFFIXES = ['localhost', 'local', 'internal', 'intranet', 'lan', 'home', 'corp', 'private', 'localdomain', 'home.arpa'];
+const LOCAL_SUFFIXES = [
+  'localhost',
+  'local',
+  'internal',
+  'intranet',
+  'lan',
+  'home',
+  'corp',
+  'private',
+  'localdomain',
+  'home.arpa',
+];
 
 /** A local-looking name: a local suffix, or a single label (resolved by search domains to local hosts). */
 function localNameReason(hostname: string): string | null {
@@ -115,15 +133,20 @@ export function checkDestination(rawUrl: string, method: string, options: ExitPo
   if (!options.allowedMethods.includes(method.toUpperCase())) {
     return {
       allowed: false,
-      error: new PeerlaneError('method_refused', `method ${method} is not allowed by this exit (only ${options.allowedMethods.join(', ')})`),
+      error: new PeerlaneError(
+        'method_refused',
+        `method ${method} is not allowed by this exit (only ${options.allowedMethods.join(', ')})`,
+      ),
     };
   }
   if (url.username || url.password) return refuse('URLs with credentials are refused');
   const port = portOf(url);
-  if (!options.allowedPorts.includes(port)) return refuse(`port ${port} is not one this exit connects to (${options.allowedPorts.join(', ')})`);
+  if (!options.allowedPorts.includes(port))
+    return refuse(`port ${port} is not one this exit connects to (${options.allowedPorts.join(', ')})`);
   const host = url.hostname;
   if (isAddressLiteral(host)) {
-    if (isPrivateAddress(host, options.privateAllowList)) return refuse(`private or reserved address ${host} is refused`);
+    if (isPrivateAddress(host, options.privateAllowList))
+      return refuse(`private or reserved address ${host} is refused`);
     return { allowed: true, url };
   }
   const localReason = localNameReason(host);

@@ -14,10 +14,26 @@ export type PauseReason = (typeof pauseReasons)[number];
 
 /** Hours of each day (Sunday first, as `Date.getDay`), a bit per hour: bit h set means sharing from h:00 to h:59. */
 export const ALL_DAY = 0xff_ffff;
-export const EVERY_HOUR: readonly number[] = Object.freeze([ALL_DAY, ALL_DAY, ALL_DAY, ALL_DAY, ALL_DAY, ALL_DAY, ALL_DAY]);
+export const EVERY_HOUR: readonly number[] = Object.freeze([
+  ALL_DAY,
+  ALL_DAY,
+  ALL_DAY,
+  ALL_DAY,
+  ALL_DAY,
+  ALL_DAY,
+  ALL_DAY,
+]);
 /** 18:00–07:59 on weekdays, all day Saturday and Sunday. */
 const NIGHTS = 0xff_ffff & ~(0x3ff << 8);
-export const NIGHTS_AND_WEEKENDS: readonly number[] = Object.freeze([ALL_DAY, NIGHTS, NIGHTS, NIGHTS, NIGHTS, NIGHTS, ALL_DAY]);
+export const NIGHTS_AND_WEEKENDS: readonly number[] = Object.freeze([
+  ALL_DAY,
+  NIGHTS,
+  NIGHTS,
+  NIGHTS,
+  NIGHTS,
+  NIGHTS,
+  ALL_DAY,
+]);
 /** While browsing, the share of the bandwidth cap the exit keeps. */
 export const BACK_OFF_SHARE = 0.25;
 /** The sharer's own traffic counts as "browsing" this long after its last request. */

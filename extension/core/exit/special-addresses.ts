@@ -8,7 +8,8 @@ import { inBlock, parseBlock, type Address, type Block } from './ip-address';
  * link-local or multicast), except IPv4-mapped and well-known NAT64 addresses, whose embedded IPv4
  * is judged (and 6to4's, inside 2000::/3).
  */
-export const REGISTRY_VERSION = 'IANA IPv4 and IPv6 Special-Purpose Address Registries, copy of 2026-12-01 (newest entry RFC 9780)';
+export const REGISTRY_VERSION =
+  'IANA IPv4 and IPv6 Special-Purpose Address Registries, copy of 2026-12-01 (newest entry RFC 9780)';
 
 const blocks = (texts: readonly string[]): Block[] => texts.map(parseBlock);
 
@@ -67,7 +68,8 @@ function embeddedIPv4(value: bigint): Address {
 /** True when no exit may connect to `address`. */
 export function isNonPublic(address: Address): boolean {
   if (address.family === 4) return REFUSED_IPV4.some((block) => inBlock(address, block));
-  if (inBlock(address, IPV4_MAPPED) || inBlock(address, NAT64_WELL_KNOWN)) return isNonPublic(embeddedIPv4(address.value));
+  if (inBlock(address, IPV4_MAPPED) || inBlock(address, NAT64_WELL_KNOWN))
+    return isNonPublic(embeddedIPv4(address.value));
   if (!inBlock(address, GLOBAL_UNICAST_IPV6)) return true;
   // 6to4 (2002:a.b.c.d::/48) carries its relay's IPv4 address in bits 16–47.
   if (inBlock(address, SIX_TO_FOUR)) return isNonPublic(embeddedIPv4(address.value >> 80n));

@@ -35,7 +35,15 @@ export type CorsPlan =
 const SAFELISTED_METHODS = new Set(['GET', 'HEAD', 'POST']);
 const SAFELISTED_CONTENT_TYPES = new Set(['application/x-www-form-urlencoded', 'multipart/form-data', 'text/plain']);
 /** Response headers a CORS response shows without `Access-Control-Expose-Headers`. */
-const SAFELISTED_RESPONSE_HEADERS = new Set(['cache-control', 'content-language', 'content-length', 'content-type', 'expires', 'last-modified', 'pragma']);
+const SAFELISTED_RESPONSE_HEADERS = new Set([
+  'cache-control',
+  'content-language',
+  'content-length',
+  'content-type',
+  'expires',
+  'last-modified',
+  'pragma',
+]);
 
 function originOf(url: string): string {
   return new URL(url).origin;
@@ -92,7 +100,9 @@ export function planCors(pageOrigin: string, request: CorsRequest): CorsPlan {
       return { kind: 'refused', reason: `mode "same-origin" and ${originOf(request.url)} is another origin` };
     case 'no-cors':
       // The Request constructor already rejects other methods in no-cors mode; say it anyway.
-      return SAFELISTED_METHODS.has(request.method) ? { kind: 'opaque' } : { kind: 'refused', reason: `method ${request.method} is not allowed in mode "no-cors"` };
+      return SAFELISTED_METHODS.has(request.method)
+        ? { kind: 'opaque' }
+        : { kind: 'refused', reason: `method ${request.method} is not allowed in mode "no-cors"` };
     default: {
       const headerNames = unsafeRequestHeaderNames(request.headers);
       const simple = SAFELISTED_METHODS.has(request.method) && headerNames.length === 0;
@@ -116,13 +126,22 @@ export function requestOrigin(pageOrigin: string, plan: CorsPlan, method: string
  * them; Chrome's exit uses a declarativeNetRequest rule).
  */
 export function preflightHeaders(preflight: { method: string; headerNames: string[] }): [string, string][] {
-  const headers: [string, string][] = [['accept', '*/*'], ['access-control-request-method', preflight.method]];
-  if (preflight.headerNames.length > 0) headers.push(['access-control-request-headers', preflight.headerNames.join(',')]);
+  const headers: [string, string][] = [
+    ['accept', '*/*'],
+    ['access-control-request-method', preflight.method],
+  ];
+  if (preflight.headerNames.length > 0)
+    headers.push(['access-control-request-headers', preflight.headerNames.join(',')]);
   return headers;
 }
 
 function listOf(value: string | null): string[] {
-  return value === null ? [] : value.split(',').map((item) => item.trim()).filter((item) => item.length > 0);
+  return value === null
+    ? []
+    : value
+        .split(',')
+        .map((item) => item.trim())
+        .filter((item) => item.length > 0);
 }
 
 /**
@@ -133,20 +152,32 @@ export function corsCheck(headers: readonly Header[], origin: string, credential
   const allowOrigin = headerValue(headers, 'access-control-allow-origin');
   if (allowOrigin === null) return 'no Access-Control-Allow-Origin header';
   if (credentials !== 'include' && allowOrigin === '*') return null;
-  if (allowOrigin !== origin) return `Access-Control-Allow-Origin is "${allowOrigin}", not "${origin}"${allowOrigin === '*' && credentials === 'include' ? ' (a wildcard never allows credentials)' : ''}`;
+  if (allowOrigin !== origin)
+    return `Access-Control-Allow-Origin is "${allowOrigin}", not "${origin}"${allowOrigin === '*' && credentials === 'include' ? ' (a wildcard never allows credentials)' : ''}`;
   if (credentials !== 'include') return null;
-  return headerValue(headers, 'access-control-allow-credentials') === 'true' ? null : 'credentials asked for, and Access-Control-Allow-Credentials is not "true"';
+  return headerValue(headers, 'access-control-allow-credentials') === 'true'
+    ? null
+    : 'credentials asked for, and Access-Control-Allow-Credentials is not "true"';
 }
 
 /** The standard's "CORS-preflight fetch" verdict on its response: null when the actual request may go. */
-export function preflightCheck(status: number, headers: readonly Header[], origin: string, request: { method: string; headerNames: string[]; credentials: CredentialsMode }): string | null {
+export function preflightCheck(
+  status: number,
+  headers: readonly Header[],
+  origin: string,
+  request: { method: string; headerNames: string[]; credentials: CredentialsMode },
+): string | null {
   if (status < 200 || status > 299) return `the preflight (OPTIONS) was answered ${status}`;
   const denied = corsCheck(headers, origin, request.credentials);
   if (denied) return `the preflight: ${denied}`;
   const methods = listOf(headerValue(headers, 'access-control-allow-methods'));
   const names = listOf(headerValue(headers, 'access-control-allow-headers')).map((name) => name.toLowerCase());
   const wildcard = request.credentials !== 'include';
-  if (!methods.includes(request.method) && !SAFELISTED_METHODS.has(request.method) && !(wildcard && methods.includes('*'))) {
+  if (
+    !methods.includes(request.method) &&
+    !SAFELISTED_METHODS.has(request.method) &&
+    !(wildcard && methods.includes('*'))
+  ) {
     return `method ${request.method} is not in Access-Control-Allow-Methods`;
   }
   for (const name of request.headerNames) {
@@ -159,8 +190,14 @@ export function preflightCheck(status: number, headers: readonly Header[], origi
 }
 
 /** The standard's "CORS filtered response": the safelisted headers and those the server exposes. */
-export function exposedResponseHeaders<T extends Header>(headers: readonly T[], credentials: CredentialsMode, alwaysShown: ReadonlySet<string> = new Set()): T[] {
-  const exposed = new Set(listOf(headerValue(headers, 'access-control-expose-headers')).map((name) => name.toLowerCase()));
+export function exposedResponseHeaders<T extends Header>(
+  headers: readonly T[],
+  credentials: CredentialsMode,
+  alwaysShown: ReadonlySet<string> = new Set(),
+): T[] {
+  const exposed = new Set(
+    listOf(headerValue(headers, 'access-control-expose-headers')).map((name) => name.toLowerCase()),
+  );
   const all = credentials !== 'include' && exposed.has('*');
   return headers.filter(([name]) => {
     const lower = name.toLowerCase();
@@ -172,7 +209,9 @@ export function exposedResponseHeaders<T extends Header>(headers: readonly T[], 
 export function corsHeadersOf(headers: readonly { name: string; value?: string }[] | undefined): [string, string][] {
   return headerPairs(headers).flatMap(([name, value]) => {
     const lower = name.toLowerCase();
-    return lower === 'access-control-allow-origin' || lower === 'access-control-allow-credentials' ? [[lower, value] as [string, string]] : [];
+    return lower === 'access-control-allow-origin' || lower === 'access-control-allow-credentials'
+      ? [[lower, value] as [string, string]]
+      : [];
   });
 }
 
@@ -183,8 +222,17 @@ export function corsHeadersOf(headers: readonly { name: string; value?: string }
  * origin (the tainted origin flag). `hops`: each redirect response in order, with the URL that gave
  * it; `finalUrl`: where the last one led. The first refusal, or null.
  */
-export function redirectCorsCheck(pageOrigin: string, hops: readonly { url: string; headers: readonly Header[] }[], finalUrl: string, credentials: CredentialsMode): string | null {
-  const origins = originsAlong(pageOrigin, hops.map((hop) => hop.url), finalUrl);
+export function redirectCorsCheck(
+  pageOrigin: string,
+  hops: readonly { url: string; headers: readonly Header[] }[],
+  finalUrl: string,
+  credentials: CredentialsMode,
+): string | null {
+  const origins = originsAlong(
+    pageOrigin,
+    hops.map((hop) => hop.url),
+    finalUrl,
+  );
   let crossOrigin = false;
   for (const [index, hop] of hops.entries()) {
     crossOrigin ||= originOf(hop.url) !== pageOrigin;

@@ -7,7 +7,11 @@ import { PeerlaneError } from '../errors';
  */
 export type IntegrityAlgorithm = 'sha256' | 'sha384' | 'sha512';
 const STRENGTH: Record<IntegrityAlgorithm, number> = { sha256: 1, sha384: 2, sha512: 3 };
-export const SUBTLE_NAMES: Record<IntegrityAlgorithm, string> = { sha256: 'SHA-256', sha384: 'SHA-384', sha512: 'SHA-512' };
+export const SUBTLE_NAMES: Record<IntegrityAlgorithm, string> = {
+  sha256: 'SHA-256',
+  sha384: 'SHA-384',
+  sha512: 'SHA-512',
+};
 
 /**
  * The digests to compare against: those of the strongest algorithm the metadata names, or null when
@@ -47,7 +51,11 @@ export interface IntegritySink<Head> {
  * nothing of the body. The body is held whole meanwhile: bounded by the exit's response cap.
  * `digest` gives the base64 digest of bytes (crypto.subtle where the sink runs).
  */
-export function withIntegrity<Head>(sink: IntegritySink<Head>, metadata: string, digest: (algorithm: IntegrityAlgorithm, bytes: Uint8Array) => Promise<string>): IntegritySink<Head> {
+export function withIntegrity<Head>(
+  sink: IntegritySink<Head>,
+  metadata: string,
+  digest: (algorithm: IntegrityAlgorithm, bytes: Uint8Array) => Promise<string>,
+): IntegritySink<Head> {
   const expected = strongestIntegrity(metadata);
   if (!expected) return sink;
   let head: Head | null = null;
@@ -67,13 +75,19 @@ export function withIntegrity<Head>(sink: IntegritySink<Head>, metadata: string,
         async (actual) => {
           if (!integrityMatches(expected, actual)) {
             failed = true;
-            sink.error(new PeerlaneError('integrity_mismatch', `the body's ${expected.algorithm} digest is not one the request's integrity allows`));
+            sink.error(
+              new PeerlaneError(
+                'integrity_mismatch',
+                `the body's ${expected.algorithm} digest is not one the request's integrity allows`,
+              ),
+            );
             return;
           }
           sink.head(head!);
           if (whole.byteLength === 0 || (await sink.chunk(whole))) sink.end();
         },
-        (error: unknown) => sink.error(new PeerlaneError('internal', `integrity could not be checked: ${String(error)}`)),
+        (error: unknown) =>
+          sink.error(new PeerlaneError('internal', `integrity could not be checked: ${String(error)}`)),
       );
     },
     error: (error) => sink.error(error),

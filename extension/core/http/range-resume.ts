@@ -40,9 +40,12 @@ export function planResume(request: RequestHead, response: ResponseHead, receive
 
 /** Null when `response` continues the original exactly where the plan said. */
 export function checkResumed(plan: ResumePlan, response: ResponseHead): PeerlaneError | null {
-  if (response.status !== 206) return new PeerlaneError('peer_lost', `resume refused: the destination answered ${response.status}, not 206`);
+  if (response.status !== 206)
+    return new PeerlaneError('peer_lost', `resume refused: the destination answered ${response.status}, not 206`);
   const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(headerValue(response.headers, 'content-range') ?? '');
-  if (!range || Number(range[1]) !== plan.start) return new PeerlaneError('peer_lost', 'resume refused: the destination sent a different byte range');
-  if (plan.total !== null && range[3] !== String(plan.total)) return new PeerlaneError('peer_lost', 'resume refused: the resource changed size');
+  if (!range || Number(range[1]) !== plan.start)
+    return new PeerlaneError('peer_lost', 'resume refused: the destination sent a different byte range');
+  if (plan.total !== null && range[3] !== String(plan.total))
+    return new PeerlaneError('peer_lost', 'resume refused: the resource changed size');
   return null;
 }

@@ -5,10 +5,19 @@
  */
 const BODY_HEADERS = new Set(['content-encoding', 'content-language', 'content-location', 'content-type']);
 
-export function afterRedirect<Body>(status: number | null, request: { method: string; headers: [string, string][]; body: Body | null }): { method: string; headers: [string, string][]; body: Body | null } {
-  const toGet = ((status === 301 || status === 302) && request.method === 'POST') || (status === 303 && request.method !== 'GET' && request.method !== 'HEAD');
+export function afterRedirect<Body>(
+  status: number | null,
+  request: { method: string; headers: [string, string][]; body: Body | null },
+): { method: string; headers: [string, string][]; body: Body | null } {
+  const toGet =
+    ((status === 301 || status === 302) && request.method === 'POST') ||
+    (status === 303 && request.method !== 'GET' && request.method !== 'HEAD');
   // A status the exit could not read is taken as a 302, as most redirects are.
   const unknownToGet = status === null && request.method === 'POST';
   if (!toGet && !unknownToGet) return request;
-  return { method: 'GET', headers: request.headers.filter(([name]) => !BODY_HEADERS.has(name.toLowerCase())), body: null };
+  return {
+    method: 'GET',
+    headers: request.headers.filter(([name]) => !BODY_HEADERS.has(name.toLowerCase())),
+    body: null,
+  };
 }

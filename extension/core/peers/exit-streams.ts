@@ -1,7 +1,13 @@
 import { joinBytes } from '../bytes';
 import { PeerlaneError } from '../errors';
 import { MAX_REQUEST_BODY_BYTES } from '../protocol/limits';
-import { FLAG_END_STREAM, FLAG_REQUEST_BODY, MAX_PAYLOAD_BYTES, type RequestHead, type ResponseHead } from '../protocol/frames';
+import {
+  FLAG_END_STREAM,
+  FLAG_REQUEST_BODY,
+  MAX_PAYLOAD_BYTES,
+  type RequestHead,
+  type ResponseHead,
+} from '../protocol/frames';
 import type { SessionLink } from './session-link';
 import { REQUEST_BODY_WINDOW } from './stream-windows';
 
@@ -19,7 +25,12 @@ export interface ExitResponder {
 }
 
 /** `body`: the request's body (null for none), whole: it is collected before the handler runs. */
-export type ExitHandler = (request: RequestHead, responder: ExitResponder, signal: AbortSignal, body?: Uint8Array<ArrayBuffer> | null) => void;
+export type ExitHandler = (
+  request: RequestHead,
+  responder: ExitResponder,
+  signal: AbortSignal,
+  body?: Uint8Array<ArrayBuffer> | null,
+) => void;
 
 /** A request whose body is still arriving: served once its END is in. */
 interface IncomingRequest {
@@ -66,7 +77,8 @@ export class ExitStreams {
     if (!request) return; // cancelled or refused meanwhile
     this.incoming.delete(id);
     // The rest of the body's credit: the requester's upload reaches 100 % (no more bytes may follow END).
-    if (request.uncredited > 0) this.link.sendFrame({ type: 'CREDIT', streamId: id, flags: FLAG_REQUEST_BODY, bytes: request.uncredited });
+    if (request.uncredited > 0)
+      this.link.sendFrame({ type: 'CREDIT', streamId: id, flags: FLAG_REQUEST_BODY, bytes: request.uncredited });
     this.start(id, request.head, joinBytes(request.parts, request.bytes));
   }
 
@@ -88,7 +100,12 @@ export class ExitStreams {
     if (!request) return; // late body after a cancel
     if (request.bytes + data.byteLength > MAX_REQUEST_BODY_BYTES) {
       this.incoming.delete(id);
-      this.link.sendFrame({ type: 'ERROR', streamId: id, flags: 0, error: { category: 'exit_cap_size', message: `request body over ${MAX_REQUEST_BODY_BYTES} bytes` } });
+      this.link.sendFrame({
+        type: 'ERROR',
+        streamId: id,
+        flags: 0,
+        error: { category: 'exit_cap_size', message: `request body over ${MAX_REQUEST_BODY_BYTES} bytes` },
+      });
       return;
     }
     // A view into its frame, which nothing reuses: the parts are copied once, when END joins them.
@@ -108,14 +125,25 @@ export class ExitStreams {
   private start(id: number, request: RequestHead, body: Uint8Array<ArrayBuffer> | null): void {
     const handler = this.handler;
     if (!handler) {
-      this.link.sendFrame({ type: 'ERROR', streamId: id, flags: 0, error: { category: 'sharing_off', message: 'this peer does not share its connection' } });
+      this.link.sendFrame({
+        type: 'ERROR',
+        streamId: id,
+        flags: 0,
+        error: { category: 'sharing_off', message: 'this peer does not share its connection' },
+      });
       return;
     }
     if (this.streams.has(id)) {
       this.link.protocolError(`stream ${id} opened twice`);
       return;
     }
-    const stream: ExitStream = { id, credit: this.window, creditWaiters: [], controller: new AbortController(), closed: false };
+    const stream: ExitStream = {
+      id,
+      credit: this.window,
+      creditWaiters: [],
+      controller: new AbortController(),
+      closed: false,
+    };
     this.streams.set(id, stream);
     let headSent = false;
     const responder: ExitResponder = {
@@ -125,7 +153,7 @@ export class ExitStreams {
         this.link.sendFrame({ type: 'RESPONSE_HEAD', streamId: id, flags: 0, head });
       },
       write: async (chunk) => {
-        for (let offset = 0; offset < chunk.byteLength; ) {
+        for (let offset = 0; offset < chunk.byteLength;) {
           if (stream.closed) throw stream.controller.signal.reason ?? new PeerlaneError('cancelled', 'stream closed');
           if (stream.credit <= 0) {
             await new Promise<void>((resolve) => stream.creditWaiters.push(resolve));
@@ -144,7 +172,12 @@ export class ExitStreams {
       },
       error: (error) => {
         if (stream.closed) return;
-        this.link.sendFrame({ type: 'ERROR', streamId: id, flags: 0, error: { category: error.category, message: error.message } });
+        this.link.sendFrame({
+          type: 'ERROR',
+          streamId: id,
+          flags: 0,
+          error: { category: error.category, message: error.message },
+        });
         this.close(stream, error);
       },
     };

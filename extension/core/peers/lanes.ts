@@ -141,7 +141,11 @@ export class LaneSender {
     }
     if (kind === CONTROL_RESEND) {
       const resends: LaneResend[] = [];
-      for (let at = LANE_HEADER_BYTES; at < message.byteLength && resends.length < MAX_RESEND_NUMBERS; at += LANE_HEADER_BYTES) {
+      for (
+        let at = LANE_HEADER_BYTES;
+        at < message.byteLength && resends.length < MAX_RESEND_NUMBERS;
+        at += LANE_HEADER_BYTES
+      ) {
         const kept = this.kept.get(readWord(message, at) & SEQUENCE_MASK);
         if (!kept) continue;
         kept.asks += 1;
@@ -201,7 +205,8 @@ export class LaneReceiver {
    * number, `protocol_error` for a peer too far ahead, or for a duplicate when not recovering.
    */
   receive(message: Uint8Array, now: number): Uint8Array<ArrayBuffer> | null {
-    if (message.byteLength < LANE_HEADER_BYTES) throw new PeerlaneError('frame_malformed', `lane message of ${message.byteLength} bytes has no sequence number`);
+    if (message.byteLength < LANE_HEADER_BYTES)
+      throw new PeerlaneError('frame_malformed', `lane message of ${message.byteLength} bytes has no sequence number`);
     const sequence = readWord(message, 0) & SEQUENCE_MASK;
     const frame = message.subarray(LANE_HEADER_BYTES);
     if (sequence !== this.expected) {
@@ -211,7 +216,8 @@ export class LaneReceiver {
         this.duplicates += 1;
         return null;
       }
-      if (this.earlyBytes + frame.byteLength > this.maxEarlyBytes) throw new PeerlaneError('protocol_error', `lanes more than ${this.maxEarlyBytes} bytes ahead of a gap`);
+      if (this.earlyBytes + frame.byteLength > this.maxEarlyBytes)
+        throw new PeerlaneError('protocol_error', `lanes more than ${this.maxEarlyBytes} bytes ahead of a gap`);
       if (this.early.size === 0 || distance > ahead(this.expected, this.furthest)) this.furthest = sequence;
       this.early.set(sequence, frame);
       this.earlyBytes += frame.byteLength;
@@ -233,7 +239,8 @@ export class LaneReceiver {
     this.gapSince = this.early.size > 0 ? now : null;
     if (hadGap) this.askedAt = -Infinity;
     this.deliveredSinceAck += delivered;
-    if (!this.recovering || (this.deliveredSinceAck < ACK_EVERY_MESSAGES && !(hadGap && this.early.size === 0))) return null;
+    if (!this.recovering || (this.deliveredSinceAck < ACK_EVERY_MESSAGES && !(hadGap && this.early.size === 0)))
+      return null;
     this.deliveredSinceAck = 0;
     return controlMessage(CONTROL_ACK, [this.expected]);
   }
@@ -244,7 +251,8 @@ export class LaneReceiver {
    * else null.
    */
   resendRequest(now: number, stallMs: number): Uint8Array<ArrayBuffer> | null {
-    if (!this.recovering || this.gapSince === null || now - Math.max(this.gapSince, this.askedAt) < stallMs) return null;
+    if (!this.recovering || this.gapSince === null || now - Math.max(this.gapSince, this.askedAt) < stallMs)
+      return null;
     const missing: number[] = [];
     const span = Math.min(ahead(this.expected, this.furthest), MAX_RESEND_SCAN);
     for (let offset = 0; offset < span && missing.length < MAX_RESEND_NUMBERS; offset += 1) {
@@ -264,7 +272,12 @@ export class LaneReceiver {
  * all lanes instead of all going to the first, where a stalled first lane would swallow every one of
  * them and show the peer no gap to ask for. Read per message: no allocation.
  */
-export function pickLane(lanes: readonly { readonly bufferedAmount: number; readonly resting?: boolean }[], highWater: number, avoid?: readonly boolean[], from = 0): number {
+export function pickLane(
+  lanes: readonly { readonly bufferedAmount: number; readonly resting?: boolean }[],
+  highWater: number,
+  avoid?: readonly boolean[],
+  from = 0,
+): number {
   let best = -1;
   let least = highWater;
   let bestAvoided = -1;

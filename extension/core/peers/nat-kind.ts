@@ -23,7 +23,8 @@ export function classifyNat(candidates: readonly GatheredCandidate[], stunServer
   // One local socket per base; browsers that hide host addresses report the base as 0.0.0.0:0, one group then.
   const mappingsByBase = new Map<string, Set<string>>();
   for (const mapped of reflexive) {
-    const base = mapped.relatedAddress && mapped.relatedPort ? `${mapped.relatedAddress}:${mapped.relatedPort}` : 'hidden';
+    const base =
+      mapped.relatedAddress && mapped.relatedPort ? `${mapped.relatedAddress}:${mapped.relatedPort}` : 'hidden';
     const mappings = mappingsByBase.get(base) ?? new Set<string>();
     mappings.add(`${mapped.address}:${mapped.port}`);
     mappingsByBase.set(base, mappings);
@@ -37,7 +38,15 @@ export function isPublicAddress(address: string): boolean {
   const v4 = /^(\d+)\.(\d+)\.\d+\.\d+$/.exec(address);
   if (v4) {
     const [a, b] = [Number(v4[1]), Number(v4[2])];
-    return !(a === 10 || a === 127 || a === 0 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127) || (a === 169 && b === 254));
+    return !(
+      a === 10 ||
+      a === 127 ||
+      a === 0 ||
+      (a === 172 && b >= 16 && b <= 31) ||
+      (a === 192 && b === 168) ||
+      (a === 100 && b >= 64 && b <= 127) ||
+      (a === 169 && b === 254)
+    );
   }
   const lower = address.toLowerCase();
   return lower.includes(':') && !/^(fe[89ab]|f[cd]|::1$|::$)/.test(lower);

@@ -18,7 +18,14 @@ import { FLAG_REQUEST_BODY, FrameType, HEADER_BYTES } from '../protocol/frames';
  * - when the peer cancels a stream this side serves, what is still queued of its response is
  *   dropped (`dropServed`): a cancelled 20 MB GET no longer holds the path for its whole window.
  */
-const CONTROL_TYPES: ReadonlySet<number> = new Set([FrameType.HELLO, FrameType.REQUEST_HEAD, FrameType.RESPONSE_HEAD, FrameType.CREDIT, FrameType.PING, FrameType.PONG]);
+const CONTROL_TYPES: ReadonlySet<number> = new Set([
+  FrameType.HELLO,
+  FrameType.REQUEST_HEAD,
+  FrameType.RESPONSE_HEAD,
+  FrameType.CREDIT,
+  FrameType.PING,
+  FrameType.PONG,
+]);
 
 export function isControlFrame(frame: Uint8Array): boolean {
   return frame.byteLength >= HEADER_BYTES && CONTROL_TYPES.has(headerType(frame));
@@ -32,7 +39,10 @@ export function isControlFrame(frame: Uint8Array): boolean {
 function queueKey(frame: Uint8Array): number {
   if (frame.byteLength < HEADER_BYTES) return 0;
   const type = headerType(frame);
-  const asked = type === FrameType.REQUEST_HEAD || type === FrameType.CANCEL || ((type === FrameType.BODY || type === FrameType.END) && (headerFlags(frame) & FLAG_REQUEST_BODY) !== 0);
+  const asked =
+    type === FrameType.REQUEST_HEAD ||
+    type === FrameType.CANCEL ||
+    ((type === FrameType.BODY || type === FrameType.END) && (headerFlags(frame) & FLAG_REQUEST_BODY) !== 0);
   return headerStream(frame) * 2 + (asked ? 1 : 0);
 }
 
@@ -143,7 +153,10 @@ export class DrainRate {
   /** Bytes the channels may hold now. */
   highWater(): number {
     if (this.bytesPerMs === null) return this.options.maxBytes;
-    return Math.min(this.options.maxBytes, Math.max(this.options.minBytes, Math.round(this.bytesPerMs * this.options.horizonMs)));
+    return Math.min(
+      this.options.maxBytes,
+      Math.max(this.options.minBytes, Math.round(this.bytesPerMs * this.options.horizonMs)),
+    );
   }
 
   /** Bytes per second, or null before a first measure. */

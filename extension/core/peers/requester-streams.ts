@@ -1,5 +1,12 @@
 import { PeerlaneError, toPeerlaneError } from '../errors';
-import { FLAG_END_STREAM, FLAG_REQUEST_BODY, MAX_PAYLOAD_BYTES, REQUEST_BODY_CREDIT, type RequestHead, type ResponseHead } from '../protocol/frames';
+import {
+  FLAG_END_STREAM,
+  FLAG_REQUEST_BODY,
+  MAX_PAYLOAD_BYTES,
+  REQUEST_BODY_CREDIT,
+  type RequestHead,
+  type ResponseHead,
+} from '../protocol/frames';
 import type { SessionLink } from './session-link';
 import { HEAD_STREAM_WINDOW, MAX_SESSION_WINDOW, MAX_STREAM_WINDOW, REQUEST_BODY_WINDOW } from './stream-windows';
 
@@ -84,7 +91,12 @@ export class RequesterStreams {
    * Sends a request (with its body, if any, in BODY frames after the head) and resolves with the
    * response head (its body streams after).
    */
-  open(request: RequestHead, signal: AbortSignal, body: Uint8Array | null = null, options: OpenOptions = {}): Promise<ResponseStream> {
+  open(
+    request: RequestHead,
+    signal: AbortSignal,
+    body: Uint8Array | null = null,
+    options: OpenOptions = {},
+  ): Promise<ResponseStream> {
     if (this.link.closedWith) return Promise.reject(this.link.closedWith);
     if (signal.aborted) return Promise.reject(toPeerlaneError(signal.reason, 'cancelled'));
     const id = this.nextStreamId++;
@@ -146,7 +158,12 @@ export class RequesterStreams {
       // A peer that grants no request credit (older builds): the whole body at once, paced only by
       // the channel's bufferedAmount. Bounded all the same (MAX_REQUEST_BODY_BYTES, checked where it entered).
       for (let offset = 0; offset < body.byteLength; offset += MAX_PAYLOAD_BYTES) {
-        this.link.sendFrame({ type: 'BODY', streamId: id, flags: FLAG_REQUEST_BODY, data: body.subarray(offset, offset + MAX_PAYLOAD_BYTES) });
+        this.link.sendFrame({
+          type: 'BODY',
+          streamId: id,
+          flags: FLAG_REQUEST_BODY,
+          data: body.subarray(offset, offset + MAX_PAYLOAD_BYTES),
+        });
       }
       this.link.sendFrame({ type: 'END', streamId: id, flags: FLAG_REQUEST_BODY });
       options.onUploaded?.(body.byteLength);
@@ -162,7 +179,10 @@ export class RequesterStreams {
     const length = head.headers.find(([name]) => name.toLowerCase() === 'content-length')?.[1];
     if (length !== undefined && Number(length) <= stream.window) return;
     const unused = (this.config.maxSessionWindow ?? MAX_SESSION_WINDOW) - this.windowsInUse;
-    const wanted = typeof this.config.headStreamWindow === 'function' ? this.config.headStreamWindow() : (this.config.headStreamWindow ?? HEAD_STREAM_WINDOW);
+    const wanted =
+      typeof this.config.headStreamWindow === 'function'
+        ? this.config.headStreamWindow()
+        : (this.config.headStreamWindow ?? HEAD_STREAM_WINDOW);
     const extra = Math.min(wanted, Math.max(stream.window, Math.floor(unused / 4))) - stream.window;
     if (extra <= 0) return;
     stream.window += extra;
@@ -173,7 +193,7 @@ export class RequesterStreams {
   /** A request body under the exit's credit: a window ahead, then as the exit takes it; stops when the stream ends. */
   private async sendRequestBody(stream: RequesterStream, body: Uint8Array): Promise<void> {
     const upload = stream.upload!;
-    for (let offset = 0; offset < body.byteLength; ) {
+    for (let offset = 0; offset < body.byteLength;) {
       if (!this.streams.has(stream.id) || this.link.closedWith) return;
       if (upload.credit <= 0) {
         await new Promise<void>((resolve) => {
@@ -183,11 +203,17 @@ export class RequesterStreams {
         continue;
       }
       const size = Math.min(MAX_PAYLOAD_BYTES, upload.credit, body.byteLength - offset);
-      this.link.sendFrame({ type: 'BODY', streamId: stream.id, flags: FLAG_REQUEST_BODY, data: body.subarray(offset, offset + size) });
+      this.link.sendFrame({
+        type: 'BODY',
+        streamId: stream.id,
+        flags: FLAG_REQUEST_BODY,
+        data: body.subarray(offset, offset + size),
+      });
       upload.credit -= size;
       offset += size;
     }
-    if (this.streams.has(stream.id)) this.link.sendFrame({ type: 'END', streamId: stream.id, flags: FLAG_REQUEST_BODY });
+    if (this.streams.has(stream.id))
+      this.link.sendFrame({ type: 'END', streamId: stream.id, flags: FLAG_REQUEST_BODY });
   }
 
   /** The exit took `bytes` more of a request body: send on, and say how far the upload got. */
@@ -240,7 +266,11 @@ export class RequesterStreams {
     const now = this.config.now?.();
     const roundTrip = this.config.roundTripMs?.() ?? null;
     if (now !== undefined && roundTrip !== null) {
-      const growth = Math.min(stream.window, MAX_STREAM_WINDOW - stream.window, (this.config.maxSessionWindow ?? MAX_SESSION_WINDOW) - this.windowsInUse);
+      const growth = Math.min(
+        stream.window,
+        MAX_STREAM_WINDOW - stream.window,
+        (this.config.maxSessionWindow ?? MAX_SESSION_WINDOW) - this.windowsInUse,
+      );
       if (now - stream.lastCreditAt < 2 * roundTrip && growth > 0) {
         stream.window += growth;
         this.windowsInUse += growth;

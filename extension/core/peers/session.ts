@@ -1,6 +1,14 @@
 import { PeerlaneError, toPeerlaneError } from '../errors';
 import { decodeFrame, encodeFrame } from '../protocol/codec';
-import { FLAG_END_STREAM, FLAG_HELLO_REPLY, FLAG_REQUEST_BODY, PROTOCOL_VERSION, type Frame, type Hello, type RequestHead } from '../protocol/frames';
+import {
+  FLAG_END_STREAM,
+  FLAG_HELLO_REPLY,
+  FLAG_REQUEST_BODY,
+  PROTOCOL_VERSION,
+  type Frame,
+  type Hello,
+  type RequestHead,
+} from '../protocol/frames';
 import { ExitStreams, type ExitHandler } from './exit-streams';
 import { RequesterStreams, type OpenOptions, type ResponseStream } from './requester-streams';
 import type { SessionLink } from './session-link';
@@ -49,7 +57,13 @@ export class PeerSession implements SessionLink {
 
   constructor(private readonly options: PeerSessionOptions) {
     const window = options.streamWindow ?? DEFAULT_STREAM_WINDOW;
-    this.requester = new RequesterStreams(this, { window, now: options.now, roundTripMs: options.roundTripMs, maxSessionWindow: options.maxSessionWindow, headStreamWindow: options.headStreamWindow });
+    this.requester = new RequesterStreams(this, {
+      window,
+      now: options.now,
+      roundTripMs: options.roundTripMs,
+      maxSessionWindow: options.maxSessionWindow,
+      headStreamWindow: options.headStreamWindow,
+    });
     this.exit = new ExitStreams(this, options.exitHandler, window);
     this.sendFrame({ type: 'HELLO', streamId: 0, flags: 0, hello: options.hello });
   }
@@ -97,7 +111,12 @@ export class PeerSession implements SessionLink {
    * Requester role: sends a request (with its body, if any, in BODY frames after the head) and
    * resolves with the response head (its body streams after).
    */
-  open(request: RequestHead, signal: AbortSignal, body: Uint8Array | null = null, options: OpenOptions = {}): Promise<ResponseStream> {
+  open(
+    request: RequestHead,
+    signal: AbortSignal,
+    body: Uint8Array | null = null,
+    options: OpenOptions = {},
+  ): Promise<ResponseStream> {
     return this.requester.open(request, signal, body, options);
   }
 
@@ -110,7 +129,12 @@ export class PeerSession implements SessionLink {
     } catch (error) {
       const typed = toPeerlaneError(error, 'frame_malformed');
       this.options.onProtocolError?.(typed);
-      this.sendFrame({ type: 'ERROR', streamId: 0, flags: 0, error: { category: typed.category, message: typed.message } });
+      this.sendFrame({
+        type: 'ERROR',
+        streamId: 0,
+        flags: 0,
+        error: { category: typed.category, message: typed.message },
+      });
       return;
     }
     this.dispatch(frame);

@@ -28,4 +28,3 @@ export const HEAD_STREAM_WINDOW = 4 * 1024 * 1024;
  * goes with the head (a small POST waits for no round trip); the exit returns credit as bytes arrive.
  */
 export const REQUEST_BODY_WINDOW = 256 * 1024;
-

@@ -49,7 +49,8 @@ function payloadOf(frame: Frame): Uint8Array {
  */
 export const headerType = (frame: Uint8Array): number => frame[1]!;
 export const headerFlags = (frame: Uint8Array): number => (frame[2]! << 8) | frame[3]!;
-export const headerStream = (frame: Uint8Array): number => ((frame[4]! << 24) | (frame[5]! << 16) | (frame[6]! << 8) | frame[7]!) >>> 0;
+export const headerStream = (frame: Uint8Array): number =>
+  ((frame[4]! << 24) | (frame[5]! << 16) | (frame[6]! << 8) | frame[7]!) >>> 0;
 
 /** Encodes one frame; throws `frame_oversize` if it would exceed the frame limit. */
 export function encodeFrame(frame: Frame, maxFrameBytes = MAX_FRAME_BYTES): Uint8Array {
@@ -81,7 +82,10 @@ function parseJson<T extends z.ZodType>(schema: T, payload: Uint8Array, type: Fr
   }
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
-    throw new PeerlaneError('frame_malformed', `${type} payload invalid: ${parsed.error.issues[0]?.message ?? 'schema'}`);
+    throw new PeerlaneError(
+      'frame_malformed',
+      `${type} payload invalid: ${parsed.error.issues[0]?.message ?? 'schema'}`,
+    );
   }
   return parsed.data;
 }

@@ -1,7 +1,14 @@
 import { z } from '../schema/zod';
 import { ERROR_CATEGORIES } from '../errors';
 import { REDIRECT_MODES, SERIALIZED_ORIGIN } from './request-fields';
-import { MAX_HEADERS, MAX_HEADER_NAME_CHARS, MAX_HEADER_VALUE_CHARS, MAX_METHOD_CHARS, MAX_ORIGIN_CHARS, MAX_URL_CHARS } from './limits';
+import {
+  MAX_HEADERS,
+  MAX_HEADER_NAME_CHARS,
+  MAX_HEADER_VALUE_CHARS,
+  MAX_METHOD_CHARS,
+  MAX_ORIGIN_CHARS,
+  MAX_URL_CHARS,
+} from './limits';
 
 /**
  * Wire frames on a peer data channel. One data-channel message carries exactly one frame (SCTP keeps
@@ -43,7 +50,9 @@ export const FLAG_REQUEST_BODY = 0x2;
 /** Flag on HELLO: an answer to the peer's HELLO, not a new session's; it is not answered again. */
 export const FLAG_HELLO_REPLY = 0x4;
 
-const headerListSchema = z.array(z.tuple([z.string().max(MAX_HEADER_NAME_CHARS), z.string().max(MAX_HEADER_VALUE_CHARS)])).max(MAX_HEADERS);
+const headerListSchema = z
+  .array(z.tuple([z.string().max(MAX_HEADER_NAME_CHARS), z.string().max(MAX_HEADER_VALUE_CHARS)]))
+  .max(MAX_HEADERS);
 
 export const helloSchema = z.object({
   version: z.number().int(),
@@ -83,7 +92,10 @@ export const responseHeadSchema = z.object({
    * The redirects the exit followed, in order: the URL that answered each and its
    * Access-Control-Allow-* headers, which the page's CORS check needs (core/http/cors.ts redirectCorsCheck).
    */
-  redirectHops: z.array(z.object({ url: z.string().max(MAX_URL_CHARS), headers: headerListSchema.max(4) })).max(20).optional(),
+  redirectHops: z
+    .array(z.object({ url: z.string().max(MAX_URL_CHARS), headers: headerListSchema.max(4) }))
+    .max(20)
+    .optional(),
 });
 export type RedirectHop = NonNullable<z.infer<typeof responseHeadSchema>['redirectHops']>[number];
 export const errorPayloadSchema = z.object({

@@ -123,21 +123,26 @@ export class PeerBalancer {
   /** Earliest moment an ejected peer comes back, for the queue to wake up then. */
   nextReturn(now: number): number | null {
     let next: number | null = null;
-    for (const peer of this.list) if (peer.ejectedUntil > now && (next === null || peer.ejectedUntil < next)) next = peer.ejectedUntil;
+    for (const peer of this.list)
+      if (peer.ejectedUntil > now && (next === null || peer.ejectedUntil < next)) next = peer.ejectedUntil;
     return next;
   }
 
   /** Median EWMA over peers that have one; cached until an EWMA changes. */
   private typicalTtfb(): number {
     if (this.typicalCache !== null) return this.typicalCache;
-    const known = [...this.peers.values()].map((peer) => peer.ewmaTtfbMs).filter((value): value is number => value !== null).sort((a, b) => a - b);
+    const known = [...this.peers.values()]
+      .map((peer) => peer.ewmaTtfbMs)
+      .filter((value): value is number => value !== null)
+      .sort((a, b) => a - b);
     this.typicalCache = known.length > 0 ? known[Math.floor(known.length / 2)]! : this.options.initialTtfbMs;
     return this.typicalCache;
   }
 
   private score(peer: PeerState, now: number, typical: number): number {
     const ttfb = Math.max(1, peer.ewmaTtfbMs ?? typical);
-    const warmth = this.options.warmupMs <= 0 ? 1 : Math.min(1, Math.max(0.1, (now - peer.warmingSince) / this.options.warmupMs));
+    const warmth =
+      this.options.warmupMs <= 0 ? 1 : Math.min(1, Math.max(0.1, (now - peer.warmingSince) / this.options.warmupMs));
     return (ttfb * (peer.outstanding + 1)) / warmth;
   }
 

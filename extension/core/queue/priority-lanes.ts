@@ -65,8 +65,17 @@ class Fifo<T extends LaneEntry> {
 
 export class PriorityLanes<T extends LaneEntry> {
   private readonly retry = new Fifo<T>();
-  private readonly lanes: Record<Priority, Fifo<T>> = { document: new Fifo(), interactive: new Fifo(), background: new Fifo() };
-  private readonly counts: Record<Priority | 'retry', number> = { document: 0, interactive: 0, background: 0, retry: 0 };
+  private readonly lanes: Record<Priority, Fifo<T>> = {
+    document: new Fifo(),
+    interactive: new Fifo(),
+    background: new Fifo(),
+  };
+  private readonly counts: Record<Priority | 'retry', number> = {
+    document: 0,
+    interactive: 0,
+    background: 0,
+    retry: 0,
+  };
   private dead = 0;
 
   constructor(public agingMs: number) {}
@@ -116,7 +125,8 @@ export class PriorityLanes<T extends LaneEntry> {
       const head = this.lanes[priority].peek();
       if (!head) continue;
       first ??= head;
-      if (now - head.enqueuedAt >= this.agingMs && (!oldestAged || head.enqueuedAt < oldestAged.enqueuedAt)) oldestAged = head;
+      if (now - head.enqueuedAt >= this.agingMs && (!oldestAged || head.enqueuedAt < oldestAged.enqueuedAt))
+        oldestAged = head;
     }
     return oldestAged ?? first;
   }

@@ -126,9 +126,14 @@ export type QueueEvent =
   | { type: 'queued'; id: number; priority: Priority }
   | { type: 'rejected'; category: 'queue_full'; priority: Priority }
   | { type: 'dispatched'; id: number; peerId: string; kind: AttemptKind; attempt: number }
-  | { type: 'attempt_failed'; id: number; peerId: string; category: ErrorCategory; next: 'retry' | 'other_attempt' | 'give_up' | 'budget_exhausted' }
+  | {
+      type: 'attempt_failed';
+      id: number;
+      peerId: string;
+      category: ErrorCategory;
+      next: 'retry' | 'other_attempt' | 'give_up' | 'budget_exhausted';
+    }
   | { type: 'peer_ejected'; peerId: string; untilMs: number }
   | { type: 'hedge'; id: number; won: boolean }
   | { type: 'no_peers'; id: number }
   | { type: 'finished'; record: RequestRecord };
-

@@ -1,7 +1,17 @@
 import { newCorrelationId } from '../correlation-id';
 import type { Clock, TimerHandle } from '../clock';
 import { isRetryable, PeerlaneError, toPeerlaneError, type ErrorCategory } from '../errors';
-import { DEFAULT_QUEUE_OPTIONS, lostRace, type AttemptContext, type AttemptKind, type Execution, type Executor, type QueueEvent, type QueueOptions, type SubmitOptions } from './queue-options';
+import {
+  DEFAULT_QUEUE_OPTIONS,
+  lostRace,
+  type AttemptContext,
+  type AttemptKind,
+  type Execution,
+  type Executor,
+  type QueueEvent,
+  type QueueOptions,
+  type SubmitOptions,
+} from './queue-options';
 import { PeerBalancer, type PeerStatsView } from './peer-balancer';
 import { PriorityLanes, type LaneEntry, type Priority } from './priority-lanes';
 import { RecentSamples } from './recent-samples';
@@ -102,7 +112,10 @@ export class RequestQueue<T, R> {
   private pumping = false;
   private pumpAgain = false;
   private wakeTimer: TimerHandle | null = null;
-  private readonly captured: { resolve: (value: R) => void; reject: (error: PeerlaneError) => void } = { resolve: noop, reject: noop };
+  private readonly captured: { resolve: (value: R) => void; reject: (error: PeerlaneError) => void } = {
+    resolve: noop,
+    reject: noop,
+  };
   private readonly capture = (resolve: (value: R) => void, reject: (error: PeerlaneError) => void): void => {
     this.captured.resolve = resolve;
     this.captured.reject = reject;
@@ -117,7 +130,11 @@ export class RequestQueue<T, R> {
     this.options = { ...DEFAULT_QUEUE_OPTIONS, ...options };
     this.lanes = new PriorityLanes(this.options.agingMs);
     this.balancer = new PeerBalancer(this.options, random);
-    this.budgetOptions = { ratio: this.options.retryBudgetRatio, floor: this.options.retryBudgetFloor, windowMs: this.options.retryBudgetWindowMs };
+    this.budgetOptions = {
+      ratio: this.options.retryBudgetRatio,
+      floor: this.options.retryBudgetFloor,
+      windowMs: this.options.retryBudgetWindowMs,
+    };
     this.budget = new RetryBudget(clock, this.budgetOptions);
   }
 
@@ -200,7 +217,8 @@ export class RequestQueue<T, R> {
       return Promise.reject(new PeerlaneError('queue_full', `queue full: ${full}`));
     }
     const signal = options.signal;
-    if (signal?.aborted) return Promise.reject(new PeerlaneError('cancelled', 'request was cancelled before it was queued'));
+    if (signal?.aborted)
+      return Promise.reject(new PeerlaneError('cancelled', 'request was cancelled before it was queued'));
     const id = this.nextId++;
     const now = this.clock.now();
     // The resolvers come out through `captured` rather than a closure over every local: submit()
@@ -319,9 +337,13 @@ export class RequestQueue<T, R> {
     if (entry.state !== 'streaming') entry.state = 'active';
     this.balancer.acquire(peerId);
     this.runningAttempts += 1;
-    if (this.listeners.size > 0) this.emit({ type: 'dispatched', id: entry.id, peerId, kind, attempt: attempt.attempt });
+    if (this.listeners.size > 0)
+      this.emit({ type: 'dispatched', id: entry.id, peerId, kind, attempt: attempt.attempt });
     attempt.timer = this.clock.setTimeout(() => {
-      const error = new PeerlaneError('attempt_timeout', `exit sent no response within ${this.options.attemptTimeoutMs} ms`);
+      const error = new PeerlaneError(
+        'attempt_timeout',
+        `exit sent no response within ${this.options.attemptTimeoutMs} ms`,
+      );
       this.onAttemptError(entry, attempt, error);
     }, this.options.attemptTimeoutMs);
     if (kind !== 'hedge') this.scheduleHedge(entry);
@@ -349,7 +371,8 @@ export class RequestQueue<T, R> {
   }
 
   private maybeHedge(entry: Entry<T, R>): void {
-    if (entry.state !== 'active' || entry.attempts.length !== 1 || entry.attemptCount >= this.options.maxAttempts) return;
+    if (entry.state !== 'active' || entry.attempts.length !== 1 || entry.attemptCount >= this.options.maxAttempts)
+      return;
     const peerId = this.balancer.pick(this.clock.now(), entry.triedPeers);
     // A hedge only helps on another peer, and never waits for one.
     if (peerId === null || entry.triedPeers.includes(peerId)) return;
@@ -423,7 +446,9 @@ export class RequestQueue<T, R> {
       return;
     }
     // An attempt that sent nothing (its peer cannot carry the request) is safe to try on a peer not yet tried, even a POST's.
-    const elsewhere = error.unsent ? entry.triedPeers.length < this.balancer.size : entry.idempotent && isRetryable(error.category);
+    const elsewhere = error.unsent
+      ? entry.triedPeers.length < this.balancer.size
+      : entry.idempotent && isRetryable(error.category);
     const retryable = elsewhere && entry.attemptCount < this.options.maxAttempts;
     if (!retryable) {
       emitFailed('give_up');
@@ -488,26 +513,27 @@ export class RequestQueue<T, R> {
         this.endAttempt(entry, attempt, now);
       }
     }
-    if (this.listeners.size > 0) this.emit({
-      type: 'finished',
-      record: {
-        id: entry.id,
-        correlationId: entry.correlationId,
-        resumeOf: entry.resumeOf,
-        priority: entry.priority,
-        ok: error === null,
-        category: error?.category ?? null,
-        message: error?.message ?? null,
-        peerId: entry.winner?.peerId ?? entry.attempts[0]?.peerId ?? entry.triedPeers.at(-1) ?? null,
-        attempts: entry.attemptCount,
-        hedged: entry.hedged,
-        hedgeWon: entry.hedgeWon,
-        queueWaitMs: entry.firstDispatchAt === null ? null : entry.firstDispatchAt - entry.submittedAt,
-        ttfbMs: entry.headAt === null || entry.firstDispatchAt === null ? null : entry.headAt - entry.firstDispatchAt,
-        transferMs: entry.headAt === null ? null : now - entry.headAt,
-        totalMs: now - entry.submittedAt,
-      },
-    });
+    if (this.listeners.size > 0)
+      this.emit({
+        type: 'finished',
+        record: {
+          id: entry.id,
+          correlationId: entry.correlationId,
+          resumeOf: entry.resumeOf,
+          priority: entry.priority,
+          ok: error === null,
+          category: error?.category ?? null,
+          message: error?.message ?? null,
+          peerId: entry.winner?.peerId ?? entry.attempts[0]?.peerId ?? entry.triedPeers.at(-1) ?? null,
+          attempts: entry.attemptCount,
+          hedged: entry.hedged,
+          hedgeWon: entry.hedgeWon,
+          queueWaitMs: entry.firstDispatchAt === null ? null : entry.firstDispatchAt - entry.submittedAt,
+          ttfbMs: entry.headAt === null || entry.firstDispatchAt === null ? null : entry.headAt - entry.firstDispatchAt,
+          transferMs: entry.headAt === null ? null : now - entry.headAt,
+          totalMs: now - entry.submittedAt,
+        },
+      });
     if (error) entry.reject(error);
     if (pump) this.pump(now);
   }

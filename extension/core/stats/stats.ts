@@ -130,7 +130,10 @@ export class Stats {
   private readonly sharedMonth = new PeriodBytes();
   private failedByCategory: CategoryCounts = {};
   private refusedByCategory: CategoryCounts = {};
-  private readonly histograms = Object.fromEntries(HISTOGRAMS.map((name) => [name, new LatencyHistogram()])) as Record<HistogramName, LatencyHistogram>;
+  private readonly histograms = Object.fromEntries(HISTOGRAMS.map((name) => [name, new LatencyHistogram()])) as Record<
+    HistogramName,
+    LatencyHistogram
+  >;
 
   static restore(persisted: unknown): Stats {
     const stats = new Stats();
@@ -141,7 +144,10 @@ export class Stats {
     stats.sharedMonth.restore(record.sharedMonth, record.sharedBytesThisMonth, 7);
     stats.failedByCategory = categoryCounts(record.failedByCategory);
     stats.refusedByCategory = categoryCounts(record.refusedByCategory);
-    const histograms = typeof record.histograms === 'object' && record.histograms !== null ? (record.histograms as Record<string, unknown>) : {};
+    const histograms =
+      typeof record.histograms === 'object' && record.histograms !== null
+        ? (record.histograms as Record<string, unknown>)
+        : {};
     for (const name of HISTOGRAMS) {
       const counts = histograms[name];
       if (Array.isArray(counts)) stats.histograms[name] = new LatencyHistogram(counts as number[]);
@@ -234,8 +240,16 @@ export class Stats {
     };
   }
 
-  private sharedPeriods(): Pick<PersistedStats, 'sharedBytesToday' | 'sharedDay' | 'sharedBytesThisMonth' | 'sharedMonth'> {
-    return { sharedBytesToday: this.sharedDay.bytes, sharedDay: this.sharedDay.period, sharedBytesThisMonth: this.sharedMonth.bytes, sharedMonth: this.sharedMonth.period };
+  private sharedPeriods(): Pick<
+    PersistedStats,
+    'sharedBytesToday' | 'sharedDay' | 'sharedBytesThisMonth' | 'sharedMonth'
+  > {
+    return {
+      sharedBytesToday: this.sharedDay.bytes,
+      sharedDay: this.sharedDay.period,
+      sharedBytesThisMonth: this.sharedMonth.bytes,
+      sharedMonth: this.sharedMonth.period,
+    };
   }
 
   toJSON(): PersistedStats {
@@ -244,7 +258,10 @@ export class Stats {
       ...this.sharedPeriods(),
       failedByCategory: { ...this.failedByCategory },
       refusedByCategory: { ...this.refusedByCategory },
-      histograms: Object.fromEntries(HISTOGRAMS.map((name) => [name, this.histograms[name].toJSON()])) as Record<HistogramName, number[]>,
+      histograms: Object.fromEntries(HISTOGRAMS.map((name) => [name, this.histograms[name].toJSON()])) as Record<
+        HistogramName,
+        number[]
+      >,
     };
   }
 }

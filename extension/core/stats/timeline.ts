@@ -22,7 +22,8 @@ export class Timeline {
   /** `bytesIn` and `bytesShared` are running totals; the timeline keeps per-second differences. */
   record(at: number, gauges: { queued: number; inflight: number; bytesIn: number; bytesShared: number }): void {
     const bytesInPerSec = this.lastBytesIn === null ? 0 : Math.max(0, gauges.bytesIn - this.lastBytesIn);
-    const bytesSharedPerSec = this.lastBytesShared === null ? 0 : Math.max(0, gauges.bytesShared - this.lastBytesShared);
+    const bytesSharedPerSec =
+      this.lastBytesShared === null ? 0 : Math.max(0, gauges.bytesShared - this.lastBytesShared);
     this.lastBytesIn = gauges.bytesIn;
     this.lastBytesShared = gauges.bytesShared;
     this.samples.push({ at, queued: gauges.queued, inflight: gauges.inflight, bytesInPerSec, bytesSharedPerSec });

@@ -37,8 +37,12 @@ export const ELEMENTS: Readonly<Record<string, ReadonlySet<string>>> = {
  * `annotation-xml`, `mglyph`, SVG/MathML `style`), SVG animation (it can set an href at run time).
  */
 export const DROPPED_WITH_CONTENT: Readonly<Record<string, ReadonlySet<string>>> = {
-  [HTML_NS]: set('script template iframe frame frameset object embed applet portal noembed noframes xmp plaintext param base slot'),
-  [SVG_NS]: set('script style foreignObject animate set animateMotion animateTransform discard handler listener iframe'),
+  [HTML_NS]: set(
+    'script template iframe frame frameset object embed applet portal noembed noframes xmp plaintext param base slot',
+  ),
+  [SVG_NS]: set(
+    'script style foreignObject animate set animateMotion animateTransform discard handler listener iframe',
+  ),
   [MATHML_NS]: set('annotation-xml maction mglyph malignmark style script'),
 };
 
@@ -77,9 +81,13 @@ export const ATTRIBUTES: Readonly<Record<string, ReadonlySet<string>>> = {
 };
 
 /** SVG presentation attributes whose value may reference a paint server or filter by `url()`. */
-export const SVG_URL_VALUE_ATTRIBUTES = set('fill stroke clip-path mask filter marker-start marker-mid marker-end cursor');
+export const SVG_URL_VALUE_ATTRIBUTES = set(
+  'fill stroke clip-path mask filter marker-start marker-mid marker-end cursor',
+);
 
 /** Meta names that only describe the page (no http-equiv, no refresh, no charset switch). */
-export const KEPT_META_NAMES = set('description keywords author viewport theme-color color-scheme generator robots referrer application-name');
+export const KEPT_META_NAMES = set(
+  'description keywords author viewport theme-color color-scheme generator robots referrer application-name',
+);
 /** `<link rel>` values a viewer page keeps (the rest reach out: preconnect, dns-prefetch, prefetch, prerender…). */
 export const KEPT_LINK_RELS = set('stylesheet icon shortcut apple-touch-icon');

@@ -9,18 +9,34 @@ import { tokenize } from 'css-tree/tokenizer';
  * script hooks (`expression()`, `behavior`, `-moz-binding`, `-o-link`, `javascript:`) are neutralised.
  * Everything else is left byte for byte. Pure; works on stylesheets and style attributes alike.
  */
-const T = { Ident: 1, Function: 2, AtKeyword: 3, String: 5, BadString: 6, Url: 7, BadUrl: 8, WhiteSpace: 13, LeftParenthesis: 21, RightParenthesis: 22, Comment: 25 } as const;
+const T = {
+  Ident: 1,
+  Function: 2,
+  AtKeyword: 3,
+  String: 5,
+  BadString: 6,
+  Url: 7,
+  BadUrl: 8,
+  WhiteSpace: 13,
+  LeftParenthesis: 21,
+  RightParenthesis: 22,
+  Comment: 25,
+} as const;
 const URL_FUNCTIONS = new Set(['url', 'src']);
 const URL_STRING_FUNCTIONS = new Set(['image-set', '-webkit-image-set', 'image', 'cross-fade', '-webkit-cross-fade']);
 const NEUTRALISED_IDENTS = new Set(['behavior', '-moz-binding', '-o-link', '-o-link-source']);
 
 function unescapeCss(value: string): string {
-  return value.replace(/\\([0-9a-f]{1,6}\s?|[^])/gi, (_, escaped: string) => (/^[0-9a-f]/i.test(escaped) ? String.fromCodePoint(Math.min(parseInt(escaped, 16), 0x10ffff) || 0xfffd) : escaped));
+  return value.replace(/\\([0-9a-f]{1,6}\s?|[^])/gi, (_, escaped: string) =>
+    /^[0-9a-f]/i.test(escaped) ? String.fromCodePoint(Math.min(parseInt(escaped, 16), 0x10ffff) || 0xfffd) : escaped,
+  );
 }
 
 /** The value of a string token, quotes removed and escapes decoded (an escaped newline is nothing). */
 function stringValue(token: string): string {
-  return unescapeCss(token.slice(1, token.endsWith(token[0]!) && token.length > 1 ? -1 : undefined).replace(/\\\n/g, ''));
+  return unescapeCss(
+    token.slice(1, token.endsWith(token[0]!) && token.length > 1 ? -1 : undefined).replace(/\\\n/g, ''),
+  );
 }
 
 interface Token {
@@ -60,7 +76,11 @@ export function rewriteCss(css: string, base: string, rewrite: (absolute: string
     const token = tokens[index]!;
     switch (token.type) {
       case T.Url:
-        replace(token.start, token.end, `url(${JSON.stringify(resolve(unescapeCss(token.text.slice(token.text.indexOf('(') + 1, -1))))})`);
+        replace(
+          token.start,
+          token.end,
+          `url(${JSON.stringify(resolve(unescapeCss(token.text.slice(token.text.indexOf('(') + 1, -1))))})`,
+        );
         break;
       case T.BadUrl:
         replace(token.start, token.end, 'url("about:invalid")');
@@ -84,7 +104,11 @@ export function rewriteCss(css: string, base: string, rewrite: (absolute: string
           // as a function: its raw content up to the first ")" is the URL, as CSS Syntax reads it.
           const closing = css.indexOf(')', token.end);
           const end = closing < 0 ? css.length : closing + 1;
-          replace(token.start, end, `url(${JSON.stringify(resolve(unescapeCss(css.slice(token.end, closing < 0 ? css.length : closing))))})`);
+          replace(
+            token.start,
+            end,
+            `url(${JSON.stringify(resolve(unescapeCss(css.slice(token.end, closing < 0 ? css.length : closing))))})`,
+          );
           while (index + 1 < tokens.length && tokens[index + 1]!.start < end) index += 1;
           break;
         }
@@ -100,11 +124,13 @@ export function rewriteCss(css: string, base: string, rewrite: (absolute: string
         break;
       case T.String:
       case T.BadString:
-        if (afterImport || URL_STRING_FUNCTIONS.has(open.at(-1) ?? '')) replace(token.start, token.end, JSON.stringify(resolve(stringValue(token.text))));
+        if (afterImport || URL_STRING_FUNCTIONS.has(open.at(-1) ?? ''))
+          replace(token.start, token.end, JSON.stringify(resolve(stringValue(token.text))));
         else if (/(java|vb)script\s*:/i.test(stringValue(token.text))) replace(token.start, token.end, '""');
         break;
       case T.Ident:
-        if (NEUTRALISED_IDENTS.has(unescapeCss(token.text).toLowerCase())) replace(token.start, token.end, '-invalid-property');
+        if (NEUTRALISED_IDENTS.has(unescapeCss(token.text).toLowerCase()))
+          replace(token.start, token.end, '-invalid-property');
         else if (/^(java|vb)script$/i.test(unescapeCss(token.text))) replace(token.start, token.end, 'invalid');
         break;
       default:

@@ -1,5 +1,16 @@
 import { parse, parseFragment, serialize, type DefaultTreeAdapterTypes } from 'parse5';
-import { ATTRIBUTES, DROPPED_WITH_CONTENT, ELEMENTS, HTML_NS, KEPT_LINK_RELS, KEPT_META_NAMES, SVG_NS, SVG_URL_VALUE_ATTRIBUTES, UNWRAPPED, XLINK_NS } from './allow-list';
+import {
+  ATTRIBUTES,
+  DROPPED_WITH_CONTENT,
+  ELEMENTS,
+  HTML_NS,
+  KEPT_LINK_RELS,
+  KEPT_META_NAMES,
+  SVG_NS,
+  SVG_URL_VALUE_ATTRIBUTES,
+  UNWRAPPED,
+  XLINK_NS,
+} from './allow-list';
 import { rewriteCss } from './css-rewriter';
 
 /**
@@ -42,12 +53,14 @@ type ChildNode = DefaultTreeAdapterTypes.ChildNode;
 type Element = DefaultTreeAdapterTypes.Element;
 
 /** Safe in text and in double-quoted attribute values alike. */
-export const escapeHtml = (text: string): string => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+export const escapeHtml = (text: string): string =>
+  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const PLAIN_DATA_IMAGE = /^data:image\/(png|gif|jpeg|webp|avif|bmp|x-icon|vnd\.microsoft\.icon|svg\+xml)[;,]/i;
 const MAX_PASSES = 4;
 
 const isElement = (node: Node): node is Element => 'tagName' in node;
-const attribute = (element: Element, name: string): string | undefined => element.attrs.find((each) => each.name === name && !each.namespace)?.value;
+const attribute = (element: Element, name: string): string | undefined =>
+  element.attrs.find((each) => each.name === name && !each.namespace)?.value;
 
 /** Structural pass: the allow-list, in place. */
 function pruneChildren(parent: ParentNode, options: SanitizerOptions): void {
@@ -77,34 +90,57 @@ function pruneChildren(parent: ParentNode, options: SanitizerOptions): void {
 /** The elements a Document's named properties expose (HTML standard, "Document named properties"). */
 function exposedOnDocument(element: Element, name: 'id' | 'name'): boolean {
   if (element.namespaceURI !== HTML_NS) return false;
-  return name === 'name' ? ['img', 'form', 'embed', 'object', 'iframe'].includes(element.tagName) : ['img', 'object'].includes(element.tagName);
+  return name === 'name'
+    ? ['img', 'form', 'embed', 'object', 'iframe'].includes(element.tagName)
+    : ['img', 'object'].includes(element.tagName);
 }
 
 function isPostForm(element: Element): boolean {
-  return element.namespaceURI === HTML_NS && element.tagName === 'form' && (attribute(element, 'method') ?? 'get').toLowerCase() !== 'get';
+  return (
+    element.namespaceURI === HTML_NS &&
+    element.tagName === 'form' &&
+    (attribute(element, 'method') ?? 'get').toLowerCase() !== 'get'
+  );
 }
 
 /** Elements on the list that still go for what they would do. */
 function keepsElement(element: Element): boolean {
   if (element.namespaceURI !== HTML_NS) return true;
-  if (element.tagName === 'meta') return attribute(element, 'http-equiv') === undefined && attribute(element, 'charset') === undefined && KEPT_META_NAMES.has((attribute(element, 'name') ?? '').toLowerCase());
+  if (element.tagName === 'meta')
+    return (
+      attribute(element, 'http-equiv') === undefined &&
+      attribute(element, 'charset') === undefined &&
+      KEPT_META_NAMES.has((attribute(element, 'name') ?? '').toLowerCase())
+    );
   if (element.tagName === 'link') {
     const rels = (attribute(element, 'rel') ?? '').toLowerCase().split(/\s+/).filter(Boolean);
     const as = (attribute(element, 'as') ?? '').toLowerCase();
-    return rels.length > 0 && rels.every((rel) => KEPT_LINK_RELS.has(rel) || (rel === 'preload' && ['style', 'image', 'font'].includes(as)));
+    return (
+      rels.length > 0 &&
+      rels.every((rel) => KEPT_LINK_RELS.has(rel) || (rel === 'preload' && ['style', 'image', 'font'].includes(as)))
+    );
   }
   return true;
 }
 
-function keepsAttribute(element: Element, each: { name: string; value: string; namespace?: string }, options: SanitizerOptions): boolean {
+function keepsAttribute(
+  element: Element,
+  each: { name: string; value: string; namespace?: string },
+  options: SanitizerOptions,
+): boolean {
   const ns = element.namespaceURI;
   const name = each.name;
   if (each.namespace === XLINK_NS) return name === 'href' && ns === SVG_NS;
   if (each.namespace) return false;
-  const allowed = ATTRIBUTES[ns]?.has(name) || (ns === HTML_NS && /^(aria|data)-[a-z0-9_.-]+$/.test(name)) || (ns !== HTML_NS && /^aria-[a-z-]+$/.test(name));
+  const allowed =
+    ATTRIBUTES[ns]?.has(name) ||
+    (ns === HTML_NS && /^(aria|data)-[a-z0-9_.-]+$/.test(name)) ||
+    (ns !== HTML_NS && /^aria-[a-z-]+$/.test(name));
   if (!allowed) return false;
-  if ((name === 'id' || name === 'name') && exposedOnDocument(element, name) && options.isReservedName?.(each.value)) return false;
-  if (ns === SVG_NS && SVG_URL_VALUE_ATTRIBUTES.has(name)) return !/url\s*\(|\\/i.test(each.value) || /^\s*url\(\s*['"]?#[\w.:-]+['"]?\s*\)[^()\\]*$/i.test(each.value);
+  if ((name === 'id' || name === 'name') && exposedOnDocument(element, name) && options.isReservedName?.(each.value))
+    return false;
+  if (ns === SVG_NS && SVG_URL_VALUE_ATTRIBUTES.has(name))
+    return !/url\s*\(|\\/i.test(each.value) || /^\s*url\(\s*['"]?#[\w.:-]+['"]?\s*\)[^()\\]*$/i.test(each.value);
   return true;
 }
 
@@ -114,7 +150,8 @@ function keepsAttribute(element: Element, each: { name: string; value: string; n
  */
 const DOCTYPE_FOR_MODE: Record<string, string> = {
   'no-quirks': '<!DOCTYPE html>',
-  'limited-quirks': '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">',
+  'limited-quirks':
+    '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">',
   quirks: '',
 };
 
@@ -173,7 +210,9 @@ class UrlRewriter {
   }
 
   css(value: string): string {
-    return rewriteCss(value, this.base, (absolute) => (PLAIN_DATA_IMAGE.test(absolute) ? absolute : /^https?:/i.test(absolute) ? this.rewrites.resource(absolute) : null));
+    return rewriteCss(value, this.base, (absolute) =>
+      PLAIN_DATA_IMAGE.test(absolute) ? absolute : /^https?:/i.test(absolute) ? this.rewrites.resource(absolute) : null,
+    );
   }
 }
 
@@ -207,7 +246,11 @@ function rewriteUrls(parent: ParentNode, urls: UrlRewriter): void {
       if (!child.attrs.some((each) => each.name === 'action')) child.attrs.push({ name: 'action', value: '#' });
     }
     if (child.namespaceURI === HTML_NS && child.tagName === 'style') {
-      for (const text of child.childNodes) if (text.nodeName === '#text') (text as DefaultTreeAdapterTypes.TextNode).value = urls.css((text as DefaultTreeAdapterTypes.TextNode).value).replace(/<\//g, '<\\/');
+      for (const text of child.childNodes)
+        if (text.nodeName === '#text')
+          (text as DefaultTreeAdapterTypes.TextNode).value = urls
+            .css((text as DefaultTreeAdapterTypes.TextNode).value)
+            .replace(/<\//g, '<\\/');
     }
     rewriteUrls(child, urls);
   }
@@ -224,10 +267,19 @@ function findElement(node: ParentNode, matches: (element: Element) => boolean): 
   return null;
 }
 
-const isHtml = (tag: string) => (element: Element): boolean => element.namespaceURI === HTML_NS && element.tagName === tag;
+const isHtml =
+  (tag: string) =>
+  (element: Element): boolean =>
+    element.namespaceURI === HTML_NS && element.tagName === tag;
 
 /** Sanitizes a whole document. `banner` is trusted HTML placed first in the body. */
-export function sanitizeDocument(html: string, documentUrl: string, rewrites: ViewerRewrites, banner = '', options: SanitizerOptions = {}): string {
+export function sanitizeDocument(
+  html: string,
+  documentUrl: string,
+  rewrites: ViewerRewrites,
+  banner = '',
+  options: SanitizerOptions = {},
+): string {
   const urls = new UrlRewriter(documentUrl, rewrites);
   const source = parse(html, { scriptingEnabled: false });
   // The first <base> with an href decides, as in the browser.
@@ -239,7 +291,8 @@ export function sanitizeDocument(html: string, documentUrl: string, rewrites: Vi
     const again = pruned(text, options);
     if (again === text) break;
     // Not stable after several passes: send the text of the page, never markup we could not pin down.
-    if (pass >= MAX_PASSES) return `<!DOCTYPE html><html><head></head><body>${banner}<pre>${escapeHtml(html)}</pre></body></html>`;
+    if (pass >= MAX_PASSES)
+      return `<!DOCTYPE html><html><head></head><body>${banner}<pre>${escapeHtml(html)}</pre></body></html>`;
     text = again;
   }
   // 2. URLs and stylesheets rewritten on the stable tree (attribute values and style text only).

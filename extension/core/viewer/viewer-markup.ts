@@ -14,9 +14,12 @@ export interface ViewerLinks {
  * page's CSS cannot restyle or hide the banner.
  */
 
-const BAR = 'all:initial;position:fixed;left:0;right:0;bottom:0;z-index:2147483647;display:flex;gap:8px;align-items:center;padding:6px 10px;background:#1d2433;color:#f1f4fa;font:12px/1.4 system-ui,sans-serif;box-shadow:0 -1px 4px rgba(0,0,0,.3)';
-const INPUT = 'all:initial;flex:1;min-width:0;padding:3px 6px;border-radius:4px;background:#f1f4fa;color:#1d2433;font:12px system-ui,sans-serif';
-const BUTTON = 'all:initial;padding:3px 10px;border-radius:4px;background:#5b8def;color:#fff;font:600 12px system-ui,sans-serif;cursor:pointer';
+const BAR =
+  'all:initial;position:fixed;left:0;right:0;bottom:0;z-index:2147483647;display:flex;gap:8px;align-items:center;padding:6px 10px;background:#1d2433;color:#f1f4fa;font:12px/1.4 system-ui,sans-serif;box-shadow:0 -1px 4px rgba(0,0,0,.3)';
+const INPUT =
+  'all:initial;flex:1;min-width:0;padding:3px 6px;border-radius:4px;background:#f1f4fa;color:#1d2433;font:12px system-ui,sans-serif';
+const BUTTON =
+  'all:initial;padding:3px 10px;border-radius:4px;background:#5b8def;color:#fff;font:600 12px system-ui,sans-serif;cursor:pointer';
 
 /** Fixed at the bottom, so the page above renders where it would without the viewer. */
 export function viewerBanner(target: string, peer: string | null, links: ViewerLinks): string {
@@ -31,7 +34,8 @@ export function viewerBanner(target: string, peer: string | null, links: ViewerL
 }
 
 const EXPLANATIONS: Partial<Record<PeerlaneError['category'], string>> = {
-  destination_refused: 'The exit refused this address: exits never fetch private or local networks, unusual ports, or URLs with credentials.',
+  destination_refused:
+    'The exit refused this address: exits never fetch private or local networks, unusual ports, or URLs with credentials.',
   no_peers: 'No exit peer is available right now. Peers appear when someone shares their connection.',
   queue_full: 'Too many requests are waiting. Try again in a moment.',
   timeout: 'The page did not arrive in time.',
@@ -72,12 +76,20 @@ export function documentKind(contentType: string | null): DocumentKind {
   const type = mediaType(contentType);
   if (type === '' || type === 'text/html') return 'html';
   if (type === 'image/svg+xml') return 'svg-image';
-  if (type === 'application/xhtml+xml' || type.endsWith('/xml') || type.endsWith('+xml') || type.startsWith('multipart/') || type === 'text/xsl') return 'text';
+  if (
+    type === 'application/xhtml+xml' ||
+    type.endsWith('/xml') ||
+    type.endsWith('+xml') ||
+    type.startsWith('multipart/') ||
+    type === 'text/xsl'
+  )
+    return 'text';
   return 'as-is';
 }
 
 /** The markup standing in for a non-HTML document (`svg-image` or `text`); sanitized like any page. */
 export function standInDocument(kind: 'svg-image' | 'text', target: string, text: string): string {
-  if (kind === 'svg-image') return `<!DOCTYPE html><html><head><title>${escapeHtml(target)}</title></head><body style="margin:0"><img src="${escapeHtml(target)}" alt="${escapeHtml(target)}"></body></html>`;
+  if (kind === 'svg-image')
+    return `<!DOCTYPE html><html><head><title>${escapeHtml(target)}</title></head><body style="margin:0"><img src="${escapeHtml(target)}" alt="${escapeHtml(target)}"></body></html>`;
   return `<!DOCTYPE html><html><head><title>${escapeHtml(target)}</title></head><body><pre style="white-space:pre-wrap;word-break:break-all">${escapeHtml(text)}</pre></body></html>`;
 }
