@@ -27,10 +27,7 @@ export const chromiumPage = (page: Page): InPage => ({
   evaluate: (fn, arg) => page.evaluate(fn as (arg: unknown) => Awaited<ReturnType<typeof fn>>, arg),
 });
 export const firefoxPage = (page: FirefoxPage): InPage => ({
-  evaluate: async (fn, arg) =>
-    (await page.evaluate(fn as (arg: unknown) => Awaited<ReturnType<typeof fn>>, arg)) as Awaited<
-      ReturnType<typeof fn>
-    >,
+  evaluate: async (fn, arg) => await page.evaluate(fn as (arg: unknown) => Awaited<ReturnType<typeof fn>>, arg),
 });
 
 export interface RawChannelOptions {

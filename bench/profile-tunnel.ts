@@ -1,3 +1,4 @@
+import { textOf } from '../signaling-server/peer';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { WebSocket } from 'ws';
 import { DEFAULT_SETTINGS } from '../extension/core/settings';
@@ -42,7 +43,7 @@ async function attach(
   let nextId = 1;
   const waiting = new Map<number, (value: unknown) => void>();
   socket.on('message', (raw) => {
-    const message = JSON.parse(raw.toString()) as { id?: number; result?: unknown };
+    const message = JSON.parse(textOf(raw)) as { id?: number; result?: unknown };
     if (message.id !== undefined) waiting.get(message.id)?.(message.result);
   });
   return {

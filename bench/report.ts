@@ -97,7 +97,7 @@ function wanChart(result: WanResult): TopLevelSpec {
       },
       row: { field: 'pair', type: 'nominal', title: null },
     },
-  } as TopLevelSpec;
+  };
 }
 
 function smallGetChart(wan: WanResult | null, tunnel: TunnelResult | null): TopLevelSpec {
@@ -135,7 +135,7 @@ function smallGetChart(wan: WanResult | null, tunnel: TunnelResult | null): TopL
       y: { field: 'ms', type: 'quantitative', title: 'ms' },
       color: { field: 'what', type: 'nominal', title: null, sort: null, legend: { orient: 'bottom', labelLimit: 0 } },
     },
-  } as TopLevelSpec;
+  };
 }
 
 function signalingChart(result: SignalingResult): TopLevelSpec {
@@ -169,7 +169,7 @@ function signalingChart(result: SignalingResult): TopLevelSpec {
         encoding: { x: { field: 'x', type: 'quantitative' } },
       },
     ],
-  } as TopLevelSpec;
+  };
 }
 
 function figures(

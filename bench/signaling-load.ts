@@ -1,3 +1,4 @@
+import { textOf } from '../signaling-server/peer';
 import { WebSocket } from 'ws';
 import { SigningIdentity } from '../test/helpers/signing-identity';
 
@@ -48,7 +49,7 @@ const PAYLOADS = {
     sdp: 'v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\na=extmap-allow-mixed\r\na=msid-semantic: WMS\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=ice-ufrag:sH4n\r\na=ice-pwd:Qp1vYJ2xMjd3nGkqJ7q8LzT0\r\na=ice-options:trickle\r\na=fingerprint:sha-256 5A:1F:8B:0C:77:3E:9D:21:44:AB:CD:10:FE:22:93:61:0B:7C:5D:6E:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55\r\na=setup:actpass\r\na=mid:0\r\na=sctp-port:5000\r\na=max-message-size:262144\r\n',
   },
 } as const;
-const payload = PAYLOADS[payloadKind as keyof typeof PAYLOADS] ?? PAYLOADS.ice;
+const payload = payloadKind === 'sdp' ? PAYLOADS.sdp : PAYLOADS.ice;
 
 /** Connections per loopback address: well inside the server's default per-address limits, as separate households would be. */
 const PER_ADDRESS = 10;
@@ -66,7 +67,7 @@ function addressFor(index: number): string {
 }
 
 function nextMessage(socket: WebSocket): Promise<string> {
-  return new Promise((resolve) => socket.once('message', (raw) => resolve(raw.toString())));
+  return new Promise((resolve) => socket.once('message', (raw) => resolve(textOf(raw))));
 }
 
 /** Opens connection `index` and makes it ready in the dialect; `identity` made beforehand so a burst times the protocol, not key generation. */
@@ -86,19 +87,19 @@ function connect(index: number, role: { exit: boolean }, identity: SigningIdenti
     }
     if (dialect === 'peerjs') {
       socket.once('message', (raw) => {
-        const message = JSON.parse(raw.toString()) as { type: string };
+        const message = JSON.parse(textOf(raw)) as { type: string };
         if (message.type === 'OPEN') resolve({ socket, id: peerjsId });
-        else reject(new Error(`peerjs: ${raw.toString()}`));
+        else reject(new Error(`peerjs: ${textOf(raw)}`));
       });
       return;
     }
     const signer = identity ?? new SigningIdentity();
     socket.once('message', (raw) => {
-      const { nonce } = JSON.parse(raw.toString()) as { nonce: string };
+      const { nonce } = JSON.parse(textOf(raw)) as { nonce: string };
       socket.once('message', (reply) => {
-        const message = JSON.parse(reply.toString()) as { type: string; peerId?: string };
+        const message = JSON.parse(textOf(reply)) as { type: string; peerId?: string };
         if (message.type === 'registered' && message.peerId) resolve({ socket, id: message.peerId });
-        else reject(new Error(`peerlane: ${reply.toString()}`));
+        else reject(new Error(`peerlane: ${textOf(reply)}`));
       });
       socket.send(signer.register(host, nonce, { exit: role.exit, capacity: role.exit ? 1000 : 0, load: 0 }));
     });
@@ -159,7 +160,7 @@ async function relay(): Promise<void> {
       dialect === 'peerjs' ? (payloadKind === 'sdp' ? '"type":"OFFER"' : '"type":"CANDIDATE"') : '"type":"signal"';
     const closedLoop = (socket: WebSocket, message: string): { ask: () => void } => {
       socket.on('message', (raw) => {
-        const text = raw.toString();
+        const text = textOf(raw);
         if (!text.startsWith(`{${expected}`)) {
           report({ error: `relay: unexpected ${text.slice(0, 200)}` });
           process.exit(1);
@@ -178,7 +179,7 @@ async function relay(): Promise<void> {
         ];
         answering.forEach(({ socket }) =>
           socket.on('message', (raw) => {
-            const message = JSON.parse(raw.toString()) as { type: string; src: string; payload: unknown };
+            const message = JSON.parse(textOf(raw)) as { type: string; src: string; payload: unknown };
             if (message.type === 'CANDIDATE' || message.type === 'OFFER')
               socket.send(JSON.stringify({ type: message.type, dst: message.src, payload: message.payload }));
           }),
@@ -191,7 +192,7 @@ async function relay(): Promise<void> {
         const exits = await openAll(count, 0, { exit: true });
         exits.forEach(({ socket }) =>
           socket.on('message', (raw) => {
-            const message = JSON.parse(raw.toString()) as { type: string; from: string; data: unknown };
+            const message = JSON.parse(textOf(raw)) as { type: string; from: string; data: unknown };
             if (message.type === 'signal')
               socket.send(JSON.stringify({ type: 'signal', to: message.from, data: message.data }));
           }),

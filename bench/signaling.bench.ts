@@ -1,3 +1,4 @@
+import { textOf } from '../signaling-server/peer';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
@@ -111,7 +112,7 @@ function startLoader(
   );
   const result = new Promise<Record<string, number | string>>((resolve, reject) => {
     let output = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       output += chunk.toString();
       const line = output
         .split('\n')
@@ -193,7 +194,7 @@ async function registerExits(urls: string[]): Promise<() => void> {
           const url = urls[index % urls.length]!;
           const socket = new WebSocket(url, { localAddress: `127.200.0.${1 + index}` });
           socket.once('message', (raw) => {
-            const { nonce } = JSON.parse(raw.toString()) as { nonce: string };
+            const { nonce } = JSON.parse(textOf(raw)) as { nonce: string };
             socket.send(
               new SigningIdentity().register(new URL(url).host, nonce, { exit: true, capacity: 1000, load: 0 }),
             );
@@ -376,8 +377,13 @@ async function main(): Promise<void> {
       try {
         const ice = await rate('relay', which, [server.url], RELAY_PAIRS, 'ice');
         const sdp = await rate('relay', which, [server.url], RELAY_PAIRS, 'sdp');
-        if (which === 'peerlane') (samples.relayIcePeerlane.push(ice), samples.relaySdpPeerlane.push(sdp));
-        else (samples.relayIcePeerJs.push(ice), samples.relaySdpPeerJs.push(sdp));
+        if (which === 'peerlane') {
+          samples.relayIcePeerlane.push(ice);
+          samples.relaySdpPeerlane.push(sdp);
+        } else {
+          samples.relayIcePeerJs.push(ice);
+          samples.relaySdpPeerJs.push(sdp);
+        }
       } finally {
         await server.kill();
       }

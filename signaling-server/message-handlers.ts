@@ -1,12 +1,11 @@
 import type { Logger } from 'pino';
-import { WebSocket } from 'ws';
 import type { ClientMessage } from '../protocol/signaling-messages';
 import type { ExitDirectory } from './directory';
 import { verifyRegistration } from './identity';
 import type { SignalingMetrics } from './metrics';
 import { CloseCode, type SignalingOptions } from './options';
 import type { Pairings } from './pairings';
-import { sendTo as send, type Peer } from './peer';
+import { isOpen, sendTo as send, type Peer } from './peer';
 import type { Relay } from './relay';
 import { iceServersFor } from './turn';
 
@@ -80,7 +79,7 @@ export function createMessageHandlers(context: HandlerContext): (peer: Peer, mes
       peer.nonce = ''; // one attempt per challenge; also frees it
       // Verified on libuv's thread pool: a burst of registrations does not stall the event loop.
       void verifyRegistration(message.publicKey, message.signature, peer.host, nonce).then(async (verdict) => {
-        if (peer.socket.readyState !== WebSocket.OPEN) return;
+        if (!isOpen(peer.socket)) return;
         if (!verdict.ok)
           return context.reject(
             peer,
@@ -91,7 +90,7 @@ export function createMessageHandlers(context: HandlerContext): (peer: Peer, mes
           );
         // Circles judged before `registered`: the first introduction already knows them.
         const judged = message.circles ? await pairings.judge(peer, message.circles) : null;
-        if (peer.socket.readyState !== WebSocket.OPEN) return;
+        if (!isOpen(peer.socket)) return; // it may have closed while the circles were judged
         if (judged) peer.shareWith = judged.shareWith; // before its record is first published
         register(peer, verdict.peerId, message);
         if (judged) pairings.apply(peer, judged);

@@ -1,10 +1,9 @@
-import { WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import type { RevocationList } from '../protocol/circle-proof';
 import type { CirclesState } from '../protocol/signaling-messages';
 import type { CircleBook, CircleVerdict } from './circles';
 import type { ExitDirectory } from './directory';
-import { sendTo as send, type Peer } from './peer';
+import { isOpen, sendTo as send, type Peer } from './peer';
 
 export type JudgedCircles = { verdict: CircleVerdict; shareWith: CirclesState['shareWith'] };
 
@@ -36,9 +35,7 @@ export class Pairings {
     }
     const verdict = await this.circleBook.judge(state);
     for (const list of verdict.newer) this.spreadRevocation(list, peer);
-    return seq === peer.circlesSeq && peer.socket.readyState === WebSocket.OPEN
-      ? { verdict, shareWith: state.shareWith }
-      : null;
+    return seq === peer.circlesSeq && isOpen(peer.socket) ? { verdict, shareWith: state.shareWith } : null;
   }
 
   apply(peer: Peer, { verdict, shareWith }: JudgedCircles): void {

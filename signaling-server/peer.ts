@@ -44,6 +44,18 @@ export function addPartner(peer: Peer, partnerId: string, nodeId: string): void 
   (peer.partners ??= new Map()).set(partnerId, nodeId);
 }
 
+/** Whether the socket still carries messages; asked again after every await, as it may close meanwhile. */
+export function isOpen(socket: WebSocket): boolean {
+  return socket.readyState === WebSocket.OPEN;
+}
+
+/** A text frame's content, whatever form ws delivered it in (Buffer, ArrayBuffer or fragments). */
+export function textOf(raw: WebSocket.RawData): string {
+  if (Array.isArray(raw)) return Buffer.concat(raw).toString('utf8');
+  if (raw instanceof ArrayBuffer) return Buffer.from(raw).toString('utf8');
+  return raw.toString('utf8');
+}
+
 export function sendTo(peer: Peer, message: ServerMessage): void {
-  if (peer.socket.readyState === WebSocket.OPEN) peer.socket.send(JSON.stringify(message));
+  if (isOpen(peer.socket)) peer.socket.send(JSON.stringify(message));
 }

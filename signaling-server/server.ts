@@ -14,7 +14,7 @@ import { createMessageHandlers } from './message-handlers';
 import { SignalingMetrics } from './metrics';
 import { CloseCode, DEFAULT_SIGNALING_OPTIONS, type SignalingOptions } from './options';
 import { Pairings } from './pairings';
-import { sendTo as send, type Peer } from './peer';
+import { sendTo as send, textOf, type Peer } from './peer';
 import { RedisBus } from './redis-bus';
 import { Relay } from './relay';
 
@@ -127,7 +127,7 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
     if (isBinary) return reject(peer, 'bad_message', 'binary messages are not part of the protocol');
     let value: unknown;
     try {
-      value = JSON.parse(raw.toString());
+      value = JSON.parse(textOf(raw));
     } catch {
       return reject(peer, 'bad_message', 'message is not JSON');
     }

@@ -21,8 +21,6 @@ import {
   preflightHeaders,
   redirectCorsCheck,
   requestOrigin,
-  type CredentialsMode,
-  type RequestMode,
 } from '../core/http/cors';
 
 /**
@@ -64,11 +62,11 @@ function send(message: PageToBridge, transfer: Transferable[] = []): void {
   port?.postMessage(message, transfer);
 }
 
-function onBridgeMessage(this: MessagePort, event: MessageEvent): void {
+function onBridgeMessage(from: MessagePort, event: MessageEvent): void {
   const message = readBridgeMessage(event.data);
   if (!message) return;
   if (message.type === 'config') {
-    port = this;
+    port = from;
     if (bridgeTimer) clearTimeout(bridgeTimer);
     setRouted(message.routed);
     return;
@@ -93,7 +91,7 @@ function onBridgeMessage(this: MessagePort, event: MessageEvent): void {
 
 function hello(): void {
   const channel = new MessageChannel();
-  channel.port1.onmessage = onBridgeMessage;
+  channel.port1.onmessage = (event) => onBridgeMessage(channel.port1, event);
   window.postMessage({ peerlane: PAGE_HANDSHAKE }, '*', [channel.port2]);
 }
 
@@ -153,7 +151,7 @@ interface Exchange {
   head: Extract<BridgeToPage, { type: 'head' }>;
   body: ReadableStream<Uint8Array>;
   /** Stops the body at the exit (the page will never read it). */
-  cancel(): void;
+  cancel: () => void;
 }
 
 /** One request through peers, resolved at its response head; the body streams as the page reads it. */
@@ -295,14 +293,14 @@ const ALWAYS_SHOWN = new Set([PEER_HEADER]);
 async function routeThroughPeers(request: Request, priority: Priority, onUpload?: UploadProgress): Promise<Response> {
   if (bridgeMissing) throw routingError('internal', 'the Peerlane extension bridge is not responding');
   if (request.signal.aborted) throw abortError(request.signal);
-  const credentials = request.credentials as CredentialsMode;
+  const credentials = request.credentials;
   const headers = [...request.headers];
-  const redirectMode = request.redirect as RedirectMode;
+  const redirectMode = request.redirect;
   const plan = planCors(pageOrigin, {
     method: request.method,
     url: request.url,
     headers,
-    mode: request.mode as RequestMode,
+    mode: request.mode,
     credentials,
   });
   if (plan.kind === 'refused') throw corsError(plan.reason);

@@ -56,6 +56,7 @@ export function hookFrames(fetchImpl: Fetch, xhr: typeof XMLHttpRequest): void {
   for (const element of [HTMLIFrameElement, HTMLFrameElement, HTMLObjectElement]) {
     for (const [property, toWindow] of Object.entries(windowOf)) {
       const descriptor = Object.getOwnPropertyDescriptor(element.prototype, property);
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- called with .call(this) below
       const get = descriptor?.get;
       if (!descriptor || !get) continue;
       Object.defineProperty(element.prototype, property, {
@@ -204,7 +205,7 @@ export function hookEventSource(fetchImpl: Fetch, isRouted: () => boolean): void
   defineStates(PeerlaneEventSource, ['CONNECTING', 'OPEN', 'CLOSED']);
   window.EventSource = new Proxy(NativeEventSource, {
     construct: (target, args: [string | URL, EventSourceInit?]) =>
-      (isRouted() ? new PeerlaneEventSource(...args) : new target(...args)) as object,
+      isRouted() ? new PeerlaneEventSource(...args) : new target(...args),
   });
 }
 
@@ -252,7 +253,7 @@ export function refuseWebSockets(isRouted: () => boolean): void {
   defineStates(RefusedWebSocket, ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED']);
   window.WebSocket = new Proxy(NativeWebSocket, {
     construct: (target, args: [string | URL, (string | string[])?]) =>
-      (isRouted() ? new RefusedWebSocket(args[0]) : new target(...args)) as object,
+      isRouted() ? new RefusedWebSocket(args[0]) : new target(...args),
   });
 }
 

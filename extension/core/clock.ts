@@ -1,10 +1,13 @@
 /** Time as an injected dependency, so the queue and exit caps can be tested with a fake clock. */
-export type TimerHandle = unknown;
+
+/** What setTimeout returns: a number in browsers, a Timeout object in Node. */
+export type TimerHandle = object | number;
 
 export interface Clock {
   now(): number;
   setTimeout(callback: () => void, ms: number): TimerHandle;
-  clearTimeout(handle: TimerHandle): void;
+  /** Like the platform's: clearing nothing (undefined) is allowed. */
+  clearTimeout(handle: TimerHandle | undefined): void;
 }
 
 export const systemClock: Clock = {

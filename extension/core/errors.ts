@@ -106,3 +106,8 @@ export function toPeerlaneError(error: unknown, fallback: ErrorCategory = 'inter
   if (error instanceof Error) return new PeerlaneError(fallback, error.message, { cause: error });
   return new PeerlaneError(fallback, String(error));
 }
+
+/** The message of anything thrown: an Error's own message, or the value as text. */
+export function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

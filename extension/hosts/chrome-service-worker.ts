@@ -2,7 +2,7 @@
 import { createBackground } from '../background/background';
 import { createChromeAddressCheck } from '../background/platform/connected-address-chrome';
 import { createExitFetcher } from '../background/platform/exit-fetch';
-import { createForbiddenHeaders, type SessionRules } from '../background/platform/forbidden-headers';
+import { createForbiddenHeaders } from '../background/platform/forbidden-headers';
 import { webExtensionPlatform } from '../background/platform/webextension-platform';
 import { servePeerViewer } from '../background/viewer/peer-viewer-chrome';
 import { registerViewerEntryPoints } from '../background/viewer/viewer-entry-points';
@@ -76,10 +76,7 @@ const platform = webExtensionPlatform();
 let keepalive: ReturnType<typeof setInterval> | null = null;
 const background = createBackground(platform, {
   transport: { send: sendToTransport },
-  exitFetcher: createExitFetcher(
-    createChromeAddressCheck(),
-    createForbiddenHeaders(chrome.declarativeNetRequest as unknown as SessionRules),
-  ),
+  exitFetcher: createExitFetcher(createChromeAddressCheck(), createForbiddenHeaders(chrome.declarativeNetRequest)),
   // An extension API call resets the idle timer (Chrome ≥ 110): stay up while requests are in flight.
   onBusyChange: (busy) => {
     if (busy && !keepalive) keepalive = setInterval(() => void chrome.runtime.getPlatformInfo(), KEEPALIVE_MS);
@@ -104,7 +101,7 @@ self.addEventListener('message', (event: ExtendableMessageEvent) => {
       )
     )
       return;
-    offscreenClient = source as Client;
+    offscreenClient = source;
     flushPending();
   }
   const parsed = parseMessage(CHANNELS.transport.inbound, event.data);

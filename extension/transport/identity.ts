@@ -34,7 +34,7 @@ async function load(): Promise<Identity> {
   try {
     let pair = await read(database);
     if (!pair) {
-      pair = (await crypto.subtle.generateKey({ name: 'Ed25519' }, false, ['sign', 'verify'])) as CryptoKeyPair;
+      pair = await crypto.subtle.generateKey({ name: 'Ed25519' }, false, ['sign', 'verify']);
       // add(), not put(): if another context stored one first, theirs wins and we read it back.
       const stored = await write(database, pair);
       if (!stored) pair = (await read(database)) ?? pair;

@@ -1,3 +1,4 @@
+import { errorText } from '../core/errors';
 import SimplePeer from 'simple-peer';
 import type { SignalData } from '../../protocol/signaling-messages';
 import type { LaneRecovery, PeerPath } from '../core/channels/transport-channel';
@@ -216,11 +217,8 @@ export class PeerMesh {
     peer.on('signal', (data: SignalData) =>
       this.events.signal(peerId, lanes > 1 ? { ...data, lane: index, lanes, laneRecovery: 1 } : data),
     );
-    peer.on('connect', async () => {
-      clearTimeout(lane.connectTimer);
-      let seen: SelectedPair | null = null;
-      if (index === 0) {
-        seen = await selectedPair(peer);
+    const connected = (seen: SelectedPair | null): void => {
+      if (seen) {
         connection.path = seen.path;
         if (connection.striping) connection.striping.roundTripMs = seen.roundTripMs;
       }
@@ -236,6 +234,16 @@ export class PeerMesh {
       if (index === 0) this.up(peerId, connection, peer);
       if (connection.connected) connection.striping?.report();
       this.flush(connection);
+    };
+    peer.on('connect', () => {
+      clearTimeout(lane.connectTimer);
+      if (index > 0) return connected(null);
+      // The first lane's selected pair tells the path (direct or relayed) and the round trip. Stats
+      // that cannot be read close the connection with the reason (the connect timer is cleared: a
+      // lost rejection here once left the connection half open for good).
+      selectedPair(peer).then(connected, (error: unknown) => {
+        if (current()) this.close(peerId, `could not read the connection's path: ${errorText(error)}`);
+      });
     });
     peer.on('data', (data: Uint8Array) => {
       if (!connection.striping) {
@@ -245,7 +253,7 @@ export class PeerMesh {
       try {
         connection.striping.receive(channelOf(peer), data);
       } catch (error) {
-        this.close(peerId, `lanes out of order: ${error instanceof Error ? error.message : String(error)}`);
+        this.close(peerId, `lanes out of order: ${errorText(error)}`);
       }
     });
     const lost = (reason: string): void => {

@@ -1,3 +1,4 @@
+import { errorText } from '../core/errors';
 import browser from 'webextension-polyfill';
 import {
   CIRCLES_STORAGE_KEY,
@@ -39,7 +40,7 @@ export function startCirclesPanel(card: HTMLElement): void {
       note.textContent = done;
       render();
     } catch (error) {
-      problems.textContent = error instanceof Error ? error.message : String(error);
+      problems.textContent = errorText(error);
       note.textContent = '';
     }
   };
@@ -188,7 +189,7 @@ export function startCirclesPanel(card: HTMLElement): void {
   // Storage is the truth (another options page, a revocation signaling pushed).
   browser.storage.onChanged.addListener((changes, area) => {
     if (area !== 'local' || !(CIRCLES_STORAGE_KEY in changes)) return;
-    store = parseCircles(changes[CIRCLES_STORAGE_KEY]!.newValue);
+    store = parseCircles(changes[CIRCLES_STORAGE_KEY].newValue);
     render();
   });
   void browser.storage.local.get(CIRCLES_STORAGE_KEY).then((stored) => {

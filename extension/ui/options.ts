@@ -1,3 +1,4 @@
+import { errorText } from '../core/errors';
 import browser from 'webextension-polyfill';
 import { patternsNeeded } from '../core/access/site-access';
 import { localizePage, t } from './i18n';
@@ -210,10 +211,7 @@ document.querySelector<HTMLInputElement>('#import')!.addEventListener('change', 
     try {
       candidate = JSON.parse(content);
     } catch (error) {
-      document.querySelector('#problems')!.textContent = t('settingsImportUnreadable', [
-        file.name,
-        error instanceof Error ? error.message : String(error),
-      ]);
+      document.querySelector('#problems')!.textContent = t('settingsImportUnreadable', [file.name, errorText(error)]);
       document.querySelector('#saved')!.textContent = '';
       return;
     }

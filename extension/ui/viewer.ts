@@ -95,7 +95,8 @@ function fetchViaPeers(url: string, priority: Priority, accept: string): Promise
 function dataUrl(type: string, bytes: Uint8Array<ArrayBuffer>): Promise<string> {
   return new Promise((resolve, reject) => {
     const reader = new FileReader();
-    reader.onload = () => resolve(String(reader.result));
+    reader.onload = () =>
+      typeof reader.result === 'string' ? resolve(reader.result) : reject(new Error('could not encode a data: URL'));
     reader.onerror = () => reject(reader.error ?? new Error('could not encode a data: URL'));
     reader.readAsDataURL(new Blob([bytes], { type }));
   });

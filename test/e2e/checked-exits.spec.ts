@@ -16,6 +16,7 @@ import {
   startOriginServer,
   type OriginServer,
 } from '../helpers/origin-server';
+import { closeAll } from '../helpers/close-all';
 
 /**
  * Checked exits in four real Chromium: a requester connected to three exits, one of which alters
@@ -78,9 +79,8 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await Promise.all([requester?.close(), liar?.close(), ...honest.map((exit) => exit.close())]);
-  await signaling?.close();
-  await origin?.close();
+  await Promise.all([closeAll(requester), closeAll(liar), ...honest.map((exit) => exit.close())]);
+  await closeAll(signaling, origin);
 });
 
 /** Every check started has ended (agreed, undecided or flagged). */

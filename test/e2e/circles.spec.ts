@@ -9,6 +9,7 @@ import {
   startOriginServer,
   type OriginServer,
 } from '../helpers/origin-server';
+import { closeAll } from '../helpers/close-all';
 
 /**
  * Circles in three real Chromium: Olga shares her connection with her circle only. She creates the
@@ -43,9 +44,8 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  await Promise.all([olga?.close(), ana?.close(), sam?.close()]);
-  await signaling?.close();
-  await origin?.close();
+  await Promise.all([closeAll(olga), closeAll(ana), closeAll(sam)]);
+  await closeAll(signaling, origin);
 });
 
 const options = async (browser: ExtensionBrowser): Promise<Page> => {

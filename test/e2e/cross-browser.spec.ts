@@ -17,6 +17,7 @@ import {
   startOriginServer,
   type OriginServer,
 } from '../helpers/origin-server';
+import { closeAll } from '../helpers/close-all';
 
 /**
  * Firefox and Chromium serve each other, both ways. Each Firefox starts as a person who withdrew
@@ -38,8 +39,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await signaling?.close();
-  await origin?.close();
+  await closeAll(signaling, origin);
 });
 
 const exitsRegistered = async (): Promise<number> =>
@@ -83,7 +83,7 @@ const LANES = 3;
  * Reconnects requester and exit over LANES peer connections (the exit drops its requesters while
  * sharing is off), waits until every lane is open, then checks a 5 MB body striped over them.
  */
-async function stripedBody(
+async function expectStripedBody(
   sides: {
     setRequester: (lanes: number) => Promise<void>;
     setExitShare: (share: boolean) => Promise<void>;
@@ -114,8 +114,7 @@ describe('Firefox exit, Chromium requester', () => {
   let requester: ExtensionBrowser;
 
   afterAll(async () => {
-    await requester?.close();
-    await exit?.close();
+    await closeAll(requester, exit);
   });
 
   it('sharing waits for site access; the popup asks; after the grant the exit serves without a restart', async () => {
@@ -197,7 +196,7 @@ describe('Firefox exit, Chromium requester', () => {
   it(`striped over ${LANES} connections, the Firefox exit answers every lane and a 5 MB body arrives intact`, async () => {
     const page = await requester.context.newPage();
     await page.goto(`${appOrigin}/app`);
-    await stripedBody(
+    await expectStripedBody(
       {
         // Fixed, not chosen: on loopback the automatic choice would be one lane.
         setRequester: (lanes) => requester.setSettings({ lanesPerExit: lanes, autoLanes: false }),
@@ -233,8 +232,7 @@ describe('Chromium exit, Firefox requester', () => {
   let requester: FirefoxPeer;
 
   afterAll(async () => {
-    await requester?.close();
-    await exit?.close();
+    await closeAll(requester, exit);
   });
 
   it('routing a site waits for access to it; saving in options asks; then its requests are routed without a restart', async () => {
@@ -305,14 +303,14 @@ describe('Chromium exit, Firefox requester', () => {
   it(`striped over ${LANES} connections from Firefox, a 5 MB body arrives intact through the Chromium exit`, async () => {
     const page = await requester.browser.newPage();
     await page.goto(`${appOrigin}/app`);
-    await stripedBody(
+    await expectStripedBody(
       {
         // Fixed, not chosen: on loopback the automatic choice would be one lane.
         setRequester: (lanes) => requester.setSettings({ lanesPerExit: lanes, autoLanes: false }),
         setExitShare: (share) => exit.setSettings({ share }),
         exitLanes: async () =>
           (await requester.state()).peers.filter((peer) => peer.remoteRole === 'exit').map((peer) => peer.lanes),
-        fetchBig: async () => (await page.evaluate(fetchInPage, `${dataOrigin}/big.bin`)) as Fetched | string,
+        fetchBig: () => page.evaluate(fetchInPage, `${dataOrigin}/big.bin`),
       },
       'Chromium exit → Firefox requester',
     );
@@ -322,12 +320,12 @@ describe('Chromium exit, Firefox requester', () => {
   it("a Firefox page's POST body reaches the origin through the Chromium exit", async () => {
     const page = await requester.browser.newPage();
     await page.goto(`${appOrigin}/app`);
-    const echoed = (await page.evaluate(async (url) => {
+    const echoed = await page.evaluate(async (url) => {
       const form = new FormData();
       form.append('file', new Blob(['from firefox'], { type: 'text/plain' }), 'ff.txt');
       const response = await fetch(url, { method: 'POST', body: form });
       return (await response.json()) as { method: string; contentType: string; text: string };
-    }, `${dataOrigin}/echo?firefox`)) as { method: string; contentType: string; text: string };
+    }, `${dataOrigin}/echo?firefox`);
     expect(echoed.method).toBe('POST');
     expect(echoed.contentType).toMatch(/^multipart\/form-data; boundary=/);
     expect(echoed.text).toContain('from firefox');

@@ -3,9 +3,10 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS, parseSettings } from '../../extension/core/settings';
 import type { SignalingServer } from '../../signaling-server/server';
-import { backgroundState, waitFor, type ExtensionBrowser } from '../helpers/chromium';
+import { backgroundState, type ExtensionBrowser } from '../helpers/chromium';
 import { seriousViolations } from '../helpers/axe';
 import { startPeerPair, type PeerPair } from '../helpers/peer-pair';
+import { closeAll } from '../helpers/close-all';
 
 /**
  * The popup and options as a person uses them, while real traffic flows between two Chromium:
@@ -35,7 +36,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  await pair?.close();
+  await closeAll(pair);
 });
 
 async function openExtensionPage(
@@ -154,7 +155,7 @@ describe('the popup and options a person uses', () => {
     await expect.poll(() => options.getByTestId('signalingUrl').inputValue()).toBe(signaling.url);
     const [download] = await Promise.all([options.waitForEvent('download'), options.getByTestId('export').click()]);
     expect(download.suggestedFilename()).toBe('peerlane-settings.json');
-    const exported = parseSettings(JSON.parse(await readFile((await download.path())!, 'utf8')));
+    const exported = parseSettings(JSON.parse(await readFile(await download.path(), 'utf8')));
     expect(exported).toEqual((await backgroundState(requester)).settings);
 
     const changed = { ...exported, queue: { ...exported.queue, maxQueued: 77 } };

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { backgroundState, waitFor, type ExtensionBrowser } from '../helpers/chromium';
 import { startPeerPair, type PeerPair } from '../helpers/peer-pair';
+import { closeAll } from '../helpers/close-all';
 
 /** What a sharer lends, capped, in two real Chromium: size, bandwidth, pause, and what the popup says. */
 let pair: PeerPair;
@@ -19,7 +20,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  await pair?.close();
+  await closeAll(pair);
 });
 
 /** Fetches in the page; reports bytes read, elapsed ms, and the error if any. */

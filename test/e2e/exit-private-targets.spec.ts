@@ -8,6 +8,7 @@ import { routedRequesterFor } from '../helpers/peer-pair';
 import { startDohServer, type DohServer } from '../helpers/doh-server';
 import { launchFirefoxPeer } from '../helpers/firefox';
 import { DEV_ORIGIN_ADDRESS, SMALL_TEXT, startOriginServer, type OriginServer } from '../helpers/origin-server';
+import { closeAll } from '../helpers/close-all';
 
 /**
  * A routed page aims at the sharer's own network: a device on a private address (127.0.0.5 here,
@@ -43,9 +44,9 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await new Promise<void>((resolve) => device?.close(() => resolve()));
-  await signaling?.close();
-  await origin?.close();
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- unset when beforeAll failed
+  await new Promise<void>((resolve) => (device ? device.close(() => resolve()) : resolve()));
+  await closeAll(signaling, origin);
 });
 
 const exitSettings = (publicAddress: string) => ({
@@ -83,7 +84,7 @@ function pageFetch(page: Page, url: string, method: 'GET' | 'POST'): Promise<str
 function privateTargetStories(
   label: string,
   publicAddress: string,
-  start: () => Promise<{ requester: ExtensionBrowser; page: Page; close(): Promise<void> }>,
+  start: () => Promise<{ requester: ExtensionBrowser; page: Page; close: () => Promise<void> }>,
   more?: (page: () => Page) => void,
 ): void {
   let requester: ExtensionBrowser;
@@ -94,6 +95,7 @@ function privateTargetStories(
       ({ requester, page, close } = await start());
     }, 90_000);
     afterAll(async () => {
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- unset when beforeAll failed
       await close?.();
     });
 

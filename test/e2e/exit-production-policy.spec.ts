@@ -12,6 +12,7 @@ import {
   startOriginServer,
   type OriginServer,
 } from '../helpers/origin-server';
+import { closeAll } from '../helpers/close-all';
 
 /**
  * The policy a person's exit runs, end to end, with only a one-address development allow-list
@@ -32,8 +33,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await signaling?.close();
-  await origin?.close();
+  await closeAll(signaling, origin);
 });
 
 const exitSettings = () => ({
@@ -69,7 +69,10 @@ const redirectsFrom = (from: string) =>
   origin.requests.filter((request) => request.path.startsWith('/redirect?') && request.path.endsWith(`&from=${from}`));
 
 /** The stories both exits must tell the same way: each looks a name up before connecting (Chromium by DNS over HTTPS, Firefox with dns.resolve). */
-function productionPolicyStories(label: string, start: () => Promise<{ page: Page; close(): Promise<void> }>): void {
+function productionPolicyStories(
+  label: string,
+  start: () => Promise<{ page: Page; close: () => Promise<void> }>,
+): void {
   describe(`${label} exit under the production policy`, () => {
     let page: Page;
     let close: () => Promise<void>;
@@ -77,6 +80,7 @@ function productionPolicyStories(label: string, start: () => Promise<{ page: Pag
       ({ page, close } = await start());
     }, 90_000);
     afterAll(async () => {
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- unset when beforeAll failed
       await close?.();
     });
 

@@ -5,6 +5,7 @@ import { STRICTER_THAN_REGISTRY } from '../../extension/core/exit/special-addres
 import { launchWithExtension, type ExtensionBrowser } from '../helpers/chromium';
 import { launchFirefoxPeer, type FirefoxPeer } from '../helpers/firefox';
 import { registryCases, type RegistryCase } from '../helpers/registry-cases';
+import { closeAll } from '../helpers/close-all';
 
 /**
  * The registry cases (test/helpers/registry-cases.ts) judged by the exit policy inside each engine,
@@ -75,7 +76,7 @@ describe('the exit policy inside Chromium (its service worker)', () => {
     chromium = await launchWithExtension([]);
   }, 60_000);
   afterAll(async () => {
-    await chromium?.close();
+    await closeAll(chromium);
   });
 
   it('gives every registry case the registry verdict', async () => {
@@ -100,15 +101,15 @@ describe('the exit policy inside Firefox (an extension page of its background)',
     firefox = await launchFirefoxPeer([]);
   }, 60_000);
   afterAll(async () => {
-    await firefox?.close();
+    await closeAll(firefox);
   });
 
   it('gives every registry case the registry verdict', async () => {
     await firefox.control.evaluate(policyScript);
-    const results = (await firefox.control.evaluate(
+    const results: EngineResult[] = await firefox.control.evaluate(
       judgeAll,
       cases.map((testCase) => testCase.url),
-    )) as EngineResult[];
+    );
     expect(results).toHaveLength(cases.length);
     expect(mismatches(results, cases)).toEqual([]);
     console.info(

@@ -4,6 +4,7 @@ import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
 import { seriousViolations } from '../helpers/axe';
 import { launchFirefoxWithExtension, openFirefoxExtensionPage } from '../helpers/firefox';
+import { closeAll } from '../helpers/close-all';
 
 /**
  * The Firefox build loads and its background page runs: with default settings it reaches the
@@ -21,14 +22,15 @@ beforeAll(async () => {
   } catch (error) {
     throw new Error(
       `port ${port} is busy (is \`npm start\` running?): the Firefox load test needs the default signaling address. ${String(error)}`,
+      { cause: error },
     );
   }
   firefox = await launchFirefoxWithExtension({ colorScheme: 'light' });
 }, 60_000);
 
 afterAll(async () => {
-  await firefox?.browser.close();
-  await signaling?.close();
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- unset when beforeAll failed
+  await closeAll(firefox?.browser, signaling);
 });
 
 describe('Firefox build', () => {

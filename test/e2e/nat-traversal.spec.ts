@@ -4,6 +4,7 @@ import { backgroundState, launchWithExtension, waitFor, type ExtensionBrowser } 
 import { startCoturn, type Coturn } from '../helpers/coturn';
 import { outputMatch } from '../helpers/child-output';
 import { createNatLab, type NatLab } from '../helpers/nat-lab';
+import { closeAll } from '../helpers/close-all';
 
 /**
  * ICE across NATs, in namespaces (test/helpers/nat-lab.ts): two browsers each behind its own NAT
@@ -35,7 +36,7 @@ async function startLab(): Promise<Lab> {
       signaling.kill('SIGKILL');
       await exited;
     }
-    await coturn?.stop();
+    await closeAll(coturn);
     await net.destroy();
   };
   try {

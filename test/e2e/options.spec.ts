@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchWithExtension, waitForRoutedScripts, type ExtensionBrowser } from '../helpers/chromium';
 import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { NIGHTS_AND_WEEKENDS } from '../../extension/core/exit/share-when';
+import { closeAll } from '../helpers/close-all';
 
 /** A person edits every setting on the options page; bad input is named, good input applies live. */
 let browser: ExtensionBrowser;
@@ -11,11 +12,10 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await browser?.close();
+  await closeAll(browser);
 });
 
-const storedSettings = () =>
-  browser.worker.evaluate(async () => (await chrome.storage.local.get('settings')).settings as unknown);
+const storedSettings = () => browser.worker.evaluate(async () => (await chrome.storage.local.get('settings')).settings);
 
 describe('options page', () => {
   it('shows the defaults, refuses invalid values with named problems, and saves nothing then', async () => {

@@ -12,6 +12,7 @@ import {
   DEV_ORIGIN_ADDRESS,
   DEV_PRIVATE_ALLOW_LIST,
 } from '../helpers/origin-server';
+import { closeAll } from '../helpers/close-all';
 
 /**
  * The peer viewer in Chromium: a requester that cannot resolve the fixture host opens it via peers.
@@ -41,10 +42,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await requester?.close();
-  await exit?.close();
-  await signaling?.close();
-  await origin?.close();
+  await closeAll(requester, exit, signaling, origin);
 });
 
 /** Both images cut to the area they share (BiDi screenshots of a clipped area may come a few pixels short). */
@@ -226,7 +224,7 @@ describe('peer viewer (Firefox: a page fetching through the background)', () => 
   }, 60_000);
 
   afterAll(async () => {
-    await firefox?.close();
+    await closeAll(firefox);
   });
 
   it('shows a hostile page with no script run and nothing fetched except through the exit', async () => {

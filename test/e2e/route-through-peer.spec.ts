@@ -17,6 +17,7 @@ import {
   startOriginServer,
   type OriginServer,
 } from '../helpers/origin-server';
+import { closeAll } from '../helpers/close-all';
 
 /**
  * The walking skeleton's story: Alice shares her connection; Bob routes a site; Bob's page fetches
@@ -73,10 +74,7 @@ function fetchOutcome(page: Page, url: string): Promise<string> {
 }
 
 afterAll(async () => {
-  await requester?.close();
-  await exit?.close();
-  await signaling?.close();
-  await origin?.close();
+  await closeAll(requester, exit, signaling, origin);
 });
 
 describe('a routed page request travels through a peer', () => {

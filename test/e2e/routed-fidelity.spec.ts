@@ -18,6 +18,7 @@ import {
   startOriginServer,
   type OriginServer,
 } from '../helpers/origin-server';
+import { closeAll } from '../helpers/close-all';
 
 /**
  * A routed page behaves as the browser itself: one battery of checks runs on a page that reaches the
@@ -370,12 +371,9 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await firefoxDirect?.close().catch(() => undefined);
-  await firefoxRequester?.close().catch(() => undefined);
-  await chromiumRequester?.close().catch(() => undefined);
-  await exit?.close().catch(() => undefined);
-  await signaling?.close();
-  await origin?.close();
+  // A browser that crashed mid-suite may fail to close; the servers are stopped all the same.
+  await closeAll(firefoxDirect, firefoxRequester, chromiumRequester, exit).catch(() => undefined);
+  await closeAll(signaling, origin);
 });
 
 /** The battery on a fresh page of the app (a Playwright or a Puppeteer page). */

@@ -12,6 +12,7 @@ import {
   startOriginServer,
   type OriginServer,
 } from '../helpers/origin-server';
+import { closeAll } from '../helpers/close-all';
 
 /**
  * People change settings while their browsers work: a requester saves its options, an exit raises
@@ -35,8 +36,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await signaling?.close();
-  await origin?.close();
+  await closeAll(signaling, origin);
 });
 
 /** One side as a test drives it, whichever browser it is. */
@@ -141,8 +141,8 @@ function settingsMidTransfer(label: string, start: () => Promise<Pairing>): void
       pairing = await start();
     }, 90_000);
     afterAll(async () => {
-      await pairing?.requester.close();
-      await pairing?.exit.close();
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- unset when beforeAll failed
+      await closeAll(pairing?.requester, pairing?.exit);
     });
 
     /** Starts the download, changes a setting once the origin is sending it, and checks it arrives whole in one attempt. */

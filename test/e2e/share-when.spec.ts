@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { backgroundState, type ExtensionBrowser } from '../helpers/chromium';
 import { startPeerPair, type PeerPair } from '../helpers/peer-pair';
+import { closeAll } from '../helpers/close-all';
 
 /**
  * Sharing that follows the sharer's life, in two real Chromium: hours of the week chosen on the
@@ -25,7 +26,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  await pair?.close();
+  await closeAll(pair);
 });
 
 function fetchText(url: string): Promise<string> {

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
 import { TestClient } from '../helpers/ws-client';
+import { closeAll } from '../helpers/close-all';
 
 /**
  * One abusive client at full speed (its own process and loopback address) while 200 well-behaved
@@ -41,7 +42,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const client of clients) client.socket.terminate();
-  await server?.close();
+  await closeAll(server);
 });
 
 /** Each round, every requester asks once at the same moment; returns each round's median latency (ms). */

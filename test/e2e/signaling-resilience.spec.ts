@@ -23,6 +23,7 @@ import { runBytes, runResults, startRuns } from '../helpers/page-runs';
 import { freePort, startRedis, type RedisProcess } from '../helpers/redis';
 import { startSignalingNode, type SignalingNode } from '../helpers/signaling-node';
 import { startTcpBalancer, type TcpBalancer } from '../helpers/tcp-balancer';
+import { closeAll } from '../helpers/close-all';
 
 /**
  * Signaling can go away without taking the product with it: a restart mid-transfer leaves the data
@@ -42,7 +43,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const browser of browsers) await browser.close().catch(() => undefined);
-  await origin?.close();
+  await closeAll(origin);
 });
 
 async function exitOn(signalingUrl: string): Promise<ExtensionBrowser> {
@@ -133,7 +134,7 @@ describe('a signaling restart', () => {
   let port: number;
 
   afterAll(async () => {
-    await signaling?.close();
+    await closeAll(signaling);
   });
 
   it('mid-transfer: the transfer completes over the data channel, both peers re-register, a new requester is introduced', async () => {
@@ -240,9 +241,9 @@ describe('two signaling nodes over Redis behind a balancer', () => {
   }, 60_000);
 
   afterAll(async () => {
-    await balancer?.close();
+    await closeAll(balancer);
     for (const node of nodes) await node.kill();
-    await redis?.stop();
+    await closeAll(redis);
   });
 
   it('introduces a requester on one node to an exit on the other; when a node dies its browsers reconnect to the survivor', async () => {

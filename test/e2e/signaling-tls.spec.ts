@@ -17,6 +17,7 @@ import {
   type OriginServer,
 } from '../helpers/origin-server';
 import { selfSignedCertificate, type SelfSigned } from '../helpers/self-signed';
+import { closeAll } from '../helpers/close-all';
 
 /**
  * Signaling over wss:// served by the server itself, with a self-signed certificate the browsers
@@ -37,11 +38,7 @@ beforeAll(async () => {
 }, 30_000);
 
 afterAll(async () => {
-  await requester?.close();
-  await exit?.close();
-  await signaling?.close();
-  await origin?.close();
-  tls?.remove();
+  await closeAll(requester, exit, signaling, origin, tls);
 });
 
 describe('signaling over TLS', () => {

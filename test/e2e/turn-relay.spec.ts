@@ -16,6 +16,7 @@ import {
   DEV_ORIGIN_ADDRESS,
   DEV_PRIVATE_ALLOW_LIST,
 } from '../helpers/origin-server';
+import { closeAll } from '../helpers/close-all';
 
 /**
  * A data channel through TURN: coturn on loopback with a shared secret, the signaling server handing
@@ -38,11 +39,7 @@ beforeAll(async () => {
 }, 30_000);
 
 afterAll(async () => {
-  await requester?.close();
-  await exit?.close();
-  await signaling?.close();
-  await coturn?.stop();
-  await origin?.close();
+  await closeAll(requester, exit, signaling, coturn, origin);
 });
 
 describe('TURN relay', () => {

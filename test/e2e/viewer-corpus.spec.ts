@@ -10,6 +10,7 @@ import { startSignalingServer, type SignalingServer } from '../../signaling-serv
 import { backgroundState, launchWithExtension, waitFor, type ExtensionBrowser } from '../helpers/chromium';
 import { launchFirefoxPeer, type FirefoxPeer } from '../helpers/firefox';
 import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST } from '../helpers/origin-server';
+import { closeAll } from '../helpers/close-all';
 
 /**
  * The public XSS and HTML-injection corpora (read from the workspace's shared/ folder, never copied
@@ -139,7 +140,7 @@ function trapOn(host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const server = createTcpServer((socket) => {
       socket.once('data', (first: Buffer) => {
-        let asked = 'unknown';
+        let asked: string;
         try {
           asked = requestedHost(first);
         } catch {
@@ -185,9 +186,9 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  await exit?.close();
-  await signaling?.close();
-  await new Promise<void>((resolve) => corpusServer?.close(() => resolve()));
+  await closeAll(exit, signaling);
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- unset when beforeAll failed
+  await new Promise<void>((resolve) => (corpusServer ? corpusServer.close(() => resolve()) : resolve()));
   for (const trap of traps) trap.close();
 });
 
@@ -199,12 +200,13 @@ function liveDomProblems(): string[] {
   const problems: string[] = [];
   const XLINK = 'http://www.w3.org/1999/xlink';
   const ourMetas = new Set(['content-security-policy', 'x-dns-prefetch-control']);
-  const all = Document.prototype.querySelectorAll.call(document, '*') as NodeListOf<Element>;
-  const attributesOf = Object.getOwnPropertyDescriptor(Element.prototype, 'attributes')!.get!;
-  const localNameOf = Object.getOwnPropertyDescriptor(Element.prototype, 'localName')!.get!;
+  const all: NodeListOf<Element> = Document.prototype.querySelectorAll.call(document, '*');
+  // Reflect.get runs Element.prototype's own getters on the element, whatever the page's markup shadows.
+  const attributesOf = (element: Element): NamedNodeMap => Reflect.get(Element.prototype, 'attributes', element);
+  const localNameOf = (element: Element): string => Reflect.get(Element.prototype, 'localName', element);
   const attr = (element: Element, name: string): string | null => Element.prototype.getAttribute.call(element, name);
   for (const element of Array.from(all)) {
-    const tag = String(localNameOf.call(element));
+    const tag = localNameOf(element);
     if (
       [
         'script',
@@ -233,7 +235,7 @@ function liveDomProblems(): string[] {
       !/^(stylesheet|icon|shortcut icon|apple-touch-icon|preload)$/i.test(attr(element, 'rel') ?? '')
     )
       problems.push(`<link rel=${attr(element, 'rel')}>`);
-    for (const attribute of Array.from(attributesOf.call(element) as NamedNodeMap))
+    for (const attribute of Array.from(attributesOf(element)))
       if (/^on/i.test(attribute.name)) problems.push(`<${tag} ${attribute.name}>`);
     const href = attr(element, 'href') ?? Element.prototype.getAttributeNS.call(element, XLINK, 'href');
     if (href !== null && ['a', 'area'].includes(tag)) {
@@ -268,7 +270,7 @@ describe('public XSS corpora in the Chromium viewer, through a real exit', () =>
     );
   }, 90_000);
   afterAll(async () => {
-    await requester?.close();
+    await closeAll(requester);
   });
 
   it('runs nothing, contacts nothing directly and never leaves the viewer, page after page', async () => {
@@ -327,7 +329,7 @@ describe('public XSS corpora in the Firefox viewer, through a real exit', () => 
     );
   }, 90_000);
   afterAll(async () => {
-    await firefox?.close();
+    await closeAll(firefox);
   });
 
   it('runs nothing, contacts nothing directly and never leaves the viewer, page after page', async () => {
@@ -382,9 +384,7 @@ describe('public XSS corpora in the Firefox viewer, through a real exit', () => 
       if (!shown.banner || !shown.csp)
         failures.push(`${corpusPage.path}: not shown with the viewer's CSP (${JSON.stringify(shown)})`);
       if (!where.startsWith(viewerPage)) failures.push(`${corpusPage.path}: the tab left the viewer for ${where}`);
-      else
-        for (const problem of (await page.evaluate(liveDomProblems)) as string[])
-          failures.push(`${corpusPage.path}: ${problem}`);
+      else for (const problem of await page.evaluate(liveDomProblems)) failures.push(`${corpusPage.path}: ${problem}`);
       if (trapConnections.length > before)
         failures.push(`${corpusPage.path}: direct connections to ${trapConnections.slice(before).join(', ')}`);
     }

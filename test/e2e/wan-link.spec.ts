@@ -13,6 +13,7 @@ import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST } from '../helpers/origin-se
 import { runBytes, runResults, startRuns } from '../helpers/page-runs';
 import { outputMatch } from '../helpers/child-output';
 import { createWanLink, FAR_ADDRESS, NEAR_ADDRESS, type WanLink } from '../helpers/wan-link';
+import { closeAll } from '../helpers/close-all';
 
 /**
  * The tunnel over a real path, not loopback (test/helpers/wan-link.ts): the requester's Chromium in
@@ -98,9 +99,9 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await requester?.close().catch(() => undefined);
+  await closeAll(requester).catch(() => undefined);
   for (const exit of exits) await exit.close().catch(() => undefined);
-  await link?.close();
+  await closeAll(link);
 });
 
 describe('the tunnel over an emulated path (RTT 50 ms, 1 % loss each way, 50 Mbit/s), four lanes per exit', () => {

@@ -131,7 +131,7 @@ export async function launchFirefoxPeer(
     setSettings: async (change) => {
       await control.evaluate(async (partial) => {
         const ext = (globalThis as unknown as { browser: ExtensionApi }).browser;
-        const stored = ((await ext.storage.local.get('settings')).settings ?? {}) as object;
+        const stored = (await ext.storage.local.get('settings')).settings ?? {};
         await ext.storage.local.set({ settings: { ...stored, ...partial } });
       }, change);
     },

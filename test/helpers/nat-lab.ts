@@ -76,7 +76,9 @@ export async function createNatLab(): Promise<NatLab> {
     inNs(ns.hb, 'ip', 'route', 'add', 'default', 'via', '192.168.20.1');
   } catch (error) {
     await destroy();
-    throw new Error(`cannot build the NAT lab: ${error instanceof Error ? error.message : String(error)}`);
+    throw new Error(`cannot build the NAT lab: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
   }
   const routers = { a: ns.ra, b: ns.rb };
   const lab: NatLab = {

@@ -1,3 +1,4 @@
+import { textOf } from '../../signaling-server/peer';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -534,7 +535,7 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
       server.on('upgrade', (request, socket, head) => {
         if (!request.url?.startsWith('/socket')) return socket.destroy();
         sockets.handleUpgrade(request, socket, head, (client) => {
-          client.on('message', (data) => client.send(`echo ${String(data)}`));
+          client.on('message', (data) => client.send(`echo ${textOf(data)}`));
           client.send('hello from the origin');
         });
       });

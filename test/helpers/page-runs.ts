@@ -77,7 +77,7 @@ export async function runResults(page: Page, keys: string[]): Promise<Record<str
     { error: string } | { status: number; base64: string; text: string; headers: Record<string, string> }
   >;
   return Object.fromEntries(
-    Object.entries(raw).map(([key, result]) => {
+    Object.entries(raw).map(([key, result]): [string, RunResult] => {
       if ('error' in result) return [key, result];
       const { base64, ...rest } = result;
       return [key, { ...rest, sha256: createHash('sha256').update(Buffer.from(base64, 'base64')).digest('hex') }];

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 /** Debian's redis-server on a free loopback port, no persistence; started and stopped by the test. */
 export interface RedisProcess {
   url: string;
-  stop(): Promise<void>;
+  stop: () => Promise<void>;
 }
 
 export async function freePort(): Promise<number> {
@@ -57,7 +57,7 @@ export async function startRedis(): Promise<RedisProcess> {
 /** A local Redis Cluster of three masters (no replicas), made with redis-cli --cluster create; sharded pub/sub needs Redis 7. */
 export interface RedisClusterProcess {
   nodes: { host: string; port: number }[];
-  stop(): Promise<void>;
+  stop: () => Promise<void>;
 }
 
 export async function startRedisCluster(masters = 3): Promise<RedisClusterProcess> {

@@ -17,10 +17,10 @@ export async function startSignalingNode(port: number, env: Record<string, strin
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
+  child.stdout.on('data', (chunk: Buffer) => {
     output += chunk.toString().slice(0, 10_000);
   });
-  child.stderr?.on('data', (chunk: Buffer) => {
+  child.stderr.on('data', (chunk: Buffer) => {
     output += chunk.toString().slice(0, 10_000);
   });
   // Ready when /healthz answers (bounded); a node that exits first reports why.

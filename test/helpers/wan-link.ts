@@ -121,7 +121,9 @@ export async function createWanLink(path: WanPath): Promise<WanLink> {
     }
   } catch (error) {
     await close();
-    throw new Error(`cannot build the emulated link: ${error instanceof Error ? error.message : String(error)}`);
+    throw new Error(`cannot build the emulated link: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
   }
   const carryPortOut = async (ns: string, port: number): Promise<void> => {
     const relay = spawn('python3', [PORT_RELAY, ns, String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });

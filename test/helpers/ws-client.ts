@@ -1,3 +1,4 @@
+import { textOf } from '../../signaling-server/peer';
 import { WebSocket, type ClientOptions } from 'ws';
 import { serverMessageSchema, type ClientMessage, type ServerMessage } from '../../protocol/signaling-messages';
 import { startSignalingServer, type SignalingOptions, type SignalingServer } from '../../signaling-server/server';
@@ -20,7 +21,7 @@ export class TestClient {
     this.host = new URL(url).host;
     this.socket = new WebSocket(url, options);
     this.socket.on('message', (raw) => {
-      this.inbox.push(serverMessageSchema.parse(JSON.parse(raw.toString())));
+      this.inbox.push(serverMessageSchema.parse(JSON.parse(textOf(raw))));
       for (const waiter of this.waiters.splice(0)) waiter();
     });
     this.closed = new Promise((resolve) =>
@@ -100,9 +101,9 @@ export function connectOutcome(url: string, options: ClientOptions = {}): Promis
  * server on a loopback port with the file's defaults, `client()` connects a TestClient to it.
  */
 export function signalingFixture(defaults: Partial<SignalingOptions>): {
-  server(options?: Partial<SignalingOptions>): Promise<SignalingServer>;
-  client(url: string, options?: ClientOptions, identity?: SigningIdentity): TestClient;
-  cleanup(): Promise<void>;
+  server: (options?: Partial<SignalingOptions>) => Promise<SignalingServer>;
+  client: (url: string, options?: ClientOptions, identity?: SigningIdentity) => TestClient;
+  cleanup: () => Promise<void>;
 } {
   const servers: SignalingServer[] = [];
   const clients: TestClient[] = [];

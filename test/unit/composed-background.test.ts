@@ -164,7 +164,7 @@ describe('the composed background, in Node', () => {
     expect(
       (port.received as ToRequester[])
         .filter((m) => m.type === 'chunk')
-        .every((m) => m.type === 'chunk' && m.data instanceof Uint8Array),
+        .every((m) => 'data' in m && m.data instanceof Uint8Array),
     ).toBe(true);
     expect(fetched).toEqual(['https://data.example/big.bin']);
     await expect.poll(() => requester.background.state().stats.completed).toBe(1);

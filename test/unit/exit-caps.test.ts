@@ -150,7 +150,11 @@ async function serve(limits: ExitCapsOptions, body: number, declareLength: boole
     exit,
     'requester-1',
   );
-  handler({ method: 'GET', url: 'https://example.com/file', headers: [] }, responder, new AbortController().signal);
+  void handler(
+    { method: 'GET', url: 'https://example.com/file', headers: [] },
+    responder,
+    new AbortController().signal,
+  );
   for (let step = 0; step < 200 && outcomes.length === 0; step += 1) {
     clock.advance(100);
     await flush();

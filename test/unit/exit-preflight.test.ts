@@ -20,7 +20,7 @@ async function exitServes(request: RequestHead, body: Uint8Array<ArrayBuffer> | 
     bytesSent: () => undefined,
     finished: () => undefined,
   });
-  handler(
+  void handler(
     request,
     {
       head: (head) => (status = head.status),

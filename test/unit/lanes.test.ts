@@ -158,8 +158,8 @@ describe('lanes: a stalled lane is recovered by sending its messages again on an
     expect(acks.slice(0, -1).every((ack) => ack === null)).toBe(true);
     const ack = acks.at(-1)!;
     expect(ack).not.toBeNull();
-    expect(isLaneControl(ack!)).toBe(true);
-    expect(sender.control(ack!)).toEqual([]);
+    expect(isLaneControl(ack)).toBe(true);
+    expect(sender.control(ack)).toEqual([]);
     expect(sender.retainedBytes).toBe(3 * 7);
     // A gap (the next one comes last) fills: acknowledged at once, though fewer than ACK_EVERY came.
     expect(receiver.receive(stamped[ACK_EVERY_MESSAGES + 1]!, 0)).toBeNull();

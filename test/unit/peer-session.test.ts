@@ -74,7 +74,7 @@ function pair(
       wire.exitSent += frame.byteLength;
       const decoded = decodeFrame(frame);
       if (decoded.type === 'CREDIT' && decoded.flags & FLAG_REQUEST_BODY) wire.requestBodyCredited += decoded.bytes;
-      queueMicrotask(() => requester?.receive(frame));
+      queueMicrotask(() => requester.receive(frame));
     },
   });
   for (const frame of toExit.splice(0)) exit.receive(frame);
@@ -321,6 +321,29 @@ describe('peer session', () => {
     });
   });
 
+  it('an async exit handler that fails ends its stream with a typed ERROR, before and after the head', async () => {
+    const beforeHead = pair(async () => {
+      await Promise.resolve();
+      throw new PeerlaneError('exit_fetch_failed', 'the fetch broke');
+    });
+    await expect(
+      beforeHead.requester.open(
+        { method: 'GET', url: 'https://example.com/', headers: [] },
+        new AbortController().signal,
+      ),
+    ).rejects.toMatchObject({ category: 'exit_fetch_failed', message: 'the fetch broke' });
+    const midBody = pair(async (_request, responder) => {
+      responder.head({ status: 200, statusText: 'OK', headers: [] });
+      await responder.write(new Uint8Array(10));
+      throw new Error('a bug in the handler');
+    });
+    const response = await midBody.requester.open(
+      { method: 'GET', url: 'https://example.com/', headers: [] },
+      new AbortController().signal,
+    );
+    await expect(readAll(response)).rejects.toMatchObject({ category: 'internal', message: 'a bug in the handler' });
+  });
+
   it('a peer that does not share answers sharing_off', async () => {
     const sent: Uint8Array[] = [];
     const notSharing = new PeerSession({ hello: hello('requester'), send: (frame) => sent.push(frame) });
@@ -511,8 +534,8 @@ describe('request bodies', () => {
       await flush();
       const bodyBytes = () =>
         sent
-          .filter((frame) => frame.type === 'BODY')
-          .reduce((sum, frame) => sum + (frame.type === 'BODY' ? frame.data.byteLength : 0), 0);
+          .flatMap((frame) => (frame.type === 'BODY' ? [frame.data.byteLength] : []))
+          .reduce((sum, bytes) => sum + bytes, 0);
       expect(bodyBytes()).toBe(REQUEST_BODY_WINDOW);
       expect(sent.some((frame) => frame.type === 'END')).toBe(false);
       const streamId = sent.find((frame) => frame.type === 'REQUEST_HEAD')!.streamId;
@@ -531,7 +554,9 @@ describe('request bodies', () => {
       let served = 0;
       const exit = new PeerSession({
         hello: hello('exit', [REQUEST_BODY_CREDIT]),
-        exitHandler: () => (served += 1),
+        exitHandler: () => {
+          served += 1;
+        },
         send: (frame) => sent.push(decodeFrame(frame)),
       });
       exit.receive(
@@ -575,11 +600,9 @@ describe('request bodies', () => {
       expect(served).toBe(1);
       sendBody(3, MAX_REQUEST_BODY_BYTES + 1);
       exit.receive(encodeFrame({ type: 'END', streamId: 3, flags: FLAG_REQUEST_BODY }));
-      expect(
-        sent
-          .filter((frame) => frame.type === 'ERROR')
-          .map((frame) => frame.type === 'ERROR' && [frame.streamId, frame.error.category]),
-      ).toEqual([[3, 'exit_cap_size']]);
+      expect(sent.flatMap((frame) => (frame.type === 'ERROR' ? [[frame.streamId, frame.error.category]] : []))).toEqual(
+        [[3, 'exit_cap_size']],
+      );
       expect(served).toBe(1);
     });
 
@@ -669,7 +692,7 @@ describe('request bodies', () => {
     b = new PeerSession({
       hello: hello('exit'),
       exitHandler: serve('b'),
-      send: (frame) => queueMicrotask(() => a?.receive(frame)),
+      send: (frame) => queueMicrotask(() => a.receive(frame)),
     });
     const [fromB, fromA] = await Promise.all([
       a.open(

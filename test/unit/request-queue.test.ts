@@ -39,7 +39,7 @@ describe('request queue: admission, order and slots', () => {
   it('rejects at once with queue_full over the count bound, and keeps what it admitted', async () => {
     const { queue, events } = queueHarness();
     const admitted = [queue.submit('1'), queue.submit('2'), queue.submit('3')];
-    admitted.forEach((promise) => promise.catch(() => undefined));
+    for (const promise of admitted) promise.catch(() => undefined);
     expect(await categoryOf(queue.submit('4'))).toBe('queue_full');
     expect(queue.queued).toBe(3);
     expect(events.filter((event) => event.type === 'rejected')).toHaveLength(1);
@@ -433,7 +433,7 @@ describe('request queue: retries, attempt timeouts and hedging', () => {
     queue.addPeer('a');
     queue.addPeer('b');
     const requests = Array.from({ length: 50 }, (_, index) => queue.submit(`x${index}`, { idempotent: true }));
-    requests.forEach((promise) => promise.catch(() => undefined));
+    for (const promise of requests) promise.catch(() => undefined);
     await flush();
     for (let round = 0; round < 5; round += 1) {
       for (const call of calls.filter((candidate) => !candidate.signal.aborted)) call.fail(lost());

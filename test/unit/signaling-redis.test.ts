@@ -4,6 +4,7 @@ import { startSignalingServer, type SignalingServer } from '../../signaling-serv
 import { startRedis, startRedisCluster } from '../helpers/redis';
 import type { SigningIdentity } from '../helpers/signing-identity';
 import { TestClient } from '../helpers/ws-client';
+import { closeAll } from '../helpers/close-all';
 
 /**
  * Two signaling nodes sharing Debian's redis-server, once as one Redis (pub/sub) and once as a local
@@ -65,8 +66,8 @@ describe.each(KINDS)('two nodes over $name', ({ start }) => {
 
   afterAll(async () => {
     for (const created of clients.splice(0)) created.socket.terminate();
-    await nodeA?.close();
-    await nodeB?.close();
+    await closeAll(nodeA, nodeB);
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- unset when beforeAll failed
     await stopRedis?.();
   });
 

@@ -5,13 +5,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSignalingServer } from '../../signaling-server/server';
 import { selfSignedCertificate, type SelfSigned } from '../helpers/self-signed';
 import { TestClient } from '../helpers/ws-client';
+import { closeAll } from '../helpers/close-all';
 
 /** wss:// served by the signaling server itself, and the compiled server `npm start` runs. */
 let tls: SelfSigned;
 beforeAll(() => {
   tls = selfSignedCertificate();
 });
-afterAll(() => tls?.remove());
+afterAll(() => closeAll(tls));
 
 function httpsJson(url: string, ca: string): Promise<{ status: number; body: unknown }> {
   return new Promise((resolve, reject) => {
@@ -96,7 +97,7 @@ describe('the compiled signaling server (npm start runs node on it)', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
-    half.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    half.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const code = await new Promise<number | null>((resolve) => half.once('exit', resolve));
     expect(code).toBe(2);
     expect(output).toMatch(/PEERLANE_TLS_CERT and PEERLANE_TLS_KEY go together/);

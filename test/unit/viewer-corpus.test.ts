@@ -113,8 +113,7 @@ function browserShowsAfter(html: string): boolean {
     for (const child of node.childNodes) {
       if (!isElement(child)) continue;
       if (DROPPED_WITH_CONTENT[child.namespaceURI]?.has(child.tagName) || !(child.namespaceURI in ELEMENTS)) continue;
-      if (child.childNodes.some((text) => 'value' in text && text.nodeName === '#text' && text.value.includes(MARKER)))
-        return true;
+      if (child.childNodes.some((text) => 'value' in text && text.value.includes(MARKER))) return true;
       if (visit(child)) return true;
     }
     return false;

@@ -23,7 +23,7 @@ const HOSTILE = `<!doctype html><html><head>
 <script>window.pwned = 1</script><script src="/evil.js"></script><script src="https://evil.example/x.js"></script>
 <link rel="modulepreload" href="/m.js"><link rel="prefetch" href="/p"><link rel="preload" as="script" href="/s.js">
 <link rel="stylesheet" href="css/site.css" integrity="sha384-x" crossorigin>
-<style>@import "https://evil.example/i.css"; body { background: url(/bg.png) } .x { width: expression(alert(1)) } </style><\/style>
+<style>@import "https://evil.example/i.css"; body { background: url(/bg.png) } .x { width: expression(alert(1)) } </style></style>
 </head><body onload="pwn()" class="page">
 <noscript><img src="fallback.png"></noscript>
 <img src="a.png" onerror="pwn()" srcset="b.png 2x, javascript:alert(1) 3x"><img src="data:image/png;base64,AAAA">

@@ -1,5 +1,5 @@
 import { afterRedirect } from '../../core/http/redirect-method';
-import { PeerlaneError } from '../../core/errors';
+import { errorText, PeerlaneError } from '../../core/errors';
 import type { ExitFetcher, ExitFetchResponse } from '../../core/exit/exit-service';
 import { dialAddress, judgeAddresses, urlDialledTo } from '../../core/exit/name-lookup';
 import { checkDestination, isAddressLiteral, isPrivateAddress, type ExitPolicyOptions } from '../../core/exit/policy';
@@ -160,10 +160,7 @@ export function createExitFetcher(
         const { ip } = await connected();
         const refusal = ip === null ? null : connectedRefusal(url, ip, policy.privateAllowList);
         if (refusal) throw refusal;
-        throw new PeerlaneError(
-          'exit_fetch_failed',
-          `exit could not fetch: ${error instanceof Error ? error.message : String(error)}`,
-        );
+        throw new PeerlaneError('exit_fetch_failed', `exit could not fetch: ${errorText(error)}`);
       }
       const { ip, location, status, corsHeaders } = await connected();
       const refusal = connectedRefusal(url, ip, policy.privateAllowList);

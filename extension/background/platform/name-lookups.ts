@@ -1,4 +1,4 @@
-import { PeerlaneError } from '../../core/errors';
+import { errorText, PeerlaneError } from '../../core/errors';
 import {
   dohQueryUrl,
   LookupCache,
@@ -61,7 +61,7 @@ export function createDohLookup(
         hostname,
         signal.aborted
           ? `the resolver did not answer within ${LOOKUP_TIMEOUT_MS / 1000} s`
-          : `the resolver is unreachable: ${error instanceof Error ? error.message : String(error)}`,
+          : `the resolver is unreachable: ${errorText(error)}`,
       );
     }
     if (!response.ok) throw lookupFailed(hostname, `the resolver answered HTTP ${response.status}`);
@@ -104,7 +104,7 @@ export function createFirefoxLookup(resolve: (hostname: string) => Promise<{ add
       return (await untilAborted(resolve(hostname), signal)).addresses;
     } catch (error) {
       if (signal.aborted) throw signal.reason;
-      const message = error instanceof Error ? error.message : String(error);
+      const message = errorText(error);
       // Firefox names a missing name NS_ERROR_UNKNOWN_HOST; anything else is the resolver's failure.
       if (/UNKNOWN_HOST/.test(message)) return [];
       throw lookupFailed(hostname, message);

@@ -29,7 +29,7 @@ export interface Repeating {
 export interface BackgroundPlatform {
   clock: Clock;
   /** Wall-clock epoch ms (log entries, timeline, "started at"). */
-  now(): number;
+  now: () => number;
   /** Runs `callback` every `ms` while this background lives (an idle Chrome worker stops, and so do they). */
   every(ms: number, callback: () => void): Repeating;
   local: StorageArea;

@@ -14,8 +14,8 @@ export function webExtensionPlatform(): BackgroundPlatform {
       return { cancel: () => clearInterval(timer) };
     },
     local: { get: (keys) => browser.storage.local.get([...keys]), set: (items) => browser.storage.local.set(items) },
-    // storage.session: Chrome ≥ 102, Firefox ≥ 115.
-    session: session ? { get: (keys) => session.get([...keys]), set: (items) => session.set(items) } : null,
+    // storage.session: Chrome ≥ 102, Firefox ≥ 115, older than the manifest's minimum versions.
+    session: { get: (keys) => session.get([...keys]), set: (items) => session.set(items) },
     onLocalChanged: (listener) =>
       browser.storage.onChanged.addListener((changes, area) => {
         if (area !== 'local') return;

@@ -296,7 +296,7 @@ export class Requester {
       if (partBytes === 0) return true;
       // One part goes as it is; several are joined into one fresh buffer (a structured clone of a
       // view would copy its whole underlying buffer).
-      const joined = parts.length === 1 && spansBuffer(parts[0]!) ? parts[0]! : joinBytes(parts, partBytes);
+      const joined = parts.length === 1 && spansBuffer(parts[0]!) ? parts[0] : joinBytes(parts, partBytes);
       parts.length = 0;
       partBytes = 0;
       return sink.chunk(joined);

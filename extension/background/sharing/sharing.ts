@@ -100,7 +100,7 @@ export class Sharing {
         this.streams -= 1;
         this.changes.emit();
       });
-      serve(request, responder, signal, body);
+      return serve(request, responder, signal, body);
     };
   }
 }

@@ -45,7 +45,7 @@ const requestInvalid = (reason: string): ToRequester => ({
 export const CHANNELS = {
   popup: {
     name: POPUP_PORT_NAME,
-    inbound: fromPopupSchema as SafeParser<never>,
+    inbound: fromPopupSchema,
     outbound: toPopupSchema,
     admits: { kind: 'extension-page', paths: [POPUP_PAGE, OPTIONS_PAGE] },
   },

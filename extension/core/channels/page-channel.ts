@@ -128,7 +128,9 @@ export function readBridgeMessage(raw: unknown): BridgeToPage | null {
           (Array.isArray(message.redirectHops) &&
             message.redirectHops.every(
               (hop: unknown) =>
-                typeof (hop as { url?: unknown })?.url === 'string' &&
+                typeof hop === 'object' &&
+                hop !== null &&
+                typeof (hop as { url?: unknown }).url === 'string' &&
                 isHeaderList((hop as { headers?: unknown }).headers),
             )))
         ? (message as BridgeToPage)

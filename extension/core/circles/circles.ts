@@ -115,7 +115,7 @@ export async function createCircle(store: CirclesStore, name: string, now: numbe
     throw new PeerlaneError('bad_message', `a circle's name is 1 to ${MAX_CIRCLE_NAME} characters`);
   if (store.owned.length >= MAX_CIRCLES_PER_PEER || store.joined.length >= MAX_CIRCLES_PER_PEER)
     throw new PeerlaneError('bad_message', `at most ${MAX_CIRCLES_PER_PEER} circles`);
-  const pair = (await crypto.subtle.generateKey(ED25519, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const pair = await crypto.subtle.generateKey(ED25519, true, ['sign', 'verify']);
   const circle = toBase64Url(new Uint8Array(await crypto.subtle.exportKey('raw', pair.publicKey)));
   const privateKey = toBase64Url(new Uint8Array(await crypto.subtle.exportKey('pkcs8', pair.privateKey)));
   const owned: OwnedCircle = { circle, name: trimmed, privateKey, createdAt: now, invites: [], revocation: null };
@@ -151,7 +151,7 @@ export async function invite(
 export async function readInviteLink(text: string): Promise<MemberCredential> {
   const code = text.trim().replace(INVITE_LINK_PREFIX, '');
   const bytes = fromBase64Url(code);
-  let value: unknown = null;
+  let value: unknown;
   try {
     value = bytes ? JSON.parse(new TextDecoder().decode(bytes)) : null;
   } catch {

@@ -1,5 +1,5 @@
 import * as dnsPacket from '@leichtgewicht/dns-packet';
-import { PeerlaneError } from '../errors';
+import { errorText, PeerlaneError } from '../errors';
 import { parseIPv4 } from './ip-address';
 import { isPrivateAddress } from './policy';
 
@@ -72,11 +72,11 @@ export function readDohAnswer(bytes: Uint8Array): DohAnswer {
   } catch (error) {
     throw new PeerlaneError(
       'exit_fetch_failed',
-      `the exit's name resolver sent a malformed answer: ${error instanceof Error ? error.message : String(error)}`,
+      `the exit's name resolver sent a malformed answer: ${errorText(error)}`,
     );
   }
   const records = (decoded.answers ?? []).filter((answer) => answer.type === 'A' || answer.type === 'AAAA');
-  const addresses = records.map((answer) => String(answer.data));
+  const addresses = records.flatMap((answer) => (typeof answer.data === 'string' ? [answer.data] : []));
   const ttlSeconds = records.length === 0 ? 0 : Math.min(...records.map((answer) => answer.ttl ?? 0));
   return { rcode: String(decoded.rcode ?? 'NOERROR'), addresses, ttlSeconds };
 }

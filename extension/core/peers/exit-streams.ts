@@ -1,13 +1,7 @@
 import { joinBytes } from '../bytes';
-import { PeerlaneError } from '../errors';
+import { PeerlaneError, toPeerlaneError } from '../errors';
 import { MAX_REQUEST_BODY_BYTES } from '../protocol/limits';
-import {
-  FLAG_END_STREAM,
-  FLAG_REQUEST_BODY,
-  MAX_PAYLOAD_BYTES,
-  type RequestHead,
-  type ResponseHead,
-} from '../protocol/frames';
+import { FLAG_REQUEST_BODY, MAX_PAYLOAD_BYTES, type RequestHead, type ResponseHead } from '../protocol/frames';
 import type { SessionLink } from './session-link';
 import { REQUEST_BODY_WINDOW } from './stream-windows';
 
@@ -24,13 +18,17 @@ export interface ExitResponder {
   error(error: PeerlaneError): void;
 }
 
-/** `body`: the request's body (null for none), whole: it is collected before the handler runs. */
+/**
+ * `body`: the request's body (null for none), whole: it is collected before the handler runs. A
+ * handler may be async: if it fails, the stream ends with an ERROR frame (category `internal` unless
+ * the failure is a PeerlaneError), never silently.
+ */
 export type ExitHandler = (
   request: RequestHead,
   responder: ExitResponder,
   signal: AbortSignal,
   body?: Uint8Array<ArrayBuffer> | null,
-) => void;
+) => void | Promise<void>;
 
 /** A request whose body is still arriving: served once its END is in. */
 interface IncomingRequest {
@@ -181,7 +179,8 @@ export class ExitStreams {
         this.close(stream, error);
       },
     };
-    handler(request, responder, stream.controller.signal, body);
+    const serving = handler(request, responder, stream.controller.signal, body);
+    serving?.catch((error: unknown) => responder.error(toPeerlaneError(error)));
   }
 
   private close(stream: ExitStream, error: PeerlaneError | null): void {

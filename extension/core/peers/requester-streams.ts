@@ -17,7 +17,7 @@ import { HEAD_STREAM_WINDOW, MAX_SESSION_WINDOW, MAX_STREAM_WINDOW, REQUEST_BODY
  */
 export interface OpenOptions {
   /** Request body bytes the exit has taken so far (its CREDIT), rising to the whole body: upload progress. */
-  onUploaded?(bytes: number): void;
+  onUploaded?: (bytes: number) => void;
 }
 
 export interface ResponseStream {

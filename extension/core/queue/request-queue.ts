@@ -41,7 +41,7 @@ export * from './queue-options';
 class Attempt implements AttemptContext {
   controller: AbortController | null = null;
   abortReason: PeerlaneError | null = null;
-  timer: TimerHandle = undefined;
+  timer: TimerHandle | undefined = undefined;
   live = true;
   released = false;
 
@@ -89,7 +89,7 @@ interface Entry<T, R> extends LaneEntry {
   winner: Attempt | null;
   hedged: boolean;
   hedgeWon: boolean | null;
-  timer: TimerHandle;
+  timer: TimerHandle | undefined;
   retryTimer: TimerHandle | null;
   hedgeTimer: TimerHandle | null;
   resolve: (value: R) => void;
@@ -281,6 +281,11 @@ export class RequestQueue<T, R> {
     );
   }
 
+  /** A pump() call made while this one ran (a release inside a dispatch) asks for one more round. */
+  private pumpRequestedMeanwhile(): boolean {
+    return this.pumpAgain;
+  }
+
   /** Dispatches waiting work while peers have credit. `known` saves a clock read when the caller has one. */
   private pump(known?: number): void {
     if (this.pumping) {
@@ -310,7 +315,7 @@ export class RequestQueue<T, R> {
           this.lanes.take(entry);
           this.startAttempt(entry, peerId, entry.attemptCount === 0 ? 'first' : 'retry', now);
         }
-      } while (this.pumpAgain);
+      } while (this.pumpRequestedMeanwhile());
     } finally {
       this.pumping = false;
     }

@@ -92,7 +92,7 @@ function categoryCounts(value: unknown): CategoryCounts {
   if (typeof value !== 'object' || value === null) return {};
   const out: Partial<Record<string, number>> = {};
   for (const [key, count] of Object.entries(value)) out[key] = nonNegative(count);
-  return out as CategoryCounts;
+  return out;
 }
 
 function percentiles(histogram: LatencyHistogram): Percentiles {

@@ -1,13 +1,16 @@
+import { html } from 'parse5';
+
 /**
  * What a viewer page may contain, by namespace. Everything not listed is dropped (an element is
  * unwrapped, its allowed content kept, unless it is in DROPPED_WITH_CONTENT). Nothing here can run
  * script, load a document, or leave the viewer once its URL attributes are rewritten
  * (`URL_ATTRIBUTES`, handled one by one in html-sanitizer.ts).
  */
-export const HTML_NS = 'http://www.w3.org/1999/xhtml';
-export const SVG_NS = 'http://www.w3.org/2000/svg';
-export const MATHML_NS = 'http://www.w3.org/1998/Math/MathML';
-export const XLINK_NS = 'http://www.w3.org/1999/xlink';
+// parse5's own namespace enum, so a comparison with an element's namespaceURI is between one type.
+export const HTML_NS = html.NS.HTML;
+export const SVG_NS = html.NS.SVG;
+export const MATHML_NS = html.NS.MATHML;
+export const XLINK_NS = html.NS.XLINK;
 
 const set = (text: string): ReadonlySet<string> => new Set(text.trim().split(/\s+/));
 
