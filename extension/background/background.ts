@@ -163,6 +163,7 @@ export function createBackground(platform: BackgroundPlatform, host: BackgroundH
   });
   configuration.changes.on(() => {
     queue.configure(configuration.queueOptions());
+    requester.bodyStallMs = configuration.bodyStallMs();
     configureTransport();
     publisher.changed();
   });

@@ -5,6 +5,7 @@ import { resolverUrlProblem } from './exit/name-lookup';
 import { allowListProblem, DEFAULT_EXIT_PORTS, DEFAULT_EXIT_RESOLVER, MAX_PRIVATE_ALLOW_BLOCKS } from './exit/policy';
 import { ALL_DAY, EVERY_HOUR } from './exit/share-when';
 import { MAX_LANES } from './peers/lanes';
+import { DEFAULT_STALL_TIMEOUT_MS } from './http/resumable-response';
 import { DEFAULT_QUEUE_OPTIONS } from './queue/request-queue';
 
 /**
@@ -49,6 +50,7 @@ export const DEFAULT_SETTINGS: Settings = {
     retryCapMs: DEFAULT_QUEUE_OPTIONS.retryCapMs,
     agingMs: DEFAULT_QUEUE_OPTIONS.agingMs,
     hedging: DEFAULT_QUEUE_OPTIONS.hedging,
+    stallTimeoutMs: DEFAULT_STALL_TIMEOUT_MS,
   },
 };
 
@@ -72,6 +74,7 @@ export const queueSettingsSchema = z.object({
   retryCapMs: int(10, 60_000, 'retry delay cap'),
   agingMs: int(100, 60_000, 'aging time'),
   hedging: z.boolean(),
+  stallTimeoutMs: int(1_000, 600_000, 'body stall timeout'),
 });
 export type QueueSettings = z.infer<typeof queueSettingsSchema>;
 
@@ -211,8 +214,15 @@ export function normalizeOrigin(value: string): string | null {
 export function parseSettings(stored: unknown): Settings {
   const record = typeof stored === 'object' && stored !== null ? (stored as Record<string, unknown>) : {};
   const result: Settings = structuredClone(DEFAULT_SETTINGS);
+  const isRecord = (value: unknown): value is Record<string, unknown> =>
+    typeof value === 'object' && value !== null && !Array.isArray(value);
   for (const key of Object.keys(settingsSchema.shape) as (keyof Settings)[]) {
-    const parsed = settingsSchema.shape[key].safeParse(record[key]);
+    // A group stored by an older version lacks the fields added since: they take their defaults,
+    // and the group keeps the person's own values.
+    const fallback: unknown = DEFAULT_SETTINGS[key];
+    const stored = record[key];
+    const value = isRecord(fallback) && isRecord(stored) ? { ...fallback, ...stored } : stored;
+    const parsed = settingsSchema.shape[key].safeParse(value);
     if (parsed.success) (result as Record<keyof Settings, unknown>)[key] = parsed.data;
   }
   result.routedOrigins = [...new Set(result.routedOrigins)];

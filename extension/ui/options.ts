@@ -70,6 +70,7 @@ const QUEUE_NUMBERS = [
   'perPeerConcurrency',
   'requestTimeoutMs',
   'attemptTimeoutMs',
+  'stallTimeoutMs',
   'maxAttempts',
   'retryBaseMs',
   'retryCapMs',

@@ -92,6 +92,13 @@ afterAll(async () => {
   await closeAll(signaling, origin);
 });
 
+/** The requester's queue settings: the defaults with `changes`, once its background has them. */
+async function useQueueSettings(changes: Partial<typeof DEFAULT_SETTINGS.queue>): Promise<void> {
+  const queue = { ...DEFAULT_SETTINGS.queue, ...changes };
+  await requester.setSettings({ queue });
+  await expect.poll(async () => (await backgroundState(requester)).settings.queue, { timeout: 5000 }).toEqual(queue);
+}
+
 const startRuns = (requests: RunRequest[]) => startPageRuns(page, requests);
 const runResults = (keys: string[]) => pageRunResults(page, keys);
 const runBytes = (keys: string[]) => pageRunBytes(page, keys);
@@ -126,21 +133,18 @@ describe('the request queue under faults, in real browsers', () => {
       expect(result, key).toMatchObject({ status: 200, text: `hedge /hedge/${key.slice(5)}` });
     // Every answer came from the fast exit well before the slow origin's 5 s delay.
     expect(elapsed).toBeLessThan(4000);
-    const state = await backgroundState(requester);
-    expect(state.stats.hedgesWon).toBeGreaterThanOrEqual(1);
-    const logged = state.log.filter((entry) => entry.url.includes('/hedge/'));
+    // The stats count a request once the background has logged it, a moment after the page read its end.
+    await expect
+      .poll(async () => (await backgroundState(requester)).stats.hedgesWon, { timeout: 5000 })
+      .toBeGreaterThanOrEqual(1);
+    const logged = (await backgroundState(requester)).log.filter((entry) => entry.url.includes('/hedge/'));
     expect(logged.some((entry) => entry.hedged && entry.hedgeWon === true)).toBe(true);
     // The slow origin saw the losing attempts' connections closed: CANCEL reached the exit's fetch.
     await expect.poll(() => origin.hedgeAbandoned(), { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
   }, 90_000);
 
   it('a full queue answers 503 with Retry-After at once and loses nothing it admitted', async () => {
-    await requester.setSettings({
-      queue: { ...DEFAULT_SETTINGS.queue, maxQueued: 4, perPeerConcurrency: 1, hedging: false },
-    });
-    await expect
-      .poll(async () => (await backgroundState(requester)).settings.queue.maxQueued, { timeout: 5000 })
-      .toBe(4);
+    await useQueueSettings({ maxQueued: 4, perPeerConcurrency: 1, hedging: false });
     const before = (await backgroundState(requester)).stats.rejected;
     const burst = Array.from({ length: 12 }, (_, index) => ({
       key: `burst${index}`,
@@ -159,11 +163,47 @@ describe('the request queue under faults, in real browsers', () => {
       expect(result).toMatchObject({ headers: { 'retry-after': '1', 'x-peerlane-error': 'queue_full' } });
     const after = (await backgroundState(requester)).stats;
     expect(after.rejected - before).toBe(refused.length);
-    await requester.setSettings({ queue: DEFAULT_SETTINGS.queue });
-    await expect
-      .poll(async () => (await backgroundState(requester)).settings.queue.maxQueued, { timeout: 5000 })
-      .toBe(DEFAULT_SETTINGS.queue.maxQueued);
+    await useQueueSettings({});
   }, 90_000);
+
+  it('a download that outlasts the request timeout completes: the timeout counts to the head, the body keeps moving', async () => {
+    // 2 s to a response; the body takes about 6 s. Before, the whole request had 2 s and failed as timeout.
+    await useQueueSettings({ requestTimeoutMs: 2000, hedging: false });
+    await startRuns([{ key: 'long', url: dataUrl('/paced.bin-long?ms=6000') }]);
+    expect((await runResults(['long'])).long).toMatchObject({ status: 200, sha256: origin.bigSha256 });
+    // The log entry is written once the page has read the end: wait for it.
+    const entry = await waitFor(
+      async () => (await backgroundState(requester)).log.find((each) => each.url.endsWith('/paced.bin-long')),
+      (found) => found !== undefined,
+      'the long download in the request log',
+    );
+    expect(entry).toMatchObject({ role: 'requester', outcome: 'ok', attempts: 1, resumed: 0 });
+    expect(entry?.transferMs).toBeGreaterThan(4000);
+    await useQueueSettings({});
+  }, 60_000);
+
+  it('a body that stalls at its exit is cancelled there after the stall limit and resumed from the other exit, whole', async () => {
+    await useQueueSettings({ stallTimeoutMs: 2000, hedging: false });
+    const url = dataUrl(`/paced.bin-stall?ms=1000&stallAfter=${PACED_BYTES / 2}`);
+    const started = Date.now();
+    await startRuns([{ key: 'stalled', url }]);
+    expect((await runResults(['stalled'])).stalled).toMatchObject({ status: 200, sha256: origin.bigSha256 });
+    // Half the body in ~0.5 s, 2 s of stall, then the rest from the other exit: well before any request timeout.
+    expect(Date.now() - started).toBeLessThan(10_000);
+    const asked = origin.requests.filter((request) => request.path.startsWith('/paced.bin-stall'));
+    expect(asked.map((request) => request.headers.range ?? 'whole')).toEqual(['whole', `bytes=${PACED_BYTES / 2}-`]);
+    expect(new Set(asked.map((request) => request.address)).size).toBe(2);
+    const entry = await waitFor(
+      async () =>
+        (await backgroundState(requester)).log.find(
+          (each) => each.url.endsWith('/paced.bin-stall') && each.role === 'requester' && each.resumed > 0,
+        ),
+      (found) => found !== undefined,
+      'the stalled download in the request log',
+    );
+    expect(entry).toMatchObject({ outcome: 'ok', resumed: 1 });
+    await useQueueSettings({});
+  }, 60_000);
 
   it('an exit killed mid-transfer: idempotent GETs complete via the other, a POST fails clearly and reaches the origin once', async () => {
     const gets = Array.from({ length: 10 }, (_, index) => ({

@@ -424,8 +424,10 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
     }
     if (path.startsWith('/paced.bin')) {
       // The big body, trickled over ~`ms` (query) in 50 ms steps, with validators and byte ranges,
-      // so a transfer can be cut mid-body and resumed from another exit.
-      const totalMs = Number(new URL(path, 'http://x').searchParams.get('ms') ?? '3000');
+      // so a transfer can be cut mid-body and resumed from another exit. `stallAfter` (bytes): a
+      // whole-body answer stops sending there and holds the connection open (a stalled exit).
+      const query = new URL(path, 'http://x').searchParams;
+      const totalMs = Number(query.get('ms') ?? '3000');
       let start = 0;
       const range = /^bytes=(\d+)-$/.exec(request.headers.range ?? '');
       const ifRange = request.headers['if-range'];
@@ -443,9 +445,11 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
         });
       } else response.writeHead(200, { ...headers, 'content-length': String(bigBody.length) });
       const step = Math.max(1024, Math.ceil(bigBody.length / Math.max(1, totalMs / 50)));
+      const stopAt = start === 0 && query.has('stallAfter') ? Number(query.get('stallAfter')) : bigBody.length;
       let offset = start;
       const timer = setInterval(() => {
-        const end = Math.min(bigBody.length, offset + step);
+        if (offset >= stopAt) return clearInterval(timer);
+        const end = Math.min(bigBody.length, stopAt, offset + step);
         response.write(bigBody.subarray(offset, end));
         offset = end;
         if (offset >= bigBody.length) {

@@ -321,6 +321,22 @@ describe('peer session', () => {
     });
   });
 
+  it("cancelling a response stream stops it at the exit (its handler's signal aborts) and fails its reads with the reason", async () => {
+    let exitSignal: AbortSignal | null = null;
+    const { requester } = pair((_request, responder, signal) => {
+      exitSignal = signal;
+      responder.head({ status: 200, statusText: 'OK', headers: [] });
+    });
+    const response = await requester.open(
+      { method: 'GET', url: 'https://example.com/', headers: [] },
+      new AbortController().signal,
+    );
+    response.cancel(new PeerlaneError('attempt_timeout', 'stalled'));
+    await expect(response.read()).rejects.toMatchObject({ category: 'attempt_timeout', message: 'stalled' });
+    await flush();
+    expect(exitSignal).toMatchObject({ aborted: true });
+  });
+
   it('an async exit handler that fails ends its stream with a typed ERROR, before and after the head', async () => {
     const beforeHead = pair(async () => {
       await Promise.resolve();

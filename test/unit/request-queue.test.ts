@@ -81,15 +81,35 @@ describe('request queue: admission, order and slots', () => {
     expect(queue.attemptsRunning).toBe(0);
   });
 
-  it('times out a streaming body and aborts its transport', async () => {
+  it('the request timeout counts to the response head: a body that keeps streaming is never cut by it', async () => {
     const { clock, calls, queue, finished } = queueHarness();
     queue.addPeer('a');
     const pending = queue.submit('big');
     await flush();
+    clock.advance(900);
     calls[0]!.answer('head');
     expect(await pending).toBe('head');
+    // Ten times the request timeout later the body is still streaming, its attempt untouched.
+    clock.advance(10_000);
+    await flush();
+    expect(calls[0]!.signal.aborted).toBe(false);
+    expect(finished()).toEqual([]);
+    expect(queue.inflight).toBe(1);
+    calls[0]!.finishBody();
+    await flush();
+    expect(finished()[0]).toMatchObject({ ok: true });
+    expect(queue.inflight).toBe(0);
+  });
+
+  it('a request without a response head by the request timeout fails as timeout and aborts its attempt', async () => {
+    const { clock, calls, queue, finished } = queueHarness({ attemptTimeoutMs: 60_000 });
+    queue.addPeer('a');
+    const pending = queue.submit('slow');
+    pending.catch(() => undefined);
+    await flush();
     clock.advance(1000);
     await flush();
+    await expect(pending).rejects.toMatchObject({ category: 'timeout', message: 'no response within 1000 ms' });
     expect(calls[0]!.signal.aborted).toBe(true);
     expect(finished()[0]).toMatchObject({ ok: false, category: 'timeout' });
     expect(queue.inflight).toBe(0);

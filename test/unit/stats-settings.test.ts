@@ -222,6 +222,15 @@ describe('settings', () => {
     // A damaged stored list falls back to the default (empty), never to "everything".
     expect(parseSettings({ privateAllowList: ['0.0.0.0/0'] }).privateAllowList).toEqual([]);
   });
+
+  it("a group saved by an older version keeps the person's values; the fields added since take their defaults", () => {
+    const { stallTimeoutMs: _addedLater, ...olderQueue } = { ...DEFAULT_SETTINGS.queue, maxQueued: 42 };
+    const parsed = parseSettings({ queue: olderQueue });
+    expect(parsed.queue).toEqual({ ...DEFAULT_SETTINGS.queue, maxQueued: 42 });
+    expect(parsed.queue.stallTimeoutMs).toBe(30_000);
+    // A field stored wrong still loses the whole group, as before: nothing half-valid is kept.
+    expect(parseSettings({ queue: { ...olderQueue, maxQueued: -1 } }).queue).toEqual(DEFAULT_SETTINGS.queue);
+  });
 });
 
 describe('timeline', () => {

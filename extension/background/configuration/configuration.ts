@@ -121,7 +121,13 @@ export class Configuration {
   }
 
   queueOptions(): Partial<QueueOptions> {
-    return this.settings.queue;
+    const { stallTimeoutMs: _readByTheRequester, ...options } = this.settings.queue;
+    return options;
+  }
+
+  /** How long a routed body may go without a byte while the page reads it (core/http/resumable-response.ts). */
+  bodyStallMs(): number {
+    return this.settings.queue.stallTimeoutMs;
   }
 
   exitPolicy(): ExitPolicyOptions {

@@ -5,7 +5,7 @@ import { errorTraits, PeerlaneError, toPeerlaneError } from '../../core/errors';
 import { MAX_CHECKED_BYTES } from '../../core/checks/exit-checks';
 import { judgedMethod } from '../../core/exit/exit-service';
 import { isIdempotentRequest } from '../../core/http/range-resume';
-import { ResumableResponse, type PeerResponse } from '../../core/http/resumable-response';
+import { DEFAULT_STALL_TIMEOUT_MS, ResumableResponse, type PeerResponse } from '../../core/http/resumable-response';
 import { ERROR_HEADER, isPeerlaneHeader, PEER_HEADER } from '../../core/protocol/page-headers';
 import type { Hello, RequestHead, ResponseHead } from '../../core/protocol/frames';
 import type { PeerSession, ResponseStream } from '../../core/peers/session';
@@ -93,6 +93,8 @@ async function helloOf(session: PeerSession, signal: AbortSignal): Promise<Hello
 
 export class Requester {
   readonly queue: RequestQueue<RoutedTask, ResumableResponse>;
+  /** A body read that waits this long for a byte fails its exit (and resumes elsewhere when it can). */
+  bodyStallMs = DEFAULT_STALL_TIMEOUT_MS;
   private readonly pendingLogs = new Map<string, PendingLog>();
 
   constructor(
@@ -145,6 +147,7 @@ export class Requester {
             this.resubmit(request, task.priority, `${correlationId}.r${resumeNumber}`, correlationId, signal)
         : null,
       signal,
+      { ms: this.bodyStallMs, clock: this.deps.clock },
     );
     // A resumable response is done when the page has read it; a plain one when its stream ended.
     return { result: response, settled: task.resumable ? response.done : stream.done };

@@ -1,3 +1,4 @@
+import type { Clock } from '../clock';
 import { isRetryable, PeerlaneError, toPeerlaneError } from '../errors';
 import type { ResponseStream } from '../peers/session';
 import type { RequestHead } from '../protocol/frames';
@@ -7,6 +8,11 @@ import { checkResumed, planResume } from './range-resume';
  * A response body that survives the loss of its exit: when the stream fails with a retryable error
  * after the page has read everything that arrived, it asks for the rest elsewhere (see
  * `range-resume.ts`) and carries on. `done` settles when the page has read the end, or on failure.
+ *
+ * A body has no deadline of its own, so a long download that keeps moving completes however long it
+ * takes; what fails it is a stall: a read that waits `stall.ms` for a byte (only while the page is
+ * reading, so a paused reader is never timed out). The stalled stream is cancelled at its exit, and
+ * the rest is asked of another exit like any other failure, where the request may be resumed.
  */
 export interface PeerResponse {
   stream: ResponseStream;
@@ -14,6 +20,15 @@ export interface PeerResponse {
 }
 
 export type Resubmit = (request: RequestHead, resumeNumber: number) => Promise<PeerResponse>;
+
+/** A waiting read's default limit: long enough for a slow exit's pauses, short beside a download. */
+export const DEFAULT_STALL_TIMEOUT_MS = 30_000;
+
+/** How long a waiting read may go without a byte, and the clock that times it. */
+export interface StallLimit {
+  ms: number;
+  clock: Pick<Clock, 'setTimeout' | 'clearTimeout'>;
+}
 
 export class ResumableResponse {
   readonly head: ResponseStream['head'];
@@ -30,6 +45,7 @@ export class ResumableResponse {
     private readonly request: RequestHead,
     private readonly resubmit: Resubmit | null,
     signal: AbortSignal,
+    private readonly stall: StallLimit | null = null,
     private readonly maxResumes = 2,
   ) {
     this.current = first.stream;
@@ -56,7 +72,7 @@ export class ResumableResponse {
   async read(): Promise<Uint8Array | null> {
     for (;;) {
       try {
-        const chunk = await this.current.read();
+        const chunk = await this.readWithinStallLimit(this.current);
         if (chunk === null) {
           this.settle(null);
           return null;
@@ -74,6 +90,35 @@ export class ResumableResponse {
         }
       }
     }
+  }
+
+  /** Stops the body (at the exit) and fails its reads with `reason`. */
+  cancel(reason: PeerlaneError): void {
+    this.current.cancel(reason);
+    this.settle(reason);
+  }
+
+  private readWithinStallLimit(stream: ResponseStream): Promise<Uint8Array | null> {
+    const { stall } = this;
+    if (stall === null || stream.bufferedChunks > 0) return stream.read();
+    return new Promise((resolve, reject) => {
+      const timer = stall.clock.setTimeout(() => {
+        // attempt_timeout, not timeout: the exit failed, the request did not; it may resume elsewhere.
+        const error = new PeerlaneError('attempt_timeout', `the exit sent no body byte for ${stall.ms / 1000} s`);
+        stream.cancel(error);
+        reject(error);
+      }, stall.ms);
+      stream.read().then(
+        (chunk) => {
+          stall.clock.clearTimeout(timer);
+          resolve(chunk);
+        },
+        (error: unknown) => {
+          stall.clock.clearTimeout(timer);
+          reject(toPeerlaneError(error, 'peer_lost'));
+        },
+      );
+    });
   }
 
   private async resume(error: PeerlaneError): Promise<ResponseStream> {

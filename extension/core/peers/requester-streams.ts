@@ -28,6 +28,8 @@ export interface ResponseStream {
   readonly bufferedChunks: number;
   /** Settles when the response has ended (resolve) or failed/was cancelled (reject). */
   readonly done: Promise<void>;
+  /** Stops this body at the exit (CANCEL) and fails its reads with `reason`; nothing once it has ended. */
+  cancel(reason: PeerlaneError): void;
 }
 
 export interface RequesterStreamsConfig {
@@ -232,6 +234,11 @@ export class RequesterStreams {
       done,
       get bufferedChunks() {
         return stream.chunks.length;
+      },
+      cancel: (reason) => {
+        if (!this.streams.has(stream.id)) return;
+        this.link.sendFrame({ type: 'CANCEL', streamId: stream.id, flags: 0 });
+        stream.finish(reason);
       },
       read: async () => {
         for (;;) {

@@ -15,7 +15,10 @@ export interface QueueOptions extends BalancerOptions {
   maxQueued: number;
   /** Request body bytes admitted and not yet finished (waiting or in flight). */
   maxQueuedBytes: number;
-  /** Submission to end of response body. */
+  /**
+   * Submission to the response head. The body has no deadline here (a long download that keeps
+   * moving takes what it takes); the executor's reader fails a body that stalls (stallTimeoutMs).
+   */
   requestTimeoutMs: number;
   /** Dispatch of one attempt to its response head (time to first byte). */
   attemptTimeoutMs: number;

@@ -277,7 +277,7 @@ export class RequestQueue<T, R> {
       entry,
       neverSent
         ? new PeerlaneError('no_peers', `no exit peer became available within ${this.options.requestTimeoutMs} ms`)
-        : new PeerlaneError('timeout', `request did not finish within ${this.options.requestTimeoutMs} ms`),
+        : new PeerlaneError('timeout', `no response within ${this.options.requestTimeoutMs} ms`),
     );
   }
 
@@ -395,6 +395,9 @@ export class RequestQueue<T, R> {
     }
     const now = this.clock.now();
     this.clock.clearTimeout(attempt.timer);
+    // The request has its answer: from here the body is the executor's to bound (see requestTimeoutMs).
+    this.clock.clearTimeout(entry.timer);
+    entry.timer = undefined;
     entry.winner = attempt;
     entry.state = 'streaming';
     entry.headAt = now;
