@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { PriorityLanes, type LaneEntry, type Priority } from '../../extension/core/queue/priority-lanes';
 import { RecentSamples } from '../../extension/core/queue/recent-samples';
 import { fullJitterDelay, RetryBudget } from '../../extension/core/queue/retry-budget';
 import { FakeClock } from '../helpers/fake-clock';
@@ -77,5 +78,77 @@ describe('the retry budget (Finagle, gRPC): retries and hedges within a share of
     expect(fullJitterDelay(10, 100, 2000, () => 0.5)).toBe(1000);
     expect(fullJitterDelay(0, 100, 2000, () => 1)).toBe(100);
     expect(fullJitterDelay(2, 100, 2000, () => 0)).toBe(0);
+  });
+});
+
+describe('priority lanes: document > interactive > background, retries first, aging bounds starvation', () => {
+  const entry = (priority: Priority): LaneEntry => ({ priority, enqueuedAt: 0, waiting: false, inRetryLane: false });
+  const drain = (lanes: PriorityLanes<LaneEntry>, now: number): LaneEntry[] => {
+    const out: LaneEntry[] = [];
+    for (let next = lanes.peek(now); next; next = lanes.peek(now)) {
+      lanes.take(next);
+      out.push(next);
+    }
+    return out;
+  };
+
+  it('serves by priority, then in order of arrival; a retry before all', () => {
+    const lanes = new PriorityLanes<LaneEntry>(2000);
+    const [background, interactive, document, retry] = [
+      entry('background'),
+      entry('interactive'),
+      entry('document'),
+      entry('background'),
+    ] as [LaneEntry, LaneEntry, LaneEntry, LaneEntry];
+    lanes.push(background, 0);
+    lanes.push(interactive, 1);
+    lanes.push(document, 2);
+    lanes.push(retry, 3, true);
+    expect(lanes.size).toBe(4);
+    expect(lanes.depth()).toEqual({ document: 1, interactive: 1, background: 1, retry: 1 });
+    expect(drain(lanes, 10)).toEqual([retry, document, interactive, background]);
+    expect(lanes.size).toBe(0);
+  });
+
+  it('once a head has waited agingMs, aged heads go oldest first, whatever their lane', () => {
+    const lanes = new PriorityLanes<LaneEntry>(1000);
+    const old = entry('background');
+    const older = entry('interactive');
+    const fresh = entry('document');
+    lanes.push(older, 0);
+    lanes.push(old, 100);
+    lanes.push(fresh, 1099);
+    // At 1099 only `older` has waited 1000 ms: it goes before the document.
+    expect(lanes.peek(1099)).toBe(older);
+    // At exactly 1000 ms of waiting a head counts as aged.
+    expect(lanes.peek(1000)).toBe(older);
+    expect(lanes.peek(999)).toBe(fresh);
+    lanes.take(older);
+    // Then `old` (waited 999 ms at 1099) is not aged yet; at 1100 it is.
+    expect(lanes.peek(1099)).toBe(fresh);
+    expect(lanes.peek(1100)).toBe(old);
+  });
+
+  it('a removed entry is skipped and not counted; memory stays within a factor of what waits', () => {
+    const lanes = new PriorityLanes<LaneEntry>(2000);
+    const kept = entry('background');
+    const entries = Array.from({ length: 200 }, () => entry('interactive'));
+    for (const each of entries) lanes.push(each, 0);
+    lanes.push(kept, 0);
+    for (const each of entries) lanes.remove(each);
+    lanes.remove(entries[0]!);
+    expect(lanes.size).toBe(1);
+    expect(lanes.depth()).toEqual({ document: 0, interactive: 0, background: 1, retry: 0 });
+    expect(lanes.stored).toBeLessThan(200);
+    expect(drain(lanes, 0)).toEqual([kept]);
+  });
+
+  it('take must follow peek', () => {
+    const lanes = new PriorityLanes<LaneEntry>(2000);
+    const first = entry('document');
+    const second = entry('document');
+    lanes.push(first, 0);
+    lanes.push(second, 0);
+    expect(() => lanes.take(second)).toThrow('priority lanes: take() must follow peek()');
   });
 });
