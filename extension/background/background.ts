@@ -116,6 +116,7 @@ export function createBackground(platform: BackgroundPlatform, host: BackgroundH
           peerId: shortPeerId(peer.id),
           remoteRole: peer.remoteRole,
           path: peer.path,
+          pair: peer.pair,
           lanes: peer.lanes,
           laneRecovery: peer.laneRecovery,
           // Exits: what our queue has on them. Requesters: what we serve them now.
@@ -195,10 +196,10 @@ export function createBackground(platform: BackgroundPlatform, host: BackgroundH
           publisher.changed();
           return;
         case 'peer-up':
-          peers.up(message.peerId, message.remoteRole, message.path, message.connection);
+          peers.up(message.peerId, message.remoteRole, message, message.connection);
           return;
         case 'peer-path':
-          peers.pathChanged(message.peerId, message.path);
+          peers.pathChanged(message.peerId, message);
           break;
         case 'peer-lanes':
           peers.lanesChanged(message.peerId, message.lanes, message.recovery);

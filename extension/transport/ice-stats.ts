@@ -1,5 +1,5 @@
 import type SimplePeer from 'simple-peer';
-import type { PeerPath } from '../core/channels/transport-channel';
+import type { CandidatePair, PeerPath } from '../core/channels/transport-channel';
 
 /**
  * What a connection's ICE statistics say: whether its selected candidate pair is relayed, and the
@@ -21,6 +21,8 @@ function roundTripOf(pair: Record<string, unknown>): number | null {
 
 export interface SelectedPair {
   path: PeerPath;
+  /** The pair's candidate types (which way the connection found: host, reflexive or relayed). */
+  pair: CandidatePair;
   roundTripMs: number | null;
   /** How many STUN answers the pair has had: a reading at a new count is a new measurement. */
   checks: number | null;
@@ -31,7 +33,7 @@ export interface SelectedPair {
  * and the pair's latest round trip (its STUN consent checks), where the browser reports it.
  */
 export async function selectedPair(peer: SimplePeer.Instance): Promise<SelectedPair> {
-  const unknown = { path: 'unknown' as const, roundTripMs: null, checks: null };
+  const unknown = { path: 'unknown' as const, pair: null, roundTripMs: null, checks: null };
   const connection = (peer as unknown as { _pc?: RTCPeerConnection })._pc;
   if (!connection) return unknown;
   try {
@@ -54,13 +56,23 @@ export async function selectedPair(peer: SimplePeer.Instance): Promise<SelectedP
     const remote = entries.get(String(pair.remoteCandidateId));
     const roundTripMs = roundTripOf(pair);
     const checks = typeof pair.responsesReceived === 'number' ? pair.responsesReceived : null;
-    if (!local || !remote) return { path: 'unknown', roundTripMs, checks };
+    if (!local || !remote) return { path: 'unknown', pair: null, roundTripMs, checks };
     return {
       path: local.candidateType === 'relay' || remote.candidateType === 'relay' ? 'relayed' : 'direct',
+      pair: candidatePairOf(local.candidateType, remote.candidateType),
       roundTripMs,
       checks,
     };
   } catch {
     return unknown;
   }
+}
+
+const candidateTypes = new Set(['host', 'srflx', 'prflx', 'relay']);
+type CandidateType = NonNullable<CandidatePair>['local'];
+const isCandidateType = (value: unknown): value is CandidateType =>
+  typeof value === 'string' && candidateTypes.has(value);
+
+function candidatePairOf(local: unknown, remote: unknown): CandidatePair {
+  return isCandidateType(local) && isCandidateType(remote) ? { local, remote } : null;
 }

@@ -1,7 +1,7 @@
 import { errorText } from '../core/errors';
 import SimplePeer from 'simple-peer';
 import type { SignalData } from '../../protocol/signaling-messages';
-import type { LaneRecovery, PeerPath } from '../core/channels/transport-channel';
+import type { CandidatePair, LaneRecovery, PeerPath } from '../core/channels/transport-channel';
 import { automaticLaneCount, MAX_LANES, pickLane } from '../core/peers/lanes';
 import { cancelledStream, DrainRate, Outbox } from '../core/peers/outbox';
 import { selectedPair, type SelectedPair } from './ice-stats';
@@ -17,12 +17,18 @@ import { OpenLane, StripedLink } from './striped-link';
  * simple-peer connects; frames are pumped with `send()` under our own bufferedAmount backpressure,
  * because its Duplex write path measured 3.8 MB/s at 16 KiB against 22.6 MB/s this way (ARCHITECTURE.md, "Measured facts").
  */
+/** How a connection runs (direct or relayed) and by which candidate pair ICE found. */
+export interface PeerRoute {
+  path: PeerPath;
+  pair: CandidatePair;
+}
+
 export interface PeerMeshEvents {
   signal(peerId: string, data: SignalData): void;
   /** `connection`: this connection's number in the mesh (a reconnection gets a new one). */
-  peerUp(peerId: string, remoteRole: 'requester' | 'exit', path: PeerPath, connection: number): void;
+  peerUp(peerId: string, remoteRole: 'requester' | 'exit', route: PeerRoute, connection: number): void;
   peerDown(peerId: string, reason: string): void;
-  pathChanged(peerId: string, path: PeerPath): void;
+  pathChanged(peerId: string, route: PeerRoute): void;
   /** A further lane of a striped peer opened (the count of open ones), or its recovery counts moved. */
   lanesChanged(peerId: string, open: number, recovery: LaneRecovery): void;
   frame(peerId: string, data: Uint8Array): void;
@@ -51,7 +57,7 @@ interface Connection {
   remoteRole: 'requester' | 'exit';
   /** Up: the first lane is open (the peer is reported up); further lanes join as they open. */
   connected: boolean;
-  path: PeerPath;
+  route: PeerRoute;
   outbox: Outbox;
   drain: DrainRate;
   /** Bytes ever handed to this connection's channels. */
@@ -116,10 +122,10 @@ export class PeerMesh {
     return this.connections.has(peerId);
   }
 
-  connectedPeers(): { peerId: string; remoteRole: 'requester' | 'exit'; path: PeerPath; connection: number }[] {
+  connectedPeers(): { peerId: string; remoteRole: 'requester' | 'exit'; route: PeerRoute; connection: number }[] {
     return [...this.connections]
       .filter(([, c]) => c.connected)
-      .map(([peerId, c]) => ({ peerId, remoteRole: c.remoteRole, path: c.path, connection: c.id }));
+      .map(([peerId, c]) => ({ peerId, remoteRole: c.remoteRole, route: c.route, connection: c.id }));
   }
 
   /**
@@ -173,7 +179,7 @@ export class PeerMesh {
       id: (this.connectionsMade += 1),
       remoteRole,
       connected: false,
-      path: 'unknown',
+      route: { path: 'unknown', pair: null },
       outbox: new Outbox(),
       drain: new DrainRate(),
       sentBytes: 0,
@@ -219,7 +225,7 @@ export class PeerMesh {
     );
     const connected = (seen: SelectedPair | null): void => {
       if (seen) {
-        connection.path = seen.path;
+        connection.route = { path: seen.path, pair: seen.pair };
         if (connection.striping) connection.striping.roundTripMs = seen.roundTripMs;
       }
       if (!current()) return; // closed while asking
@@ -268,18 +274,19 @@ export class PeerMesh {
 
   private up(peerId: string, connection: Connection, primary: SimplePeer.Instance): void {
     connection.connected = true;
-    this.events.peerUp(peerId, connection.remoteRole, connection.path, connection.id);
+    this.events.peerUp(peerId, connection.remoteRole, connection.route, connection.id);
     for (const frame of connection.early.splice(0)) this.received(peerId, connection, frame);
     connection.pathTimer = setInterval(() => {
       connection.striping?.report(true);
       void selectedPair(primary).then((seen) => {
-        const { path, roundTripMs } = seen;
+        const { path, pair, roundTripMs } = seen;
         if (this.connections.get(peerId) !== connection) return;
         if (connection.striping && roundTripMs !== null) connection.striping.roundTripMs = roundTripMs;
         if (connection.laneProbe) this.chooseLanes(peerId, connection, seen);
-        if (path === 'unknown' || path === connection.path || this.connections.get(peerId) !== connection) return;
-        connection.path = path;
-        this.events.pathChanged(peerId, path);
+        const known = connection.route;
+        if (path === 'unknown' || (path === known.path && samePair(pair, known.pair))) return;
+        connection.route = { path, pair };
+        this.events.pathChanged(peerId, connection.route);
       });
     }, PATH_CHECK_MS);
   }
@@ -397,3 +404,5 @@ export class PeerMesh {
 function channelOf(peer: SimplePeer.Instance): RTCDataChannel | null {
   return (peer as unknown as { _channel?: RTCDataChannel })._channel ?? null;
 }
+
+const samePair = (a: CandidatePair, b: CandidatePair): boolean => a?.local === b?.local && a?.remote === b?.remote;

@@ -56,11 +56,11 @@ export class TransportHost {
     watchDevice((device) => this.setStatus({ device }));
     this.mesh = new PeerMesh({
       signal: (peerId, data) => this.signaling.send({ type: 'signal', to: peerId, data }),
-      peerUp: (peerId, remoteRole, path, connection) => {
-        this.emit({ type: 'peer-up', peerId, remoteRole, path, connection });
+      peerUp: (peerId, remoteRole, route, connection) => {
+        this.emit({ type: 'peer-up', peerId, remoteRole, ...route, connection });
         this.reportLoad();
       },
-      pathChanged: (peerId, path) => this.emit({ type: 'peer-path', peerId, path }),
+      pathChanged: (peerId, route) => this.emit({ type: 'peer-path', peerId, ...route }),
       lanesChanged: (peerId, lanes, recovery) => this.emit({ type: 'peer-lanes', peerId, lanes, recovery }),
       peerDown: (peerId, reason) => {
         this.emit({ type: 'peer-down', peerId, reason });
@@ -122,8 +122,8 @@ export class TransportHost {
     this.mesh.setLanesPerExit(config.lanesPerExit, config.autoLanes);
     // Report the current peers so a restarted background (Chrome SW) rebuilds its sessions.
     this.emit({ type: 'status', status: this.status });
-    for (const { peerId, remoteRole, path, connection } of this.mesh.connectedPeers())
-      this.emit({ type: 'peer-up', peerId, remoteRole, path, connection });
+    for (const { peerId, remoteRole, route, connection } of this.mesh.connectedPeers())
+      this.emit({ type: 'peer-up', peerId, remoteRole, ...route, connection });
     if (previous?.share && !config.share) this.closeRole('requester', 'sharing turned off');
     for (const peer of this.mesh.connectedPeers())
       if (peer.remoteRole === 'exit' && this.avoided(peer.peerId))

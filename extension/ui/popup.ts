@@ -141,10 +141,7 @@ function renderPeers(state: PopupState): void {
           t(`health_${peer.health ?? 'connecting'}`),
           peer.health === 'ejected' ? 'bad' : peer.health === 'healthy' ? 'ok' : 'muted',
         ],
-        [
-          peer.lanes > 1 ? t('pathLanes', [t(`path_${peer.path}`), String(peer.lanes)]) : t(`path_${peer.path}`),
-          'muted',
-        ],
+        [peer.lanes > 1 ? t('pathLanes', [pathText(peer), String(peer.lanes)]) : pathText(peer), 'muted'],
         // Only once a lane stalled: then it says why this peer was slow for a moment.
         [
           peer.laneRecovery.asked + peer.laneRecovery.resent > 0
@@ -426,3 +423,9 @@ async function init(): Promise<void> {
 }
 
 void init();
+
+/** "direct (srflx ↔ prflx)": the path, and the candidate pair ICE found where it is known. */
+function pathText(peer: PopupState['peers'][number]): string {
+  const path = t(`path_${peer.path}`);
+  return peer.pair ? t('pathPair', [path, peer.pair.local, peer.pair.remote]) : path;
+}

@@ -102,6 +102,7 @@ async function connectedPair(
     peerId: 'requester-peer-id',
     remoteRole: 'requester',
     path: 'direct',
+    pair: { local: 'host', remote: 'host' },
     connection: 1,
   });
   requester.background.fromTransport({
@@ -109,6 +110,7 @@ async function connectedPair(
     peerId: 'exit-peer-id',
     remoteRole: 'exit',
     path: 'direct',
+    pair: { local: 'host', remote: 'host' },
     connection: 1,
   });
   return { requester, exit, fetched };
@@ -206,6 +208,7 @@ describe('the composed background, in Node', () => {
       peerId: 'requester-peer-id',
       remoteRole: 'requester',
       path: 'direct',
+      pair: { local: 'host', remote: 'host' },
       connection: 1,
     });
     requester.background.fromTransport({
@@ -213,6 +216,7 @@ describe('the composed background, in Node', () => {
       peerId: 'exit-peer-id',
       remoteRole: 'exit',
       path: 'direct',
+      pair: { local: 'host', remote: 'host' },
       connection: 1,
     });
     const { head, bytes, last } = await readToEnd(port);
@@ -234,6 +238,7 @@ describe('the composed background, in Node', () => {
       peerId: 'exit-peer-id',
       remoteRole: 'exit',
       path: 'direct',
+      pair: { local: 'host', remote: 'host' },
       connection: 2,
     });
     const cut = await readToEnd(second);

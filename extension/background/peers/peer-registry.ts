@@ -2,7 +2,13 @@ import type { Clock } from '../../core/clock';
 import { PeerlaneError } from '../../core/errors';
 import { DEFAULT_STREAM_WINDOW, HEAD_STREAM_WINDOW, PeerSession, type ExitHandler } from '../../core/peers/session';
 import type { Hello } from '../../core/protocol/frames';
-import type { LaneRecovery, PeerPath } from '../../core/channels/transport-channel';
+import type { CandidatePair, LaneRecovery, PeerPath } from '../../core/channels/transport-channel';
+
+/** How a peer's connection runs, as the transport read it from ICE. */
+export interface PeerRouteReading {
+  path: PeerPath;
+  pair: CandidatePair;
+}
 import { Changes } from '../changes';
 import type { Repeating } from '../platform/platform';
 
@@ -21,6 +27,8 @@ export interface Peer {
   readonly remoteRole: RemoteRole;
   /** Straight between the browsers or through a TURN relay (the transport reads it from ICE; it can change). */
   path: PeerPath;
+  /** The ICE candidate pair's types the connection runs on (null until read). */
+  pair: CandidatePair;
   /** Open peer connections its frames are striped over (1: not striped). */
   lanes: number;
   /** What its stalled lanes cost (messages asked for, sent again, dropped as duplicates). */
@@ -82,10 +90,10 @@ export class PeerRegistry {
    * configure, for a restarted background's sake) keeps its session and the streams on it: a saved
    * setting must not cut a transfer. A new connection replaces the session.
    */
-  up(peerId: string, remoteRole: RemoteRole, path: PeerPath, connection: number): void {
+  up(peerId: string, remoteRole: RemoteRole, route: PeerRouteReading, connection: number): void {
     const existing = this.peers.get(peerId);
     if (existing && existing.connection === connection && existing.remoteRole === remoteRole) {
-      this.pathChanged(peerId, path);
+      this.pathChanged(peerId, route);
       return;
     }
     existing?.session.close(new PeerlaneError('peer_lost', 'peer reconnected'));
@@ -114,7 +122,8 @@ export class PeerRegistry {
       id: peerId,
       connection,
       remoteRole,
-      path,
+      path: route.path,
+      pair: route.pair,
       lanes: 1,
       laneRecovery: { asked: 0, resent: 0, duplicates: 0 },
       session,
@@ -130,10 +139,11 @@ export class PeerRegistry {
   }
 
   /** ICE moved the connection (a relay first, the direct pair once its checks succeeded, or back). */
-  pathChanged(peerId: string, path: PeerPath): void {
+  pathChanged(peerId: string, { path, pair }: PeerRouteReading): void {
     const peer = this.peers.get(peerId);
-    if (!peer || peer.path === path) return;
+    if (!peer || (peer.path === path && peer.pair?.local === pair?.local && peer.pair?.remote === pair?.remote)) return;
     peer.path = path;
+    peer.pair = pair;
     this.changes.emit();
   }
 

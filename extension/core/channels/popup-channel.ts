@@ -4,7 +4,7 @@ import { pauseReasons } from '../exit/share-when';
 import { settingsSchema } from '../settings';
 import { REQUEST_LOG_SIZE, requestLogEntrySchema } from '../stats/request-log';
 import { TIMELINE_SECONDS } from '../stats/timeline';
-import { transportStatusSchema } from './transport-channel';
+import { candidatePairSchema, transportStatusSchema } from './transport-channel';
 import { z } from '../schema/zod';
 
 /**
@@ -20,6 +20,7 @@ export const peerViewSchema = z.object({
   peerId: z.string(),
   remoteRole: z.enum(['requester', 'exit']),
   path: z.enum(['direct', 'relayed', 'unknown']),
+  pair: candidatePairSchema,
   lanes: z.number().int().min(1),
   laneRecovery: z.object({ asked: counter, resent: counter, duplicates: counter }),
   inflight: z.number().int(),

@@ -55,6 +55,9 @@ export const laneRecoverySchema = z.object({
   duplicates: count,
 });
 const peerPath = z.enum(['direct', 'relayed', 'unknown']);
+/** The selected ICE candidate pair's types (RFC 8445: host, server- or peer-reflexive, relayed); null until read. */
+const candidateType = z.enum(['host', 'srflx', 'prflx', 'relay']);
+export const candidatePairSchema = z.nullable(z.object({ local: candidateType, remote: candidateType }));
 export const toTransportSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('configure'), config: transportConfigSchema }),
   z.object({ type: z.literal('need-exits') }),
@@ -82,8 +85,15 @@ export const fromTransportSchema = z.discriminatedUnion('type', [
    * one reported again (after every configure, so a restarted background rebuilds its sessions) keeps
    * the session it has; a new one replaces it.
    */
-  z.object({ type: z.literal('peer-up'), peerId: z.string(), remoteRole: role, path: peerPath, connection: count }),
-  z.object({ type: z.literal('peer-path'), peerId: z.string(), path: peerPath }),
+  z.object({
+    type: z.literal('peer-up'),
+    peerId: z.string(),
+    remoteRole: role,
+    path: peerPath,
+    pair: candidatePairSchema,
+    connection: count,
+  }),
+  z.object({ type: z.literal('peer-path'), peerId: z.string(), path: peerPath, pair: candidatePairSchema }),
   /** How many of the peer's connections are open (more than one: its frames are striped over them), and what stalled lanes cost so far. */
   z.object({
     type: z.literal('peer-lanes'),
@@ -104,6 +114,7 @@ export type FromTransport = z.infer<typeof fromTransportSchema>;
 export type TransportStatus = z.infer<typeof transportStatusSchema>;
 /** How a connection runs: straight between the two browsers, or through a TURN relay. */
 export type PeerPath = z.infer<typeof peerPath>;
+export type CandidatePair = z.infer<typeof candidatePairSchema>;
 export type LaneRecovery = z.infer<typeof laneRecoverySchema>;
 
 /** One side of the link, whatever carries it. */
