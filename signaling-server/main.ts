@@ -107,6 +107,7 @@ const options: Partial<SignalingOptions> = {
   },
   redis: redisTarget(),
   drainMs: integer('PEERLANE_DRAIN_MS', DEFAULT_SIGNALING_OPTIONS.drainMs, 0, 600_000),
+  returnGraceMs: integer('PEERLANE_RETURN_GRACE_MS', DEFAULT_SIGNALING_OPTIONS.returnGraceMs, 0, 600_000),
   reportThreshold: integer('PEERLANE_REPORT_THRESHOLD', DEFAULT_SIGNALING_OPTIONS.reportThreshold, 1, 1_000),
   tls: tlsFiles(),
   logger,

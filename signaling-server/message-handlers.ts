@@ -7,6 +7,7 @@ import { CloseCode, type SignalingOptions } from './options';
 import type { Pairings } from './pairings';
 import { isOpen, sendTo as send, type Peer } from './peer';
 import type { Relay } from './relay';
+import type { ReturningPeers } from './returning-peers';
 import { iceServersFor } from './turn';
 
 /** What the handlers act on: the node's registered peers and its parts (server.ts composes them). */
@@ -18,6 +19,7 @@ export interface HandlerContext {
   directory: ExitDirectory;
   relay: Relay;
   pairings: Pairings;
+  returning: ReturningPeers;
   /** A bad message: named back to the client, and counted towards cutting it off. */
   reject(peer: Peer, code: string, message: string): void;
 }
@@ -31,7 +33,7 @@ type HandlerRegistry = { [K in ClientMessage['type']]: Handler<K> };
  * `register` from an unregistered connection, and calls the one handler its type names.
  */
 export function createMessageHandlers(context: HandlerContext): (peer: Peer, message: ClientMessage) => void {
-  const { options, log, metrics, peers, directory, relay, pairings } = context;
+  const { options, log, metrics, peers, directory, relay, pairings, returning } = context;
 
   const applyState = (peer: Peer, message: Extract<ClientMessage, { type: 'register' | 'update' }>): void => {
     const wasExit = peer.exit;
@@ -51,6 +53,13 @@ export function createMessageHandlers(context: HandlerContext): (peer: Peer, mes
       metrics.rejects.inc({ reason: 'replaced' });
       send(previous, { type: 'error', code: 'replaced', message: 'a newer connection registered with this identity' });
       previous.socket.close(CloseCode.REPLACED, 'replaced');
+    }
+    // Its pairings too, from the connection it replaces or one reaped moments ago: a browser that
+    // changed network re-registers and restarts ICE with its partners through this connection.
+    const earlier = previous ?? returning.take(peerId);
+    if (earlier) {
+      peer.partners = earlier.partners;
+      peer.introducedTo = earlier.introducedTo;
     }
     peer.id = peerId;
     peer.host = '';

@@ -6,6 +6,8 @@ import type { IceConfig } from './turn';
 export interface SignalingOptions {
   host: string;
   port: number;
+  /** A peer reaped by the heartbeat keeps its pairings this long for its return (returning-peers.ts). */
+  returnGraceMs: number;
   heartbeatMs: number;
   /** Messages a connection may send per second (token bucket, burst of twice this). */
   messagesPerSecond: number;
@@ -39,6 +41,7 @@ export const DEFAULT_SIGNALING_OPTIONS: SignalingOptions = {
   host: '127.0.0.1',
   port: 8787,
   heartbeatMs: 15_000,
+  returnGraceMs: 20_000,
   messagesPerSecond: 50,
   maxInvalidMessages: 10,
   maxConnections: 50_000,

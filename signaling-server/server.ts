@@ -11,6 +11,7 @@ import { CircleBook } from './circles';
 import { ExitDirectory } from './directory';
 import { IpLimits, TokenBucket } from './limits';
 import { createMessageHandlers } from './message-handlers';
+import { ReturningPeers } from './returning-peers';
 import { SignalingMetrics } from './metrics';
 import { CloseCode, DEFAULT_SIGNALING_OPTIONS, type SignalingOptions } from './options';
 import { Pairings } from './pairings';
@@ -73,6 +74,7 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
     options.reportThreshold,
   );
   const relay = new Relay(nodeId, peers, directory, bus, metrics);
+  const returning = new ReturningPeers((peer) => relay.departed(peer), options.returnGraceMs);
   const pairings = new Pairings(peers, directory, new CircleBook(), log);
   const admission = new AdmissionControl(options, ipLimits, metrics, log, {
     draining: () => draining,
@@ -102,6 +104,7 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
     directory,
     relay,
     pairings,
+    returning,
     reject: (peer, code, message) => reject(peer, code, message),
   });
 
@@ -155,7 +158,8 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
     if (peer.registered && peers.get(peer.id) === peer) {
       peers.delete(peer.id);
       if (peer.exit) directory.remove(peer.id);
-      relay.departed(peer);
+      if (peer.reaped) returning.keep(peer);
+      else relay.departed(peer);
     }
     log.info({ peer: peer.id || peer.connectionId, code, reason: reason.toString() }, 'disconnected');
     if (draining && connections.size === 0) drained?.();
@@ -181,6 +185,7 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
       introducedTo: null,
       partners: null,
       alive: true,
+      reaped: false,
       invalid: 0,
       bucket: new TokenBucket(options.messagesPerSecond, options.messagesPerSecond * 2, Date.now()),
     };
@@ -255,6 +260,7 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
       for (const peer of connections.values()) {
         if (!peer.alive) {
           log.info({ peer: peer.id || peer.connectionId }, 'reaped');
+          peer.reaped = true;
           peer.socket.terminate();
           continue;
         }
@@ -294,6 +300,7 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
       if (draining) return;
       draining = true;
       clearInterval(heartbeat);
+      returning.close();
       directory.close();
       log.info({ connections: connections.size }, 'draining');
       const allGone = new Promise<void>((resolve) => {

@@ -201,6 +201,9 @@ export function createBackground(platform: BackgroundPlatform, host: BackgroundH
         case 'peer-path':
           peers.pathChanged(message.peerId, message);
           break;
+        case 'peer-reconnecting':
+          peers.reconnecting(message.peerId, message.graceMs);
+          return;
         case 'peer-lanes':
           peers.lanesChanged(message.peerId, message.lanes, message.recovery);
           return;

@@ -29,6 +29,12 @@ export interface PeerMeshEvents {
   peerUp(peerId: string, remoteRole: 'requester' | 'exit', route: PeerRoute, connection: number): void;
   peerDown(peerId: string, reason: string): void;
   pathChanged(peerId: string, route: PeerRoute): void;
+  /**
+   * The peer's connection lost its path (ICE disconnected: a changed network, a cut link) and is
+   * being restarted; frames wait. It either comes back (`pathChanged`, frames again) or is closed
+   * once `ICE_RESTART_GRACE_MS` passes.
+   */
+  peerReconnecting(peerId: string, graceMs: number): void;
   /** A further lane of a striped peer opened (the count of open ones), or its recovery counts moved. */
   lanesChanged(peerId: string, open: number, recovery: LaneRecovery): void;
   frame(peerId: string, data: Uint8Array): void;
@@ -42,6 +48,17 @@ const MIN_LANE_HIGH_WATER_BYTES = 64 * 1024;
 const CONNECT_TIMEOUT_MS = 20_000;
 /** ICE may start on the relay and move to the direct pair once its checks pass: look again this often. */
 const PATH_CHECK_MS = 3000;
+/**
+ * A lane whose ICE says `disconnected` (no answer to its checks for a few seconds: the network
+ * changed or the link is cut) is restarted with fresh candidates through signaling (RFC 8445 §9);
+ * the data channel and its SCTP association live on, so streams carry on where they were. The
+ * requester, which made the offer, restarts; an exit waits for its offer. Past the grace period the
+ * peer is closed. A restart made while signaling is down waits for it.
+ */
+export const ICE_RESTART_GRACE_MS = 25_000;
+const ICE_RESTART_AFTER_MS = 1_000;
+/** A restart whose answer never came (signaling lost it) is made again this often. */
+const ICE_RESTART_AGAIN_MS = 5_000;
 interface Lane {
   peer: SimplePeer.Instance;
   /** Answerer side: an offer was already taken (an initiator never receives one). */
@@ -49,6 +66,14 @@ interface Lane {
   /** Open and usable; a lane that ever opened carried frames, so losing it loses the peer. */
   open: boolean;
   connectTimer: ReturnType<typeof setTimeout>;
+  /** Set while the lane's ICE is disconnected: when that began, and the pending restart. */
+  lost: {
+    since: number;
+    timer: ReturnType<typeof setTimeout> | null;
+    graceTimer: ReturnType<typeof setTimeout>;
+  } | null;
+  /** Requester side: the offers made for ICE restarts carry a mark, so the exit feeds them to this lane. */
+  initiator: boolean;
 }
 
 interface Connection {
@@ -79,15 +104,19 @@ interface Connection {
   lanesToOpen: 'all' | 'after-first';
   /** Set while a long first round trip waits for a later STUN check to say so too: the shortest read so far, the STUN responses it was read at, and the readings left. */
   laneProbe: { roundTripMs: number; checks: number | null; readingsLeft: number } | null;
+  /** Signaling said the peer left it: a lost path cannot be restarted through it, so it ends the peer. */
+  leftSignaling: boolean;
   pathTimer: ReturnType<typeof setInterval> | null;
 }
 
 /** Signals of a striped connection name their lane and the lane count, and whether this end recovers stalled lanes. */
-type LaneSignal = SignalData & { lane?: unknown; lanes?: unknown; laneRecovery?: unknown };
+type LaneSignal = SignalData & { lane?: unknown; lanes?: unknown; laneRecovery?: unknown; iceRestart?: unknown };
 
 export class PeerMesh {
   private readonly connections = new Map<string, Connection>();
   private connectionsMade = 0;
+  /** Whether signaling can carry an offer now (an ICE restart made without it would be lost). */
+  private signalingUp = false;
   private lanesPerExit = 1;
   private autoLanes = false;
 
@@ -143,9 +172,34 @@ export class PeerMesh {
       this.createLane(peerId, connection, lane, true);
   }
 
+  /** Signaling registered (again) or went away: restarts that waited for it go out now. */
+  setSignalingUp(up: boolean): void {
+    this.signalingUp = up;
+    if (!up) return;
+    for (const [peerId, connection] of this.connections)
+      connection.lanes.forEach((lane, index) => {
+        if (lane?.lost && lane.initiator) this.restartLane(peerId, connection, index, lane);
+      });
+  }
+
+  /**
+   * Signaling says the peer left. One that never connected is dropped; a connected one keeps its data
+   * channel (it may outlive signaling) unless its path is lost too, now or later.
+   */
+  peerLeftSignaling(peerId: string): void {
+    const connection = this.connections.get(peerId);
+    if (!connection) return;
+    connection.leftSignaling = true;
+    if (!connection.connected || connection.lanes.some((lane) => lane?.lost))
+      this.close(
+        peerId,
+        connection.connected ? 'peer left signaling and its connection lost its path' : 'peer left signaling',
+      );
+  }
+
   /** Relayed signal: answers a new requester (exit side) or feeds an existing connection's lane. */
   handleSignal(from: string, signal: LaneSignal, acceptRequesters: boolean): void {
-    const { lane: laneField, lanes: lanesField, laneRecovery, ...data } = signal;
+    const { lane: laneField, lanes: lanesField, laneRecovery, iceRestart, ...data } = signal;
     const laneCount =
       typeof lanesField === 'number' && Number.isInteger(lanesField) ? Math.min(MAX_LANES, Math.max(1, lanesField)) : 1;
     const laneIndex = typeof laneField === 'number' && Number.isInteger(laneField) && laneField >= 0 ? laneField : 0;
@@ -153,9 +207,12 @@ export class PeerMesh {
     let connection = this.connections.get(from);
     // A fresh offer for a lane we answered before: the requester lost that connection (ids are
     // stable, so it is the same peer) and starts over. Feeding it to the old one would corrupt both.
+    // An ICE restart's offer belongs to the lane it restarts (same connection, same lane count).
+    const restart = iceRestart === 1 && connection?.lanes[laneIndex]?.answered && connection.lanes.length === laneCount;
     if (
       connection &&
       data.type === 'offer' &&
+      !restart &&
       (connection.lanes[laneIndex]?.answered || connection.lanes.length !== laneCount)
     ) {
       this.close(from, 'peer reconnected');
@@ -165,6 +222,7 @@ export class PeerMesh {
       if (!acceptRequesters || data.type !== 'offer') return;
       connection = this.createConnection(from, 'requester', laneCount);
     }
+    connection.leftSignaling = false; // it signals: it is back on signaling
     if (laneRecovery === 1) connection.striping?.recoverStalls();
     const lane =
       connection.lanes[laneIndex] ??
@@ -190,6 +248,7 @@ export class PeerMesh {
       early: [],
       lanesToOpen: 'all',
       laneProbe: null,
+      leftSignaling: false,
       pathTimer: null,
     };
     if (lanes > 1) {
@@ -212,6 +271,8 @@ export class PeerMesh {
       peer,
       answered: false,
       open: false,
+      lost: null,
+      initiator,
       // The first lane is the peer: without it, nothing. A further lane that never opens is only dropped.
       connectTimer: setTimeout(
         () => (index === 0 ? this.close(peerId, 'connection timed out') : this.dropLane(connection, index)),
@@ -220,9 +281,17 @@ export class PeerMesh {
     };
     connection.lanes[index] = lane;
     const lanes = connection.lanes.length;
-    peer.on('signal', (data: SignalData) =>
-      this.events.signal(peerId, lanes > 1 ? { ...data, lane: index, lanes, laneRecovery: 1 } : data),
-    );
+    peer.on('signal', (data: SignalData) => {
+      const marked: LaneSignal = lanes > 1 ? { ...data, lane: index, lanes, laneRecovery: 1 } : { ...data };
+      if (lane.lost && data.type === 'offer') marked.iceRestart = 1;
+      this.events.signal(peerId, marked);
+    });
+    peer.on('iceStateChange', (state: RTCIceConnectionState) => {
+      if (!current() || !lane.open) return;
+      // Only a loss is taken from ICE's state: mid-restart it says "connected" while the path is still
+      // cut. The lane is back when data arrives on it again (the registry pings every 2 s).
+      if (state === 'disconnected') this.laneLost(peerId, connection, index, lane);
+    });
     const connected = (seen: SelectedPair | null): void => {
       if (seen) {
         connection.route = { path: seen.path, pair: seen.pair };
@@ -252,6 +321,7 @@ export class PeerMesh {
       });
     });
     peer.on('data', (data: Uint8Array) => {
+      if (lane.lost) this.laneBack(peerId, connection, lane);
       if (!connection.striping) {
         this.received(peerId, connection, data);
         return;
@@ -270,6 +340,67 @@ export class PeerMesh {
     peer.on('close', () => lost('data channel closed'));
     peer.on('error', (error: Error & { code?: string }) => lost(`${error.code ?? 'ERR'}: ${error.message}`));
     return lane;
+  }
+
+  /** A lane's ICE lost its path: after a moment, restart it (requester) or wait for the restart (exit). */
+  private laneLost(peerId: string, connection: Connection, index: number, lane: Lane): void {
+    if (lane.lost) return;
+    // A crashed browser leaves signaling at once: nobody is there to answer a restart.
+    if (connection.leftSignaling) return this.close(peerId, 'peer left signaling and its connection lost its path');
+    lane.lost = {
+      since: Date.now(),
+      timer: null,
+      graceTimer: setTimeout(() => {
+        if (this.connections.get(peerId) === connection)
+          this.close(peerId, `network changed: ICE restart did not reconnect within ${ICE_RESTART_GRACE_MS / 1000} s`);
+      }, ICE_RESTART_GRACE_MS),
+    };
+    this.events.peerReconnecting(peerId, ICE_RESTART_GRACE_MS);
+    if (!lane.initiator) return;
+    lane.lost.timer = setTimeout(() => this.restartLane(peerId, connection, index, lane), ICE_RESTART_AFTER_MS);
+  }
+
+  private restartLane(peerId: string, connection: Connection, index: number, lane: Lane): void {
+    const lost = lane.lost;
+    if (!lost || this.connections.get(peerId) !== connection || connection.lanes[index] !== lane) return;
+    if (lost.timer) clearTimeout(lost.timer);
+    lost.timer = setTimeout(() => this.restartLane(peerId, connection, index, lane), ICE_RESTART_AGAIN_MS);
+    if (!this.signalingUp) return; // setSignalingUp restarts it
+    const pc = (lane.peer as unknown as { _pc?: RTCPeerConnection })._pc;
+    if (!pc) return;
+    // An earlier restart's offer that signaling lost is taken back first, so a new one can be made.
+    if (pc.signalingState === 'have-local-offer') {
+      void pc.setLocalDescription({ type: 'rollback' }).then(
+        () => this.offerRestart(lane, pc),
+        () => undefined,
+      );
+      return;
+    }
+    this.offerRestart(lane, pc);
+  }
+
+  private offerRestart(lane: Lane, pc: RTCPeerConnection): void {
+    // simple-peer negotiates on request; restartIce() makes its next offer carry fresh ICE credentials.
+    (lane.peer as unknown as { _isNegotiating: boolean })._isNegotiating = false;
+    pc.restartIce();
+    (lane.peer as unknown as { negotiate(): void }).negotiate();
+  }
+
+  /** Data came over the lane again: the restart worked (or the path came back by itself). */
+  private laneBack(peerId: string, connection: Connection, lane: Lane): void {
+    const lost = lane.lost;
+    if (!lost) return;
+    if (lost.timer) clearTimeout(lost.timer);
+    clearTimeout(lost.graceTimer);
+    lane.lost = null;
+    const primary = connection.lanes[0];
+    if (primary)
+      void selectedPair(primary.peer).then((seen) => {
+        if (this.connections.get(peerId) !== connection || seen.path === 'unknown') return;
+        connection.route = { path: seen.path, pair: seen.pair };
+        this.events.pathChanged(peerId, connection.route);
+      });
+    this.flush(connection);
   }
 
   private up(peerId: string, connection: Connection, primary: SimplePeer.Instance): void {
@@ -335,6 +466,7 @@ export class PeerMesh {
     const lane = connection.lanes[index];
     if (!lane || lane.open) return;
     clearTimeout(lane.connectTimer);
+    clearLost(lane);
     connection.lanes[index] = null;
     lane.peer.destroy();
   }
@@ -390,6 +522,7 @@ export class PeerMesh {
     for (const lane of connection.lanes) {
       if (!lane) continue;
       clearTimeout(lane.connectTimer);
+      clearLost(lane);
       lane.peer.destroy();
     }
     this.events.peerDown(peerId, reason);
@@ -406,3 +539,10 @@ function channelOf(peer: SimplePeer.Instance): RTCDataChannel | null {
 }
 
 const samePair = (a: CandidatePair, b: CandidatePair): boolean => a?.local === b?.local && a?.remote === b?.remote;
+
+function clearLost(lane: Lane): void {
+  if (!lane.lost) return;
+  if (lane.lost.timer) clearTimeout(lane.lost.timer);
+  clearTimeout(lane.lost.graceTimer);
+  lane.lost = null;
+}

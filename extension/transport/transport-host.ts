@@ -61,6 +61,7 @@ export class TransportHost {
         this.reportLoad();
       },
       pathChanged: (peerId, route) => this.emit({ type: 'peer-path', peerId, ...route }),
+      peerReconnecting: (peerId, graceMs) => this.emit({ type: 'peer-reconnecting', peerId, graceMs }),
       lanesChanged: (peerId, lanes, recovery) => this.emit({ type: 'peer-lanes', peerId, lanes, recovery }),
       peerDown: (peerId, reason) => {
         this.emit({ type: 'peer-down', peerId, reason });
@@ -79,6 +80,7 @@ export class TransportHost {
           this.nonce = null;
           this.registered = false;
           this.circlesSent = null;
+          this.mesh.setSignalingUp(false);
         }
         // The id is stable: it stays shown while signaling is away (the data channels stay up too).
         this.setStatus({ signaling });
@@ -242,6 +244,7 @@ export class TransportHost {
         return;
       case 'registered': {
         this.registered = true;
+        this.mesh.setSignalingUp(true);
         this.setStatus({ selfId: message.peerId });
         const relayOnly = Boolean(this.config?.relayOnly);
         const iceServers = this.iceServersFrom(message.iceServers);
@@ -268,9 +271,7 @@ export class TransportHost {
         this.mesh.handleSignal(message.from, message.data, Boolean(this.config?.share));
         return;
       case 'peer-gone':
-        // The data channel may outlive signaling; only a peer that never connected is dropped here.
-        if (!this.mesh.connectedPeers().some((peer) => peer.peerId === message.peerId))
-          this.mesh.close(message.peerId, 'peer left signaling');
+        this.mesh.peerLeftSignaling(message.peerId);
         return;
       case 'circles':
         this.setStatus({ circles: { member: message.member, refused: message.refused } });

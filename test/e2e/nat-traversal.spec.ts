@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backgroundState } from '../helpers/chromium';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { backgroundState, waitFor } from '../helpers/chromium';
 import { startNatScene, type NatScene } from '../helpers/nat-scene';
 
 /**
@@ -44,4 +45,35 @@ describe('ICE across NATs (namespaces, coturn as STUN and TURN)', () => {
     expect(attempt.pair).toMatch(/relay/);
     expect(scene.coturn.log()).toMatch(/ALLOCATE processed, success/);
   }, 90_000);
+
+  it('a requester cut off for 10 s and back on another public address keeps its exit: ICE restarts, the GET carries on on the same connection', async () => {
+    await scene.startExit({ requester: 'symmetric', exit: 'port-restricted' });
+    const requester = await scene.requester();
+    try {
+      // 256 KiB trickled over 12 s: the cut falls in the middle of the body.
+      const answer = requester.get('/paced.bin?ms=12000', 90_000);
+      await waitFor(
+        () => requester.received(),
+        (bytes) => bytes > 0,
+        'the first body bytes',
+        30_000,
+      );
+      const before = await backgroundState(requester.browser);
+      const exitBefore = before.peers.filter((peer) => peer.remoteRole === 'exit').map((peer) => peer.peerId);
+      expect(exitBefore).toHaveLength(1);
+      scene.net.cut('a', true);
+      await sleep(10_000); // the outage itself, not a wait for something
+      expect(scene.net.moveHome('a')).toBe('10.88.1.3');
+      scene.net.cut('a', false);
+      const result = await answer;
+      expect(result).toMatchObject({ status: 200, error: null, intact: true });
+      const after = await backgroundState(requester.browser);
+      // The same exit on the same connection: nothing dropped, retried or resumed by Range.
+      expect(after.peers.filter((peer) => peer.remoteRole === 'exit').map((peer) => peer.peerId)).toEqual(exitBefore);
+      expect(after.stats).toMatchObject({ resumes: 0, retries: 0, failed: 0, failedByCategory: {} });
+      expect((await backgroundState(scene.exit!)).peers).toHaveLength(1);
+    } finally {
+      await requester.close();
+    }
+  }, 150_000);
 });

@@ -50,6 +50,8 @@ export async function launchWithExtension(
       `--disable-extensions-except=${CHROME_EXTENSION_DIR}`,
       `--load-extension=${CHROME_EXTENSION_DIR}`,
       `--host-resolver-rules=${hostRules.join(', ')}`,
+      // Debugging: every context's console (offscreen document included) on stderr, shown with DEBUG=pw:browser.
+      ...(process.env.PEERLANE_CHROMIUM_LOG ? ['--enable-logging=stderr', '--v=0'] : []),
       ...extraArgs,
     ],
   });

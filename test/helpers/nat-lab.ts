@@ -29,6 +29,13 @@ export interface NatLab {
   readonly publicNamespace: string;
   readonly home: { a: string; b: string };
   setNat(router: 'a' | 'b', behaviour: NatBehaviour): void;
+  /** Cuts the home behind `router` off (every packet through the router dropped), or puts it back. */
+  cut(router: 'a' | 'b', cut: boolean): void;
+  /**
+   * The home behind `router` moves to another network: its router takes the next public address
+   * (10.88.1.3, …) and forgets its mappings, so the home's public address and ports all change.
+   */
+  moveHome(router: 'a' | 'b'): string;
   /** An executable that runs `program` inside namespace `ns` (for launchers that take a path). */
   wrapper(ns: string, program: string): Promise<string>;
   destroy(): Promise<void>;
@@ -111,6 +118,8 @@ export async function createNatLab(): Promise<NatLab> {
   }
   const routers = { a: ns.ra, b: ns.rb };
   const homeAddresses = { a: '192.168.10.2', b: '192.168.20.2' };
+  /** The last octet of each router's public address (moveHome counts it up). */
+  const publicHost = { a: 2, b: 2 };
   const lab: NatLab = {
     publicNamespace: ns.pub,
     publicAddresses: ['10.88.1.1', '10.88.2.1'],
@@ -126,6 +135,23 @@ export async function createNatLab(): Promise<NatLab> {
       } catch {
         // conntrack tools absent: the routers' mappings time out on their own; tests restart browsers anyway
       }
+    },
+    cut(router, cut) {
+      execFileSync('ip', ['netns', 'exec', routers[router], 'nft', '-f', '-'], {
+        input: cut
+          ? 'table inet cut {\n chain forward { type filter hook forward priority -10; policy drop; }\n}\n'
+          : 'delete table inet cut\n',
+      });
+    },
+    moveHome(router) {
+      const name = routers[router];
+      const subnet = router === 'a' ? '10.88.1' : '10.88.2';
+      const next = `${subnet}.${(publicHost[router] += 1)}`;
+      inNs(name, 'ip', 'addr', 'flush', 'dev', 'up0');
+      inNs(name, 'ip', 'addr', 'add', `${next}/24`, 'dev', 'up0');
+      inNs(name, 'ip', 'route', 'replace', 'default', 'via', `${subnet}.1`);
+      inNs(name, 'conntrack', '-F');
+      return next;
     },
     wrapper: (namespace, program) => namespaceWrapper(scratch, namespace, program),
     destroy,

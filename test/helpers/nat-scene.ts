@@ -27,8 +27,30 @@ export interface NatScene {
   /** Behind router B, sharing; replaced by `startExit`. */
   exit: ExtensionBrowser | null;
   startExit(behaviours: { requester: NatBehaviour; exit: NatBehaviour }, relayOnly?: boolean): Promise<void>;
+  /** A fresh requester behind router A with the app page open, routing through the exit. */
+  requester(relayOnly?: boolean): Promise<SceneRequester>;
   attempt(options: AttemptOptions): Promise<Attempt>;
   close(): Promise<void>;
+}
+
+export interface SceneRequester {
+  browser: ExtensionBrowser;
+  /** Date.now() when its settings were saved: the start of registration, NAT probe and introduction. */
+  startedAt: number;
+  /** A routed GET of `path` on the exit's origin (its big body or a paced one), read to the end in the page. */
+  get(path: string, deadlineMs: number): Promise<RoutedAnswer>;
+  /** Bytes of the GET in progress read so far in the page. */
+  received(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface RoutedAnswer {
+  /** Epoch ms of the answer's head; null: no answer (then `error`). */
+  headAt: number | null;
+  status: number;
+  error: string | null;
+  /** The body is the origin's big body, byte for byte (SHA-256). */
+  intact: boolean;
 }
 
 export interface AttemptOptions {
@@ -103,7 +125,7 @@ export async function startNatScene(bigBytes = 256 * 1024): Promise<NatScene> {
     };
     const [target, app] = await Promise.all([servers(net.home.b, []), servers(pub, [first])]);
     const appOrigin = `http://${APP_HOST}:${app.originPort}`;
-    const dataUrl = `http://origin.peerlane.test:${target.originPort}/big.bin`;
+    const dataOrigin = `http://origin.peerlane.test:${target.originPort}`;
 
     const natOf = async (browser: ExtensionBrowser): Promise<string> =>
       (
@@ -137,15 +159,41 @@ export async function startNatScene(bigBytes = 256 * 1024): Promise<NatScene> {
         });
         await natOf(exit);
       },
-      async attempt({ relayOnly = false, deadlineMs, inspect }) {
-        const sharing = exit;
-        if (!sharing) throw new Error('startExit first');
-        const requester = await launchWithExtension(
+      async requester(relayOnly = false) {
+        const browser = await launchWithExtension(
           [`MAP ${APP_HOST} ${first}`, 'MAP origin.peerlane.test ~NOTFOUND'],
           [],
           undefined,
           await net.wrapper(net.home.a, '/usr/bin/chromium'),
         );
+        try {
+          const startedAt = Date.now();
+          await browser.setSettings({ signalingUrl, routedOrigins: [appOrigin], relayOnly });
+          await waitForRoutedScripts(browser);
+          const page = await browser.context.newPage();
+          await page.goto(`${appOrigin}/app`);
+          const get = async (path: string, deadlineMs: number): Promise<RoutedAnswer> => {
+            const answer = await page.evaluate(routedGet, {
+              url: `${dataOrigin}${path}`,
+              deadline: Date.now() + deadlineMs,
+            });
+            return {
+              headAt: answer.headAt,
+              status: answer.status,
+              error: answer.error,
+              intact: answer.headAt !== null && sha256(answer.base64) === target.bigSha256,
+            };
+          };
+          const received = () => page.evaluate(() => (window as { peerlaneReceived?: number }).peerlaneReceived ?? 0);
+          return { browser, startedAt, get, received, close: () => browser.close() };
+        } catch (error) {
+          await browser.close();
+          throw error;
+        }
+      },
+      async attempt({ relayOnly = false, deadlineMs, inspect }) {
+        const sharing = exit;
+        if (!sharing) throw new Error('startExit first');
         const result: Attempt = {
           ok: false,
           ttfbMs: null,
@@ -154,47 +202,23 @@ export async function startNatScene(bigBytes = 256 * 1024): Promise<NatScene> {
           nat: { requester: 'unknown', exit: (await backgroundState(sharing)).transport.nat },
           failure: null,
         };
+        const requester = await scene.requester(relayOnly);
         try {
-          const startedAt = Date.now();
-          await requester.setSettings({ signalingUrl, routedOrigins: [appOrigin], relayOnly });
-          await waitForRoutedScripts(requester);
-          const page = await requester.context.newPage();
-          await page.goto(`${appOrigin}/app`);
-          const answer = await page.evaluate(
-            async ({ url, deadline }) => {
-              const controller = new AbortController();
-              const timer = setTimeout(() => controller.abort(), deadline - Date.now());
-              try {
-                const response = await fetch(url, { signal: controller.signal });
-                const headAt = performance.timeOrigin + performance.now();
-                // No crypto.subtle on a plain-HTTP page: the bytes go to Node to be hashed.
-                const body = new Uint8Array(await response.arrayBuffer());
-                let binary = '';
-                for (let at = 0; at < body.length; at += 0x8000)
-                  binary += String.fromCharCode(...body.subarray(at, at + 0x8000));
-                return { headAt, status: response.status, base64: btoa(binary), error: null };
-              } catch (error) {
-                return { headAt: null, status: 0, base64: '', error: String(error) };
-              } finally {
-                clearTimeout(timer);
-              }
-            },
-            { url: dataUrl, deadline: startedAt + deadlineMs },
-          );
-          const state = await backgroundState(requester);
+          const answer = await requester.get('/big.bin', requester.startedAt + deadlineMs - Date.now());
+          const state = await backgroundState(requester.browser);
           result.nat.requester = state.transport.nat;
           const peer = state.peers.find((candidate) => candidate.remoteRole === 'exit');
           result.path = peer?.path ?? null;
           result.pair = peer?.pair ? `${peer.pair.local}→${peer.pair.remote}` : null;
           if (answer.headAt === null) {
             result.failure = `${answer.error}; peers: ${state.peers.length}, signaling ${state.transport.signaling}`;
-          } else if (answer.status !== 200 || sha256(answer.base64) !== target.bigSha256) {
-            result.failure = `answer ${answer.status}, body SHA-256 ${sha256(answer.base64).slice(0, 12)}… (expected ${target.bigSha256.slice(0, 12)}…)`;
+          } else if (answer.status !== 200 || !answer.intact) {
+            result.failure = `answer ${answer.status}, body ${answer.intact ? 'intact' : 'not the origin’s (SHA-256 differs)'}`;
           } else {
             result.ok = true;
-            result.ttfbMs = answer.headAt - startedAt;
+            result.ttfbMs = answer.headAt - requester.startedAt;
           }
-          if (inspect) await inspect(requester, state);
+          if (inspect) await inspect(requester.browser, state);
         } finally {
           await requester.close();
         }
@@ -210,3 +234,33 @@ export async function startNatScene(bigBytes = 256 * 1024): Promise<NatScene> {
 }
 
 const sha256 = (base64: string): string => createHash('sha256').update(Buffer.from(base64, 'base64')).digest('hex');
+
+/** In the page: one GET read to the end (bytes counted as they come), base64 for Node to hash. */
+async function routedGet({ url, deadline }: { url: string; deadline: number }) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), deadline - Date.now());
+  const progress = window as { peerlaneReceived?: number };
+  progress.peerlaneReceived = 0;
+  try {
+    const response = await fetch(url, { signal: controller.signal });
+    const headAt = performance.timeOrigin + performance.now();
+    const chunks: Uint8Array[] = [];
+    const reader = response.body!.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      progress.peerlaneReceived += value.length;
+    }
+    // No crypto.subtle on a plain-HTTP page: the bytes go to Node to be hashed.
+    let binary = '';
+    for (const chunk of chunks)
+      for (let at = 0; at < chunk.length; at += 0x8000)
+        binary += String.fromCharCode(...chunk.subarray(at, at + 0x8000));
+    return { headAt, status: response.status, base64: btoa(binary), error: null };
+  } catch (error) {
+    return { headAt: null, status: 0, base64: '', error: String(error) };
+  } finally {
+    clearTimeout(timer);
+  }
+}

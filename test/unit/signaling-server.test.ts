@@ -1,11 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
+import { SigningIdentity } from '../helpers/signing-identity';
 import { TestClient } from '../helpers/ws-client';
 
 let server: SignalingServer;
 const clients: TestClient[] = [];
-const client = (): TestClient => {
-  const created = new TestClient(server.url);
+const client = (options: ConstructorParameters<typeof TestClient>[1] = {}, identity?: SigningIdentity): TestClient => {
+  const created = new TestClient(server.url, options, identity);
   clients.push(created);
   return created;
 };
@@ -94,6 +95,41 @@ describe('signaling server', () => {
     await requester.next('exits');
     exit.close();
     expect(await requester.next('peer-gone')).toEqual({ type: 'peer-gone', peerId: exitId });
+  });
+
+  it('keeps the pairings of a peer the heartbeat cut off for its return on another connection (a changed network)', async () => {
+    const exit = client();
+    const exitId = await exit.register(true);
+    // Answers no ping: its network went away (the heartbeat reaps it), then it comes back.
+    const identity = new SigningIdentity();
+    const gone = client({ autoPong: false }, identity);
+    const requesterId = await gone.register(false);
+    gone.send({ type: 'find-exits', count: 1, exclude: [] });
+    await gone.next('exits');
+    await gone.closed;
+    const back = client({}, identity);
+    expect(await back.register(false)).toBe(requesterId);
+    // No new introduction: its ICE restart reaches the exit, and the exit never heard it left.
+    back.send({ type: 'signal', to: exitId, data: { type: 'offer', sdp: 'v=0 restart' } });
+    expect(await exit.next('signal')).toEqual({
+      type: 'signal',
+      from: requesterId,
+      data: { type: 'offer', sdp: 'v=0 restart' },
+    });
+    await expect(exit.next('peer-gone', 300)).rejects.toThrow(/no peer-gone/);
+  });
+
+  it('tells partners a reaped peer left once it did not come back within the grace', async () => {
+    await server.close();
+    server = await startSignalingServer({ port: 0, heartbeatMs: 200, returnGraceMs: 300 });
+    const exit = client();
+    await exit.register(true);
+    const gone = client({ autoPong: false });
+    const requesterId = await gone.register(false);
+    gone.send({ type: 'find-exits', count: 1, exclude: [] });
+    await gone.next('exits');
+    await gone.closed;
+    expect(await exit.next('peer-gone', 2000)).toEqual({ type: 'peer-gone', peerId: requesterId });
   });
 
   it('answers malformed and unknown messages with bad_message, then closes a persistent offender', async () => {

@@ -37,6 +37,8 @@ export interface Peer {
   rttMs: number | null;
   /** clock.now() of the last frame received: any frame proves the peer alive. */
   lastHeardAt: number;
+  /** clock.now() until which silence is expected: the transport is restarting the connection's path. */
+  silenceExpectedUntil: number;
   readonly pingSentAt: Map<number, number>;
 }
 
@@ -129,6 +131,7 @@ export class PeerRegistry {
       session,
       rttMs: null,
       lastHeardAt: deps.clock.now(),
+      silenceExpectedUntil: 0,
       pingSentAt: new Map(),
     };
     this.peers.set(peerId, peer);
@@ -136,6 +139,15 @@ export class PeerRegistry {
     this.pingAll();
     this.pinger ??= deps.every(PING_INTERVAL_MS, () => this.pingAll());
     this.changes.emit();
+  }
+
+  /**
+   * The transport is restarting the peer's path (a changed network, a cut link): its silence is no
+   * sign of death for `graceMs`; the transport itself ends the peer if the restart fails.
+   */
+  reconnecting(peerId: string, graceMs: number): void {
+    const peer = this.peers.get(peerId);
+    if (peer) peer.silenceExpectedUntil = this.deps.clock.now() + graceMs;
   }
 
   /** ICE moved the connection (a relay first, the direct pair once its checks succeeded, or back). */
@@ -159,6 +171,9 @@ export class PeerRegistry {
     const peer = this.peers.get(peerId);
     if (!peer) return;
     peer.lastHeardAt = this.deps.clock.now();
+    // Heard again: a restart that expected silence is over (ICE saying "connected" is not enough,
+    // it says so mid-restart while the path is still cut).
+    peer.silenceExpectedUntil = 0;
     peer.session.receive(frame);
   }
 
@@ -182,7 +197,11 @@ export class PeerRegistry {
     const now = this.deps.clock.now();
     for (const peer of [...this.peers.values()]) {
       const oldestProbe = Math.min(...peer.pingSentAt.values());
-      if (now - peer.lastHeardAt > PEER_SILENCE_MS && now - oldestProbe > PEER_SILENCE_MS) {
+      if (
+        now >= peer.silenceExpectedUntil &&
+        now - peer.lastHeardAt > PEER_SILENCE_MS &&
+        now - oldestProbe > PEER_SILENCE_MS
+      ) {
         const reason = `no answer for ${Math.round((now - peer.lastHeardAt) / 1000)} s`;
         this.deps.closePeer(peer.id, reason);
         this.down(peer.id, reason);

@@ -94,6 +94,12 @@ export const fromTransportSchema = z.discriminatedUnion('type', [
     connection: count,
   }),
   z.object({ type: z.literal('peer-path'), peerId: z.string(), path: peerPath, pair: candidatePairSchema }),
+  /** The peer's connection lost its path and is being restarted (ICE restart); it comes back or goes down within `graceMs`. */
+  z.object({
+    type: z.literal('peer-reconnecting'),
+    peerId: z.string(),
+    graceMs: z.number().check(z.int(), z.minimum(0), z.maximum(120_000)),
+  }),
   /** How many of the peer's connections are open (more than one: its frames are striped over them), and what stalled lanes cost so far. */
   z.object({
     type: z.literal('peer-lanes'),
