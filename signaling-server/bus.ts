@@ -1,4 +1,4 @@
-import type { ShareWith } from '../protocol/circle-proof';
+import type { RevocationList, ShareWith } from '../protocol/circle-proof';
 import type { NatKind, SignalData } from '../protocol/signaling-messages';
 
 /**
@@ -9,6 +9,7 @@ import type { NatKind, SignalData } from '../protocol/signaling-messages';
  * where its clients' partners are from the introduction or the first signal, without a lookup.
  */
 export const NODE_ID_LENGTH = 6;
+const MAX_IDENTITIES_IN_MEMORY = 200_000;
 
 /** An exit as every node sees it. `seenAt` (epoch ms) ages it out when its node stops refreshing it. */
 export interface ExitRecord {
@@ -30,12 +31,25 @@ export interface ExitRecord {
  */
 export type NodeEnvelope =
   | { type: 'signal'; to: string; from: string; fromNode: string; data: SignalData }
-  | { type: 'peer-gone'; to: string; peerId: string };
+  | { type: 'peer-gone'; to: string; peerId: string }
+  /** The requester's node ended this exit's pairing with `peerId` (its circles no longer allow it). */
+  | { type: 'access-ended'; to: string; peerId: string; reason: string };
+
+/**
+ * What every node must decide alike, whichever node a peer is on: a requester's report of an exit
+ * (enough of them stop the exit's introductions everywhere) and a circle's newer revocation list
+ * (each node checks the owner's signature itself before acting on it). Kept in the shared store, so
+ * a node that starts later, or again, knows them all.
+ */
+export type TrustEvent =
+  { type: 'report'; exitId: string; reporterId: string } | { type: 'revocation'; list: RevocationList };
 
 export interface BusHandlers {
   /** An exit appeared, changed or refreshed (`record`), or left (`null`, withdrawn by node `byNode`). */
   onExit(peerId: string, record: ExitRecord | null, byNode: string): void;
   onEnvelope(envelope: NodeEnvelope): void;
+  /** Another node's report or revocation, or one kept in the store (at start). */
+  onTrust(event: TrustEvent): void;
 }
 
 export interface SignalingBus {
@@ -45,6 +59,10 @@ export interface SignalingBus {
   /** Withdraws the exit if this node published it last (it may have reconnected to another node since). */
   removeExit(peerId: string): void;
   sendToNode(nodeId: string, envelope: NodeEnvelope): void;
+  /** When an identity was first seen by any node (epoch ms): `now` if never before. */
+  firstSeen(peerId: string, now: number): Promise<number>;
+  /** Keeps a report or revocation this node accepted, and tells every other node. */
+  publishTrust(event: TrustEvent): void;
   /** For /readyz: the shared store answers. */
   healthy(): Promise<boolean>;
   close(): Promise<void>;
@@ -70,6 +88,20 @@ export class MemoryBus implements SignalingBus {
 
   sendToNode(nodeId: string, envelope: NodeEnvelope): void {
     if (nodeId === this.nodeId) this.handlers?.onEnvelope(envelope);
+  }
+
+  /** One node: it already acted on what it publishes; nothing outlives the process. */
+  publishTrust(): void {}
+
+  private readonly seen = new Map<string, number>();
+
+  async firstSeen(peerId: string, now: number): Promise<number> {
+    const known = this.seen.get(peerId);
+    if (known !== undefined) return known;
+    // Bounded: past the cap the oldest entry is forgotten (in memory nothing outlives the process anyway).
+    if (this.seen.size >= MAX_IDENTITIES_IN_MEMORY) this.seen.delete(this.seen.keys().next().value!);
+    this.seen.set(peerId, now);
+    return now;
   }
 
   async healthy(): Promise<boolean> {

@@ -33,6 +33,7 @@ export class ExitDirectory {
     private readonly exitRefreshMs: number,
     private readonly relayAvailable: boolean,
     private readonly reportThreshold: number,
+    private readonly reportMinAgeMs: number,
   ) {
     this.ttlMs = exitRefreshMs * 2.5;
   }
@@ -43,6 +44,18 @@ export class ExitDirectory {
   /** A requester reports an exit it was introduced to; true when this report took the exit out of introductions. */
   report(requester: Peer, exitId: string): boolean {
     if (!requester.partners?.has(exitId)) return false;
+    // Sybil resistance: an identity made a moment ago is free; one seen for a day, or vouched for by a circle, is not.
+    if (requester.circles === null && Date.now() - requester.firstSeenAt < this.reportMinAgeMs) return false;
+    const { added, flaggedNow } = this.addReport(exitId, requester.id);
+    if (added) this.bus.publishTrust({ type: 'report', exitId, reporterId: requester.id });
+    return flaggedNow;
+  }
+
+  /**
+   * Counts one reporter of an exit: from this node's client (checked above) or from another node
+   * (which checked its client was introduced to the exit). `flaggedNow`: this report crossed the threshold.
+   */
+  addReport(exitId: string, reporterId: string): { added: boolean; flaggedNow: boolean } {
     let reporters = this.reports.get(exitId);
     if (!reporters) {
       // Bounded: the oldest reported exit is forgotten first (a Map iterates in insertion order).
@@ -51,8 +64,11 @@ export class ExitDirectory {
       this.reports.set(exitId, reporters);
     }
     const before = reporters.size;
-    reporters.add(requester.id);
-    return before < this.reportThreshold && reporters.size >= this.reportThreshold;
+    reporters.add(reporterId);
+    return {
+      added: reporters.size > before,
+      flaggedNow: before < this.reportThreshold && reporters.size >= this.reportThreshold,
+    };
   }
 
   /** Reported by enough independent requesters: no longer introduced. */
@@ -66,6 +82,16 @@ export class ExitDirectory {
     return (this.reports.get(exitId)?.size ?? 0) >= this.reportThreshold;
   }
 
+  /** An exit as last published by its node (any node), if it is known. */
+  record(peerId: string): ExitRecord | undefined {
+    return this.records.get(peerId);
+  }
+
+  /** Whether the exit of `record` (on any node) may serve `requester` (on this node, whose circles this node judged). */
+  mayServeFromRecord(record: ExitRecord, requester: Peer): boolean {
+    return record.shareWith !== 'circles' || sharedCircles(requester.circles, record.circles).length > 0;
+  }
+
   /** Whether `exit` (on this node) may serve `requester`: everyone, or a member of one of its circles. */
   mayServe(exit: Peer, requester: Peer): boolean {
     return (
@@ -77,7 +103,11 @@ export class ExitDirectory {
   onBusExit(peerId: string, record: ExitRecord | null, byNode: string): void {
     if (record) this.records.set(peerId, record);
     else if (this.records.get(peerId)?.nodeId === byNode) this.records.delete(peerId);
+    if (record && record.nodeId !== this.bus.nodeId) this.onRemoteExit?.(record);
   }
+
+  /** Set by the pairings: an exit on another node published whom it serves (it may have narrowed). */
+  onRemoteExit: ((record: ExitRecord) => void) | null = null;
 
   /** `seenAt` is the exit's own last report: republishing its load after introductions must not keep a silent exit alive. */
   publish(exit: Peer): void {

@@ -109,6 +109,7 @@ const options: Partial<SignalingOptions> = {
   drainMs: integer('PEERLANE_DRAIN_MS', DEFAULT_SIGNALING_OPTIONS.drainMs, 0, 600_000),
   returnGraceMs: integer('PEERLANE_RETURN_GRACE_MS', DEFAULT_SIGNALING_OPTIONS.returnGraceMs, 0, 600_000),
   reportThreshold: integer('PEERLANE_REPORT_THRESHOLD', DEFAULT_SIGNALING_OPTIONS.reportThreshold, 1, 1_000),
+  reportMinAgeMs: integer('PEERLANE_REPORT_MIN_AGE_MS', DEFAULT_SIGNALING_OPTIONS.reportMinAgeMs, 0, 365 * 86_400_000),
   tls: tlsFiles(),
   logger,
 };

@@ -8,6 +8,7 @@ import type { Pairings } from './pairings';
 import { isOpen, sendTo as send, type Peer } from './peer';
 import type { Relay } from './relay';
 import type { ReturningPeers } from './returning-peers';
+import type { SignalingBus } from './bus';
 import { iceServersFor } from './turn';
 
 /** What the handlers act on: the node's registered peers and its parts (server.ts composes them). */
@@ -20,6 +21,7 @@ export interface HandlerContext {
   relay: Relay;
   pairings: Pairings;
   returning: ReturningPeers;
+  bus: SignalingBus;
   /** A bad message: named back to the client, and counted towards cutting it off. */
   reject(peer: Peer, code: string, message: string): void;
 }
@@ -33,7 +35,7 @@ type HandlerRegistry = { [K in ClientMessage['type']]: Handler<K> };
  * `register` from an unregistered connection, and calls the one handler its type names.
  */
 export function createMessageHandlers(context: HandlerContext): (peer: Peer, message: ClientMessage) => void {
-  const { options, log, metrics, peers, directory, relay, pairings, returning } = context;
+  const { options, log, metrics, peers, directory, relay, pairings, returning, bus } = context;
 
   const applyState = (peer: Peer, message: Extract<ClientMessage, { type: 'register' | 'update' }>): void => {
     const wasExit = peer.exit;
@@ -65,6 +67,13 @@ export function createMessageHandlers(context: HandlerContext): (peer: Peer, mes
     peer.host = '';
     peers.set(peer.id, peer);
     peer.registered = true;
+    // Off the registration's path: until the store answers, its reports do not count.
+    peer.firstSeenAt = earlier?.firstSeenAt ?? Infinity;
+    if (peer.firstSeenAt === Infinity)
+      void bus.firstSeen(peerId, Date.now()).then(
+        (at) => (peer.firstSeenAt = at),
+        (error: unknown) => log.warn({ err: String(error) }, 'first seen unknown'),
+      );
     applyState(peer, message);
     send(peer, {
       type: 'registered',

@@ -33,6 +33,12 @@ export interface SignalingOptions {
   /** PEM certificate (chain) and key: served as wss:// and https:// by the server itself. Null: ws://. */
   tls: { cert: string; key: string } | null;
   /** Independent requesters whose reports of one exit (`report-exit`) stop its introductions. */
+  /**
+   * A report counts only from an identity signaling first saw this long ago, or from a member of a
+   * circle (a credential someone signed): fresh identities cost nothing, so a swarm of them must not
+   * be able to take honest exits out (Sybil resistance).
+   */
+  reportMinAgeMs: number;
   reportThreshold: number;
   logger: Logger;
 }
@@ -57,6 +63,7 @@ export const DEFAULT_SIGNALING_OPTIONS: SignalingOptions = {
   drainMs: 10_000,
   tls: null,
   reportThreshold: 3,
+  reportMinAgeMs: 24 * 60 * 60 * 1000,
   logger: pino({ level: 'silent' }),
 };
 

@@ -1,8 +1,8 @@
 import { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { BusHandlers, ExitRecord, NodeEnvelope, SignalingBus } from './bus';
-import { shareWithValues, type ShareWith } from '../protocol/circle-proof';
-import { natKinds, type NatKind } from '../protocol/signaling-messages';
+import type { BusHandlers, ExitRecord, NodeEnvelope, SignalingBus, TrustEvent } from './bus';
+import { shareWithValues, type RevocationList, type ShareWith } from '../protocol/circle-proof';
+import { natKinds, revocationListSchema, type NatKind } from '../protocol/signaling-messages';
 
 /**
  * Several signaling nodes behind a load balancer, sharing over Redis: one Redis (pub/sub) or a Redis
@@ -14,12 +14,43 @@ import { natKinds, type NatKind } from '../protocol/signaling-messages';
  * - messages for a peer on another node go to that node's channel (hash-tagged by node id, so the
  *   nodes' channels spread over the shards). One publishing connection keeps them in order (an offer
  *   before its candidates).
+ * - reports and revocation lists (bus.ts `TrustEvent`): kept in two hashes (reporters per exit; the
+ *   newest list per circle) and published on the trust channel, all under the exits' hash tag, so a
+ *   script stores and publishes in one step; a node that starts reads both hashes first.
  * Every command's round trip is reported through `observe` (Prometheus histogram).
  */
 export type RedisTarget =
   { kind: 'single'; url: string } | { kind: 'cluster'; nodes: { host: string; port: number }[] };
 
 const EXITS = '{peerlane}:exits';
+const REPORTS = '{peerlane}:reports';
+const REVOCATIONS = '{peerlane}:revocations';
+const TRUST = '{peerlane}:trust';
+/** Identity → when a node first saw it (epoch ms), for the age a report needs. */
+const IDENTITIES = '{peerlane}:identities';
+/** Reporters kept per exit: past this many, more change nothing (the threshold is far lower). */
+const MAX_REPORTERS = 64;
+
+type TrustMessage = { event: TrustEvent; byNode: string };
+
+/** Adds a reporter to an exit's list once (bounded), then tells every node. */
+const REPORT_SCRIPT = `
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+local list = current and cjson.decode(current) or {}
+for _, id in ipairs(list) do if id == ARGV[2] then return 0 end end
+if #list >= tonumber(ARGV[5]) then return 0 end
+table.insert(list, ARGV[2])
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(list))
+redis.call(ARGV[4], KEYS[2], ARGV[3])
+return 1`;
+
+/** Keeps a circle's list only if it is newer than the one stored, then tells every node. */
+const REVOCATION_SCRIPT = `
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current and cjson.decode(current).version >= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call(ARGV[5], KEYS[2], ARGV[4])
+return 1`;
 const nodeChannel = (nodeId: string): string => `peerlane:node:{${nodeId}}`;
 
 type ExitEvent = { peerId: string; record: ExitRecord | null; byNode: string };
@@ -75,7 +106,7 @@ export class RedisBus implements SignalingBus {
 
   async start(handlers: BusHandlers): Promise<void> {
     this.handlers = handlers;
-    const channels = [EXITS, nodeChannel(this.nodeId)];
+    const channels = [EXITS, TRUST, nodeChannel(this.nodeId)];
     if (this.subscriber) {
       await Promise.all([this.client.connect(), this.subscriber.connect()]);
       this.subscriber.on('message', (channel: string, raw: string) => this.onMessage(channel, raw));
@@ -92,6 +123,17 @@ export class RedisBus implements SignalingBus {
       const record = parseRecord(json);
       if (record) handlers.onExit(peerId, record, record.nodeId);
     }
+    // Reports and revocations as they stand: a restarted node forgets none.
+    const [reports, revocations] = await Promise.all([
+      this.timed('load-reports', () => this.client.hgetall(REPORTS)),
+      this.timed('load-revocations', () => this.client.hgetall(REVOCATIONS)),
+    ]);
+    for (const [exitId, json] of Object.entries(reports))
+      for (const reporterId of parseStrings(json)) handlers.onTrust({ type: 'report', exitId, reporterId });
+    for (const json of Object.values(revocations)) {
+      const list = parseRevocationList(json);
+      if (list) handlers.onTrust({ type: 'revocation', list });
+    }
   }
 
   private onMessage(channel: string, raw: string): void {
@@ -101,6 +143,9 @@ export class RedisBus implements SignalingBus {
       if (channel === EXITS) {
         const event = JSON.parse(raw) as ExitEvent;
         handlers.onExit(event.peerId, event.record, event.byNode);
+      } else if (channel === TRUST) {
+        const { event, byNode } = JSON.parse(raw) as TrustMessage;
+        if (byNode !== this.nodeId) handlers.onTrust(event);
       } else handlers.onEnvelope(JSON.parse(raw) as NodeEnvelope);
     } catch (error) {
       // Only our nodes publish here; a bad message is a bug or a foreign writer: log, never crash.
@@ -126,6 +171,48 @@ export class RedisBus implements SignalingBus {
     void this.timed('publish-node', () =>
       this.client[this.publishCommand](nodeChannel(nodeId), JSON.stringify(envelope)),
     ).catch((error: unknown) => this.log.warn({ err: String(error) }, 'relay to node failed'));
+  }
+
+  async firstSeen(peerId: string, now: number): Promise<number> {
+    const stored = await this.timed('first-seen', async () => {
+      await this.client.hsetnx(IDENTITIES, peerId, String(now));
+      return this.client.hget(IDENTITIES, peerId);
+    });
+    const value = Number(stored);
+    return Number.isFinite(value) ? value : now;
+  }
+
+  publishTrust(event: TrustEvent): void {
+    const message = JSON.stringify({ event, byNode: this.nodeId } satisfies TrustMessage);
+    const run =
+      event.type === 'report'
+        ? () =>
+            this.client.eval(
+              REPORT_SCRIPT,
+              2,
+              REPORTS,
+              TRUST,
+              event.exitId,
+              event.reporterId,
+              message,
+              this.publishCommand,
+              String(MAX_REPORTERS),
+            )
+        : () =>
+            this.client.eval(
+              REVOCATION_SCRIPT,
+              2,
+              REVOCATIONS,
+              TRUST,
+              event.list.circle,
+              String(event.list.version),
+              JSON.stringify(event.list),
+              message,
+              this.publishCommand,
+            );
+    void this.timed(`publish-${event.type}`, run).catch((error: unknown) =>
+      this.log.warn({ err: String(error) }, `publish ${event.type} failed`),
+    );
   }
 
   async healthy(): Promise<boolean> {
@@ -177,6 +264,25 @@ function parseRecord(json: string): ExitRecord | null {
       shareWith,
       circles,
     };
+  } catch {
+    return null;
+  }
+}
+
+function parseStrings(json: string): string[] {
+  try {
+    const value: unknown = JSON.parse(json);
+    return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+/** A stored list, shaped as the protocol says (its signature is checked by the node that acts on it). */
+function parseRevocationList(json: string): RevocationList | null {
+  try {
+    const parsed = revocationListSchema.safeParse(JSON.parse(json));
+    return parsed.success ? parsed.data : null;
   } catch {
     return null;
   }

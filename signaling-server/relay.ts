@@ -64,6 +64,13 @@ export class Relay {
         if (partner) this.directory.forgetPartner(partner, envelope.peerId);
         return;
       }
+      case 'access-ended': {
+        const exit = this.peers.get(envelope.to);
+        if (!exit?.partners?.delete(envelope.peerId)) return;
+        if (exit.introducedTo?.delete(envelope.peerId)) this.directory.publishLoadSoon(exit);
+        sendTo(exit, { type: 'access-ended', peerId: envelope.peerId, reason: envelope.reason });
+        return;
+      }
     }
   }
 

@@ -72,10 +72,11 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
     options.exitRefreshMs,
     options.ice.turn !== null,
     options.reportThreshold,
+    options.reportMinAgeMs,
   );
   const relay = new Relay(nodeId, peers, directory, bus, metrics);
   const returning = new ReturningPeers((peer) => relay.departed(peer), options.returnGraceMs);
-  const pairings = new Pairings(peers, directory, new CircleBook(), log);
+  const pairings = new Pairings(peers, directory, new CircleBook(), bus, log);
   const admission = new AdmissionControl(options, ipLimits, metrics, log, {
     draining: () => draining,
     connections: () => connections.size,
@@ -105,6 +106,7 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
     relay,
     pairings,
     returning,
+    bus,
     reject: (peer, code, message) => reject(peer, code, message),
   });
 
@@ -185,6 +187,7 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
       introducedTo: null,
       partners: null,
       alive: true,
+      firstSeenAt: Infinity,
       reaped: false,
       invalid: 0,
       bucket: new TokenBucket(options.messagesPerSecond, options.messagesPerSecond * 2, Date.now()),
@@ -277,6 +280,15 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
   await bus.start({
     onExit: (peerId, record, byNode) => directory.onBusExit(peerId, record, byNode),
     onEnvelope: (envelope) => relay.fromNode(envelope),
+    onTrust: (event) => {
+      if (event.type === 'report') {
+        if (directory.addReport(event.exitId, event.reporterId).flaggedNow)
+          log.warn({ exit: event.exitId }, 'exit flagged by independent reports (across nodes): no longer introduced');
+      } else
+        void pairings
+          .revocationFromNode(event.list)
+          .catch((error: unknown) => log.warn({ err: String(error) }, 'revocation from another node failed'));
+    },
   });
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);

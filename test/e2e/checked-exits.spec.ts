@@ -41,7 +41,8 @@ const MAX_REQUESTS = 20;
 
 beforeAll(async () => {
   origin = await startOriginServer({ alsoListenOn: [ALTERING_ORIGIN_ADDRESS, DELAYING_ORIGIN_ADDRESS] });
-  signaling = await startSignalingServer({ port: 0, reportThreshold: 1 });
+  // Fresh identities report here: the age a report needs (a day by default) is waived.
+  signaling = await startSignalingServer({ port: 0, reportThreshold: 1, reportMinAgeMs: 0 });
   appOrigin = `http://app.peerlane.test:${origin.port}`;
   dataOrigin = `http://origin.peerlane.test:${origin.port}`;
   const exitSettings = {

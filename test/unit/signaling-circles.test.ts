@@ -2,55 +2,26 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   acceptRevocations,
   circlesStateFor,
-  createCircle,
   EMPTY_CIRCLES,
-  invite,
   join,
   readInviteLink,
   revoke,
-  type CirclesStore,
 } from '../../extension/core/circles/circles';
-import type { CirclesState } from '../../protocol/signaling-messages';
-import { signalingFixture, type TestClient } from '../helpers/ws-client';
+import { circleWithMember, findExits, registerWith, updateCircles, verdicts } from '../helpers/circles-fixture';
+import { signalingFixture } from '../helpers/ws-client';
 
 /**
  * Circles against a real signaling server on loopback: credentials made and checked by the
  * extension's own code (WebCrypto), judged by the server (node:crypto); revocations that cut a
  * member off at once and survive a server restart; independent reports that stop an exit's introductions.
  */
-const { server, client, cleanup } = signalingFixture({ heartbeatMs: 5000, drainMs: 500, reportThreshold: 2 });
+const { server, client, cleanup } = signalingFixture({
+  heartbeatMs: 5000,
+  drainMs: 500,
+  reportThreshold: 2,
+  reportMinAgeMs: 0,
+});
 afterEach(cleanup);
-
-/** Registers; with circles, also reads the server's verdict on them (into `verdicts`). */
-const verdicts = new Map<TestClient, { member: string[]; refused: unknown[] }>();
-async function registerWith(peer: TestClient, exit: boolean, circles?: CirclesState): Promise<string> {
-  const { nonce } = await peer.next('challenge');
-  peer.socket.send(
-    peer.identity.register(peer.host, nonce, { exit, capacity: 6, load: 0, ...(circles ? { circles } : {}) }),
-  );
-  const { peerId } = await peer.next('registered');
-  if (circles) verdicts.set(peer, await peer.next('circles'));
-  return peerId;
-}
-
-async function findExits(peer: TestClient, preferCircles = false): Promise<{ peerId: string; circles?: string[] }[]> {
-  peer.send({ type: 'find-exits', count: 8, exclude: [], preferCircles });
-  return (await peer.next('exits')).exits;
-}
-
-/** An owner with one circle and an invite accepted by a member. */
-async function circleWithMember(): Promise<{
-  owner: CirclesStore;
-  member: CirclesStore;
-  circle: string;
-  inviteId: string;
-}> {
-  const owner0 = await createCircle(EMPTY_CIRCLES, 'Family', 1);
-  const circle = owner0.owned[0]!.circle;
-  const { store: owner, link } = await invite(owner0, circle, 'Ana', 2);
-  const member = await join(EMPTY_CIRCLES, link, 3);
-  return { owner, member, circle, inviteId: member.joined[0]!.credential.invite };
-}
 
 describe('circle credentials (extension side, pure)', () => {
   it('an invite link reads back to a signed credential; an altered one is refused with a clear error', async () => {
@@ -143,14 +114,7 @@ describe('circles on a real signaling server', () => {
 
     // The owner (here also the exit) revokes: one update carrying the new signed list.
     const revoked = await revoke(owner, circle, inviteId);
-    exit.send({
-      type: 'update',
-      exit: true,
-      capacity: 6,
-      load: 0,
-      nat: 'unknown',
-      circles: circlesStateFor(revoked, 'circles'),
-    });
+    updateCircles(exit, true, circlesStateFor(revoked, 'circles'));
     expect(await exit.next('access-ended')).toMatchObject({ peerId: memberId });
     expect(await memberClient.next('access-ended')).toMatchObject({ peerId: exitId });
     expect(await memberClient.next('circles')).toEqual({
@@ -188,25 +152,11 @@ describe('circles on a real signaling server', () => {
     expect((await findExits(stranger)).map((entry) => entry.peerId)).toEqual([exitId]);
     expect((await findExits(memberClient)).map((entry) => entry.peerId)).toEqual([exitId]);
 
-    exit.send({
-      type: 'update',
-      exit: true,
-      capacity: 6,
-      load: 0,
-      nat: 'unknown',
-      circles: circlesStateFor(owner, 'circles'),
-    });
+    updateCircles(exit, true, circlesStateFor(owner, 'circles'));
     expect(await exit.next('access-ended')).toMatchObject({ peerId: strangerId });
     expect(await stranger.next('access-ended')).toMatchObject({ peerId: exitId });
 
-    memberClient.send({
-      type: 'update',
-      exit: false,
-      capacity: 0,
-      load: 0,
-      nat: 'unknown',
-      circles: circlesStateFor(EMPTY_CIRCLES, 'everyone'),
-    });
+    updateCircles(memberClient, false, circlesStateFor(EMPTY_CIRCLES, 'everyone'));
     expect(await exit.next('access-ended')).toMatchObject({ peerId: memberId });
     expect(await findExits(memberClient)).toEqual([]);
   });
@@ -237,5 +187,24 @@ describe('reports of exits that answer differently', () => {
       flaggedExits: number;
     };
     expect(health.flaggedExits).toBe(1);
+  });
+
+  it('counts a report only from an identity old enough, or from a circle member (Sybil resistance)', async () => {
+    const { member } = await circleWithMember();
+    const signaling = await server({ reportThreshold: 1, reportMinAgeMs: 60_000 });
+    const exit = client(signaling.url);
+    const exitId = await registerWith(exit, true);
+    const fresh = client(signaling.url);
+    await registerWith(fresh, false);
+    const vouched = client(signaling.url);
+    await registerWith(vouched, false, circlesStateFor(member, 'everyone'));
+    expect((await findExits(fresh)).map((entry) => entry.peerId)).toEqual([exitId]);
+    expect((await findExits(vouched)).map((entry) => entry.peerId)).toEqual([exitId]);
+    // A minute-old identity is not yet old enough: its report is ignored (threshold 1).
+    fresh.send({ type: 'report-exit', peerId: exitId, reason: 'altered_body' });
+    expect((await findExits(fresh)).map((entry) => entry.peerId)).toEqual([exitId]);
+    // A circle member's counts at once.
+    vouched.send({ type: 'report-exit', peerId: exitId, reason: 'altered_body' });
+    await expect.poll(async () => (await findExits(fresh)).length).toBe(0);
   });
 });

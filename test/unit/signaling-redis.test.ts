@@ -3,6 +3,9 @@ import type { RedisTarget } from '../../signaling-server/redis-bus';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
 import { startRedis, startRedisCluster } from '../helpers/redis';
 import type { SigningIdentity } from '../helpers/signing-identity';
+import { circlesStateFor, revoke } from '../../extension/core/circles/circles';
+import type { CirclesState } from '../../protocol/signaling-messages';
+import { circleWithMember, registerWith, updateCircles, verdicts } from '../helpers/circles-fixture';
 import { TestClient } from '../helpers/ws-client';
 import { closeAll } from '../helpers/close-all';
 
@@ -20,7 +23,11 @@ const client = (url: string, identity?: SigningIdentity): TestClient => {
 };
 
 /** Asks until the directory (reached over Redis) offers what `accept` wants, bounded. */
-async function exitsUntil(requester: TestClient, accept: (ids: string[]) => boolean): Promise<string[]> {
+async function exitsUntil(
+  requester: TestClient,
+  accept: (ids: string[]) => boolean,
+  timeout = 5000,
+): Promise<string[]> {
   let ids: string[] = [];
   await expect
     .poll(
@@ -29,7 +36,7 @@ async function exitsUntil(requester: TestClient, accept: (ids: string[]) => bool
         ids = (await requester.next('exits')).exits.map((exit) => exit.peerId);
         return accept(ids);
       },
-      { timeout: 5000 },
+      { timeout, interval: 50 },
     )
     .toBe(true);
   return ids;
@@ -56,12 +63,18 @@ describe.each(KINDS)('two nodes over $name', ({ start }) => {
   let stopRedis: () => Promise<void>;
   let nodeA: SignalingServer;
   let nodeB: SignalingServer;
+  let target: RedisTarget;
+  const options = { port: 0, heartbeatMs: 500, drainMs: 1000, reportThreshold: 2, reportMinAgeMs: 0 };
+  /** What the cross-node tests leave for the restart test: a flagged exit, a revoked member. */
+  let flaggedExitId = '';
+  let revokedMember: { identity: SigningIdentity; state: CirclesState; circle: string } | null = null;
 
   beforeAll(async () => {
     const started = await start();
     stopRedis = started.stop;
-    nodeA = await startSignalingServer({ port: 0, redis: started.target, heartbeatMs: 500, drainMs: 1000 });
-    nodeB = await startSignalingServer({ port: 0, redis: started.target, heartbeatMs: 500, drainMs: 1000 });
+    target = started.target;
+    nodeA = await startSignalingServer({ ...options, redis: target });
+    nodeB = await startSignalingServer({ ...options, redis: target });
   }, 60_000);
 
   afterAll(async () => {
@@ -127,6 +140,77 @@ describe.each(KINDS)('two nodes over $name', ({ start }) => {
       from: laterId,
       data: { type: 'offer', sdp: 'v=0 moved' },
     });
+  });
+
+  it('a revocation decided on one node holds on the other within a second: the member there loses the circle and its pairing', async () => {
+    const { owner, member, circle, inviteId } = await circleWithMember();
+    const exit = client(nodeA.url);
+    const exitId = await registerWith(exit, true, circlesStateFor(owner, 'circles'));
+    const memberClient = client(nodeB.url);
+    const memberId = await registerWith(memberClient, false, circlesStateFor(member, 'everyone'));
+    await exitsUntil(memberClient, (ids) => ids.includes(exitId));
+    memberClient.send({ type: 'signal', to: exitId, data: { type: 'offer', sdp: 'v=0' } });
+    await exit.next('signal');
+
+    // The owner (the exit here) revokes on node A; node B checks the list itself and acts on it.
+    const revoked = await revoke(owner, circle, inviteId);
+    updateCircles(exit, true, circlesStateFor(revoked, 'circles'));
+    expect(await memberClient.next('circles', 1000)).toEqual({
+      type: 'circles',
+      member: [],
+      refused: [{ circle, reason: 'revoked' }],
+    });
+    expect((await memberClient.next('circle-revocation', 1000)).list).toMatchObject({
+      version: 1,
+      revoked: [inviteId],
+    });
+    expect(await memberClient.next('access-ended', 1000)).toMatchObject({ peerId: exitId });
+    expect(await exit.next('access-ended', 1000)).toMatchObject({ peerId: memberId });
+    expect(await exitsUntil(memberClient, (ids) => !ids.includes(exitId), 1000)).not.toContain(exitId);
+    memberClient.send({ type: 'signal', to: exitId, data: { type: 'offer', sdp: 'v=0 again' } });
+    expect(await memberClient.next('error')).toMatchObject({ code: 'unknown_peer' });
+    revokedMember = { identity: memberClient.identity, state: circlesStateFor(member, 'everyone'), circle };
+  });
+
+  it('reports from requesters on both nodes flag the exit on both within a second', async () => {
+    const exit = client(nodeA.url);
+    const exitId = await exit.register(true, 6, 0);
+    const onA = client(nodeA.url);
+    await onA.register(false);
+    const onB = client(nodeB.url);
+    await onB.register(false);
+    await exitsUntil(onA, (ids) => ids.includes(exitId));
+    await exitsUntil(onB, (ids) => ids.includes(exitId));
+    const outsiders = [client(nodeA.url), client(nodeB.url)];
+    for (const outsider of outsiders) await outsider.register(false);
+    // One report (threshold 2) changes nothing; the second, made on the other node, flags it on both.
+    onA.send({ type: 'report-exit', peerId: exitId, reason: 'altered_body' });
+    for (const outsider of outsiders)
+      expect(await exitsUntil(outsider, (ids) => ids.includes(exitId))).toContain(exitId);
+    onB.send({ type: 'report-exit', peerId: exitId, reason: 'altered_body' });
+    for (const outsider of outsiders)
+      expect(await exitsUntil(outsider, (ids) => !ids.includes(exitId), 1000)).not.toContain(exitId);
+    flaggedExitId = exitId;
+  });
+
+  it('a node started later knows every report and revocation (kept in Redis)', async () => {
+    expect(flaggedExitId).not.toBe('');
+    const nodeC = await startSignalingServer({ ...options, redis: target });
+    try {
+      const requester = client(nodeC.url);
+      await requester.register(false);
+      requester.send({ type: 'find-exits', count: 8, exclude: [] });
+      expect((await requester.next('exits')).exits.map((exit) => exit.peerId)).not.toContain(flaggedExitId);
+      // The revoked member presents its old credential on the new node: refused at once.
+      const returning = client(nodeC.url, revokedMember!.identity);
+      await registerWith(returning, false, revokedMember!.state);
+      expect(verdicts.get(returning)).toMatchObject({
+        member: [],
+        refused: [{ circle: revokedMember!.circle, reason: 'revoked' }],
+      });
+    } finally {
+      await nodeC.close();
+    }
   });
 
   it('reports Redis in /readyz and its round trips in /metrics', async () => {
