@@ -31,7 +31,9 @@ natBehaviours.forEach((requester, index) => {
 });
 pairs.push({ requester: 'symmetric', exit: 'symmetric', relayOnly: true });
 const only = process.env.PEERLANE_NAT_PAIRS?.split(',').map((name) => name.trim());
-const chosen = only ? pairs.filter((pair) => only.includes(`${pair.requester}/${pair.exit}`)) : pairs;
+const chosen = only
+  ? pairs.filter((pair) => only.includes(`${pair.requester}/${pair.exit}${pair.relayOnly ? '/relay-only' : ''}`))
+  : pairs;
 
 const scene = await startNatScene();
 const rows: Row[] = [];
