@@ -1,0 +1,144 @@
+import type { Page } from 'playwright-core';
+import type { Page as FirefoxPage } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_SETTINGS } from '../../extension/core/settings';
+import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
+import {
+  backgroundState,
+  launchWithExtension,
+  waitFor,
+  waitForRoutedScripts,
+  type ExtensionBrowser,
+} from '../helpers/chromium';
+import { closeAll } from '../helpers/close-all';
+import { launchFirefoxPeer, openFirefoxExtensionPage, type FirefoxPeer } from '../helpers/firefox';
+import {
+  DEV_ORIGIN_ADDRESS,
+  DEV_PRIVATE_ALLOW_LIST,
+  startOriginServer,
+  type OriginServer,
+} from '../helpers/origin-server';
+
+/**
+ * Sharing conditions on a Firefox exit, as share-when.spec.ts does on Chromium: hours of the week
+ * unticked on its options page pause it (its popup names why, a Chromium requester is refused with
+ * sharing_off, counted by the exit), all hours again serve; a monthly quota all but used pauses it
+ * until raised. Firefox tells neither battery nor metered connections (the browser does not say).
+ */
+let origin: OriginServer;
+let signaling: SignalingServer;
+let exit: FirefoxPeer;
+let requester: ExtensionBrowser;
+let page: Page;
+let popup: FirefoxPage;
+let dataOrigin: string;
+
+beforeAll(async () => {
+  origin = await startOriginServer();
+  signaling = await startSignalingServer({ port: 0 });
+  const appOrigin = `http://app.peerlane.test:${origin.port}`;
+  dataOrigin = `http://origin.peerlane.test:${origin.port}`;
+  exit = await launchFirefoxPeer(['loopback.peerlane.test'], { resolveOthersTo: DEV_ORIGIN_ADDRESS });
+  await exit.setSettings({
+    signalingUrl: signaling.url,
+    share: true,
+    privateAllowList: DEV_PRIVATE_ALLOW_LIST,
+    exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port],
+  });
+  requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1']);
+  await requester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });
+  await waitForRoutedScripts(requester);
+  await waitFor(
+    async () => (await backgroundState(requester)).stats.peers,
+    (peers) => peers === 1,
+    'the Firefox exit',
+  );
+  page = await requester.context.newPage();
+  await page.goto(`${appOrigin}/app`);
+  popup = await openFirefoxExtensionPage(
+    exit.browser,
+    `${exit.baseUrl}/extension/ui/popup.html`,
+    'document.readyState === "complete"',
+  );
+  await popup.click('[data-testid="tab-sharing"]');
+}, 90_000);
+
+afterAll(async () => {
+  await closeAll(requester, exit);
+  await closeAll(signaling, origin);
+});
+
+/** A routed GET in the requester's page: "status bytes", or the error with its category. */
+function fetchText(url: string): Promise<string> {
+  return page.evaluate(async (target) => {
+    try {
+      const response = await fetch(target);
+      return `${response.status} ${(await response.arrayBuffer()).byteLength}`;
+    } catch (error) {
+      return `error: ${String(error)} ${String((error as { cause?: { message?: string } }).cause?.message ?? '')}`;
+    }
+  }, url);
+}
+
+const conditionShown = (): Promise<string> =>
+  popup.$eval('[data-testid="sharing-condition"]', (element) => element.textContent).catch(() => '');
+
+const pauseIs = (pause: string | null, what: string) =>
+  waitFor(
+    async () => (await exit.state()).sharingNow.pause,
+    (now) => now === pause,
+    what,
+    10_000,
+  );
+
+const served = () =>
+  expect.poll(() => fetchText(`${dataOrigin}/small.txt`), { timeout: 20_000, interval: 500 }).toMatch(/^200 /);
+
+describe("sharing that follows the sharer's life, on a Firefox exit", () => {
+  it('Firefox does not tell battery or metered connections: those conditions stay unknown and sharing is on', async () => {
+    const { device, pause } = (await exit.state()).sharingNow;
+    expect(device).toEqual({ onBattery: null, metered: null });
+    expect(pause).toBeNull();
+  });
+
+  it('outside the hours chosen on its options page, the exit pauses and says why; every hour again, it serves', async () => {
+    const options = await openFirefoxExtensionPage(
+      exit.browser,
+      `${exit.baseUrl}/extension/ui/options.html`,
+      'document.querySelector(\'[data-testid="hour-0-0"]\')?.checked === true',
+    );
+    // This hour and the next (the test may cross an hour boundary).
+    const now = new Date();
+    for (const at of [now, new Date(now.getTime() + 3_600_000)])
+      await options.click(`[data-testid="hour-${at.getDay()}-${at.getHours()}"]`);
+    await options.click('[data-testid="save"]');
+    await pauseIs('schedule', 'the schedule pausing the exit');
+    await waitFor(conditionShown, (text) => /outside the hours you chose/.test(text), 'the reason in the popup');
+    const refusedBefore = (await exit.state()).stats.refusedByCategory.sharing_off ?? 0;
+    expect(await fetchText(`${dataOrigin}/small.txt`)).toMatch(/\(sharing_off\)/);
+    expect((await exit.state()).stats.refusedByCategory.sharing_off ?? 0).toBeGreaterThan(refusedBefore);
+
+    await options.click('[data-testid="hours-all"]');
+    await options.click('[data-testid="save"]');
+    await pauseIs(null, 'sharing again');
+    await served();
+    await options.close();
+  });
+
+  it('a monthly quota all but used pauses sharing until it is raised', async () => {
+    await exit.setSettings({ exitCaps: { ...DEFAULT_SETTINGS.exitCaps, monthlyGB: 0.001 } }); // 1 MB
+    await waitFor(
+      async () => (await exit.state()).settings.exitCaps.monthlyGB,
+      (gb) => gb === 0.001,
+      'the quota saved',
+    );
+    expect(await fetchText(`${dataOrigin}/bytes/960000`)).toBe('200 960000');
+    await pauseIs('monthly_quota', 'the quota pausing the exit');
+    await waitFor(conditionShown, (text) => /this month's quota is used up/.test(text), 'the reason in the popup');
+    expect(await fetchText(`${dataOrigin}/small.txt`)).toMatch(/\(sharing_off\)/);
+
+    await exit.setSettings({ exitCaps: DEFAULT_SETTINGS.exitCaps });
+    await pauseIs(null, 'sharing again');
+    await served();
+  });
+});
