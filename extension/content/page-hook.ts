@@ -251,7 +251,10 @@ function exchange(
 
 /** Every body kind (string, URLSearchParams, FormData with files, Blob, buffers, a stream with duplex 'half') is read whole by the Request itself, with the content type it implies. */
 async function requestBody(request: Request): Promise<ArrayBuffer | null> {
-  if (request.body === null) return null;
+  // GET and HEAD never carry one. Firefox has no Request.body (undefined, not null): reading it would
+  // give an empty body, and the background would then treat the GET as one that may not be hedged,
+  // resumed or checked.
+  if (request.method === 'GET' || request.method === 'HEAD' || request.body === null) return null;
   let body: ArrayBuffer;
   try {
     body = await request.arrayBuffer();

@@ -1,34 +1,24 @@
 import type { Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS } from '../../extension/core/settings';
-import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
 import { waitFor } from '../helpers/chromium';
 import { closeAll } from '../helpers/close-all';
 import { launchFirefoxPeer, openFirefoxExtensionPage, type FirefoxPeer } from '../helpers/firefox';
-import {
-  DEV_ORIGIN_ADDRESS,
-  DEV_PRIVATE_ALLOW_LIST,
-  startOriginServer,
-  type OriginServer,
-} from '../helpers/origin-server';
+import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST } from '../helpers/origin-server';
+import { startStage, type Stage } from '../helpers/stage';
 
 /**
  * Circles in Firefox, as circles.spec.ts does in Chromium: Olga (Firefox) shares with her circle
  * only; she creates it and an invite for Ana on her options page; Ana (Firefox) joins with the link
  * and is served through Olga; when Olga revokes the invite, Ana is cut off at once and refused after.
  */
-let origin: OriginServer;
-let signaling: SignalingServer;
+let stage: Stage;
 let olga: FirefoxPeer;
 let ana: FirefoxPeer;
-let appOrigin: string;
-let dataOrigin: string;
 
 beforeAll(async () => {
-  origin = await startOriginServer();
-  signaling = await startSignalingServer({ port: 0 });
-  appOrigin = `http://app.peerlane.test:${origin.port}`;
-  dataOrigin = `http://origin.peerlane.test:${origin.port}`;
+  stage = await startStage();
+  const { signaling, appOrigin } = stage;
   // Olga's names resolve to the origin's allowed private address; Ana resolves only the app's.
   olga = await launchFirefoxPeer(['loopback.peerlane.test'], { resolveOthersTo: DEV_ORIGIN_ADDRESS });
   ana = await launchFirefoxPeer(['app.peerlane.test']);
@@ -42,7 +32,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await closeAll(ana, olga);
-  await closeAll(signaling, origin);
+  await stage.close();
 });
 
 const optionsOf = (peer: FirefoxPeer): Promise<Page> =>
@@ -64,14 +54,14 @@ const textOf = (page: Page, selector: string): Promise<string> =>
 /** A routed fetch in a page of Ana's: the body, or the error's text (its category in parentheses). */
 async function routedFetch(path: string): Promise<string> {
   const page = await ana.browser.newPage();
-  await page.goto(`${appOrigin}/app`);
+  await page.goto(`${stage.appOrigin}/app`);
   const result = await page.evaluate(async (url) => {
     try {
       return await (await fetch(url)).text();
     } catch (error) {
       return `error: ${String(error)} ${String((error as { cause?: { message?: string } }).cause?.message ?? '')}`;
     }
-  }, `${dataOrigin}${path}`);
+  }, `${stage.dataOrigin}${path}`);
   await page.close();
   return result;
 }
@@ -95,8 +85,8 @@ describe('circles in Firefox: sharing with people you know', () => {
     await page.click('[data-testid="share"]');
     await page.click('input[name="shareWith"][value="circles"]');
     await fill(page, '[data-testid="privateAllowList"]', DEV_PRIVATE_ALLOW_LIST.join(', '));
-    await fill(page, '[data-testid="exitPorts"]', [...DEFAULT_SETTINGS.exitPorts, origin.port].join(', '));
-    await fill(page, '[data-testid="signalingUrl"]', signaling.url);
+    await fill(page, '[data-testid="exitPorts"]', [...DEFAULT_SETTINGS.exitPorts, stage.origin.port].join(', '));
+    await fill(page, '[data-testid="signalingUrl"]', stage.signaling.url);
     await page.click('[data-testid="save"]');
     const state = await waitFor(
       () => olga.state(),
@@ -132,7 +122,7 @@ describe('circles in Firefox: sharing with people you know', () => {
     expect(await routedFetch('/small.txt')).toMatch(/^hello from the origin/);
     // Fetched by Olga's browser: only it reaches the origin on its allowed private address.
     expect(
-      origin.requests.some((request) => request.path === '/small.txt' && request.address === DEV_ORIGIN_ADDRESS),
+      stage.origin.requests.some((request) => request.path === '/small.txt' && request.address === DEV_ORIGIN_ADDRESS),
     ).toBe(true);
     await page.close();
   });

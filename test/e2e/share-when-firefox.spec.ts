@@ -2,7 +2,6 @@ import type { Page } from 'playwright-core';
 import type { Page as FirefoxPage } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS } from '../../extension/core/settings';
-import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
 import {
   backgroundState,
   launchWithExtension,
@@ -12,12 +11,8 @@ import {
 } from '../helpers/chromium';
 import { closeAll } from '../helpers/close-all';
 import { launchFirefoxPeer, openFirefoxExtensionPage, type FirefoxPeer } from '../helpers/firefox';
-import {
-  DEV_ORIGIN_ADDRESS,
-  DEV_PRIVATE_ALLOW_LIST,
-  startOriginServer,
-  type OriginServer,
-} from '../helpers/origin-server';
+import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST } from '../helpers/origin-server';
+import { startStage, type Stage } from '../helpers/stage';
 
 /**
  * Sharing conditions on a Firefox exit, as share-when.spec.ts does on Chromium: hours of the week
@@ -25,8 +20,7 @@ import {
  * sharing_off, counted by the exit), all hours again serve; a monthly quota all but used pauses it
  * until raised. Firefox tells neither battery nor metered connections (the browser does not say).
  */
-let origin: OriginServer;
-let signaling: SignalingServer;
+let stage: Stage;
 let exit: FirefoxPeer;
 let requester: ExtensionBrowser;
 let page: Page;
@@ -34,10 +28,9 @@ let popup: FirefoxPage;
 let dataOrigin: string;
 
 beforeAll(async () => {
-  origin = await startOriginServer();
-  signaling = await startSignalingServer({ port: 0 });
-  const appOrigin = `http://app.peerlane.test:${origin.port}`;
-  dataOrigin = `http://origin.peerlane.test:${origin.port}`;
+  stage = await startStage();
+  const { origin, signaling, appOrigin } = stage;
+  dataOrigin = stage.dataOrigin;
   exit = await launchFirefoxPeer(['loopback.peerlane.test'], { resolveOthersTo: DEV_ORIGIN_ADDRESS });
   await exit.setSettings({
     signalingUrl: signaling.url,
@@ -65,7 +58,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await closeAll(requester, exit);
-  await closeAll(signaling, origin);
+  await stage.close();
 });
 
 /** A routed GET in the requester's page: "status bytes", or the error with its category. */

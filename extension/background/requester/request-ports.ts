@@ -83,7 +83,8 @@ export function serveRequestPort(requester: Requester, port: TypedPort<ToBackgro
       head,
       message.priority,
       controller.signal,
-      message.body ?? null,
+      // A GET or HEAD has no body, whatever a page (or a browser's Request) handed over.
+      /^(GET|HEAD)$/i.test(message.method) ? null : (message.body ?? null),
       message.integrity ? withIntegrity(sink, message.integrity, subtleDigest) : sink,
     );
   });
