@@ -138,7 +138,15 @@ export const serverMessageSchema = z.discriminatedUnion('type', [
     /** The operator's STUN servers and TURN servers (time-limited credentials); empty: the extension's default STUN. */
     iceServers: z.array(iceServerSchema).max(8),
   }),
-  z.object({ type: z.literal('exits'), exits: z.array(exitSummarySchema) }),
+  /**
+   * `unreachable`: exits online that this requester cannot meet (both NATs defeat a direct path and
+   * the server offers no relay), so not introduced; absent: none.
+   */
+  z.object({
+    type: z.literal('exits'),
+    exits: z.array(exitSummarySchema),
+    unreachable: z.number().int().min(0).optional(),
+  }),
   z.object({ type: z.literal('signal'), from: peerId, data: signalData }),
   z.object({ type: z.literal('peer-gone'), peerId }),
   /** Which of this peer's circle credentials signaling accepted, and why it refused the others (`revoked`, `bad_signature`). */

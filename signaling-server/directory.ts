@@ -140,8 +140,13 @@ export class ExitDirectory {
   }
 
   /** Introduces `requester` to up to `count` exits, partners on both sides where the exit is here. */
-  introduce(requester: Peer, count: number, exclude: Set<string>, preferCircles = false): ExitSummary[] {
-    const chosen = this.choose(requester, count, exclude, preferCircles);
+  introduce(
+    requester: Peer,
+    count: number,
+    exclude: Set<string>,
+    preferCircles = false,
+  ): { exits: ExitSummary[]; unreachable: number } {
+    const { chosen, unreachable } = this.choose(requester, count, exclude, preferCircles);
     for (const { record } of chosen) {
       addPartner(requester, record.peerId, record.nodeId);
       // Counted at once here, so the next requester spreads, until the exit's node publishes again.
@@ -154,13 +159,14 @@ export class ExitDirectory {
       }
       // An exit on another node learns of the requester from its first relayed signal (relay.ts).
     }
-    return chosen.map(({ record, relay, circles }) => ({
+    const exits = chosen.map(({ record, relay, circles }) => ({
       peerId: record.peerId,
       capacity: record.capacity,
       load: record.load,
       relay,
       ...(circles.length > 0 ? { circles } : {}),
     }));
+    return { exits, unreachable };
   }
 
   /** `peerId` left: `partner` (on this node) forgets it and hears so. */
@@ -184,9 +190,10 @@ export class ExitDirectory {
     count: number,
     exclude: Set<string>,
     preferCircles: boolean,
-  ): { record: ExitRecord; relay: boolean; circles: string[] }[] {
+  ): { chosen: { record: ExitRecord; relay: boolean; circles: string[] }[]; unreachable: number } {
     const now = Date.now();
     const ranked = [];
+    let unreachable = 0;
     for (const record of this.records.values()) {
       if (
         record.capacity <= 0 ||
@@ -199,7 +206,10 @@ export class ExitDirectory {
       const circles = sharedCircles(requester.circles, record.circles);
       if (record.shareWith === 'circles' && circles.length === 0) continue; // a circle-only exit is never named to a non-member
       const relay = !directPossible(requester.nat, record.nat);
-      if (relay && !this.relayAvailable) continue; // they would never connect: do not waste an introduction
+      if (relay && !this.relayAvailable) {
+        unreachable += 1; // they would never connect: do not waste an introduction, but say so
+        continue;
+      }
       const outside = preferCircles && circles.length === 0 ? 1 : 0;
       ranked.push({
         record,
@@ -215,6 +225,6 @@ export class ExitDirectory {
       (a, b) =>
         Number(a.relay) - Number(b.relay) || a.outside - b.outside || a.load - b.load || a.age - b.age || a.tie - b.tie,
     );
-    return ranked.slice(0, count);
+    return { chosen: ranked.slice(0, count), unreachable };
   }
 }

@@ -128,8 +128,13 @@ export function createMessageHandlers(context: HandlerContext): (peer: Peer, mes
     },
     'find-exits': (peer, message) => {
       const started = performance.now();
-      const exits = directory.introduce(peer, message.count, new Set(message.exclude), message.preferCircles);
-      send(peer, { type: 'exits', exits });
+      const { exits, unreachable } = directory.introduce(
+        peer,
+        message.count,
+        new Set(message.exclude),
+        message.preferCircles,
+      );
+      send(peer, { type: 'exits', exits, ...(unreachable > 0 ? { unreachable } : {}) });
       metrics.introductionSeconds.observe((performance.now() - started) / 1000);
       log.info({ peer: peer.id, exits: exits.map((exit) => exit.peerId) }, 'introduced');
     },

@@ -51,6 +51,7 @@ export function createBackground(platform: BackgroundPlatform, host: BackgroundH
     signaling: 'offline',
     selfId: null,
     availableExits: 0,
+    unreachableExits: 0,
     nat: 'unknown',
     circles: null,
     device: { onBattery: null, metered: null },
@@ -192,6 +193,7 @@ export function createBackground(platform: BackgroundPlatform, host: BackgroundH
           return;
         case 'status':
           transportStatus = message.status;
+          queue.setUnreachable(unreachableReason(message.status));
           conditions.deviceChanged(message.status.device);
           publisher.changed();
           return;
@@ -221,4 +223,10 @@ export function createBackground(platform: BackgroundPlatform, host: BackgroundH
     fetchThroughPeers: (head, priority, signal) =>
       ready.then(() => fetchThroughPeers(requester, head, priority, signal)),
   };
+}
+
+/** Why no exit can be reached, in words, when signaling says so (null: exits can be, or none is online). */
+function unreachableReason({ unreachableExits, availableExits, nat }: TransportStatus): string | null {
+  if (unreachableExits === 0 || availableExits > 0) return null;
+  return `${unreachableExits} exit${unreachableExits === 1 ? ' is' : 's are'} online, but none can reach this browser: its NAT (${nat}) and theirs cannot meet directly, and the signaling server offers no relay (TURN)`;
 }

@@ -28,6 +28,7 @@ export class TransportHost {
     signaling: 'offline',
     selfId: null,
     availableExits: 0,
+    unreachableExits: 0,
     nat: 'unknown',
     circles: null,
     device: { onBattery: null, metered: null },
@@ -263,7 +264,11 @@ export class TransportHost {
         return;
       case 'exits': {
         const usable = message.exits.filter((exit) => !this.avoided(exit.peerId));
-        this.setStatus({ availableExits: usable.length + this.mesh.count('exit', false) });
+        const available = usable.length + this.mesh.count('exit', false);
+        this.setStatus({
+          availableExits: available,
+          unreachableExits: available === 0 ? (message.unreachable ?? 0) : 0,
+        });
         for (const exit of usable) this.mesh.connectToExit(exit.peerId);
         return;
       }

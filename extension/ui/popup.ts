@@ -126,11 +126,15 @@ function renderPeers(state: PopupState): void {
   $('#peers-label').textContent = t(state.stats.peers === 1 ? 'exitPeerConnected' : 'exitPeersConnected');
   text(
     'available-exits',
-    state.transport.signaling === 'connected'
-      ? t('availableExits', String(state.transport.availableExits))
-      : t('signalingOffline'),
+    state.transport.signaling !== 'connected'
+      ? t('signalingOffline')
+      : state.transport.availableExits === 0 && state.transport.unreachableExits > 0
+        ? t('unreachableExits', String(state.transport.unreachableExits))
+        : t('availableExits', String(state.transport.availableExits)),
   );
-  $('#no-peers').hidden = exits.length > 0;
+  // Either the reason none can reach us (above), or the plain "no exit yet".
+  $('#no-peers').hidden =
+    exits.length > 0 || (state.transport.availableExits === 0 && state.transport.unreachableExits > 0);
   const { selfId, nat } = state.transport;
   text('self-id', selfId ? t('selfIdentity', [selfId, t(`nat_${nat}`)]) : '');
   $('#peer-list').replaceChildren(

@@ -77,3 +77,39 @@ describe('ICE across NATs (namespaces, coturn as STUN and TURN)', () => {
     }
   }, 150_000);
 });
+
+describe('without a relay from signaling', () => {
+  let bare: NatScene;
+  beforeAll(async () => {
+    bare = await startNatScene(undefined, { relay: false });
+  }, 60_000);
+  afterAll(async () => {
+    await bare.close();
+  });
+
+  it('two symmetric NATs cannot meet: the requester is told at once, its GET fails with the reason, and the popup says why', async () => {
+    await bare.startExit({ requester: 'symmetric', exit: 'symmetric' });
+    const requester = await bare.requester();
+    try {
+      // Well inside the 60 s request timeout a GET would otherwise wait for an exit.
+      const answer = await requester.get('/big.bin', 20_000);
+      console.info(
+        `[nat] an impossible pair failed ${Date.now() - requester.startedAt} ms after the requester started`,
+      );
+      expect(answer).toMatchObject({ headAt: null, intact: false });
+      expect(answer.error).toMatch(/no_peers.*1 exit is online, but none can reach this browser.*no relay/);
+      const state = await backgroundState(requester.browser);
+      expect(state.transport).toMatchObject({ nat: 'symmetric', availableExits: 0, unreachableExits: 1 });
+      expect(state.peers).toEqual([]);
+      const popup = await requester.browser.context.newPage();
+      await popup.goto(`chrome-extension://${requester.browser.extensionId}/extension/ui/popup.html`);
+      await popup.getByTestId('tab-peers').click();
+      await expect
+        .poll(() => popup.getByTestId('available-exits').textContent())
+        .toMatch(/^Exits online: 1, but none can reach you: .* no relay \(TURN\)/);
+      await popup.screenshot({ path: 'test/artifacts/popup-no-reachable-exit.png' });
+    } finally {
+      await requester.close();
+    }
+  }, 90_000);
+});

@@ -90,7 +90,8 @@ async function stop(child: ChildProcess | null): Promise<void> {
   await exited;
 }
 
-export async function startNatScene(bigBytes = 256 * 1024): Promise<NatScene> {
+/** `relay: false`: signaling offers no TURN relay (coturn still answers STUN), as an operator may run it. */
+export async function startNatScene(bigBytes = 256 * 1024, { relay = true } = {}): Promise<NatScene> {
   const net = await createNatLab();
   const children: ChildProcess[] = [];
   let coturn: Coturn | null = null;
@@ -113,8 +114,7 @@ export async function startNatScene(bigBytes = 256 * 1024): Promise<NatScene> {
       LOG_LEVEL: 'warn',
       // Two STUN addresses, so a symmetric NAT shows two different mappings.
       PEERLANE_STUN_URLS: `stun:${first}:${STUN_PORT},stun:${second}:${STUN_PORT}`,
-      PEERLANE_TURN_URLS: coturn.url,
-      PEERLANE_TURN_SECRET: coturn.secret,
+      ...(relay ? { PEERLANE_TURN_URLS: coturn.url, PEERLANE_TURN_SECRET: coturn.secret } : {}),
     });
     children.push(signaling);
     const signalingUrl = (await outputMatch(signaling, /PEERLANE_URL=(\S+)/, 'signaling in the lab', 15_000))[1]!;
@@ -259,7 +259,8 @@ async function routedGet({ url, deadline }: { url: string; deadline: number }) {
         binary += String.fromCharCode(...chunk.subarray(at, at + 0x8000));
     return { headAt, status: response.status, base64: btoa(binary), error: null };
   } catch (error) {
-    return { headAt: null, status: 0, base64: '', error: String(error) };
+    const cause = (error as { cause?: { message?: string } }).cause?.message;
+    return { headAt: null, status: 0, base64: '', error: cause ? `${String(error)} (${cause})` : String(error) };
   } finally {
     clearTimeout(timer);
   }

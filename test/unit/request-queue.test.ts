@@ -36,6 +36,39 @@ describe('request queue: admission, order and slots', () => {
     expect(capacities()).toEqual({ 'granted-4': 4, 'said-nothing': 8 });
   });
 
+  it('with no exit reachable (signaling offers no relay), waiting and new requests fail at once with the reason, until a peer comes', async () => {
+    const { calls, clock, queue } = queueHarness({ maxQueued: 10, requestTimeoutMs: 60_000 });
+    const waiting = queue.submit('before');
+    const settledAt: number[] = [];
+    void waiting.catch(() => settledAt.push(clock.now()));
+    clock.advance(500);
+    queue.setUnreachable('2 exits are online, but none can reach this browser');
+    await expect(waiting).rejects.toMatchObject({
+      category: 'no_peers',
+      message: '2 exits are online, but none can reach this browser',
+    });
+    expect(settledAt).toEqual([500]); // not at the 60 s request timeout
+    await expect(queue.submit('during')).rejects.toMatchObject({ category: 'no_peers' });
+    expect(queue.queued).toBe(0);
+    // A peer after all (a relay configured, a reachable exit): requests are served again.
+    queue.addPeer('a');
+    const served = queue.submit('after');
+    await flush();
+    expect(calls.map((call) => call.task)).toEqual(['after']);
+    calls[0]!.answer('ok');
+    expect(await served).toBe('ok');
+    // Lifted: with no peer again, a request waits for one as usual.
+    queue.removePeer('a');
+    queue.setUnreachable(null);
+    const later = queue.submit('later');
+    clock.advance(1000);
+    expect(queue.queued).toBe(1);
+    queue.addPeer('b');
+    await flush();
+    expect(calls.map((call) => call.task)).toEqual(['after', 'later']);
+    void later.catch(() => undefined);
+  });
+
   it('rejects at once with queue_full over the count bound, and keeps what it admitted', async () => {
     const { queue, events } = queueHarness();
     const admitted = [queue.submit('1'), queue.submit('2'), queue.submit('3')];

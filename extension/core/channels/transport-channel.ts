@@ -70,6 +70,8 @@ export const transportStatusSchema = z.object({
   signaling: z.enum(['offline', 'connecting', 'connected']),
   selfId: z.nullable(z.string()),
   availableExits: z.number().check(z.int()),
+  /** Exits online that signaling did not introduce because they cannot reach this browser (no relay offered). */
+  unreachableExits: z.number().check(z.int(), z.minimum(0)),
   /** What this browser learned of its NAT (protocol/signaling-messages.ts `natKinds`). */
   nat: z.enum(natKinds),
   /** Null until signaling judged them on this connection. */

@@ -111,6 +111,8 @@ export class RequestQueue<T, R> {
   private admittedBytes = 0;
   private pumping = false;
   private pumpAgain = false;
+  /** Why no exit can be reached (setUnreachable), or null. */
+  private unreachable: string | null = null;
   private wakeTimer: TimerHandle | null = null;
   private readonly captured: { resolve: (value: R) => void; reject: (error: PeerlaneError) => void } = {
     resolve: noop,
@@ -198,6 +200,22 @@ export class RequestQueue<T, R> {
     this.pump();
   }
 
+  /**
+   * Signaling says exits are online but none can reach this browser (no relay to cross both NATs):
+   * while there is no peer, waiting requests fail at once with `reason` instead of after the request
+   * timeout, and so do new ones, until a peer is added or the condition is lifted (null).
+   */
+  setUnreachable(reason: string | null): void {
+    this.unreachable = reason;
+    if (reason === null || this.balancer.size > 0) return;
+    const error = new PeerlaneError('no_peers', reason);
+    const now = this.clock.now();
+    for (let entry = this.lanes.peek(now); entry; entry = this.lanes.peek(now)) {
+      this.lanes.take(entry);
+      this.finish(entry, error, false, now);
+    }
+  }
+
   /** Stops choosing the peer; attempts it carries fail through their executor (peer_lost) and may retry. */
   removePeer(peerId: string): void {
     this.balancer.remove(peerId);
@@ -219,6 +237,8 @@ export class RequestQueue<T, R> {
     const signal = options.signal;
     if (signal?.aborted)
       return Promise.reject(new PeerlaneError('cancelled', 'request was cancelled before it was queued'));
+    if (this.unreachable !== null && this.balancer.size === 0)
+      return Promise.reject(new PeerlaneError('no_peers', this.unreachable));
     const id = this.nextId++;
     const now = this.clock.now();
     // The resolvers come out through `captured` rather than a closure over every local: submit()
