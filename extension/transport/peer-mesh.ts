@@ -4,6 +4,8 @@ import type { SignalData } from '../../protocol/signaling-messages';
 import type { CandidatePair, LaneRecovery, PeerPath } from '../core/channels/transport-channel';
 import { automaticLaneCount, MAX_LANES, pickLane } from '../core/peers/lanes';
 import { cancelledStream, DrainRate, Outbox } from '../core/peers/outbox';
+import { CandidateBatcher, unbundle } from '../core/peers/candidate-batches';
+import { systemClock } from '../core/clock';
 import { selectedPair, type SelectedPair } from './ice-stats';
 import { OpenLane, StripedLink } from './striped-link';
 
@@ -74,6 +76,8 @@ interface Lane {
   } | null;
   /** Requester side: the offers made for ICE restarts carry a mark, so the exit feeds them to this lane. */
   initiator: boolean;
+  /** Its trickled candidates, bundled into few signals (core/peers/candidate-batches.ts). */
+  outgoing: CandidateBatcher;
 }
 
 interface Connection {
@@ -229,7 +233,7 @@ export class PeerMesh {
       (data.type === 'offer' ? this.createLane(from, connection, laneIndex, false) : null);
     if (!lane) return;
     if (data.type === 'offer') lane.answered = true;
-    lane.peer.signal(data as SimplePeer.SignalData);
+    for (const each of unbundle(data)) lane.peer.signal(each as SimplePeer.SignalData);
   }
 
   private createConnection(peerId: string, remoteRole: 'requester' | 'exit', lanes: number): Connection {
@@ -267,12 +271,18 @@ export class PeerMesh {
   private createLane(peerId: string, connection: Connection, index: number, initiator: boolean): Lane {
     const peer = new SimplePeer({ initiator, trickle: true, config: this.rtcConfig, channelConfig: { ordered: true } });
     const current = (): boolean => this.connections.get(peerId) === connection && connection.lanes[index] === lane;
+    const lanes = connection.lanes.length;
     const lane: Lane = {
       peer,
       answered: false,
       open: false,
       lost: null,
       initiator,
+      outgoing: new CandidateBatcher((data) => {
+        const marked: LaneSignal = lanes > 1 ? { ...data, lane: index, lanes, laneRecovery: 1 } : { ...data };
+        if (lane.lost && data.type === 'offer') marked.iceRestart = 1;
+        this.events.signal(peerId, marked);
+      }, systemClock),
       // The first lane is the peer: without it, nothing. A further lane that never opens is only dropped.
       connectTimer: setTimeout(
         () => (index === 0 ? this.close(peerId, 'connection timed out') : this.dropLane(connection, index)),
@@ -280,12 +290,7 @@ export class PeerMesh {
       ),
     };
     connection.lanes[index] = lane;
-    const lanes = connection.lanes.length;
-    peer.on('signal', (data: SignalData) => {
-      const marked: LaneSignal = lanes > 1 ? { ...data, lane: index, lanes, laneRecovery: 1 } : { ...data };
-      if (lane.lost && data.type === 'offer') marked.iceRestart = 1;
-      this.events.signal(peerId, marked);
-    });
+    peer.on('signal', (data: SignalData) => lane.outgoing.push(data));
     peer.on('iceStateChange', (state: RTCIceConnectionState) => {
       if (!current() || !lane.open) return;
       // Only a loss is taken from ICE's state: mid-restart it says "connected" while the path is still
@@ -466,7 +471,7 @@ export class PeerMesh {
     const lane = connection.lanes[index];
     if (!lane || lane.open) return;
     clearTimeout(lane.connectTimer);
-    clearLost(lane);
+    stopLaneTimers(lane);
     connection.lanes[index] = null;
     lane.peer.destroy();
   }
@@ -522,7 +527,7 @@ export class PeerMesh {
     for (const lane of connection.lanes) {
       if (!lane) continue;
       clearTimeout(lane.connectTimer);
-      clearLost(lane);
+      stopLaneTimers(lane);
       lane.peer.destroy();
     }
     this.events.peerDown(peerId, reason);
@@ -540,7 +545,9 @@ function channelOf(peer: SimplePeer.Instance): RTCDataChannel | null {
 
 const samePair = (a: CandidatePair, b: CandidatePair): boolean => a?.local === b?.local && a?.remote === b?.remote;
 
-function clearLost(lane: Lane): void {
+/** A lane that ends: its restart timers and any candidates still waiting to be sent. */
+function stopLaneTimers(lane: Lane): void {
+  lane.outgoing.close();
   if (!lane.lost) return;
   if (lane.lost.timer) clearTimeout(lane.lost.timer);
   clearTimeout(lane.lost.graceTimer);
