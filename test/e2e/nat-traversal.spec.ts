@@ -78,6 +78,33 @@ describe('ICE across NATs (namespaces, coturn as STUN and TURN)', () => {
   }, 150_000);
 });
 
+describe('an exit that changes network', () => {
+  it('cut off for 10 s and back on another public address, it keeps its requester: the GET carries on on the same connection', async () => {
+    await scene.startExit({ requester: 'port-restricted', exit: 'symmetric' });
+    const requester = await scene.requester();
+    try {
+      const answer = requester.get('/paced.bin?ms=12000', 90_000);
+      await waitFor(
+        () => requester.received(),
+        (bytes) => bytes > 0,
+        'the first body bytes',
+        30_000,
+      );
+      const exitBefore = (await backgroundState(requester.browser)).peers.map((peer) => peer.peerId);
+      scene.net.cut('b', true);
+      await sleep(10_000); // the outage itself, not a wait for something
+      expect(scene.net.moveHome('b')).toBe('10.88.2.3');
+      scene.net.cut('b', false);
+      expect(await answer).toMatchObject({ status: 200, error: null, intact: true });
+      const after = await backgroundState(requester.browser);
+      expect(after.peers.map((peer) => peer.peerId)).toEqual(exitBefore);
+      expect(after.stats).toMatchObject({ resumes: 0, retries: 0, failed: 0 });
+    } finally {
+      await requester.close();
+    }
+  }, 150_000);
+});
+
 describe('without a relay from signaling', () => {
   let bare: NatScene;
   beforeAll(async () => {
