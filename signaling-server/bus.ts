@@ -1,4 +1,4 @@
-import type { RevocationList, ShareWith } from '../protocol/circle-proof';
+import type { MemberCredential, RevocationList, ShareWith } from '../protocol/circle-proof';
 import type { NatKind, SignalData } from '../protocol/signaling-messages';
 
 /**
@@ -27,10 +27,19 @@ export interface ExitRecord {
 
 /**
  * Messages between nodes, addressed to one node. A `signal` is sent only after the sending node
- * checked its client was introduced to `to`; the receiving node trusts that check.
+ * checked its client was introduced to `to`; for an exit that serves only its circles, it carries
+ * the sender's credentials, and the exit's node checks them itself before the first one reaches
+ * the exit (relay.ts): no node takes another's word for who is in a circle.
  */
 export type NodeEnvelope =
-  | { type: 'signal'; to: string; from: string; fromNode: string; data: SignalData }
+  | {
+      type: 'signal';
+      to: string;
+      from: string;
+      fromNode: string;
+      data: SignalData;
+      credentials?: MemberCredential[];
+    }
   | { type: 'peer-gone'; to: string; peerId: string }
   /** The requester's node ended this exit's pairing with `peerId` (its circles no longer allow it). */
   | { type: 'access-ended'; to: string; peerId: string; reason: string };

@@ -25,6 +25,8 @@ export type CircleRefusal = { circle: string; reason: CircleRefusalReason };
 export interface CircleVerdict {
   /** Circle id → invite id, for every credential accepted. */
   member: Map<string, string>;
+  /** The credentials accepted, as signed (another node checks them itself: relay.ts). */
+  accepted: MemberCredential[];
   refused: CircleRefusal[];
   /** Lists the peer handed in that were newer than the ones known here (already stored). */
   newer: RevocationList[];
@@ -59,6 +61,7 @@ export class CircleBook {
     const newer: RevocationList[] = [];
     for (const list of state.revocations) if (await this.offerRevocations(list)) newer.push(list);
     const member = new Map<string, string>();
+    const accepted: MemberCredential[] = [];
     const refused: CircleRefusal[] = [];
     for (const credential of state.credentials) {
       if (member.has(credential.circle)) continue;
@@ -66,9 +69,12 @@ export class CircleBook {
         refused.push({ circle: credential.circle, reason: 'bad_signature' });
       else if (this.isRevoked(credential.circle, credential.invite))
         refused.push({ circle: credential.circle, reason: 'revoked' });
-      else member.set(credential.circle, credential.invite);
+      else {
+        member.set(credential.circle, credential.invite);
+        accepted.push(credential);
+      }
     }
-    return { member, refused, newer };
+    return { member, accepted, refused, newer };
   }
 
   private async credentialSigned(credential: MemberCredential): Promise<boolean> {

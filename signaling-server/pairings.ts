@@ -59,6 +59,8 @@ export class Pairings {
     for (const [circle, invite] of verdict.member)
       if (this.circleBook.isRevoked(circle, invite)) verdict.member.delete(circle);
     peer.circles = verdict.member.size > 0 ? verdict.member : null;
+    const kept = verdict.accepted.filter((credential) => verdict.member.has(credential.circle));
+    peer.credentials = kept.length > 0 ? kept : null;
     send(peer, { type: 'circles', member: [...verdict.member.keys()], refused: verdict.refused });
     this.review(peer);
     if (peer.exit) this.directory.publish(peer);
@@ -77,6 +79,7 @@ export class Pairings {
       if (!list.revoked.includes(invite)) continue;
       peer.circles!.delete(list.circle);
       if (peer.circles!.size === 0) peer.circles = null;
+      peer.credentials = peer.credentials?.filter((credential) => credential.circle !== list.circle) ?? null;
       send(peer, {
         type: 'circles',
         member: [...(peer.circles?.keys() ?? [])],

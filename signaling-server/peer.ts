@@ -1,6 +1,6 @@
 import { WebSocket } from 'ws';
 import type { TokenBucket } from './limits';
-import type { ShareWith } from '../protocol/circle-proof';
+import type { MemberCredential, ShareWith } from '../protocol/circle-proof';
 import type { NatKind, ServerMessage } from '../protocol/signaling-messages';
 
 /** One connected client of this node. */
@@ -21,6 +21,8 @@ export interface Peer {
   nat: NatKind;
   /** Circles signaling accepted this peer's credentials for (circle id → invite id); null: none. */
   circles: Map<string, string> | null;
+  /** The credentials behind `circles`, as signed: sent along to an exit's node, which checks them itself. */
+  credentials: MemberCredential[] | null;
   /** As an exit: whom it serves (`circle-proof.ts`). */
   shareWith: ShareWith;
   /** Counts the peer's circle reports, so a slow check of an older one never overwrites a newer. */

@@ -1,4 +1,6 @@
+import type { Logger } from 'pino';
 import type { NodeEnvelope, SignalingBus } from './bus';
+import type { CircleBook } from './circles';
 import type { ExitDirectory } from './directory';
 import type { SignalingMetrics } from './metrics';
 import { addPartner, sendTo, type Peer } from './peer';
@@ -15,7 +17,12 @@ export class Relay {
     private readonly directory: ExitDirectory,
     private readonly bus: SignalingBus,
     private readonly metrics: SignalingMetrics,
+    private readonly circleBook: CircleBook,
+    private readonly log: Logger,
   ) {}
+
+  /** A circle-only exit's first contact from a requester on another node, being checked: later signals wait behind it. */
+  private readonly checking = new Map<string, Promise<boolean>>();
 
   /** A client's signal for one of its partners. */
   fromClient(peer: Peer, message: Extract<ClientMessage, { type: 'signal' }>): void {
@@ -29,12 +36,19 @@ export class Relay {
     }
     if (partnerNode === this.nodeId)
       return sendTo(peer, { type: 'error', code: 'unknown_peer', message: `peer ${message.to} is gone` });
+    // A circle-only exit's node checks the requester's circles itself: the credentials go along.
+    const record = this.directory.record(message.to);
+    const credentials =
+      record?.shareWith === 'circles'
+        ? (peer.credentials?.filter((credential) => record.circles?.includes(credential.circle)) ?? [])
+        : null;
     this.bus.sendToNode(partnerNode, {
       type: 'signal',
       to: message.to,
       from: peer.id,
       fromNode: this.nodeId,
       data: message.data,
+      ...(credentials ? { credentials } : {}),
     });
   }
 
@@ -42,21 +56,29 @@ export class Relay {
   fromNode(envelope: NodeEnvelope): void {
     switch (envelope.type) {
       case 'signal': {
-        // The sender's node checked that its client was introduced to this peer: nodes trust each
-        // other. A requester's first signal is how an exit on this node learns of it.
+        // The sender's node checked that its client was introduced to this peer. A requester's first
+        // signal is how an exit on this node learns of it; for a circle-only exit that first contact
+        // waits for this node's own check of the requester's credentials (and later ones behind it).
         const target = this.peers.get(envelope.to);
         if (!target) {
           this.metrics.rejects.inc({ reason: 'unknown_peer' });
           return;
         }
-        if (target.partners?.get(envelope.from) !== envelope.fromNode) {
-          addPartner(target, envelope.from, envelope.fromNode);
-          if (target.exit) {
-            (target.introducedTo ??= new Set()).add(envelope.from);
-            this.directory.publishLoadSoon(target);
-          }
+        const known = target.partners?.get(envelope.from) === envelope.fromNode;
+        const key = `${envelope.to}\n${envelope.from}`;
+        const pending = this.checking.get(key);
+        if (pending || (!known && target.exit && target.shareWith === 'circles')) {
+          const next = (pending ?? this.admits(target, envelope)).then((ok) => {
+            if (ok) this.deliverSignal(target, envelope);
+            return ok;
+          });
+          this.checking.set(key, next);
+          void next.finally(() => {
+            if (this.checking.get(key) === next) this.checking.delete(key);
+          });
+          return;
         }
-        sendTo(target, { type: 'signal', from: envelope.from, data: envelope.data });
+        this.deliverSignal(target, envelope);
         return;
       }
       case 'peer-gone': {
@@ -72,6 +94,37 @@ export class Relay {
         return;
       }
     }
+  }
+
+  private deliverSignal(target: Peer, envelope: Extract<NodeEnvelope, { type: 'signal' }>): void {
+    if (target.partners?.get(envelope.from) !== envelope.fromNode) {
+      addPartner(target, envelope.from, envelope.fromNode);
+      if (target.exit) {
+        (target.introducedTo ??= new Set()).add(envelope.from);
+        this.directory.publishLoadSoon(target);
+      }
+    }
+    sendTo(target, { type: 'signal', from: envelope.from, data: envelope.data });
+  }
+
+  /**
+   * Whether a requester on another node may reach this circle-only exit: one of the credentials it
+   * sent along is signed by a circle the exit serves and not revoked, checked here (never on the
+   * sending node's word). A refusal is counted and logged; the requester's signals go nowhere.
+   */
+  private async admits(exit: Peer, envelope: Extract<NodeEnvelope, { type: 'signal' }>): Promise<boolean> {
+    const verdict = await this.circleBook.judge({
+      credentials: envelope.credentials ?? [],
+      revocations: [],
+      shareWith: 'everyone',
+    });
+    if ([...verdict.member.keys()].some((circle) => exit.circles?.has(circle))) return true;
+    this.metrics.rejects.inc({ reason: 'not_in_circle' });
+    this.log.warn(
+      { exit: exit.id, requester: envelope.from, node: envelope.fromNode },
+      'relayed signal refused: the requester shows no credential of a circle this exit serves',
+    );
+    return false;
   }
 
   /** `peer` left this node: each partner hears it, here or on its own node. */

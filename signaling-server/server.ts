@@ -74,9 +74,10 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
     options.reportThreshold,
     options.reportMinAgeMs,
   );
-  const relay = new Relay(nodeId, peers, directory, bus, metrics);
+  const circleBook = new CircleBook();
+  const relay = new Relay(nodeId, peers, directory, bus, metrics, circleBook, log);
   const returning = new ReturningPeers((peer) => relay.departed(peer), options.returnGraceMs);
-  const pairings = new Pairings(peers, directory, new CircleBook(), bus, log);
+  const pairings = new Pairings(peers, directory, circleBook, bus, log);
   const admission = new AdmissionControl(options, ipLimits, metrics, log, {
     draining: () => draining,
     connections: () => connections.size,
@@ -187,6 +188,7 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
       introducedTo: null,
       partners: null,
       alive: true,
+      credentials: null,
       firstSeenAt: Infinity,
       reaped: false,
       invalid: 0,

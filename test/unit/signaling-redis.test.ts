@@ -1,3 +1,4 @@
+import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RedisTarget } from '../../signaling-server/redis-bus';
 import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
@@ -170,6 +171,38 @@ describe.each(KINDS)('two nodes over $name', ({ start }) => {
     memberClient.send({ type: 'signal', to: exitId, data: { type: 'offer', sdp: 'v=0 again' } });
     expect(await memberClient.next('error')).toMatchObject({ code: 'unknown_peer' });
     revokedMember = { identity: memberClient.identity, state: circlesStateFor(member, 'everyone'), circle };
+  });
+
+  it("a circle-only exit's node checks a relayed requester's credential itself: another node's word is not enough", async () => {
+    const { owner, member } = await circleWithMember();
+    const exit = client(nodeA.url);
+    const exitId = await registerWith(exit, true, circlesStateFor(owner, 'circles'));
+    const strangerId = await client(nodeB.url).register(false);
+    const memberId = await client(nodeB.url).register(false);
+    // A rogue node (anyone who can publish on the bus) relays first a stranger's offer with no
+    // credential, then the member's with its real one.
+    const rogue = target.kind === 'single' ? new Redis(target.url) : new Cluster(target.nodes);
+    try {
+      const channel = `peerlane:node:{${nodeA.nodeId}}`;
+      const publish = (envelope: Record<string, unknown>) =>
+        target.kind === 'single'
+          ? rogue.publish(channel, JSON.stringify(envelope))
+          : (rogue as Cluster).spublish(channel, JSON.stringify(envelope));
+      const offer = (from: string) => ({
+        type: 'signal',
+        to: exitId,
+        from,
+        fromNode: 'rogue1',
+        data: { type: 'offer', sdp: `v=0 ${from}` },
+      });
+      await publish(offer(strangerId));
+      await publish({ ...offer(memberId), credentials: [member.joined[0]!.credential] });
+      // Only the member's reaches the exit.
+      expect(await exit.next('signal')).toMatchObject({ from: memberId });
+      await expect(exit.next('signal', 300)).rejects.toThrow(/no signal/);
+    } finally {
+      rogue.disconnect();
+    }
   });
 
   it('reports from requesters on both nodes flag the exit on both within a second', async () => {
