@@ -48,7 +48,8 @@ const NODE_ENV = {
   LOG_LEVEL: 'warn',
   PEERLANE_QUIET: '1',
 };
-const COMPILED_SERVER = 'dist/signaling-server/main.js';
+/** PEERLANE_SIGNALING_SERVER: another build of the server (an A/B of two commits). */
+const COMPILED_SERVER = process.env.PEERLANE_SIGNALING_SERVER ?? 'dist/signaling-server/main.js';
 const cores = (await readFile('/proc/cpuinfo', 'utf8'))
   .split('\n')
   .filter((line) => line.startsWith('processor')).length;
@@ -249,7 +250,7 @@ async function rate(
 async function idlePerConnection(
   start: () => Promise<Server>,
   dialect: Dialect,
-): Promise<{ perConnectionKB: number; rssMB: number }> {
+): Promise<{ perConnectionKB: number; rssMB: number; baselineMB: number }> {
   console.error(`  memory: ${dialect}`);
   const server = await start();
   try {
@@ -261,7 +262,11 @@ async function idlePerConnection(
     await new Promise((resolve) => setTimeout(resolve, 1000)); // let allocation settle before sampling
     const after = await server.rss();
     await stopLoaders(loaders);
-    return { perConnectionKB: (after - before) / IDLE_PEERS / 1024, rssMB: after / 1024 / 1024 };
+    return {
+      perConnectionKB: (after - before) / IDLE_PEERS / 1024,
+      rssMB: after / 1024 / 1024,
+      baselineMB: before / 1024 / 1024,
+    };
   } finally {
     await server.kill();
   }
@@ -349,6 +354,8 @@ async function main(): Promise<void> {
     memoryPeerlane: [] as number[],
     memoryPeerJs: [] as number[],
     memoryBare: [] as number[],
+    baselinePeerlane: [] as number[],
+    baselinePeerJs: [] as number[],
     relayIcePeerlane: [] as number[],
     relayIcePeerJs: [] as number[],
     relaySdpPeerlane: [] as number[],
@@ -368,6 +375,7 @@ async function main(): Promise<void> {
     for (const which of runs('memory') ? pairOrder('peerlane', 'peerjs') : []) {
       const memory = await idlePerConnection(which === 'peerlane' ? startPeerlane : startPeerJs, which);
       (which === 'peerlane' ? samples.memoryPeerlane : samples.memoryPeerJs).push(memory.perConnectionKB);
+      (which === 'peerlane' ? samples.baselinePeerlane : samples.baselinePeerJs).push(memory.baselineMB);
     }
     if (round === 0 && runs('memory'))
       samples.memoryBare.push((await idlePerConnection(startBare, 'bare')).perConnectionKB);
@@ -429,6 +437,14 @@ async function main(): Promise<void> {
         `memory per idle connection (${IDLE_PEERS})`,
         `${m.memoryPeerlane.toFixed(1)} KB`,
         `PeerJS ${m.memoryPeerJs.toFixed(1)} KB: ${ratio(m.memoryPeerlane / m.memoryPeerJs)} (target ≤ 0.8); bare ws ${m.memoryBare.toFixed(1)} KB`,
+      ),
+    );
+  if (runs('memory'))
+    console.log(
+      row(
+        'baseline RSS (started, no connection)',
+        `${m.baselinePeerlane.toFixed(1)} MB`,
+        `PeerJS ${m.baselinePeerJs.toFixed(1)} MB: ${ratio(m.baselinePeerlane / m.baselinePeerJs)} (target ≤ 1.1)`,
       ),
     );
   if (runs('relay'))

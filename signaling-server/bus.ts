@@ -68,8 +68,10 @@ export interface SignalingBus {
   /** Withdraws the exit if this node published it last (it may have reconnected to another node since). */
   removeExit(peerId: string): void;
   sendToNode(nodeId: string, envelope: NodeEnvelope): void;
-  /** When an identity was first seen by any node (epoch ms): `now` if never before. */
-  firstSeen(peerId: string, now: number): Promise<number>;
+  /** An identity registered at `now`: kept if it is the first time any node saw it (nothing awaited). */
+  noteSeen(peerId: string, now: number): void;
+  /** When any node first saw the identity (epoch ms), or null if none did: asked only when it reports. */
+  firstSeen(peerId: string): Promise<number | null>;
   /** Keeps a report or revocation this node accepted, and tells every other node. */
   publishTrust(event: TrustEvent): void;
   /** For /readyz: the shared store answers. */
@@ -104,13 +106,15 @@ export class MemoryBus implements SignalingBus {
 
   private readonly seen = new Map<string, number>();
 
-  async firstSeen(peerId: string, now: number): Promise<number> {
-    const known = this.seen.get(peerId);
-    if (known !== undefined) return known;
+  noteSeen(peerId: string, now: number): void {
+    if (this.seen.has(peerId)) return;
     // Bounded: past the cap the oldest entry is forgotten (in memory nothing outlives the process anyway).
     if (this.seen.size >= MAX_IDENTITIES_IN_MEMORY) this.seen.delete(this.seen.keys().next().value!);
     this.seen.set(peerId, now);
-    return now;
+  }
+
+  async firstSeen(peerId: string): Promise<number | null> {
+    return this.seen.get(peerId) ?? null;
   }
 
   async healthy(): Promise<boolean> {

@@ -42,10 +42,13 @@ export class ExitDirectory {
   private readonly reports = new Map<string, Set<string>>();
 
   /** A requester reports an exit it was introduced to; true when this report took the exit out of introductions. */
-  report(requester: Peer, exitId: string): boolean {
+  async report(requester: Peer, exitId: string): Promise<boolean> {
     if (!requester.partners?.has(exitId)) return false;
     // Sybil resistance: an identity made a moment ago is free; one seen for a day, or vouched for by a circle, is not.
-    if (requester.circles === null && Date.now() - requester.firstSeenAt < this.reportMinAgeMs) return false;
+    if (requester.circles === null && this.reportMinAgeMs > 0) {
+      const firstSeen = await this.bus.firstSeen(requester.id);
+      if (firstSeen === null || Date.now() - firstSeen < this.reportMinAgeMs) return false;
+    }
     const { added, flaggedNow } = this.addReport(exitId, requester.id);
     if (added) this.bus.publishTrust({ type: 'report', exitId, reporterId: requester.id });
     return flaggedNow;

@@ -67,13 +67,7 @@ export function createMessageHandlers(context: HandlerContext): (peer: Peer, mes
     peer.host = '';
     peers.set(peer.id, peer);
     peer.registered = true;
-    // Off the registration's path: until the store answers, its reports do not count.
-    peer.firstSeenAt = earlier?.firstSeenAt ?? Infinity;
-    if (peer.firstSeenAt === Infinity)
-      void bus.firstSeen(peerId, Date.now()).then(
-        (at) => (peer.firstSeenAt = at),
-        (error: unknown) => log.warn({ err: String(error) }, 'first seen unknown'),
-      );
+    bus.noteSeen(peerId, Date.now());
     applyState(peer, message);
     send(peer, {
       type: 'registered',
@@ -120,11 +114,16 @@ export function createMessageHandlers(context: HandlerContext): (peer: Peer, mes
         void pairings.judge(peer, message.circles).then((judged) => judged && pairings.apply(peer, judged));
     },
     'report-exit': (peer, message) => {
-      if (directory.report(peer, message.peerId))
-        log.warn(
-          { exit: message.peerId, reason: message.reason },
-          'exit flagged by independent reports: no longer introduced',
-        );
+      void directory.report(peer, message.peerId).then(
+        (flagged) => {
+          if (flagged)
+            log.warn(
+              { exit: message.peerId, reason: message.reason },
+              'exit flagged by independent reports: no longer introduced',
+            );
+        },
+        (error: unknown) => log.warn({ err: String(error) }, 'report not counted'),
+      );
     },
     'find-exits': (peer, message) => {
       const started = performance.now();

@@ -38,8 +38,6 @@ export interface Peer {
   /** Peers this one may exchange signals with, and the node each is on. */
   partners: Map<string, string> | null;
   alive: boolean;
-  /** When any node first saw this identity (epoch ms); Infinity until the store answered. */
-  firstSeenAt: number;
   /** The heartbeat cut it off (no pong): it may come back from another network (returning-peers.ts). */
   reaped: boolean;
   invalid: number;

@@ -173,13 +173,16 @@ export class RedisBus implements SignalingBus {
     ).catch((error: unknown) => this.log.warn({ err: String(error) }, 'relay to node failed'));
   }
 
-  async firstSeen(peerId: string, now: number): Promise<number> {
-    const stored = await this.timed('first-seen', async () => {
-      await this.client.hsetnx(IDENTITIES, peerId, String(now));
-      return this.client.hget(IDENTITIES, peerId);
-    });
+  noteSeen(peerId: string, now: number): void {
+    void this.timed('note-seen', () => this.client.hsetnx(IDENTITIES, peerId, String(now))).catch((error: unknown) =>
+      this.log.warn({ err: String(error) }, 'note seen failed'),
+    );
+  }
+
+  async firstSeen(peerId: string): Promise<number | null> {
+    const stored = await this.timed('first-seen', () => this.client.hget(IDENTITIES, peerId));
     const value = Number(stored);
-    return Number.isFinite(value) ? value : now;
+    return stored !== null && Number.isFinite(value) ? value : null;
   }
 
   publishTrust(event: TrustEvent): void {

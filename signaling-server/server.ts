@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
@@ -16,7 +15,6 @@ import { SignalingMetrics } from './metrics';
 import { CloseCode, DEFAULT_SIGNALING_OPTIONS, type SignalingOptions } from './options';
 import { Pairings } from './pairings';
 import { sendTo as send, textOf, type Peer } from './peer';
-import { RedisBus } from './redis-bus';
 import { Relay } from './relay';
 
 export { CloseCode, DEFAULT_SIGNALING_OPTIONS, type SignalingOptions } from './options';
@@ -62,8 +60,11 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
       counts[!peer.registered ? 'unregistered' : peer.exit ? 'exit' : 'requester'] += 1;
     return counts;
   });
+  // Loaded only when used: a node in memory never pays for the Redis client (baseline RSS).
   const bus: SignalingBus = options.redis
-    ? new RedisBus(nodeId, options.redis, log, (op, seconds) => metrics.redisSeconds.observe({ op }, seconds))
+    ? new (await import('./redis-bus')).RedisBus(nodeId, options.redis, log, (op, seconds) =>
+        metrics.redisSeconds.observe({ op }, seconds),
+      )
     : new MemoryBus(nodeId);
 
   const directory = new ExitDirectory(
@@ -189,7 +190,6 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
       partners: null,
       alive: true,
       credentials: null,
-      firstSeenAt: Infinity,
       reaped: false,
       invalid: 0,
       bucket: new TokenBucket(options.messagesPerSecond, options.messagesPerSecond * 2, Date.now()),
@@ -238,8 +238,9 @@ export async function startSignalingServer(overrides: Partial<SignalingOptions> 
     response.writeHead(404, { 'content-type': 'text/plain' });
     response.end('not found\n');
   };
+  // TLS likewise, only for a node that serves wss:// itself.
   const http = options.tls
-    ? createTlsServer({ cert: options.tls.cert, key: options.tls.key }, serveHttp)
+    ? (await import('node:https')).createServer({ cert: options.tls.cert, key: options.tls.key }, serveHttp)
     : createServer(serveHttp);
   // Text frames are parsed as JSON right after, which replaces invalid UTF-8: validating it first is a
   // second pass over every message for nothing. Connections are tracked in `connections`, not by ws.
