@@ -34,7 +34,7 @@ export interface SelectedPair {
  */
 export async function selectedPair(peer: SimplePeer.Instance): Promise<SelectedPair> {
   const unknown = { path: 'unknown' as const, pair: null, roundTripMs: null, checks: null };
-  const connection = (peer as unknown as { _pc?: RTCPeerConnection })._pc;
+  const connection = connectionOf(peer);
   if (!connection) return unknown;
   try {
     const report = await connection.getStats();
@@ -75,4 +75,9 @@ const isCandidateType = (value: unknown): value is CandidateType =>
 
 function candidatePairOf(local: unknown, remote: unknown): CandidatePair {
   return isCandidateType(local) && isCandidateType(remote) ? { local, remote } : null;
+}
+
+/** simple-peer keeps its RTCPeerConnection private; its stats and ICE restarts need it. */
+export function connectionOf(peer: SimplePeer.Instance): RTCPeerConnection | null {
+  return (peer as unknown as { _pc?: RTCPeerConnection })._pc ?? null;
 }

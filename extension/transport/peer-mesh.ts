@@ -1,12 +1,12 @@
 import { errorText } from '../core/errors';
 import SimplePeer from 'simple-peer';
 import type { SignalData } from '../../protocol/signaling-messages';
-import type { CandidatePair, LaneRecovery, PeerPath } from '../core/channels/transport-channel';
+import { samePair, type CandidatePair, type LaneRecovery, type PeerPath } from '../core/channels/transport-channel';
 import { automaticLaneCount, MAX_LANES, pickLane } from '../core/peers/lanes';
 import { cancelledStream, DrainRate, Outbox } from '../core/peers/outbox';
 import { CandidateBatcher, unbundle } from '../core/peers/candidate-batches';
 import { systemClock } from '../core/clock';
-import { selectedPair, type SelectedPair } from './ice-stats';
+import { connectionOf, selectedPair, type SelectedPair } from './ice-stats';
 import { OpenLane, StripedLink } from './striped-link';
 
 /**
@@ -326,7 +326,7 @@ export class PeerMesh {
       });
     });
     peer.on('data', (data: Uint8Array) => {
-      if (lane.lost) this.laneBack(peerId, connection, lane);
+      if (lane.lost) this.laneBack(connection, lane);
       if (!connection.striping) {
         this.received(peerId, connection, data);
         return;
@@ -371,7 +371,7 @@ export class PeerMesh {
     if (lost.timer) clearTimeout(lost.timer);
     lost.timer = setTimeout(() => this.restartLane(peerId, connection, index, lane), ICE_RESTART_AGAIN_MS);
     if (!this.signalingUp) return; // setSignalingUp restarts it
-    const pc = (lane.peer as unknown as { _pc?: RTCPeerConnection })._pc;
+    const pc = connectionOf(lane.peer);
     if (!pc) return;
     // An earlier restart's offer that signaling lost is taken back first, so a new one can be made.
     if (pc.signalingState === 'have-local-offer') {
@@ -392,19 +392,9 @@ export class PeerMesh {
   }
 
   /** Data came over the lane again: the restart worked (or the path came back by itself). */
-  private laneBack(peerId: string, connection: Connection, lane: Lane): void {
-    const lost = lane.lost;
-    if (!lost) return;
-    if (lost.timer) clearTimeout(lost.timer);
-    clearTimeout(lost.graceTimer);
-    lane.lost = null;
-    const primary = connection.lanes[0];
-    if (primary)
-      void selectedPair(primary.peer).then((seen) => {
-        if (this.connections.get(peerId) !== connection || seen.path === 'unknown') return;
-        connection.route = { path: seen.path, pair: seen.pair };
-        this.events.pathChanged(peerId, connection.route);
-      });
+  // The new path shows on the next path check (PATH_CHECK_MS); frames waiting go out now.
+  private laneBack(connection: Connection, lane: Lane): void {
+    clearLost(lane);
     this.flush(connection);
   }
 
@@ -543,11 +533,13 @@ function channelOf(peer: SimplePeer.Instance): RTCDataChannel | null {
   return (peer as unknown as { _channel?: RTCDataChannel })._channel ?? null;
 }
 
-const samePair = (a: CandidatePair, b: CandidatePair): boolean => a?.local === b?.local && a?.remote === b?.remote;
-
 /** A lane that ends: its restart timers and any candidates still waiting to be sent. */
 function stopLaneTimers(lane: Lane): void {
   lane.outgoing.close();
+  clearLost(lane);
+}
+
+function clearLost(lane: Lane): void {
   if (!lane.lost) return;
   if (lane.lost.timer) clearTimeout(lane.lost.timer);
   clearTimeout(lane.lost.graceTimer);

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_SETTINGS } from '../../extension/core/settings';
 import { launchWithExtension, waitFor, type ExtensionBrowser } from '../helpers/chromium';
 import { closeAll } from '../helpers/close-all';
 import { launchFirefoxPeer, type FirefoxPeer } from '../helpers/firefox';
-import { ALTERING_ORIGIN_ADDRESS, DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST } from '../helpers/origin-server';
+import { ALTERING_ORIGIN_ADDRESS, DEV_ORIGIN_ADDRESS } from '../helpers/origin-server';
 import { startStage, type Stage } from '../helpers/stage';
 
 /**
@@ -25,18 +24,11 @@ const MAX_REQUESTS = 20;
 beforeAll(async () => {
   // Fresh identities report here: the age a report needs (a day by default) is waived.
   stage = await startStage({ alsoListenOn: [ALTERING_ORIGIN_ADDRESS] }, { reportThreshold: 1, reportMinAgeMs: 0 });
-  const { origin, signaling, appOrigin } = stage;
-  const exitSettings = {
-    signalingUrl: signaling.url,
-    share: true,
-    exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port],
-  };
+  const { signaling, appOrigin } = stage;
   honest = await Promise.all([0, 1].map(() => launchWithExtension([`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`])));
-  await Promise.all(
-    honest.map((exit) => exit.setSettings({ ...exitSettings, privateAllowList: DEV_PRIVATE_ALLOW_LIST })),
-  );
+  await Promise.all(honest.map((exit) => exit.setSettings(stage.exitSettings())));
   liar = await launchFirefoxPeer(['loopback.peerlane.test'], { resolveOthersTo: ALTERING_ORIGIN_ADDRESS });
-  await liar.setSettings({ ...exitSettings, privateAllowList: [`${ALTERING_ORIGIN_ADDRESS}/32`] });
+  await liar.setSettings(stage.exitSettings([`${ALTERING_ORIGIN_ADDRESS}/32`]));
   liarId =
     (await waitFor(
       async () => (await liar.state()).transport.selfId,

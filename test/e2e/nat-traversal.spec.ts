@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { backgroundState, waitFor } from '../helpers/chromium';
+import type { NatBehaviour } from '../helpers/nat-lab';
 import { startNatScene, type NatScene } from '../helpers/nat-scene';
 
 /**
@@ -47,63 +48,60 @@ describe('ICE across NATs (namespaces, coturn as STUN and TURN)', () => {
   }, 90_000);
 
   it('a requester cut off for 10 s and back on another public address keeps its exit: ICE restarts, the GET carries on on the same connection', async () => {
-    await scene.startExit({ requester: 'symmetric', exit: 'port-restricted' });
-    const requester = await scene.requester();
-    try {
-      // 256 KiB trickled over 12 s: the cut falls in the middle of the body.
-      const answer = requester.get('/paced.bin?ms=12000', 90_000);
-      await waitFor(
-        () => requester.received(),
-        (bytes) => bytes > 0,
-        'the first body bytes',
-        30_000,
-      );
-      const before = await backgroundState(requester.browser);
-      const exitBefore = before.peers.filter((peer) => peer.remoteRole === 'exit').map((peer) => peer.peerId);
-      expect(exitBefore).toHaveLength(1);
-      scene.net.cut('a', true);
-      await sleep(10_000); // the outage itself, not a wait for something
-      expect(scene.net.moveHome('a')).toBe('10.88.1.3');
-      scene.net.cut('a', false);
-      const result = await answer;
-      expect(result).toMatchObject({ status: 200, error: null, intact: true });
-      const after = await backgroundState(requester.browser);
-      // The same exit on the same connection: nothing dropped, retried or resumed by Range.
-      expect(after.peers.filter((peer) => peer.remoteRole === 'exit').map((peer) => peer.peerId)).toEqual(exitBefore);
-      expect(after.stats).toMatchObject({ resumes: 0, retries: 0, failed: 0, failedByCategory: {} });
-      expect((await backgroundState(scene.exit!)).peers).toHaveLength(1);
-    } finally {
-      await requester.close();
-    }
+    await expectPeerKeptThroughMove('a', { requester: 'symmetric', exit: 'port-restricted' }, '10.88.1.3');
   }, 150_000);
 });
 
 describe('an exit that changes network', () => {
   it('cut off for 10 s and back on another public address, it keeps its requester: the GET carries on on the same connection', async () => {
-    await scene.startExit({ requester: 'port-restricted', exit: 'symmetric' });
-    const requester = await scene.requester();
-    try {
-      const answer = requester.get('/paced.bin?ms=12000', 90_000);
-      await waitFor(
-        () => requester.received(),
-        (bytes) => bytes > 0,
-        'the first body bytes',
-        30_000,
-      );
-      const exitBefore = (await backgroundState(requester.browser)).peers.map((peer) => peer.peerId);
-      scene.net.cut('b', true);
-      await sleep(10_000); // the outage itself, not a wait for something
-      expect(scene.net.moveHome('b')).toBe('10.88.2.3');
-      scene.net.cut('b', false);
-      expect(await answer).toMatchObject({ status: 200, error: null, intact: true });
-      const after = await backgroundState(requester.browser);
-      expect(after.peers.map((peer) => peer.peerId)).toEqual(exitBefore);
-      expect(after.stats).toMatchObject({ resumes: 0, retries: 0, failed: 0 });
-    } finally {
-      await requester.close();
-    }
+    await expectPeerKeptThroughMove('b', { requester: 'port-restricted', exit: 'symmetric' }, '10.88.2.3');
   }, 150_000);
 });
+
+/**
+ * The home behind `router` (a: the requester's, b: the exit's) is cut off for 10 s in the middle of
+ * a GET and comes back on another public address (`expectedAddress`): the GET completes on the same
+ * connection to the same peer, nothing dropped, retried or resumed by range.
+ */
+async function expectPeerKeptThroughMove(
+  router: 'a' | 'b',
+  behaviours: { requester: NatBehaviour; exit: NatBehaviour },
+  expectedAddress: string,
+): Promise<void> {
+  await scene.startExit(behaviours);
+  const requester = await scene.requester();
+  const exitPeers = async () =>
+    (await backgroundState(requester.browser)).peers
+      .filter((peer) => peer.remoteRole === 'exit')
+      .map((peer) => peer.peerId);
+  try {
+    // 256 KiB trickled over 12 s: the cut falls in the middle of the body.
+    const answer = requester.get('/paced.bin?ms=12000', 90_000);
+    await waitFor(
+      () => requester.received(),
+      (bytes) => bytes > 0,
+      'the first body bytes',
+      30_000,
+    );
+    const exitBefore = await exitPeers();
+    expect(exitBefore).toHaveLength(1);
+    scene.net.cut(router, true);
+    await sleep(10_000); // the outage itself, not a wait for something
+    expect(scene.net.moveHome(router)).toBe(expectedAddress);
+    scene.net.cut(router, false);
+    expect(await answer).toMatchObject({ status: 200, error: null, intact: true });
+    expect(await exitPeers()).toEqual(exitBefore);
+    expect((await backgroundState(requester.browser)).stats).toMatchObject({
+      resumes: 0,
+      retries: 0,
+      failed: 0,
+      failedByCategory: {},
+    });
+    expect((await backgroundState(scene.exit!)).peers).toHaveLength(1);
+  } finally {
+    await requester.close();
+  }
+}
 
 describe('without a relay from signaling', () => {
   let bare: NatScene;

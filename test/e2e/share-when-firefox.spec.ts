@@ -2,17 +2,12 @@ import type { Page } from 'playwright-core';
 import type { Page as FirefoxPage } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS } from '../../extension/core/settings';
-import {
-  backgroundState,
-  launchWithExtension,
-  waitFor,
-  waitForRoutedScripts,
-  type ExtensionBrowser,
-} from '../helpers/chromium';
+import { waitFor } from '../helpers/chromium';
 import { closeAll } from '../helpers/close-all';
 import { launchFirefoxPeer, openFirefoxExtensionPage, type FirefoxPeer } from '../helpers/firefox';
-import { DEV_ORIGIN_ADDRESS, DEV_PRIVATE_ALLOW_LIST } from '../helpers/origin-server';
-import { startStage, type Stage } from '../helpers/stage';
+import { DEV_ORIGIN_ADDRESS } from '../helpers/origin-server';
+import { routedRequesterFor } from '../helpers/peer-pair';
+import { REQUESTER_HOST_RULES, startStage, type Stage } from '../helpers/stage';
 
 /**
  * Sharing conditions on a Firefox exit, as share-when.spec.ts does on Chromium: hours of the week
@@ -22,32 +17,18 @@ import { startStage, type Stage } from '../helpers/stage';
  */
 let stage: Stage;
 let exit: FirefoxPeer;
-let requester: ExtensionBrowser;
+let routed: Awaited<ReturnType<typeof routedRequesterFor>> | undefined;
 let page: Page;
 let popup: FirefoxPage;
 let dataOrigin: string;
 
 beforeAll(async () => {
   stage = await startStage();
-  const { origin, signaling, appOrigin } = stage;
   dataOrigin = stage.dataOrigin;
   exit = await launchFirefoxPeer(['loopback.peerlane.test'], { resolveOthersTo: DEV_ORIGIN_ADDRESS });
-  await exit.setSettings({
-    signalingUrl: signaling.url,
-    share: true,
-    privateAllowList: DEV_PRIVATE_ALLOW_LIST,
-    exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port],
-  });
-  requester = await launchWithExtension(['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1']);
-  await requester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });
-  await waitForRoutedScripts(requester);
-  await waitFor(
-    async () => (await backgroundState(requester)).stats.peers,
-    (peers) => peers === 1,
-    'the Firefox exit',
-  );
-  page = await requester.context.newPage();
-  await page.goto(`${appOrigin}/app`);
+  await exit.setSettings(stage.exitSettings());
+  routed = await routedRequesterFor(exit, stage.signaling.url, stage.appOrigin, REQUESTER_HOST_RULES);
+  page = routed.page;
   popup = await openFirefoxExtensionPage(
     exit.browser,
     `${exit.baseUrl}/extension/ui/popup.html`,
@@ -57,7 +38,8 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  await closeAll(requester, exit);
+  // The routed requester closes its exit with it.
+  await closeAll(routed ?? exit);
   await stage.close();
 });
 

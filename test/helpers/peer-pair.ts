@@ -1,14 +1,8 @@
 import type { Page } from 'playwright-core';
-import { DEFAULT_SETTINGS } from '../../extension/core/settings';
-import { startSignalingServer, type SignalingServer } from '../../signaling-server/server';
+import type { SignalingServer } from '../../signaling-server/server';
 import { backgroundState, launchWithExtension, waitFor, waitForRoutedScripts, type ExtensionBrowser } from './chromium';
-import {
-  startOriginServer,
-  type OriginOptions,
-  type OriginServer,
-  DEV_ORIGIN_ADDRESS,
-  DEV_PRIVATE_ALLOW_LIST,
-} from './origin-server';
+import { DEV_ORIGIN_ADDRESS, type OriginOptions, type OriginServer } from './origin-server';
+import { REQUESTER_HOST_RULES, startStage } from './stage';
 
 /**
  * The usual cast of an e2e story: a loopback origin, a signaling server, an exit that shares (and
@@ -25,22 +19,12 @@ export interface PeerPair {
 }
 
 export async function startPeerPair(originOptions: OriginOptions = {}): Promise<PeerPair> {
-  const origin = await startOriginServer(originOptions);
-  const signaling = await startSignalingServer({ port: 0 });
-  const appOrigin = `http://app.peerlane.test:${origin.port}`;
-  const dataOrigin = `http://origin.peerlane.test:${origin.port}`;
+  const stage = await startStage(originOptions);
+  const { origin, signaling, appOrigin, dataOrigin } = stage;
   const exit = await launchWithExtension([`MAP origin.peerlane.test ${DEV_ORIGIN_ADDRESS}`]);
   // Loopback origin on a random port: a development exit, with that port allowed.
-  await exit.setSettings({
-    signalingUrl: signaling.url,
-    share: true,
-    privateAllowList: DEV_PRIVATE_ALLOW_LIST,
-    exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port],
-  });
-  const requester = await launchWithExtension([
-    'MAP origin.peerlane.test ~NOTFOUND',
-    'MAP app.peerlane.test 127.0.0.1',
-  ]);
+  await exit.setSettings(stage.exitSettings());
+  const requester = await launchWithExtension(REQUESTER_HOST_RULES);
   await requester.setSettings({ signalingUrl: signaling.url, routedOrigins: [appOrigin] });
   await waitForRoutedScripts(requester);
   await waitFor(
@@ -58,8 +42,7 @@ export async function startPeerPair(originOptions: OriginOptions = {}): Promise<
     close: async () => {
       await requester.close();
       await exit.close();
-      await signaling.close();
-      await origin.close();
+      await stage.close();
     },
   };
 }

@@ -1,6 +1,10 @@
 import { startSignalingServer, type SignalingOptions, type SignalingServer } from '../../signaling-server/server';
 import { closeAll } from './close-all';
-import { startOriginServer, type OriginOptions, type OriginServer } from './origin-server';
+import { DEFAULT_SETTINGS, type Settings } from '../../extension/core/settings';
+import { DEV_PRIVATE_ALLOW_LIST, startOriginServer, type OriginOptions, type OriginServer } from './origin-server';
+
+/** A Chromium requester's names: the data origin only through an exit, the app's pages on loopback. */
+export const REQUESTER_HOST_RULES = ['MAP origin.peerlane.test ~NOTFOUND', 'MAP app.peerlane.test 127.0.0.1'];
 
 /**
  * Where an e2e story plays: a loopback origin (the app's pages at `appOrigin`, the data routed
@@ -11,6 +15,8 @@ export interface Stage {
   signaling: SignalingServer;
   appOrigin: string;
   dataOrigin: string;
+  /** An exit's settings to serve this stage: its signaling, sharing on, the origin's address (`privateAllowList`) and port allowed. */
+  exitSettings(privateAllowList?: string[]): Partial<Settings>;
   close(): Promise<void>;
 }
 
@@ -28,6 +34,12 @@ export async function startStage(
     signaling,
     appOrigin: `http://app.peerlane.test:${origin.port}`,
     dataOrigin: `http://origin.peerlane.test:${origin.port}`,
+    exitSettings: (privateAllowList = DEV_PRIVATE_ALLOW_LIST) => ({
+      signalingUrl: signaling.url,
+      share: true,
+      privateAllowList,
+      exitPorts: [...DEFAULT_SETTINGS.exitPorts, origin.port],
+    }),
     close: () => closeAll(signaling, origin),
   };
 }

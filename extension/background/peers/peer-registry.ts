@@ -2,7 +2,7 @@ import type { Clock } from '../../core/clock';
 import { PeerlaneError } from '../../core/errors';
 import { DEFAULT_STREAM_WINDOW, HEAD_STREAM_WINDOW, PeerSession, type ExitHandler } from '../../core/peers/session';
 import type { Hello } from '../../core/protocol/frames';
-import type { CandidatePair, LaneRecovery, PeerPath } from '../../core/channels/transport-channel';
+import { samePair, type CandidatePair, type LaneRecovery, type PeerPath } from '../../core/channels/transport-channel';
 
 /** How a peer's connection runs, as the transport read it from ICE. */
 export interface PeerRouteReading {
@@ -153,7 +153,7 @@ export class PeerRegistry {
   /** ICE moved the connection (a relay first, the direct pair once its checks succeeded, or back). */
   pathChanged(peerId: string, { path, pair }: PeerRouteReading): void {
     const peer = this.peers.get(peerId);
-    if (!peer || (peer.path === path && peer.pair?.local === pair?.local && peer.pair?.remote === pair?.remote)) return;
+    if (!peer || (peer.path === path && samePair(peer.pair, pair))) return;
     peer.path = path;
     peer.pair = pair;
     this.changes.emit();

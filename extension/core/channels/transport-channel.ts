@@ -123,6 +123,8 @@ export type TransportStatus = z.infer<typeof transportStatusSchema>;
 /** How a connection runs: straight between the two browsers, or through a TURN relay. */
 export type PeerPath = z.infer<typeof peerPath>;
 export type CandidatePair = z.infer<typeof candidatePairSchema>;
+export const samePair = (a: CandidatePair, b: CandidatePair): boolean =>
+  a?.local === b?.local && a?.remote === b?.remote;
 export type LaneRecovery = z.infer<typeof laneRecoverySchema>;
 
 /** One side of the link, whatever carries it. */
