@@ -52,12 +52,6 @@ describe('ICE across NATs (namespaces, coturn as STUN and TURN)', () => {
   }, 150_000);
 });
 
-describe('an exit that changes network', () => {
-  it('cut off for 10 s and back on another public address, it keeps its requester: the GET carries on on the same connection', async () => {
-    await expectPeerKeptThroughMove('b', { requester: 'port-restricted', exit: 'symmetric' }, '10.88.2.3');
-  }, 150_000);
-});
-
 /**
  * The home behind `router` (a: the requester's, b: the exit's) is cut off for 10 s in the middle of
  * a GET and comes back on another public address (`expectedAddress`): the GET completes on the same
