@@ -1,4 +1,4 @@
-import { PROTOCOL_VERSION, REQUEST_BODY_CREDIT } from '../core/protocol/frames';
+import { PROTOCOL_VERSION, REQUEST_BODY_CREDIT, type Hello } from '../core/protocol/frames';
 import type { PopupState } from '../core/channels/popup-channel';
 import type { FromTransport, TransportLink, TransportStatus } from '../core/channels/transport-channel';
 import type { ExitFetcher } from '../core/exit/exit-service';
@@ -18,6 +18,7 @@ import { StatePublisher } from './state-publisher';
 import { Telemetry } from './telemetry/telemetry';
 import { circleStatus } from '../core/circles/circles';
 import { displayUrl } from '../core/stats/request-log';
+import { PeerlaneError } from '../core/errors';
 
 /**
  * The composition root of both browsers' background: it builds the services, each with one job,
@@ -61,19 +62,21 @@ export function createBackground(platform: BackgroundPlatform, host: BackgroundH
   const telemetry: Telemetry = new Telemetry(platform, () => ({ queued: queue.queued, inflight: queue.inflight }));
   const conditions = new ShareConditions(platform, configuration, telemetry);
   const sharing: Sharing = new Sharing(platform, configuration, telemetry, host.exitFetcher, conditions);
+  const hello = (): Hello => ({
+    version: PROTOCOL_VERSION,
+    role: configuration.offering ? 'exit' : 'requester',
+    capabilities: ['credit', REQUEST_BODY_CREDIT],
+    // Requesters refuse a method this exit does not carry before any byte leaves (requester.ts).
+    ...(configuration.offering ? { methods: [...configuration.settings.exitMethods] } : {}),
+    // 0 while paused (schedule, quota, battery, the person): requesters keep the session and wait for another exit.
+    exitCapacity: configuration.sharing ? configuration.settings.exitCaps.maxConcurrent : 0,
+  });
   const peers: PeerRegistry = new PeerRegistry({
     clock: platform.clock,
     every: (ms, callback) => platform.every(ms, callback),
     send: (peerId, frame) => host.transport.send({ type: 'frame', peerId, data: frame }),
     closePeer: (peerId, reason) => host.transport.send({ type: 'close-peer', peerId, reason }),
-    hello: () => ({
-      version: PROTOCOL_VERSION,
-      role: configuration.offering ? 'exit' : 'requester',
-      capabilities: ['credit', REQUEST_BODY_CREDIT],
-      // Requesters refuse a method this exit does not carry before any byte leaves (requester.ts).
-      ...(configuration.offering ? { methods: [...configuration.settings.exitMethods] } : {}),
-      exitCapacity: configuration.sharing ? configuration.settings.exitCaps.maxConcurrent : 0,
-    }),
+    hello,
     exitHandlerFor: (peerId) => sharing.handlerFor(peerId),
     exitAvailable: (peerId, capacity) => queue.addPeer(peerId, capacity),
     exitGone: (peerId) => queue.removePeer(peerId),
@@ -163,9 +166,25 @@ export function createBackground(platform: BackgroundPlatform, host: BackgroundH
     checkBusy();
     publisher.changed();
   });
+  // A changed setting travels on the live sessions (an updated HELLO), never by closing them.
+  let helloSaid = JSON.stringify(hello());
+  let offered = configuration.offering;
   configuration.changes.on(() => {
     queue.configure(configuration.queueOptions());
     requester.bodyStallMs = configuration.bodyStallMs();
+    if (offered && !configuration.offering) {
+      // Sharing turned off: what is being served ends now, told to each requester (it resumes or
+      // retries elsewhere), before the transport closes those connections.
+      peers.endServed(
+        new PeerlaneError('sharing_off', `this peer ${configuration.notSharingReason ?? 'stopped sharing'}`),
+      );
+    }
+    offered = configuration.offering;
+    const said = JSON.stringify(hello());
+    if (said !== helloSaid) {
+      helloSaid = said;
+      peers.helloChanged();
+    }
     configureTransport();
     publisher.changed();
   });

@@ -61,6 +61,15 @@ export const ICE_RESTART_GRACE_MS = 25_000;
 const ICE_RESTART_AFTER_MS = 1_000;
 /** A restart whose answer never came (signaling lost it) is made again this often. */
 const ICE_RESTART_AGAIN_MS = 5_000;
+/**
+ * A peer closed on purpose (sharing turned off) first lets its last frames go: the ERRORs that end
+ * its streams. Closing the connection aborts the SCTP association at once, so the close waits until
+ * the outbox and every lane's buffer are empty, then this much for them to be acknowledged, never
+ * longer than CLOSE_WHEN_SENT_MAX_MS in all.
+ */
+const CLOSE_AFTER_SENT_MS = 250;
+const CLOSE_WHEN_SENT_MAX_MS = 2_000;
+const CLOSE_WHEN_SENT_CHECK_MS = 20;
 interface Lane {
   peer: SimplePeer.Instance;
   /** Answerer side: an offer was already taken (an initiator never receives one). */
@@ -521,6 +530,21 @@ export class PeerMesh {
       lane.peer.destroy();
     }
     this.events.peerDown(peerId, reason);
+  }
+
+  /** Closes the peer once what is queued for it has left (see CLOSE_AFTER_SENT_MS). */
+  closeWhenSent(peerId: string, reason: string): void {
+    const connection = this.connections.get(peerId);
+    if (!connection) return;
+    const deadline = performance.now() + CLOSE_WHEN_SENT_MAX_MS;
+    const check = (): void => {
+      if (this.connections.get(peerId) !== connection) return;
+      const sent = connection.outbox.length === 0 && connection.open.every((lane) => lane.channel.bufferedAmount === 0);
+      if (sent) setTimeout(() => this.close(peerId, reason), CLOSE_AFTER_SENT_MS);
+      else if (performance.now() >= deadline) this.close(peerId, reason);
+      else setTimeout(check, CLOSE_WHEN_SENT_CHECK_MS);
+    };
+    check();
   }
 
   closeAll(reason: string): void {

@@ -127,7 +127,10 @@ export class TransportHost {
     this.emit({ type: 'status', status: this.status });
     for (const { peerId, remoteRole, route, connection } of this.mesh.connectedPeers())
       this.emit({ type: 'peer-up', peerId, remoteRole, ...route, connection });
-    if (previous?.share && !config.share) this.closeRole('requester', 'sharing turned off');
+    // The background ended what it served (ERROR frames, sent before this configuration): they go first.
+    if (previous?.share && !config.share)
+      for (const peer of this.mesh.connectedPeers())
+        if (peer.remoteRole === 'requester') this.mesh.closeWhenSent(peer.peerId, 'sharing turned off');
     for (const peer of this.mesh.connectedPeers())
       if (peer.remoteRole === 'exit' && this.avoided(peer.peerId))
         this.mesh.close(peer.peerId, 'exit caught altering answers');
@@ -139,11 +142,6 @@ export class TransportHost {
     this.signaling.connect(config.signalingUrl, config.signalingToken);
     if (previous && this.signaling.connected) this.reportLoad();
     if (!this.findTimer) this.findTimer = setInterval(() => this.findExits(), FIND_EXITS_EVERY_MS);
-  }
-
-  private closeRole(remoteRole: 'requester' | 'exit', reason: string): void {
-    for (const peer of this.mesh.connectedPeers())
-      if (peer.remoteRole === remoteRole) this.mesh.close(peer.peerId, reason);
   }
 
   /** Proves this install's key over the server's nonce and host; the server derives the stable id from the key. */

@@ -220,6 +220,54 @@ describe('the request queue under faults, in real browsers', () => {
     await useQueueSettings({});
   }, 60_000);
 
+  it('an exit whose person turns sharing off mid-transfer ends the download with sharing_off; it resumes from the other exit within 2 s, whole, by one Range request', async () => {
+    await useQueueSettings({ hedging: false });
+    const url = dataUrl('/paced.bin-share-off?ms=4000');
+    await startRuns([{ key: 'shareOff', url }]);
+    await expect
+      .poll(async () => (await runBytes(['shareOff']))[0], { timeout: 10_000, interval: 50 })
+      .toBeGreaterThan(0);
+    const first = origin.requests.find((request) => request.path.startsWith('/paced.bin-share-off'))!;
+    const serving = exits.find((exit) => exit.originAddress === first.address)!;
+    const turnedOffAt = Date.now();
+    await serving.browser.setSettings({ share: false });
+    await expect
+      .poll(() => origin.requests.filter((request) => request.path.startsWith('/paced.bin-share-off')).length, {
+        timeout: 10_000,
+        interval: 20,
+      })
+      .toBe(2);
+    // The other exit was asked for the rest within 2 s of the change: no timeout was waited for.
+    expect(Date.now() - turnedOffAt).toBeLessThan(2000);
+    expect((await runResults(['shareOff'])).shareOff).toMatchObject({ status: 200, sha256: origin.bigSha256 });
+    const asked = origin.requests.filter((request) => request.path.startsWith('/paced.bin-share-off'));
+    expect(asked[1]!.address).not.toBe(serving.originAddress);
+    expect(asked[1]!.headers.range).toMatch(/^bytes=[1-9]\d*-$/);
+    const entry = await waitFor(
+      async () =>
+        (await backgroundState(requester)).log.find(
+          (each) => each.url.endsWith('/paced.bin-share-off') && each.role === 'requester',
+        ),
+      (found) => found !== undefined,
+      'the download in the request log',
+    );
+    expect(entry).toMatchObject({ outcome: 'ok', resumed: 1 });
+    // The exit ended its stream with sharing_off, told to the requester, rather than cutting the connection under it.
+    const served = (await backgroundState(serving.browser)).log.filter(
+      (each) => each.role === 'exit' && each.url.endsWith('/paced.bin-share-off'),
+    );
+    expect(served.map((each) => each.outcome)).toEqual(['sharing_off']);
+    // Sharing again: the requester finds it again, as it found it first.
+    await serving.browser.setSettings({ share: true });
+    await waitFor(
+      async () => exitPeers(await backgroundState(requester)).length,
+      (count) => count === 2,
+      'two exit peers again',
+      30_000,
+    );
+    await useQueueSettings({});
+  }, 90_000);
+
   it('an exit killed mid-transfer: idempotent GETs complete via the other, a POST fails clearly and reaches the origin once', async () => {
     const gets = Array.from({ length: 10 }, (_, index) => ({
       key: `get${index}`,

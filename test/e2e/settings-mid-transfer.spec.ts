@@ -179,6 +179,17 @@ function settingsMidTransfer(label: string, start: () => Promise<Pairing>): void
         await expect.poll(async () => (await exit.state()).settings.exitCaps.rateMBps).toBe(4);
       });
     }, 60_000);
+
+    it('the exit pauses sharing: the requester hears it on the live session, and the download under way still arrives whole, in one attempt', async () => {
+      const exitHealth = async () =>
+        (await pairing.requester.state()).peers.find((peer) => peer.remoteRole === 'exit')?.health;
+      await changedMidway(`exit-pauses-${slug}`, async ({ exit }) => {
+        await exit.setSettings({ sharePaused: true });
+        await expect.poll(exitHealth, { timeout: 5000 }).toBe('paused');
+      });
+      await pairing.exit.setSettings({ sharePaused: false });
+      await expect.poll(exitHealth, { timeout: 5000 }).not.toBe('paused');
+    }, 60_000);
   });
 }
 

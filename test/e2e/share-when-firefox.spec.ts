@@ -2,7 +2,7 @@ import type { Page } from 'playwright-core';
 import type { Page as FirefoxPage } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS } from '../../extension/core/settings';
-import { waitFor } from '../helpers/chromium';
+import { backgroundState, waitFor } from '../helpers/chromium';
 import { closeAll } from '../helpers/close-all';
 import { launchFirefoxPeer, openFirefoxExtensionPage, type FirefoxPeer } from '../helpers/firefox';
 import { DEV_ORIGIN_ADDRESS } from '../helpers/origin-server';
@@ -11,8 +11,8 @@ import { REQUESTER_HOST_RULES, startStage, type Stage } from '../helpers/stage';
 
 /**
  * Sharing conditions on a Firefox exit, as share-when.spec.ts does on Chromium: hours of the week
- * unticked on its options page pause it (its popup names why, a Chromium requester is refused with
- * sharing_off, counted by the exit), all hours again serve; a monthly quota all but used pauses it
+ * unticked on its options page pause it (its popup names why; a Chromium requester hears it on the
+ * live session and refuses at once with sharing_off, sending nothing), all hours again serve; a monthly quota all but used pauses it
  * until raised. Firefox tells neither battery nor metered connections (the browser does not say).
  */
 let stage: Stage;
@@ -66,6 +66,15 @@ const pauseIs = (pause: string | null, what: string) =>
     10_000,
   );
 
+/** How the Chromium requester sees the Firefox exit: 'paused' once the exit's updated HELLO said so. */
+const expectExitSeenAs = (health: string) =>
+  expect
+    .poll(
+      async () => (await backgroundState(routed!.requester)).peers.find((peer) => peer.remoteRole === 'exit')?.health,
+      { timeout: 10_000 },
+    )
+    .toBe(health);
+
 const served = () =>
   expect.poll(() => fetchText(`${dataOrigin}/small.txt`), { timeout: 20_000, interval: 500 }).toMatch(/^200 /);
 
@@ -89,9 +98,17 @@ describe("sharing that follows the sharer's life, on a Firefox exit", () => {
     await options.click('[data-testid="save"]');
     await pauseIs('schedule', 'the schedule pausing the exit');
     await waitFor(conditionShown, (text) => /outside the hours you chose/.test(text), 'the reason in the popup');
-    const refusedBefore = (await exit.state()).stats.refusedByCategory.sharing_off ?? 0;
-    expect(await fetchText(`${dataOrigin}/small.txt`)).toMatch(/\(sharing_off\)/);
-    expect((await exit.state()).stats.refusedByCategory.sharing_off ?? 0).toBeGreaterThan(refusedBefore);
+    // Said on the live session: the requester refuses at once, and nothing reaches the exit.
+    await expectExitSeenAs('paused');
+    const exitBefore = (await exit.state()).stats;
+    expect(await fetchText(`${dataOrigin}/small.txt`)).toMatch(
+      /\(sharing_off\): every exit this browser is connected to has paused sharing/,
+    );
+    const exitAfter = (await exit.state()).stats;
+    expect([exitAfter.refusedByCategory, exitAfter.sharedRequests]).toEqual([
+      exitBefore.refusedByCategory,
+      exitBefore.sharedRequests,
+    ]);
 
     await options.click('[data-testid="hours-all"]');
     await options.click('[data-testid="save"]');
@@ -110,7 +127,10 @@ describe("sharing that follows the sharer's life, on a Firefox exit", () => {
     expect(await fetchText(`${dataOrigin}/bytes/960000`)).toBe('200 960000');
     await pauseIs('monthly_quota', 'the quota pausing the exit');
     await waitFor(conditionShown, (text) => /this month's quota is used up/.test(text), 'the reason in the popup');
-    expect(await fetchText(`${dataOrigin}/small.txt`)).toMatch(/\(sharing_off\)/);
+    await expectExitSeenAs('paused');
+    expect(await fetchText(`${dataOrigin}/small.txt`)).toMatch(
+      /\(sharing_off\): every exit this browser is connected to has paused sharing/,
+    );
 
     await exit.setSettings({ exitCaps: DEFAULT_SETTINGS.exitCaps });
     await pauseIs(null, 'sharing again');

@@ -47,6 +47,15 @@ function fetchText(url: string): Promise<string> {
   }, url);
 }
 
+/** How the requester sees the exit: 'paused' once the exit's updated HELLO said so on the live session. */
+const expectExitSeenAs = (health: string) =>
+  expect
+    .poll(
+      async () => (await backgroundState(pair.requester)).peers.find((peer) => peer.remoteRole === 'exit')?.health,
+      { timeout: 10_000 },
+    )
+    .toBe(health);
+
 const served = () =>
   expect.poll(() => fetchText(`${pair.dataOrigin}/small.txt`), { timeout: 20_000, interval: 500 }).toMatch(/^200 /);
 
@@ -73,10 +82,18 @@ describe("sharing that follows the sharer's life", () => {
       .poll(() => popup.getByTestId('sharing-condition').textContent())
       .toMatch(/outside the hours you chose/);
     await popup.screenshot({ path: 'test/artifacts/popup-sharing-schedule.png', fullPage: true });
-    // The paused exit is still connected: it refuses, and says why, to the page and in its own counts.
-    const refusedBefore = (await backgroundState(exit)).stats.refusedByCategory.sharing_off ?? 0;
-    expect(await fetchText(`${pair.dataOrigin}/small.txt`)).toMatch(/\(sharing_off\)/);
-    expect((await backgroundState(exit)).stats.refusedByCategory.sharing_off ?? 0).toBeGreaterThan(refusedBefore);
+    // The paused exit is still connected and said so on the session: the requester refuses at once,
+    // with the reason, and nothing reaches the exit.
+    await expectExitSeenAs('paused');
+    const exitBefore = (await backgroundState(exit)).stats;
+    expect(await fetchText(`${pair.dataOrigin}/small.txt`)).toMatch(
+      /\(sharing_off\): every exit this browser is connected to has paused sharing/,
+    );
+    const exitAfter = (await backgroundState(exit)).stats;
+    expect([exitAfter.refusedByCategory, exitAfter.sharedRequests]).toEqual([
+      exitBefore.refusedByCategory,
+      exitBefore.sharedRequests,
+    ]);
 
     await options.getByTestId('hours-all').click();
     await options.getByTestId('save').click();
@@ -98,7 +115,10 @@ describe("sharing that follows the sharer's life", () => {
       .poll(() => popup.getByTestId('sharing-condition').textContent())
       .toMatch(/this month's quota is used up/);
     expect(await popup.getByTestId('month-label').textContent()).toBe('this month, of 1.0 MB');
-    expect(await fetchText(`${pair.dataOrigin}/small.txt`)).toMatch(/\(sharing_off\)/);
+    await expectExitSeenAs('paused');
+    expect(await fetchText(`${pair.dataOrigin}/small.txt`)).toMatch(
+      /\(sharing_off\): every exit this browser is connected to has paused sharing/,
+    );
 
     await exit.setSettings({ exitCaps: DEFAULT_SETTINGS.exitCaps });
     await expect.poll(async () => (await backgroundState(exit)).sharingNow.pause, { timeout: 10_000 }).toBeNull();

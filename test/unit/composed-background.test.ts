@@ -4,6 +4,7 @@ import type { ToPopup } from '../../extension/core/channels/popup-channel';
 import type { ToRequester } from '../../extension/core/channels/request-channel';
 import type { FromTransport, ToTransport } from '../../extension/core/channels/transport-channel';
 import type { ExitFetcher } from '../../extension/core/exit/exit-service';
+import { decodeFrame } from '../../extension/core/protocol/codec';
 import { FakePlatform, TEST_EXTENSION_ORIGIN, type TestPort } from '../helpers/fake-platform';
 
 /**
@@ -116,6 +117,17 @@ async function connectedPair(
   return { requester, exit, fetched };
 }
 
+/** A routed GET of `url` from a content script of the routed site, as the bridge sends it. */
+function routedGet(requester: Composed, url: string): TestPort {
+  const port = requester.platform.connect('peerlane-request', contentScript(ROUTED));
+  port.post({ type: 'request', method: 'GET', url, headers: [], priority: 'interactive' });
+  return port;
+}
+
+/** Resolves once the first body chunk reached the port (the transfer is under way). */
+const firstChunk = (port: TestPort) =>
+  port.until((p) => p.received.some((message) => (message as ToRequester).type === 'chunk'));
+
 /** Reads a request Port to its end as the bridge does, reporting what it consumed. */
 async function readToEnd(
   port: TestPort,
@@ -193,16 +205,9 @@ describe('the composed background, in Node', () => {
 
   it('a transfer goes on when the transport reports the same connection again (as after every saved setting); a new connection replaces the session', async () => {
     const { requester, exit } = await connectedPair();
-    const port = requester.platform.connect('peerlane-request', contentScript(ROUTED));
-    port.post({
-      type: 'request',
-      method: 'GET',
-      url: 'https://data.example/big',
-      headers: [],
-      priority: 'interactive',
-    });
+    const port = routedGet(requester, 'https://data.example/big');
     // Mid-body, without reading on: both backgrounds hear their peer reported up again, same connection.
-    await port.until((p) => p.received.some((message) => (message as ToRequester).type === 'chunk'));
+    await firstChunk(port);
     exit.background.fromTransport({
       type: 'peer-up',
       peerId: 'requester-peer-id',
@@ -224,15 +229,8 @@ describe('the composed background, in Node', () => {
     expect(last.type).toBe('end');
     expect(bytes).toEqual(BODY);
     // A new connection is a new session: what was in flight on the old one ends as peer_lost.
-    const second = requester.platform.connect('peerlane-request', contentScript(ROUTED));
-    second.post({
-      type: 'request',
-      method: 'GET',
-      url: 'https://data.example/big',
-      headers: [],
-      priority: 'interactive',
-    });
-    await second.until((p) => p.received.some((message) => (message as ToRequester).type === 'chunk'));
+    const second = routedGet(requester, 'https://data.example/big');
+    await firstChunk(second);
     requester.background.fromTransport({
       type: 'peer-up',
       peerId: 'exit-peer-id',
@@ -243,6 +241,45 @@ describe('the composed background, in Node', () => {
     });
     const cut = await readToEnd(second);
     expect(cut.last).toMatchObject({ type: 'error', error: { category: 'peer_lost' } });
+  });
+
+  it('an exit that pauses says so on the live session: the requester fails its next request at once with sharing_off, sending nothing; sharing again, it is served', async () => {
+    const { requester, exit, fetched } = await connectedPair();
+    const exitHealth = () => requester.background.state().peers.find((peer) => peer.remoteRole === 'exit')?.health;
+    await expect.poll(exitHealth).toBe('warming');
+    await exit.platform.setSettings({ sharePaused: true });
+    await expect.poll(exitHealth).toBe('paused');
+    const refused = routedGet(requester, 'https://data.example/p');
+    expect((await readToEnd(refused)).last).toMatchObject({
+      type: 'error',
+      error: { category: 'sharing_off', message: 'every exit this browser is connected to has paused sharing' },
+    });
+    expect(fetched).toEqual([]);
+    expect(exit.background.state().stats.refusedByCategory).toEqual({});
+    // The same session: no new connection was needed to hear it share again.
+    await exit.platform.setSettings({ sharePaused: false });
+    await expect.poll(exitHealth).toBe('warming');
+    const served = routedGet(requester, 'https://data.example/q');
+    expect((await readToEnd(served)).bytes).toEqual(BODY);
+    expect(fetched).toEqual(['https://data.example/q']);
+  });
+
+  it('an exit whose person turns sharing off ends the download it serves with sharing_off at once, before its connections close', async () => {
+    const { requester, exit, fetched } = await connectedPair();
+    const port = routedGet(requester, 'https://data.example/big');
+    // Mid-body, without reading on: the exit's window holds the rest back.
+    await firstChunk(port);
+    const framesBefore = exit.transportLog.length;
+    await exit.platform.setSettings({ share: false });
+    const { last } = await readToEnd(port);
+    expect(last).toMatchObject({ type: 'error', error: { category: 'sharing_off' } });
+    expect(fetched).toEqual(['https://data.example/big']);
+    // The ERROR went to the transport before the configuration that closes the requesters' connections.
+    const after = exit.transportLog
+      .slice(framesBefore)
+      .map((message) => (message.type === 'frame' ? decodeFrame(message.data).type : message.type));
+    expect(after.indexOf('ERROR')).toBeGreaterThanOrEqual(0);
+    expect(after.indexOf('ERROR')).toBeLessThan(after.indexOf('configure'));
   });
 
   it('a full queue answers 503 with Retry-After, as the error table says, and the refused request never reaches the exit', async () => {

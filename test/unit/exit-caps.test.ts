@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { PeerlaneError } from '../../extension/core/errors';
 import { ExitCaps, MB, type ExitCapsOptions } from '../../extension/core/exit/caps';
 import { FairBandwidth } from '../../extension/core/exit/fair-share';
 import { createExitHandler, type ExitFetcher, type ExitOutcome } from '../../extension/core/exit/exit-service';
@@ -174,6 +175,36 @@ describe('exit handler under caps', () => {
   it('stops at the daily quota mid-response', async () => {
     const result = await serve(caps({ dailyBytes: 1_000_000 }), 80_000, false, 970_000);
     expect(result).toMatchObject({ written: 30_000, failure: 'exit_cap_quota' });
+  });
+
+  it('a stream ended under its fetch (the signal aborted, the body simply stops) is logged with the reason, never as served', async () => {
+    const controller = new AbortController();
+    const outcomes: ExitOutcome[] = [];
+    const handler = createExitHandler(
+      async (_request, signal) => ({
+        head: { status: 200, statusText: 'OK', headers: [] },
+        // As a host's reader does when its fetch is aborted: the body ends, no error.
+        body: (async function* () {
+          yield new Uint8Array(1000);
+          if (!signal.aborted) yield new Uint8Array(1000);
+        })(),
+      }),
+      () => ({ ...DEFAULT_EXIT_POLICY }),
+      { bytesSent: () => undefined, finished: (_request, outcome) => outcomes.push(outcome) },
+      undefined,
+      'requester-1',
+    );
+    const responder: ExitResponder = {
+      head: () => undefined,
+      write: async () => {
+        controller.abort(new PeerlaneError('sharing_off', 'this peer stopped sharing its connection'));
+      },
+      end: () => undefined,
+      error: () => undefined,
+    };
+    await handler({ method: 'GET', url: 'https://example.com/file', headers: [] }, responder, controller.signal);
+    await expect.poll(() => outcomes).toHaveLength(1);
+    expect(outcomes[0]).toMatchObject({ status: 200, bytes: 1000, error: { category: 'sharing_off' } });
   });
 
   it('serves within every cap', async () => {

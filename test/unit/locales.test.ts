@@ -18,7 +18,7 @@ const all = sources.join('\n');
 
 // Keys built at run time from a state value, with every value they can take.
 const DYNAMIC: Record<string, string[]> = {
-  health_: ['healthy', 'warming', 'ejected', 'connecting'],
+  health_: ['healthy', 'warming', 'ejected', 'paused', 'connecting'],
   signaling_: ['offline', 'connecting', 'connected'],
   path_: ['direct', 'relayed', 'unknown'],
   nat_: ['unknown', 'open', 'cone', 'symmetric', 'blocked'],

@@ -360,6 +360,68 @@ describe('peer session', () => {
     await expect(readAll(response)).rejects.toMatchObject({ category: 'internal', message: 'a bug in the handler' });
   });
 
+  it('an updated HELLO reaches the peer on the live session: the stream under way goes on and nothing is answered back', async () => {
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const heard: number[] = [];
+    const requesterSent: Frame[] = [];
+    let exit: PeerSession | null = null;
+    const requester = new PeerSession({
+      hello: hello('requester'),
+      send: (frame) => {
+        requesterSent.push(decodeFrame(frame));
+        queueMicrotask(() => exit?.receive(frame));
+      },
+      onHello: (said) => heard.push(said.exitCapacity),
+    });
+    exit = new PeerSession({
+      hello: hello('exit'),
+      exitHandler: async (_request, responder) => {
+        responder.head({ status: 200, statusText: 'OK', headers: [] });
+        await responder.write(new TextEncoder().encode('first half, '));
+        await released;
+        await responder.write(new TextEncoder().encode('second half'));
+        responder.end();
+      },
+      send: (frame) => queueMicrotask(() => requester.receive(frame)),
+    });
+    await flush();
+    const response = await requester.open(
+      { method: 'GET', url: 'http://x/', headers: [] },
+      new AbortController().signal,
+    );
+    const hellosBefore = requesterSent.filter((frame) => frame.type === 'HELLO').length;
+    const heardBefore = heard.length;
+    exit.updateHello({ ...hello('exit'), exitCapacity: 0 });
+    await flush();
+    expect(requester.remoteHello).toMatchObject({ role: 'exit', exitCapacity: 0 });
+    expect(heard.slice(heardBefore)).toEqual([0]);
+    expect(requesterSent.filter((frame) => frame.type === 'HELLO')).toHaveLength(hellosBefore);
+    release();
+    expect(new TextDecoder().decode(await readAll(response))).toBe('first half, second half');
+  });
+
+  it('a peer that stops serving ends each stream it serves with an ERROR of that category, at once', async () => {
+    const { requester, exit } = pair(async (_request, responder, signal) => {
+      responder.head({ status: 200, statusText: 'OK', headers: [] });
+      await responder.write(new Uint8Array(1000));
+      // The handler's fetch would go on: only the session's end stops it.
+      await new Promise((resolve) => signal.addEventListener('abort', resolve));
+    });
+    const signal = new AbortController().signal;
+    const responses = await Promise.all([
+      requester.open({ method: 'GET', url: 'http://x/a', headers: [] }, signal),
+      requester.open({ method: 'GET', url: 'http://x/b', headers: [] }, signal),
+    ]);
+    exit.endServed(new PeerlaneError('sharing_off', 'this peer stopped sharing its connection'));
+    for (const response of responses)
+      await expect(readAll(response)).rejects.toMatchObject({
+        category: 'sharing_off',
+        message: 'this peer stopped sharing its connection',
+      });
+    expect(exit.openStreams).toBe(0);
+  });
+
   it('a peer that does not share answers sharing_off', async () => {
     const sent: Uint8Array[] = [];
     const notSharing = new PeerSession({ hello: hello('requester'), send: (frame) => sent.push(frame) });

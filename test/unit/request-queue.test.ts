@@ -36,6 +36,56 @@ describe('request queue: admission, order and slots', () => {
     expect(capacities()).toEqual({ 'granted-4': 4, 'said-nothing': 8 });
   });
 
+  it('an exit that paused (capacity 0) is never chosen; with every exit paused, waiting and new requests fail at once with sharing_off', async () => {
+    const { calls, clock, queue } = queueHarness({ maxQueued: 10, perPeerConcurrency: 3, requestTimeoutMs: 60_000 });
+    queue.addPeer('a');
+    queue.addPeer('b');
+    queue.addPeer('b', 0);
+    const served = [1, 2, 3].map((index) => queue.submit(`to-a-${index}`));
+    await flush();
+    expect(calls.map((call) => call.peerId)).toEqual(['a', 'a', 'a']);
+    expect(queue.peers().map((peer) => [peer.peerId, peer.capacity, peer.health])).toEqual([
+      ['a', 3, 'warming'],
+      ['b', 0, 'paused'],
+    ]);
+    // These wait behind a's slots: when a pauses too, it fails now, not at the request timeout.
+    const fourth = queue.submit('waiting');
+    const fifth = queue.submit('waiting too');
+    clock.advance(300);
+    queue.addPeer('a', 0);
+    await expect(fourth).rejects.toMatchObject({ category: 'sharing_off' });
+    await expect(fifth).rejects.toMatchObject({ category: 'sharing_off' });
+    await expect(queue.submit('new')).rejects.toMatchObject({
+      category: 'sharing_off',
+      message: 'every exit this browser is connected to has paused sharing',
+    });
+    // What was already being served goes on: a paused exit finishes its streams.
+    for (const call of calls) call.answer(`${call.task} ok`);
+    expect(await Promise.all(served)).toEqual(['to-a-1 ok', 'to-a-2 ok', 'to-a-3 ok']);
+    // b shares again: requests go to it.
+    queue.addPeer('b', 2);
+    const again = queue.submit('after');
+    await flush();
+    expect(calls.at(-1)).toMatchObject({ task: 'after', peerId: 'b' });
+    calls.at(-1)!.answer('back');
+    expect(await again).toBe('back');
+  });
+
+  it('a retry does not wait for a paused exit: it goes back to the exit it tried', async () => {
+    const { calls, clock, queue } = queueHarness({ maxQueued: 10, requestTimeoutMs: 60_000, retryBaseMs: 100 });
+    queue.addPeer('a');
+    queue.addPeer('b', 0);
+    const result = queue.submit('x', { idempotent: true });
+    await flush();
+    calls[0]!.fail(lost());
+    await flush();
+    clock.advance(2_000); // past any retry delay (full jitter under retryCapMs)
+    await flush();
+    expect(calls.map((call) => call.peerId)).toEqual(['a', 'a']);
+    calls[1]!.answer('second time');
+    expect(await result).toBe('second time');
+  });
+
   it('with no exit reachable (signaling offers no relay), waiting and new requests fail at once with the reason, until a peer comes', async () => {
     const { calls, clock, queue } = queueHarness({ maxQueued: 10, requestTimeoutMs: 60_000 });
     const waiting = queue.submit('before');

@@ -116,8 +116,9 @@ export class PeerRegistry {
         peer?.pingSentAt.delete(nonce);
         if (peer && sentAt !== undefined) peer.rttMs = deps.clock.now() - sentAt;
       },
+      // Every HELLO, the first and each update: capacity 0 is an exit that paused (listed, not chosen).
       onHello: (hello) => {
-        if (remoteRole === 'exit' && hello.exitCapacity > 0) deps.exitAvailable(peerId, hello.exitCapacity);
+        if (remoteRole === 'exit') deps.exitAvailable(peerId, hello.role === 'exit' ? hello.exitCapacity : 0);
       },
     });
     peer = {
@@ -139,6 +140,17 @@ export class PeerRegistry {
     this.pingAll();
     this.pinger ??= deps.every(PING_INTERVAL_MS, () => this.pingAll());
     this.changes.emit();
+  }
+
+  /** What this browser carries changed: every peer hears the new HELLO on its live session. */
+  helloChanged(): void {
+    const hello = this.deps.hello();
+    for (const peer of this.peers.values()) peer.session.updateHello(hello);
+  }
+
+  /** This browser stopped sharing: what it serves to requesters ends now, each stream with `error`. */
+  endServed(error: PeerlaneError): void {
+    for (const peer of this.peers.values()) if (peer.remoteRole === 'requester') peer.session.endServed(error);
   }
 
   /**

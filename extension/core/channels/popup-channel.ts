@@ -27,7 +27,7 @@ export const peerViewSchema = z.object({
   rttMs: z.number().nullable(),
   ttfbMs: z.number().nullable(),
   successRatio: z.number().nullable(),
-  health: z.enum(['healthy', 'warming', 'ejected']).nullable(),
+  health: z.enum(['healthy', 'warming', 'ejected', 'paused']).nullable(),
 });
 export const statsSnapshotSchema = z.object({
   queued: counter,

@@ -161,6 +161,8 @@ export function createExitHandler(
             events.bytesSent(chunk.byteLength);
           }
         }
+        // A body aborted under it may simply end (the host's reader stops): the stream did not finish.
+        signal.throwIfAborted();
         responder.end();
         events.finished(request, { status, bytes: sent, error: null });
       } catch (error) {

@@ -196,6 +196,15 @@ export class ExitStreams {
     this.incoming.clear();
   }
 
+  /** Every request being served or still arriving ends with `error`, told to the requester (ERROR frames). */
+  endAll(error: PeerlaneError): void {
+    const payload = { category: error.category, message: error.message };
+    for (const id of [...this.incoming.keys(), ...this.streams.keys()])
+      this.link.sendFrame({ type: 'ERROR', streamId: id, flags: 0, error: payload });
+    this.incoming.clear();
+    this.abortAll(error);
+  }
+
   abortAll(error: PeerlaneError): void {
     for (const stream of [...this.streams.values()]) this.close(stream, error);
   }

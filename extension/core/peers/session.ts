@@ -3,6 +3,7 @@ import { decodeFrame, encodeFrame } from '../protocol/codec';
 import {
   FLAG_END_STREAM,
   FLAG_HELLO_REPLY,
+  FLAG_HELLO_UPDATE,
   FLAG_REQUEST_BODY,
   PROTOCOL_VERSION,
   type Frame,
@@ -54,6 +55,8 @@ export class PeerSession implements SessionLink {
   closedWith: PeerlaneError | null = null;
   remoteHello: Hello | null = null;
   private helloWaiters: (() => void)[] = [];
+  /** What this side last said it is and carries (the HELLO it answers with). */
+  private hello: Hello;
 
   constructor(private readonly options: PeerSessionOptions) {
     const window = options.streamWindow ?? DEFAULT_STREAM_WINDOW;
@@ -65,6 +68,7 @@ export class PeerSession implements SessionLink {
       headStreamWindow: options.headStreamWindow,
     });
     this.exit = new ExitStreams(this, options.exitHandler, window);
+    this.hello = options.hello;
     this.sendFrame({ type: 'HELLO', streamId: 0, flags: 0, hello: options.hello });
   }
 
@@ -100,6 +104,24 @@ export class PeerSession implements SessionLink {
       });
     }
     return this.remoteHello;
+  }
+
+  /**
+   * What this side carries changed (capacity, methods, a pause): the peer hears it on the live
+   * session, whose streams go on. A changed setting never closes a session.
+   */
+  updateHello(hello: Hello): void {
+    this.hello = hello;
+    this.sendFrame({ type: 'HELLO', streamId: 0, flags: FLAG_HELLO_REPLY | FLAG_HELLO_UPDATE, hello });
+  }
+
+  /**
+   * This side stopped serving (its person turned sharing off): every request it serves ends now
+   * with `error` in an ERROR frame, so the requester retries or resumes elsewhere at once instead
+   * of waiting for a timeout.
+   */
+  endServed(error: PeerlaneError): void {
+    this.exit.endAll(error);
   }
 
   /** Liveness and round-trip probe; the answer arrives through `onPong`. */
@@ -158,7 +180,7 @@ export class PeerSession implements SessionLink {
           // the session), and its old streams are gone. Either way it is answered with ours: the
           // HELLO our session sent when it began may have reached one of the peer's that is gone.
           if (this.remoteHello) this.exit.abortAll(new PeerlaneError('peer_lost', 'peer restarted'));
-          this.sendFrame({ type: 'HELLO', streamId: 0, flags: FLAG_HELLO_REPLY, hello: this.options.hello });
+          this.sendFrame({ type: 'HELLO', streamId: 0, flags: FLAG_HELLO_REPLY, hello: this.hello });
         }
         this.remoteHello = frame.hello;
         for (const wake of this.helloWaiters.splice(0)) wake();

@@ -49,6 +49,12 @@ export const FLAG_END_STREAM = 0x1;
 export const FLAG_REQUEST_BODY = 0x2;
 /** Flag on HELLO: an answer to the peer's HELLO, not a new session's; it is not answered again. */
 export const FLAG_HELLO_REPLY = 0x4;
+/**
+ * Flag on HELLO, always with FLAG_HELLO_REPLY: what this peer carries changed (its capacity, methods,
+ * a pause) and the session goes on. The reply flag makes a peer that predates updates take it as a
+ * reply: it records the HELLO and neither answers nor drops its streams.
+ */
+export const FLAG_HELLO_UPDATE = 0x8;
 
 const headerListSchema = z
   .array(z.tuple([z.string().max(MAX_HEADER_NAME_CHARS), z.string().max(MAX_HEADER_VALUE_CHARS)]))

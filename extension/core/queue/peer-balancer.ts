@@ -20,7 +20,8 @@ export interface BalancerOptions {
   warmupMs: number;
 }
 
-export type PeerHealth = 'healthy' | 'warming' | 'ejected';
+/** `paused`: the exit said it serves nothing for now (capacity 0 in its HELLO): listed, never picked. */
+export type PeerHealth = 'healthy' | 'warming' | 'ejected' | 'paused';
 
 export interface PeerStatsView {
   peerId: string;
@@ -69,6 +70,11 @@ export class PeerBalancer {
     return this.peers.size;
   }
 
+  /** Every known peer has paused sharing (none would take a request until one says otherwise). */
+  get allPaused(): boolean {
+    return this.list.length > 0 && this.list.every((peer) => peer.granted === 0);
+  }
+
   has(peerId: string): boolean {
     return this.peers.has(peerId);
   }
@@ -82,6 +88,7 @@ export class PeerBalancer {
    * settings say now (read on every pass, so a changed limit applies to peers already known).
    */
   private capacityOf(peer: PeerState): number {
+    if (peer.granted === 0) return 0;
     return Math.max(1, Math.min(peer.granted, this.options.perPeerConcurrency));
   }
 
@@ -117,6 +124,7 @@ export class PeerBalancer {
 
   health(peer: PeerState, now: number): PeerHealth {
     if (now < peer.ejectedUntil) return 'ejected';
+    if (peer.granted === 0) return 'paused';
     return now - peer.warmingSince < this.options.warmupMs ? 'warming' : 'healthy';
   }
 
@@ -159,7 +167,8 @@ export class PeerBalancer {
     for (const peer of this.list) {
       const excluded = exclude.length > 0 && exclude.includes(peer.peerId);
       const ejected = now < peer.ejectedUntil;
-      if (!excluded && !ejected) othersExist = true;
+      // A paused peer is no other choice: a retry falls back to a peer it tried rather than wait for it.
+      if (!excluded && !ejected && peer.granted > 0) othersExist = true;
       if (peer.outstanding >= this.capacityOf(peer) || ejected) continue;
       if (excluded) fallback[fallbackCount++] = peer;
       else candidates[candidateCount++] = peer;

@@ -208,12 +208,23 @@ export class RequestQueue<T, R> {
   setUnreachable(reason: string | null): void {
     this.unreachable = reason;
     if (reason === null || this.balancer.size > 0) return;
-    const error = new PeerlaneError('no_peers', reason);
-    const now = this.clock.now();
+    this.failWaiting(new PeerlaneError('no_peers', reason), this.clock.now());
+  }
+
+  /** Requests waiting for a peer fail with `error` (attempts under way are not touched). */
+  private failWaiting(error: PeerlaneError, now: number): void {
     for (let entry = this.lanes.peek(now); entry; entry = this.lanes.peek(now)) {
       this.lanes.take(entry);
       this.finish(entry, error, false, now);
     }
+  }
+
+  /**
+   * Every connected exit has paused sharing (its schedule, its quota, its person): waiting would
+   * last until one resumes, so a request fails at once, as the exit itself would refuse it.
+   */
+  private allPausedError(): PeerlaneError {
+    return new PeerlaneError('sharing_off', 'every exit this browser is connected to has paused sharing');
   }
 
   /** Stops choosing the peer; attempts it carries fail through their executor (peer_lost) and may retry. */
@@ -285,7 +296,8 @@ export class RequestQueue<T, R> {
     this.lanes.push(entry, now);
     if (this.listeners.size > 0) {
       this.emit({ type: 'queued', id, priority });
-      if (this.balancer.size === 0) this.emit({ type: 'no_peers', id });
+      // None, or only paused ones: the host looks for more (a paused exit's request fails in pump).
+      if (this.balancer.size === 0 || this.balancer.allPaused) this.emit({ type: 'no_peers', id });
     }
     this.pump(now);
     return promise;
@@ -322,7 +334,8 @@ export class RequestQueue<T, R> {
         for (;;) {
           // Most calls come from a release while work waits and every slot is taken: stay cheap then.
           if (!this.balancer.hasCapacity(now)) {
-            if (this.lanes.size > 0) this.wakeWhenPeerReturns(now);
+            if (this.lanes.size > 0 && this.balancer.allPaused) this.failWaiting(this.allPausedError(), now);
+            else if (this.lanes.size > 0) this.wakeWhenPeerReturns(now);
             break;
           }
           const entry = this.lanes.peek(now);
