@@ -123,7 +123,13 @@ interface Connection {
 }
 
 /** Signals of a striped connection name their lane and the lane count, and whether this end recovers stalled lanes. */
-type LaneSignal = SignalData & { lane?: unknown; lanes?: unknown; laneRecovery?: unknown; iceRestart?: unknown };
+type LaneSignal = SignalData & {
+  lane?: unknown;
+  lanes?: unknown;
+  laneRecovery?: unknown;
+  laneOrder?: unknown;
+  iceRestart?: unknown;
+};
 
 export class PeerMesh {
   private readonly connections = new Map<string, Connection>();
@@ -212,7 +218,7 @@ export class PeerMesh {
 
   /** Relayed signal: answers a new requester (exit side) or feeds an existing connection's lane. */
   handleSignal(from: string, signal: LaneSignal, acceptRequesters: boolean): void {
-    const { lane: laneField, lanes: lanesField, laneRecovery, iceRestart, ...data } = signal;
+    const { lane: laneField, lanes: lanesField, laneRecovery, laneOrder, iceRestart, ...data } = signal;
     const laneCount =
       typeof lanesField === 'number' && Number.isInteger(lanesField) ? Math.min(MAX_LANES, Math.max(1, lanesField)) : 1;
     const laneIndex = typeof laneField === 'number' && Number.isInteger(laneField) && laneField >= 0 ? laneField : 0;
@@ -237,6 +243,7 @@ export class PeerMesh {
     }
     connection.leftSignaling = false; // it signals: it is back on signaling
     if (laneRecovery === 1) connection.striping?.recoverStalls();
+    if (laneOrder === 1) connection.striping?.orderByStream();
     const lane =
       connection.lanes[laneIndex] ??
       (data.type === 'offer' ? this.createLane(from, connection, laneIndex, false) : null);
@@ -288,7 +295,8 @@ export class PeerMesh {
       lost: null,
       initiator,
       outgoing: new CandidateBatcher((data) => {
-        const marked: LaneSignal = lanes > 1 ? { ...data, lane: index, lanes, laneRecovery: 1 } : { ...data };
+        const marked: LaneSignal =
+          lanes > 1 ? { ...data, lane: index, lanes, laneRecovery: 1, laneOrder: 1 } : { ...data };
         if (lane.lost && data.type === 'offer') marked.iceRestart = 1;
         this.events.signal(peerId, marked);
       }, systemClock),

@@ -81,6 +81,12 @@ export class StripedLink {
     this.receiver.recovering = true;
   }
 
+  /** The peer orders messages by stream (core/peers/lanes.ts): both directions carry what each message follows. */
+  orderByStream(): void {
+    this.sender.orderByStream();
+    this.receiver.orderByStream();
+  }
+
   /** A message on one lane: a control message for our sending side, or a numbered frame. */
   receive(channel: RTCDataChannel | null, message: Uint8Array): void {
     this.lastHeard = channel;

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PeerlaneError } from '../../extension/core/errors';
+import { decodeFrame, encodeFrame } from '../../extension/core/protocol/codec';
 import {
   ACK_EVERY_MESSAGES,
   AUTO_LANES_MIN_RTT_MS,
@@ -266,5 +267,119 @@ describe('lanes: a stalled lane is recovered by sending its messages again on an
     expect(categoryOf(() => sender.control(new Uint8Array([0x80, 0, 0, 1])))).toBe('frame_malformed');
     expect(categoryOf(() => sender.control(new Uint8Array([0x80, 0, 0, 1, 0, 0])))).toBe('frame_malformed');
     expect(categoryOf(() => sender.control(new Uint8Array([0x80, 0, 0, 9, 0, 0, 0, 0])))).toBe('frame_malformed');
+  });
+});
+
+describe('lanes ordered by stream: a gap holds back only the stream it belongs to', () => {
+  /** A frame of `stream` (a HELLO on stream 0 when `hello`), its payload naming it: `tag`. */
+  const frame = (stream: number, tag: number, hello = false): Uint8Array =>
+    hello
+      ? encodeFrame({
+          type: 'HELLO',
+          streamId: 0,
+          flags: 0,
+          hello: { version: 1, role: 'exit', capabilities: [String(tag)], exitCapacity: 1 },
+        })
+      : encodeFrame({ type: 'BODY', streamId: stream, flags: 0, data: new Uint8Array([tag & 0xff, tag >> 8]) });
+  const tagOf = (bytes: Uint8Array): string => {
+    const decoded = decodeFrame(bytes);
+    if (decoded.type === 'HELLO') return `hello${decoded.hello.capabilities[0]}`;
+    if (decoded.type !== 'BODY') throw new Error(`unexpected ${decoded.type}`);
+    return `s${decoded.streamId}:${decoded.data[0]! | (decoded.data[1]! << 8)}`;
+  };
+  function orderedPair(deliver: (frame: Uint8Array) => void) {
+    const { sender, receiver } = recoveringPair(deliver);
+    sender.orderByStream();
+    receiver.orderByStream();
+    return { sender, receiver };
+  }
+
+  it("a lost message holds back its own stream's later messages, not another stream's; they follow once it comes", () => {
+    const out: string[] = [];
+    const { sender, receiver } = orderedPair((bytes) => out.push(tagOf(bytes)));
+    const [hello, oneFirst, twoFirst, oneSecond, twoSecond] = [
+      frame(0, 0, true),
+      frame(1, 1),
+      frame(2, 1),
+      frame(1, 2),
+      frame(2, 2),
+    ].map((each) => sender.stamp(each, 0));
+    receiver.receive(hello!, 0);
+    // Stream 1's first message is late (its lane stalled): stream 2 goes on regardless.
+    for (const message of [twoFirst, oneSecond, twoSecond]) receiver.receive(message!, 1);
+    expect(out).toEqual(['hello0', 's2:1', 's2:2']);
+    expect(receiver.heldBytes).toBe(oneSecond!.byteLength - 8);
+    expect(receiver.waitingSince).toBe(1);
+    receiver.receive(oneFirst!, 2);
+    expect(out).toEqual(['hello0', 's2:1', 's2:2', 's1:1', 's1:2']);
+    expect([receiver.heldBytes, receiver.waitingSince]).toEqual([0, null]);
+  });
+
+  it('a HELLO waits for every message sent before it, and every stream waits for the HELLO', () => {
+    const out: string[] = [];
+    const { sender, receiver } = orderedPair((bytes) => out.push(tagOf(bytes)));
+    const [before, hello, sameStream, newStream] = [frame(1, 1), frame(0, 9, true), frame(1, 2), frame(3, 1)].map(
+      (each) => sender.stamp(each, 0),
+    );
+    for (const message of [hello, sameStream, newStream]) receiver.receive(message!, 0);
+    expect(out).toEqual([]);
+    receiver.receive(before!, 1);
+    expect(out.slice(0, 2)).toEqual(['s1:1', 'hello9']);
+    expect(new Set(out.slice(2))).toEqual(new Set(['s1:2', 's3:1']));
+  });
+
+  it('whatever order the lanes deliver in, each stream arrives in its order, everything once, each HELLO after all before it', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 8 }),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 7 }), fc.integer({ min: 0, max: 5 })), {
+          minLength: 1,
+          maxLength: 300,
+        }),
+        fc.array(fc.nat(), { maxLength: 300 }),
+        (lanes, sends, pops) => {
+          // Stream 0 with choice 0 is a HELLO; the rest are stream frames tagged with their send index.
+          const out: string[] = [];
+          const { sender, receiver } = orderedPair((bytes) => out.push(tagOf(bytes)));
+          const queues: Uint8Array[][] = Array.from({ length: lanes }, () => []);
+          const sent = sends.map(([lane, stream], index) => {
+            const tag = stream === 0 ? `hello${index}` : `s${stream}:${index}`;
+            queues[lane % lanes]!.push(sender.stamp(frame(stream, index, stream === 0), lane % lanes));
+            return tag;
+          });
+          let step = 0;
+          while (queues.some((queue) => queue.length > 0)) {
+            const open = queues.filter((queue) => queue.length > 0);
+            receiver.receive(open[(pops[step++] ?? 0) % open.length]!.shift()!, step);
+          }
+          expect([...out].sort()).toEqual([...sent].sort());
+          for (const stream of [1, 2, 3, 4, 5])
+            expect(out.filter((tag) => tag.startsWith(`s${stream}:`))).toEqual(
+              sent.filter((tag) => tag.startsWith(`s${stream}:`)),
+            );
+          // A HELLO comes after everything sent before it, and before everything sent after it.
+          for (const [index, tag] of sent.entries()) {
+            if (!tag.startsWith('hello')) continue;
+            const at = out.indexOf(tag);
+            expect(sent.slice(0, index).every((before) => out.indexOf(before) < at)).toBe(true);
+            expect(sent.slice(index + 1).every((after) => out.indexOf(after) > at)).toBe(true);
+          }
+          expect([receiver.heldBytes, receiver.waitingSince]).toEqual([0, null]);
+        },
+      ),
+    );
+  });
+
+  it('a sender forgets what the receiver acknowledged: a stream whose last message arrived follows nothing', () => {
+    const { sender, receiver } = orderedPair(() => undefined);
+    const first = sender.stamp(frame(1, 1), 0);
+    let ack = receiver.receive(first, 0);
+    for (let index = 0; index < ACK_EVERY_MESSAGES - 1; index += 1)
+      ack = receiver.receive(sender.stamp(frame(2, index), 0), 0) ?? ack;
+    expect(ack).not.toBeNull();
+    sender.control(ack!);
+    const next = sender.stamp(frame(1, 2), 0);
+    // Its second word names itself: nothing to follow.
+    expect([...next.subarray(4, 8)]).toEqual([...next.subarray(0, 4)]);
   });
 });

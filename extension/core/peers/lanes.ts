@@ -1,4 +1,6 @@
 import { PeerlaneError } from '../errors';
+import { headerStream, headerType } from '../protocol/codec';
+import { FrameType, HEADER_BYTES } from '../protocol/frames';
 
 /**
  * One peer's frames striped over several lanes, delivered in the order they were sent. A lane is a
@@ -16,8 +18,24 @@ import { PeerlaneError } from '../errors';
  * ones again on another lane. A duplicate (the stalled lane delivering after all) is dropped.
  * Both ends must say they do this (the transport's signals carry it); without, messages are only
  * numbered and reordered. Pure: the transport picks lanes, moves bytes and keeps the time.
+ *
+ * Order by stream (both ends' signals say `laneOrder`): a gap holds back only the stream it belongs
+ * to. Each message carries a second word naming the message it must follow: the previous one of its
+ * stream (frames of one stream number, whichever side opened it), or the latest barrier, or itself
+ * when nothing. A HELLO is a barrier (top bit of the second word): it is delivered once every
+ * message before it has arrived, and every stream's next message follows it. So a new response's
+ * head, a CREDIT or a PONG no longer waits behind another stream's lost packet on another lane
+ * (`npm run bench:page` measures the small requests that run beside two downloads). Without it,
+ * each message follows the one numbered before it: one order for all.
  */
 export const LANE_HEADER_BYTES = 4;
+/** The header of a message ordered by stream: its number, then what it follows. */
+export const ORDERED_LANE_HEADER_BYTES = 8;
+const BARRIER_BIT = 0x8000_0000;
+/** Streams a sender remembers the last message of (acknowledged ones are forgotten); past it, the next message is a barrier. */
+const MAX_ORDER_STREAMS = 4096;
+/** How far past the first missing message a peer may number: bounds what the receiver keeps of what arrived. */
+const MAX_AHEAD_MESSAGES = 1 << 20;
 /** Early messages a receiver holds at most, in bytes: beyond every window a session grants (core/peers/session.ts) and then some. */
 export const MAX_REORDER_BYTES = 64 * 1024 * 1024;
 /** What a sender keeps for resending at most; past it, a message is sent without a copy (a gap behind it can only wait). */
@@ -96,6 +114,11 @@ export class LaneSender {
   private keptBytes = 0;
   /** Keep copies for resending: only once the receiver said it acknowledges (else nothing would free them). */
   retain = false;
+  /** Order by stream: each message names the one it follows (set before the first message, by both ends' signals). */
+  private byStream = false;
+  /** Each stream's latest message number, while the receiver may not have it yet. */
+  private readonly lastOfStream = new Map<number, number>();
+  private lastBarrier: number | null = null;
 
   constructor(
     private next = 0,
@@ -106,18 +129,48 @@ export class LaneSender {
     return this.keptBytes;
   }
 
+  orderByStream(): void {
+    this.byStream = true;
+  }
+
   /** `laneBytesBefore`: what the lane was given before this message (the host counts it). */
   stamp(frame: Uint8Array, lane: number, laneBytesBefore = 0): Uint8Array<ArrayBuffer> {
-    const out = new Uint8Array(LANE_HEADER_BYTES + frame.byteLength);
+    const header = this.byStream ? ORDERED_LANE_HEADER_BYTES : LANE_HEADER_BYTES;
+    const out = new Uint8Array(header + frame.byteLength);
     const sequence = this.next;
     writeWord(out, 0, sequence);
-    out.set(frame, LANE_HEADER_BYTES);
+    if (this.byStream) writeWord(out, LANE_HEADER_BYTES, this.follows(frame, sequence));
+    out.set(frame, header);
     this.next = (sequence + 1) & SEQUENCE_MASK;
     if (this.retain && this.keptBytes + out.byteLength <= this.maxRetainedBytes) {
       this.kept.set(sequence, { message: out, lane, laneBytesThrough: laneBytesBefore + out.byteLength, asks: 0 });
       this.keptBytes += out.byteLength;
     }
     return out;
+  }
+
+  /** The second word of an ordered message: the barrier bit, or the number it follows (its own: none). */
+  private follows(frame: Uint8Array, sequence: number): number {
+    const stream = frame.byteLength >= HEADER_BYTES ? headerStream(frame) : 0;
+    const hello = frame.byteLength >= HEADER_BYTES && headerType(frame) === FrameType.HELLO;
+    if (hello || (this.lastOfStream.size >= MAX_ORDER_STREAMS && !this.lastOfStream.has(stream))) {
+      this.lastOfStream.clear();
+      this.lastBarrier = sequence;
+      return BARRIER_BIT;
+    }
+    const previous = this.lastOfStream.get(stream) ?? this.lastBarrier ?? sequence;
+    this.lastOfStream.set(stream, sequence);
+    return previous;
+  }
+
+  /** The receiver has every message before `next`, so has delivered them: following one of them is following nothing. */
+  private forgetDelivered(next: number): void {
+    const before = (sequence: number): boolean => {
+      const distance = ahead(sequence, next);
+      return distance !== 0 && distance < HALF_CIRCLE;
+    };
+    for (const [stream, sequence] of this.lastOfStream) if (before(sequence)) this.lastOfStream.delete(stream);
+    if (this.lastBarrier !== null && before(this.lastBarrier)) this.lastBarrier = null;
   }
 
   /**
@@ -131,6 +184,7 @@ export class LaneSender {
     const kind = readWord(message, 0) & SEQUENCE_MASK;
     if (kind === CONTROL_ACK) {
       const next = readWord(message, LANE_HEADER_BYTES) & SEQUENCE_MASK;
+      this.forgetDelivered(next);
       for (const [sequence, kept] of this.kept) {
         // Kept in sending order: stop at the first the receiver does not have yet.
         if (ahead(sequence, next) === 0 || ahead(sequence, next) >= HALF_CIRCLE) break;
@@ -164,13 +218,31 @@ export interface LaneReceiverOptions {
   expected?: number;
 }
 
-/** Receiving side: messages from every lane in, frames out in sending order. */
+/** A message held until the one it follows is delivered. */
+interface HeldMessage {
+  sequence: number;
+  frame: Uint8Array;
+}
+
+/**
+ * Receiving side: messages from every lane in, frames out in sending order: each stream's in its
+ * order when ordered by stream, else all in one order.
+ */
 export class LaneReceiver {
-  private readonly early = new Map<number, Uint8Array>();
-  private earlyBytes = 0;
+  /** The first number not arrived: every message before it has arrived, and so has been delivered. */
   private expected: number;
+  /** Numbers past `expected` that arrived, delivered or held. */
+  private readonly arrived = new Set<number>();
+  /** Numbers past `expected` already delivered (nothing of their stream was missing before them). */
+  private readonly deliveredAhead = new Set<number>();
+  /** Held messages, by the number of the message each follows. */
+  private readonly waitingOn = new Map<number, HeldMessage[]>();
+  /** Held barriers, by their number: each waits until every message before it has arrived. */
+  private readonly barriers = new Map<number, Uint8Array>();
+  private held = 0;
   private readonly maxEarlyBytes: number;
-  /** The furthest number held early (meaningful while `early` is not empty). */
+  private byStream = false;
+  /** The furthest number arrived (meaningful while `arrived` is not empty). */
   private furthest = 0;
   private deliveredSinceAck = 0;
   /** When the current gap began, and when it was last asked for (null: no gap). */
@@ -189,9 +261,13 @@ export class LaneReceiver {
     this.expected = options.expected ?? 0;
   }
 
-  /** Bytes held while waiting for a gap to fill. */
+  orderByStream(): void {
+    this.byStream = true;
+  }
+
+  /** Bytes held while what they follow is missing. */
   get heldBytes(): number {
-    return this.earlyBytes;
+    return this.held;
   }
 
   /** When the gap being waited on began (null: none): the host arms its timer for `resendRequest` by it. */
@@ -201,52 +277,101 @@ export class LaneReceiver {
 
   /**
    * One numbered message, received at `now`. Returns an ACK to send back when one is due (only
-   * while `recovering`), else null. Throws `frame_malformed` for a message too short to carry a
-   * number, `protocol_error` for a peer too far ahead, or for a duplicate when not recovering.
+   * while `recovering`), else null. Throws `frame_malformed` for a message too short for its header,
+   * `protocol_error` for a peer too far ahead, or for a duplicate when not recovering.
    */
   receive(message: Uint8Array, now: number): Uint8Array<ArrayBuffer> | null {
-    if (message.byteLength < LANE_HEADER_BYTES)
-      throw new PeerlaneError('frame_malformed', `lane message of ${message.byteLength} bytes has no sequence number`);
+    const header = this.byStream ? ORDERED_LANE_HEADER_BYTES : LANE_HEADER_BYTES;
+    if (message.byteLength < header)
+      throw new PeerlaneError('frame_malformed', `lane message of ${message.byteLength} bytes has no full header`);
     const sequence = readWord(message, 0) & SEQUENCE_MASK;
-    const frame = message.subarray(LANE_HEADER_BYTES);
-    if (sequence !== this.expected) {
-      const distance = ahead(this.expected, sequence);
-      if (distance >= HALF_CIRCLE || this.early.has(sequence)) {
-        if (!this.recovering) throw new PeerlaneError('protocol_error', `lane message ${sequence} arrived twice`);
-        this.duplicates += 1;
-        return null;
-      }
-      if (this.earlyBytes + frame.byteLength > this.maxEarlyBytes)
+    const frame = message.subarray(header);
+    const distance = ahead(this.expected, sequence);
+    if (distance >= HALF_CIRCLE || this.arrived.has(sequence)) {
+      if (!this.recovering) throw new PeerlaneError('protocol_error', `lane message ${sequence} arrived twice`);
+      this.duplicates += 1;
+      return null;
+    }
+    if (distance > MAX_AHEAD_MESSAGES)
+      throw new PeerlaneError('protocol_error', `lane message ${sequence} is ${distance} ahead of a gap`);
+    const word = this.byStream ? readWord(message, LANE_HEADER_BYTES) : (sequence - 1) & SEQUENCE_MASK;
+    const barrier = (word & BARRIER_BIT) !== 0;
+    const follows = word & SEQUENCE_MASK;
+    if (barrier ? distance === 0 : follows === sequence || this.delivered(follows)) {
+      this.deliverFrom(sequence, frame);
+    } else {
+      if (this.held + frame.byteLength > this.maxEarlyBytes)
         throw new PeerlaneError('protocol_error', `lanes more than ${this.maxEarlyBytes} bytes ahead of a gap`);
-      if (this.early.size === 0 || distance > ahead(this.expected, this.furthest)) this.furthest = sequence;
-      this.early.set(sequence, frame);
-      this.earlyBytes += frame.byteLength;
+      this.held += frame.byteLength;
+      if (barrier) this.barriers.set(sequence, frame);
+      else {
+        const waiting = this.waitingOn.get(follows);
+        if (waiting) waiting.push({ sequence, frame });
+        else this.waitingOn.set(follows, [{ sequence, frame }]);
+      }
+    }
+    if (distance !== 0) {
+      if (this.arrived.size === 0 || distance > ahead(this.expected, this.furthest)) this.furthest = sequence;
+      this.arrived.add(sequence);
       this.gapSince ??= now;
       return null;
     }
-    const hadGap = this.early.size > 0;
-    this.deliver(frame);
+    return this.advance(now);
+  }
+
+  /** Whether the message numbered `sequence` was delivered. */
+  private delivered(sequence: number): boolean {
+    const distance = ahead(this.expected, sequence);
+    return distance >= HALF_CIRCLE || this.deliveredAhead.has(sequence);
+  }
+
+  /** Delivers a message and, in turn, every held one that was waiting on it (no recursion: a chain may be long). */
+  private deliverFrom(sequence: number, frame: Uint8Array): void {
+    const stack: HeldMessage[] = [{ sequence, frame }];
+    for (let next = stack.pop(); next; next = stack.pop()) {
+      this.deliver(next.frame);
+      if (next.sequence !== this.expected) this.deliveredAhead.add(next.sequence);
+      const waiting = this.waitingOn.get(next.sequence);
+      if (!waiting) continue;
+      this.waitingOn.delete(next.sequence);
+      for (const held of waiting) {
+        this.held -= held.frame.byteLength;
+        stack.push(held);
+      }
+    }
+  }
+
+  /** The message at `expected` arrived: move past it and past every one after it that arrived too. */
+  private advance(now: number): Uint8Array<ArrayBuffer> | null {
+    const hadGap = this.arrived.size > 0;
     this.expected = (this.expected + 1) & SEQUENCE_MASK;
-    let delivered = 1;
-    for (let next = this.early.get(this.expected); next !== undefined; next = this.early.get(this.expected)) {
-      this.early.delete(this.expected);
-      this.earlyBytes -= next.byteLength;
-      this.deliver(next);
-      this.expected = (this.expected + 1) & SEQUENCE_MASK;
-      delivered += 1;
+    let passed = 1;
+    while (this.arrived.has(this.expected)) {
+      const at = this.expected;
+      // Everything before a held barrier has arrived now, so it goes (and whatever waited on it).
+      const barrier = this.barriers.get(at);
+      if (barrier) {
+        this.barriers.delete(at);
+        this.held -= barrier.byteLength;
+        this.deliverFrom(at, barrier);
+      }
+      this.arrived.delete(at);
+      this.deliveredAhead.delete(at);
+      this.expected = (at + 1) & SEQUENCE_MASK;
+      passed += 1;
     }
     // A gap at a new place is a new wait: it began now, and was not asked for yet.
-    this.gapSince = this.early.size > 0 ? now : null;
+    this.gapSince = this.arrived.size > 0 ? now : null;
     if (hadGap) this.askedAt = -Infinity;
-    this.deliveredSinceAck += delivered;
-    if (!this.recovering || (this.deliveredSinceAck < ACK_EVERY_MESSAGES && !(hadGap && this.early.size === 0)))
+    this.deliveredSinceAck += passed;
+    if (!this.recovering || (this.deliveredSinceAck < ACK_EVERY_MESSAGES && !(hadGap && this.arrived.size === 0)))
       return null;
     this.deliveredSinceAck = 0;
     return controlMessage(CONTROL_ACK, [this.expected]);
   }
 
   /**
-   * A RESEND naming what the gap lacks (the numbers between it and the furthest message held that
+   * A RESEND naming what the gap lacks (the numbers between it and the furthest message arrived that
    * have not come), when it has waited `stallMs` since it began and since it was last asked for;
    * else null.
    */
@@ -257,7 +382,7 @@ export class LaneReceiver {
     const span = Math.min(ahead(this.expected, this.furthest), MAX_RESEND_SCAN);
     for (let offset = 0; offset < span && missing.length < MAX_RESEND_NUMBERS; offset += 1) {
       const sequence = (this.expected + offset) & SEQUENCE_MASK;
-      if (!this.early.has(sequence)) missing.push(sequence);
+      if (!this.arrived.has(sequence)) missing.push(sequence);
     }
     this.askedAt = now;
     return controlMessage(CONTROL_RESEND, missing);
