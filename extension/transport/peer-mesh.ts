@@ -50,6 +50,9 @@ const MIN_LANE_HIGH_WATER_BYTES = 64 * 1024;
 const CONNECT_TIMEOUT_MS = 20_000;
 /** ICE may start on the relay and move to the direct pair once its checks pass: look again this often. */
 const PATH_CHECK_MS = 3000;
+/** While the lane count waits for a second round-trip reading: how often, and how many readings at most (12 s). */
+const LANE_PROBE_EVERY_MS = 250;
+const LANE_PROBE_READINGS = 48;
 /**
  * A lane whose ICE says `disconnected` (no answer to its checks for a few seconds: the network
  * changed or the link is cut) is restarted with fresh candidates through signaling (RFC 8445 §9);
@@ -320,7 +323,7 @@ export class PeerMesh {
         if (connection.striping) connection.striping.roundTripMs = seen.roundTripMs;
       }
       if (!current()) return; // closed while asking
-      if (seen && connection.lanesToOpen === 'after-first') this.chooseLanes(peerId, connection, seen);
+      if (seen && connection.lanesToOpen === 'after-first') this.chooseLanes(peerId, connection, seen, peer);
       const channel = channelOf(peer);
       lane.open = true;
       if (channel) {
@@ -425,7 +428,7 @@ export class PeerMesh {
         const { path, pair, roundTripMs } = seen;
         if (this.connections.get(peerId) !== connection) return;
         if (connection.striping && roundTripMs !== null) connection.striping.roundTripMs = roundTripMs;
-        if (connection.laneProbe) this.chooseLanes(peerId, connection, seen);
+        if (connection.laneProbe) this.chooseLanes(peerId, connection, seen, primary);
         const known = connection.route;
         if (path === 'unknown' || (path === known.path && samePair(pair, known.pair))) return;
         connection.route = { path, pair };
@@ -438,12 +441,15 @@ export class PeerMesh {
    * Lanes chosen by the path: a short first round trip keeps one lane at once; a long one opens the
    * rest only when a later STUN check says so too (the shortest reading counts): a busy machine can
    * answer one check late on loopback, which once opened eight lanes to an exit next door (CI).
-   * At most four more readings (12 s), then the shortest stands.
+   * The readings are taken every LANE_PROBE_EVERY_MS, so the next check is seen as soon as ICE makes
+   * it (a pair just selected is checked about every half second) and a page's first requests do not
+   * wait for the path timer; at most LANE_PROBE_READINGS, then the shortest stands.
    */
   private chooseLanes(
     peerId: string,
     connection: Connection,
     seen: { roundTripMs: number | null; checks: number | null },
+    primary: SimplePeer.Instance,
   ): void {
     const allowed = connection.lanes.length;
     const probe = connection.laneProbe;
@@ -452,7 +458,20 @@ export class PeerMesh {
         connection.lanesToOpen = 'all';
         return;
       }
-      connection.laneProbe = { roundTripMs: seen.roundTripMs!, checks: seen.checks, readingsLeft: 4 };
+      connection.laneProbe = {
+        roundTripMs: seen.roundTripMs!,
+        checks: seen.checks,
+        readingsLeft: LANE_PROBE_READINGS,
+      };
+      const read = (): void => {
+        if (this.connections.get(peerId) !== connection || !connection.laneProbe) return;
+        void selectedPair(primary).then((again) => {
+          if (this.connections.get(peerId) !== connection || !connection.laneProbe) return;
+          this.chooseLanes(peerId, connection, again, primary);
+          if (connection.laneProbe) setTimeout(read, LANE_PROBE_EVERY_MS);
+        });
+      };
+      setTimeout(read, LANE_PROBE_EVERY_MS);
       return;
     }
     probe.readingsLeft -= 1;
