@@ -463,12 +463,13 @@ export class PeerMesh {
         checks: seen.checks,
         readingsLeft: LANE_PROBE_READINGS,
       };
+      const probing = (): boolean => this.connections.get(peerId) === connection && connection.laneProbe !== null;
       const read = (): void => {
-        if (this.connections.get(peerId) !== connection || !connection.laneProbe) return;
+        if (!probing()) return;
         void selectedPair(primary).then((again) => {
-          if (this.connections.get(peerId) !== connection || !connection.laneProbe) return;
+          if (!probing()) return;
           this.chooseLanes(peerId, connection, again, primary);
-          if (connection.laneProbe) setTimeout(read, LANE_PROBE_EVERY_MS);
+          if (probing()) setTimeout(read, LANE_PROBE_EVERY_MS);
         });
       };
       setTimeout(read, LANE_PROBE_EVERY_MS);
