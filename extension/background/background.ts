@@ -19,6 +19,7 @@ import { Telemetry } from './telemetry/telemetry';
 import { circleStatus } from '../core/circles/circles';
 import { displayUrl } from '../core/stats/request-log';
 import { PeerlaneError } from '../core/errors';
+import { DEFAULT_MAX_ROUTED_FRESH_MS, RoutedCache } from '../core/http/routed-cache';
 
 /**
  * The composition root of both browsers' background: it builds the services, each with one job,
@@ -97,11 +98,25 @@ export function createBackground(platform: BackgroundPlatform, host: BackgroundH
         displayUrl(url),
       );
       queue.removePeer(peerId);
+      // Nothing it supplied is answered from the cache again.
+      void cache.dropExit(peerId).catch(() => undefined);
       host.transport.send({ type: 'report-exit', peerId, reason: 'altered_body' });
       void configuration.flagExit({ peerId, at: platform.now(), url: displayUrl(url) });
     },
   });
-  const requester: Requester = new Requester({ clock: platform.clock, now: platform.now, peers, telemetry, checks });
+  const cache = new RoutedCache(platform.cacheStore, {
+    now: platform.now,
+    maxBytes: () => configuration.settings.cacheMaxMB * 1024 * 1024,
+    maxFreshMs: () => DEFAULT_MAX_ROUTED_FRESH_MS,
+  });
+  const requester: Requester = new Requester({
+    clock: platform.clock,
+    now: platform.now,
+    peers,
+    telemetry,
+    checks,
+    cache,
+  });
   const queue: Requester['queue'] = requester.queue;
   const ready = Promise.all([configuration.ready, telemetry.ready]).then(() => undefined);
 

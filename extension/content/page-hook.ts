@@ -8,7 +8,7 @@ import {
   type BridgeToPage,
   type PageToBridge,
 } from '../core/channels/page-channel';
-import type { RedirectMode } from '../core/protocol/request-fields';
+import type { CacheMode, RedirectMode } from '../core/protocol/request-fields';
 import { hookBeacon, hookEventSource, hookFrames, refuseWebSockets, refuseWorkers } from './page-surfaces';
 import { createXMLHttpRequest, type UploadProgress } from './page-xhr';
 import { ERROR_HEADER, PEER_HEADER } from '../core/protocol/page-headers';
@@ -163,6 +163,7 @@ function exchange(
     redirect: RedirectMode;
     integrity?: string;
     origin: string | null;
+    cache: CacheMode;
   },
   body: ArrayBuffer | null,
   signal: AbortSignal,
@@ -243,6 +244,7 @@ function exchange(
         redirect: request.redirect,
         integrity: request.integrity ?? '',
         origin: request.origin,
+        cache: request.cache,
       },
       body ? [body] : [],
     );
@@ -317,6 +319,8 @@ async function routeThroughPeers(request: Request, priority: Priority, onUpload?
         headers: preflightHeaders(plan.preflight),
         redirect: 'manual',
         origin: pageOrigin,
+        // Preflights have their own cache in the browser; the routed one never keeps them.
+        cache: 'no-store',
       },
       null,
       request.signal,
@@ -336,7 +340,15 @@ async function routeThroughPeers(request: Request, priority: Priority, onUpload?
     body: stream,
     cancel,
   } = await exchange(
-    { method: request.method, url: request.url, headers, redirect: redirectMode, integrity: request.integrity, origin },
+    {
+      method: request.method,
+      url: request.url,
+      headers,
+      redirect: redirectMode,
+      integrity: request.integrity,
+      origin,
+      cache: request.cache,
+    },
     body,
     request.signal,
     priority,

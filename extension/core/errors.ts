@@ -39,6 +39,8 @@ export const ERROR_TABLE = {
   background_restarted: final,
   cancelled: final,
   no_peers: final,
+  // `only-if-cached` and nothing stored: the browser's own cache fails such a fetch the same way.
+  not_cached: final,
   peer_lost: fault(true),
   destination_refused: refusal(false),
   // The destination's name has no address (the exit asked before connecting): the page's own fetch would fail too.

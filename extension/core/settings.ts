@@ -32,6 +32,7 @@ export const DEFAULT_SETTINGS: Settings = {
   shareWith: 'everyone',
   preferCircles: true,
   checkExitsPercent: 5,
+  cacheMaxMB: 250,
   routedOrigins: [],
   privateAllowList: [],
   exitMethods: ['GET', 'HEAD'],
@@ -160,6 +161,8 @@ export const settingsSchema = z.object({
    * exit and compared (core/checks/exit-checks.ts); an exit that altered one is dropped and reported.
    */
   checkExitsPercent: int(0, 100, 'checked answers (percent)'),
+  /** As a requester: the routed cache's size (core/http/routed-cache.ts); 0 keeps nothing. */
+  cacheMaxMB: int(0, 10_000, 'cache size (MB)'),
   routedOrigins: z.array(originSchema).max(500),
   /**
    * Tests and development only: private blocks an exit may fetch (`127.0.0.2/32`), each no wider

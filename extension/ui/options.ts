@@ -1,3 +1,4 @@
+import { IndexedDbCacheStore } from '../background/platform/indexeddb-cache-store';
 import { errorText } from '../core/errors';
 import browser from 'webextension-polyfill';
 import { patternsNeeded } from '../core/access/site-access';
@@ -34,6 +35,7 @@ function fill(settings: Settings): void {
     radio.checked = radio.value === settings.shareWith;
   field<HTMLInputElement>('preferCircles').checked = settings.preferCircles;
   field<HTMLInputElement>('checkExitsPercent').value = String(settings.checkExitsPercent);
+  field<HTMLInputElement>('cacheMaxMB').value = String(settings.cacheMaxMB);
   field<HTMLTextAreaElement>('routedOrigins').value = settings.routedOrigins.join('\n');
   field<HTMLInputElement>('privateAllowList').value = settings.privateAllowList.join(', ');
   field<HTMLInputElement>('exitPorts').value = settings.exitPorts.join(', ');
@@ -101,6 +103,7 @@ function read(): unknown {
     shareWith: form.querySelector<HTMLInputElement>('input[name="shareWith"]:checked')?.value ?? 'everyone',
     preferCircles: field<HTMLInputElement>('preferCircles').checked,
     checkExitsPercent: numberOrText(field<HTMLInputElement>('checkExitsPercent').value),
+    cacheMaxMB: numberOrText(field<HTMLInputElement>('cacheMaxMB').value),
     routedOrigins: field<HTMLTextAreaElement>('routedOrigins')
       .value.split('\n')
       .map((line) => line.trim())
@@ -186,6 +189,20 @@ browser.storage.onChanged.addListener((changes, area) => {
 document
   .querySelector('#flagged-forget')!
   .addEventListener('click', () => void browser.storage.local.remove(FLAGGED_EXITS_STORAGE_KEY));
+
+// The routed cache lives in this extension's IndexedDB, which the browser's "clear browsing data"
+// does not reach: the person empties it here (the background opens the same database).
+const cacheStore = new IndexedDbCacheStore();
+const showCacheSize = (): void =>
+  void cacheStore.metas().then((metas) => {
+    const bytes = metas.reduce((sum, meta) => sum + meta.size, 0);
+    document.querySelector('#cache-size')!.textContent = t('cacheSize', [
+      String(metas.length),
+      (bytes / 1e6).toFixed(1),
+    ]);
+  });
+showCacheSize();
+document.querySelector('#cache-clear')!.addEventListener('click', () => void cacheStore.clear().then(showCacheSize));
 
 // Export what is stored (not what is typed but unsaved), as a file a person can keep or share.
 const EXPORT_NAME = 'peerlane-settings.json';

@@ -69,6 +69,7 @@ describe('options page', () => {
     await page.locator('input[name="shareWith"][value="both"]').check();
     await page.getByTestId('preferCircles').uncheck();
     await page.getByTestId('checkExitsPercent').fill('20');
+    await page.getByTestId('cacheMaxMB').fill('64');
     await page.getByTestId('exitCaps.monthlyGB').fill('50');
     await page.getByTestId('hours-evenings').click();
     await page.getByTestId('hour-0-3').uncheck(); // Sunday 3:00
@@ -86,6 +87,7 @@ describe('options page', () => {
       shareWith: 'both',
       preferCircles: false,
       checkExitsPercent: 20,
+      cacheMaxMB: 64,
       routedOrigins: ['https://example.com', 'http://app.peerlane.test:8080'],
       privateAllowList: ['127.0.0.2/32', '127.0.0.3/32'],
       exitMethods: ['GET', 'HEAD', 'POST'],

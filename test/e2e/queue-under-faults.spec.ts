@@ -6,6 +6,7 @@ import { startSignalingServer, type SignalingServer } from '../../signaling-serv
 import {
   backgroundState,
   launchWithExtension,
+  stopServiceWorker,
   waitFor,
   waitForRoutedScripts,
   type ExtensionBrowser,
@@ -398,26 +399,3 @@ describe('the request queue under faults, in real browsers', () => {
     await popup.close();
   }, 90_000);
 });
-
-/** Stops the extension's service worker the way Chrome does when idle (DevTools Protocol). */
-async function stopServiceWorker(browser: ExtensionBrowser): Promise<boolean> {
-  const helper = await browser.context.newPage();
-  await helper.goto(`chrome-extension://${browser.extensionId}/extension/ui/options.html`);
-  const cdp = await browser.context.newCDPSession(helper);
-  const statuses: string[] = [];
-  let versionId: string | null = null;
-  cdp.on('ServiceWorker.workerVersionUpdated', (event) => {
-    for (const version of event.versions) {
-      if (!version.scriptURL.startsWith(`chrome-extension://${browser.extensionId}/`)) continue;
-      versionId ??= version.versionId;
-      statuses.push(version.runningStatus);
-    }
-  });
-  await cdp.send('ServiceWorker.enable');
-  await expect.poll(() => versionId, { timeout: 5000 }).not.toBeNull();
-  await cdp.send('ServiceWorker.stopWorker', { versionId: versionId! });
-  await expect.poll(() => statuses.includes('stopped'), { timeout: 5000 }).toBe(true);
-  await cdp.detach();
-  await helper.close();
-  return true;
-}

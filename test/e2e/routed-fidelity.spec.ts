@@ -293,12 +293,6 @@ const DELIBERATE: Record<string, { routed: RegExp; why: string }> = {
     routed: /^error close 1006 clean=false$/,
     why: "the exit does not carry WebSockets: a routed page's socket fails as an unreachable server's would (libraries then fall back to HTTP, which is routed), never opening directly",
   },
-  '200 with the ETag, read twice': {
-    // Both reads as the network answered them (hop-by-hop headers and all); the browser's second is its cache's revalidated copy.
-    routed:
-      /^cors 200 direct DATA\/etag headers\[[^\]]*keep-alive,transfer-encoding\] x-hidden=null x-shown=null "tagged body" \| cors 200 direct DATA\/etag headers\[[^\]]*keep-alive,transfer-encoding\] x-hidden=null x-shown=null "tagged body"$/,
-    why: "a routed page has no HTTP cache: its second read goes to the origin again, where the browser revalidates its cached copy and shows that copy's headers",
-  },
   'a Worker': {
     routed: /^rejected SecurityError: Peerlane routes this site through peers and cannot route a Worker's requests/,
     why: "a worker's requests cannot be hooked, so a routed page starts none rather than let it reach out directly",

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type BrowserContext, type Page, type Worker } from 'playwright-core';
+import { expect } from 'vitest';
 import { POPUP_PORT_NAME, popupStateSchema, type PopupState } from '../../extension/core/channels/popup-channel';
 import type { Settings } from '../../extension/core/settings';
 import { answersFromHostRules, startDohServer, type DohServer } from './doh-server';
@@ -135,4 +136,27 @@ export async function waitFor<T>(
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last value ${JSON.stringify(last)}`);
+}
+
+/** Stops the extension's service worker the way Chrome does when idle (DevTools Protocol). */
+export async function stopServiceWorker(browser: ExtensionBrowser): Promise<boolean> {
+  const helper = await browser.context.newPage();
+  await helper.goto(`chrome-extension://${browser.extensionId}/extension/ui/options.html`);
+  const cdp = await browser.context.newCDPSession(helper);
+  const statuses: string[] = [];
+  let versionId: string | null = null;
+  cdp.on('ServiceWorker.workerVersionUpdated', (event) => {
+    for (const version of event.versions) {
+      if (!version.scriptURL.startsWith(`chrome-extension://${browser.extensionId}/`)) continue;
+      versionId ??= version.versionId;
+      statuses.push(version.runningStatus);
+    }
+  });
+  await cdp.send('ServiceWorker.enable');
+  await expect.poll(() => versionId, { timeout: 5000 }).not.toBeNull();
+  await cdp.send('ServiceWorker.stopWorker', { versionId: versionId! });
+  await expect.poll(() => statuses.includes('stopped'), { timeout: 5000 }).toBe(true);
+  await cdp.detach();
+  await helper.close();
+  return true;
 }

@@ -7,6 +7,10 @@ import type {
   StorageArea,
 } from '../../extension/background/platform/platform';
 import { SETTINGS_STORAGE_KEY, type Settings } from '../../extension/core/settings';
+import 'fake-indexeddb/auto';
+import { IndexedDbCacheStore } from '../../extension/background/platform/indexeddb-cache-store';
+
+let fakePlatforms = 0;
 
 /**
  * The background's platform in Node, for composing the real background in unit tests: storage in
@@ -106,6 +110,8 @@ export class FakePlatform implements BackgroundPlatform {
   readonly session = new MapArea();
   readonly extensionOrigin = TEST_EXTENSION_ORIGIN;
   readonly granted = new Set<string>(['<all_urls>']);
+  /** The real store on fake-indexeddb, one database per platform (tests never share a cache). */
+  readonly cacheStore = new IndexedDbCacheStore(`peerlane-routed-cache-${(fakePlatforms += 1)}`);
   readonly syncedScripts: string[][] = [];
   readonly warnings: unknown[][] = [];
   readonly log = {

@@ -422,6 +422,21 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
       });
       return;
     }
+    if (path.startsWith('/cached')) {
+      // Cacheable as the query says: `cc` (Cache-Control, default max-age=3600) and a strong ETag
+      // `"v-<etag>"`; a request whose If-None-Match names it gets a 304 with `cc`.
+      const query = new URL(path, 'http://x').searchParams;
+      const etag = `"v-${query.get('etag') ?? '1'}"`;
+      const cacheControl = query.get('cc') ?? 'max-age=3600';
+      if (request.headers['if-none-match'] === etag) {
+        response.writeHead(304, { etag, 'cache-control': cacheControl });
+        response.end();
+        return;
+      }
+      response.writeHead(200, { 'content-type': 'text/plain', etag, 'cache-control': cacheControl });
+      response.end(request.method === 'HEAD' ? undefined : `cached ${path}`);
+      return;
+    }
     if (path.startsWith('/paced.bin')) {
       // The big body, trickled over ~`ms` (query) in 50 ms steps, with validators and byte ranges,
       // so a transfer can be cut mid-body and resumed from another exit. `stallAfter` (bytes): a

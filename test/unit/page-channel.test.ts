@@ -14,6 +14,7 @@ const request = {
   redirect: 'follow',
   integrity: '',
   origin: 'http://app.test',
+  cache: 'no-cache',
 };
 
 describe('readPageMessage', () => {
@@ -37,6 +38,8 @@ describe('readPageMessage', () => {
     ['an unknown redirect mode', { redirect: 'follow-all' }],
     ['a missing integrity', { integrity: undefined }],
     ['an origin that is not a string', { origin: 42 }],
+    ['an unknown cache mode', { cache: 'sometimes' }],
+    ['a missing cache mode', { cache: undefined }],
   ])('drops a request with %s', (_, change) => {
     expect(readPageMessage({ ...request, ...change })).toBeNull();
   });

@@ -1,4 +1,5 @@
 import type { Clock } from '../../core/clock';
+import type { CacheStore } from '../../core/http/routed-cache';
 import type { SenderFacts } from '../../core/channels/channel-table';
 
 /**
@@ -45,6 +46,8 @@ export interface BackgroundPlatform {
   onOwnBrowsing(listener: () => void): void;
   /** `chrome-extension://<id>` or `moz-extension://<uuid>`, no trailing slash. */
   extensionOrigin: string;
+  /** Where the routed cache keeps its answers (IndexedDB in both browsers). */
+  cacheStore: CacheStore;
   /** Registers the page hook and bridge on exactly these routed origins. */
   syncRoutedScripts(origins: readonly string[]): Promise<void>;
   log: Pick<Console, 'warn' | 'error'>;

@@ -2,6 +2,7 @@ import browser from 'webextension-polyfill';
 import { systemClock } from '../../core/clock';
 import type { BackgroundPlatform, PlatformPort } from './platform';
 import { syncRoutedScripts } from './routed-scripts';
+import { IndexedDbCacheStore } from './indexeddb-cache-store';
 
 /** The background's platform in a real browser: webextension-polyfill, nothing else. */
 export function webExtensionPlatform(): BackgroundPlatform {
@@ -9,6 +10,7 @@ export function webExtensionPlatform(): BackgroundPlatform {
   return {
     clock: systemClock,
     now: () => Date.now(),
+    cacheStore: new IndexedDbCacheStore(),
     every: (ms, callback) => {
       const timer = setInterval(callback, ms);
       return { cancel: () => clearInterval(timer) };
@@ -36,6 +38,8 @@ export function webExtensionPlatform(): BackgroundPlatform {
             origin: (sender as { origin?: string } | undefined)?.origin,
             tabId: sender?.tab?.id,
             frameId: sender?.frameId,
+            topLevelUrl: sender?.tab?.url,
+            container: (sender?.tab as { cookieStoreId?: string } | undefined)?.cookieStoreId,
           },
           postMessage: (message) => port.postMessage(message),
           disconnect: () => port.disconnect(),

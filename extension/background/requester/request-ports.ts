@@ -3,6 +3,7 @@ import { PeerlaneError } from '../../core/errors';
 import type { TypedPort } from '../channels/typed-port';
 import { withIntegrity, type IntegrityAlgorithm, SUBTLE_NAMES } from '../../core/http/integrity';
 import type { Requester, ResponseSink } from './requester';
+import { cachePartition } from '../../core/http/routed-cache';
 
 /** Base64 digest with the background's crypto.subtle (an extension context is a secure one; a page on http: has none). */
 async function subtleDigest(algorithm: IntegrityAlgorithm, bytes: Uint8Array): Promise<string> {
@@ -86,6 +87,11 @@ export function serveRequestPort(requester: Requester, port: TypedPort<ToBackgro
       // A GET or HEAD has no body, whatever a page (or a browser's Request) handed over.
       /^(GET|HEAD)$/i.test(message.method) ? null : (message.body ?? null),
       message.integrity ? withIntegrity(sink, message.integrity, subtleDigest) : sink,
+      // Cached under the tab's top-level site (the sender's own page when the browser does not say).
+      {
+        partition: cachePartition(port.sender.topLevelUrl ?? port.sender.url.href, port.sender.container),
+        mode: message.cache ?? 'default',
+      },
     );
   });
 }

@@ -6,6 +6,14 @@ import { MAX_CHECKED_BYTES } from '../../core/checks/exit-checks';
 import { judgedMethod } from '../../core/exit/exit-service';
 import { isIdempotentRequest } from '../../core/http/range-resume';
 import { DEFAULT_STALL_TIMEOUT_MS, ResumableResponse, type PeerResponse } from '../../core/http/resumable-response';
+import {
+  MAX_CACHED_BODY_BYTES,
+  type CacheDecision,
+  type CacheEntry,
+  type CachedRequest,
+  type RoutedCache,
+} from '../../core/http/routed-cache';
+import type { CacheMode } from '../../core/protocol/request-fields';
 import { ERROR_HEADER, isPeerlaneHeader, PEER_HEADER } from '../../core/protocol/page-headers';
 import type { Hello, RequestHead, ResponseHead } from '../../core/protocol/frames';
 import type { PeerSession, ResponseStream } from '../../core/peers/session';
@@ -69,6 +77,7 @@ interface PendingLog {
   status: number | null;
   bytes: number;
   resumes: number;
+  cache?: 'hit' | 'revalidated';
   record: RequestRecord | null;
   recorded: () => void;
   whenRecorded: Promise<void>;
@@ -104,6 +113,8 @@ export class Requester {
       peers: PeerRegistry;
       telemetry: Telemetry;
       checks?: ExitChecks;
+      /** The routed cache; absent: every request goes to an exit. */
+      cache?: RoutedCache;
     },
   ) {
     this.queue = new RequestQueue<RoutedTask, ResumableResponse>(
@@ -204,13 +215,17 @@ export class Requester {
     return { stream: response, peerId: response.peerId };
   }
 
-  /** One request from submission to its last byte (or error), logged once at the end. */
+  /**
+   * One request from submission to its last byte (or error), logged once at the end. `cacheAs`: the
+   * partition and the page's cache mode, for the routed cache (absent: not cached, as the viewer's).
+   */
   async route(
     head: RequestHead,
     priority: Priority,
     signal: AbortSignal,
     body: Uint8Array | null,
     sink: ResponseSink,
+    cacheAs?: { partition: string; mode: CacheMode },
   ): Promise<void> {
     const correlationId = newCorrelationId();
     const method = head.method.toUpperCase();
@@ -233,12 +248,37 @@ export class Requester {
     this.pendingLogs.set(correlationId, pending);
     let failure: PeerlaneError | null = null;
     let peer: string | null = null;
+    let submitted = false;
+    const cache = this.deps.cache;
+    const cacheRequest: CachedRequest | null =
+      cache && cacheAs && body === null
+        ? { method, url: head.url, headers: head.headers, mode: cacheAs.mode, partition: cacheAs.partition }
+        : null;
     try {
+      const decision: CacheDecision =
+        cache && cacheRequest
+          ? await cache.decide(cacheRequest).catch((): CacheDecision => ({ kind: 'bypass' }))
+          : { kind: 'bypass' };
+      if (decision.kind === 'unavailable')
+        throw new PeerlaneError(
+          'not_cached',
+          'the request asked only for the cache (only-if-cached), which has nothing for it',
+        );
+      if (decision.kind === 'hit') {
+        pending.cache = 'hit';
+        peer = decision.entry.exit;
+        await this.answerFromCache(decision.entry, decision.headers, pending, sink);
+        return;
+      }
+      if (decision.kind !== 'bypass') this.deps.telemetry.count('cacheMisses');
       const idempotent = isIdempotentRequest(head);
       const checkDrawn = method === 'GET' && body === null && (this.deps.checks?.draw() ?? false);
+      submitted = true;
+      const asked =
+        decision.kind === 'revalidate' ? { ...head, headers: [...head.headers, ...decision.conditional] } : head;
       const response = await this.queue.submit(
         {
-          head,
+          head: asked,
           priority,
           resumable: idempotent && body === null,
           body,
@@ -256,18 +296,50 @@ export class Requester {
       );
       peer = response.peerId;
       pending.status = response.head.status;
+      if (decision.kind === 'revalidate' && response.head.status === 304 && cache && cacheRequest) {
+        // The exit's 304 confirms what is stored: the page gets the stored answer, as from the browser's cache.
+        // A 304 has no body: its end settles the attempt as answered.
+        while ((await response.read()) !== null);
+        const refreshed = await cache.revalidated(cacheRequest, decision.entry, response.head, response.peerId);
+        if (refreshed) {
+          pending.cache = 'revalidated';
+          await this.answerFromCache(refreshed.entry, refreshed.headers, pending, sink);
+          return;
+        }
+        // A 304 for something else than what is stored (its validators changed): ask again, whole.
+        await this.route(head, priority, signal, body, sink, { partition: cacheRequest.partition, mode: 'reload' });
+        return;
+      }
       // Peerlane's own headers are Peerlane's: an origin's (or exit's) look-alikes are dropped, so
       // ERROR_HEADER marks only answers Peerlane made itself (the page hook shows those whole).
       const originHeaders = response.head.headers.filter(([name]) => !isPeerlaneHeader(name));
       sink.head({ ...response.head, headers: [...originHeaders, [PEER_HEADER, shortPeerId(response.peerId)]] });
+      // Kept for the cache while it streams to the page (not an answer drawn for a check: stored once
+      // a later one is not). A resumed body came from two exits: the first is remembered.
+      const forCache: KeptBody | null =
+        cache &&
+        cacheRequest &&
+        !checkDrawn &&
+        cache.storable(cacheRequest, { ...response.head, headers: originHeaders })
+          ? { parts: [], bytes: 0 }
+          : null;
       // Now and then a small public answer is kept and compared with another exit's (exit-checks.ts).
       const kept: KeptBody | null =
         checkDrawn && this.deps.checks?.checkable(head, response.head, response.peerId)
           ? { parts: [], bytes: 0 }
           : null;
-      if (!(await this.stream(response, pending, sink, kept))) return;
+      if (!(await this.stream(response, pending, sink, kept, forCache))) return;
       peer = response.peerId;
       sink.end();
+      if (forCache && cache && cacheRequest && forCache.bytes <= MAX_CACHED_BODY_BYTES)
+        void cache
+          .put(
+            cacheRequest,
+            { ...response.head, headers: originHeaders },
+            joinBytes(forCache.parts, forCache.bytes),
+            response.peerId,
+          )
+          .catch(() => undefined);
       // Only an answer one exit gave whole (a resumed one came from two).
       if (kept && pending.resumes === 0)
         void this.deps.checks?.check(head, response.head, response.peerId, kept.parts, kept.bytes, correlationId);
@@ -275,8 +347,8 @@ export class Requester {
       failure = toPeerlaneError(error, 'internal');
       answerFailure(sink, failure);
     } finally {
-      // A request the queue rejected at admission has no record to wait for.
-      if (failure?.category !== 'queue_full')
+      // A request the queue rejected at admission (or never saw: the cache answered) has no record to wait for.
+      if (submitted && failure?.category !== 'queue_full')
         await Promise.race([
           pending.whenRecorded,
           new Promise((resolve) => this.deps.clock.setTimeout(() => resolve(undefined), RECORD_WAIT_MS)),
@@ -292,6 +364,7 @@ export class Requester {
     pending: PendingLog,
     sink: ResponseSink,
     kept: KeptBody | null,
+    forCache: KeptBody | null,
   ): Promise<boolean> {
     const parts: Uint8Array[] = [];
     let partBytes = 0;
@@ -312,11 +385,39 @@ export class Requester {
       // A copy: the page's consumer owns the chunk it is given.
       if (kept && kept.bytes + chunk.byteLength <= MAX_CHECKED_BYTES) kept.parts.push(chunk.slice());
       if (kept) kept.bytes += chunk.byteLength;
+      if (forCache && forCache.bytes + chunk.byteLength <= MAX_CACHED_BODY_BYTES) forCache.parts.push(chunk.slice());
+      if (forCache) forCache.bytes += chunk.byteLength;
       parts.push(chunk);
       partBytes += chunk.byteLength;
       if ((partBytes >= PAGE_CHUNK_BYTES || response.bufferedChunks === 0) && !(await flush())) return false;
     }
     return flush();
+  }
+
+  /** A stored answer to the sink, in page-sized chunks. */
+  private async answerFromCache(
+    entry: CacheEntry,
+    headers: [string, string][],
+    pending: PendingLog,
+    sink: ResponseSink,
+  ): Promise<void> {
+    const { telemetry } = this.deps;
+    telemetry.count(pending.cache === 'revalidated' ? 'cacheRevalidated' : 'cacheHits');
+    pending.status = entry.status;
+    const shown = headers.filter(([name]) => !isPeerlaneHeader(name));
+    sink.head({
+      status: entry.status,
+      statusText: entry.statusText,
+      headers: [...shown, [PEER_HEADER, shortPeerId(entry.exit)]],
+      url: entry.url,
+    });
+    for (let offset = 0; offset < entry.body.byteLength; offset += PAGE_CHUNK_BYTES) {
+      const part = entry.body.slice(offset, offset + PAGE_CHUNK_BYTES);
+      if (!(await sink.chunk(part))) return;
+      pending.bytes += part.byteLength;
+      telemetry.count('cacheBytes', part.byteLength);
+    }
+    sink.end();
   }
 
   private log(id: string, pending: PendingLog, failure: PeerlaneError | null, peer: string | null): void {
@@ -340,6 +441,7 @@ export class Requester {
       transferMs: record?.transferMs ?? null,
       totalMs: this.deps.clock.now() - pending.startedAt,
       bytes: pending.bytes,
+      ...(pending.cache ? { cache: pending.cache } : {}),
     });
   }
 }

@@ -92,6 +92,9 @@ export interface SenderFacts {
   origin?: string;
   tabId?: number;
   frameId?: number;
+  /** The top-level page of the sender's tab (where the browser tells it) and its container (Firefox's cookieStoreId). */
+  topLevelUrl?: string;
+  container?: string;
 }
 
 /** A sender the table admitted, with what it was judged on. */
@@ -99,6 +102,9 @@ export interface AdmittedSender {
   url: URL;
   tabId: number | null;
   frameId: number | null;
+  /** The top-level page's URL (null: not told; the sender's own URL stands for it) and container. */
+  topLevelUrl: string | null;
+  container: string | null;
 }
 
 export interface JudgeContext {
@@ -117,7 +123,13 @@ export function judgeSender(rule: SenderRule, sender: SenderFacts, context: Judg
   }
   // Not `url.origin`: for non-special schemes it is "null" in some engines (Node among them).
   const ours = `${url.protocol}//${url.host}` === context.extensionOrigin;
-  const admitted: AdmittedSender = { url, tabId: sender.tabId ?? null, frameId: sender.frameId ?? null };
+  const admitted: AdmittedSender = {
+    url,
+    tabId: sender.tabId ?? null,
+    frameId: sender.frameId ?? null,
+    topLevelUrl: sender.topLevelUrl ?? null,
+    container: sender.container ?? null,
+  };
   switch (rule.kind) {
     case 'extension-page':
       return ours && rule.paths.some((path) => url.pathname === `/${path}`) ? admitted : null;

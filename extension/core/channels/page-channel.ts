@@ -1,5 +1,5 @@
 import { PRIORITIES } from '../queue/priority-lanes';
-import { REDIRECT_MODES } from '../protocol/request-fields';
+import { CACHE_MODES, REDIRECT_MODES } from '../protocol/request-fields';
 import type { RoutedRequest } from '../protocol/routed-request';
 import type { ErrorShape, HeaderList } from './common';
 import {
@@ -89,7 +89,7 @@ export function readPageMessage(raw: unknown): PageToBridge | null {
   if (!isInteger(id)) return null;
   switch (message.type) {
     case 'request': {
-      const { method, url, headers, priority, body, redirect, integrity, origin } = message;
+      const { method, url, headers, priority, body, redirect, integrity, origin, cache } = message;
       const valid =
         isShortString(method, MAX_METHOD_CHARS) &&
         isShortString(url, MAX_URL_CHARS) &&
@@ -98,8 +98,11 @@ export function readPageMessage(raw: unknown): PageToBridge | null {
         (body === null || isArrayBuffer(body)) &&
         isOneOf(REDIRECT_MODES, redirect) &&
         isShortString(integrity, MAX_INTEGRITY_CHARS) &&
-        (origin === null || isShortString(origin, MAX_ORIGIN_CHARS));
-      return valid ? { type: 'request', id, method, url, headers, priority, body, redirect, integrity, origin } : null;
+        (origin === null || isShortString(origin, MAX_ORIGIN_CHARS)) &&
+        isOneOf(CACHE_MODES, cache);
+      return valid
+        ? { type: 'request', id, method, url, headers, priority, body, redirect, integrity, origin, cache }
+        : null;
     }
     case 'consumed':
       return isInteger(message.bytes) && message.bytes >= 0 ? { type: 'consumed', id, bytes: message.bytes } : null;

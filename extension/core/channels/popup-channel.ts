@@ -57,6 +57,11 @@ export const statsSnapshotSchema = z.object({
   /** Checks whose second answer was a hedge's that lost the race (read to the end instead of cancelled). */
   exitChecksFromHedges: counter,
   exitsFlagged: counter,
+  /** The routed cache: answers from it, answers a 304 confirmed, requests it could not answer; body bytes it served. */
+  cacheHits: counter,
+  cacheRevalidated: counter,
+  cacheMisses: counter,
+  cacheBytes: counter,
   sharedBytesToday: counter,
   sharedDay: z.string().max(10),
   sharedBytesThisMonth: counter,

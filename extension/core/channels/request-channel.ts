@@ -1,4 +1,4 @@
-import { REDIRECT_MODES, SERIALIZED_ORIGIN } from '../protocol/request-fields';
+import { CACHE_MODES, REDIRECT_MODES, SERIALIZED_ORIGIN } from '../protocol/request-fields';
 import {
   MAX_INTEGRITY_CHARS,
   MAX_METHOD_CHARS,
@@ -35,6 +35,8 @@ export const toBackgroundRequestSchema = z.discriminatedUnion('type', [
     origin: z.optional(z.nullable(z.string().check(z.maxLength(MAX_ORIGIN_CHARS), z.regex(SERIALIZED_ORIGIN)))),
     /** The page's redirect mode; absent: follow (the viewer's requests). */
     redirect: z.optional(z.enum(REDIRECT_MODES)),
+    /** The page's cache mode; absent: default (the viewer's requests). */
+    cache: z.optional(z.enum(CACHE_MODES)),
     body: z.optional(
       z.nullable(
         bytesSchema.check(

@@ -1,5 +1,5 @@
 import type { Priority } from '../queue/priority-lanes';
-import type { RedirectMode } from './request-fields';
+import type { CacheMode, RedirectMode } from './request-fields';
 
 /**
  * A routed request, defined once. Every shape it takes on its way derives from this:
@@ -23,6 +23,8 @@ export interface RoutedRequest<Body> {
   integrity?: string;
   /** The Origin the page's browser would send (core/http/cors.ts `requestOrigin`); null or absent: none. */
   origin?: string | null;
+  /** The page's cache mode (absent: default); the requester's routed cache follows it. */
+  cache?: CacheMode;
 }
 
 /**

@@ -27,6 +27,8 @@ export const requestLogEntrySchema = z.object({
   transferMs: z.number().nullable(),
   totalMs: z.number(),
   bytes: z.number(),
+  /** Answered by the routed cache: whole (`hit`) or after an exit's 304 (`revalidated`); absent: from an exit. */
+  cache: z.enum(['hit', 'revalidated']).optional(),
 });
 export type RequestLogEntry = z.infer<typeof requestLogEntrySchema>;
 

@@ -33,6 +33,11 @@ const COUNTERS = [
   'exitChecksInconclusive',
   'exitChecksFromHedges',
   'exitsFlagged',
+  // The routed cache (core/http/routed-cache.ts): answered from it, revalidated by a 304, sent to the network; bytes it served.
+  'cacheHits',
+  'cacheRevalidated',
+  'cacheMisses',
+  'cacheBytes',
 ] as const;
 export type CounterName = (typeof COUNTERS)[number];
 

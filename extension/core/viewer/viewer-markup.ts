@@ -42,6 +42,7 @@ const EXPLANATIONS: Partial<Record<PeerlaneError['category'], string>> = {
   attempt_timeout: 'The exit did not answer in time.',
   peer_lost: 'The exit went away during the request.',
   sharing_off: 'The exit stopped sharing its connection.',
+  not_cached: "This page is not in Peerlane's cache, and the request asked for nothing else.",
 };
 
 export function errorPage(target: string, error: PeerlaneError, links: ViewerLinks): string {
