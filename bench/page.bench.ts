@@ -8,8 +8,10 @@ import { startLab, tcpMBps, type Lab } from './wan-lab';
  * loaded by the requester's Chromium directly over the link and routed through a Chromium exit on
  * the far side, side by side, rounds alternating. The page: two 2 MiB downloads from the start and
  * 50 small requests (2–60 KiB, log-uniform, so most are small: the shape of a page's scripts,
- * styles, images and API calls), at most 6 small ones at a time. Every URL is new (no cache helps
- * either side). Per path: page completion routed/direct, small-request p50/p99 while the downloads
+ * styles, images and API calls), at most 6 small ones at a time. Every resource is cacheable for an hour
+ * with a strong ETag, and each round's URLs are new (no cache helps its first load). After each load the same
+ * page loads again at once: the returning visit, the browser's cache direct against Peerlane's routed.
+ * Per path: page completion routed/direct, small-request p50/p99 while the downloads
  * run, failures, lanes. Then one 20 MiB GET with default settings against TCP (curl) over 50 ms/1 %.
  * PEERLANE_PAGE_ROUNDS (default 5), PEERLANE_PAGE_PATHS ("rttMs/loss,..."), PEERLANE_PAGE_BULK_ROUNDS (3).
  */
@@ -67,7 +69,7 @@ function loadPage(page: InPage, base: string, tag: string): Promise<PageLoad> {
       };
       const started = performance.now();
       const downloads = Array.from({ length: largeCount }, (_, index) =>
-        fetchAll(`${base}/bytes/${large}?${tag}-large${index}`, large),
+        fetchAll(`${base}/bytes/${large}?${tag}-large${index}&cacheable`, large),
       );
       const smallMs: number[] = [];
       let next = 0;
@@ -76,7 +78,7 @@ function loadPage(page: InPage, base: string, tag: string): Promise<PageLoad> {
           const index = next++;
           const size = sizes[index]!;
           const begun = performance.now();
-          await fetchAll(`${base}/bytes/${size}?${tag}-small${index}`, size);
+          await fetchAll(`${base}/bytes/${size}?${tag}-small${index}&cacheable`, size);
           smallMs.push(performance.now() - begun);
         }
       };
@@ -102,6 +104,8 @@ interface PathRow {
   direct: PageLoad[];
   routed: PageLoad[];
   ratio: number;
+  /** The same page again right after (a returning visit: the browser's cache direct, Peerlane's routed). */
+  returning: { direct: PageLoad[]; routed: PageLoad[]; ratio: number };
   small: { directP50: number; directP99: number; routedP50: number; routedP99: number; limitMs: number };
   failures: { direct: number; routed: number };
 }
@@ -115,19 +119,20 @@ async function measurePath(path: PagePath, lab: Lab, run: string): Promise<PathR
   await loadWarm(direct, directBase, `${run}-warm`);
   await loadWarm(routed, routedBase, `${run}-warm`);
   const loads = { direct: [] as PageLoad[], routed: [] as PageLoad[] };
+  const again = { direct: [] as PageLoad[], routed: [] as PageLoad[] };
   for (let round = 0; round < ROUNDS; round += 1) {
     const order = round % 2 === 0 ? (['direct', 'routed'] as const) : (['routed', 'direct'] as const);
     for (const side of order) {
-      const load = await loadPage(
-        side === 'direct' ? direct : routed,
-        side === 'direct' ? directBase : routedBase,
-        `${run}-${round}`,
-      );
-      loads[side].push(load);
+      const page = side === 'direct' ? direct : routed;
+      const base = side === 'direct' ? directBase : routedBase;
+      loads[side].push(await loadPage(page, base, `${run}-${round}`));
+      // The returning visit: the same URLs at once (every one of them is fresh for an hour).
+      again[side].push(await loadPage(page, base, `${run}-${round}`));
     }
     const last = (side: 'direct' | 'routed') => loads[side].at(-1)!;
+    const returning = (side: 'direct' | 'routed') => (again[side].at(-1)!.completionMs / 1000).toFixed(2);
     console.error(
-      `  round ${round + 1}/${ROUNDS}: direct ${(last('direct').completionMs / 1000).toFixed(2)} s, routed ${(last('routed').completionMs / 1000).toFixed(2)} s; small p99 direct ${percentile(last('direct').smallMs, 0.99).toFixed(0)} ms, routed ${percentile(last('routed').smallMs, 0.99).toFixed(0)} ms; failures ${last('direct').failures.length}/${last('routed').failures.length}`,
+      `  round ${round + 1}/${ROUNDS}: direct ${(last('direct').completionMs / 1000).toFixed(2)} s (again ${returning('direct')} s), routed ${(last('routed').completionMs / 1000).toFixed(2)} s (again ${returning('routed')} s); small p99 direct ${percentile(last('direct').smallMs, 0.99).toFixed(0)} ms, routed ${percentile(last('routed').smallMs, 0.99).toFixed(0)} ms; failures ${last('direct').failures.length}/${last('routed').failures.length}`,
     );
     for (const failure of last('routed').failures.slice(0, 3)) console.error(`    routed failure: ${failure}`);
   }
@@ -141,6 +146,12 @@ async function measurePath(path: PagePath, lab: Lab, run: string): Promise<PathR
     direct: loads.direct,
     routed: loads.routed,
     ratio: completion('routed') / completion('direct'),
+    returning: {
+      direct: again.direct,
+      routed: again.routed,
+      ratio:
+        median(again.routed.map((load) => load.completionMs)) / median(again.direct.map((load) => load.completionMs)),
+    },
     small: {
       directP50: smallOf('direct', 0.5),
       directP99: smallOf('direct', 0.99),
@@ -226,6 +237,8 @@ async function main(): Promise<void> {
     'p99 limit',
     'failures d/r',
     'lanes',
+    'again d/r s',
+    'again r/d',
   ];
   console.log(header.map((cell) => cell.padStart(17)).join(''));
   for (const row of rows) {
@@ -241,6 +254,8 @@ async function main(): Promise<void> {
         String(row.small.limitMs),
         `${row.failures.direct}/${row.failures.routed}`,
         String(row.lanes ?? '–'),
+        `${completion(row.returning.direct).toFixed(2)}/${completion(row.returning.routed).toFixed(2)}`,
+        `×${row.returning.ratio.toFixed(2)}`,
       ]
         .map((cell) => cell.padStart(17))
         .join(''),
@@ -270,9 +285,20 @@ async function main(): Promise<void> {
         : found,
     null,
   );
-  const failures = rows.reduce((sum, row) => sum + row.failures.routed, 0);
+  const failures = rows.reduce(
+    (sum, row) =>
+      sum + row.failures.routed + row.returning.routed.reduce((more, load) => more + load.failures.length, 0),
+    0,
+  );
+  const returningAt = (rtt: number, loss: number): string => {
+    const row = rows.find((each) => each.path.rttMs === rtt && each.path.loss === loss);
+    return row ? `×${row.returning.ratio.toFixed(2)}` : '×–';
+  };
   console.log(
     `page: routed/direct ${ratioAt(50, 0)} at 50 ms/0 %, ${ratioAt(50, 0.01)} at 50 ms/1 %, ${ratioAt(150, 0.01)} at 150 ms/1 %, ${ratioAt(20, 0.03)} at 20 ms/3 %; small p99 ${worst?.small.routedP99.toFixed(0) ?? '–'} ms (worst path, limit ${worst?.small.limitMs ?? '–'} ms); failures ${failures}; 20 MB default ${Number.isFinite(bulkShare) ? bulkShare.toFixed(0) : '–'} % of TCP at 50 ms/1 %`,
+  );
+  console.log(
+    `returning visit: routed/direct ${returningAt(50, 0)} at 50 ms/0 %, ${returningAt(50, 0.01)} at 50 ms/1 %, ${returningAt(150, 0.01)} at 150 ms/1 %, ${returningAt(20, 0.03)} at 20 ms/3 %`,
   );
 }
 

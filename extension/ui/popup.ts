@@ -1,3 +1,4 @@
+import { IndexedDbCacheStore } from '../background/platform/indexeddb-cache-store';
 import browser from 'webextension-polyfill';
 import { POPUP_PORT_NAME, toPopupSchema, type PopupState } from '../core/channels/popup-channel';
 import { parseMessage } from '../core/channels/parse';
@@ -91,6 +92,20 @@ function renderRequests(state: PopupState): void {
     stats.resumes ? t('resumesCount', String(stats.resumes)) : '',
   ].filter(Boolean);
   text('resilience', resilience.join(' · '));
+  // The routed cache: how many answers it gave (whole or after a 304), and the bytes no exit had to carry.
+  const answered = stats.cacheHits + stats.cacheRevalidated;
+  const asked = answered + stats.cacheMisses;
+  text(
+    'cache-summary',
+    asked === 0
+      ? t('cacheNone')
+      : t('cacheSummary', [
+          String(Math.round((100 * answered) / asked)),
+          String(answered),
+          String(asked),
+          formatBytes(stats.cacheBytes),
+        ]),
+  );
   const failures = Object.entries(stats.failedByCategory)
     .filter(([category]) => category !== 'cancelled')
     .map(([category, count]) => `${categoryName(category)} ${count}`);
@@ -283,13 +298,17 @@ function renderLog(state: PopupState): void {
         ],
         [entry.role === 'exit' ? formatBytes(entry.bytes) : formatMs(entry.totalMs)],
         [
-          entry.hedgeWon
-            ? t('logHedged')
-            : entry.resumed
-              ? t('logResumed')
-              : entry.attempts > 1
-                ? t('logTries', String(entry.attempts))
-                : '',
+          entry.cache === 'hit'
+            ? t('logFromCache')
+            : entry.cache === 'revalidated'
+              ? t('logRevalidated')
+              : entry.hedgeWon
+                ? t('logHedged')
+                : entry.resumed
+                  ? t('logResumed')
+                  : entry.attempts > 1
+                    ? t('logTries', String(entry.attempts))
+                    : '',
         ],
       ]);
       li.title = [
@@ -410,6 +429,14 @@ async function init(): Promise<void> {
     'click',
     () => void updateSettings((settings) => ({ ...settings, sharePaused: !settings.sharePaused })),
   );
+
+  // The cache lives in this extension's IndexedDB: the popup empties it itself (the background opens the same database).
+  $('#cache-clear').addEventListener('click', () => {
+    void new IndexedDbCacheStore().clear().then(
+      () => text('cache-summary', t('cacheCleared')),
+      (error: unknown) => text('cache-summary', String(error)),
+    );
+  });
 
   $('#log-filter').addEventListener('change', () => lastState && renderLog(lastState));
   $('#log-copy').addEventListener('click', () => {

@@ -91,7 +91,7 @@ describe('exit caps in real browsers', () => {
     await setCaps({ rateMBps: DEFAULT_SETTINGS.exitCaps.rateMBps });
   }, 60_000);
 
-  it('the sharer pauses from the popup: requests are refused with sharing_off, and served again after resume', async () => {
+  it('the sharer pauses from the popup: the requester hears it and refuses with sharing_off, sending nothing; served again after resume', async () => {
     const popup = await exit.context.newPage();
     await popup.goto(`chrome-extension://${exit.extensionId}/extension/ui/popup.html`);
     await popup.getByTestId('tab-sharing').click();
@@ -100,9 +100,15 @@ describe('exit caps in real browsers', () => {
     await popup.getByTestId('pause-toggle').click();
     await expect.poll(async () => (await backgroundState(exit)).settings.sharePaused).toBe(true);
     await expect.poll(() => popup.getByTestId('pause-toggle').getAttribute('aria-pressed')).toBe('true');
+    // The paused exit's updated HELLO reaches the requester on the live session.
+    await expect
+      .poll(async () => (await backgroundState(requester)).peers.find((peer) => peer.remoteRole === 'exit')?.health)
+      .toBe('paused');
+    const servedBefore = (await backgroundState(exit)).stats.sharedRequests;
     const paused = await fetchBody(`${dataOrigin}/small.txt`);
-    expect(paused.error).toMatch(/\(sharing_off\)/);
-    expect((await backgroundState(exit)).stats.refusedByCategory.sharing_off).toBeGreaterThanOrEqual(1);
+    expect(paused.error).toMatch(/\(sharing_off\): every exit this browser is connected to has paused sharing/);
+    const exitAfter = (await backgroundState(exit)).stats;
+    expect([exitAfter.sharedRequests, exitAfter.refusedByCategory.sharing_off]).toEqual([servedBefore, undefined]);
     await popup.screenshot({ path: 'test/artifacts/popup-exit-paused.png', fullPage: true });
     await popup.getByTestId('pause-toggle').click();
     await expect.poll(async () => (await backgroundState(exit)).settings.sharePaused).toBe(false);

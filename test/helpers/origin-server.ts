@@ -540,7 +540,21 @@ export async function startOriginServer(options: OriginOptions | number = {}): P
     }
     if (path.startsWith('/bytes/')) {
       const size = Math.min(64 * 1024 * 1024, Number(path.slice('/bytes/'.length).split('?')[0]) || 0);
-      response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(size) });
+      // `?cacheable`: as a site's static parts are served (an hour fresh, a strong ETag, 304 when named).
+      const cacheable = new URL(path, 'http://x').searchParams.has('cacheable');
+      const validators: Record<string, string> = cacheable
+        ? { 'cache-control': 'public, max-age=3600', etag: `"bytes-${size}"` }
+        : {};
+      if (cacheable && request.headers['if-none-match'] === validators.etag) {
+        response.writeHead(304, validators);
+        response.end();
+        return;
+      }
+      response.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        'content-length': String(size),
+        ...validators,
+      });
       response.end(size === bigBody.length ? bigBody : deterministicBytes(size));
       return;
     }

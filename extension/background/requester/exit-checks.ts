@@ -93,7 +93,10 @@ export class ExitChecks {
     this.deps.clock.setTimeout(() => this.duplicates.delete(correlationId), DUPLICATE_KEPT_MS);
   }
 
-  /** Compares the answer `peerId` gave (whole body, already delivered to the page) with other exits' answers. */
+  /**
+   * Compares the answer `peerId` gave (whole body, already delivered to the page) with other exits'
+   * answers. True when another exit's agreed (then the routed cache may keep it).
+   */
   async check(
     request: RequestHead,
     response: ResponseHead,
@@ -101,10 +104,10 @@ export class ExitChecks {
     body: readonly Uint8Array[],
     bodyBytes: number,
     correlationId: string,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const duplicate = this.duplicates.get(correlationId) ?? null;
     this.duplicates.delete(correlationId);
-    if (bodyBytes > MAX_CHECKED_BYTES) return;
+    if (bodyBytes > MAX_CHECKED_BYTES) return false;
     this.running += 1;
     this.deps.telemetry.count('exitChecks');
     try {
@@ -116,11 +119,14 @@ export class ExitChecks {
       }
       for (let round = 0; round < 3; round += 1) {
         const verdict = judgeAnswers(answers);
-        if (verdict.kind === 'agree') return this.deps.telemetry.count('exitChecksAgreed');
+        if (verdict.kind === 'agree') {
+          this.deps.telemetry.count('exitChecksAgreed');
+          return true;
+        }
         if (verdict.kind === 'flag') {
           this.deps.telemetry.count('exitsFlagged');
           this.deps.flag(verdict.peerId, request.url);
-          return;
+          return false;
         }
         const next = verdict.kind === 'ask-another' ? this.pick(verdict.exclude) : null;
         const answer = next === null ? null : await this.ask(request, next);
@@ -129,9 +135,11 @@ export class ExitChecks {
         answers.push(answer);
       }
       this.deps.telemetry.count('exitChecksInconclusive');
+      return false;
     } catch (error) {
       this.deps.telemetry.count('exitChecksInconclusive');
       console.warn('[peerlane] exit check', error);
+      return false;
     } finally {
       this.running -= 1;
     }

@@ -314,13 +314,9 @@ export class Requester {
       // ERROR_HEADER marks only answers Peerlane made itself (the page hook shows those whole).
       const originHeaders = response.head.headers.filter(([name]) => !isPeerlaneHeader(name));
       sink.head({ ...response.head, headers: [...originHeaders, [PEER_HEADER, shortPeerId(response.peerId)]] });
-      // Kept for the cache while it streams to the page (not an answer drawn for a check: stored once
-      // a later one is not). A resumed body came from two exits: the first is remembered.
+      // Kept for the cache while it streams to the page. A resumed body came from two exits: the first is remembered.
       const forCache: KeptBody | null =
-        cache &&
-        cacheRequest &&
-        !checkDrawn &&
-        cache.storable(cacheRequest, { ...response.head, headers: originHeaders })
+        cache && cacheRequest && cache.storable(cacheRequest, { ...response.head, headers: originHeaders })
           ? { parts: [], bytes: 0 }
           : null;
       // Now and then a small public answer is kept and compared with another exit's (exit-checks.ts).
@@ -331,18 +327,25 @@ export class Requester {
       if (!(await this.stream(response, pending, sink, kept, forCache))) return;
       peer = response.peerId;
       sink.end();
-      if (forCache && cache && cacheRequest && forCache.bytes <= MAX_CACHED_BODY_BYTES)
-        void cache
-          .put(
-            cacheRequest,
-            { ...response.head, headers: originHeaders },
-            joinBytes(forCache.parts, forCache.bytes),
-            response.peerId,
-          )
-          .catch(() => undefined);
-      // Only an answer one exit gave whole (a resumed one came from two).
-      if (kept && pending.resumes === 0)
-        void this.deps.checks?.check(head, response.head, response.peerId, kept.parts, kept.bytes, correlationId);
+      const store = (): void => {
+        if (forCache && cache && cacheRequest && forCache.bytes <= MAX_CACHED_BODY_BYTES)
+          void cache
+            .put(
+              cacheRequest,
+              { ...response.head, headers: originHeaders },
+              joinBytes(forCache.parts, forCache.bytes),
+              response.peerId,
+            )
+            .catch(() => undefined);
+      };
+      // Only an answer one exit gave whole (a resumed one came from two); one drawn for a check is
+      // cached only once another exit agreed with it, so a caught liar's answer is never kept.
+      const checking =
+        kept && pending.resumes === 0
+          ? this.deps.checks?.check(head, response.head, response.peerId, kept.parts, kept.bytes, correlationId)
+          : undefined;
+      if (checking) void checking.then((agreed) => agreed && store());
+      else if (!kept) store();
     } catch (error) {
       failure = toPeerlaneError(error, 'internal');
       answerFailure(sink, failure);
