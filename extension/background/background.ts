@@ -19,7 +19,7 @@ import { Telemetry } from './telemetry/telemetry';
 import { circleStatus } from '../core/circles/circles';
 import { displayUrl } from '../core/stats/request-log';
 import { PeerlaneError } from '../core/errors';
-import { DEFAULT_MAX_ROUTED_FRESH_MS, RoutedCache } from '../core/http/routed-cache';
+import { RoutedCache } from '../core/http/routed-cache';
 
 /**
  * The composition root of both browsers' background: it builds the services, each with one job,
@@ -107,7 +107,7 @@ export function createBackground(platform: BackgroundPlatform, host: BackgroundH
   const cache = new RoutedCache(platform.cacheStore, {
     now: platform.now,
     maxBytes: () => configuration.settings.cacheMaxMB * 1024 * 1024,
-    maxFreshMs: () => DEFAULT_MAX_ROUTED_FRESH_MS,
+    maxFreshMs: () => configuration.settings.cacheFreshHours * 3_600_000,
   });
   const requester: Requester = new Requester({
     clock: platform.clock,

@@ -401,7 +401,14 @@ async function routeThroughPeers(request: Request, priority: Priority, onUpload?
 }
 
 async function routedFetch(input: RequestInfo | URL, init?: RequestInit, onUpload?: UploadProgress): Promise<Response> {
-  const request = new Request(input, init);
+  let request: Request;
+  try {
+    request = new Request(input, init);
+  } catch {
+    // Arguments fetch refuses (only-if-cached across origins, a GET with a body…): the browser's own
+    // fetch refuses them the same way before any request is made, with its own words for it.
+    return nativeFetch(input, init);
+  }
   if (!/^https?:$/.test(new URL(request.url).protocol) || !(await routed)) return nativeFetch(input, init);
   // Fetch Priority hints map onto the queue's lanes: `priority: 'low'` is background work.
   return routeThroughPeers(request, init?.priority === 'low' ? 'background' : 'interactive', onUpload);

@@ -33,6 +33,7 @@ export const DEFAULT_SETTINGS: Settings = {
   preferCircles: true,
   checkExitsPercent: 5,
   cacheMaxMB: 250,
+  cacheFreshHours: 24,
   routedOrigins: [],
   privateAllowList: [],
   exitMethods: ['GET', 'HEAD'],
@@ -163,6 +164,8 @@ export const settingsSchema = z.object({
   checkExitsPercent: int(0, 100, 'checked answers (percent)'),
   /** As a requester: the routed cache's size (core/http/routed-cache.ts); 0 keeps nothing. */
   cacheMaxMB: int(0, 10_000, 'cache size (MB)'),
+  /** However long a site says an answer stays fresh, one an exit supplied is asked for again after this. */
+  cacheFreshHours: int(1, 720, 'cache freshness cap (hours)'),
   routedOrigins: z.array(originSchema).max(500),
   /**
    * Tests and development only: private blocks an exit may fetch (`127.0.0.2/32`), each no wider

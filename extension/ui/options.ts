@@ -36,6 +36,7 @@ function fill(settings: Settings): void {
   field<HTMLInputElement>('preferCircles').checked = settings.preferCircles;
   field<HTMLInputElement>('checkExitsPercent').value = String(settings.checkExitsPercent);
   field<HTMLInputElement>('cacheMaxMB').value = String(settings.cacheMaxMB);
+  field<HTMLInputElement>('cacheFreshHours').value = String(settings.cacheFreshHours);
   field<HTMLTextAreaElement>('routedOrigins').value = settings.routedOrigins.join('\n');
   field<HTMLInputElement>('privateAllowList').value = settings.privateAllowList.join(', ');
   field<HTMLInputElement>('exitPorts').value = settings.exitPorts.join(', ');
@@ -104,6 +105,7 @@ function read(): unknown {
     preferCircles: field<HTMLInputElement>('preferCircles').checked,
     checkExitsPercent: numberOrText(field<HTMLInputElement>('checkExitsPercent').value),
     cacheMaxMB: numberOrText(field<HTMLInputElement>('cacheMaxMB').value),
+    cacheFreshHours: numberOrText(field<HTMLInputElement>('cacheFreshHours').value),
     routedOrigins: field<HTMLTextAreaElement>('routedOrigins')
       .value.split('\n')
       .map((line) => line.trim())

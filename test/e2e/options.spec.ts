@@ -70,6 +70,7 @@ describe('options page', () => {
     await page.getByTestId('preferCircles').uncheck();
     await page.getByTestId('checkExitsPercent').fill('20');
     await page.getByTestId('cacheMaxMB').fill('64');
+    await page.getByTestId('cacheFreshHours').fill('6');
     await page.getByTestId('exitCaps.monthlyGB').fill('50');
     await page.getByTestId('hours-evenings').click();
     await page.getByTestId('hour-0-3').uncheck(); // Sunday 3:00
@@ -88,6 +89,7 @@ describe('options page', () => {
       preferCircles: false,
       checkExitsPercent: 20,
       cacheMaxMB: 64,
+      cacheFreshHours: 6,
       routedOrigins: ['https://example.com', 'http://app.peerlane.test:8080'],
       privateAllowList: ['127.0.0.2/32', '127.0.0.3/32'],
       exitMethods: ['GET', 'HEAD', 'POST'],

@@ -253,6 +253,13 @@ const BATTERY = `async (data, other, digests) => {
   await check('status 404 by XHR', () => xhr(data + '/status/404', {}));
   await check('304 to a request naming the ETag', () => fetch(data + '/etag', { headers: { 'if-none-match': digests.etag } }).then(summary));
   await check('200 with the ETag, read twice', async () => [await fetch(data + '/etag').then(summary), await fetch(data + '/etag').then(summary)].join(' | '));
+  // A resource fresh for an hour, then asked for in each cache mode (each check's own URL: the browser's cache and Peerlane's start equal).
+  for (const mode of ['default', 'force-cache', 'no-cache', 'no-store', 'reload'])
+    await check('cache mode ' + mode + ' after a fresh read', async () => {
+      const url = data + '/cached?k=fidelity-' + mode;
+      return [await fetch(url).then(summary), await fetch(url, { cache: mode }).then(summary)].join(' | ');
+    });
+  await check('cache mode only-if-cached across origins', () => fetch(data + '/cached?k=fidelity-oic', { cache: 'only-if-cached' }).then(summary));
   await check('gzip body', () => fetch(data + '/gzip').then(summary));
   await check('a body compressed as negotiated (br or gzip)', () => fetch(data + '/negotiated').then(async (response) => response.headers.get('content-encoding') + ' ' + await summary(response)));
   await check('gzip body by XHR', () => xhr(data + '/gzip', {}));
@@ -399,9 +406,14 @@ function compare(browser: string, directBattery: Battery, routedBattery: Battery
     // lost peer); any other rejection (the page's own abort or timeout) carries no Peerlane reason at all.
     const reason = routedBattery.reasons[check];
     // (XMLHttpRequest's error event carries no cause: libraries built on it, superagent and axios, report none.)
-    if (!deliberate && String(expected).startsWith('rejected TypeError'))
+    // (A TypeError for the arguments themselves, before any request, is not a network error: no reason either.)
+    const networkError = /^rejected TypeError: (Failed to fetch|NetworkError)/.test(String(expected));
+    if (!deliberate && networkError)
       expect(BROWSER_REFUSALS, `${check}: routed rejection's reason ${reason ?? '(none)'}`).toContain(reason);
-    else if (!deliberate && !String(expected).startsWith('rejected '))
+    else if (
+      !deliberate &&
+      (!String(expected).startsWith('rejected ') || String(expected).startsWith('rejected TypeError'))
+    )
       expect(reason, `${check}: no Peerlane reason`).toBeUndefined();
   }
   const deliberate = Object.keys(direct).filter((check) => DELIBERATE[check]).length;

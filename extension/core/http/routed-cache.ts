@@ -17,8 +17,6 @@ import type { CacheMode } from '../protocol/request-fields';
 /** Largest body kept: larger ones (downloads) are not worth the storage and would push out a site's many small ones. */
 export const MAX_CACHED_BODY_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_CACHE_MAX_BYTES = 250 * 1024 * 1024;
-/** However long an origin says an answer stays fresh, one an exit supplied is asked for again after this. */
-export const DEFAULT_MAX_ROUTED_FRESH_MS = 24 * 60 * 60 * 1000;
 
 /**
  * The partition a request's answers live in: the top-level page's site (scheme and registrable
