@@ -96,10 +96,32 @@ const checksSettled = async (): Promise<{ run: number; flagged: number }> => {
   };
 };
 
+/** The exit that supplied each answer in the requester's routed cache (its IndexedDB, read in the service worker). */
+const cachedExits = (): Promise<string[]> =>
+  requester.worker.evaluate(
+    () =>
+      new Promise<string[]>((resolve, reject) => {
+        const opening = indexedDB.open('peerlane-routed-cache');
+        opening.onerror = () => reject(opening.error);
+        opening.onsuccess = () => {
+          const reading = opening.result.transaction('metas').objectStore('metas').getAll();
+          reading.onerror = () => reject(reading.error);
+          reading.onsuccess = () => resolve((reading.result as { exit: string }[]).map((meta) => meta.exit));
+        };
+      }),
+  );
+
 describe('checked exits', () => {
-  it('an exit that alters answers is caught, dropped, listed in the popup and reported', async () => {
+  it('an exit that alters answers is caught, dropped, listed in the popup and reported; nothing it supplied stays cached', async () => {
     const page = await requester.context.newPage();
     await page.goto(`${appOrigin}/app`);
+    // Private answers (never checked) fill the routed cache from all three exits, the liar among them.
+    for (let index = 0; index < 30 && !(await cachedExits()).includes(liarId); index += 1)
+      await page.evaluate(
+        async (url) => (await fetch(url)).text(),
+        `${dataOrigin}/cached?k=before-${index}&cc=private%2C%20max-age%3D3600`,
+      );
+    expect((await cachedExits()).filter((exit) => exit === liarId).length).toBeGreaterThan(0);
     const bodies: string[] = [];
     let requests = 0;
     for (; requests < MAX_REQUESTS; requests += 1) {
@@ -135,6 +157,9 @@ describe('checked exits', () => {
       flaggedExits: number;
     };
     expect(health.flaggedExits).toBe(1);
+    // Everything the liar supplied left the cache; what the honest exits supplied stayed.
+    await expect.poll(async () => (await cachedExits()).includes(liarId)).toBe(false);
+    expect((await cachedExits()).length).toBeGreaterThan(0);
     await page.close();
   });
 

@@ -388,7 +388,8 @@ export class Requester {
       // A copy: the page's consumer owns the chunk it is given.
       if (kept && kept.bytes + chunk.byteLength <= MAX_CHECKED_BYTES) kept.parts.push(chunk.slice());
       if (kept) kept.bytes += chunk.byteLength;
-      if (forCache && forCache.bytes + chunk.byteLength <= MAX_CACHED_BODY_BYTES) forCache.parts.push(chunk.slice());
+      // Not copied: a chunk is a view of its own frame's buffer, which nothing reuses or changes.
+      if (forCache && forCache.bytes + chunk.byteLength <= MAX_CACHED_BODY_BYTES) forCache.parts.push(chunk);
       if (forCache) forCache.bytes += chunk.byteLength;
       parts.push(chunk);
       partBytes += chunk.byteLength;

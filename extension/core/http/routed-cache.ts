@@ -140,6 +140,11 @@ const shownHeaders = (
 export const cacheKey = (partition: string, url: string): string => `${partition}\n${url}`;
 
 export class RoutedCache {
+  /** Bytes stored, as far as this cache knows (at least the truth: a replaced entry is counted twice until the next scan); null until the first scan. */
+  private storedBytes: number | null = null;
+  /** The keys stored, read once from the store: a request for anything else is a miss without a read (most of a first visit). */
+  private keys: Promise<Set<string>> | null = null;
+
   constructor(
     private readonly store: CacheStore,
     private readonly options: RoutedCacheOptions,
@@ -158,7 +163,8 @@ export class RoutedCache {
   async decide(request: CachedRequest): Promise<CacheDecision> {
     if (!this.applies(request)) return { kind: 'bypass' };
     if (request.mode === 'reload') return { kind: 'miss' };
-    const entry = await this.store.get(cacheKey(request.partition, request.url));
+    const key = cacheKey(request.partition, request.url);
+    const entry = (await this.knownKeys()).has(key) ? await this.store.get(key) : undefined;
     if (!entry) return request.mode === 'only-if-cached' ? { kind: 'unavailable' } : { kind: 'miss' };
     const policy = CachePolicy.fromObject(entry.policy);
     // force-cache and only-if-cached take a stored answer that matches (Vary), fresh or not.
@@ -179,8 +185,17 @@ export class RoutedCache {
     return conditional.length > 0 ? { kind: 'revalidate', entry, conditional } : { kind: 'miss' };
   }
 
-  private async hit(entry: CacheEntry, headers: [string, string][]): Promise<CacheDecision> {
-    await this.store.touch(entry.key, this.options.now());
+  private knownKeys(): Promise<Set<string>> {
+    this.keys ??= this.store.metas().then(
+      (metas) => new Set(metas.map((meta) => meta.key)),
+      () => new Set<string>(),
+    );
+    return this.keys;
+  }
+
+  private hit(entry: CacheEntry, headers: [string, string][]): CacheDecision {
+    // When it was last used, for eviction: written beside the answer, never before it.
+    void this.store.touch(entry.key, this.options.now()).catch(() => undefined);
     return { kind: 'hit', entry, headers };
   }
 
@@ -208,7 +223,10 @@ export class RoutedCache {
     const headers = shownHeaders(updated.responseHeaders(), entry.headers);
     const refreshed: CacheEntry = { ...entry, policy: updated.toObject(), headers, exit, storedAt: now, usedAt: now };
     if (updated.storable()) await this.store.put(refreshed);
-    else await this.store.delete([entry.key]);
+    else {
+      (await this.knownKeys()).delete(entry.key);
+      await this.store.delete([entry.key]);
+    }
     return { entry: refreshed, headers };
   }
 
@@ -249,7 +267,10 @@ export class RoutedCache {
       storedAt: now,
       usedAt: now,
     });
-    await this.evict();
+    (await this.knownKeys()).add(key);
+    if (this.storedBytes !== null) this.storedBytes += body.byteLength;
+    // The store is read whole only when the count says the cap may be passed (a page stores dozens at once).
+    if (this.storedBytes === null || this.storedBytes > this.options.maxBytes()) await this.evict();
   }
 
   /** Least recently used first, until the whole fits the cap. */
@@ -257,13 +278,15 @@ export class RoutedCache {
     const metas = await this.store.metas();
     let total = metas.reduce((sum, meta) => sum + meta.size, 0);
     const cap = this.options.maxBytes();
-    if (total <= cap) return;
     const gone: string[] = [];
     for (const meta of metas.sort((a, b) => a.usedAt - b.usedAt)) {
       if (total <= cap) break;
       gone.push(meta.key);
       total -= meta.size;
     }
+    this.storedBytes = total;
+    const keys = await this.knownKeys();
+    for (const key of gone) keys.delete(key);
     await this.store.delete(gone);
   }
 
@@ -271,10 +294,14 @@ export class RoutedCache {
   async dropExit(exit: string): Promise<number> {
     const gone = (await this.store.metas()).filter((meta) => meta.exit === exit).map((meta) => meta.key);
     await this.store.delete(gone);
+    this.storedBytes = null;
+    this.keys = null;
     return gone.length;
   }
 
   clear(): Promise<void> {
+    this.storedBytes = null;
+    this.keys = null;
     return this.store.clear();
   }
 }
