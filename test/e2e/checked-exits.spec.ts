@@ -102,10 +102,10 @@ const cachedExits = (): Promise<string[]> =>
     () =>
       new Promise<string[]>((resolve, reject) => {
         const opening = indexedDB.open('peerlane-routed-cache');
-        opening.onerror = () => reject(opening.error);
+        opening.onerror = () => reject(new Error(String(opening.error)));
         opening.onsuccess = () => {
           const reading = opening.result.transaction('metas').objectStore('metas').getAll();
-          reading.onerror = () => reject(reading.error);
+          reading.onerror = () => reject(new Error(String(reading.error)));
           reading.onsuccess = () => resolve((reading.result as { exit: string }[]).map((meta) => meta.exit));
         };
       }),
