@@ -233,6 +233,20 @@ describe('the routed cache', () => {
     expect([...store.entries.keys()].map((key) => key.split('/').at(-1))).toEqual(['a', 'c']);
   });
 
+  it('a lookup waits for an answer still being kept; one whose check caught its exit altering it is never kept', async () => {
+    const { cache, store } = setup();
+    const fresh = answer([['cache-control', 'max-age=3600']]);
+    let settle: (caught: boolean) => void = () => undefined;
+    const checked = new Promise<boolean>((resolve) => (settle = resolve));
+    void cache.put(request('https://o.example/checked'), fresh, body('ok'), 'honest', checked);
+    const lookup = cache.decide(request('https://o.example/checked'));
+    settle(false);
+    expect((await lookup).kind).toBe('hit');
+    void cache.put(request('https://o.example/altered'), fresh, body('evil'), 'liar', Promise.resolve(true));
+    expect((await cache.decide(request('https://o.example/altered'))).kind).toBe('miss');
+    expect([...store.entries.values()].map((entry) => entry.exit)).toEqual(['honest']);
+  });
+
   it('an exit caught altering answers loses every entry it supplied, and only those', async () => {
     const { cache, store } = setup();
     const fresh = answer([['cache-control', 'max-age=3600']]);

@@ -95,7 +95,8 @@ export class ExitChecks {
 
   /**
    * Compares the answer `peerId` gave (whole body, already delivered to the page) with other exits'
-   * answers. True when another exit's agreed (then the routed cache may keep it).
+   * answers. True when it was caught altered (then the routed cache must not keep it); false when
+   * another exit agreed or nothing was decided, as for an answer never checked.
    */
   async check(
     request: RequestHead,
@@ -121,12 +122,12 @@ export class ExitChecks {
         const verdict = judgeAnswers(answers);
         if (verdict.kind === 'agree') {
           this.deps.telemetry.count('exitChecksAgreed');
-          return true;
+          return false;
         }
         if (verdict.kind === 'flag') {
           this.deps.telemetry.count('exitsFlagged');
           this.deps.flag(verdict.peerId, request.url);
-          return false;
+          return verdict.peerId === peerId;
         }
         const next = verdict.kind === 'ask-another' ? this.pick(verdict.exclude) : null;
         const answer = next === null ? null : await this.ask(request, next);

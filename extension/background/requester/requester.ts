@@ -327,25 +327,24 @@ export class Requester {
       if (!(await this.stream(response, pending, sink, kept, forCache))) return;
       peer = response.peerId;
       sink.end();
-      const store = (): void => {
-        if (forCache && cache && cacheRequest && forCache.bytes <= MAX_CACHED_BODY_BYTES)
-          void cache
-            .put(
-              cacheRequest,
-              { ...response.head, headers: originHeaders },
-              joinBytes(forCache.parts, forCache.bytes),
-              response.peerId,
-            )
-            .catch(() => undefined);
-      };
-      // Only an answer one exit gave whole (a resumed one came from two); one drawn for a check is
-      // cached only once another exit agreed with it, so a caught liar's answer is never kept.
+      // Only an answer one exit gave whole (a resumed one came from two) is checked; one drawn for a
+      // check is cached once the check ended and did not catch its exit altering it, and the next
+      // lookup of it waits for that (core/http/routed-cache.ts `put`).
       const checking =
         kept && pending.resumes === 0
           ? this.deps.checks?.check(head, response.head, response.peerId, kept.parts, kept.bytes, correlationId)
           : undefined;
-      if (checking) void checking.then((agreed) => agreed && store());
-      else if (!kept) store();
+      if (forCache && cache && cacheRequest && forCache.bytes <= MAX_CACHED_BODY_BYTES && (checking || !kept))
+        void cache
+          .put(
+            cacheRequest,
+            { ...response.head, headers: originHeaders },
+            joinBytes(forCache.parts, forCache.bytes),
+            response.peerId,
+            checking,
+          )
+          .catch(() => undefined);
+      else void checking;
     } catch (error) {
       failure = toPeerlaneError(error, 'internal');
       answerFailure(sink, failure);

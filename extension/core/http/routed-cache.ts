@@ -144,6 +144,8 @@ export class RoutedCache {
   private storedBytes: number | null = null;
   /** The keys stored, read once from the store: a request for anything else is a miss without a read (most of a first visit). */
   private keys: Promise<Set<string>> | null = null;
+  /** Answers being written (or waiting for their check), by key. */
+  private readonly writing = new Map<string, Promise<void>>();
 
   constructor(
     private readonly store: CacheStore,
@@ -164,6 +166,7 @@ export class RoutedCache {
     if (!this.applies(request)) return { kind: 'bypass' };
     if (request.mode === 'reload') return { kind: 'miss' };
     const key = cacheKey(request.partition, request.url);
+    await this.writing.get(key)?.catch(() => undefined);
     const entry = (await this.knownKeys()).has(key) ? await this.store.get(key) : undefined;
     if (!entry) return request.mode === 'only-if-cached' ? { kind: 'unavailable' } : { kind: 'miss' };
     const policy = CachePolicy.fromObject(entry.policy);
@@ -244,8 +247,29 @@ export class RoutedCache {
     ).storable();
   }
 
-  /** Keeps a whole answer, then evicts the least recently used entries over the byte cap. */
-  async put(request: CachedRequest, head: ResponseHead, body: Uint8Array, exit: string): Promise<void> {
+  /**
+   * Keeps a whole answer, then evicts the least recently used entries over the byte cap. A lookup of
+   * the same key meanwhile waits for it, as the browser's cache has an answer once it ended. With
+   * `caught`, the answer is kept only if that resolves false (its exit was not caught altering it).
+   */
+  put(
+    request: CachedRequest,
+    head: ResponseHead,
+    body: Uint8Array,
+    exit: string,
+    caught?: Promise<boolean>,
+  ): Promise<void> {
+    const key = cacheKey(request.partition, request.url);
+    const writing = (caught ?? Promise.resolve(false))
+      .then((altered) => (altered ? undefined : this.write(request, head, body, exit)))
+      .finally(() => {
+        if (this.writing.get(key) === writing) this.writing.delete(key);
+      });
+    this.writing.set(key, writing);
+    return writing;
+  }
+
+  private async write(request: CachedRequest, head: ResponseHead, body: Uint8Array, exit: string): Promise<void> {
     if (body.byteLength > MAX_CACHED_BODY_BYTES || !this.storable(request, head)) return;
     const policy = new CachePolicy(
       this.policyRequest(request),
