@@ -115,6 +115,22 @@ describe('the routed cache, in Chromium', () => {
     expect(reached('k=shared')).toHaveLength(2);
   });
 
+  it('the popup says how much the cache answered and what no exit had to carry', async () => {
+    const { stats } = await backgroundState(requester);
+    const popup = await requester.context.newPage();
+    await popup.goto(`chrome-extension://${requester.extensionId}/extension/ui/popup.html`);
+    const answered = stats.cacheHits + stats.cacheRevalidated;
+    await expect
+      .poll(() => popup.getByTestId('cache-summary').textContent())
+      .toMatch(
+        new RegExp(
+          `^Cache: \\d+ % answered \\(${answered} of ${answered + stats.cacheMisses}\\), .+ no exit had to carry\\.$`,
+        ),
+      );
+    await popup.screenshot({ path: 'test/artifacts/popup-cache.png', fullPage: true });
+    await popup.close();
+  });
+
   it('the cache outlives the service worker: stopped and started again, it still answers', async () => {
     const url = `${stage.dataOrigin}/cached?k=survives`;
     await fetchIn(app, url);
