@@ -177,7 +177,10 @@ export function createBackground(platform: BackgroundPlatform, host: BackgroundH
 
   queue.subscribe((event) => {
     telemetry.onQueueEvent(event);
-    if (event.type === 'no_peers') host.transport.send({ type: 'need-exits' });
+    if (event.type === 'no_peers') {
+      const paused = queue.peers().filter((peer) => peer.health === 'paused');
+      host.transport.send({ type: 'need-exits', paused: paused.slice(0, 64).map((peer) => peer.peerId) });
+    }
     checkBusy();
     publisher.changed();
   });

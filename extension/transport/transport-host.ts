@@ -35,6 +35,8 @@ export class TransportHost {
   };
   /** The circles last told to signaling on this registration (JSON), so an update carries them only when they change. */
   private circlesSent: string | null = null;
+  /** Exits the background last said paused sharing (need-exits). */
+  private pausedExits = new Set<string>();
   /** This connection's challenge: a `register` signs it (stable identity, `identity.ts`). */
   private nonce: string | null = null;
   /** Registered on the current signaling connection (the id stays shown across reconnects; this does not). */
@@ -97,6 +99,7 @@ export class TransportHost {
         return;
       case 'need-exits':
         this.demandUntil = Date.now() + DEMAND_WINDOW_MS;
+        this.pausedExits = new Set(message.paused ?? []);
         this.findExits();
         return;
       case 'frame':
@@ -221,7 +224,10 @@ export class TransportHost {
 
   private findExits(): void {
     if (!this.wantsExits() || !this.registered || !this.natProbed) return;
-    const have = this.mesh.count('exit');
+    // A connected exit that paused sharing carries nothing: look for others as if it were not there.
+    const have = this.mesh
+      .connectedPeers()
+      .filter((peer) => peer.remoteRole === 'exit' && !this.pausedExits.has(peer.peerId)).length;
     if (have >= TARGET_EXITS) return;
     const exclude = [
       ...this.mesh.connectedPeers().map((peer) => peer.peerId),

@@ -256,6 +256,11 @@ describe('the composed background, in Node', () => {
     });
     expect(fetched).toEqual([]);
     expect(exit.background.state().stats.refusedByCategory).toEqual({});
+    // The transport is asked for other exits, the paused one not counted among those it has.
+    expect(requester.transportLog.filter((message) => message.type === 'need-exits').at(-1)).toEqual({
+      type: 'need-exits',
+      paused: ['exit-peer-id'],
+    });
     // The same session: no new connection was needed to hear it share again.
     await exit.platform.setSettings({ sharePaused: false });
     await expect.poll(exitHealth).toBe('warming');

@@ -60,7 +60,11 @@ const candidateType = z.enum(['host', 'srflx', 'prflx', 'relay']);
 export const candidatePairSchema = z.nullable(z.object({ local: candidateType, remote: candidateType }));
 export const toTransportSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('configure'), config: transportConfigSchema }),
-  z.object({ type: z.literal('need-exits') }),
+  /** Requests wait for an exit; `paused`: connected exits that paused sharing, which count as none. */
+  z.object({
+    type: z.literal('need-exits'),
+    paused: z.optional(z.array(z.string().check(z.maxLength(128))).check(z.maxLength(64))),
+  }),
   z.object({ type: z.literal('frame'), peerId: z.string(), data: bytesSchema }),
   z.object({ type: z.literal('close-peer'), peerId: z.string(), reason: z.string() }),
   /** An exit caught altering an answer: tell signaling, which stops introducing it after enough reports (the connection ends by `avoidExits`). */
