@@ -224,10 +224,8 @@ export class TransportHost {
 
   private findExits(): void {
     if (!this.wantsExits() || !this.registered || !this.natProbed) return;
-    // A connected exit that paused sharing carries nothing: look for others as if it were not there.
-    const have = this.mesh
-      .connectedPeers()
-      .filter((peer) => peer.remoteRole === 'exit' && !this.pausedExits.has(peer.peerId)).length;
+    // An exit connected (or connecting) counts, unless it paused sharing: it carries nothing now.
+    const have = this.mesh.count('exit') - [...this.pausedExits].filter((peerId) => this.mesh.has(peerId)).length;
     if (have >= TARGET_EXITS) return;
     const exclude = [
       ...this.mesh.connectedPeers().map((peer) => peer.peerId),
