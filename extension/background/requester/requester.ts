@@ -334,6 +334,7 @@ export class Requester {
         kept && pending.resumes === 0
           ? this.deps.checks?.check(head, response.head, response.peerId, kept.parts, kept.bytes, correlationId)
           : undefined;
+      // A drawn answer whose check did not run (resumed) is not kept: nothing said it was not altered.
       if (forCache && cache && cacheRequest && forCache.bytes <= MAX_CACHED_BODY_BYTES && (checking || !kept))
         void cache
           .put(
@@ -344,7 +345,6 @@ export class Requester {
             checking,
           )
           .catch(() => undefined);
-      else void checking;
     } catch (error) {
       failure = toPeerlaneError(error, 'internal');
       answerFailure(sink, failure);

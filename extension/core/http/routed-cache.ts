@@ -235,16 +235,20 @@ export class RoutedCache {
 
   /** Whether an answer may be kept: the cache applies, the policy says storable, a whole 200 not too large. */
   storable(request: CachedRequest, head: ResponseHead): boolean {
-    if (!this.applies(request) || head.status !== 200 || head.redirected || head.opaqueRedirect) return false;
+    return this.storablePolicy(request, head) !== null;
+  }
+
+  /** The policy of an answer that may be kept (see `storable`), or null: built once per answer kept. */
+  private storablePolicy(request: CachedRequest, head: ResponseHead): CachePolicy | null {
+    if (!this.applies(request) || head.status !== 200 || head.redirected || head.opaqueRedirect) return null;
     const length = head.headers.find(([name]) => name.toLowerCase() === 'content-length')?.[1];
-    if (length !== undefined && Number(length) > MAX_CACHED_BODY_BYTES) return false;
-    return new CachePolicy(
+    if (length !== undefined && Number(length) > MAX_CACHED_BODY_BYTES) return null;
+    const policy = new CachePolicy(
       this.policyRequest(request),
       { status: head.status, headers: toRecord(head.headers) },
-      {
-        shared: false,
-      },
-    ).storable();
+      { shared: false },
+    );
+    return policy.storable() ? policy : null;
   }
 
   /**
@@ -270,12 +274,8 @@ export class RoutedCache {
   }
 
   private async write(request: CachedRequest, head: ResponseHead, body: Uint8Array, exit: string): Promise<void> {
-    if (body.byteLength > MAX_CACHED_BODY_BYTES || !this.storable(request, head)) return;
-    const policy = new CachePolicy(
-      this.policyRequest(request),
-      { status: head.status, headers: toRecord(head.headers) },
-      { shared: false },
-    );
+    const policy = body.byteLength > MAX_CACHED_BODY_BYTES ? null : this.storablePolicy(request, head);
+    if (!policy) return;
     const now = this.options.now();
     const key = cacheKey(request.partition, request.url);
     await this.store.put({
